@@ -1,0 +1,1 @@
+"""mlops-components: Pulumi component resources for the MLOps lifecycle on AWS SageMaker."""
