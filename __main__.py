@@ -1,0 +1,12 @@
+"""Example program: one model's whole MLOps loop, configured by the stack's Pulumi config."""
+
+import pulumi
+
+from mlops_components import MlopsStack, MlopsStackArgs, config_from_pulumi
+
+config = config_from_pulumi()
+stack = MlopsStack(config.model_name, MlopsStackArgs.from_config(config))
+
+pulumi.export("bucket_name", stack.bucket_name)
+pulumi.export("model_package_group_name", stack.model_package_group_name)
+pulumi.export("approval_event_pattern", stack.approval_event_pattern)

@@ -1,0 +1,166 @@
+"""The stack configuration: every Pulumi config key the example program reads, typed.
+
+``SETTINGS`` is the one declaration of each key (type, default, description, rule).
+``Pulumi.yaml`` declares the same keys for the Pulumi CLI; a test keeps the two equal.
+Values arrive as the Pulumi CLI passes them to a program: strings, with non-string values
+JSON-encoded. ``parse_config`` turns them into a typed :class:`StackConfig` or raises one
+:class:`ValidationError` that lists every problem, each naming the key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlops_components.enums import ProblemType
+from mlops_components.validation import (
+    ACCOUNT_ID_RE,
+    KMS_KEY_ARN_RE,
+    SAGEMAKER_NAME_RE,
+    ValidationError,
+)
+
+#: Config namespace of the example project (the `name:` in Pulumi.yaml).
+DEFAULT_PROJECT = "mlops"
+
+Check = Callable[[Any], str | None]
+
+
+def _matches(pattern: re.Pattern[str], allowed: str) -> Check:
+    return lambda value: None if pattern.match(value) else f"must be {allowed}"
+
+
+def _between(low: int, high: int) -> Check:
+    return lambda value: None if low <= value <= high else f"must be between {low} and {high}"
+
+
+def _one_of(choices: list[str]) -> Check:
+    return lambda value: None if value in choices else "must be one of " + ", ".join(
+        repr(choice) for choice in choices)
+
+
+def _each(check: Check) -> Check:
+    def check_all(values: list) -> str | None:
+        for index, value in enumerate(values):
+            problem = check(value) if isinstance(value, str) else "must be a string"
+            if problem:
+                return f"item {index} ({value!r}) {problem}"
+        return None
+    return check_all
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One config key: its Pulumi type, default, description and rule."""
+
+    key: str
+    type: str  # one of Pulumi.yaml's config types: string, integer, boolean, array
+    default: Any
+    description: str
+    check: Check | None = None
+
+    @property
+    def attribute(self) -> str:
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", self.key).lower()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("modelName", "string", "diagnosis",
+            "Name of the model; names the registry group and tags every resource.",
+            _matches(SAGEMAKER_NAME_RE, "1-63 letters, digits and hyphens")),
+    Setting("problemType", "string", ProblemType.CLASSIFICATION.value,
+            "What the model predicts: classification or regression.",
+            _one_of([member.value for member in ProblemType])),
+    Setting("targetColumn", "string", "target", "Column of the training data to predict.",
+            lambda value: None if value.strip() else "must not be empty"),
+    Setting("owner", "string", "", "Team that owns the stack; becomes the `owner` tag."),
+    Setting("kmsKeyArn", "string", "",
+            "Customer-managed KMS key for the bucket; empty uses the AWS-managed key.",
+            lambda value: None if not value or KMS_KEY_ARN_RE.match(value)
+            else "must be empty or a KMS key or alias ARN"),
+    Setting("readerAccountIds", "array", [],
+            "AWS account IDs allowed to read approved model packages.",
+            _each(_matches(ACCOUNT_ID_RE, "a 12-digit AWS account ID"))),
+    Setting("captureRetentionDays", "integer", 30,
+            "Days to keep endpoint data capture.", _between(1, 3650)),
+    Setting("reportRetentionDays", "integer", 365,
+            "Days to keep EDA, evaluation and monitoring reports.", _between(1, 3650)),
+    Setting("forceDestroy", "boolean", False,
+            "Let `pulumi destroy` delete the bucket with its objects (dev stacks only)."),
+)
+
+_BY_KEY = {setting.key: setting for setting in SETTINGS}
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "integer": (int,), "boolean": (bool,), "array": (list,)}
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Typed values of every setting (attribute names are the keys in snake_case)."""
+
+    model_name: str
+    problem_type: ProblemType
+    target_column: str
+    owner: str
+    kms_key_arn: str
+    reader_account_ids: list[str]
+    capture_retention_days: int
+    report_retention_days: int
+    force_destroy: bool
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {"owner": self.owner} if self.owner else {}
+
+
+def _decode(setting: Setting, raw: Any) -> tuple[Any, str | None]:
+    """A raw config value (string, or JSON text for non-strings) as the setting's type."""
+    value = raw
+    if setting.type != "string" and isinstance(raw, str):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            return raw, f"must be of type {setting.type}"
+    expected = _PYTHON_TYPES[setting.type]
+    if not isinstance(value, expected) or (setting.type == "integer" and isinstance(value, bool)):
+        return raw, f"must be of type {setting.type}"
+    return value, None
+
+
+def parse_config(raw: Mapping[str, Any], project: str = DEFAULT_PROJECT) -> StackConfig:
+    """Validate ``{"<project>:<key>": value}`` (other namespaces ignored) into a StackConfig."""
+    problems: list[str] = []
+    values = {setting.attribute: setting.default for setting in SETTINGS}
+    prefix = f"{project}:"
+    for full_key in sorted(raw):
+        if not full_key.startswith(prefix):
+            continue
+        key = full_key[len(prefix):]
+        setting = _BY_KEY.get(key)
+        if setting is None:
+            known = ", ".join(sorted(_BY_KEY))
+            problems.append(f"config {full_key}: unknown key (known keys: {known})")
+            continue
+        value, problem = _decode(setting, raw[full_key])
+        if problem is None and setting.check is not None:
+            problem = setting.check(value)
+        if problem:
+            problems.append(f"config {full_key}: {problem} (got {raw[full_key]!r})")
+        else:
+            values[setting.attribute] = value
+    if problems:
+        raise ValidationError(problems)
+    values["problem_type"] = ProblemType(values["problem_type"])
+    return StackConfig(**values)
+
+
+def config_from_pulumi() -> StackConfig:
+    """The running Pulumi program's config (as ``pulumi up`` or ``mlops preview`` set it)."""
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+
+    raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    return parse_config(raw, project=pulumi.get_project())

@@ -1,0 +1,208 @@
+"""The offline plan: run a Pulumi program under Pulumi's own mock runtime and record it.
+
+No Pulumi CLI, engine or cloud is involved: ``pulumi.runtime.set_mocks`` replaces the engine
+with an in-process monitor. Every resource the program registers is recorded with its type,
+name, parent and fully resolved inputs; the computed attributes a real provider would return
+(``arn``, auto-generated names) are filled in the shape AWS uses, so programs that build
+ARNs and policies from them evaluate exactly as they would under ``pulumi up``.
+The unit tests install the same mocks, so what the tests check is what ``mlops preview`` shows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import runpy
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+MOCK_ACCOUNT_ID = "123456789012"
+DEFAULT_REGION = "us-east-1"
+
+#: The property that holds a resource's physical name, where Pulumi would auto-name it.
+_NAME_PROPERTIES = {
+    "aws:s3/bucket:Bucket": "bucket",
+    "aws:sagemaker/pipeline:Pipeline": "pipelineName",
+    "aws:sagemaker/modelPackageGroup:ModelPackageGroup": "modelPackageGroupName",
+}
+_GLOBAL_SERVICES = {"iam"}
+
+
+@dataclass
+class RecordedResource:
+    """One registered resource as the plan shows it."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    inputs: dict[str, Any]
+    custom: bool
+
+
+@dataclass
+class Plan:
+    """Everything a program would create, and its stack outputs."""
+
+    stack: str
+    resources: list[RecordedResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        resources = [{key: value for key, value in asdict(resource).items() if key != "custom"}
+                     for resource in self.resources]
+        return {"stack": self.stack, "resources": resources, "outputs": self.outputs}
+
+    def of_type(self, type_token: str) -> list[RecordedResource]:
+        return [resource for resource in self.resources if resource.type == type_token]
+
+
+def _physical_name(type_token: str, name: str, urn: str) -> str:
+    """A Pulumi-style auto-name: the logical name plus a stable random-looking suffix."""
+    suffix = hashlib.sha256(urn.encode()).hexdigest()[:7]
+    physical = f"{name}-{suffix}"
+    return physical.lower() if type_token == "aws:s3/bucket:Bucket" else physical
+
+
+def _arn(type_token: str, physical_name: str, region: str, account: str) -> str:
+    service = type_token.split(":")[1].split("/")[0].lower()
+    kind = re.sub(r"(?<!^)(?=[A-Z])", "-", type_token.rsplit(":", 1)[1]).lower()
+    if service == "s3" and kind == "bucket":
+        return f"arn:aws:s3:::{physical_name}"
+    if service in _GLOBAL_SERVICES:
+        return f"arn:aws:{service}::{account}:{kind}/{physical_name}"
+    return f"arn:aws:{service}:{region}:{account}:{kind}/{physical_name}"
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Pulumi mocks that answer like AWS would: ids, auto-names and ARNs, caller and region."""
+
+    def __init__(self, region: str = DEFAULT_REGION, account_id: str = MOCK_ACCOUNT_ID):
+        self.region = region
+        self.account_id = account_id
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        state = dict(args.inputs)
+        urn = f"{args.typ}::{args.name}"
+        name_property = _NAME_PROPERTIES.get(args.typ, "name")
+        if not state.get(name_property):
+            state[name_property] = _physical_name(args.typ, args.name, urn)
+        physical = state[name_property]
+        state.setdefault("arn", _arn(args.typ, physical, self.region, self.account_id))
+        return f"{physical}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, None]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": self.account_id, "userId": "AIDAMOCK",
+                    "arn": f"arn:aws:iam::{self.account_id}:user/mock"}, None
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"name": self.region, "region": self.region, "id": self.region}, None
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
+        raise NotImplementedError(f"mlops preview has no mock for the call {args.token}")
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The mock monitor, also keeping each registration's parent and resolved inputs."""
+
+    def __init__(self, mocks: RecordingMocks):
+        super().__init__(mocks)
+        self.recorded: list[RecordedResource] = []
+
+    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            inputs = rpc.deserialize_properties(request.object)
+            self.recorded.append(RecordedResource(
+                urn=response.urn, type=request.type, name=request.name,
+                parent=request.parent or None, inputs=to_plain(inputs),
+                custom=bool(request.custom)))
+        return response
+
+
+def to_plain(value: Any) -> Any:
+    """Resolved inputs as plain JSON values (secrets unwrapped, resources by URN)."""
+    if isinstance(value, Mapping):
+        return {str(key): to_plain(item) for key, item in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(item) for item in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, pulumi.Resource):
+        return {"resource": type(value).__name__}
+    return str(value)
+
+
+@contextmanager
+def mocked_runtime(project: str, stack: str, config: Mapping[str, str] | None = None,
+                   region: str | None = None) -> Iterator[RecordingMonitor]:
+    """Install recording mocks (and config) as the Pulumi runtime for the enclosed block."""
+    config = dict(config or {})
+    region = region or config.get("aws:region") or DEFAULT_REGION
+    mocks = RecordingMocks(region=region)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_all_config(config)
+    settings.set_root_resource(None)  # a fresh Stack for every run in this process
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False,
+                             monitor=monitor)
+    try:
+        yield monitor
+    finally:
+        pulumi.runtime.set_all_config({})
+        settings.set_root_resource(None)
+
+
+def evaluate(program: Callable[[], Any], *, project: str, stack: str,
+             config: Mapping[str, str] | None = None) -> Plan:
+    """Run ``program`` (code that creates resources and exports outputs) under the mocks.
+
+    Returns only after every registration and output has settled, so the plan is complete;
+    an exception raised by the program (a validation error, say) propagates unchanged.
+    """
+    with mocked_runtime(project, stack, config) as monitor:
+        root = settings.get_root_resource()
+        outputs: dict[str, Any] = {}
+
+        async def resolve_outputs() -> None:
+            resolved = await pulumi.Output.from_input(dict(root.outputs)).future()
+            outputs.update(to_plain(resolved or {}))
+
+        settings.SETTINGS.rpc_manager.clear()
+        settings.SETTINGS.outputs.clear()
+        _sync_await(run_pulumi_func(program))
+        _sync_await(run_pulumi_func(resolve_outputs))
+    return Plan(stack=stack, resources=list(monitor.recorded), outputs=outputs)
+
+
+def run_program(program_dir: Path, project: str, stack: str,
+                config: Mapping[str, str]) -> Plan:
+    """Evaluate ``program_dir/__main__.py`` under the mocks and return its plan."""
+    program = Path(program_dir).resolve()
+    with _program_context(program):
+        return evaluate(
+            lambda: runpy.run_path(str(program / "__main__.py"), run_name="__main__"),
+            project=project, stack=stack, config=config)
+
+
+@contextmanager
+def _program_context(program: Path) -> Iterator[None]:
+    """Run as the Pulumi language host does: cwd is the project, which is importable."""
+    previous_cwd = os.getcwd()
+    sys.path.insert(0, str(program))
+    os.chdir(program)
+    try:
+        yield
+    finally:
+        os.chdir(previous_cwd)
+        sys.path.remove(str(program))

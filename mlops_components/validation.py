@@ -1,0 +1,89 @@
+"""Input validation shared by every component and the stack config.
+
+Components validate at construction, collect every problem and raise once, so a user fixes
+all of them in one round (the AWS CDK habit). A message names the component, the field, the
+bad value and what is allowed: ``ModelRegistry 'churn': reader_account_ids[0] must be a
+12-digit AWS account ID (got '1234')``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from enum import Enum
+from typing import Any
+
+import pulumi
+
+ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
+#: SageMaker resource names (model package group, pipeline): alphanumerics and hyphens.
+SAGEMAKER_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+KMS_KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+$")
+
+
+class ValidationError(ValueError):
+    """One or more invalid inputs; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def is_known(value: Any) -> bool:
+    """True for a plain value that can be checked now (not an Output or other awaitable)."""
+    return not isinstance(value, pulumi.Output) and not hasattr(value, "__await__")
+
+
+class Problems:
+    """Collects validation problems for one component instance and raises them together."""
+
+    def __init__(self, owner: str):
+        self.owner = owner
+        self.problems: list[str] = []
+
+    def add(self, field: str, message: str, value: Any) -> None:
+        self.problems.append(f"{self.owner}: {field} {message} (got {value!r})")
+
+    def check(self, ok: bool, field: str, message: str, value: Any) -> None:
+        if not ok:
+            self.add(field, message, value)
+
+    def at_least(self, field: str, value: Any, minimum: float) -> None:
+        if is_known(value) and value is not None:
+            self.check(_is_number(value) and value >= minimum, field, f"must be >= {minimum}", value)
+
+    def between(self, field: str, value: Any, low: float, high: float) -> None:
+        if is_known(value) and value is not None:
+            ok = _is_number(value) and low <= value <= high
+            self.check(ok, field, f"must be between {low} and {high}", value)
+
+    def matches(self, field: str, value: Any, pattern: re.Pattern[str], allowed: str) -> None:
+        if is_known(value) and value is not None:
+            self.check(isinstance(value, str) and bool(pattern.match(value)), field,
+                       f"must be {allowed}", value)
+
+    def account_ids(self, field: str, values: Iterable[Any] | None) -> None:
+        if values is None or not is_known(values):
+            return
+        for index, account_id in enumerate(values):
+            self.matches(f"{field}[{index}]", account_id, ACCOUNT_ID_RE,
+                         "a 12-digit AWS account ID")
+
+    def one_of(self, field: str, value: Any, enum: type[Enum]) -> Any:
+        """Coerce ``value`` into ``enum`` or record a problem listing the allowed values."""
+        if isinstance(value, enum) or not is_known(value):
+            return value
+        try:
+            return enum(value)
+        except ValueError:
+            allowed = ", ".join(repr(member.value) for member in enum)
+            self.add(field, f"must be one of {allowed}", value)
+            return value
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise ValidationError(self.problems)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -1,0 +1,35 @@
+"""Shared fixtures: the recording Pulumi mocks the SDK's own `mlops preview` uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops_components.preview import Plan, evaluate
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def run_pulumi() -> Callable[..., Plan]:
+    """Run code that creates resources under the recording mocks; return the settled plan.
+
+    The plan is returned only after every registration and output has resolved (the same
+    wait `@pulumi.runtime.test` does), so assertions on it cannot pass by not running.
+    """
+
+    def run(program: Callable[[], Any], config: dict[str, str] | None = None,
+            stack: str = "test") -> Plan:
+        return evaluate(program, project="mlops", stack=stack, config=config)
+
+    return run
+
+
+def only(plan: Plan, type_token: str):
+    """The single resource of ``type_token`` in the plan (fails if there is not exactly one)."""
+    found = plan.of_type(type_token)
+    assert len(found) == 1, f"expected one {type_token}, found {[r.name for r in found]}"
+    return found[0]
