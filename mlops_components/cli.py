@@ -64,7 +64,7 @@ def _preview(args: argparse.Namespace) -> int:
         plan = plan_stack(args.project_dir, args.stack)
     except (ProjectError, ValidationError) as error:
         for line in str(error).splitlines():
-            Console(stderr=True).print(f"[red]error:[/red] {line}", highlight=False)
+            Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {line}", highlight=False)
         return EXIT_INVALID
     console.print(render_tree(plan))
     console.print(render_outputs(plan))

@@ -1,0 +1,75 @@
+"""`mlops preview`: the offline plan of the real program, and bad config refused cleanly."""
+
+import json
+import shutil
+
+import pytest
+
+from mlops_components.cli import main
+from tests.conftest import REPO_ROOT
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A copy of the example project, so a test can break its stack files."""
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py"):
+        shutil.copy(REPO_ROOT / name, tmp_path / name)
+    return tmp_path
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_preview_writes_the_resolved_plan(project, stack, capsys):
+    plan_file = project / "plan.json"
+    code = main(["preview", "--project-dir", str(project), "--stack", stack,
+                 "--json", str(plan_file)])
+    assert code == 0
+    plan = json.loads(plan_file.read_text())
+    assert plan["stack"] == stack
+    types = {resource["type"] for resource in plan["resources"]}
+    assert {"mlops:index:MlopsStack", "aws:s3/bucket:Bucket",
+            "aws:sagemaker/modelPackageGroup:ModelPackageGroup"} <= types
+    for resource in plan["resources"]:
+        assert set(resource) == {"urn", "type", "name", "parent", "inputs"}
+    json.dumps(plan["resources"])  # every input is plain JSON
+    printed = capsys.readouterr().out
+    assert "aws:s3/bucket:Bucket" in printed
+    assert plan["outputs"]["bucket_name"] in printed
+
+
+def _set(project, line):
+    stack_file = project / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text() + line + "\n")
+
+
+@pytest.mark.parametrize(("line", "named"), [
+    ("  mlops:colour: blue", "mlops:colour: unknown key"),
+    ("  mlops:captureRetentionDays: many", "mlops:captureRetentionDays: must be of type integer"),
+    ("  mlops:reportRetentionDays: 99999", "mlops:reportRetentionDays: must be between"),
+    ("  mlops:readerAccountIds: ['12345']", "mlops:readerAccountIds: item 0 ('12345')"),
+])
+def test_bad_config_exits_non_zero_names_the_key_and_writes_nothing(project, capsys, line,
+                                                                    named):
+    _set(project, line)
+    plan_file = project / "plan.json"
+    code = main(["preview", "--project-dir", str(project), "--json", str(plan_file)])
+    assert code == 2
+    assert not plan_file.exists()
+    err = capsys.readouterr().err
+    assert named in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unknown_stack_lists_the_stacks(project, capsys):
+    assert main(["preview", "--project-dir", str(project), "--stack", "qa"]) == 2
+    assert "stack 'qa': no Pulumi.qa.yaml" in capsys.readouterr().err
+
+
+def test_console_script_runs_offline(project):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "mlops_components.cli", "preview",
+                             "--project-dir", str(project)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "no AWS call was made" in result.stdout

@@ -1,0 +1,77 @@
+"""Stack config: typed parsing, one message per problem naming the key, Pulumi.yaml in sync."""
+
+import json
+
+import pytest
+import yaml
+
+from mlops_components.config import SETTINGS, parse_config
+from mlops_components.enums import ProblemType
+from mlops_components.validation import ValidationError
+from tests.conftest import REPO_ROOT
+
+
+def test_defaults_when_nothing_is_set():
+    config = parse_config({})
+    assert config.model_name == "diagnosis"
+    assert config.problem_type is ProblemType.CLASSIFICATION
+    assert config.reader_account_ids == []
+    assert config.force_destroy is False
+
+
+def test_values_arrive_as_the_pulumi_cli_passes_them():
+    config = parse_config({
+        "mlops:problemType": "regression",
+        "mlops:captureRetentionDays": "7",
+        "mlops:forceDestroy": "true",
+        "mlops:readerAccountIds": '["210987654321"]',
+        "aws:region": "eu-west-1",  # other namespaces are not ours to judge
+    })
+    assert config.problem_type is ProblemType.REGRESSION
+    assert config.capture_retention_days == 7
+    assert config.force_destroy is True
+    assert config.reader_account_ids == ["210987654321"]
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("mlops:colour", "blue", "config mlops:colour: unknown key"),
+    ("mlops:captureRetentionDays", "thirty", "must be of type integer (got 'thirty')"),
+    ("mlops:captureRetentionDays", "true", "must be of type integer (got 'true')"),
+    ("mlops:forceDestroy", "yes", "must be of type boolean"),
+    ("mlops:captureRetentionDays", "0", "must be between 1 and 3650 (got '0')"),
+    ("mlops:readerAccountIds", '["12345"]',
+     "item 0 ('12345') must be a 12-digit AWS account ID"),
+    ("mlops:readerAccountIds", '"210987654321"', "must be of type array"),
+    ("mlops:problemType", "ranking", "must be one of 'classification', 'regression'"),
+    ("mlops:modelName", "my_model", "must be 1-63 letters, digits and hyphens"),
+    ("mlops:kmsKeyArn", "my-key", "must be empty or a KMS key or alias ARN"),
+])
+def test_each_bad_value_is_named(key, value, message):
+    with pytest.raises(ValidationError) as raised:
+        parse_config({key: value})
+    (problem,) = raised.value.problems
+    assert problem.startswith(f"config {key}: ")
+    assert message in problem
+
+
+def test_all_problems_are_reported_together():
+    with pytest.raises(ValidationError) as raised:
+        parse_config({"mlops:colour": "blue", "mlops:reportRetentionDays": "-1",
+                      "mlops:problemType": "ranking"})
+    assert len(raised.value.problems) == 3
+
+
+def test_pulumi_yaml_declares_exactly_the_sdk_settings():
+    declared = yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())["config"]
+    assert list(declared) == [setting.key for setting in SETTINGS]
+    for setting in SETTINGS:
+        assert declared[setting.key]["type"] == setting.type, setting.key
+        assert declared[setting.key]["default"] == setting.default, setting.key
+        assert declared[setting.key]["description"] == setting.description, setting.key
+
+
+def test_declared_defaults_pass_their_own_rules():
+    declared = yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())["config"]
+    parse_config({f"mlops:{key}": spec["default"] if isinstance(spec["default"], str)
+                  else json.dumps(spec["default"])
+                  for key, spec in declared.items()})

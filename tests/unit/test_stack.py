@@ -1,0 +1,113 @@
+"""MlopsStack composes the components; the example program under both example stacks."""
+
+import json
+
+import pulumi
+import pytest
+
+from mlops_components import MlopsStack, MlopsStackArgs, ProblemType, ValidationError
+from mlops_components.preview import run_program
+from mlops_components.project import load_project
+from tests.conftest import REPO_ROOT, only
+
+
+def plan_for(stack):
+    project = load_project(REPO_ROOT)
+    return run_program(REPO_ROOT, project.name, stack, project.stack_config(stack))
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def example_plan(request):
+    return plan_for(request.param)
+
+
+def test_components_are_children_of_the_stack(run_pulumi):
+    plan = run_pulumi(lambda: MlopsStack("churn", MlopsStackArgs(tags={"team": "ml"})))
+    stack = only(plan, "mlops:index:MlopsStack")
+    assert only(plan, "mlops:index:DataBucket").parent == stack.urn
+    assert only(plan, "mlops:index:ModelRegistry").parent == stack.urn
+    bucket = only(plan, "aws:s3/bucket:Bucket")
+    assert bucket.inputs["tags"] == {"managed-by": "mlops-components", "mlops:model": "churn",
+                                     "team": "ml"}
+
+
+def test_stack_rejects_bad_arguments_all_at_once(run_pulumi):
+    args = MlopsStackArgs(problem_type="ranking", target_column=" ")
+    with pytest.raises(ValidationError) as raised:
+        run_pulumi(lambda: MlopsStack("churn", args))
+    assert raised.value.problems == [
+        "MlopsStack 'churn': problem_type must be one of 'classification', 'regression' "
+        "(got 'ranking')",
+        "MlopsStack 'churn': target_column must not be empty (got ' ')",
+    ]
+
+
+def test_problem_type_string_is_accepted(run_pulumi):
+    plan = run_pulumi(lambda: MlopsStack("churn", MlopsStackArgs(problem_type="regression")))
+    assert only(plan, "mlops:index:MlopsStack")
+
+
+def test_every_bucket_of_each_example_stack_is_secure(example_plan):
+    buckets = example_plan.of_type("aws:s3/bucket:Bucket")
+    assert buckets
+    for bucket in buckets:
+        def for_bucket(type_token, resource=bucket):
+            siblings = [r for r in example_plan.of_type(type_token)
+                        if r.parent == resource.parent]
+            assert len(siblings) == 1, type_token
+            return siblings[0].inputs
+        block = for_bucket("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+        assert all(block[key] is True for key in ("blockPublicAcls", "blockPublicPolicy",
+                                                  "ignorePublicAcls", "restrictPublicBuckets"))
+        sse = for_bucket("aws:s3/bucketServerSideEncryptionConfiguration:"
+                         "BucketServerSideEncryptionConfiguration")
+        assert sse["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
+        assert for_bucket("aws:s3/bucketVersioning:BucketVersioning")[
+            "versioningConfiguration"]["status"] == "Enabled"
+        assert for_bucket("aws:s3/bucketOwnershipControls:BucketOwnershipControls")[
+            "rule"]["objectOwnership"] == "BucketOwnerEnforced"
+        policy = json.loads(for_bucket("aws:s3/bucketPolicy:BucketPolicy")["policy"])
+        assert {"Bool": {"aws:SecureTransport": "false"}} in [
+            s.get("Condition") for s in policy["Statement"] if s["Effect"] == "Deny"]
+        assert for_bucket("aws:s3/bucketNotification:BucketNotification")["eventbridge"]
+
+
+def test_dev_is_cheap_and_disposable_prod_is_kept():
+    dev, prod = plan_for("dev"), plan_for("prod")
+    assert only(dev, "aws:s3/bucket:Bucket").inputs["forceDestroy"] is True
+    assert only(prod, "aws:s3/bucket:Bucket").inputs["forceDestroy"] is False
+    assert dev.outputs["model_package_group_name"] != prod.outputs["model_package_group_name"]
+    assert prod.of_type("aws:sagemaker/modelPackageGroupPolicy:ModelPackageGroupPolicy")
+
+
+def test_program_exports_what_consumers_need(example_plan):
+    assert set(example_plan.outputs) >= {"bucket_name", "model_package_group_name",
+                                         "approval_event_pattern"}
+    group = only(example_plan, "aws:sagemaker/modelPackageGroup:ModelPackageGroup")
+    assert example_plan.outputs["model_package_group_name"] == \
+        group.inputs["modelPackageGroupName"]
+
+
+def test_every_child_has_a_parent_inside_the_stack(example_plan):
+    urns = {r.urn for r in example_plan.resources}
+    stack_component = only(example_plan, "mlops:index:MlopsStack")
+    for resource in example_plan.resources:
+        if resource is not stack_component:
+            assert resource.parent in urns, resource.name
+
+
+def test_program_under_pulumi_runtime_test_decorator():
+    """The same program through the stock decorator: outputs awaited by Pulumi itself."""
+    from mlops_components.preview import mocked_runtime
+
+    with mocked_runtime("mlops", "unit"):
+        @pulumi.runtime.test
+        def check():
+            stack = MlopsStack("churn")
+            return stack.approval_event_pattern.apply(
+                lambda pattern: _assert_group(json.loads(pattern), "churn"))
+        check()
+
+
+def _assert_group(pattern, group):
+    assert pattern["detail"]["ModelPackageGroupName"] == [group]
