@@ -1,0 +1,183 @@
+"""Data preparation job: validate, clean, split deterministically, fit the feature transformer.
+
+    python3 training/preprocess.py --data-dir /opt/ml/processing/input/data \
+        --output-dir /opt/ml/processing/output --target COLUMN --problem-type classification
+
+Writes train/train.csv, validation/validation.csv, test/test.csv (raw features and target, the
+input's column order) and transform/preprocessor.joblib + transform/schema.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file by the SageMaker container: make `training` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import joblib
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from training.common import (
+    SCHEMA_FILE,
+    DatasetSchema,
+    Feature,
+    ProblemType,
+    SchemaError,
+    coerce_features,
+    coerce_target,
+    features_from_json,
+    infer_schema,
+    read_csv_folder,
+    read_json,
+    write_json,
+)
+
+PREPROCESSOR_FILE = "preprocessor.joblib"
+SPLITS = ("train", "validation", "test")
+
+
+def load_expected_features(path: str | Path) -> tuple[Feature, ...]:
+    """Expected feature columns from a --schema file (the shape of constraints.json/schema.json)."""
+    return features_from_json(read_json(path))
+
+
+def clean(data: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
+    """Typed columns in input order, without rows missing the target and without duplicate rows."""
+    typed = coerce_features(data, schema.features)
+    labelled = data[schema.target].notna()
+    typed = typed[labelled]
+    typed[schema.target] = coerce_target(data.loc[labelled, schema.target], schema)
+    typed = typed[list(schema.columns)].drop_duplicates()
+    if typed.empty:
+        raise SchemaError(f"no data left after dropping rows without target '{schema.target}'")
+    return typed.reset_index(drop=True)
+
+
+def split_dataset(
+    data: pd.DataFrame,
+    schema: DatasetSchema,
+    validation_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 42,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Train, validation and test frames: disjoint, seeded, stratified by class when possible."""
+    for name, value in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 < value < 1.0:
+            raise ValueError(f"{name} must be between 0 and 1 (got {value})")
+    if validation_fraction + test_fraction >= 1.0:
+        raise ValueError(
+            "validation_fraction + test_fraction must be below 1 "
+            f"(got {validation_fraction} + {test_fraction})"
+        )
+    stratify = schema.problem_type is ProblemType.CLASSIFICATION
+
+    def _split(frame: pd.DataFrame, size: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if stratify:
+            try:
+                return train_test_split(
+                    frame, test_size=size, random_state=seed, stratify=frame[schema.target]
+                )
+            except ValueError as error:  # a class too rare to appear in every split
+                print(f"warning: unstratified split ({error})", file=sys.stderr)
+        return train_test_split(frame, test_size=size, random_state=seed)
+
+    try:
+        rest, test = _split(data, test_fraction)
+        train, validation = _split(rest, validation_fraction / (1.0 - test_fraction))
+    except ValueError as error:
+        raise SchemaError(f"too few rows ({len(data)}) to split: {error}") from error
+    return train, validation, test
+
+
+def build_preprocessor(schema: DatasetSchema) -> ColumnTransformer:
+    """Median-impute + scale numeric features; most-frequent-impute + one-hot categorical ones."""
+    transformers: list[tuple[str, Any, list[str]]] = []
+    if schema.numeric_features:
+        numeric = Pipeline(
+            [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+        )
+        transformers.append(("numeric", numeric, schema.numeric_features))
+    if schema.categorical_features:
+        categorical = Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="most_frequent")),
+                ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+            ]
+        )
+        transformers.append(("categorical", categorical, schema.categorical_features))
+    return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+
+
+def preprocess(
+    data: pd.DataFrame,
+    target: str,
+    problem_type: ProblemType | str,
+    output_dir: str | Path,
+    validation_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 42,
+    expected: Sequence[Feature] | None = None,
+) -> dict[str, Any]:
+    """Validate, clean, split and fit the transformer on train; write everything under output_dir."""
+    output_dir = Path(output_dir)
+    schema = infer_schema(data, target, problem_type, expected)
+    cleaned = clean(data, schema)
+    splits = dict(zip(SPLITS, split_dataset(cleaned, schema, validation_fraction, test_fraction, seed)))
+    for name, frame in splits.items():
+        path = output_dir / name / f"{name}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False)
+    preprocessor = build_preprocessor(schema).fit(coerce_features(splits["train"], schema.features))
+    transform_dir = output_dir / "transform"
+    transform_dir.mkdir(parents=True, exist_ok=True)
+    joblib.dump(preprocessor, transform_dir / PREPROCESSOR_FILE)
+    write_json(transform_dir / SCHEMA_FILE, schema.to_dict())
+    return {
+        "rows_in": len(data),
+        "rows_dropped_missing_target": int(data[target].isna().sum()),
+        "rows_after_cleaning": len(cleaned),
+        **{f"rows_{name}": len(frame) for name, frame in splits.items()},
+    }
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
+    parser.add_argument("--data-dir", type=Path, default=Path("/opt/ml/processing/input/data"))
+    parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output"))
+    parser.add_argument("--target", required=True)
+    parser.add_argument("--problem-type", required=True, choices=[p.value for p in ProblemType])
+    parser.add_argument("--validation-fraction", type=float, default=0.15)
+    parser.add_argument("--test-fraction", type=float, default=0.15)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--schema", type=Path, help="JSON of expected feature columns and types")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    expected = load_expected_features(args.schema) if args.schema else None
+    counts = preprocess(
+        read_csv_folder(args.data_dir),
+        args.target,
+        args.problem_type,
+        args.output_dir,
+        args.validation_fraction,
+        args.test_fraction,
+        args.seed,
+        expected,
+    )
+    print(" ".join(f"{key}={value}" for key, value in counts.items()))
+    return counts
+
+
+if __name__ == "__main__":
+    main()

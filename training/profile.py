@@ -1,0 +1,387 @@
+"""EDA job: an HTML data report (tables and plots) and the drift-monitoring baseline.
+
+    python3 training/profile.py --data-dir /opt/ml/processing/input/data \
+        --report-dir /opt/ml/processing/output/report \
+        --baseline-dir /opt/ml/processing/output/baseline --target COLUMN --problem-type ...
+
+Report folder: report.html (self-contained, PNGs embedded), the same PNGs, summary.json.
+Baseline folder: statistics.json (what drift checks compare live traffic against) and
+constraints.json (feature names, types, nullability; also valid as preprocess --schema).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file by the SageMaker container: make `training` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+import pandas as pd
+
+from training.common import (
+    DatasetSchema,
+    FeatureType,
+    ProblemType,
+    coerce_features,
+    coerce_target,
+    infer_schema,
+    read_csv_folder,
+    write_json,
+)
+from training.plots import new_figure, save_png
+
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+HISTOGRAM_BINS = 10
+TOP_CATEGORIES = 10
+"""Categories listed per column in the report and summary.json."""
+BASELINE_CATEGORIES = 100
+"""Categories whose frequency the baseline keeps; the rest count as `other_fraction`."""
+MAX_DISTRIBUTION_PLOTS = 60
+MAX_CORRELATION_COLUMNS = 40
+
+
+def _quantile_key(q: float) -> str:
+    return f"p{round(q * 100):02d}"
+
+
+def numeric_stats(values: pd.Series) -> dict[str, Any]:
+    """Count, missing, moments, min/max and quantiles of a float column."""
+    present = values.dropna()
+    stats: dict[str, Any] = {
+        "count": int(present.size),
+        "missing": int(values.isna().sum()),
+        "missing_fraction": float(values.isna().mean()),
+        "unique": int(present.nunique()),
+    }
+    if present.empty:
+        return stats
+    quantiles = present.quantile(list(QUANTILES))
+    stats.update(
+        mean=float(present.mean()),
+        std=float(present.std()) if present.size > 1 else None,
+        min=float(present.min()),
+        max=float(present.max()),
+        quantiles={_quantile_key(q): float(v) for q, v in zip(QUANTILES, quantiles)},
+    )
+    return stats
+
+
+def category_counts(values: pd.Series) -> pd.Series:
+    """Counts per category, most frequent first, ties by name (deterministic)."""
+    counts = values.dropna().astype(str).value_counts()
+    order = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return pd.Series(dict(order), dtype="int64")
+
+
+def categorical_stats(values: pd.Series) -> dict[str, Any]:
+    """Count, missing, cardinality and top categories of a text column."""
+    counts = category_counts(values)
+    return {
+        "count": int(counts.sum()),
+        "missing": int(values.isna().sum()),
+        "missing_fraction": float(values.isna().mean()),
+        "unique": int(counts.size),
+        "top_categories": {str(k): int(v) for k, v in counts.head(TOP_CATEGORIES).items()},
+    }
+
+
+def target_summary(target: pd.Series, schema: DatasetSchema) -> dict[str, Any]:
+    """Class balance (classification) or the distribution (regression) of the labelled rows."""
+    summary: dict[str, Any] = {"name": schema.target, "problem_type": schema.problem_type.value}
+    labelled = target.dropna()
+    if schema.problem_type is ProblemType.REGRESSION:
+        summary.update(numeric_stats(target))
+        return summary
+    counts = labelled.value_counts()
+    classes = list(schema.class_labels or ())
+    summary["missing"] = int(target.isna().sum())
+    summary["class_counts"] = {str(c): int(counts.get(c, 0)) for c in classes}
+    summary["class_fractions"] = {str(c): float(counts.get(c, 0) / labelled.size) for c in classes}
+    summary["majority_fraction"] = float(counts.max() / labelled.size)
+    return summary
+
+
+def baseline_statistics(features: pd.DataFrame, schema: DatasetSchema) -> dict[str, Any]:
+    """Per-feature reference statistics for drift checks (histograms, category frequencies)."""
+    stats: dict[str, Any] = {}
+    for feature in schema.features:
+        values = features[feature.name]
+        if feature.type is FeatureType.NUMERIC:
+            entry = numeric_stats(values)
+            present = values.dropna().to_numpy()
+            counts, edges = np.histogram(present, bins=HISTOGRAM_BINS)
+            entry["histogram"] = {"bin_edges": edges.tolist(), "counts": counts.tolist()}
+        else:
+            counts = category_counts(values)
+            total = counts.sum()
+            kept = counts.head(BASELINE_CATEGORIES)
+            entry = {
+                "count": int(total),
+                "missing": int(values.isna().sum()),
+                "missing_fraction": float(values.isna().mean()),
+                "unique": int(counts.size),
+                "frequencies": {str(k): float(v / total) for k, v in kept.items()},
+                "other_fraction": float(1 - kept.sum() / total),
+            }
+        stats[feature.name] = {"type": feature.type.value, **entry}
+    return {"version": 1, "rows": len(features), "features": stats}
+
+
+def baseline_constraints(schema: DatasetSchema) -> dict[str, Any]:
+    """Feature names, types and nullability; the same shape preprocess accepts as --schema."""
+    document = schema.to_dict()
+    return {key: document[key] for key in ("version", "target", "problem_type", "features")}
+
+
+def _safe_name(name: str, taken: set[str]) -> str:
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "column"
+    candidate, suffix = base, 1
+    while candidate in taken:
+        suffix += 1
+        candidate = f"{base}_{suffix}"
+    taken.add(candidate)
+    return candidate
+
+
+def _distribution_figure(name: str, values: pd.Series, numeric: bool) -> Any:
+    figure = new_figure(4.0, 3.0)
+    axes = figure.subplots()
+    if numeric:
+        axes.hist(values.dropna().to_numpy(), bins=30, color="#4c72b0")
+        axes.set_ylabel("rows")
+    else:
+        counts = category_counts(values).head(20)
+        axes.barh([str(k) for k in counts.index][::-1], counts.to_numpy()[::-1], color="#55a868")
+        axes.set_xlabel("rows")
+    axes.set_title(name, fontsize=10)
+    return figure
+
+
+def _missing_figure(missing: pd.Series) -> Any:
+    figure = new_figure(6.0, max(2.0, 0.22 * len(missing) + 1))
+    axes = figure.subplots()
+    axes.barh(list(missing.index)[::-1], missing.to_numpy()[::-1], color="#c44e52")
+    axes.set_xlim(0, 1)
+    axes.set(xlabel="fraction missing", title="Missing values per column")
+    axes.tick_params(axis="y", labelsize=7)
+    return figure
+
+
+def _correlation_figure(correlation: pd.DataFrame) -> Any:
+    size = 2.5 + 0.28 * len(correlation)
+    figure = new_figure(size + 1, size)
+    axes = figure.subplots()
+    image = axes.imshow(correlation.to_numpy(), cmap="coolwarm", vmin=-1, vmax=1)
+    figure.colorbar(image, ax=axes, shrink=0.8)
+    ticks = range(len(correlation))
+    axes.set_xticks(ticks, labels=correlation.columns, rotation=90, fontsize=7)
+    axes.set_yticks(ticks, labels=correlation.index, fontsize=7)
+    axes.set_title("Pearson correlation (numeric columns)")
+    return figure
+
+
+def _target_figure(target: pd.Series, schema: DatasetSchema) -> Any:
+    figure = new_figure(5.0, 3.2)
+    axes = figure.subplots()
+    if schema.problem_type is ProblemType.CLASSIFICATION:
+        counts = target.value_counts().reindex(list(schema.class_labels or ()), fill_value=0)
+        axes.bar([str(c) for c in counts.index], counts.to_numpy(), color="#8172b2")
+        axes.set(xlabel=schema.target, ylabel="rows", title="Target balance")
+    else:
+        axes.hist(target.dropna().to_numpy(), bins=30, color="#8172b2")
+        axes.set(xlabel=schema.target, ylabel="rows", title="Target distribution")
+    return figure
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def _image(title: str, png: bytes) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (
+        f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{html.escape(title)}</figcaption></figure>"
+    )
+
+
+def render_html(summary: dict[str, Any], images: dict[str, list[tuple[str, bytes]]]) -> str:
+    """A self-contained HTML report: tables from `summary`, `images` (section -> PNGs) inline."""
+    target = summary["target"]
+    overview = [
+        ("rows", summary["rows"]),
+        ("columns", summary["columns"]),
+        ("duplicate rows", summary["duplicate_rows"]),
+        ("missing cells", summary["missing_cells"]),
+        ("target", f'{target["name"]} ({target["problem_type"]})'),
+    ]
+    rows = []
+    for name, stats in summary["column_stats"].items():
+        quantiles = stats.get("quantiles", {})
+        top = ", ".join(f"{k} ({v})" for k, v in list(stats.get("top_categories", {}).items())[:5])
+        cells = [
+            name, stats["type"], stats["missing"], f'{stats["missing_fraction"]:.1%}', stats["unique"],
+            stats.get("mean"), stats.get("std"), stats.get("min"), quantiles.get("p50"),
+            stats.get("max"), top,
+        ]
+        rows.append("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in cells) + "</tr>")
+    headers = ["column", "type", "missing", "missing %", "unique", "mean", "std", "min",
+               "median", "max", "top categories"]
+    if target["problem_type"] == ProblemType.CLASSIFICATION.value:
+        target_rows = "".join(
+            f"<tr><td>{_fmt(label)}</td><td>{count}</td>"
+            f"<td>{target['class_fractions'][label]:.1%}</td></tr>"
+            for label, count in target["class_counts"].items()
+        )
+        target_table = f"<table><tr><th>class</th><th>rows</th><th>share</th></tr>{target_rows}</table>"
+    else:
+        stats = [(k, target.get(k)) for k in ("count", "missing", "mean", "std", "min", "max")]
+        target_table = "<table>" + "".join(
+            f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in stats
+        ) + "</table>"
+    sections = {
+        "Target": target_table,
+        "Column statistics": "<table><tr>"
+        + "".join(f"<th>{h}</th>" for h in headers)
+        + "</tr>"
+        + "".join(rows)
+        + "</table>",
+    }
+    notes = "".join(f"<p class=note>{html.escape(n)}</p>" for n in summary.get("notes", []))
+    body = [
+        "<h1>Data profile</h1>",
+        "<table>" + "".join(f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in overview) + "</table>",
+        notes,
+    ]
+    for title, content in sections.items():
+        body.append(f"<h2>{title}</h2>{content}")
+        for image_title, png in images.get(title, []):
+            body.append(_image(image_title, png))
+    for title in ("Missing values", "Distributions", "Correlation"):
+        if images.get(title):
+            figures = "".join(_image(t, png) for t, png in images[title])
+            body.append(f'<h2>{title}</h2><div class="grid">{figures}</div>')
+    style = (
+        "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}"
+        ".grid{display:flex;flex-wrap:wrap;gap:8px}figure{margin:4px}"
+        "figcaption{font-size:12px;color:#555}.note{color:#a60}"
+    )
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Data profile</title>'
+        f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+    )
+
+
+def profile_dataframe(
+    data: pd.DataFrame,
+    target: str,
+    problem_type: ProblemType | str,
+    report_dir: str | Path,
+    baseline_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Profile `data`: write the report (and the baseline if `baseline_dir`); return the summary.
+
+    Raises SchemaError on the same data problems as preprocess (missing target, mixed types).
+    """
+    report_dir = Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    schema = infer_schema(data, target, problem_type)
+    features = coerce_features(data, schema.features)
+    labelled = data[target].notna()
+    target_values = coerce_target(data.loc[labelled, target], schema)
+    if schema.problem_type is ProblemType.CLASSIFICATION:
+        target_values = target_values.astype(object)  # int labels stay ints next to NaN
+    target_values = target_values.reindex(data.index)
+
+    column_stats: dict[str, Any] = {}
+    for name in schema.columns:
+        if name == target:
+            values, numeric = target_values, schema.problem_type is ProblemType.REGRESSION
+        else:
+            values, numeric = features[name], name in schema.numeric_features
+        stats = numeric_stats(values) if numeric else categorical_stats(values)
+        column_stats[name] = {"type": "numeric" if numeric else "categorical", **stats}
+    notes = []
+    plotted = list(schema.columns)[:MAX_DISTRIBUTION_PLOTS]
+    if len(schema.columns) > len(plotted):
+        notes.append(f"distributions plotted for the first {len(plotted)} of {len(schema.columns)} columns")
+    summary: dict[str, Any] = {
+        "rows": len(data),
+        "columns": len(schema.columns),
+        "duplicate_rows": int(data.duplicated().sum()),
+        "missing_cells": int(data.isna().sum().sum()),
+        "column_stats": column_stats,
+        "target": target_summary(target_values, schema),
+        "notes": notes,
+    }
+
+    images: dict[str, list[tuple[str, bytes]]] = {}
+    images["Target"] = [("target", save_png(_target_figure(target_values, schema), report_dir / "target.png"))]
+    missing = pd.Series({name: stats["missing_fraction"] for name, stats in column_stats.items()})
+    images["Missing values"] = [
+        ("missing values", save_png(_missing_figure(missing), report_dir / "missing_values.png"))
+    ]
+    taken: set[str] = set()
+    images["Distributions"] = []
+    for name in plotted:
+        values = target_values if name == target else features[name]
+        figure = _distribution_figure(name, values, column_stats[name]["type"] == "numeric")
+        path = report_dir / f"dist_{_safe_name(name, taken)}.png"
+        images["Distributions"].append((name, save_png(figure, path)))
+    numeric = pd.concat(
+        [features[schema.numeric_features], target_values.rename(target)]
+        if schema.problem_type is ProblemType.REGRESSION
+        else [features[schema.numeric_features]],
+        axis=1,
+    )
+    numeric = numeric.iloc[:, :MAX_CORRELATION_COLUMNS]
+    if numeric.shape[1] >= 2:
+        correlation = numeric.corr().fillna(0.0)
+        summary_png = save_png(_correlation_figure(correlation), report_dir / "correlation.png")
+        images["Correlation"] = [("correlation", summary_png)]
+
+    (report_dir / "report.html").write_text(render_html(summary, images), encoding="utf-8")
+    write_json(report_dir / "summary.json", summary)
+    if baseline_dir is not None:
+        baseline_dir = Path(baseline_dir)
+        write_json(baseline_dir / "statistics.json", baseline_statistics(features, schema))
+        write_json(baseline_dir / "constraints.json", baseline_constraints(schema))
+    return summary
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
+    parser.add_argument("--data-dir", type=Path, default=Path("/opt/ml/processing/input/data"))
+    parser.add_argument("--report-dir", type=Path, default=Path("/opt/ml/processing/output/report"))
+    parser.add_argument(
+        "--baseline-dir", type=Path, default=Path("/opt/ml/processing/output/baseline")
+    )
+    parser.add_argument("--target", required=True)
+    parser.add_argument("--problem-type", required=True, choices=[p.value for p in ProblemType])
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    summary = profile_dataframe(
+        read_csv_folder(args.data_dir), args.target, args.problem_type, args.report_dir, args.baseline_dir
+    )
+    print(f"profiled {summary['rows']} rows x {summary['columns']} columns into {args.report_dir}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Training job (SageMaker script mode): compose the fitted transformer with an estimator and fit.
+
+Channels and the model folder come from SM_CHANNEL_TRAIN, SM_CHANNEL_VALIDATION,
+SM_CHANNEL_TRANSFORM and SM_MODEL_DIR; hyperparameters arrive as `--name value` flags (values
+may be JSON-quoted strings). Prints `validation:<metric>=<value>;` lines for the tuner and
+writes model.joblib + schema.json into the model folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file by the SageMaker container: make `training` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import joblib
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import Pipeline
+
+from training.common import (
+    MODEL_FILE,
+    SCHEMA_FILE,
+    DatasetSchema,
+    ProblemType,
+    coerce_features,
+    coerce_target,
+    load_schema,
+    read_csv_folder,
+    score_model,
+    write_json,
+)
+from training.metrics import DEFAULT_ESTIMATOR, ESTIMATORS, format_metric_line
+from training.preprocess import PREPROCESSOR_FILE
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        value = value[1:-1].strip()
+    return value
+
+
+def _hyperparameter(cast: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type that accepts SageMaker's stringified (possibly JSON-quoted) values."""
+
+    def parse(value: str) -> Any:
+        return cast(_unquote(value))
+
+    parse.__name__ = getattr(cast, "__name__", "value")
+    return parse
+
+
+def _optional_int(value: str) -> int | None:
+    if value.lower() in ("", "none", "null"):
+        return None
+    number = float(value)
+    if not number.is_integer():
+        raise ValueError(f"not an integer: {value}")
+    return int(number)
+
+
+def _int(value: str) -> int:
+    number = _optional_int(value)
+    if number is None:
+        raise ValueError("a number is required")
+    return number
+
+
+def build_estimator(
+    name: str,
+    problem_type: ProblemType | str,
+    n_estimators: int = 100,
+    learning_rate: float = 0.1,
+    max_depth: int | None = None,
+    seed: int = 42,
+) -> BaseEstimator:
+    """A seeded estimator; `max_depth=None` keeps the estimator's own default.
+
+    `linear` is LogisticRegression or Ridge and ignores the tree hyperparameters.
+    """
+    classify = ProblemType(problem_type) is ProblemType.CLASSIFICATION
+    if name == "gradient_boosting":
+        cls = GradientBoostingClassifier if classify else GradientBoostingRegressor
+        depth = {} if max_depth is None else {"max_depth": max_depth}
+        return cls(n_estimators=n_estimators, learning_rate=learning_rate, random_state=seed, **depth)
+    if name == "hist_gradient_boosting":
+        cls = HistGradientBoostingClassifier if classify else HistGradientBoostingRegressor
+        return cls(
+            max_iter=n_estimators, learning_rate=learning_rate, max_depth=max_depth, random_state=seed
+        )
+    if name == "random_forest":
+        cls = RandomForestClassifier if classify else RandomForestRegressor
+        return cls(n_estimators=n_estimators, max_depth=max_depth, random_state=seed, n_jobs=-1)
+    if name == "linear":
+        return LogisticRegression(max_iter=2000, random_state=seed) if classify else Ridge()
+    raise ValueError(f"unknown estimator {name!r} (allowed: {', '.join(ESTIMATORS)})")
+
+
+def build_model(preprocessor: Any, estimator: BaseEstimator) -> Pipeline:
+    """The shipped model: the feature transformer followed by the estimator."""
+    return Pipeline([("features", preprocessor), ("model", estimator)])
+
+
+def fit_model(model: Pipeline, train: Any, schema: DatasetSchema) -> Pipeline:
+    """Fit on a train split as read by `read_csv_folder` (text columns, typed here)."""
+    return model.fit(coerce_features(train, schema.features), coerce_target(train[schema.target], schema))
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+    """Known flags and the leftovers (SageMaker adds some, e.g. --sagemaker_program)."""
+    env = os.environ
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
+    text = _hyperparameter(str)
+    parser.add_argument("--target", type=text)
+    parser.add_argument(
+        "--problem-type", "--problem_type", type=text, choices=[p.value for p in ProblemType]
+    )
+    parser.add_argument("--estimator", type=text, default=DEFAULT_ESTIMATOR, choices=ESTIMATORS)
+    parser.add_argument("--n-estimators", "--n_estimators", type=_hyperparameter(_int), default=100)
+    parser.add_argument("--learning-rate", "--learning_rate", type=_hyperparameter(float), default=0.1)
+    parser.add_argument("--max-depth", "--max_depth", type=_hyperparameter(_optional_int))
+    parser.add_argument("--seed", type=_hyperparameter(_int), default=42)
+    parser.add_argument("--model-dir", type=Path, default=Path(env.get("SM_MODEL_DIR", "/opt/ml/model")))
+    channel = "/opt/ml/input/data/"
+    parser.add_argument("--train", type=Path, default=Path(env.get("SM_CHANNEL_TRAIN", channel + "train")))
+    parser.add_argument(
+        "--validation",
+        type=Path,
+        default=Path(env.get("SM_CHANNEL_VALIDATION", channel + "validation")),
+    )
+    parser.add_argument(
+        "--transform", type=Path, default=Path(env.get("SM_CHANNEL_TRANSFORM", channel + "transform"))
+    )
+    output = env.get("SM_OUTPUT_DATA_DIR")
+    parser.add_argument("--output-data-dir", type=Path, default=Path(output) if output else None)
+    return parser.parse_known_args(argv)
+
+
+def _check_matches(schema: DatasetSchema, target: str | None, problem_type: str | None) -> None:
+    if target is not None and target != schema.target:
+        raise ValueError(f"--target {target!r} differs from the preprocessed target {schema.target!r}")
+    if problem_type is not None and problem_type != schema.problem_type.value:
+        raise ValueError(
+            f"--problem-type {problem_type!r} differs from the preprocessed "
+            f"problem type {schema.problem_type.value!r}"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, float]:
+    args, unknown = parse_args(argv)
+    if unknown:
+        print(f"ignoring arguments: {' '.join(unknown)}", file=sys.stderr)
+    schema = load_schema(args.transform / SCHEMA_FILE)
+    _check_matches(schema, args.target, args.problem_type)
+    estimator = build_estimator(
+        args.estimator,
+        schema.problem_type,
+        args.n_estimators,
+        args.learning_rate,
+        args.max_depth,
+        args.seed,
+    )
+    model = fit_model(
+        build_model(joblib.load(args.transform / PREPROCESSOR_FILE), estimator),
+        read_csv_folder(args.train),
+        schema,
+    )
+    metrics = score_model(model, read_csv_folder(args.validation), schema)
+    for name, value in metrics.items():
+        print(format_metric_line("validation", name, value))
+    args.model_dir.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, args.model_dir / MODEL_FILE)
+    write_json(args.model_dir / SCHEMA_FILE, schema.to_dict())
+    if args.output_data_dir is not None:
+        hyperparameters = {
+            "estimator": args.estimator,
+            "n_estimators": args.n_estimators,
+            "learning_rate": args.learning_rate,
+            "max_depth": args.max_depth,
+            "seed": args.seed,
+        }
+        write_json(
+            args.output_data_dir / "metrics.json",
+            {"hyperparameters": hyperparameters, "validation": metrics},
+        )
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
