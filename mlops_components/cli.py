@@ -12,9 +12,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from mlops_components.config import parse_config
-from mlops_components.preview import Plan, run_program
-from mlops_components.project import ProjectError, load_project
+from mlops_components.preview import Plan, plan_stack
+from mlops_components.project import ProjectError
 from mlops_components.validation import ValidationError
 
 DEFAULT_STACK = "dev"
@@ -48,14 +47,6 @@ def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"stack whose Pulumi.<stack>.yaml to use (default: {DEFAULT_STACK})")
     parser.add_argument("--project-dir", type=Path, default=Path("."),
                         help="directory with Pulumi.yaml and __main__.py (default: .)")
-
-
-def plan_stack(project_dir: Path, stack: str) -> Plan:
-    """Validate the stack's config, then evaluate the program under the mocks."""
-    project = load_project(project_dir)
-    config = project.stack_config(stack)
-    parse_config(config, project=project.name)
-    return run_program(project.directory, project.name, stack, config)
 
 
 def _preview(args: argparse.Namespace) -> int:

@@ -141,6 +141,10 @@ def to_plain(value: Any) -> Any:
         return value
     if isinstance(value, pulumi.Resource):
         return {"resource": type(value).__name__}
+    if isinstance(value, pulumi.FileAsset):
+        return {"asset": {"path": str(value.path)}}
+    if isinstance(value, pulumi.StringAsset):
+        return {"asset": {"text": value.text}}
     return str(value)
 
 
@@ -206,3 +210,16 @@ def _program_context(program: Path) -> Iterator[None]:
     finally:
         os.chdir(previous_cwd)
         sys.path.remove(str(program))
+
+
+def plan_stack(project_dir: Path, stack: str,
+               overrides: Mapping[str, str] | None = None) -> Plan:
+    """Validate a stack's config (plus ``overrides`` of project keys), then plan it offline."""
+    from mlops_components.config import parse_config
+    from mlops_components.project import load_project
+
+    project = load_project(project_dir)
+    config = project.stack_config(stack)
+    config.update({f"{project.name}:{key}": value for key, value in (overrides or {}).items()})
+    parse_config(config, project=project.name)
+    return run_program(project.directory, project.name, stack, config)

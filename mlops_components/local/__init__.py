@@ -1,0 +1,1 @@
+"""The local runtime: the generated pipeline definition executed on this machine."""
