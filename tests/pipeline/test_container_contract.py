@@ -1,0 +1,304 @@
+"""Each step invokes the training/ container contract exactly, with the spec's settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlops_components.pipeline_definition import (
+    EVALUATION_REPORT,
+    PipelineParameter,
+    StepName,
+)
+from tests.pipeline.conftest import BUCKET, CODE_URI, VARIANTS
+from tests.pipeline.definition_checks import steps_by_name
+from training import metrics as training_metrics
+
+PIPELINE = "diagnosis-training"
+IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
+EXECUTION_ID = {"Get": "Execution.PipelineExecutionId"}
+
+
+def arguments(definition, step):
+    return steps_by_name(definition)[step]["Arguments"]
+
+
+def output_ref(step, output):
+    return {"Get": f"Steps.{step}.ProcessingOutputConfig.Outputs['{output}'].S3Output.S3Uri"}
+
+
+def prefix_join(prefix, *parts):
+    return {"Std:Join": {"On": "/", "Values": [f"s3://{BUCKET}/{prefix}/{PIPELINE}",
+                                               EXECUTION_ID, *parts]}}
+
+
+def inputs_by_name(step_arguments):
+    return {item["InputName"]: item["S3Input"] for item in step_arguments["ProcessingInputs"]}
+
+
+def outputs_by_name(step_arguments):
+    return {item["OutputName"]: item["S3Output"]
+            for item in step_arguments["ProcessingOutputConfig"]["Outputs"]}
+
+
+def test_parameters_are_the_api_names_with_the_spec_defaults(definitions):
+    parameters = {item["Name"]: item for item in definitions["classification"]["Parameters"]}
+    assert {name: (item["Type"], item["DefaultValue"]) for name, item in parameters.items()} == {
+        "InputDataUri": ("String", f"s3://{BUCKET}/raw/"),
+        "MetricThreshold": ("Float", 0.8),
+        "ModelApprovalStatus": ("String", "PendingManualApproval"),
+        "ProcessingInstanceType": ("String", "ml.m5.xlarge"),
+        "ProcessingInstanceCount": ("Integer", 1),
+        "TrainingInstanceType": ("String", "ml.m5.xlarge"),
+        "EvaluationInstanceType": ("String", "ml.m5.large"),
+    }
+    assert set(parameters) == {parameter.value for parameter in PipelineParameter}
+    assert parameters["ModelApprovalStatus"]["EnumValues"] == [
+        "PendingManualApproval", "Approved", "Rejected"]
+
+
+def test_approval_status_default_comes_from_the_spec(build):
+    definition = build(approval_status="Approved")
+    parameters = {item["Name"]: item for item in definition["Parameters"]}
+    assert parameters["ModelApprovalStatus"]["DefaultValue"] == "Approved"
+
+
+def test_profile_runs_profile_py_on_sharded_input_and_writes_under_reports(definitions):
+    profile = arguments(definitions["classification"], StepName.PROFILE)
+    assert profile["AppSpecification"] == {
+        "ImageUri": IMAGE,
+        "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/training/profile.py"],
+        "ContainerArguments": [
+            "--data-dir", "/opt/ml/processing/input/data",
+            "--report-dir", "/opt/ml/processing/output/report",
+            "--baseline-dir", "/opt/ml/processing/output/baseline",
+            "--target", "target", "--problem-type", "classification"],
+    }
+    inputs = inputs_by_name(profile)
+    assert inputs["code"] == {
+        "S3Uri": CODE_URI, "LocalPath": "/opt/ml/processing/input/code",
+        "S3DataType": "S3Prefix", "S3InputMode": "File",
+        "S3DataDistributionType": "FullyReplicated", "S3CompressionType": "None"}
+    assert inputs["data"]["S3Uri"] == {"Get": "Parameters.InputDataUri"}
+    assert inputs["data"]["S3DataDistributionType"] == "ShardedByS3Key"
+    outputs = outputs_by_name(profile)
+    assert outputs["report"]["S3Uri"] == prefix_join("reports", "report")
+    assert outputs["baseline"]["S3Uri"] == prefix_join("reports", "baseline")
+    assert outputs["baseline"]["LocalPath"] == "/opt/ml/processing/output/baseline"
+    cluster = profile["ProcessingResources"]["ClusterConfig"]
+    assert cluster["InstanceType"] == {"Get": "Parameters.ProcessingInstanceType"}
+    assert cluster["InstanceCount"] == {"Get": "Parameters.ProcessingInstanceCount"}
+
+
+def test_preprocess_runs_after_profile_and_writes_four_splits(definitions):
+    definition = definitions["regression"]
+    preprocess = arguments(definition, StepName.PREPROCESS)
+    assert steps_by_name(definition)[StepName.PREPROCESS]["DependsOn"] == ["Profile"]
+    assert preprocess["AppSpecification"]["ContainerEntrypoint"] == [
+        "python3", "/opt/ml/processing/input/code/training/preprocess.py"]
+    assert preprocess["AppSpecification"]["ContainerArguments"] == [
+        "--data-dir", "/opt/ml/processing/input/data", "--output-dir",
+        "/opt/ml/processing/output", "--target", "price", "--problem-type", "regression",
+        "--seed", "42"]
+    assert inputs_by_name(preprocess)["data"]["S3DataDistributionType"] == "ShardedByS3Key"
+    assert {name: (output["LocalPath"], output["S3Uri"])
+            for name, output in outputs_by_name(preprocess).items()} == {
+        name: (f"/opt/ml/processing/output/{name}", prefix_join("processed", name))
+        for name in ("train", "validation", "test", "transform")}
+
+
+def test_train_runs_train_py_in_script_mode_from_the_code_channel(definitions):
+    train = arguments(definitions["classification"], StepName.TRAIN)
+    assert train["AlgorithmSpecification"]["TrainingImage"] == IMAGE
+    assert train["HyperParameters"] == {
+        "target": "target", "problem-type": "classification",
+        "estimator": "gradient_boosting", "n-estimators": "100", "learning-rate": "0.1",
+        "max-depth": "3", "seed": "42",
+        "sagemaker_program": "training/train.py",
+        # network isolation (the default): the archive arrives as the "code" channel
+        "sagemaker_submit_directory": "/opt/ml/input/data/code/sourcedir.tar.gz",
+    }
+    channels = {item["ChannelName"]: item for item in train["InputDataConfig"]}
+    for name in ("train", "validation", "transform"):
+        assert channels[name]["DataSource"]["S3DataSource"]["S3Uri"] == \
+            output_ref("Preprocess", name)
+    assert channels["code"]["DataSource"]["S3DataSource"]["S3Uri"] == \
+        f"{CODE_URI}/sourcedir.tar.gz"
+    assert train["AlgorithmSpecification"]["MetricDefinitions"] == \
+        training_metrics.METRIC_DEFINITIONS[training_metrics.ProblemType.CLASSIFICATION]
+    assert train["OutputDataConfig"]["S3OutputPath"] == prefix_join("models")
+    assert train["ResourceConfig"]["InstanceType"] == {"Get": "Parameters.TrainingInstanceType"}
+    assert train["ResourceConfig"]["InstanceCount"] == 1
+    assert train["EnableNetworkIsolation"] is True
+    assert train["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600}
+    assert "EnableManagedSpotTraining" not in train and "CheckpointConfig" not in train
+
+
+def test_without_network_isolation_the_container_fetches_the_code_itself(definitions):
+    definition = definitions["network-enabled"]
+    train = arguments(definition, StepName.TRAIN)
+    assert train["HyperParameters"]["sagemaker_submit_directory"] == \
+        f"{CODE_URI}/sourcedir.tar.gz"
+    assert "code" not in {item["ChannelName"] for item in train["InputDataConfig"]}
+    assert train["EnableNetworkIsolation"] is False
+    assert arguments(definition, StepName.PROFILE)["NetworkConfig"] == {
+        "EnableNetworkIsolation": False}
+
+
+def test_hyperparameters_and_estimator_come_from_the_spec(build):
+    train = arguments(build(hyperparameters={"max-depth": 5, "learning-rate": 0.05},
+                            estimator="random_forest", seed=7), StepName.TRAIN)
+    assert {name: train["HyperParameters"][name]
+            for name in ("max-depth", "learning-rate", "n-estimators", "estimator", "seed")} \
+        == {"max-depth": "5", "learning-rate": "0.05", "n-estimators": "100",
+            "estimator": "random_forest", "seed": "7"}
+
+
+def test_spot_kms_and_vpc_reach_every_job(definitions):
+    definition = definitions["hardened"]
+    key = VARIANTS["hardened"]["kms_key_id"]
+    vpc = {"Subnets": list(VARIANTS["hardened"]["subnets"]),
+           "SecurityGroupIds": list(VARIANTS["hardened"]["security_group_ids"])}
+    train = arguments(definition, StepName.TRAIN)
+    assert train["EnableManagedSpotTraining"] is True
+    assert train["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600,
+                                         "MaxWaitTimeInSeconds": 7200}
+    assert train["CheckpointConfig"] == {"S3Uri": prefix_join("models", "checkpoints"),
+                                         "LocalPath": "/opt/ml/checkpoints"}
+    assert train["OutputDataConfig"]["KmsKeyId"] == key
+    assert train["ResourceConfig"]["VolumeKmsKeyId"] == key
+    assert train["VpcConfig"] == vpc
+    assert train["EnableNetworkIsolation"] is True
+    for name in (StepName.PROFILE, StepName.PREPROCESS, StepName.EVALUATE):
+        job = arguments(definition, name)
+        assert job["ProcessingOutputConfig"]["KmsKeyId"] == key
+        assert job["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == key
+        assert job["NetworkConfig"] == {"EnableNetworkIsolation": True, "VpcConfig": vpc}
+
+
+def test_tuning_keeps_the_training_settings_the_sdk_tuner_drops(definitions):
+    tune = arguments(definitions["hardened-tuning"], StepName.TUNE)
+    job = tune["TrainingJobDefinition"]
+    assert job["EnableNetworkIsolation"] is True
+    assert job["ResourceConfig"]["VolumeKmsKeyId"] == "alias/mlops"
+    assert job["OutputDataConfig"]["KmsKeyId"] == "alias/mlops"
+    assert job["EnableManagedSpotTraining"] is True
+    assert job["StoppingCondition"]["MaxWaitTimeInSeconds"] == 7200
+    assert "CheckpointConfig" not in job  # trials would share one checkpoint prefix
+    assert job["VpcConfig"]["Subnets"] == ["subnet-0123456789abcdef0"]
+
+
+def test_tuning_searches_the_ranges_for_the_gate_metric(definitions):
+    tune = arguments(definitions["tuning"], StepName.TUNE)
+    config = tune["HyperParameterTuningJobConfig"]
+    assert config["HyperParameterTuningJobObjective"] == {
+        "MetricName": "validation:accuracy", "Type": "Maximize"}
+    assert config["ResourceLimits"] == {"MaxNumberOfTrainingJobs": 6,
+                                        "MaxParallelTrainingJobs": 2}
+    assert config["Strategy"] == "Bayesian"
+    assert config["ParameterRanges"] == {
+        "IntegerParameterRanges": [{"Name": "max-depth", "MinValue": "2", "MaxValue": "8",
+                                    "ScalingType": "Auto"}],
+        "ContinuousParameterRanges": [{"Name": "learning-rate", "MinValue": "0.01",
+                                       "MaxValue": "0.3", "ScalingType": "Logarithmic"}],
+        "CategoricalParameterRanges": [{"Name": "estimator",
+                                        "Values": ["gradient_boosting", "random_forest"]}],
+    }
+    job = tune["TrainingJobDefinition"]
+    assert job["StaticHyperParameters"] == {
+        "target": "target", "problem-type": "classification", "n-estimators": "100",
+        "seed": "42", "sagemaker_program": "training/train.py",
+        "sagemaker_submit_directory": "/opt/ml/input/data/code/sourcedir.tar.gz"}
+    assert job["AlgorithmSpecification"]["MetricDefinitions"] == \
+        training_metrics.METRIC_DEFINITIONS[training_metrics.ProblemType.CLASSIFICATION]
+
+
+def test_tuning_minimises_a_lower_is_better_objective(definitions):
+    tune = arguments(definitions["regression-tuning"], StepName.TUNE)
+    assert tune["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"] == {
+        "MetricName": "validation:rmse", "Type": "Minimize"}
+
+
+@pytest.mark.parametrize("variant, model_data", [
+    ("classification", {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}),
+    ("tuning", prefix_join("models", {"Get": "Steps.Tune.TrainingJobSummaries[0]."
+                                             "TrainingJobName"}, "output/model.tar.gz")),
+])
+def test_evaluate_and_register_use_the_trained_or_best_tuned_model(variant, model_data,
+                                                                   definitions):
+    definition = definitions[variant]
+    evaluate = arguments(definition, StepName.EVALUATE)
+    assert evaluate["AppSpecification"]["ContainerEntrypoint"] == [
+        "python3", "/opt/ml/processing/input/code/training/evaluate.py"]
+    assert evaluate["AppSpecification"]["ContainerArguments"] == [
+        "--model-dir", "/opt/ml/processing/input/model",
+        "--test-dir", "/opt/ml/processing/input/test",
+        "--output-dir", "/opt/ml/processing/output/evaluation",
+        "--target", "target", "--problem-type", "classification"]
+    inputs = inputs_by_name(evaluate)
+    assert inputs["model"]["S3Uri"] == model_data
+    assert inputs["model"]["LocalPath"] == "/opt/ml/processing/input/model"
+    assert inputs["test"]["S3Uri"] == output_ref("Preprocess", "test")
+    assert evaluate["ProcessingResources"]["ClusterConfig"]["InstanceType"] == {
+        "Get": "Parameters.EvaluationInstanceType"}
+    assert steps_by_name(definition)[StepName.EVALUATE]["PropertyFiles"] == [{
+        "PropertyFileName": EVALUATION_REPORT, "OutputName": "evaluation",
+        "FilePath": "evaluation.json"}]
+    register = arguments(definition, StepName.REGISTER)
+    assert register["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == model_data
+
+
+@pytest.mark.parametrize("variant, comparison, metric, path", [
+    ("classification", "GreaterThanOrEqualTo", "accuracy",
+     "classification_metrics.accuracy.value"),
+    ("regression", "LessThanOrEqualTo", "rmse", "regression_metrics.rmse.value"),
+    ("regression-tuning", "GreaterThanOrEqualTo", "r2", "regression_metrics.r2.value"),
+])
+def test_quality_gate_compares_the_gate_metric_with_the_threshold(variant, comparison, metric,
+                                                                 path, definitions):
+    gate = arguments(definitions[variant], StepName.QUALITY_GATE)
+    metric_value = {"Std:JsonGet": {
+        "PropertyFile": {"Get": f"Steps.Evaluate.PropertyFiles.{EVALUATION_REPORT}"},
+        "Path": path}}
+    assert gate["Conditions"] == [{"Type": comparison, "LeftValue": metric_value,
+                                   "RightValue": {"Get": "Parameters.MetricThreshold"}}]
+    assert [step["Name"] for step in gate["IfSteps"]] == ["Register"]
+    assert [step["Name"] for step in gate["ElseSteps"]] == ["QualityGateFailed"]
+    message = gate["ElseSteps"][0]["Arguments"]["ErrorMessage"]["Std:Join"]
+    assert metric_value in message["Values"]
+    assert {"Get": "Parameters.MetricThreshold"} in message["Values"]
+    assert any(metric in value for value in message["Values"] if isinstance(value, str))
+
+
+def test_register_declares_the_package_for_review_with_metrics_and_baselines(definitions):
+    register = arguments(definitions["classification"], StepName.REGISTER)
+    assert register["ModelPackageGroupName"] == "diagnosis"
+    assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    container = register["InferenceSpecification"]["Containers"][0]
+    assert container["Image"] == IMAGE
+    assert container["Environment"] == {
+        "SAGEMAKER_PROGRAM": "training.inference",
+        "SAGEMAKER_SUBMIT_DIRECTORY": f"{CODE_URI}/sourcedir.tar.gz",
+        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+        "SAGEMAKER_REGION": "eu-west-1"}
+    specification = register["InferenceSpecification"]
+    assert specification["SupportedContentTypes"] == ["text/csv", "application/json"]
+    assert specification["SupportedResponseMIMETypes"] == ["text/csv", "application/json"]
+    assert specification["SupportedRealtimeInferenceInstanceTypes"] == ["ml.m5.large"]
+
+    def file_in(step, output, name):
+        return {"Std:Join": {"On": "/", "Values": [output_ref(step, output), name]}}
+
+    baseline = {
+        "Statistics": {"ContentType": "application/json",
+                       "S3Uri": file_in("Profile", "baseline", "statistics.json")},
+        "Constraints": {"ContentType": "application/json",
+                        "S3Uri": file_in("Profile", "baseline", "constraints.json")}}
+    assert register["ModelMetrics"] == {
+        "ModelQuality": {"Statistics": {
+            "ContentType": "application/json",
+            "S3Uri": file_in("Evaluate", "evaluation", "evaluation.json")}},
+        "ModelDataQuality": baseline}
+    assert register["DriftCheckBaselines"] == {"ModelDataQuality": baseline}
+    assert register["CustomerMetadataProperties"]["mlops:eda-report-uri"] == \
+        output_ref("Profile", "report")
+    assert register["CustomerMetadataProperties"]["mlops:code-uri"] == CODE_URI
