@@ -246,7 +246,17 @@ def pipeline_session(bucket: str, region: str) -> Any:
     Call inside :func:`offline_sdk`. ``default_bucket()`` returns ``bucket`` (the SDK would
     otherwise look up or create ``sagemaker-<region>-<account>``), the boto3 session has a
     fixed region and dummy credentials, and the SDK defaults are :data:`SDK_DEFAULTS`.
+    Sessions are cached per bucket and region (each builds six boto3 clients, ~0.15 s);
+    builds are serialized by :func:`offline_sdk`'s lock and the captured step context is
+    cleared on every call, so no state crosses from one build to the next.
     """
+    session = _cached_pipeline_session(bucket, region)
+    session.context = None
+    return session
+
+
+@functools.cache
+def _cached_pipeline_session(bucket: str, region: str) -> Any:
     from sagemaker.core.workflow.pipeline_context import PipelineSession
 
     class StackPipelineSession(PipelineSession):
@@ -262,6 +272,7 @@ def pipeline_session(bucket: str, region: str) -> Any:
     )
 
 
+@functools.cache
 def sklearn_image_uri(region: str, version: str = SKLEARN_FRAMEWORK_VERSION) -> str:
     """The scikit-learn container image for ``region``, from the SDK's bundled table.
 
