@@ -12,8 +12,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
+from mlops_components.enums import ApprovalStatus, ProblemType
 from mlops_components.preview import Plan, plan_stack
-from mlops_components.project import ProjectError
+from mlops_components.project import ProjectError, load_project
 from mlops_components.validation import ValidationError
 
 DEFAULT_STACK = "dev"
@@ -39,7 +40,47 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--json", type=Path, metavar="FILE",
                          help="also write the plan, with every input resolved, as JSON")
     preview.set_defaults(handler=_preview)
+
+    up = commands.add_parser(
+        "up", help="deploy; with --local: plan offline, then run the training pipeline here")
+    _add_stack_arguments(up)
+    up.add_argument("--local", action="store_true",
+                    help="execute the generated pipeline definition on this machine")
+    up.add_argument("--data", type=Path, metavar="CSV",
+                    help="training data (default: a dataset that ships with scikit-learn)")
+    up.add_argument("--target", metavar="COLUMN", help="column of --data to predict")
+    up.add_argument("--problem-type", choices=[p.value for p in ProblemType],
+                    help="override the stack's problem type for --data")
+    up.add_argument("--workdir", type=Path, metavar="DIR",
+                    help="local S3, jobs and registry (default: .mlops/<stack>)")
+    up.add_argument("--threshold", type=float, metavar="VALUE",
+                    help="override the MetricThreshold pipeline parameter for this run")
+    up.set_defaults(handler=_up)
+
+    registry = commands.add_parser("registry", help="model packages in the registry")
+    registry_commands = registry.add_subparsers(title="registry commands")
+    listing = registry_commands.add_parser("list", help="list model packages")
+    _add_registry_arguments(listing)
+    listing.set_defaults(handler=_registry_list)
+
+    for verb, status in (("approve", ApprovalStatus.APPROVED),
+                         ("reject", ApprovalStatus.REJECTED)):
+        command = commands.add_parser(verb, help=f"{verb} a model package")
+        _add_registry_arguments(command)
+        command.add_argument("--version", type=int,
+                             help="package version (default: the latest)")
+        command.add_argument("--comment", default="", help="why (kept with the package)")
+        command.set_defaults(handler=_set_status, status=status)
     return parser
+
+
+def _add_registry_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_stack_arguments(parser)
+    parser.add_argument("--local", action="store_true", required=True,
+                        help="use the local registry that mlops up --local fills")
+    parser.add_argument("--group", help="model package group (default: the stack's model)")
+    parser.add_argument("--workdir", type=Path, metavar="DIR",
+                        help="local workdir (default: .mlops/<stack>)")
 
 
 def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,9 +95,7 @@ def _preview(args: argparse.Namespace) -> int:
     try:
         plan = plan_stack(args.project_dir, args.stack)
     except (ProjectError, ValidationError) as error:
-        for line in str(error).splitlines():
-            Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {line}", highlight=False)
-        return EXIT_INVALID
+        return _error(str(error))
     console.print(render_tree(plan))
     console.print(render_outputs(plan))
     console.print(f"{len(plan.resources)} resources, offline plan (Pulumi mock runtime; "
@@ -86,6 +125,84 @@ def render_outputs(plan: Plan) -> Table:
     for name, value in sorted(plan.outputs.items()):
         table.add_row(name, value if isinstance(value, str) else json.dumps(value))
     return table
+
+
+def _error(message: str) -> int:
+    for line in message.splitlines() or [""]:
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {line}", highlight=False)
+    return EXIT_INVALID
+
+
+def _up(args: argparse.Namespace) -> int:
+    from mlops_components.local.progress import StepProgress, render_summary
+    from mlops_components.local.run import LocalRunError, run_local
+
+    if not args.local:
+        return _error("mlops up deploys with the Pulumi CLI: run `pulumi up` (needs the "
+                      "Pulumi CLI and AWS credentials), or `mlops up --local` to run here")
+    if args.data is not None and not args.target:
+        return _error("--data needs --target COLUMN (the column to predict)")
+    console = Console()
+    parameters = {"MetricThreshold": args.threshold} if args.threshold is not None else {}
+    try:
+        with StepProgress(console) as progress:
+            run = run_local(args.project_dir, args.stack, workdir=args.workdir, data=args.data,
+                            target=args.target, problem_type=args.problem_type,
+                            on_step=progress.update, parameters=parameters)
+    except (ProjectError, ValidationError, LocalRunError) as error:
+        return _error(str(error))
+    render_summary(console, run)
+    return 0 if run.execution.status == "Succeeded" else 1
+
+
+def _registry(args: argparse.Namespace):
+    from mlops_components.config import parse_config
+    from mlops_components.local.registry import LocalRegistry
+
+    project = load_project(args.project_dir)
+    group = args.group or parse_config(project.stack_config(args.stack),
+                                       project=project.name).model_name
+    workdir = args.workdir or project.directory / ".mlops" / args.stack
+    return LocalRegistry(Path(workdir) / "registry"), group
+
+
+def _registry_list(args: argparse.Namespace) -> int:
+    try:
+        registry, group = _registry(args)
+    except (ProjectError, ValidationError) as error:
+        return _error(str(error))
+    table = Table(title=f"model packages in {group} (local)")
+    for column in ("version", "status", "metrics", "created", "model data"):
+        table.add_column(column, overflow="fold")
+    from mlops_components.local.executor import LocalS3
+
+    s3 = LocalS3(registry.root.parent / "s3")
+    for package in registry.packages(group):
+        table.add_row(str(package["ModelPackageVersion"]), package["ModelApprovalStatus"],
+                      _metrics_text(package, s3), package["CreationTime"],
+                      package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"])
+    Console().print(table)
+    return 0
+
+
+def _set_status(args: argparse.Namespace) -> int:
+    from mlops_components.local.registry import RegistryError
+
+    try:
+        registry, group = _registry(args)
+        package = registry.set_status(group, args.version, args.status, args.comment)
+    except (ProjectError, ValidationError, RegistryError) as error:
+        return _error(str(error))
+    Console().print(f"{package['ModelPackageArn']}: {package['ModelApprovalStatus']}",
+                    highlight=False)
+    return 0
+
+
+def _metrics_text(package: dict, s3) -> str:
+    from mlops_components.local.progress import package_metrics
+
+    return ", ".join(f"{name}={value:.4f}"
+                     for name, value in package_metrics(package, s3).items())
 
 
 if __name__ == "__main__":

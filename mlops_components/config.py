@@ -10,18 +10,29 @@ JSON-encoded. ``parse_config`` turns them into a typed :class:`StackConfig` or r
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlops_components.enums import ProblemType
+from mlops_components.enums import ApprovalStatus, ProblemType
+from mlops_components.pipeline_definition import (
+    DEFAULT_PROCESSING_INSTANCE_TYPE,
+    DEFAULT_TRAINING_INSTANCE_TYPE,
+)
 from mlops_components.validation import (
     ACCOUNT_ID_RE,
+    INSTANCE_TYPE_RE,
     KMS_KEY_ARN_RE,
     SAGEMAKER_NAME_RE,
+    SECURITY_GROUP_RE,
+    SUBNET_RE,
     ValidationError,
 )
+from training.metrics import DEFAULT_ESTIMATOR, ESTIMATORS, METRIC_NAMES
+
+ALL_METRICS = tuple(name for names in METRIC_NAMES.values() for name in names)
 
 #: Config namespace of the example project (the `name:` in Pulumi.yaml).
 DEFAULT_PROJECT = "mlops"
@@ -90,6 +101,43 @@ SETTINGS: tuple[Setting, ...] = (
             "Days to keep EDA, evaluation and monitoring reports.", _between(1, 3650)),
     Setting("forceDestroy", "boolean", False,
             "Let `pulumi destroy` delete the bucket with its objects (dev stacks only)."),
+    Setting("gateMetric", "string", "",
+            "Metric the quality gate checks; empty: accuracy (classification) or r2 "
+            "(regression).",
+            lambda value: None if value in ("", *ALL_METRICS)
+            else "must be empty or one of " + ", ".join(repr(m) for m in ALL_METRICS)),
+    Setting("metricThreshold", "string", "",
+            "Value the gate metric must reach (a number); empty: 0.8 accuracy or 0.3 r2.",
+            lambda value: None if value == "" or _is_float(value) else "must be a number"),
+    Setting("approvalStatus", "string", ApprovalStatus.PENDING_MANUAL_APPROVAL.value,
+            "Status of newly registered models: PendingManualApproval (a human approves) "
+            "or Approved (auto-approval).",
+            _one_of([ApprovalStatus.PENDING_MANUAL_APPROVAL.value,
+                     ApprovalStatus.APPROVED.value])),
+    Setting("estimator", "string", DEFAULT_ESTIMATOR, "Estimator the training step fits.",
+            _one_of(list(ESTIMATORS))),
+    Setting("processingInstanceType", "string", DEFAULT_PROCESSING_INSTANCE_TYPE,
+            "Instance type of the profile, preprocess and evaluate jobs.",
+            _matches(INSTANCE_TYPE_RE, "an ML instance type such as 'ml.m5.large'")),
+    Setting("processingInstanceCount", "integer", 1,
+            "Instances for profile and preprocess; input files are sharded across them.",
+            _between(1, 100)),
+    Setting("trainingInstanceType", "string", DEFAULT_TRAINING_INSTANCE_TYPE,
+            "Instance type of the training job(s).",
+            _matches(INSTANCE_TYPE_RE, "an ML instance type such as 'ml.m5.large'")),
+    Setting("useSpotTraining", "boolean", False,
+            "Managed spot training (cheaper, may be interrupted; checkpoints kept)."),
+    Setting("tuningMaxJobs", "integer", 0,
+            "Hyperparameter tuning: training jobs in total; 0 trains once without tuning.",
+            _between(0, 500)),
+    Setting("tuningMaxParallelJobs", "integer", 2,
+            "Hyperparameter tuning: training jobs at once.", _between(1, 100)),
+    Setting("networkIsolation", "boolean", True,
+            "Run training containers without network access."),
+    Setting("subnetIds", "array", [], "VPC subnets for the jobs (with securityGroupIds).",
+            _each(_matches(SUBNET_RE, "a subnet ID (subnet-...)"))),
+    Setting("securityGroupIds", "array", [], "Security groups for the jobs (with subnetIds).",
+            _each(_matches(SECURITY_GROUP_RE, "a security group ID (sg-...)"))),
 )
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -110,10 +158,30 @@ class StackConfig:
     capture_retention_days: int
     report_retention_days: int
     force_destroy: bool
+    gate_metric: str
+    metric_threshold: str
+    approval_status: str
+    estimator: str
+    processing_instance_type: str
+    processing_instance_count: int
+    training_instance_type: str
+    use_spot_training: bool
+    tuning_max_jobs: int
+    tuning_max_parallel_jobs: int
+    network_isolation: bool
+    subnet_ids: list[str]
+    security_group_ids: list[str]
 
     @property
     def tags(self) -> dict[str, str]:
         return {"owner": self.owner} if self.owner else {}
+
+
+def _is_float(value: str) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except ValueError:
+        return False
 
 
 def _decode(setting: Setting, raw: Any) -> tuple[Any, str | None]:

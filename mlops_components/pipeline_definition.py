@@ -283,13 +283,13 @@ def _is_number(value: Any) -> bool:
     return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
-def validate_pipeline_spec(spec: PipelineSpec) -> None:
+def validate_pipeline_spec(spec: PipelineSpec, owner: str | None = None) -> None:
     """Check every field of ``spec``; raise one ``ValidationError`` listing every problem.
 
     ``ValidationError`` is a ``ValueError``. Each line names the field, the bad value and
     what is allowed. Needs no SDK import, so callers can validate early and cheaply.
     """
-    problems = Problems(f"PipelineSpec {spec.pipeline_name!r}")
+    problems = Problems(owner or f"PipelineSpec {spec.pipeline_name!r}")
     problems.matches("pipeline_name", spec.pipeline_name, SAGEMAKER_NAME_RE,
                      "1-63 letters, digits and hyphens, starting with a letter or digit")
     problems.matches("role_arn", spec.role_arn, _ROLE_ARN_RE,

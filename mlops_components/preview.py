@@ -102,14 +102,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
         state.setdefault("arn", _arn(args.typ, physical, self.region, self.account_id))
         return f"{physical}-id", state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": self.account_id, "userId": "AIDAMOCK",
-                    "arn": f"arn:aws:iam::{self.account_id}:user/mock"}, None
+                    "arn": f"arn:aws:iam::{self.account_id}:user/mock"}
         if args.token == "aws:index/getRegion:getRegion":
-            return {"name": self.region, "region": self.region, "id": self.region}, None
+            return {"name": self.region, "region": self.region, "id": self.region}
         if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
         raise NotImplementedError(f"mlops preview has no mock for the call {args.token}")
 
 

@@ -8,11 +8,17 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from mlops_components import pipeline_definition as pd
 from mlops_components.config import StackConfig
 from mlops_components.data_bucket import DataBucket, DataBucketArgs
-from mlops_components.enums import ProblemType
+from mlops_components.enums import ApprovalStatus
 from mlops_components.model_registry import ModelRegistry, ModelRegistryArgs
 from mlops_components.naming import child_opts
+from mlops_components.training_pipeline import (
+    DEFAULT_TUNING_RANGES,
+    TrainingPipeline,
+    TrainingPipelineArgs,
+)
 from mlops_components.validation import SAGEMAKER_NAME_RE, Problems
 
 
@@ -20,14 +26,12 @@ from mlops_components.validation import SAGEMAKER_NAME_RE, Problems
 class MlopsStackArgs:
     """Inputs of an MlopsStack."""
 
-    problem_type: ProblemType = ProblemType.CLASSIFICATION
-    """What the model predicts. Default: classification."""
-
-    target_column: str = "target"
-    """Column of the training data to predict. Default: "target"."""
-
     bucket: DataBucketArgs = field(default_factory=DataBucketArgs)
     """Settings of the data bucket. Default: DataBucketArgs() (secure defaults)."""
+
+    pipeline: TrainingPipelineArgs = field(default_factory=TrainingPipelineArgs)
+    """Settings of the training pipeline (bucket and group are filled in by the stack).
+    Default: TrainingPipelineArgs() (classification of "target", manual approval)."""
 
     reader_account_ids: Sequence[str] = field(default_factory=list)
     """Other AWS accounts allowed to read approved model packages. Default: none."""
@@ -38,14 +42,36 @@ class MlopsStackArgs:
     @classmethod
     def from_config(cls, config: StackConfig) -> MlopsStackArgs:
         """The stack arguments a Pulumi stack's config describes."""
+        tuning = None
+        if config.tuning_max_jobs > 0:
+            tuning = pd.TuningSpec(max_jobs=config.tuning_max_jobs,
+                                   max_parallel_jobs=config.tuning_max_parallel_jobs,
+                                   ranges=DEFAULT_TUNING_RANGES)
+        kms_key_arn = config.kms_key_arn or None
         return cls(
-            problem_type=config.problem_type,
-            target_column=config.target_column,
             bucket=DataBucketArgs(
-                kms_key_arn=config.kms_key_arn or None,
+                kms_key_arn=kms_key_arn,
                 capture_retention_days=config.capture_retention_days,
                 report_retention_days=config.report_retention_days,
                 force_destroy=config.force_destroy,
+            ),
+            pipeline=TrainingPipelineArgs(
+                target_column=config.target_column,
+                problem_type=config.problem_type,
+                gate_metric=config.gate_metric or None,
+                metric_threshold=float(config.metric_threshold)
+                if config.metric_threshold else None,
+                approval_status=ApprovalStatus(config.approval_status),
+                estimator=config.estimator,
+                tuning=tuning,
+                processing_instance_type=config.processing_instance_type,
+                processing_instance_count=config.processing_instance_count,
+                training_instance_type=config.training_instance_type,
+                use_spot_training=config.use_spot_training,
+                kms_key_arn=kms_key_arn,
+                subnet_ids=list(config.subnet_ids),
+                security_group_ids=list(config.security_group_ids),
+                enable_network_isolation=config.network_isolation,
             ),
             reader_account_ids=list(config.reader_account_ids),
             tags=config.tags,
@@ -53,7 +79,7 @@ class MlopsStackArgs:
 
 
 class MlopsStack(pulumi.ComponentResource):
-    """Data bucket and model registry for one model (later stages join as they land)."""
+    """Data bucket, model registry and training pipeline for one model."""
 
     bucket_name: pulumi.Output[str]
     """Name of the data bucket."""
@@ -65,11 +91,18 @@ class MlopsStack(pulumi.ComponentResource):
     """ARN of the model package group."""
     approval_event_pattern: pulumi.Output[str]
     """EventBridge pattern (JSON) for approvals in this model's group."""
+    pipeline_name: pulumi.Output[str]
+    """Name of the SageMaker training pipeline."""
+    pipeline_arn: pulumi.Output[str]
+    """ARN of the SageMaker training pipeline."""
 
     def __init__(self, name: str, args: MlopsStackArgs | None = None,
                  opts: pulumi.ResourceOptions | None = None):
         args = args or MlopsStackArgs()
-        _validate(name, args)
+        problems = Problems(f"MlopsStack '{name}'")
+        problems.matches("name", name, SAGEMAKER_NAME_RE,
+                         "1-63 letters, digits and hyphens, starting with a letter or digit")
+        problems.raise_if_any()
         super().__init__("mlops:index:MlopsStack", name, None, opts)
         bucket_args = dataclasses.replace(args.bucket,
                                           model_name=args.bucket.model_name or name,
@@ -81,26 +114,26 @@ class MlopsStack(pulumi.ComponentResource):
             ModelRegistryArgs(model_package_group_name=name,
                               reader_account_ids=list(args.reader_account_ids), tags=args.tags),
             opts=child_opts(self))
+        self.pipeline = TrainingPipeline(
+            f"{name}-training",
+            dataclasses.replace(args.pipeline, bucket_name=self.data.bucket_name,
+                                model_package_group_name=self.registry.model_package_group_name,
+                                tags={**args.tags, **args.pipeline.tags}),
+            opts=child_opts(self))
 
         self.bucket_name = self.data.bucket_name
         self.bucket_arn = self.data.arn
         self.model_package_group_name = self.registry.model_package_group_name
         self.model_package_group_arn = self.registry.arn
         self.approval_event_pattern = self.registry.approval_event_pattern
+        self.pipeline_name = self.pipeline.pipeline_name
+        self.pipeline_arn = self.pipeline.pipeline_arn
         self.register_outputs({
             "bucket_name": self.bucket_name,
             "bucket_arn": self.bucket_arn,
             "model_package_group_name": self.model_package_group_name,
             "model_package_group_arn": self.model_package_group_arn,
             "approval_event_pattern": self.approval_event_pattern,
+            "pipeline_name": self.pipeline_name,
+            "pipeline_arn": self.pipeline_arn,
         })
-
-
-def _validate(name: str, args: MlopsStackArgs) -> None:
-    problems = Problems(f"MlopsStack '{name}'")
-    problems.matches("name", name, SAGEMAKER_NAME_RE,
-                     "1-63 letters, digits and hyphens, starting with a letter or digit")
-    problems.one_of("problem_type", args.problem_type, ProblemType)
-    problems.check(bool(str(args.target_column).strip()), "target_column", "must not be empty",
-                   args.target_column)
-    problems.raise_if_any()

@@ -292,15 +292,18 @@ class LocalPipelineExecutor:
         if not submit or not program:
             raise StepFailed("script mode needs sagemaker_program and "
                              "sagemaker_submit_directory hyperparameters")
-        code = opt / "code"
-        code.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(self.s3.path(submit)) as archive:
-            archive.extractall(code, filter="data")
         channels = []
         for channel in args.get("InputDataConfig", []):
             source = channel["DataSource"]["S3DataSource"]
             self.s3.download(source["S3Uri"], opt / "input" / "data" / channel["ChannelName"])
             channels.append(channel["ChannelName"])
+        code = opt / "code"
+        code.mkdir(parents=True, exist_ok=True)
+        # The toolkit takes an s3:// URI or a path inside the container (a code channel).
+        archive_path = self._local(job, submit) if submit.startswith(CONTAINER_ROOT) \
+            else self.s3.path(submit)
+        with tarfile.open(archive_path) as archive:
+            archive.extractall(code, filter="data")
         model_dir, output_dir = opt / "model", opt / "output" / "data"
         model_dir.mkdir(parents=True, exist_ok=True)
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -320,12 +323,12 @@ class LocalPipelineExecutor:
         log = self._execute(job_name, job, command, env, cwd=code)
         artifact = f"{args['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job.name}" \
                    "/output/model.tar.gz"
-        archive_path = job / "model.tar.gz"
-        with tarfile.open(archive_path, "w:gz") as archive:
+        model_archive = job / "model.tar.gz"
+        with tarfile.open(model_archive, "w:gz") as archive:
             for file in sorted(model_dir.rglob("*")):
                 archive.add(file, arcname=file.relative_to(model_dir).as_posix(),
                             recursive=False)
-        self.s3.upload(archive_path, artifact)
+        self.s3.upload(model_archive, artifact)
         metrics = []
         definitions = args.get("AlgorithmSpecification", {}).get("MetricDefinitions", [])
         for definition in definitions:

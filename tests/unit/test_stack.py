@@ -5,7 +5,8 @@ import json
 import pulumi
 import pytest
 
-from mlops_components import MlopsStack, MlopsStackArgs, ProblemType, ValidationError
+from mlops_components import MlopsStack, MlopsStackArgs, ValidationError
+from mlops_components.training_pipeline import TrainingPipelineArgs
 from mlops_components.preview import run_program
 from mlops_components.project import load_project
 from tests.conftest import REPO_ROOT, only
@@ -31,20 +32,33 @@ def test_components_are_children_of_the_stack(run_pulumi):
                                      "team": "ml"}
 
 
-def test_stack_rejects_bad_arguments_all_at_once(run_pulumi):
-    args = MlopsStackArgs(problem_type="ranking", target_column=" ")
+def test_stack_rejects_a_bad_name_before_creating_anything(run_pulumi):
+    with pytest.raises(ValidationError, match=r"MlopsStack 'churn_v2': name must be 1-63"):
+        run_pulumi(lambda: MlopsStack("churn_v2"))
+
+
+def test_pipeline_problems_surface_at_construction_all_at_once(run_pulumi):
+    args = MlopsStackArgs(pipeline=TrainingPipelineArgs(
+        problem_type="regression", target_column=" ", processing_instance_count=0))
     with pytest.raises(ValidationError) as raised:
         run_pulumi(lambda: MlopsStack("churn", args))
-    assert raised.value.problems == [
-        "MlopsStack 'churn': problem_type must be one of 'classification', 'regression' "
-        "(got 'ranking')",
-        "MlopsStack 'churn': target_column must not be empty (got ' ')",
-    ]
+    problems = raised.value.problems
+    assert "TrainingPipeline 'churn-training': target_column must be a non-empty column " \
+        "name (got ' ')" in problems
+    assert "TrainingPipeline 'churn-training': processing_instance_count must be an " \
+        "integer >= 1 (got 0)" in problems
 
 
-def test_problem_type_string_is_accepted(run_pulumi):
-    plan = run_pulumi(lambda: MlopsStack("churn", MlopsStackArgs(problem_type="regression")))
-    assert only(plan, "mlops:index:MlopsStack")
+def test_the_pipeline_gets_the_stack_bucket_and_group(run_pulumi):
+    def program():
+        pulumi.export("bucket", MlopsStack("churn").bucket_name)
+
+    plan = run_pulumi(program)
+    pipeline = only(plan, "aws:sagemaker/pipeline:Pipeline")
+    assert pipeline.parent == only(plan, "mlops:index:TrainingPipeline").urn
+    bucket = plan.outputs["bucket"]
+    assert f"s3://{bucket}/raw/" in pipeline.inputs["pipelineDefinition"]
+    assert '"ModelPackageGroupName":"churn"' in pipeline.inputs["pipelineDefinition"]
 
 
 def test_every_bucket_of_each_example_stack_is_secure(example_plan):

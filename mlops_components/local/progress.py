@@ -1,0 +1,109 @@
+"""What `mlops up --local` shows: live step progress, then a summary worth reading."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from mlops_components.local.executor import LocalS3
+
+if TYPE_CHECKING:
+    from mlops_components.local.run import LocalRun
+
+_MARKS = {"Succeeded": "[green]✓[/green]", "Failed": "[red]✗[/red]"}
+
+
+class StepProgress:
+    """A spinner on the running step; one line per finished step with its time."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self._status = None
+        self._started: dict[str, float] = {}
+
+    def __enter__(self) -> StepProgress:
+        self._status = self.console.status("planning offline (Pulumi mock runtime)…")
+        self._status.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._status.__exit__(*exc_info)
+
+    def update(self, name: str, kind: str, status: str) -> None:
+        if status == "Executing":
+            self._started[name] = time.perf_counter()
+            self._status.update(f"[bold]{name}[/bold] ({kind}) running…")
+        elif status in _MARKS:
+            seconds = time.perf_counter() - self._started.get(name, time.perf_counter())
+            self.console.print(f"{_MARKS[status]} {name:<22} {kind:<14} {seconds:6.1f}s",
+                               highlight=False)
+        else:
+            self._status.update(f"[bold]{name}[/bold] ({kind}): {status}")
+
+
+def package_metrics(package: dict[str, Any], s3: LocalS3) -> dict[str, float]:
+    """The metric values of a registered package (its ModelStatistics document)."""
+    uri = package.get("ModelMetrics", {}).get("ModelQuality", {}).get(
+        "Statistics", {}).get("S3Uri")
+    if not uri:
+        return {}
+    path = s3.path(uri)
+    if not path.is_file():
+        return {}
+    document = json.loads(path.read_text())
+    return {name: metric["value"] for section in document.values()
+            for name, metric in section.items() if isinstance(metric, dict) and "value" in metric}
+
+
+def render_summary(console: Console, run: LocalRun) -> None:
+    """Metrics, the gate decision, the registered package and where the reports are."""
+    execution = run.execution
+    table = Table(title=f"local execution {execution.execution_id}: {execution.status}")
+    for column in ("step", "type", "status", "seconds", "detail"):
+        table.add_column(column, overflow="fold")
+    for step in execution.steps:
+        table.add_row(step.name, step.type, step.status, f"{step.seconds:.1f}", step.detail)
+    console.print(table)
+    console.print(f"data: {run.dataset}", highlight=False)
+
+    s3 = LocalS3(run.workdir / "s3")
+    for step in execution.steps:
+        if step.type == "Condition":
+            threshold = execution.parameters.get("MetricThreshold")
+            verdict = "[green]passed[/green]" if step.properties.get("Outcome") \
+                else "[red]failed[/red]"
+            console.print(f"quality gate: {verdict} (threshold {threshold})")
+        if step.type == "RegisterModel":
+            console.print(f"registered: {step.detail}", highlight=False)
+            arn = step.properties.get("ModelPackageArn", "")
+            package = next((p for p in run.registry.packages()
+                            if p["ModelPackageArn"] == arn), None)
+            if package:
+                metrics = package_metrics(package, s3)
+                console.print("metrics: " + ", ".join(
+                    f"{name}={value:.4f}" for name, value in metrics.items()), highlight=False)
+    if execution.failure_reason:
+        console.print(f"[red]failed:[/red] {execution.failure_reason}", highlight=False)
+    for label, paths in _reports(run).items():
+        if paths:
+            console.print(f"{label}:", highlight=False)
+            for path in paths:
+                console.print(f"  {path}", highlight=False)
+
+
+def _reports(run: LocalRun) -> dict[str, list[Path]]:
+    """HTML reports, plots and metric files that the processing steps wrote."""
+    found: dict[str, list[Path]] = {"reports": [], "plots": []}
+    for step in run.execution.steps:
+        if step.type != "Processing" or step.status != "Succeeded":
+            continue
+        for folder in run.local_outputs(step.name).values():
+            found["reports"] += sorted(folder.rglob("*.html"))
+            found["reports"] += sorted(folder.rglob("evaluation.json"))
+            found["plots"] += sorted(folder.rglob("*.png"))
+    return found

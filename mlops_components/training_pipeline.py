@@ -1,0 +1,351 @@
+"""TrainingPipeline: the SageMaker pipeline for EDA, prep, training/tuning, the gate, registration."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from mlops_components import pipeline_definition as pd
+from mlops_components.code_package import (
+    SOURCEDIR_TARBALL,
+    TRAINING_DIR,
+    package_training_code,
+)
+from mlops_components.data_bucket import PREFIXES
+from mlops_components.enums import ApprovalStatus, ProblemType
+from mlops_components.iam import assume_role_policy, policy_document, statement
+from mlops_components.naming import child_opts, tags_for
+from mlops_components.validation import Problems, is_known
+
+#: The gate per problem type when none is configured: (metric, threshold).
+DEFAULT_GATE = {ProblemType.CLASSIFICATION: ("accuracy", 0.8),
+                ProblemType.REGRESSION: ("r2", 0.3)}
+#: What a tuning job searches when tuning is asked for without ranges.
+DEFAULT_TUNING_RANGES = {
+    "n-estimators": pd.IntegerRange(50, 400),
+    "learning-rate": pd.ContinuousRange(0.01, 0.3, pd.ScalingType.LOGARITHMIC),
+    "max-depth": pd.IntegerRange(2, 6),
+}
+#: Prefixes the pipeline's jobs read from, and the ones they write to.
+READ_PREFIXES = ("raw", "code", "processed", "models", "reports")
+WRITE_PREFIXES = ("processed", "models", "reports")
+#: Stand-ins for values that only exist once deployed, so a spec can be validated up front.
+_PLACEHOLDERS = {"bucket": "placeholder-bucket", "region": "us-east-1",
+                 "role_arn": "arn:aws:iam::123456789012:role/placeholder",
+                 "model_package_group_name": "placeholder",
+                 "code_uri": "s3://placeholder-bucket/code/placeholder",
+                 "kms_key_id": None}
+
+
+@dataclass
+class TrainingPipelineArgs:
+    """Inputs of a TrainingPipeline."""
+
+    bucket_name: pulumi.Input[str] | None = None
+    """The data bucket (code, data, models and reports live there). Required alone;
+    MlopsStack sets it."""
+
+    model_package_group_name: pulumi.Input[str] | None = None
+    """Model package group the pipeline registers into. Required alone; MlopsStack sets it."""
+
+    target_column: str = "target"
+    """Column of the training data to predict. Default: "target"."""
+
+    problem_type: ProblemType = ProblemType.CLASSIFICATION
+    """What the model predicts. Default: classification."""
+
+    input_data_uri: pulumi.Input[str] | None = None
+    """Default of the InputDataUri parameter. Default: s3://<bucket>/raw/."""
+
+    gate_metric: str | None = None
+    """Metric the quality gate checks. Default: accuracy (classification), r2 (regression)."""
+
+    metric_threshold: float | None = None
+    """Value the gate metric must reach. Default: 0.8 for accuracy, 0.3 for r2."""
+
+    approval_status: ApprovalStatus = ApprovalStatus.PENDING_MANUAL_APPROVAL
+    """Status of newly registered packages. Default: PendingManualApproval."""
+
+    estimator: str = "gradient_boosting"
+    """Estimator train.py fits. Default: gradient_boosting."""
+
+    hyperparameters: Mapping[str, str | int | float] = field(default_factory=dict)
+    """Extra hyperparameters for train.py. Default: none."""
+
+    tuning: pd.TuningSpec | None = None
+    """Tune hyperparameters instead of training once (see DEFAULT_TUNING_RANGES).
+    Default: no tuning."""
+
+    processing_instance_type: str = pd.DEFAULT_PROCESSING_INSTANCE_TYPE
+    """Instance type of the profile, preprocess and evaluate jobs. Default: ml.m5.xlarge."""
+
+    processing_instance_count: int = 1
+    """Instances for profile and preprocess (inputs sharded by S3 key). Default: 1."""
+
+    training_instance_type: str = pd.DEFAULT_TRAINING_INSTANCE_TYPE
+    """Instance type of the training job(s). Default: ml.m5.xlarge."""
+
+    use_spot_training: bool = False
+    """Managed spot training with checkpoints under models/. Default: False."""
+
+    kms_key_arn: pulumi.Input[str] | None = None
+    """KMS key for job volumes and outputs (and the bucket's key, if customer-managed).
+    Default: none (the bucket's AWS-managed key)."""
+
+    subnet_ids: Sequence[str] = ()
+    """VPC subnets for the jobs. Default: none (SageMaker-managed network)."""
+
+    security_group_ids: Sequence[str] = ()
+    """Security groups for the jobs (with subnet_ids). Default: none."""
+
+    enable_network_isolation: bool = True
+    """Run training containers without network access. Default: True."""
+
+    code_dir: Path = TRAINING_DIR
+    """The training code to upload. Default: the `training` package shipped with the SDK."""
+
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Extra tags for every resource. Default: none."""
+
+
+class TrainingPipeline(pulumi.ComponentResource):
+    """A SageMaker pipeline with its own least-privilege role and content-addressed code."""
+
+    pipeline_name: pulumi.Output[str]
+    """Name of the SageMaker pipeline."""
+    pipeline_arn: pulumi.Output[str]
+    """ARN of the SageMaker pipeline (what EventBridge targets start)."""
+    role_arn: pulumi.Output[str]
+    """The pipeline's execution role."""
+    code_uri: pulumi.Output[str]
+    """s3:// prefix of this version of the training code."""
+    definition: pulumi.Output[str]
+    """The pipeline definition JSON."""
+
+    def __init__(self, name: str, args: TrainingPipelineArgs,
+                 opts: pulumi.ResourceOptions | None = None):
+        _validate(name, args)
+        super().__init__("mlops:index:TrainingPipeline", name, None, opts)
+        problem_type = ProblemType(args.problem_type)
+        tags = tags_for(args.model_package_group_name
+                        if isinstance(args.model_package_group_name, str) else None, args.tags)
+        pipeline_name = name
+        bucket = pulumi.Output.from_input(args.bucket_name)
+        group = pulumi.Output.from_input(args.model_package_group_name)
+        invoke_opts = pulumi.InvokeOutputOptions(parent=self)
+        region = aws.get_region_output(opts=invoke_opts).region
+        identity = aws.get_caller_identity_output(opts=invoke_opts)
+        partition = aws.get_partition_output(opts=invoke_opts).partition
+
+        package = package_training_code(args.code_dir)
+        code_key_prefix = f"{PREFIXES['code']}{pipeline_name}/{package.digest}"
+        uploads = [
+            aws.s3.BucketObjectv2(
+                f"{name}-code-{_object_suffix(path)}", bucket=bucket,
+                key=f"{code_key_prefix}/{path}", content=content.decode(),
+                content_type="text/x-python", opts=child_opts(self))
+            for path, content in sorted(package.files.items())
+        ]
+        uploads.append(aws.s3.BucketObjectv2(
+            f"{name}-code-sourcedir", bucket=bucket,
+            key=f"{code_key_prefix}/{SOURCEDIR_TARBALL}",
+            source=pulumi.FileAsset(str(package.tarball_file())),
+            content_type="application/gzip", opts=child_opts(self)))
+        self.code_uri = bucket.apply(lambda b: f"s3://{b}/{code_key_prefix}")
+
+        role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=assume_role_policy("sagemaker.amazonaws.com",
+                                                  source_account=identity.account_id),
+            description=f"Execution role of the SageMaker pipeline {pipeline_name}",
+            tags=tags, opts=child_opts(self))
+
+        def build(values: list[Any]) -> str:
+            bucket_name, role_arn, region_name, group_name, code_uri, input_uri, kms = values
+            return pd.build_pipeline_definition(pipeline_spec(
+                name, args, bucket=bucket_name, role_arn=role_arn, region=region_name,
+                model_package_group_name=group_name, code_uri=code_uri,
+                input_data_uri=input_uri, kms_key_id=kms))
+
+        self.definition = pulumi.Output.all(
+            bucket, role.arn, region, group, self.code_uri, args.input_data_uri,
+            args.kms_key_arn).apply(build)
+
+        aws.iam.RolePolicy(
+            f"{name}-role-policy", role=role.id,
+            policy=_execution_policy(
+                pipeline_name=pipeline_name, bucket=bucket, group=group, role_arn=role.arn,
+                definition=self.definition, partition=partition, region=region,
+                account=identity.account_id, kms_key_arn=args.kms_key_arn,
+                in_vpc=bool(args.subnet_ids)),
+            opts=child_opts(self))
+
+        pipeline = aws.sagemaker.Pipeline(
+            f"{name}-pipeline",
+            pipeline_name=pipeline_name,
+            pipeline_display_name=pipeline_name,
+            pipeline_description=f"Profile, preprocess, train, evaluate and register "
+                                 f"({problem_type.value})",
+            role_arn=role.arn,
+            pipeline_definition=self.definition,
+            tags=tags,
+            # The definition refers to code objects that must exist before an execution starts.
+            opts=child_opts(self, depends_on=uploads))
+
+        self.pipeline_name = pipeline.pipeline_name
+        self.pipeline_arn = pipeline.arn
+        self.role_arn = role.arn
+        self.register_outputs({
+            "pipeline_name": self.pipeline_name,
+            "pipeline_arn": self.pipeline_arn,
+            "role_arn": self.role_arn,
+            "code_uri": self.code_uri,
+        })
+
+
+def _object_suffix(path: str) -> str:
+    return path.removeprefix("training/").removesuffix(".py").replace("/", "-")
+
+
+def image_repositories(definition: str) -> list[str]:
+    """``account/repository`` of every ECR image the definition's jobs pull."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("ImageUri", "TrainingImage", "Image") and isinstance(value, str):
+                    match = re.match(r"^(\d{12})\.dkr\.ecr\.[^/]+/([^:@]+)", value)
+                    if match:
+                        found.add(f"{match.group(1)}/{match.group(2)}")
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(json.loads(definition))
+    return sorted(found)
+
+
+def _execution_policy(*, pipeline_name: str, bucket: pulumi.Output[str],
+                      group: pulumi.Output[str], role_arn: pulumi.Output[str],
+                      definition: pulumi.Output[str], partition: pulumi.Output[str],
+                      region: pulumi.Output[str], account: pulumi.Output[str],
+                      kms_key_arn: pulumi.Input[str] | None, in_vpc: bool) -> pulumi.Output[str]:
+    """Exactly what the pipeline's jobs need: its prefixes, its jobs, its group, its images."""
+
+    def build(values: list[Any]) -> str:
+        bucket_name, group_name, role, definition_json, part, reg, acct, kms = values
+        bucket_arn = f"arn:{part}:s3:::{bucket_name}"
+        sagemaker_arn = f"arn:{part}:sagemaker:{reg}:{acct}"
+        group_lower = group_name.lower()
+        statements = [
+            statement("Allow", ["s3:GetObject"],
+                      [f"{bucket_arn}/{PREFIXES[p]}*" for p in READ_PREFIXES], sid="ReadData"),
+            statement("Allow", ["s3:PutObject", "s3:AbortMultipartUpload"],
+                      [f"{bucket_arn}/{PREFIXES[p]}*" for p in WRITE_PREFIXES],
+                      sid="WriteOutputs"),
+            statement("Allow", ["s3:ListBucket", "s3:GetBucketLocation"], [bucket_arn],
+                      sid="ListBucket"),
+            statement("Allow", ["sagemaker:CreateProcessingJob", "sagemaker:CreateTrainingJob",
+                                "sagemaker:AddTags"],
+                      [f"{sagemaker_arn}:processing-job/pipelines-*",
+                       f"{sagemaker_arn}:training-job/pipelines-*"], sid="RunPipelineJobs"),
+            statement("Allow", ["sagemaker:CreateHyperParameterTuningJob", "sagemaker:AddTags",
+                                "sagemaker:DescribeHyperParameterTuningJob",
+                                "sagemaker:StopHyperParameterTuningJob",
+                                "sagemaker:ListTrainingJobsForHyperParameterTuningJob"],
+                      [f"{sagemaker_arn}:hyper-parameter-tuning-job/*"], sid="RunTuningJobs"),
+            statement("Allow", ["sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob",
+                                "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob"],
+                      [f"{sagemaker_arn}:processing-job/*", f"{sagemaker_arn}:training-job/*"],
+                      sid="WatchJobs"),
+            statement("Allow", ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage",
+                                "sagemaker:DescribeModelPackageGroup", "sagemaker:AddTags"],
+                      [f"{sagemaker_arn}:model-package-group/{group_lower}",
+                       f"{sagemaker_arn}:model-package/{group_lower}/*"], sid="RegisterModels"),
+            statement("Allow", ["iam:PassRole"], [role], sid="PassOwnRoleToJobs",
+                      condition={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
+            statement("Allow", ["logs:CreateLogGroup", "logs:CreateLogStream",
+                                "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                      [f"arn:{part}:logs:{reg}:{acct}:log-group:/aws/sagemaker/*"],
+                      sid="WriteJobLogs"),
+            statement("Allow", ["cloudwatch:PutMetricData"], ["*"], sid="PublishJobMetrics",
+                      condition={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}),
+            statement("Allow", ["ecr:GetAuthorizationToken"], ["*"], sid="EcrLogin"),
+            statement("Allow", ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+                                "ecr:BatchCheckLayerAvailability"],
+                      [f"arn:{part}:ecr:{reg}:{repo.split('/')[0]}:repository/{repo.split('/')[1]}"
+                       for repo in image_repositories(definition_json)], sid="PullJobImages"),
+        ]
+        if kms:
+            statements.append(statement("Allow", ["kms:Decrypt", "kms:GenerateDataKey",
+                                                  "kms:CreateGrant", "kms:DescribeKey"],
+                                        [kms], sid="UseKmsKey"))
+        if in_vpc:
+            statements.append(statement(
+                "Allow", ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
+                          "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
+                          "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
+                          "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets",
+                          "ec2:DescribeSecurityGroups"], ["*"], sid="RunJobsInVpc"))
+        return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
+
+    return pulumi.Output.all(bucket, group, role_arn, definition, partition, region, account,
+                             kms_key_arn).apply(build)
+
+
+def pipeline_spec(name: str, args: TrainingPipelineArgs, **resolved: Any) -> pd.PipelineSpec:
+    """The definition's spec from the component's arguments and its resolved Outputs."""
+    problem_type = ProblemType(args.problem_type)
+    gate_metric, default_threshold = DEFAULT_GATE[problem_type]
+    input_data_uri = resolved.pop("input_data_uri", None) or \
+        f"s3://{resolved['bucket']}/{PREFIXES['raw']}"
+    return pd.PipelineSpec(
+        pipeline_name=name, target_column=args.target_column, problem_type=problem_type,
+        input_data_uri=input_data_uri,
+        gate_metric=args.gate_metric or gate_metric,
+        metric_threshold=(args.metric_threshold if args.metric_threshold is not None
+                          else default_threshold),
+        approval_status=args.approval_status,
+        processing_instance_type=args.processing_instance_type,
+        processing_instance_count=args.processing_instance_count,
+        training_instance_type=args.training_instance_type,
+        evaluation_instance_type=args.processing_instance_type,
+        estimator=args.estimator, hyperparameters=dict(args.hyperparameters),
+        tuning=args.tuning, use_spot=args.use_spot_training,
+        subnets=tuple(args.subnet_ids), security_group_ids=tuple(args.security_group_ids),
+        enable_network_isolation=args.enable_network_isolation, **resolved)
+
+
+def _validate(name: str, args: TrainingPipelineArgs) -> None:
+    """Every rule of the spec, checked now with stand-ins for values known only after deploy."""
+    owner = f"TrainingPipeline '{name}'"
+    problems = Problems(owner)
+    problems.check(args.bucket_name is not None, "bucket_name", "is required", None)
+    problems.check(args.model_package_group_name is not None, "model_package_group_name",
+                   "is required", None)
+    problems.one_of("problem_type", args.problem_type, ProblemType)
+    problems.check(Path(args.code_dir).is_dir(), "code_dir", "must be a directory",
+                   str(args.code_dir))
+    if problems.problems:
+        problems.raise_if_any()
+    known = {key: getattr(args, key) for key in ("bucket_name", "model_package_group_name",
+                                                 "kms_key_arn", "input_data_uri")}
+    resolved = dict(_PLACEHOLDERS)
+    for field_name, spec_field in (("bucket_name", "bucket"),
+                                   ("model_package_group_name", "model_package_group_name"),
+                                   ("kms_key_arn", "kms_key_id")):
+        if is_known(known[field_name]):
+            resolved[spec_field] = known[field_name]
+    if is_known(known["input_data_uri"]):
+        resolved["input_data_uri"] = known["input_data_uri"]
+    pd.validate_pipeline_spec(pipeline_spec(name, args, **resolved), owner=owner)
