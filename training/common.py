@@ -1,4 +1,4 @@
-"""Shared helpers for the jobs: reading CSV shards, the dataset schema, JSON, metrics, model files."""
+"""Shared helpers for the jobs: CSV shards, the dataset schema, JSON, metrics, model files."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class SchemaError(ValueError):
         super().__init__("; ".join(self.problems))
 
 
-class FeatureType(str, Enum):
+class FeatureType(str, Enum):  # noqa: UP042 - StrEnum needs Python 3.11
     """How a feature column is encoded."""
 
     NUMERIC = "numeric"
@@ -110,7 +110,8 @@ class DatasetSchema:
             "target": self.target,
             "problem_type": self.problem_type.value,
             "features": [
-                {"name": f.name, "type": f.type.value, "nullable": f.nullable} for f in self.features
+                {"name": f.name, "type": f.type.value, "nullable": f.nullable}
+                for f in self.features
             ],
             "columns": list(self.columns),
             "class_labels": None if self.class_labels is None else list(self.class_labels),
@@ -473,7 +474,9 @@ def compute_metrics(
     if len(classes) == 2:
         positive = classes[1]
         scores["f1"] = float(
-            skmetrics.f1_score(y_true, y_pred, pos_label=positive, average="binary", zero_division=0)
+            skmetrics.f1_score(
+                y_true, y_pred, pos_label=positive, average="binary", zero_division=0
+            )
         )
         if len(np.unique(y_true)) == 2:
             roc_auc = skmetrics.roc_auc_score(y_true == positive, probabilities[:, 1])
@@ -492,7 +495,7 @@ def compute_metrics(
 def predict(
     model: Any, data: pd.DataFrame, schema: DatasetSchema
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Predictions for `data` (any columns, features typed as in training), with class probabilities."""
+    """Predictions for `data` (features typed as in training) and class probabilities."""
     features = coerce_features(data, schema.features)
     predictions = model.predict(features)
     if schema.problem_type is ProblemType.CLASSIFICATION:

@@ -18,7 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a file by the SageMaker container: make `training` importable
+if __package__ in (
+    None,
+    "",
+):  # run as a file by the SageMaker container: make `training` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
@@ -42,7 +45,9 @@ from training.plots import new_figure, save_png
 EVALUATION_FILE = "evaluation.json"
 
 
-def evaluation_document(problem_type: ProblemType | str, metrics: dict[str, float]) -> dict[str, Any]:
+def evaluation_document(
+    problem_type: ProblemType | str, metrics: dict[str, float]
+) -> dict[str, Any]:
     """SageMaker model-metrics JSON: {section: {metric: {"value", "standard_deviation"}}}."""
     problem_type = ProblemType(problem_type)
     return {
@@ -54,7 +59,11 @@ def evaluation_document(problem_type: ProblemType | str, metrics: dict[str, floa
 
 
 def plot_classification(
-    y_true: np.ndarray, y_pred: np.ndarray, probabilities: np.ndarray, classes: Sequence[Any], output_dir: Path
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    probabilities: np.ndarray,
+    classes: Sequence[Any],
+    output_dir: Path,
 ) -> list[Path]:
     """confusion_matrix.png and roc_curve.png (one-vs-rest curves for more than two classes)."""
     labels = [str(c) for c in classes]
@@ -64,8 +73,13 @@ def plot_classification(
     image = axes.imshow(matrix, cmap="Blues")
     figure.colorbar(image, ax=axes)
     axes.set(
-        xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels, yticklabels=labels,
-        xlabel="predicted", ylabel="actual", title="Confusion matrix (test)",
+        xticks=range(len(labels)),
+        yticks=range(len(labels)),
+        xticklabels=labels,
+        yticklabels=labels,
+        xlabel="predicted",
+        ylabel="actual",
+        title="Confusion matrix (test)",
     )
     threshold = matrix.max() / 2 if matrix.size else 0
     for (row, column), count in np.ndenumerate(matrix):
@@ -109,7 +123,9 @@ def plot_regression(y_true: np.ndarray, y_pred: np.ndarray, output_dir: Path) ->
     return [output_dir / "residuals.png", output_dir / "predicted_vs_actual.png"]
 
 
-def evaluate(model: Any, schema: DatasetSchema, test: pd.DataFrame, output_dir: str | Path) -> dict[str, Any]:
+def evaluate(
+    model: Any, schema: DatasetSchema, test: pd.DataFrame, output_dir: str | Path
+) -> dict[str, Any]:
     """Score `model` on the test frame; write evaluation.json and plots; return the document."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -144,7 +160,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="model-") as scratch:
         model, schema = load_model(extract_model(args.model_dir, scratch))
     if args.target is not None and args.target != schema.target:
-        raise ValueError(f"--target {args.target!r} differs from the model's target {schema.target!r}")
+        raise ValueError(
+            f"--target {args.target!r} differs from the model's target {schema.target!r}"
+        )
     if args.problem_type is not None and args.problem_type != schema.problem_type.value:
         raise ValueError(
             f"--problem-type {args.problem_type!r} differs from the model's "

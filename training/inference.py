@@ -18,7 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # loaded as a top-level module by the container: make `training` importable
+if __package__ in (
+    None,
+    "",
+):  # loaded as a top-level module by the container: make `training` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
@@ -68,8 +71,14 @@ def _json_frame(text: str) -> pd.DataFrame:
         payload = payload["instances"]
     if isinstance(payload, dict):
         payload = [payload]
-    if not payload or not isinstance(payload, list) or not all(isinstance(r, dict) for r in payload):
-        raise ValueError('JSON requests must be a record, a list of records, or {"instances": [...]}')
+    if (
+        not payload
+        or not isinstance(payload, list)
+        or not all(isinstance(r, dict) for r in payload)
+    ):
+        raise ValueError(
+            'JSON requests must be a record, a list of records, or {"instances": [...]}'
+        )
     return pd.DataFrame.from_records(payload)
 
 
@@ -80,11 +89,10 @@ def input_fn(request_body: str | bytes, request_content_type: str) -> pd.DataFra
     positions to feature names happen in `predict_fn` (see `request_features`).
     """
     media_type = _media_type(request_content_type)
-    text = _text(request_body)
     if media_type == CSV:
-        return _csv_frame(text)
+        return _csv_frame(_text(request_body))
     if media_type == JSON:
-        return _json_frame(text)
+        return _json_frame(_text(request_body))
     raise ValueError(f"unsupported content type {request_content_type!r} (use {CSV} or {JSON})")
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 
-class ProblemType(str, Enum):
+class ProblemType(str, Enum):  # noqa: UP042 - StrEnum needs Python 3.11
     """The kind of supervised problem a pipeline solves."""
 
     CLASSIFICATION = "classification"
@@ -21,7 +21,12 @@ class ProblemType(str, Enum):
         return self.value
 
 
-ESTIMATORS: tuple[str, ...] = ("gradient_boosting", "hist_gradient_boosting", "random_forest", "linear")
+ESTIMATORS: tuple[str, ...] = (
+    "gradient_boosting",
+    "hist_gradient_boosting",
+    "random_forest",
+    "linear",
+)
 """Values accepted by `train.py --estimator`."""
 
 DEFAULT_ESTIMATOR = "gradient_boosting"
@@ -62,12 +67,11 @@ def format_metric_line(split: str, name: str, value: float) -> str:
 
 METRIC_DEFINITIONS: dict[ProblemType, list[dict[str, str]]] = {
     problem_type: [
-        {"Name": f"validation:{name}", "Regex": metric_regex("validation", name)}
-        for name in names
+        {"Name": f"validation:{name}", "Regex": metric_regex("validation", name)} for name in names
     ]
     for problem_type, names in METRIC_NAMES.items()
 }
-"""SageMaker MetricDefinitions ({"Name", "Regex"}) for the lines train.py prints, per problem type."""
+"""SageMaker MetricDefinitions ({"Name", "Regex"}) matching train.py's lines, per problem type."""
 
 
 @dataclass(frozen=True)
@@ -89,12 +93,14 @@ DEFAULT_GATE_METRIC_NAME: dict[ProblemType, str] = {
 
 
 def gate_metric(problem_type: ProblemType | str, name: str | None = None) -> GateMetric:
-    """The gate metric for a problem type: its default one, or `name` if it is one of its metrics."""
+    """The gate metric of a problem type: its default, or `name` if that is one of its metrics."""
     problem_type = ProblemType(problem_type)
     name = name or DEFAULT_GATE_METRIC_NAME[problem_type]
     if name not in METRIC_NAMES[problem_type]:
         allowed = ", ".join(METRIC_NAMES[problem_type])
-        raise ValueError(f"metric {name!r} is not a {problem_type.value} metric (allowed: {allowed})")
+        raise ValueError(
+            f"metric {name!r} is not a {problem_type.value} metric (allowed: {allowed})"
+        )
     return GateMetric(
         name=name,
         json_path=f"{EVALUATION_SECTION[problem_type]}.{name}.value",

@@ -15,7 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a file by the SageMaker container: make `training` importable
+if __package__ in (
+    None,
+    "",
+):  # run as a file by the SageMaker container: make `training` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import joblib
@@ -70,7 +73,10 @@ def split_dataset(
     seed: int = 42,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Train, validation and test frames: disjoint, seeded, stratified by class when possible."""
-    for name, value in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
+    for name, value in (
+        ("validation_fraction", validation_fraction),
+        ("test_fraction", test_fraction),
+    ):
         if not 0.0 < value < 1.0:
             raise ValueError(f"{name} must be between 0 and 1 (got {value})")
     if validation_fraction + test_fraction >= 1.0:
@@ -127,11 +133,17 @@ def preprocess(
     seed: int = 42,
     expected: Sequence[Feature] | None = None,
 ) -> dict[str, Any]:
-    """Validate, clean, split and fit the transformer on train; write everything under output_dir."""
+    """Validate, clean, split, fit the transformer on train; write it all under `output_dir`."""
     output_dir = Path(output_dir)
     schema = infer_schema(data, target, problem_type, expected)
     cleaned = clean(data, schema)
-    splits = dict(zip(SPLITS, split_dataset(cleaned, schema, validation_fraction, test_fraction, seed)))
+    splits = dict(
+        zip(
+            SPLITS,
+            split_dataset(cleaned, schema, validation_fraction, test_fraction, seed),
+            strict=True,
+        )
+    )
     for name, frame in splits.items():
         path = output_dir / name / f"{name}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)

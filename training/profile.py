@@ -20,7 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a file by the SageMaker container: make `training` importable
+if __package__ in (
+    None,
+    "",
+):  # run as a file by the SageMaker container: make `training` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
@@ -69,7 +72,7 @@ def numeric_stats(values: pd.Series) -> dict[str, Any]:
         std=float(present.std()) if present.size > 1 else None,
         min=float(present.min()),
         max=float(present.max()),
-        quantiles={_quantile_key(q): float(v) for q, v in zip(QUANTILES, quantiles)},
+        quantiles={_quantile_key(q): float(v) for q, v in zip(QUANTILES, quantiles, strict=True)},
     )
     return stats
 
@@ -225,32 +228,55 @@ def render_html(summary: dict[str, Any], images: dict[str, list[tuple[str, bytes
         ("columns", summary["columns"]),
         ("duplicate rows", summary["duplicate_rows"]),
         ("missing cells", summary["missing_cells"]),
-        ("target", f'{target["name"]} ({target["problem_type"]})'),
+        ("target", f"{target['name']} ({target['problem_type']})"),
     ]
     rows = []
     for name, stats in summary["column_stats"].items():
         quantiles = stats.get("quantiles", {})
         top = ", ".join(f"{k} ({v})" for k, v in list(stats.get("top_categories", {}).items())[:5])
         cells = [
-            name, stats["type"], stats["missing"], f'{stats["missing_fraction"]:.1%}', stats["unique"],
-            stats.get("mean"), stats.get("std"), stats.get("min"), quantiles.get("p50"),
-            stats.get("max"), top,
+            name,
+            stats["type"],
+            stats["missing"],
+            f"{stats['missing_fraction']:.1%}",
+            stats["unique"],
+            stats.get("mean"),
+            stats.get("std"),
+            stats.get("min"),
+            quantiles.get("p50"),
+            stats.get("max"),
+            top,
         ]
         rows.append("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in cells) + "</tr>")
-    headers = ["column", "type", "missing", "missing %", "unique", "mean", "std", "min",
-               "median", "max", "top categories"]
+    headers = [
+        "column",
+        "type",
+        "missing",
+        "missing %",
+        "unique",
+        "mean",
+        "std",
+        "min",
+        "median",
+        "max",
+        "top categories",
+    ]
     if target["problem_type"] == ProblemType.CLASSIFICATION.value:
         target_rows = "".join(
             f"<tr><td>{_fmt(label)}</td><td>{count}</td>"
             f"<td>{target['class_fractions'][label]:.1%}</td></tr>"
             for label, count in target["class_counts"].items()
         )
-        target_table = f"<table><tr><th>class</th><th>rows</th><th>share</th></tr>{target_rows}</table>"
+        target_table = (
+            f"<table><tr><th>class</th><th>rows</th><th>share</th></tr>{target_rows}</table>"
+        )
     else:
         stats = [(k, target.get(k)) for k in ("count", "missing", "mean", "std", "min", "max")]
-        target_table = "<table>" + "".join(
-            f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in stats
-        ) + "</table>"
+        target_table = (
+            "<table>"
+            + "".join(f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in stats)
+            + "</table>"
+        )
     sections = {
         "Target": target_table,
         "Column statistics": "<table><tr>"
@@ -262,7 +288,9 @@ def render_html(summary: dict[str, Any], images: dict[str, list[tuple[str, bytes
     notes = "".join(f"<p class=note>{html.escape(n)}</p>" for n in summary.get("notes", []))
     body = [
         "<h1>Data profile</h1>",
-        "<table>" + "".join(f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in overview) + "</table>",
+        "<table>"
+        + "".join(f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in overview)
+        + "</table>",
         notes,
     ]
     for title, content in sections.items():
@@ -274,7 +302,8 @@ def render_html(summary: dict[str, Any], images: dict[str, list[tuple[str, bytes
             figures = "".join(_image(t, png) for t, png in images[title])
             body.append(f'<h2>{title}</h2><div class="grid">{figures}</div>')
     style = (
-        "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
+        "body{font-family:sans-serif;margin:2em;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}"
         ".grid{display:flex;flex-wrap:wrap;gap:8px}figure{margin:4px}"
         "figcaption{font-size:12px;color:#555}.note{color:#a60}"
@@ -317,7 +346,9 @@ def profile_dataframe(
     notes = []
     plotted = list(schema.columns)[:MAX_DISTRIBUTION_PLOTS]
     if len(schema.columns) > len(plotted):
-        notes.append(f"distributions plotted for the first {len(plotted)} of {len(schema.columns)} columns")
+        notes.append(
+            f"distributions plotted for the first {len(plotted)} of {len(schema.columns)} columns"
+        )
     summary: dict[str, Any] = {
         "rows": len(data),
         "columns": len(schema.columns),
@@ -329,7 +360,9 @@ def profile_dataframe(
     }
 
     images: dict[str, list[tuple[str, bytes]]] = {}
-    images["Target"] = [("target", save_png(_target_figure(target_values, schema), report_dir / "target.png"))]
+    images["Target"] = [
+        ("target", save_png(_target_figure(target_values, schema), report_dir / "target.png"))
+    ]
     missing = pd.Series({name: stats["missing_fraction"] for name, stats in column_stats.items()})
     images["Missing values"] = [
         ("missing values", save_png(_missing_figure(missing), report_dir / "missing_values.png"))
@@ -377,7 +410,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     summary = profile_dataframe(
-        read_csv_folder(args.data_dir), args.target, args.problem_type, args.report_dir, args.baseline_dir
+        read_csv_folder(args.data_dir),
+        args.target,
+        args.problem_type,
+        args.report_dir,
+        args.baseline_dir,
     )
     print(f"profiled {summary['rows']} rows x {summary['columns']} columns into {args.report_dir}")
     return summary

@@ -15,7 +15,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a file by the SageMaker container: make `training` importable
+if __package__ in (
+    None,
+    "",
+):  # run as a file by the SageMaker container: make `training` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import joblib
@@ -96,11 +99,16 @@ def build_estimator(
     if name == "gradient_boosting":
         cls = GradientBoostingClassifier if classify else GradientBoostingRegressor
         depth = {} if max_depth is None else {"max_depth": max_depth}
-        return cls(n_estimators=n_estimators, learning_rate=learning_rate, random_state=seed, **depth)
+        return cls(
+            n_estimators=n_estimators, learning_rate=learning_rate, random_state=seed, **depth
+        )
     if name == "hist_gradient_boosting":
         cls = HistGradientBoostingClassifier if classify else HistGradientBoostingRegressor
         return cls(
-            max_iter=n_estimators, learning_rate=learning_rate, max_depth=max_depth, random_state=seed
+            max_iter=n_estimators,
+            learning_rate=learning_rate,
+            max_depth=max_depth,
+            random_state=seed,
         )
     if name == "random_forest":
         cls = RandomForestClassifier if classify else RandomForestRegressor
@@ -117,7 +125,9 @@ def build_model(preprocessor: Any, estimator: BaseEstimator) -> Pipeline:
 
 def fit_model(model: Pipeline, train: Any, schema: DatasetSchema) -> Pipeline:
     """Fit on a train split as read by `read_csv_folder` (text columns, typed here)."""
-    return model.fit(coerce_features(train, schema.features), coerce_target(train[schema.target], schema))
+    return model.fit(
+        coerce_features(train, schema.features), coerce_target(train[schema.target], schema)
+    )
 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
@@ -131,19 +141,27 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     )
     parser.add_argument("--estimator", type=text, default=DEFAULT_ESTIMATOR, choices=ESTIMATORS)
     parser.add_argument("--n-estimators", "--n_estimators", type=_hyperparameter(_int), default=100)
-    parser.add_argument("--learning-rate", "--learning_rate", type=_hyperparameter(float), default=0.1)
+    parser.add_argument(
+        "--learning-rate", "--learning_rate", type=_hyperparameter(float), default=0.1
+    )
     parser.add_argument("--max-depth", "--max_depth", type=_hyperparameter(_optional_int))
     parser.add_argument("--seed", type=_hyperparameter(_int), default=42)
-    parser.add_argument("--model-dir", type=Path, default=Path(env.get("SM_MODEL_DIR", "/opt/ml/model")))
+    parser.add_argument(
+        "--model-dir", type=Path, default=Path(env.get("SM_MODEL_DIR", "/opt/ml/model"))
+    )
     channel = "/opt/ml/input/data/"
-    parser.add_argument("--train", type=Path, default=Path(env.get("SM_CHANNEL_TRAIN", channel + "train")))
+    parser.add_argument(
+        "--train", type=Path, default=Path(env.get("SM_CHANNEL_TRAIN", channel + "train"))
+    )
     parser.add_argument(
         "--validation",
         type=Path,
         default=Path(env.get("SM_CHANNEL_VALIDATION", channel + "validation")),
     )
     parser.add_argument(
-        "--transform", type=Path, default=Path(env.get("SM_CHANNEL_TRANSFORM", channel + "transform"))
+        "--transform",
+        type=Path,
+        default=Path(env.get("SM_CHANNEL_TRANSFORM", channel + "transform")),
     )
     output = env.get("SM_OUTPUT_DATA_DIR")
     parser.add_argument("--output-data-dir", type=Path, default=Path(output) if output else None)
@@ -152,7 +170,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
 
 def _check_matches(schema: DatasetSchema, target: str | None, problem_type: str | None) -> None:
     if target is not None and target != schema.target:
-        raise ValueError(f"--target {target!r} differs from the preprocessed target {schema.target!r}")
+        raise ValueError(
+            f"--target {target!r} differs from the preprocessed target {schema.target!r}"
+        )
     if problem_type is not None and problem_type != schema.problem_type.value:
         raise ValueError(
             f"--problem-type {problem_type!r} differs from the preprocessed "
