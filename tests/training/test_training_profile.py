@@ -1,0 +1,159 @@
+"""Profile (EDA) tests: the report, summary.json and the drift baseline, checked against pandas."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training import preprocess
+from training.common import SchemaError
+from training.profile import profile_dataframe
+
+
+def load(path):
+    return json.loads(path.read_text())
+
+
+def test_report_is_self_contained_and_covers_every_column(classification_run, cancer_frame):
+    report = (classification_run.report / "report.html").read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", report)
+    images = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,[A-Za-z0-9+/=]+">', report)
+    assert len(images) >= len(cancer_frame.columns) + 2  # distributions, target, correlation
+    for column in cancer_frame.columns:
+        assert html.escape(column) in report, column
+    for section in (
+        "Column statistics",
+        "Missing values",
+        "Distributions",
+        "Correlation",
+        "Target",
+    ):
+        assert f"<h2>{section}</h2>" in report
+
+
+def test_report_folder_has_the_embedded_plots_as_files(classification_run, cancer_frame):
+    pngs = {p.name for p in classification_run.report.glob("*.png")}
+    assert {"target.png", "missing_values.png", "correlation.png", "dist_size_band.png"} <= pngs
+    assert len([p for p in pngs if p.startswith("dist_")]) == len(cancer_frame.columns)
+
+
+def test_summary_matches_pandas_on_the_source_data(classification_run, cancer_frame):
+    summary = load(classification_run.report / "summary.json")
+    target = classification_run.target
+    assert (summary["rows"], summary["columns"]) == cancer_frame.shape
+    assert summary["missing_cells"] == int(cancer_frame.isna().sum().sum())
+    texture = summary["column_stats"]["mean texture"]
+    assert texture["missing"] == int(cancer_frame["mean texture"].isna().sum())
+    assert texture["mean"] == pytest.approx(cancer_frame["mean texture"].mean())
+    assert texture["std"] == pytest.approx(cancer_frame["mean texture"].std())
+    assert texture["quantiles"]["p50"] == pytest.approx(cancer_frame["mean texture"].median())
+    assert (
+        summary["column_stats"]["size_band"]["top_categories"]
+        == cancer_frame["size_band"].value_counts().to_dict()
+    )
+    counts = cancer_frame[target].value_counts()
+    assert summary["target"]["class_counts"] == {"0": int(counts[0]), "1": int(counts[1])}
+    assert summary["target"]["majority_fraction"] == pytest.approx(counts.max() / len(cancer_frame))
+
+
+def test_regression_summary_describes_the_target_distribution(regression_run, diabetes_frame):
+    target = load(regression_run.report / "summary.json")["target"]
+    assert target["problem_type"] == "regression"
+    assert target["mean"] == pytest.approx(diabetes_frame[regression_run.target].mean())
+    assert target["max"] == pytest.approx(diabetes_frame[regression_run.target].max())
+
+
+def test_baseline_statistics_hold_histograms_and_frequencies(classification_run, cancer_frame):
+    statistics = load(classification_run.baseline / "statistics.json")["features"]
+    assert classification_run.target not in statistics
+    assert set(statistics) == set(cancer_frame.columns.drop(classification_run.target))
+    radius = statistics["worst radius"]
+    assert radius["type"] == "numeric"
+    assert len(radius["histogram"]["bin_edges"]) == len(radius["histogram"]["counts"]) + 1
+    assert sum(radius["histogram"]["counts"]) == cancer_frame["worst radius"].notna().sum()
+    assert radius["histogram"]["bin_edges"][0] == pytest.approx(cancer_frame["worst radius"].min())
+    quantiles = list(radius["quantiles"].values())
+    assert quantiles == sorted(quantiles)
+    texture = statistics["mean texture"]
+    assert sum(texture["histogram"]["counts"]) == cancer_frame["mean texture"].notna().sum()
+    band = statistics["size_band"]
+    assert band["type"] == "categorical"
+    expected = cancer_frame["size_band"].value_counts(normalize=True).to_dict()
+    assert band["frequencies"] == pytest.approx(expected)
+    assert band["other_fraction"] == pytest.approx(0.0)
+
+
+def test_constraints_name_types_and_nullability(classification_run):
+    constraints = load(classification_run.baseline / "constraints.json")
+    features = {f["name"]: f for f in constraints["features"]}
+    assert features["size_band"]["type"] == "categorical"
+    assert features["worst radius"]["type"] == "numeric"
+    assert [n for n, f in features.items() if f["nullable"]] == ["mean texture"]
+    assert constraints["target"] == classification_run.target
+
+
+def test_constraints_are_a_valid_preprocess_schema(classification_run, tmp_path):
+    preprocess.main(
+        [
+            "--data-dir",
+            str(classification_run.data),
+            "--output-dir",
+            str(tmp_path),
+            "--target",
+            classification_run.target,
+            "--problem-type",
+            "classification",
+            "--schema",
+            str(classification_run.baseline / "constraints.json"),
+        ]
+    )
+    assert (tmp_path / "transform" / "schema.json").read_text() == (
+        classification_run.processed / "transform" / "schema.json"
+    ).read_text()
+
+
+def test_profile_outputs_are_byte_for_byte_reproducible(tmp_path, diabetes_frame):
+    small = diabetes_frame[["age", "sex", "bmi", "progression"]]
+    for name in ("a", "b"):
+        profile_dataframe(
+            small,
+            "progression",
+            "regression",
+            tmp_path / name / "report",
+            tmp_path / name / "baseline",
+        )
+    files = sorted(
+        p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file()
+    )
+    assert len(files) >= 8
+    for file in files:
+        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes(), file
+
+
+def test_profile_accepts_an_in_memory_frame_with_real_dtypes(tmp_path, cancer_frame):
+    frame = cancer_frame[["mean radius", "size_band", "diagnosis_benign"]].copy()
+    frame["size_band"] = frame["size_band"].astype("category")
+    summary = profile_dataframe(frame, "diagnosis_benign", "classification", tmp_path)
+    assert summary["column_stats"]["size_band"]["type"] == "categorical"
+    assert summary["column_stats"]["mean radius"]["max"] == frame["mean radius"].max()
+    assert not (tmp_path / "statistics.json").exists()
+
+
+def test_profile_names_the_missing_target(tmp_path, cancer_frame):
+    with pytest.raises(SchemaError, match="target column 'label' not found"):
+        profile_dataframe(cancer_frame, "label", "classification", tmp_path)
+
+
+def test_profile_counts_missing_labels_and_duplicates(tmp_path, cancer_frame):
+    columns = ["mean radius", "mean texture", "size_band", "diagnosis_benign"]
+    frame = pd.concat([cancer_frame[columns], cancer_frame[columns].head(4)], ignore_index=True)
+    frame.loc[frame.index[:3], "diagnosis_benign"] = np.nan
+    summary = profile_dataframe(frame, "diagnosis_benign", "classification", tmp_path)
+    assert summary["duplicate_rows"] == int(frame.duplicated().sum())
+    assert summary["target"]["missing"] == 3
+    assert sum(summary["target"]["class_counts"].values()) == len(frame) - 3
