@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from mlops_components.pipeline_definition import (
     EVALUATION_REPORT,
+    SERVING_MODULE,
     PipelineParameter,
     StepName,
 )
@@ -302,3 +308,24 @@ def test_register_declares_the_package_for_review_with_metrics_and_baselines(def
     assert register["CustomerMetadataProperties"]["mlops:eda-report-uri"] == \
         output_ref("Profile", "report")
     assert register["CustomerMetadataProperties"]["mlops:code-uri"] == CODE_URI
+
+
+def test_serving_program_is_a_module_importable_from_the_source_archive_layout(tmp_path):
+    # GIVEN the code as the serving container extracts sourcedir.tar.gz: training/ at the root
+    repo = Path(__file__).resolve().parents[2]
+    shutil.copytree(repo / "training", tmp_path / "training",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    # WHEN SAGEMAKER_PROGRAM is imported the way the scikit-learn serving stack does
+    # (``.py`` stripped, then importlib.import_module), with only that folder to find it in
+    program = f"""
+import importlib, sys
+sys.path.insert(0, {str(tmp_path)!r})
+name = {SERVING_MODULE!r}
+module = importlib.import_module(name[:-3] if name.endswith(".py") else name)
+assert module.__file__.startswith({str(tmp_path)!r}), module.__file__
+assert callable(module.model_fn) and callable(module.input_fn)
+"""
+    completed = subprocess.run([sys.executable, "-I", "-c", program], capture_output=True,
+                               text=True, cwd=tmp_path)
+    # THEN it imports the module from the archive, with the hooks the container calls
+    assert completed.returncode == 0, completed.stderr
