@@ -9,7 +9,11 @@ Every job runs the scikit-learn container on the ``training/`` package uploaded 
 ``spec.code_uri``: processing jobs get that prefix as an input and run
 ``python3 /opt/ml/processing/input/code/training/<job>.py``; the training job runs in script
 mode (``sagemaker_program`` / ``sagemaker_submit_directory`` hyperparameters), so the SDK
-uploads nothing.
+uploads nothing. With network isolation (the default) a container cannot fetch
+``sourcedir.tar.gz`` itself, so SageMaker stages it as the ``code`` channel and
+``sagemaker_submit_directory`` names the staged file, as the SDK v2 did. The registered model
+serves with ``SAGEMAKER_PROGRAM=training.inference`` (a module name, see
+:func:`_serving_environment`).
 
 :func:`build_pipeline_definition` is a pure function of :class:`PipelineSpec`: the same spec
 gives byte-identical JSON (sorted keys, no timestamps, no generated names), and it makes no
