@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from enum import Enum
 
+# The jobs run without this SDK installed, so training/ owns the enum and the SDK reuses it.
+from training.metrics import ProblemType
 
-class ProblemType(str, Enum):
-    """What the model predicts."""
-
-    CLASSIFICATION = "classification"
-    REGRESSION = "regression"
+__all__ = ["ApprovalStatus", "ProblemType"]
 
 
 class ApprovalStatus(str, Enum):

@@ -179,10 +179,13 @@ class LocalPipelineExecutor:
         result.steps.append(step_result)
         try:
             outcome = runner(step, result)
-        except (StepFailed, ExpressionError, OSError, ValueError, KeyError) as error:
+        except (StepFailed, ExpressionError, OSError, ValueError, KeyError,
+                _ExecutionFailed) as error:
             step_result.status, step_result.detail = "Failed", str(error)
             step_result.seconds = time.perf_counter() - started
             self.on_step(name, kind, "Failed")
+            if isinstance(error, _ExecutionFailed):
+                raise
             raise _ExecutionFailed(f"step {name} failed: {error}") from error
         step_result.seconds = time.perf_counter() - started
         step_result.properties = self._properties.get(name, {})
@@ -226,9 +229,8 @@ class LocalPipelineExecutor:
         args = self._resolver.resolve(step["Arguments"])
         properties = self._train(step["Name"], args, args.get("HyperParameters", {}))
         self._properties[step["Name"]] = properties
-        metrics = ", ".join(f"{m['MetricName']}={m['Value']:.4f}"
-                            for m in properties["FinalMetricDataList"])
-        return metrics
+        return " ".join(f"{m['MetricName'].split(':')[-1]}={m['Value']:.4f}"
+                        for m in properties["FinalMetricDataList"])
 
     def _step_tuning(self, step: dict[str, Any], _: ExecutionResult) -> str:
         args = self._resolver.resolve(step["Arguments"])
@@ -265,9 +267,11 @@ class LocalPipelineExecutor:
 
     def _step_condition(self, step: dict[str, Any], _: ExecutionResult) -> str:
         args = step["Arguments"]
-        outcome = all(self._condition(condition) for condition in args["Conditions"])
+        evaluated = [self._condition(condition) for condition in args["Conditions"]]
+        outcome = all(passed for passed, _ in evaluated)
         self._branch = args["IfSteps"] if outcome else args["ElseSteps"]
-        self._properties[step["Name"]] = {"Outcome": outcome}
+        self._properties[step["Name"]] = {"Outcome": outcome,
+                                          "Conditions": [values for _, values in evaluated]}
         return "passed" if outcome else "failed"
 
     def _step_registermodel(self, step: dict[str, Any], _: ExecutionResult) -> str:
@@ -384,15 +388,20 @@ class LocalPipelineExecutor:
         path = self.s3.path(output["S3Output"]["S3Uri"].rstrip("/") + "/" + spec["FilePath"])
         return json.loads(path.read_text())
 
-    def _condition(self, condition: dict[str, Any]) -> bool:
+    def _condition(self, condition: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        """Whether ``condition`` holds, and the resolved values it compared."""
         kind = condition["Type"]
         if kind == "Not":
-            return not self._condition(condition["Expression"])
+            inner, values = self._condition(condition["Expression"])
+            return not inner, {"Type": kind, "Expression": values}
         if kind == "Or":
-            return any(self._condition(c) for c in condition["Conditions"])
+            evaluated = [self._condition(c) for c in condition["Conditions"]]
+            return any(passed for passed, _ in evaluated), {
+                "Type": kind, "Conditions": [values for _, values in evaluated]}
         if kind == "In":
-            return self._resolver.resolve(condition["QueryValue"]) in \
-                self._resolver.resolve(condition["Values"])
+            query = self._resolver.resolve(condition["QueryValue"])
+            values = self._resolver.resolve(condition["Values"])
+            return query in values, {"Type": kind, "QueryValue": query, "Values": values}
         left = self._resolver.resolve(condition["LeftValue"])
         right = self._resolver.resolve(condition["RightValue"])
         compare = {
@@ -404,7 +413,7 @@ class LocalPipelineExecutor:
         }
         if kind not in compare:
             raise StepFailed(f"condition type {kind} cannot run locally")
-        return compare[kind](left, right)
+        return compare[kind](left, right), {"Type": kind, "LeftValue": left, "RightValue": right}
 
 
 class _ExecutionFailed(Exception):

@@ -70,14 +70,15 @@ def render_summary(console: Console, run: LocalRun) -> None:
         table.add_row(step.name, step.type, step.status, f"{step.seconds:.1f}", step.detail)
     console.print(table)
     console.print(f"data: {run.dataset}", highlight=False)
+    console.print(f"registry: {run.registry.root}", highlight=False, soft_wrap=True)
 
     s3 = LocalS3(run.workdir / "s3")
     for step in execution.steps:
         if step.type == "Condition":
-            threshold = execution.parameters.get("MetricThreshold")
             verdict = "[green]passed[/green]" if step.properties.get("Outcome") \
                 else "[red]failed[/red]"
-            console.print(f"quality gate: {verdict} (threshold {threshold})")
+            console.print(f"quality gate: {verdict} " + "; ".join(
+                _comparison(values) for values in step.properties.get("Conditions", [])))
         if step.type == "RegisterModel":
             console.print(f"registered: {step.detail}", highlight=False)
             arn = step.properties.get("ModelPackageArn", "")
@@ -89,21 +90,38 @@ def render_summary(console: Console, run: LocalRun) -> None:
                     f"{name}={value:.4f}" for name, value in metrics.items()), highlight=False)
     if execution.failure_reason:
         console.print(f"[red]failed:[/red] {execution.failure_reason}", highlight=False)
-    for label, paths in _reports(run).items():
-        if paths:
-            console.print(f"{label}:", highlight=False)
-            for path in paths:
-                console.print(f"  {path}", highlight=False)
+    reports, plots = _reports(run)
+    for path in reports:
+        console.print(f"report: {path}", highlight=False, soft_wrap=True)
+    for folder, count in plots.items():
+        console.print(f"plots:  {count} PNG in {folder}", highlight=False, soft_wrap=True)
 
 
-def _reports(run: LocalRun) -> dict[str, list[Path]]:
-    """HTML reports, plots and metric files that the processing steps wrote."""
-    found: dict[str, list[Path]] = {"reports": [], "plots": []}
+_SYMBOLS = {"GreaterThanOrEqualTo": ">=", "GreaterThan": ">", "LessThanOrEqualTo": "<=",
+            "LessThan": "<", "Equals": "=="}
+
+
+def _comparison(values: dict[str, Any]) -> str:
+    """``0.9419 >= 0.999 (short by 0.0571)`` for a resolved comparison."""
+    symbol = _SYMBOLS.get(values.get("Type", ""))
+    if symbol is None or not isinstance(values.get("LeftValue"), (int, float)):
+        return json.dumps(values)
+    left, right = float(values["LeftValue"]), float(values["RightValue"])
+    text = f"{left:.4f} {symbol} {right:g}"
+    holds = {">=": left >= right, ">": left > right, "<=": left <= right, "<": left < right,
+             "==": left == right}[symbol]
+    return text + ("" if holds else f" (missed by {abs(left - right):.4f})")
+
+
+def _reports(run: LocalRun) -> tuple[list[Path], dict[Path, int]]:
+    """HTML reports and evaluation files, and the folders of plots, the steps wrote."""
+    reports: list[Path] = []
+    plots: dict[Path, int] = {}
     for step in run.execution.steps:
         if step.type != "Processing" or step.status != "Succeeded":
             continue
         for folder in run.local_outputs(step.name).values():
-            found["reports"] += sorted(folder.rglob("*.html"))
-            found["reports"] += sorted(folder.rglob("evaluation.json"))
-            found["plots"] += sorted(folder.rglob("*.png"))
-    return found
+            reports += sorted(folder.rglob("*.html")) + sorted(folder.rglob("evaluation.json"))
+            for png in folder.rglob("*.png"):
+                plots[png.parent] = plots.get(png.parent, 0) + 1
+    return reports, plots
