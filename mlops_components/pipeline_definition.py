@@ -186,7 +186,7 @@ class TuningSpec:
     """Training jobs the tuner runs in total."""
     max_parallel_jobs: int
     """Training jobs it runs at once (<= max_jobs)."""
-    ranges: Mapping[str, HyperparameterRange]
+    ranges: Mapping[str, HyperparameterRange] = field(hash=False)
     """train.py hyperparameter -> range, e.g. ``{"max-depth": IntegerRange(2, 8)}``."""
     objective_metric: str | None = None
     """Metric to optimise, e.g. ``f1`` or ``validation:f1``. Default: the gate metric."""
@@ -232,7 +232,7 @@ class PipelineSpec:
     """Default of ``EvaluationInstanceType``. Default: ml.m5.large."""
     inference_instance_types: tuple[str, ...] = DEFAULT_INFERENCE_INSTANCE_TYPES
     """Real-time instance types the model package declares. Default: (ml.m5.large,)."""
-    hyperparameters: Mapping[str, str | int | float] = field(default_factory=dict)
+    hyperparameters: Mapping[str, str | int | float] = field(default_factory=dict, hash=False)
     """Overrides of :data:`DEFAULT_HYPERPARAMETERS` (n-estimators, learning-rate, max-depth)."""
     estimator: str = training_metrics.DEFAULT_ESTIMATOR
     """train.py ``--estimator``. Default: gradient_boosting."""

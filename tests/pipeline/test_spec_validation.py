@@ -156,3 +156,9 @@ def test_valid_edge_values_pass():
         problem_type="classification", approval_status="Approved",
         tuning=TuningSpec(max_jobs=1, max_parallel_jobs=1, objective_metric="validation:f1",
                           ranges=TUNING.ranges)))
+
+
+def test_specs_are_hashable_values():
+    specs = {make_spec(**overrides) for overrides in VARIANTS.values()}
+    assert len(specs) == len(VARIANTS)
+    assert make_spec(**VARIANTS["tuning"]) in specs
