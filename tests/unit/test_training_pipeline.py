@@ -1,0 +1,191 @@
+"""TrainingPipeline: content-addressed code, a valid definition, a least-privilege role."""
+
+import json
+import shutil
+
+import pulumi
+import pytest
+
+from mlops_components import ValidationError
+from mlops_components.code_package import package_training_code
+from mlops_components.training_pipeline import (
+    TrainingPipeline,
+    TrainingPipelineArgs,
+    image_repositories,
+)
+from tests.conftest import only
+from tests.pipeline.definition_checks import check_step_arguments, reference_problems
+
+PIPELINE = "aws:sagemaker/pipeline:Pipeline"
+OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+BUCKET = "stack-bucket"
+#: Statements that may name "*": AWS offers no resource-level permission for these actions.
+RESOURCE_WILDCARD_ALLOWED = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData",
+                             "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
+                             "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
+                             "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
+                             "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets",
+                             "ec2:DescribeSecurityGroups"}
+
+
+def make(**overrides):
+    args = TrainingPipelineArgs(bucket_name=BUCKET, model_package_group_name="churn",
+                                **overrides)
+
+    def program():
+        pipeline = TrainingPipeline("churn-training", args)
+        pulumi.export("code_uri", pipeline.code_uri)
+        pulumi.export("role_arn", pipeline.role_arn)
+    return program
+
+
+@pytest.fixture(scope="module")
+def default_plan():
+    from mlops_components.preview import evaluate
+
+    return evaluate(make(), project="mlops", stack="test")
+
+
+def definition_of(plan):
+    return json.loads(only(plan, PIPELINE).inputs["pipelineDefinition"])
+
+
+def policy_of(plan):
+    return json.loads(only(plan, ROLE_POLICY).inputs["policy"])
+
+
+def broad_statements(policy):
+    """cdk-nag style: statements that allow every action, or any resource without need."""
+    found = []
+    for stmt in policy["Statement"]:
+        if stmt["Effect"] != "Allow":
+            continue
+        actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
+        resources = stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
+        if any(action == "*" or action.endswith(":*") for action in actions):
+            found.append(stmt)
+        elif "*" in resources and not set(actions) <= RESOURCE_WILDCARD_ALLOWED:
+            found.append(stmt)
+    return found
+
+
+def test_definition_is_valid_for_the_apis_its_steps_call(default_plan):
+    definition = definition_of(default_plan)
+    assert check_step_arguments(definition) == []
+    assert reference_problems(definition) == []
+
+
+def test_code_is_uploaded_content_addressed(default_plan):
+    package = package_training_code()
+    keys = sorted(r.inputs["key"] for r in default_plan.of_type(OBJECT))
+    prefix = f"code/churn-training/{package.digest}/"
+    assert keys == sorted([prefix + path for path in package.files] +
+                          [prefix + "sourcedir.tar.gz"])
+    assert default_plan.outputs["code_uri"] == f"s3://{BUCKET}/{prefix.rstrip('/')}"
+    assert default_plan.outputs["code_uri"] in only(default_plan, PIPELINE).inputs[
+        "pipelineDefinition"]
+
+
+def test_unchanged_code_gives_the_same_definition_and_a_change_a_new_one(tmp_path,
+                                                                        default_plan,
+                                                                        run_pulumi):
+    from mlops_components.code_package import TRAINING_DIR
+
+    again = run_pulumi(make())
+    assert definition_of(again) == definition_of(default_plan)
+
+    changed_dir = tmp_path / "training"
+    shutil.copytree(TRAINING_DIR, changed_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    (changed_dir / "train.py").write_text((changed_dir / "train.py").read_text() + "\n# v2\n")
+    changed = run_pulumi(make(code_dir=changed_dir))
+    assert definition_of(changed) != definition_of(default_plan)
+    old_keys = {r.inputs["key"] for r in default_plan.of_type(OBJECT)}
+    new_keys = {r.inputs["key"] for r in changed.of_type(OBJECT)}
+    assert old_keys.isdisjoint(new_keys)
+
+
+def test_the_tarball_is_byte_reproducible():
+    assert package_training_code().tarball() == package_training_code().tarball()
+
+
+def test_role_is_assumable_by_sagemaker_in_this_account_only(default_plan):
+    role = only(default_plan, "aws:iam/role:Role")
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    assert "managedPolicyArns" not in role.inputs
+    assert default_plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") == []
+
+
+def test_policy_checker_flags_a_full_access_policy():
+    """The non-compliant half of the pair: the checker catches what we must never emit."""
+    full_access = {"Statement": [
+        {"Effect": "Allow", "Action": ["sagemaker:*"], "Resource": ["*"]},
+        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["*"]},
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+    ]}
+    assert len(broad_statements(full_access)) == 3
+
+
+def test_execution_policy_is_least_privilege(default_plan):
+    policy = policy_of(default_plan)
+    assert broad_statements(policy) == []
+    s3_resources = [resource for stmt in policy["Statement"] for resource in stmt["Resource"]
+                    if resource.startswith("arn:aws:s3:::")]
+    assert all(r == f"arn:aws:s3:::{BUCKET}" or
+               r.split("/", 1)[1].split("/")[0] in {"raw", "code", "processed", "models",
+                                                    "reports"}
+               for r in s3_resources), s3_resources
+    writes = next(s for s in policy["Statement"] if s["Sid"] == "WriteOutputs")
+    assert not any("/raw/" in r or "/code/" in r for r in writes["Resource"])
+    register = next(s for s in policy["Statement"] if s["Sid"] == "RegisterModels")
+    assert register["Resource"] == [
+        "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/churn",
+        "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/*"]
+    pass_role = next(s for s in policy["Statement"] if s["Action"] == ["iam:PassRole"])
+    assert pass_role["Resource"] == [default_plan.outputs["role_arn"]]
+
+
+def test_images_pulled_are_exactly_the_definitions(default_plan):
+    repositories = image_repositories(json.dumps(definition_of(default_plan)))
+    assert repositories == ["683313688378/sagemaker-scikit-learn"]
+    pull = next(s for s in policy_of(default_plan)["Statement"] if s["Sid"] == "PullJobImages")
+    assert pull["Resource"] == [
+        "arn:aws:ecr:us-east-1:683313688378:repository/sagemaker-scikit-learn"]
+
+
+def test_kms_and_vpc_permissions_only_when_asked(default_plan, run_pulumi):
+    sids = {s["Sid"] for s in policy_of(default_plan)["Statement"]}
+    assert "UseKmsKey" not in sids and "RunJobsInVpc" not in sids
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    plan = run_pulumi(make(kms_key_arn=key, subnet_ids=["subnet-0123456789abcdef0"],
+                           security_group_ids=["sg-0123456789abcdef0"]))
+    statements = {s["Sid"]: s for s in policy_of(plan)["Statement"]}
+    assert statements["UseKmsKey"]["Resource"] == [key]
+    assert "RunJobsInVpc" in statements
+    definition = only(plan, PIPELINE).inputs["pipelineDefinition"]
+    assert "subnet-0123456789abcdef0" in definition and key in definition
+
+
+def test_standalone_use_needs_bucket_and_group(run_pulumi):
+    with pytest.raises(ValidationError) as raised:
+        run_pulumi(lambda: TrainingPipeline("p", TrainingPipelineArgs()))
+    assert raised.value.problems == [
+        "TrainingPipeline 'p': bucket_name is required (got None)",
+        "TrainingPipeline 'p': model_package_group_name is required (got None)",
+    ]
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"training_instance_type": "m5.large"},
+     "training_instance_type must be an ML instance type"),
+    ({"metric_threshold": 1.5}, r"metric_threshold must be between 0.0 and 1.0 \(got 1.5\)"),
+    ({"estimator": "xgboost"}, "estimator must be one of"),
+    ({"subnet_ids": ["subnet-0123456789abcdef0"]}, "security_group_ids"),
+])
+def test_bad_arguments_are_named_before_anything_is_created(run_pulumi, overrides, message):
+    with pytest.raises(ValidationError, match=message) as raised:
+        run_pulumi(make(**overrides))
+    assert all(p.startswith("TrainingPipeline 'churn-training': ")
+               for p in raised.value.problems)
