@@ -47,7 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--local", action="store_true",
                     help="execute the generated pipeline definition on this machine")
     up.add_argument("--data", type=Path, metavar="CSV",
-                    help="training data (default: a dataset that ships with scikit-learn)")
+                    help="training data: a CSV file or a folder of CSV files (default: a "
+                         "dataset that ships with scikit-learn)")
+    up.add_argument("--instances", type=int, metavar="N",
+                    help="ProcessingInstanceCount: shard profile and preprocess over N "
+                         "instances (emulated one after another)")
     up.add_argument("--target", metavar="COLUMN", help="column of --data to predict")
     up.add_argument("--problem-type", choices=[p.value for p in ProblemType],
                     help="override the stack's problem type for --data")
@@ -143,7 +147,13 @@ def _up(args: argparse.Namespace) -> int:
     if args.data is not None and not args.target:
         return _error("--data needs --target COLUMN (the column to predict)")
     console = Console()
-    parameters = {"MetricThreshold": args.threshold} if args.threshold is not None else {}
+    parameters: dict[str, object] = {}
+    if args.threshold is not None:
+        parameters["MetricThreshold"] = args.threshold
+    if args.instances is not None:
+        if args.instances < 1:
+            return _error(f"--instances must be >= 1 (got {args.instances})")
+        parameters["ProcessingInstanceCount"] = args.instances
     try:
         with StepProgress(console) as progress:
             run = run_local(args.project_dir, args.stack, workdir=args.workdir, data=args.data,

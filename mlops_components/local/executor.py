@@ -94,14 +94,7 @@ class LocalS3:
         return found
 
     def download(self, uri: str, destination: Path) -> int:
-        destination.mkdir(parents=True, exist_ok=True)
-        count = 0
-        for relative, file in self.objects(uri):
-            target = destination / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(file, target)
-            count += 1
-        return count
+        return copy_objects(self.objects(uri), destination)
 
     def upload(self, source: Path, uri: str) -> None:
         target = self.path(uri)
@@ -110,6 +103,16 @@ class LocalS3:
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
+
+
+def copy_objects(objects: list[tuple[str, Path]], destination: Path) -> int:
+    """Copy (relative path, file) pairs under ``destination``; return how many."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for relative, file in objects:
+        target = destination / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file, target)
+    return len(objects)
 
 
 class LocalPipelineExecutor:
@@ -199,31 +202,51 @@ class LocalPipelineExecutor:
 
     def _step_processing(self, step: dict[str, Any], _: ExecutionResult) -> str:
         args = self._resolver.resolve(step["Arguments"])
-        job = self._job_dir(step["Name"])
+        count = int(args["ProcessingResources"]["ClusterConfig"]["InstanceCount"])
+        hosts = [f"algo-{index}" for index in range(1, count + 1)]
+        inputs = []
         for item in args.get("ProcessingInputs", []):
             source = item["S3Input"]
             if source.get("S3DataType", "S3Prefix") != "S3Prefix":
                 raise StepFailed(f"input {item['InputName']}: only S3Prefix inputs run locally")
-            count = self.s3.download(source["S3Uri"], self._local(job, source["LocalPath"]))
-            if count == 0:
+            objects = self.s3.objects(source["S3Uri"])
+            if not objects:
                 raise StepFailed(f"input {item['InputName']}: no objects at {source['S3Uri']}")
+            inputs.append((item, objects))
         outputs = args.get("ProcessingOutputConfig", {}).get("Outputs", [])
-        for item in outputs:
-            self._local(job, item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
         app = args["AppSpecification"]
-        command = [self._local_arg(job, part)
-                   for part in app.get("ContainerEntrypoint", []) +
-                   app.get("ContainerArguments", [])]
-        self._execute(step["Name"], job, command, args.get("Environment", {}))
-        for item in outputs:
-            self.s3.upload(self._local(job, item["S3Output"]["LocalPath"]),
-                           item["S3Output"]["S3Uri"])
-        self._properties[step["Name"]] = {**args, "ProcessingJobName": job.name,
+        for index, host in enumerate(hosts):
+            # One job folder per instance; a single instance keeps the plain layout.
+            job = self._job_dir(step["Name"] if count == 1 else f"{step['Name']}/{host}")
+            for item, objects in inputs:
+                sharded = item["S3Input"].get("S3DataDistributionType") == "ShardedByS3Key"
+                # ShardedByS3Key gives each instance a disjoint part of the objects (by key).
+                share = objects[index::count] if sharded else objects
+                copy_objects(share, self._local(job, item["S3Input"]["LocalPath"]))
+            for item in outputs:
+                self._local(job, item["S3Output"]["LocalPath"]).mkdir(parents=True,
+                                                                       exist_ok=True)
+            resource_config = job / "opt" / "ml" / "config" / "resourceconfig.json"
+            resource_config.parent.mkdir(parents=True, exist_ok=True)
+            resource_config.write_text(json.dumps({"current_host": host, "hosts": hosts}))
+            if count > 1:
+                self.on_step(step["Name"], step["Type"], f"instance {host} of {count}")
+            command = [self._local_arg(job, part)
+                       for part in app.get("ContainerEntrypoint", []) +
+                       app.get("ContainerArguments", [])]
+            self._execute(f"{step['Name']} on {host}", job, command,
+                          {**args.get("Environment", {}),
+                           "SM_RESOURCE_CONFIG": str(resource_config)})
+            for item in outputs:
+                self.s3.upload(self._local(job, item["S3Output"]["LocalPath"]),
+                               item["S3Output"]["S3Uri"])
+        self._properties[step["Name"]] = {**args, "ProcessingJobName": step["Name"],
                                           "ProcessingJobStatus": "Completed"}
         for property_file in step.get("PropertyFiles", []):
             self._property_files.setdefault(step["Name"], {})[
                 property_file["PropertyFileName"]] = property_file
-        return f"{len(outputs)} outputs"
+        suffix = f" on {count} instances" if count > 1 else ""
+        return f"{len(outputs)} outputs{suffix}"
 
     def _step_training(self, step: dict[str, Any], _: ExecutionResult) -> str:
         args = self._resolver.resolve(step["Arguments"])

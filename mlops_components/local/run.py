@@ -93,11 +93,14 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
     input_dir = s3.path(input_uri)
     if data is not None:
         data = Path(data)
-        if not data.is_file():
-            raise LocalRunError(f"--data {data}: no such file")
-        input_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(data, input_dir / data.name)
-        dataset = str(data)
+        files = sorted(data.rglob("*.csv")) if data.is_dir() else [data]
+        if not data.exists() or not files:
+            raise LocalRunError(f"--data {data}: no such CSV file or folder of CSV files")
+        for file in files:
+            relative = file.relative_to(data) if data.is_dir() else Path(file.name)
+            (input_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(file, input_dir / relative)
+        dataset = f"{data} ({len(files)} CSV file{'s' if len(files) > 1 else ''})"
     else:
         config_problem = _container_argument(definition, "--problem-type")
         config_target = _container_argument(definition, "--target")
