@@ -628,8 +628,11 @@ class _Builder:
             inputs=[self._code_input(),
                     self._input("data", self.parameters[PipelineParameter.INPUT_DATA_URI],
                                 _DATA_DIR, sharded=True)],
+            # The baseline is attached to registered packages: keep it under models/, which
+            # has no expiry, while the EDA report lives (and expires) under reports/.
             outputs=[self._output(name, f"{_OUTPUT_DIR}/{name}",
-                                  self._s3("reports", name)) for name in PROFILE_OUTPUTS],
+                                  self._s3("models" if name == "baseline" else "reports", name))
+                     for name in PROFILE_OUTPUTS],
             arguments=["--data-dir", _DATA_DIR,
                        "--report-dir", f"{_OUTPUT_DIR}/report",
                        "--baseline-dir", f"{_OUTPUT_DIR}/baseline",
@@ -807,8 +810,9 @@ class _Builder:
             inputs=[self._code_input(),
                     self._input("model", model_data, _MODEL_DIR),
                     self._input("test", self._output_uri(preprocess, "test"), _TEST_DIR)],
+            # evaluation.json is the registered package's ModelQuality statistics: no expiry.
             outputs=[self._output("evaluation", f"{_OUTPUT_DIR}/evaluation",
-                                  self._s3("reports", "evaluation"))],
+                                  self._s3("models", "evaluation"))],
             arguments=["--model-dir", _MODEL_DIR,
                        "--test-dir", _TEST_DIR,
                        "--output-dir", f"{_OUTPUT_DIR}/evaluation",

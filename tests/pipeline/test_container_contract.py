@@ -68,7 +68,7 @@ def test_approval_status_default_comes_from_the_spec(build):
     assert parameters["ModelApprovalStatus"]["DefaultValue"] == "Approved"
 
 
-def test_profile_runs_profile_py_on_sharded_input_and_writes_under_reports(definitions):
+def test_profile_runs_profile_py_on_sharded_input_report_under_reports_baseline_kept(definitions):
     profile = arguments(definitions["classification"], StepName.PROFILE)
     assert profile["AppSpecification"] == {
         "ImageUri": IMAGE,
@@ -88,7 +88,7 @@ def test_profile_runs_profile_py_on_sharded_input_and_writes_under_reports(defin
     assert inputs["data"]["S3DataDistributionType"] == "ShardedByS3Key"
     outputs = outputs_by_name(profile)
     assert outputs["report"]["S3Uri"] == prefix_join("reports", "report")
-    assert outputs["baseline"]["S3Uri"] == prefix_join("reports", "baseline")
+    assert outputs["baseline"]["S3Uri"] == prefix_join("models", "baseline")
     assert outputs["baseline"]["LocalPath"] == "/opt/ml/processing/output/baseline"
     cluster = profile["ProcessingResources"]["ClusterConfig"]
     assert cluster["InstanceType"] == {"Get": "Parameters.ProcessingInstanceType"}
@@ -249,6 +249,9 @@ def test_evaluate_and_register_use_the_trained_or_best_tuned_model(variant, mode
     assert steps_by_name(definition)[StepName.EVALUATE]["PropertyFiles"] == [{
         "PropertyFileName": EVALUATION_REPORT, "OutputName": "evaluation",
         "FilePath": "evaluation.json"}]
+    # Registered packages refer to it for as long as they live: models/ never expires.
+    assert outputs_by_name(evaluate)["evaluation"]["S3Uri"] == prefix_join("models",
+                                                                          "evaluation")
     register = arguments(definition, StepName.REGISTER)
     assert register["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == model_data
 
