@@ -1,0 +1,129 @@
+"""Fixtures for the local runtime: the real `mlops up --local`, run as few times as possible.
+
+The end-to-end runs take ~20 s each, so each one runs once per session and the tests read
+what it left behind (exit code, printed output, the workdir's local S3 and registry).
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlops_components.cli import main
+from mlops_components.code_package import CodePackage, package_training_code
+from mlops_components.local.registry import LocalRegistry
+from tests.conftest import REPO_ROOT
+
+PROJECT_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py")
+
+
+@dataclass
+class CliRun:
+    """One `mlops ...` invocation through ``main``: its exit code and what it printed."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        """stdout and stderr with whitespace collapsed, so wrapping cannot split a phrase."""
+        return " ".join((self.out + "\n" + self.err).split())
+
+
+def run_cli(*argv: Any) -> CliRun:
+    """``mlops *argv`` in-process, with output captured at a width that does not wrap."""
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COLUMNS", "250")
+        patch.delenv("FORCE_COLOR", raising=False)
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main([str(arg) for arg in argv])
+    return CliRun(code, out.getvalue(), err.getvalue())
+
+
+@dataclass
+class UpRun:
+    """A finished `mlops up --local` and the registry as it was right after it."""
+
+    cli: CliRun
+    workdir: Path
+    packages_before: list[dict[str, Any]] = field(default_factory=list)
+    packages_after: list[dict[str, Any]] = field(default_factory=list)
+    new_files: set[Path] = field(default_factory=set)
+    code_before: CodePackage | None = None
+
+    @property
+    def registry(self) -> LocalRegistry:
+        return LocalRegistry(self.workdir / "registry")
+
+
+def up_local(project_dir: Path, workdir: Path, *extra: Any) -> UpRun:
+    registry = LocalRegistry(workdir / "registry")
+    before_files = _files(workdir)
+    before = registry.packages()
+    # Read before the run: a later read could see edits made to training/ meanwhile.
+    code_before = package_training_code()
+    cli = run_cli("up", "--local", "--project-dir", project_dir, "--workdir", workdir, *extra)
+    return UpRun(cli=cli, workdir=workdir, packages_before=before,
+                 packages_after=registry.packages(), new_files=_files(workdir) - before_files,
+                 code_before=code_before)
+
+
+def _files(root: Path) -> set[Path]:
+    return {path for path in root.rglob("*") if path.is_file()} if root.is_dir() else set()
+
+
+@pytest.fixture(scope="session")
+def project_dir(tmp_path_factory) -> Path:
+    """A copy of the example project (stack files and program), outside the repo."""
+    directory = tmp_path_factory.mktemp("project")
+    for name in PROJECT_FILES:
+        shutil.copy(REPO_ROOT / name, directory / name)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def dev_config(project_dir) -> dict[str, Any]:
+    """The dev stack's config, as its file says (``mlops:`` prefix removed)."""
+    config = yaml.safe_load((project_dir / "Pulumi.dev.yaml").read_text())["config"]
+    return {key.split(":", 1)[1]: value for key, value in config.items()
+            if key.startswith("mlops:")}
+
+
+@pytest.fixture(scope="session")
+def default_run(project_dir, tmp_path_factory) -> UpRun:
+    """`mlops up --local` on the dev stack and the embedded default dataset."""
+    return up_local(project_dir, tmp_path_factory.mktemp("default-run"))
+
+
+@pytest.fixture(scope="session")
+def failing_gate_run(project_dir, default_run) -> UpRun:
+    """A second run in the same workdir with a threshold no model reaches."""
+    return up_local(project_dir, default_run.workdir, "--threshold", "0.999")
+
+
+@pytest.fixture(scope="session")
+def diabetes_csv(tmp_path_factory) -> Path:
+    """A user's own regression data: scikit-learn's diabetes set, target renamed."""
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True).frame.rename(columns={"target": "progression"})
+    path = tmp_path_factory.mktemp("user-data") / "diabetes.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def regression_run(project_dir, diabetes_csv, tmp_path_factory) -> UpRun:
+    """`mlops up --local --data <csv> --target progression --problem-type regression`."""
+    return up_local(project_dir, tmp_path_factory.mktemp("regression-run"),
+                    "--data", diabetes_csv, "--target", "progression",
+                    "--problem-type", "regression")

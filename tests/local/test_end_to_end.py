@@ -1,0 +1,191 @@
+"""`mlops up --local` and the registry verbs through the CLI, on a copy of the example project.
+
+Three real pipeline runs per session (default data, a failing gate in the same workdir, a
+user's regression CSV); every other test reads what they left behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from mlops_components.code_package import SOURCEDIR_TARBALL
+from mlops_components.local.executor import LocalS3
+from mlops_components.local.registry import LocalRegistry
+from tests.local.conftest import run_cli
+
+
+def local_path(workdir: Path, uri: str) -> Path:
+    return LocalS3(workdir / "s3").path(uri)
+
+
+def the_package(run) -> dict:
+    assert run.cli.code == 0, run.cli.out[-3000:] + run.cli.err[-3000:]
+    new = [p for p in run.packages_after if p not in run.packages_before]
+    assert len(new) == 1, [p["ModelPackageArn"] for p in new]
+    return new[0]
+
+
+def model_quality(run, package) -> dict:
+    uri = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    path = local_path(run.workdir, uri)
+    assert path.is_file(), f"{uri} is not in the local S3 ({path})"
+    return json.loads(path.read_text())
+
+
+# -- the default run ---------------------------------------------------------------------
+
+
+def test_default_run_registers_one_package_with_the_stack_approval_status(default_run,
+                                                                          dev_config):
+    package = the_package(default_run)
+
+    assert default_run.packages_before == []
+    assert package["ModelPackageGroupName"] == dev_config["modelName"]
+    assert package["ModelApprovalStatus"] == dev_config["approvalStatus"]
+    assert package["ModelPackageVersion"] == 1
+    assert package["ModelPackageArn"] in default_run.cli.text
+
+
+def test_default_model_beats_the_majority_class_baseline_clearly(default_run):
+    package = the_package(default_run)
+    evaluation = model_quality(default_run, package)
+
+    accuracy = evaluation["classification_metrics"]["accuracy"]["value"]
+    labels = pd.Series(load_breast_cancer().target)
+    baseline = labels.value_counts(normalize=True).max()  # always predict the majority class
+    assert "breast_cancer" in default_run.cli.text
+    assert 1 - accuracy <= (1 - baseline) / 2, (accuracy, baseline)
+    assert f"{accuracy:.4f}" in default_run.cli.text  # the summary shows the registered value
+
+
+def test_the_eda_report_exists_and_embeds_its_plots(default_run):
+    package = the_package(default_run)
+    report_dir = local_path(default_run.workdir,
+                            package["CustomerMetadataProperties"]["mlops:eda-report-uri"])
+
+    html = (report_dir / "report.html").read_text()
+    images = re.findall(r'<img[^>]*src="data:image/png;base64,([^"]+)"', html)
+    assert len(images) >= 2
+    assert all(base64.b64decode(image).startswith(b"\x89PNG\r\n\x1a\n") for image in images)
+    assert str(report_dir / "report.html") in default_run.cli.text
+
+
+def test_the_uploaded_code_is_the_training_package_byte_for_byte(default_run):
+    package = the_package(default_run)
+    expected = default_run.code_before
+    code_dir = local_path(default_run.workdir,
+                          package["CustomerMetadataProperties"]["mlops:code-uri"])
+
+    assert code_dir.name == expected.digest
+    assert code_dir.parent.parent.name == "code"  # code/<pipeline>/<digest>/
+    uploaded = {path.relative_to(code_dir).as_posix(): path.read_bytes()
+                for path in code_dir.rglob("*") if path.is_file()}
+    tarball = uploaded.pop(SOURCEDIR_TARBALL)
+    assert uploaded == expected.files
+    assert tarball == expected.tarball()
+    serving = package["InferenceSpecification"]["Containers"][0]["Environment"]
+    assert serving["SAGEMAKER_SUBMIT_DIRECTORY"] == \
+        f"{package['CustomerMetadataProperties']['mlops:code-uri']}/{SOURCEDIR_TARBALL}"
+
+
+# -- the failing gate --------------------------------------------------------------------
+
+
+def test_a_failing_gate_exits_1_registers_nothing_and_says_why(failing_gate_run):
+    run = failing_gate_run
+
+    assert run.cli.code == 1, run.cli.text[-2000:]
+    assert run.packages_after == run.packages_before != []
+    s3 = run.workdir / "s3"
+    (evaluation_file,) = [p for p in run.new_files
+                          if p.name == "evaluation.json" and p.is_relative_to(s3)]
+    accuracy = json.loads(evaluation_file.read_text())["classification_metrics"][
+        "accuracy"]["value"]
+    assert accuracy < 0.999
+    assert "accuracy" in run.cli.text
+    assert str(accuracy) in run.cli.text
+    assert "0.999" in run.cli.text
+    assert not [p for p in run.new_files if p.parent.name == "registry"]
+
+
+# -- the user's data ---------------------------------------------------------------------
+
+
+def test_user_regression_data_runs_the_regression_path(regression_run, diabetes_csv):
+    package = the_package(regression_run)
+
+    assert package["CustomerMetadataProperties"]["mlops:problem-type"] == "regression"
+    assert package["CustomerMetadataProperties"]["mlops:target-column"] == "progression"
+    metrics = model_quality(regression_run, package)["regression_metrics"]
+    spread = pd.read_csv(diabetes_csv)["progression"].std(ddof=0)
+    assert metrics["r2"]["value"] > 0.2  # better than predicting the mean (r2 = 0)
+    assert metrics["rmse"]["value"] < spread
+    assert "r2" in regression_run.cli.text
+
+
+def test_data_without_a_target_exits_2_before_doing_anything(project_dir, diabetes_csv,
+                                                             tmp_path):
+    result = run_cli("up", "--local", "--project-dir", project_dir, "--workdir", tmp_path,
+                     "--data", diabetes_csv)
+
+    assert result.code == 2
+    assert "--target" in result.err
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- approval verbs ----------------------------------------------------------------------
+
+
+def test_reject_approve_and_list_change_and_show_the_status(default_run, project_dir,
+                                                            dev_config):
+    group = dev_config["modelName"]
+    workdir = default_run.workdir
+    common = ["--local", "--project-dir", project_dir, "--workdir", workdir]
+    registry = LocalRegistry(workdir / "registry")
+    version = the_package(default_run)["ModelPackageVersion"]
+
+    rejected = run_cli("reject", *common, "--version", version, "--comment", "leaks the label")
+    assert rejected.code == 0, rejected.text
+    stored = json.loads((workdir / "registry" / group / f"{version}.json").read_text())
+    assert stored["ModelApprovalStatus"] == "Rejected"
+    assert stored["ApprovalDescription"] == "leaks the label"
+    assert registry.latest_approved(group) is None
+    listed = run_cli("registry", "list", *common)
+    assert listed.code == 0
+    assert re.search(rf"\b{version}\b.*Rejected", listed.out)
+    assert "Approved" not in listed.out
+
+    approved = run_cli("approve", *common)  # no --version: the latest
+    assert approved.code == 0, approved.text
+    assert registry.get(group, version)["ModelApprovalStatus"] == "Approved"
+    assert registry.latest_approved(group)["ModelPackageVersion"] == version
+    listed = run_cli("registry", "list", *common)
+    assert re.search(rf"\b{version}\b.*Approved", listed.out)
+    assert "Rejected" not in listed.out
+
+
+def test_approving_a_version_that_does_not_exist_exits_2_naming_it(default_run, project_dir,
+                                                                  dev_config):
+    registry = LocalRegistry(default_run.workdir / "registry")
+    before = registry.packages()
+
+    result = run_cli("approve", "--local", "--project-dir", project_dir,
+                     "--workdir", default_run.workdir, "--version", 99)
+
+    assert result.code == 2
+    assert "99" in result.err and dev_config["modelName"] in result.err
+    assert registry.packages() == before
+
+
+@pytest.mark.parametrize("verb", [["approve"], ["registry", "list"]])
+def test_registry_verbs_need_local(project_dir, verb):
+    with pytest.raises(SystemExit) as raised:
+        run_cli(*verb, "--project-dir", project_dir)
+    assert raised.value.code == 2

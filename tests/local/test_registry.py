@@ -1,0 +1,108 @@
+"""The local model registry: CreateModelPackage versions, approval, and errors that name things."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlops_components.enums import ApprovalStatus
+from mlops_components.local.registry import LocalRegistry, RegistryError
+
+
+def request(group: str = "churn", **fields) -> dict:
+    return {"ModelPackageGroupName": group,
+            "InferenceSpecification": {"Containers": [{"ModelDataUrl": "s3://b/m.tar.gz"}]},
+            **fields}
+
+
+@pytest.fixture
+def registry(tmp_path) -> LocalRegistry:
+    return LocalRegistry(tmp_path / "registry")
+
+
+def test_versions_count_up_per_group_and_survive_a_new_registry_object(registry):
+    first = registry.register(request())
+    second = registry.register(request())
+    other = registry.register(request("fraud"))
+
+    assert [first["ModelPackageVersion"], second["ModelPackageVersion"]] == [1, 2]
+    assert other["ModelPackageVersion"] == 1
+    assert second["ModelPackageArn"].endswith("model-package/churn/2")
+    reopened = LocalRegistry(registry.root)
+    assert [p["ModelPackageVersion"] for p in reopened.packages("churn")] == [1, 2]
+    assert {p["ModelPackageGroupName"] for p in reopened.packages()} == {"churn", "fraud"}
+    assert reopened.get("churn") == second
+
+
+def test_versions_sort_as_numbers_not_as_file_names(registry):
+    for _ in range(11):
+        registry.register(request())
+
+    assert [p["ModelPackageVersion"] for p in registry.packages("churn")] == list(range(1, 12))
+    assert registry.get("churn")["ModelPackageVersion"] == 11
+    assert registry.register(request())["ModelPackageVersion"] == 12
+
+
+def test_a_new_package_waits_for_approval_unless_the_request_says_otherwise(registry):
+    pending = registry.register(request())
+    approved = registry.register(request(ModelApprovalStatus="Approved"))
+
+    assert pending["ModelApprovalStatus"] == ApprovalStatus.PENDING_MANUAL_APPROVAL.value
+    assert approved["ModelApprovalStatus"] == "Approved"
+    with pytest.raises(ValueError, match="Approve"):
+        registry.register(request(ModelApprovalStatus="Approve"))
+    assert len(registry.packages("churn")) == 2
+
+
+def test_latest_approved_follows_approvals_and_rejections(registry):
+    for _ in range(3):
+        registry.register(request())
+    assert registry.latest_approved("churn") is None
+
+    registry.set_status("churn", 1, ApprovalStatus.APPROVED)
+    assert registry.latest_approved("churn")["ModelPackageVersion"] == 1
+    registry.set_status("churn", 3, ApprovalStatus.APPROVED)
+    assert registry.latest_approved("churn")["ModelPackageVersion"] == 3
+    registry.set_status("churn", 3, ApprovalStatus.REJECTED, "drifts on new data")
+    assert registry.latest_approved("churn")["ModelPackageVersion"] == 1
+    assert registry.latest_approved("fraud") is None
+
+
+def test_set_status_writes_the_package_file_with_who_said_why(registry):
+    registry.register(request())
+    registry.register(request())
+
+    returned = registry.set_status("churn", None, "Rejected", "worse than v1 on recall")
+
+    stored = json.loads((registry.root / "churn" / "2.json").read_text())
+    assert stored["ModelApprovalStatus"] == "Rejected"
+    assert stored["ApprovalDescription"] == "worse than v1 on recall"
+    assert "LastModifiedTime" in stored
+    assert returned == stored
+    untouched = json.loads((registry.root / "churn" / "1.json").read_text())
+    assert untouched["ModelApprovalStatus"] == "PendingManualApproval"
+
+
+def test_an_unknown_version_is_an_error_naming_the_group_the_version_and_the_known_ones(
+        registry):
+    registry.register(request())
+    registry.register(request())
+
+    with pytest.raises(RegistryError) as raised:
+        registry.set_status("churn", 7, ApprovalStatus.APPROVED)
+    message = str(raised.value)
+    assert "'churn'" in message and "7" in message and "1, 2" in message
+    assert all(p["ModelApprovalStatus"] == "PendingManualApproval"
+               for p in registry.packages("churn"))
+
+
+def test_an_empty_or_unknown_group_is_an_error_naming_the_group(registry):
+    registry.register(request())
+
+    with pytest.raises(RegistryError, match="'fraud'"):
+        registry.get("fraud")
+    with pytest.raises(RegistryError, match="'fraud'"):
+        registry.set_status("fraud", None, ApprovalStatus.APPROVED)
+    assert registry.packages("fraud") == []
+    assert isinstance(RegistryError("x"), LookupError)
