@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ class CodePackage:
         path = Path(tempfile.gettempdir()) / "mlops-components" / f"sourcedir-{self.digest}.tar.gz"
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(".partial")
+            partial = path.with_suffix(f".{os.getpid()}.partial")
             partial.write_bytes(self.tarball())
             partial.replace(path)
         return path

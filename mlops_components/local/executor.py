@@ -82,8 +82,11 @@ class LocalS3:
         base = self.path(uri)
         if base.is_file():
             return [(base.name, base)]
+        whole_bucket = re.match(r"^s3://[^/]+/?$", uri) is not None
+        if whole_bucket and not uri.endswith("/"):
+            uri += "/"
         prefix = base.name
-        parent = base.parent if not str(uri).endswith("/") else base
+        parent = base.parent if not uri.endswith("/") else base
         found = []
         if parent.is_dir():
             for file in sorted(p for p in parent.rglob("*") if p.is_file()):
@@ -137,6 +140,10 @@ class LocalPipelineExecutor:
             raise ValueError(f"unknown pipeline parameters: {', '.join(sorted(unknown))} "
                              f"(declared: {', '.join(sorted(values))})")
         values.update(parameters or {})
+        missing = sorted(name for name, value in values.items() if value is None)
+        if missing:
+            raise ValueError(f"pipeline parameters without a default need a value: "
+                             f"{', '.join(missing)}")
         execution_id = execution_id or time.strftime("local-%Y%m%d-%H%M%S")
         result = ExecutionResult(execution_id=execution_id, status="Succeeded",
                                  parameters=values)
@@ -163,8 +170,7 @@ class LocalPipelineExecutor:
         pending = {step["Name"]: step for step in steps}
         while pending:
             ready = [step for name, step in pending.items()
-                     if not ((set(step.get("DependsOn", [])) | references(step.get("Arguments")))
-                             & set(pending) - {name})]
+                     if not (_waits_on(step) & set(pending) - {name})]
             if not ready:
                 raise _ExecutionFailed(f"steps wait on each other: {', '.join(pending)}")
             step = ready[0]
@@ -322,7 +328,10 @@ class LocalPipelineExecutor:
         channels = []
         for channel in args.get("InputDataConfig", []):
             source = channel["DataSource"]["S3DataSource"]
-            self.s3.download(source["S3Uri"], opt / "input" / "data" / channel["ChannelName"])
+            if not self.s3.download(source["S3Uri"],
+                                    opt / "input" / "data" / channel["ChannelName"]):
+                raise StepFailed(f"channel {channel['ChannelName']}: no objects at "
+                                 f"{source['S3Uri']}")
             channels.append(channel["ChannelName"])
         code = opt / "code"
         code.mkdir(parents=True, exist_ok=True)
@@ -414,9 +423,10 @@ class LocalPipelineExecutor:
     def _condition(self, condition: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
         """Whether ``condition`` holds, and the resolved values it compared."""
         kind = condition["Type"]
-        if kind == "Not":
-            inner, values = self._condition(condition["Expression"])
-            return not inner, {"Type": kind, "Expression": values}
+        if kind == "Not":  # the service's key is Condition; older SDKs wrote Expression
+            inner, values = self._condition(condition.get("Condition",
+                                                          condition.get("Expression")))
+            return not inner, {"Type": kind, "Condition": values}
         if kind == "Or":
             evaluated = [self._condition(c) for c in condition["Conditions"]]
             return any(passed for passed, _ in evaluated), {
@@ -437,6 +447,16 @@ class LocalPipelineExecutor:
         if kind not in compare:
             raise StepFailed(f"condition type {kind} cannot run locally")
         return compare[kind](left, right), {"Type": kind, "LeftValue": left, "RightValue": right}
+
+
+def _waits_on(step: dict[str, Any]) -> set[str]:
+    """Steps that must finish first: DependsOn and references, a condition's branches included."""
+    waits = set(step.get("DependsOn", [])) | references(step.get("Arguments"))
+    for branch in ("IfSteps", "ElseSteps"):
+        for inner in step.get("Arguments", {}).get(branch, []) if step["Type"] == "Condition" \
+                else []:
+            waits |= _waits_on(inner)
+    return waits
 
 
 class _ExecutionFailed(Exception):

@@ -69,6 +69,8 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
               problem_type: str | None = None, on_step: StepCallback | None = None,
               parameters: Mapping[str, Any] | None = None) -> LocalRun:
     """Plan ``stack`` offline, materialise its uploads locally and execute its pipeline."""
+    if data is not None and not Path(data).exists():
+        raise LocalRunError(f"--data {data}: no such CSV file or folder of CSV files")
     overrides = {}
     if target:
         overrides["targetColumn"] = target
@@ -140,5 +142,6 @@ def _container_argument(definition: dict[str, Any], flag: str) -> str:
 
 def _next_execution_id(workdir: Path) -> str:
     jobs = workdir / "jobs"
-    count = len(list(jobs.glob("local-*"))) if jobs.is_dir() else 0
-    return f"local-{count + 1:04d}"
+    numbers = [int(path.name.split("-")[1]) for path in jobs.glob("local-*")
+               if path.name.split("-")[1].isdigit()] if jobs.is_dir() else []
+    return f"local-{max(numbers, default=0) + 1:04d}"

@@ -266,10 +266,6 @@ def test_sharded_input_gives_each_instance_a_disjoint_part_of_the_objects(tmp_pa
     assert sorted(seen["algo-1"] + seen["algo-2"]) == [f"part-{i}.csv" for i in range(5)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "executor._run_steps waits only on a step's own DependsOn and references; a Condition "
-    "step's branch steps' DependsOn are not counted, so a branch step runs before the "
-    "top-level step it depends on when that step is listed after the Condition"))
 def test_a_branch_step_runs_after_the_top_level_step_it_depends_on(tmp_path):
     code = upload_script(tmp_path, "append", APPEND_NAME)
     ledger = tmp_path / "ledger.txt"
@@ -356,10 +352,6 @@ def test_a_property_file_the_step_did_not_declare_fails_the_reading_step(tmp_pat
     assert "Report" in result.step("Gate").detail
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "executor._condition reads a Not condition's operand from 'Expression'; the service and "
-    "SageMaker SDK v3 (ConditionNot.to_request) use 'Condition' (the old 'Expression' key "
-    "was rejected by CreatePipeline, sagemaker-python-sdk#2746), so Not raises KeyError"))
 def test_a_not_condition_in_the_shape_the_sdk_emits_is_evaluated(tmp_path):
     pipeline = gated_pipeline(tmp_path)
     gate = pipeline["Steps"][1]["Arguments"]
@@ -510,10 +502,6 @@ def test_script_mode_without_a_program_fails_the_step_saying_what_is_missing(tmp
     assert "sagemaker_program" in result.step("Train").detail
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "executor._train downloads each InputDataConfig channel and ignores an empty result, so "
-    "the job runs without its data; SageMaker fails the training job when a channel's "
-    "S3 prefix has no objects (processing inputs already fail that way locally)"))
 def test_a_training_channel_with_no_objects_fails_the_step_naming_the_channel(tmp_path):
     upload_tarball(tmp_path, f"{BUCKET}/code/sourcedir.tar.gz", {"pkg/train.py": TRAIN_SCRIPT})
     arguments = training_arguments(f"{BUCKET}/code/sourcedir.tar.gz")
