@@ -4,7 +4,8 @@
         --test-dir /opt/ml/processing/input/test \
         --output-dir /opt/ml/processing/output/evaluation --target COLUMN --problem-type ...
 
-Writes evaluation.json (read by the pipeline's condition step with JsonGet, e.g.
+Reads every CSV file under the test folder (each preprocess host's split file). Writes
+evaluation.json (read by the pipeline's condition step with JsonGet, e.g.
 `classification_metrics.accuracy.value`) and plots: confusion matrix and ROC curve, or
 residuals and predicted-vs-actual.
 """

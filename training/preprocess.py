@@ -5,6 +5,18 @@
 
 Writes train/train.csv, validation/validation.csv, test/test.csv (raw features and target, the
 input's column order) and transform/preprocessor.joblib + transform/schema.json.
+
+On a processing job with N > 1 instances (input files sharded across them, every instance
+uploading to the same prefix; see `training.common.load_cluster`) each host splits its own
+files, seeded as on one host, and writes `train/train-<host>.csv` (likewise validation and
+test); the training and evaluation channels read every file in the folder. Only the primary
+host (algo-1) writes transform/: its schema and transformer are fitted on the primary's shard,
+which is a uniform sample of the files, not on all the data. Train refits the transformer
+inside the model on every host's train rows, and adds to the model's schema.json any class
+the primary's shard lacked; transform/schema.json (feature types, nullability, class labels)
+stays the primary's view. Duplicate rows are dropped within each host's shard only. A
+secondary host given no files logs it and exits 0; the primary without files fails as a single
+host does.
 """
 
 from __future__ import annotations
@@ -31,6 +43,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from training.common import (
     SCHEMA_FILE,
+    SINGLE_HOST,
+    Cluster,
     DatasetSchema,
     Feature,
     ProblemType,
@@ -38,7 +52,9 @@ from training.common import (
     coerce_features,
     coerce_target,
     features_from_json,
+    has_csv_files,
     infer_schema,
+    load_cluster,
     read_csv_folder,
     read_json,
     write_json,
@@ -104,6 +120,12 @@ def split_dataset(
     return train, validation, test
 
 
+def split_file(split: str, cluster: Cluster = SINGLE_HOST) -> str:
+    """`train/train.csv` on one host; `train/train-algo-2.csv` on each host of a cluster."""
+    suffix = f"-{cluster.current_host}" if cluster.is_multi_host else ""
+    return f"{split}/{split}{suffix}.csv"
+
+
 def build_preprocessor(schema: DatasetSchema) -> ColumnTransformer:
     """Median-impute + scale numeric features; most-frequent-impute + one-hot categorical ones."""
     transformers: list[tuple[str, Any, list[str]]] = []
@@ -132,8 +154,12 @@ def preprocess(
     test_fraction: float = 0.15,
     seed: int = 42,
     expected: Sequence[Feature] | None = None,
+    cluster: Cluster = SINGLE_HOST,
 ) -> dict[str, Any]:
-    """Validate, clean, split, fit the transformer on train; write it all under `output_dir`."""
+    """Validate, clean, split, fit the transformer on train; write it all under `output_dir`.
+
+    On a cluster the split files carry the host's name and only the primary writes transform/.
+    """
     output_dir = Path(output_dir)
     schema = infer_schema(data, target, problem_type, expected)
     cleaned = clean(data, schema)
@@ -145,14 +171,16 @@ def preprocess(
         )
     )
     for name, frame in splits.items():
-        path = output_dir / name / f"{name}.csv"
+        path = output_dir / split_file(name, cluster)
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)
-    preprocessor = build_preprocessor(schema).fit(coerce_features(splits["train"], schema.features))
-    transform_dir = output_dir / "transform"
-    transform_dir.mkdir(parents=True, exist_ok=True)
-    joblib.dump(preprocessor, transform_dir / PREPROCESSOR_FILE)
-    write_json(transform_dir / SCHEMA_FILE, schema.to_dict())
+    if cluster.is_primary:
+        features = coerce_features(splits["train"], schema.features)
+        preprocessor = build_preprocessor(schema).fit(features)
+        transform_dir = output_dir / "transform"
+        transform_dir.mkdir(parents=True, exist_ok=True)
+        joblib.dump(preprocessor, transform_dir / PREPROCESSOR_FILE)
+        write_json(transform_dir / SCHEMA_FILE, schema.to_dict())
     return {
         "rows_in": len(data),
         "rows_dropped_missing_target": int(data[target].isna().sum()),
@@ -175,7 +203,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Row counts of what was written; empty when a secondary host was given no files."""
     args = parse_args(argv)
+    cluster = load_cluster()
+    if not cluster.is_primary and not has_csv_files(args.data_dir):
+        print(f"{cluster.current_host}: no *.csv files under {args.data_dir}; nothing to write")
+        return {}
     expected = load_expected_features(args.schema) if args.schema else None
     counts = preprocess(
         read_csv_folder(args.data_dir),
@@ -186,8 +219,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         args.test_fraction,
         args.seed,
         expected,
+        cluster,
     )
-    print(" ".join(f"{key}={value}" for key, value in counts.items()))
+    host = f"{cluster.current_host}: " if cluster.is_multi_host else ""
+    print(host + " ".join(f"{key}={value}" for key, value in counts.items()))
     return counts
 
 

@@ -7,6 +7,13 @@
 Report folder: report.html (self-contained, PNGs embedded), the same PNGs, summary.json.
 Baseline folder: statistics.json (what drift checks compare live traffic against) and
 constraints.json (feature names, types, nullability; also valid as preprocess --schema).
+
+On a processing job with N > 1 instances (input files sharded across them, every instance
+uploading to the same prefixes; see `training.common.load_cluster`) each host profiles its own
+files. The primary host (algo-1) writes the folders above, so the registered baseline
+`baseline/statistics.json` describes the primary's shard: a uniform sample of the files, not all
+the data (its report says so). Every other host writes `report/<host>/` and `baseline/<host>/`,
+or, given no files, logs it and exits 0. The primary without files fails as a single host does.
 """
 
 from __future__ import annotations
@@ -30,12 +37,16 @@ import numpy as np
 import pandas as pd
 
 from training.common import (
+    SINGLE_HOST,
+    Cluster,
     DatasetSchema,
     FeatureType,
     ProblemType,
     coerce_features,
     coerce_target,
+    has_csv_files,
     infer_schema,
+    load_cluster,
     read_csv_folder,
     write_json,
 )
@@ -320,10 +331,12 @@ def profile_dataframe(
     problem_type: ProblemType | str,
     report_dir: str | Path,
     baseline_dir: str | Path | None = None,
+    notes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Profile `data`: write the report (and the baseline if `baseline_dir`); return the summary.
 
-    Raises SchemaError on the same data problems as preprocess (missing target, mixed types).
+    `notes` head the report (e.g. that the data is one host's shard). Raises SchemaError on the
+    same data problems as preprocess (missing target, mixed types).
     """
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -343,7 +356,7 @@ def profile_dataframe(
             values, numeric = features[name], name in schema.numeric_features
         stats = numeric_stats(values) if numeric else categorical_stats(values)
         column_stats[name] = {"type": "numeric" if numeric else "categorical", **stats}
-    notes = []
+    notes = list(notes)
     plotted = list(schema.columns)[:MAX_DISTRIBUTION_PLOTS]
     if len(schema.columns) > len(plotted):
         notes.append(
@@ -395,6 +408,25 @@ def profile_dataframe(
     return summary
 
 
+def output_dirs(
+    report_dir: Path, baseline_dir: Path, cluster: Cluster = SINGLE_HOST
+) -> tuple[Path, Path]:
+    """The primary host writes the given folders; any other host a subfolder named after it."""
+    if cluster.is_primary:
+        return report_dir, baseline_dir
+    return report_dir / cluster.current_host, baseline_dir / cluster.current_host
+
+
+def shard_notes(cluster: Cluster) -> list[str]:
+    """The report's warning that it covers one host's share of the input files."""
+    if not cluster.is_multi_host:
+        return []
+    return [
+        f"profile of host {cluster.current_host}'s shard of the input files, one of "
+        f"{len(cluster.hosts)} hosts ({', '.join(cluster.hosts)}): a sample, not all the data"
+    ]
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     parser.add_argument("--data-dir", type=Path, default=Path("/opt/ml/processing/input/data"))
@@ -408,15 +440,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """The summary; empty when a secondary host was given no files."""
     args = parse_args(argv)
+    cluster = load_cluster()
+    if not cluster.is_primary and not has_csv_files(args.data_dir):
+        print(f"{cluster.current_host}: no *.csv files under {args.data_dir}; nothing to write")
+        return {}
+    report_dir, baseline_dir = output_dirs(args.report_dir, args.baseline_dir, cluster)
     summary = profile_dataframe(
         read_csv_folder(args.data_dir),
         args.target,
         args.problem_type,
-        args.report_dir,
-        args.baseline_dir,
+        report_dir,
+        baseline_dir,
+        shard_notes(cluster),
     )
-    print(f"profiled {summary['rows']} rows x {summary['columns']} columns into {args.report_dir}")
+    print(f"profiled {summary['rows']} rows x {summary['columns']} columns into {report_dir}")
     return summary
 
 

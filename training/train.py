@@ -4,6 +4,10 @@ Channels and the model folder come from SM_CHANNEL_TRAIN, SM_CHANNEL_VALIDATION,
 SM_CHANNEL_TRANSFORM and SM_MODEL_DIR; hyperparameters arrive as `--name value` flags (values
 may be JSON-quoted strings). Prints `validation:<metric>=<value>;` lines for the tuner and
 writes model.joblib + schema.json into the model folder.
+
+The train and validation channels are read whole: every CSV file under them, so the split
+files of every preprocess host (`train-algo-1.csv`, `train-algo-2.csv`, ...) are used. The
+transformer from the transform channel is refitted inside the model on all those train rows.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +49,7 @@ from training.common import (
     load_schema,
     read_csv_folder,
     score_model,
+    to_jsonable,
     write_json,
 )
 from training.metrics import DEFAULT_ESTIMATOR, ESTIMATORS, format_metric_line
@@ -130,6 +136,19 @@ def fit_model(model: Pipeline, train: Any, schema: DatasetSchema) -> Pipeline:
     )
 
 
+def with_trained_classes(schema: DatasetSchema, model: Any) -> DatasetSchema:
+    """The schema with every class the model was trained on among its class labels.
+
+    transform/schema.json lists the classes of the primary preprocess host's shard only; the
+    train rows of every host can hold more. On one host nothing changes.
+    """
+    if schema.problem_type is not ProblemType.CLASSIFICATION:
+        return schema
+    trained = to_jsonable(list(getattr(model, "classes_", [])))
+    labels = sorted(set(schema.class_labels or ()) | set(trained))
+    return replace(schema, class_labels=tuple(labels))
+
+
 def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
     """Known flags and the leftovers (SageMaker adds some, e.g. --sagemaker_program)."""
     env = os.environ
@@ -199,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         read_csv_folder(args.train),
         schema,
     )
+    schema = with_trained_classes(schema, model)
     metrics = score_model(model, read_csv_folder(args.validation), schema)
     for name, value in metrics.items():
         print(format_metric_line("validation", name, value))
