@@ -166,30 +166,29 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _registry(args: argparse.Namespace):
+    """The local workdir of the stack, and the model package group to act on."""
     from mlops_components.config import parse_config
-    from mlops_components.local.registry import LocalRegistry
+    from mlops_components.local.executor import LocalWorkdir
+    from mlops_components.local.run import default_workdir
 
     project = load_project(args.project_dir)
     group = args.group or parse_config(project.stack_config(args.stack),
                                        project=project.name).model_name
-    workdir = args.workdir or project.directory / ".mlops" / args.stack
-    return LocalRegistry(Path(workdir) / "registry"), group
+    return LocalWorkdir(Path(args.workdir or default_workdir(project.directory, args.stack))), \
+        group
 
 
 def _registry_list(args: argparse.Namespace) -> int:
     try:
-        registry, group = _registry(args)
+        workdir, group = _registry(args)
     except (ProjectError, ValidationError) as error:
         return _error(str(error))
     table = Table(title=f"model packages in {group} (local)")
     for column in ("version", "status", "metrics", "created", "model data"):
         table.add_column(column, overflow="fold")
-    from mlops_components.local.executor import LocalS3
-
-    s3 = LocalS3(registry.root.parent / "s3")
-    for package in registry.packages(group):
+    for package in workdir.registry.packages(group):
         table.add_row(str(package["ModelPackageVersion"]), package["ModelApprovalStatus"],
-                      _metrics_text(package, s3), package["CreationTime"],
+                      _metrics_text(package, workdir.s3), package["CreationTime"],
                       package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"])
     Console().print(table)
     return 0
@@ -199,8 +198,8 @@ def _set_status(args: argparse.Namespace) -> int:
     from mlops_components.local.registry import RegistryError
 
     try:
-        registry, group = _registry(args)
-        package = registry.set_status(group, args.version, args.status, args.comment)
+        workdir, group = _registry(args)
+        package = workdir.registry.set_status(group, args.version, args.status, args.comment)
     except (ProjectError, ValidationError, RegistryError) as error:
         return _error(str(error))
     Console().print(f"{package['ModelPackageArn']}: {package['ModelApprovalStatus']}",

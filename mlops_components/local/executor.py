@@ -118,15 +118,34 @@ def copy_objects(objects: list[tuple[str, Path]], destination: Path) -> int:
     return len(objects)
 
 
+@dataclass(frozen=True)
+class LocalWorkdir:
+    """Where a local runtime keeps its S3 stand-in, its registry and its jobs."""
+
+    root: Path
+
+    @property
+    def s3(self) -> LocalS3:
+        return LocalS3(self.root / "s3")
+
+    @property
+    def registry(self) -> LocalRegistry:
+        return LocalRegistry(self.root / "registry")
+
+    @property
+    def jobs(self) -> Path:
+        return self.root / "jobs"
+
+
 class LocalPipelineExecutor:
     """Runs one pipeline definition; each :meth:`run` is one execution."""
 
     def __init__(self, definition: str | Mapping[str, Any], workdir: Path,
-                 registry: LocalRegistry | None = None, on_step: StepCallback | None = None):
+                 on_step: StepCallback | None = None):
         self.definition = json.loads(definition) if isinstance(definition, str) else definition
-        self.workdir = Path(workdir)
-        self.s3 = LocalS3(self.workdir / "s3")
-        self.registry = registry or LocalRegistry(self.workdir / "registry")
+        self.workdir = LocalWorkdir(Path(workdir))
+        self.s3 = self.workdir.s3
+        self.registry = self.workdir.registry
         self.on_step = on_step or (lambda name, kind, status: None)
 
     def parameter_defaults(self) -> dict[str, Any]:
@@ -157,7 +176,7 @@ class LocalPipelineExecutor:
              "PipelineName": "local", "StartDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
              "CurrentDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ")},
             self._properties, self._read_property_file)
-        self._jobs = self.workdir / "jobs" / execution_id
+        self._jobs = self.workdir.jobs / execution_id
         try:
             self._run_steps(self.definition["Steps"], result)
         except _ExecutionFailed as failure:

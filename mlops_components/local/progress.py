@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from mlops_components.local.executor import LocalS3
+from mlops_components.local.executor import LocalS3, LocalWorkdir
 
 if TYPE_CHECKING:
     from mlops_components.local.run import LocalRun
@@ -72,7 +72,7 @@ def render_summary(console: Console, run: LocalRun) -> None:
     console.print(f"data: {run.dataset}", highlight=False)
     console.print(f"registry: {run.registry.root}", highlight=False, soft_wrap=True)
 
-    s3 = LocalS3(run.workdir / "s3")
+    s3 = LocalWorkdir(run.workdir).s3
     for step in execution.steps:
         if step.type == "Condition":
             verdict = "[green]passed[/green]" if step.properties.get("Outcome") \

@@ -15,6 +15,7 @@ from mlops_components.local.executor import (
     ExecutionResult,
     LocalPipelineExecutor,
     LocalS3,
+    LocalWorkdir,
     StepCallback,
 )
 from mlops_components.local.registry import LocalRegistry
@@ -46,7 +47,7 @@ class LocalRun:
 
     def local_outputs(self, step: str) -> dict[str, Path]:
         """Local folders of a processing step's outputs, by output name."""
-        s3 = LocalS3(self.workdir / "s3")
+        s3 = LocalWorkdir(self.workdir).s3
         properties = self.execution.step(step).properties
         return {output["OutputName"]: s3.path(output["S3Output"]["S3Uri"])
                 for output in properties.get("ProcessingOutputConfig", {}).get("Outputs", [])}
@@ -62,6 +63,11 @@ def default_dataset_csv(problem_type: ProblemType, target: str, destination: Pat
     destination.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(destination, index=False)
     return f"{name} (scikit-learn, {len(frame)} rows)"
+
+
+def default_workdir(project_dir: Path, stack: str) -> Path:
+    """``<project>/.mlops/<stack>``: one local S3, registry and job history per stack."""
+    return Path(project_dir) / ".mlops" / stack
 
 
 def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
@@ -82,13 +88,11 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
         raise LocalRunError(f"stack {stack!r} defines {len(pipelines)} SageMaker pipelines; "
                             "mlops up --local runs a stack with exactly one")
     definition = json.loads(pipelines[0].inputs["pipelineDefinition"])
-    workdir = Path(workdir or Path(project_dir) / ".mlops" / stack).resolve()
-    s3 = LocalS3(workdir / "s3")
+    workdir = Path(workdir or default_workdir(project_dir, stack)).resolve()
+    s3 = LocalWorkdir(workdir).s3
     _materialise_uploads(plan, s3)
 
-    executor = LocalPipelineExecutor(definition, workdir,
-                                     registry=LocalRegistry(workdir / "registry"),
-                                     on_step=on_step)
+    executor = LocalPipelineExecutor(definition, workdir, on_step=on_step)
     defaults = executor.parameter_defaults()
     execution_id = _next_execution_id(workdir)
     input_uri = f"{str(defaults[INPUT_PARAMETER]).rstrip('/')}/local/{execution_id}/"
