@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 # The jobs run without this SDK installed, so training/ owns the enum and the SDK reuses it.
 from training.metrics import ProblemType
@@ -10,7 +10,7 @@ from training.metrics import ProblemType
 __all__ = ["ApprovalStatus", "ProblemType"]
 
 
-class ApprovalStatus(str, Enum):
+class ApprovalStatus(StrEnum):
     """Status a newly registered model package gets (SageMaker's ModelApprovalStatus)."""
 
     PENDING_MANUAL_APPROVAL = "PendingManualApproval"

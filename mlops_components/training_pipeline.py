@@ -1,4 +1,4 @@
-"""TrainingPipeline: the SageMaker pipeline for EDA, prep, training/tuning, the gate, registration."""
+"""TrainingPipeline: the SageMaker pipeline for EDA, prep, training/tuning, gate, registration."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from mlops_components.code_package import (
 )
 from mlops_components.data_bucket import PREFIXES
 from mlops_components.enums import ApprovalStatus, ProblemType
-from mlops_components.iam import assume_role_policy, policy_document, statement
+from mlops_components.iam import assume_role_policy, statement
 from mlops_components.naming import child_opts, tags_for
 from mlops_components.validation import Problems, is_known
 
@@ -178,10 +178,10 @@ class TrainingPipeline(pulumi.ComponentResource):
             bucket, role.arn, region, group, self.code_uri, args.input_data_uri,
             args.kms_key_arn).apply(build)
 
-        aws.iam.RolePolicy(
+        role_policy = aws.iam.RolePolicy(
             f"{name}-role-policy", role=role.id,
             policy=_execution_policy(
-                pipeline_name=pipeline_name, bucket=bucket, group=group, role_arn=role.arn,
+                bucket=bucket, group=group, role_arn=role.arn,
                 definition=self.definition, partition=partition, region=region,
                 account=identity.account_id, kms_key_arn=args.kms_key_arn,
                 in_vpc=bool(args.subnet_ids)),
@@ -196,8 +196,9 @@ class TrainingPipeline(pulumi.ComponentResource):
             role_arn=role.arn,
             pipeline_definition=self.definition,
             tags=tags,
-            # The definition refers to code objects that must exist before an execution starts.
-            opts=child_opts(self, depends_on=uploads))
+            # An execution may start as soon as the pipeline exists: the code it names and the
+            # permissions its jobs need must already be in place.
+            opts=child_opts(self, depends_on=[*uploads, role_policy]))
 
         self.pipeline_name = pipeline.pipeline_name
         self.pipeline_arn = pipeline.arn
@@ -235,7 +236,7 @@ def image_repositories(definition: str) -> list[str]:
     return sorted(found)
 
 
-def _execution_policy(*, pipeline_name: str, bucket: pulumi.Output[str],
+def _execution_policy(*, bucket: pulumi.Output[str],
                       group: pulumi.Output[str], role_arn: pulumi.Output[str],
                       definition: pulumi.Output[str], partition: pulumi.Output[str],
                       region: pulumi.Output[str], account: pulumi.Output[str],
@@ -273,7 +274,8 @@ def _execution_policy(*, pipeline_name: str, bucket: pulumi.Output[str],
                       [f"{sagemaker_arn}:model-package-group/{group_lower}",
                        f"{sagemaker_arn}:model-package/{group_lower}/*"], sid="RegisterModels"),
             statement("Allow", ["iam:PassRole"], [role], sid="PassOwnRoleToJobs",
-                      condition={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
+                      condition={"StringEquals": {
+                          "iam:PassedToService": "sagemaker.amazonaws.com"}}),
             statement("Allow", ["logs:CreateLogGroup", "logs:CreateLogStream",
                                 "logs:PutLogEvents", "logs:DescribeLogStreams"],
                       [f"arn:{part}:logs:{reg}:{acct}:log-group:/aws/sagemaker/*"],

@@ -53,7 +53,8 @@ class Problems:
 
     def at_least(self, field: str, value: Any, minimum: float) -> None:
         if is_known(value) and value is not None:
-            self.check(_is_number(value) and value >= minimum, field, f"must be >= {minimum}", value)
+            self.check(_is_number(value) and value >= minimum, field, f"must be >= {minimum}",
+                       value)
 
     def between(self, field: str, value: Any, low: float, high: float) -> None:
         if is_known(value) and value is not None:

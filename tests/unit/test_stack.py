@@ -6,9 +6,9 @@ import pulumi
 import pytest
 
 from mlops_components import MlopsStack, MlopsStackArgs, ValidationError
-from mlops_components.training_pipeline import TrainingPipelineArgs
 from mlops_components.preview import run_program
 from mlops_components.project import load_project
+from mlops_components.training_pipeline import TrainingPipelineArgs
 from tests.conftest import REPO_ROOT, only
 
 
