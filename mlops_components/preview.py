@@ -49,6 +49,8 @@ class RecordedResource:
     parent: str | None
     inputs: dict[str, Any]
     custom: bool
+    dependencies: list[str] = field(default_factory=list)
+    """URNs this resource waits for (``depends_on`` and inputs from other resources)."""
 
 
 @dataclass
@@ -60,7 +62,8 @@ class Plan:
     outputs: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        resources = [{key: value for key, value in asdict(resource).items() if key != "custom"}
+        resources = [{key: value for key, value in asdict(resource).items()
+                      if key in ("urn", "type", "name", "parent", "inputs")}
                      for resource in self.resources]
         return {"stack": self.stack, "resources": resources, "outputs": self.outputs}
 
@@ -127,7 +130,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self.recorded.append(RecordedResource(
                 urn=response.urn, type=request.type, name=request.name,
                 parent=request.parent or None, inputs=to_plain(inputs),
-                custom=bool(request.custom)))
+                custom=bool(request.custom), dependencies=sorted(request.dependencies)))
         return response
 
 

@@ -105,6 +105,12 @@ def test_unchanged_code_gives_the_same_definition_and_a_change_a_new_one(tmp_pat
     assert old_keys.isdisjoint(new_keys)
 
 
+def test_pipeline_is_created_after_its_code_and_permissions(default_plan):
+    waits_for = set(only(default_plan, PIPELINE).dependencies)
+    assert {r.urn for r in default_plan.of_type(OBJECT)} <= waits_for
+    assert only(default_plan, ROLE_POLICY).urn in waits_for
+
+
 def test_the_tarball_is_byte_reproducible():
     assert package_training_code().tarball() == package_training_code().tarball()
 
