@@ -80,11 +80,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_registry_arguments(parser: argparse.ArgumentParser) -> None:
     _add_stack_arguments(parser)
-    parser.add_argument("--local", action="store_true", required=True,
-                        help="use the local registry that mlops up --local fills")
     parser.add_argument("--group", help="model package group (default: the stack's model)")
+    parser.add_argument("--local", action="store_true",
+                        help="use the local registry that mlops up --local fills")
     parser.add_argument("--workdir", type=Path, metavar="DIR",
-                        help="local workdir (default: .mlops/<stack>)")
+                        help="with --local: the local workdir (default: .mlops/<stack>)")
+    parser.add_argument("--region", help="AWS region (default: from your AWS configuration)")
+    parser.add_argument("--endpoint-url", metavar="URL",
+                        help="talk to an emulator (e.g. moto) instead of AWS")
 
 
 def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
@@ -166,52 +169,60 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _registry(args: argparse.Namespace):
-    """The local workdir of the stack, and the model package group to act on."""
+    """The registry to act on (local or SageMaker), how to read its documents, the group."""
     from mlops_components.config import parse_config
     from mlops_components.local.executor import LocalWorkdir
     from mlops_components.local.run import default_workdir
+    from mlops_components.registry_client import sagemaker_registry
 
     project = load_project(args.project_dir)
     group = args.group or parse_config(project.stack_config(args.stack),
                                        project=project.name).model_name
-    return LocalWorkdir(Path(args.workdir or default_workdir(project.directory, args.stack))), \
-        group
+    if args.local:
+        workdir = LocalWorkdir(Path(args.workdir or default_workdir(project.directory,
+                                                                    args.stack)))
+        return workdir.registry, workdir.s3.read_text, group, "local"
+    registry = sagemaker_registry(args.region, args.endpoint_url)
+    return registry, registry.read_text, group, args.endpoint_url or "SageMaker"
+
+
+_REGISTRY_ERRORS: tuple[type[Exception], ...] = (ProjectError, ValidationError, LookupError)
 
 
 def _registry_list(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from mlops_components.registry_client import package_metrics
+
     try:
-        workdir, group = _registry(args)
-    except (ProjectError, ValidationError) as error:
+        registry, read_text, group, where = _registry(args)
+        packages = registry.packages(group)
+    except (*_REGISTRY_ERRORS, BotoCoreError, ClientError) as error:
         return _error(str(error))
-    table = Table(title=f"model packages in {group} (local)")
+    table = Table(title=f"model packages in {group} ({where})")
     for column in ("version", "status", "metrics", "created", "model data"):
         table.add_column(column, overflow="fold")
-    for package in workdir.registry.packages(group):
+    for package in packages:
+        metrics = package_metrics(package, read_text)
         table.add_row(str(package["ModelPackageVersion"]), package["ModelApprovalStatus"],
-                      _metrics_text(package, workdir.s3), package["CreationTime"],
+                      ", ".join(f"{name}={value:.4f}" for name, value in metrics.items()),
+                      package["CreationTime"],
                       package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"])
     Console().print(table)
     return 0
 
 
 def _set_status(args: argparse.Namespace) -> int:
-    from mlops_components.local.registry import RegistryError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        workdir, group = _registry(args)
-        package = workdir.registry.set_status(group, args.version, args.status, args.comment)
-    except (ProjectError, ValidationError, RegistryError) as error:
+        registry, _, group, _ = _registry(args)
+        package = registry.set_status(group, args.version, args.status, args.comment)
+    except (*_REGISTRY_ERRORS, BotoCoreError, ClientError) as error:
         return _error(str(error))
     Console().print(f"{package['ModelPackageArn']}: {package['ModelApprovalStatus']}",
                     highlight=False)
     return 0
-
-
-def _metrics_text(package: dict, s3) -> str:
-    from mlops_components.local.progress import package_metrics
-
-    return ", ".join(f"{name}={value:.4f}"
-                     for name, value in package_metrics(package, s3).items())
 
 
 if __name__ == "__main__":

@@ -99,6 +99,11 @@ class LocalS3:
     def download(self, uri: str, destination: Path) -> int:
         return copy_objects(self.objects(uri), destination)
 
+    def read_text(self, uri: str) -> str | None:
+        """The object's text, or None when there is no such object."""
+        path = self.path(uri)
+        return path.read_text() if path.is_file() else None
+
     def upload(self, source: Path, uri: str) -> None:
         target = self.path(uri)
         if source.is_dir():

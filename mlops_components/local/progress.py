@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from mlops_components.local.executor import LocalS3, LocalWorkdir
+from mlops_components.local.executor import LocalWorkdir
+from mlops_components.registry_client import package_metrics
 
 if TYPE_CHECKING:
     from mlops_components.local.run import LocalRun
@@ -46,20 +47,6 @@ class StepProgress:
             self._status.update(f"[bold]{name}[/bold] ({kind}): {status}")
 
 
-def package_metrics(package: dict[str, Any], s3: LocalS3) -> dict[str, float]:
-    """The metric values of a registered package (its ModelStatistics document)."""
-    uri = package.get("ModelMetrics", {}).get("ModelQuality", {}).get(
-        "Statistics", {}).get("S3Uri")
-    if not uri:
-        return {}
-    path = s3.path(uri)
-    if not path.is_file():
-        return {}
-    document = json.loads(path.read_text())
-    return {name: metric["value"] for section in document.values()
-            for name, metric in section.items() if isinstance(metric, dict) and "value" in metric}
-
-
 def render_summary(console: Console, run: LocalRun) -> None:
     """Metrics, the gate decision, the registered package and where the reports are."""
     execution = run.execution
@@ -85,7 +72,7 @@ def render_summary(console: Console, run: LocalRun) -> None:
             package = next((p for p in run.registry.packages()
                             if p["ModelPackageArn"] == arn), None)
             if package:
-                metrics = package_metrics(package, s3)
+                metrics = package_metrics(package, s3.read_text)
                 console.print("metrics: " + ", ".join(
                     f"{name}={value:.4f}" for name, value in metrics.items()), highlight=False)
     if execution.failure_reason:

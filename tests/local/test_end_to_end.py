@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from sklearn.datasets import load_breast_cancer
 
 from mlops_components.code_package import SOURCEDIR_TARBALL
@@ -182,10 +181,3 @@ def test_approving_a_version_that_does_not_exist_exits_2_naming_it(default_run, 
     assert result.code == 2
     assert "99" in result.err and dev_config["modelName"] in result.err
     assert registry.packages() == before
-
-
-@pytest.mark.parametrize("verb", [["approve"], ["registry", "list"]])
-def test_registry_verbs_need_local(project_dir, verb):
-    with pytest.raises(SystemExit) as raised:
-        run_cli(*verb, "--project-dir", project_dir)
-    assert raised.value.code == 2
