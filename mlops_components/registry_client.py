@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mlops_components.enums import ApprovalStatus
-from mlops_components.local.registry import RegistryError
+from mlops_components.local.registry import RegistryError, select_version
 
 ReadText = Callable[[str], "str | None"]
 
@@ -54,16 +54,7 @@ class SageMakerRegistry:
         return sorted(packages, key=lambda p: p.get("ModelPackageVersion", 0))
 
     def get(self, group: str, version: int | None = None) -> dict[str, Any]:
-        packages = self.packages(group)
-        if not packages:
-            raise RegistryError(f"no model packages in group {group!r}")
-        if version is None:
-            return packages[-1]
-        for package in packages:
-            if package.get("ModelPackageVersion") == version:
-                return package
-        known = ", ".join(str(p.get("ModelPackageVersion")) for p in packages)
-        raise RegistryError(f"group {group!r} has no version {version} (versions: {known})")
+        return select_version(self.packages(group), group, version)
 
     def set_status(self, group: str, version: int | None, status: ApprovalStatus,
                    description: str = "") -> dict[str, Any]:

@@ -19,10 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-if __package__ in (
-    None,
-    "",
-):  # run as a file by the SageMaker container: make `training` importable
+if __package__ in (None, ""):  # run as a file by the container: make `training` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np

@@ -17,6 +17,20 @@ class RegistryError(LookupError):
     """No such group or package in the local registry."""
 
 
+def select_version(packages: list[dict[str, Any]], group: str, version: int | None,
+                   where: str = "") -> dict[str, Any]:
+    """The package of ``version`` (the latest when None), or an error naming what exists."""
+    if not packages:
+        raise RegistryError(f"no model packages in group {group!r}{where}")
+    if version is None:
+        return packages[-1]
+    for package in packages:
+        if package.get("ModelPackageVersion") == version:
+            return package
+    known = ", ".join(str(p.get("ModelPackageVersion")) for p in packages)
+    raise RegistryError(f"group {group!r} has no version {version} (versions: {known})")
+
+
 @dataclass(frozen=True)
 class LocalRegistry:
     """``root/<group>/<version>.json``, one file per model package."""
@@ -54,16 +68,7 @@ class LocalRegistry:
 
     def get(self, group: str, version: int | None = None) -> dict[str, Any]:
         """One package; the latest of the group when ``version`` is None."""
-        packages = self.packages(group)
-        if not packages:
-            raise RegistryError(f"no model packages in group {group!r} under {self.root}")
-        if version is None:
-            return packages[-1]
-        for package in packages:
-            if package["ModelPackageVersion"] == version:
-                return package
-        known = ", ".join(str(p["ModelPackageVersion"]) for p in packages)
-        raise RegistryError(f"group {group!r} has no version {version} (versions: {known})")
+        return select_version(self.packages(group), group, version, where=f" under {self.root}")
 
     def set_status(self, group: str, version: int | None, status: ApprovalStatus,
                    description: str = "") -> dict[str, Any]:
