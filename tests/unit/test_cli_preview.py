@@ -73,3 +73,13 @@ def test_console_script_runs_offline(project):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "no AWS call was made" in result.stdout
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_preview_makes_no_network_call(project, stack):
+    from tests.pipeline.definition_checks import forbid_network
+
+    with forbid_network() as log:
+        code = main(["preview", "--project-dir", str(project), "--stack", stack])
+    assert code == 0
+    assert log.attempts == []
