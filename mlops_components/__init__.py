@@ -5,6 +5,7 @@ from mlops_components.data_bucket import DataBucket, DataBucketArgs
 from mlops_components.enums import ApprovalStatus, ProblemType
 from mlops_components.model_registry import ModelRegistry, ModelRegistryArgs
 from mlops_components.stack import MlopsStack, MlopsStackArgs
+from mlops_components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from mlops_components.validation import ValidationError
 
 __all__ = [
@@ -17,6 +18,8 @@ __all__ = [
     "ModelRegistryArgs",
     "ProblemType",
     "StackConfig",
+    "TrainingPipeline",
+    "TrainingPipelineArgs",
     "ValidationError",
     "config_from_pulumi",
     "parse_config",

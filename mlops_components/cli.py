@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from mlops_components.enums import ApprovalStatus, ProblemType
-from mlops_components.preview import Plan, plan_stack
+from mlops_components.preview import Plan, close_all_event_loops, plan_stack
 from mlops_components.project import ProjectError, load_project
 from mlops_components.validation import ValidationError
 
@@ -27,7 +27,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help()
         return EXIT_INVALID
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    finally:
+        close_all_event_loops()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -99,6 +102,8 @@ def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _preview(args: argparse.Namespace) -> int:
     console = Console()
+    if args.json and not args.json.parent.is_dir():
+        return _error(f"--json {args.json}: folder {args.json.parent} does not exist")
     try:
         plan = plan_stack(args.project_dir, args.stack)
     except (ProjectError, ValidationError) as error:
@@ -206,10 +211,14 @@ def _registry_list(args: argparse.Namespace) -> int:
         metrics = package_metrics(package, read_text)
         table.add_row(str(package["ModelPackageVersion"]), package["ModelApprovalStatus"],
                       ", ".join(f"{name}={value:.4f}" for name, value in metrics.items()),
-                      package["CreationTime"],
-                      package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"])
+                      package.get("CreationTime", ""), _model_data(package))
     Console().print(table)
     return 0
+
+
+def _model_data(package: dict) -> str:
+    containers = package.get("InferenceSpecification", {}).get("Containers", [])
+    return containers[0].get("ModelDataUrl", "") if containers else ""
 
 
 def _set_status(args: argparse.Namespace) -> int:

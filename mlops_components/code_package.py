@@ -53,10 +53,6 @@ class CodePackage:
             partial.replace(path)
         return path
 
-    def prefix(self) -> str:
-        """Key prefix of this version of the code under the bucket's ``code/`` prefix."""
-        return self.digest
-
 
 def package_training_code(source_dir: Path = TRAINING_DIR) -> CodePackage:
     """Collect ``source_dir``'s Python files as ``training/<relative path>``."""

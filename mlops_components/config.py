@@ -24,7 +24,8 @@ from mlops_components.pipeline_definition import (
 from mlops_components.validation import (
     ACCOUNT_ID_RE,
     INSTANCE_TYPE_RE,
-    KMS_KEY_ARN_RE,
+    KMS_KEY_ONLY_ARN_RE,
+    MAX_MODEL_NAME_LENGTH,
     SAGEMAKER_NAME_RE,
     SECURITY_GROUP_RE,
     SUBNET_RE,
@@ -81,7 +82,9 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("modelName", "string", "diagnosis",
             "Name of the model; names the registry group and tags every resource.",
-            _matches(SAGEMAKER_NAME_RE, "1-63 letters, digits and hyphens")),
+            lambda value: None if SAGEMAKER_NAME_RE.match(value)
+            and len(value) <= MAX_MODEL_NAME_LENGTH
+            else f"must be 1-{MAX_MODEL_NAME_LENGTH} letters, digits and hyphens"),
     Setting("problemType", "string", ProblemType.CLASSIFICATION.value,
             "What the model predicts: classification or regression.",
             _one_of([member.value for member in ProblemType])),
@@ -89,9 +92,10 @@ SETTINGS: tuple[Setting, ...] = (
             lambda value: None if value.strip() else "must not be empty"),
     Setting("owner", "string", "", "Team that owns the stack; becomes the `owner` tag."),
     Setting("kmsKeyArn", "string", "",
-            "Customer-managed KMS key for the bucket; empty uses the AWS-managed key.",
-            lambda value: None if not value or KMS_KEY_ARN_RE.match(value)
-            else "must be empty or a KMS key or alias ARN"),
+            "Customer-managed KMS key (key ARN) for the bucket, job volumes and outputs; "
+            "empty uses the AWS-managed key.",
+            lambda value: None if not value or KMS_KEY_ONLY_ARN_RE.match(value)
+            else "must be empty or a KMS key ARN (not an alias)"),
     Setting("readerAccountIds", "array", [],
             "AWS account IDs allowed to read approved model packages.",
             _each(_matches(ACCOUNT_ID_RE, "a 12-digit AWS account ID"))),

@@ -13,7 +13,8 @@ from mlops_components.iam import policy_document, statement
 from mlops_components.naming import child_opts, tags_for
 from mlops_components.validation import SAGEMAKER_NAME_RE, Problems
 
-#: Read-only actions granted to reader accounts: enough to find and deploy approved packages.
+#: Read-only actions granted to reader accounts: find and describe packages. Deploying one in
+#: another account also needs read access to its artifacts in the bucket (and KMS key).
 READER_ACTIONS = (
     "sagemaker:DescribeModelPackage",
     "sagemaker:DescribeModelPackageGroup",

@@ -33,7 +33,14 @@ from typing import Any
 
 from mlops_components.data_bucket import PREFIXES
 from mlops_components.enums import ApprovalStatus, ProblemType
-from mlops_components.validation import KMS_KEY_ARN_RE, SAGEMAKER_NAME_RE, Problems
+from mlops_components.validation import (
+    INSTANCE_TYPE_RE,
+    KMS_KEY_ARN_RE,
+    SAGEMAKER_NAME_RE,
+    SECURITY_GROUP_RE,
+    SUBNET_RE,
+    Problems,
+)
 from training import metrics as training_metrics
 
 # --------------------------------------------------------------------------------------
@@ -221,7 +228,7 @@ class PipelineSpec:
     approval_status: ApprovalStatus = ApprovalStatus.PENDING_MANUAL_APPROVAL
     """Default of the ``ModelApprovalStatus`` parameter. Default: PendingManualApproval."""
     gate_metric: str | None = None
-    """Metric the quality gate compares. Default: accuracy (classification), rmse (regression)."""
+    """Metric the quality gate compares. Default: accuracy (classification), r2 (regression)."""
     processing_instance_type: str = DEFAULT_PROCESSING_INSTANCE_TYPE
     """Default of ``ProcessingInstanceType`` (profile, preprocess). Default: ml.m5.xlarge."""
     processing_instance_count: int = 1
@@ -262,12 +269,9 @@ _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$
 _BUCKET_RE = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _S3_URI_RE = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?$")
-_INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")
 _KMS_KEY_RE = re.compile(
     r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}"
     r"|alias/[A-Za-z0-9/_-]{1,250})$")
-_SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8,17}$")
-_SECURITY_GROUP_RE = re.compile(r"^sg-[0-9a-f]{8,17}$")
 _METRIC_PREFIX = "validation:"
 _MAX_TUNING_JOBS = 500
 _MAX_PARALLEL_TUNING_JOBS = 100
@@ -324,7 +328,7 @@ def validate_pipeline_spec(spec: PipelineSpec, owner: str | None = None) -> None
 
     for name in ("processing_instance_type", "training_instance_type",
                  "evaluation_instance_type"):
-        problems.matches(name, getattr(spec, name), _INSTANCE_TYPE_RE,
+        problems.matches(name, getattr(spec, name), INSTANCE_TYPE_RE,
                          "an ML instance type such as 'ml.m5.xlarge'")
     problems.check(_is_int(spec.processing_instance_count)
                    and spec.processing_instance_count >= 1, "processing_instance_count",
@@ -335,7 +339,7 @@ def validate_pipeline_spec(spec: PipelineSpec, owner: str | None = None) -> None
     if isinstance(spec.inference_instance_types, tuple):
         for index, instance_type in enumerate(spec.inference_instance_types):
             problems.matches(f"inference_instance_types[{index}]", instance_type,
-                             _INSTANCE_TYPE_RE, "an ML instance type such as 'ml.m5.large'")
+                             INSTANCE_TYPE_RE, "an ML instance type such as 'ml.m5.large'")
 
     _validate_hyperparameters(problems, spec.hyperparameters)
     problems.check(spec.estimator in training_metrics.ESTIMATORS, "estimator",
@@ -398,8 +402,8 @@ def _validate_hyperparameters(problems: Problems, hyperparameters: Any) -> None:
 
 def _validate_vpc(problems: Problems, subnets: Any, security_group_ids: Any) -> None:
     for name, values, pattern, limit, allowed in (
-            ("subnets", subnets, _SUBNET_RE, _MAX_SUBNETS, "a subnet ID (subnet-...)"),
-            ("security_group_ids", security_group_ids, _SECURITY_GROUP_RE,
+            ("subnets", subnets, SUBNET_RE, _MAX_SUBNETS, "a subnet ID (subnet-...)"),
+            ("security_group_ids", security_group_ids, SECURITY_GROUP_RE,
              _MAX_SECURITY_GROUPS, "a security group ID (sg-...)")):
         if not isinstance(values, tuple):
             problems.add(name, "must be a tuple", values)
@@ -489,19 +493,19 @@ def _metric_name(metric: str) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def build_pipeline_definition(spec: PipelineSpec) -> str:
+def build_pipeline_definition(spec: PipelineSpec, owner: str | None = None) -> str:
     """The pipeline definition JSON for ``spec``: deterministic, built with no AWS call.
 
     Raises ``ValidationError`` (a ``ValueError``) listing every problem of the spec.
     """
-    validate_pipeline_spec(spec)
+    validate_pipeline_spec(spec, owner)
     from mlops_components import _sagemaker_sdk
 
     with _sagemaker_sdk.offline_sdk(spec.region):
         try:
             image_uri = _sagemaker_sdk.sklearn_image_uri(spec.region)
         except ValueError as error:
-            problems = Problems(f"PipelineSpec {spec.pipeline_name!r}")
+            problems = Problems(owner or f"PipelineSpec {spec.pipeline_name!r}")
             problems.add("region", "must be a region with the SageMaker scikit-learn "
                          f"{_sagemaker_sdk.SKLEARN_FRAMEWORK_VERSION} image ({error})",
                          spec.region)

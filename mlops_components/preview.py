@@ -27,6 +27,8 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from mlops_components.validation import ValidationError
+
 MOCK_ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
 
@@ -51,6 +53,8 @@ class RecordedResource:
     custom: bool
     dependencies: list[str] = field(default_factory=list)
     """URNs this resource waits for (``depends_on`` and inputs from other resources)."""
+    retain_on_delete: bool = False
+    """Whether `pulumi destroy` (or a replacement) leaves the cloud resource in place."""
 
 
 @dataclass
@@ -130,7 +134,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self.recorded.append(RecordedResource(
                 urn=response.urn, type=request.type, name=request.name,
                 parent=request.parent or None, inputs=to_plain(inputs),
-                custom=bool(request.custom), dependencies=sorted(request.dependencies)))
+                custom=bool(request.custom), dependencies=sorted(request.dependencies),
+                retain_on_delete=bool(request.retainOnDelete)))
         return response
 
 
@@ -187,9 +192,48 @@ def evaluate(program: Callable[[], Any], *, project: str, stack: str,
 
         settings.SETTINGS.rpc_manager.clear()
         settings.SETTINGS.outputs.clear()
-        _sync_await(run_pulumi_func(program))
-        _sync_await(run_pulumi_func(resolve_outputs))
+        try:
+            _sync_await(run_pulumi_func(program))
+            _sync_await(run_pulumi_func(resolve_outputs))
+        except Exception as error:
+            # A rule checked while an Output resolves reaches us wrapped by Pulumi
+            # ("While processing input ..."); surface the validation error itself.
+            cause: BaseException | None = error
+            while cause is not None and not isinstance(cause, ValidationError):
+                cause = cause.__cause__ or cause.__context__
+            close_event_loop()
+            if cause is not None:
+                raise cause from None
+            raise
     return Plan(stack=stack, resources=list(monitor.recorded), outputs=outputs)
+
+
+def close_event_loop(replace: bool = True) -> None:
+    """Close the loop a failed evaluation leaves behind; ``replace`` installs a fresh one for
+    later evaluations in this process."""
+    import asyncio
+    import contextlib
+
+    with contextlib.suppress(Exception):
+        loop = asyncio.get_event_loop()
+        if not loop.is_running() and not loop.is_closed():
+            loop.close()
+        if replace:
+            asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+def close_all_event_loops() -> None:
+    """Close the loops the mock monitor's threads created, which would otherwise print a
+    traceback from their finalizers at interpreter shutdown; leave a fresh one current."""
+    import asyncio
+    import contextlib
+    import gc
+
+    for loop in [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop)]:
+        with contextlib.suppress(Exception):
+            if not loop.is_running() and not loop.is_closed():
+                loop.close()
+    asyncio.set_event_loop(asyncio.new_event_loop())  # callers in this process may plan again
 
 
 def run_program(program_dir: Path, project: str, stack: str,

@@ -19,7 +19,7 @@ from mlops_components.training_pipeline import (
     TrainingPipeline,
     TrainingPipelineArgs,
 )
-from mlops_components.validation import SAGEMAKER_NAME_RE, Problems
+from mlops_components.validation import MAX_MODEL_NAME_LENGTH, SAGEMAKER_NAME_RE, Problems
 
 
 @dataclass
@@ -100,8 +100,9 @@ class MlopsStack(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None):
         args = args or MlopsStackArgs()
         problems = Problems(f"MlopsStack '{name}'")
-        problems.matches("name", name, SAGEMAKER_NAME_RE,
-                         "1-63 letters, digits and hyphens, starting with a letter or digit")
+        problems.check(bool(SAGEMAKER_NAME_RE.match(name)) and len(name) <= MAX_MODEL_NAME_LENGTH,
+                       "name", f"must be 1-{MAX_MODEL_NAME_LENGTH} letters, digits and hyphens, "
+                       "starting with a letter or digit", name)
         problems.raise_if_any()
         super().__init__("mlops:index:MlopsStack", name, None, opts)
         bucket_args = dataclasses.replace(args.bucket,
@@ -118,6 +119,7 @@ class MlopsStack(pulumi.ComponentResource):
             f"{name}-training",
             dataclasses.replace(args.pipeline, bucket_name=self.data.bucket_name,
                                 model_package_group_name=self.registry.model_package_group_name,
+                                model_name=args.pipeline.model_name or name,
                                 tags={**args.tags, **args.pipeline.tags}),
             opts=child_opts(self))
 

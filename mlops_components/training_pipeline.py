@@ -22,11 +22,9 @@ from mlops_components.data_bucket import PREFIXES
 from mlops_components.enums import ApprovalStatus, ProblemType
 from mlops_components.iam import assume_role_policy, statement
 from mlops_components.naming import child_opts, tags_for
-from mlops_components.validation import Problems, is_known
+from mlops_components.validation import KMS_KEY_ONLY_ARN_RE, Problems, is_known
+from training.metrics import DEFAULT_GATE_METRIC_NAME, DEFAULT_GATE_THRESHOLD
 
-#: The gate per problem type when none is configured: (metric, threshold).
-DEFAULT_GATE = {ProblemType.CLASSIFICATION: ("accuracy", 0.8),
-                ProblemType.REGRESSION: ("r2", 0.3)}
 #: What a tuning job searches when tuning is asked for without ranges.
 DEFAULT_TUNING_RANGES = {
     "n-estimators": pd.IntegerRange(50, 400),
@@ -68,7 +66,8 @@ class TrainingPipelineArgs:
     """Metric the quality gate checks. Default: accuracy (classification), r2 (regression)."""
 
     metric_threshold: float | None = None
-    """Value the gate metric must reach. Default: 0.8 for accuracy, 0.3 for r2."""
+    """Value the gate metric must reach. Default: 0.8 for accuracy, f1 and roc_auc, 0.3 for
+    r2; rmse and mae depend on the target's scale and need one."""
 
     approval_status: ApprovalStatus = ApprovalStatus.PENDING_MANUAL_APPROVAL
     """Status of newly registered packages. Default: PendingManualApproval."""
@@ -96,8 +95,8 @@ class TrainingPipelineArgs:
     """Managed spot training with checkpoints under models/. Default: False."""
 
     kms_key_arn: pulumi.Input[str] | None = None
-    """KMS key for job volumes and outputs (and the bucket's key, if customer-managed).
-    Default: none (the bucket's AWS-managed key)."""
+    """KMS key ARN (not an alias: IAM grants use keys) for job volumes and outputs, and the
+    bucket's key if it is customer-managed. Default: none (the bucket's AWS-managed key)."""
 
     subnet_ids: Sequence[str] = ()
     """VPC subnets for the jobs. Default: none (SageMaker-managed network)."""
@@ -110,6 +109,9 @@ class TrainingPipelineArgs:
 
     code_dir: Path = TRAINING_DIR
     """The training code to upload. Default: the `training` package shipped with the SDK."""
+
+    model_name: str | None = None
+    """Model this pipeline trains, used in tags. Default: the group name when it is plain."""
 
     tags: Mapping[str, str] = field(default_factory=dict)
     """Extra tags for every resource. Default: none."""
@@ -134,8 +136,9 @@ class TrainingPipeline(pulumi.ComponentResource):
         _validate(name, args)
         super().__init__("mlops:index:TrainingPipeline", name, None, opts)
         problem_type = ProblemType(args.problem_type)
-        tags = tags_for(args.model_package_group_name
-                        if isinstance(args.model_package_group_name, str) else None, args.tags)
+        model = args.model_name or (args.model_package_group_name
+                                    if isinstance(args.model_package_group_name, str) else None)
+        tags = tags_for(model, args.tags)
         pipeline_name = name
         bucket = pulumi.Output.from_input(args.bucket_name)
         group = pulumi.Output.from_input(args.model_package_group_name)
@@ -146,18 +149,21 @@ class TrainingPipeline(pulumi.ComponentResource):
 
         package = package_training_code(args.code_dir)
         code_key_prefix = f"{PREFIXES['code']}{pipeline_name}/{package.digest}"
+        # A code change replaces these objects (new keys); the old versions stay, because
+        # registered packages and running executions still point at them.
+        keep = child_opts(self, retain_on_delete=True)
         uploads = [
             aws.s3.BucketObjectv2(
                 f"{name}-code-{_object_suffix(path)}", bucket=bucket,
                 key=f"{code_key_prefix}/{path}", content=content.decode(),
-                content_type="text/x-python", opts=child_opts(self))
+                content_type="text/x-python", tags=tags, opts=keep)
             for path, content in sorted(package.files.items())
         ]
         uploads.append(aws.s3.BucketObjectv2(
             f"{name}-code-sourcedir", bucket=bucket,
             key=f"{code_key_prefix}/{SOURCEDIR_TARBALL}",
             source=pulumi.FileAsset(str(package.tarball_file())),
-            content_type="application/gzip", opts=child_opts(self)))
+            content_type="application/gzip", tags=tags, opts=keep))
         self.code_uri = bucket.apply(lambda b: f"s3://{b}/{code_key_prefix}")
 
         role = aws.iam.Role(
@@ -172,7 +178,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             return pd.build_pipeline_definition(pipeline_spec(
                 name, args, bucket=bucket_name, role_arn=role_arn, region=region_name,
                 model_package_group_name=group_name, code_uri=code_uri,
-                input_data_uri=input_uri, kms_key_id=kms))
+                input_data_uri=input_uri, kms_key_id=kms), owner=f"TrainingPipeline '{name}'")
 
         self.definition = pulumi.Output.all(
             bucket, role.arn, region, group, self.code_uri, args.input_data_uri,
@@ -181,7 +187,7 @@ class TrainingPipeline(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicy(
             f"{name}-role-policy", role=role.id,
             policy=_execution_policy(
-                bucket=bucket, group=group, role_arn=role.arn,
+                bucket=bucket, group=group, role_arn=role.arn, input_data_uri=args.input_data_uri,
                 definition=self.definition, partition=partition, region=region,
                 account=identity.account_id, kms_key_arn=args.kms_key_arn,
                 in_vpc=bool(args.subnet_ids)),
@@ -208,6 +214,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             "pipeline_arn": self.pipeline_arn,
             "role_arn": self.role_arn,
             "code_uri": self.code_uri,
+            "definition": self.definition,
         })
 
 
@@ -236,7 +243,7 @@ def image_repositories(definition: str) -> list[str]:
     return sorted(found)
 
 
-def _execution_policy(*, bucket: pulumi.Output[str],
+def _execution_policy(*, bucket: pulumi.Output[str], input_data_uri: pulumi.Input[str] | None,
                       group: pulumi.Output[str], role_arn: pulumi.Output[str],
                       definition: pulumi.Output[str], partition: pulumi.Output[str],
                       region: pulumi.Output[str], account: pulumi.Output[str],
@@ -244,7 +251,7 @@ def _execution_policy(*, bucket: pulumi.Output[str],
     """Exactly what the pipeline's jobs need: its prefixes, its jobs, its group, its images."""
 
     def build(values: list[Any]) -> str:
-        bucket_name, group_name, role, definition_json, part, reg, acct, kms = values
+        bucket_name, group_name, role, input_uri, definition_json, part, reg, acct, kms = values
         bucket_arn = f"arn:{part}:s3:::{bucket_name}"
         sagemaker_arn = f"arn:{part}:sagemaker:{reg}:{acct}"
         group_lower = group_name.lower()
@@ -256,6 +263,7 @@ def _execution_policy(*, bucket: pulumi.Output[str],
                       sid="WriteOutputs"),
             statement("Allow", ["s3:ListBucket", "s3:GetBucketLocation"], [bucket_arn],
                       sid="ListBucket"),
+            *_input_data_statements(input_uri, bucket_name, part),
             statement("Allow", ["sagemaker:CreateProcessingJob", "sagemaker:CreateTrainingJob",
                                 "sagemaker:AddTags"],
                       [f"{sagemaker_arn}:processing-job/pipelines-*",
@@ -301,22 +309,36 @@ def _execution_policy(*, bucket: pulumi.Output[str],
                           "ec2:DescribeSecurityGroups"], ["*"], sid="RunJobsInVpc"))
         return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
 
-    return pulumi.Output.all(bucket, group, role_arn, definition, partition, region, account,
-                             kms_key_arn).apply(build)
+    return pulumi.Output.all(bucket, group, role_arn, input_data_uri, definition, partition,
+                             region, account, kms_key_arn).apply(build)
+
+
+def _input_data_statements(input_uri: str | None, bucket_name: str, partition: str) -> list:
+    """Read access to input data kept outside the stack bucket's raw/ prefix."""
+    if not input_uri:
+        return []
+    input_bucket, _, prefix = input_uri.removeprefix("s3://").partition("/")
+    if input_bucket == bucket_name and prefix.startswith(PREFIXES["raw"]):
+        return []
+    input_bucket_arn = f"arn:{partition}:s3:::{input_bucket}"
+    return [statement("Allow", ["s3:GetObject"], [f"{input_bucket_arn}/{prefix}*"],
+                      sid="ReadInputData"),
+            statement("Allow", ["s3:ListBucket"], [input_bucket_arn], sid="ListInputData",
+                      condition={"StringLike": {"s3:prefix": [f"{prefix}*"]}})]
 
 
 def pipeline_spec(name: str, args: TrainingPipelineArgs, **resolved: Any) -> pd.PipelineSpec:
     """The definition's spec from the component's arguments and its resolved Outputs."""
     problem_type = ProblemType(args.problem_type)
-    gate_metric, default_threshold = DEFAULT_GATE[problem_type]
+    gate_metric = args.gate_metric or DEFAULT_GATE_METRIC_NAME[problem_type]
     input_data_uri = resolved.pop("input_data_uri", None) or \
         f"s3://{resolved['bucket']}/{PREFIXES['raw']}"
     return pd.PipelineSpec(
         pipeline_name=name, target_column=args.target_column, problem_type=problem_type,
         input_data_uri=input_data_uri,
-        gate_metric=args.gate_metric or gate_metric,
+        gate_metric=gate_metric,
         metric_threshold=(args.metric_threshold if args.metric_threshold is not None
-                          else default_threshold),
+                          else DEFAULT_GATE_THRESHOLD.get(gate_metric)),
         approval_status=args.approval_status,
         processing_instance_type=args.processing_instance_type,
         processing_instance_count=args.processing_instance_count,
@@ -338,6 +360,12 @@ def _validate(name: str, args: TrainingPipelineArgs) -> None:
     problems.one_of("problem_type", args.problem_type, ProblemType)
     problems.check(Path(args.code_dir).is_dir(), "code_dir", "must be a directory",
                    str(args.code_dir))
+    problems.matches("kms_key_arn", args.kms_key_arn, KMS_KEY_ONLY_ARN_RE,
+                     "a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), not an alias")
+    problems.check(args.metric_threshold is not None or args.gate_metric is None
+                   or args.gate_metric in DEFAULT_GATE_THRESHOLD, "metric_threshold",
+                   f"is required for gate_metric {args.gate_metric!r} (its scale is the "
+                   "target's)", None)
     if problems.problems:
         problems.raise_if_any()
     known = {key: getattr(args, key) for key in ("bucket_name", "model_package_group_name",

@@ -15,12 +15,16 @@ from typing import Any
 
 import pulumi
 
+#: Longest model name MlopsStack accepts: its bucket is auto-named
+#: "<model>-data-bucket-<7 chars>", and S3 names stop at 63 characters.
+MAX_MODEL_NAME_LENGTH = 43
 ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 #: SageMaker resource names (model package group, pipeline): alphanumerics and hyphens.
 SAGEMAKER_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")
 SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 SECURITY_GROUP_RE = re.compile(r"^sg-[0-9a-f]{8,17}$")
+KMS_KEY_ONLY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 KMS_KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+$")
 
 

@@ -88,8 +88,13 @@ class GateMetric:
 
 DEFAULT_GATE_METRIC_NAME: dict[ProblemType, str] = {
     ProblemType.CLASSIFICATION: "accuracy",
-    ProblemType.REGRESSION: "rmse",
+    ProblemType.REGRESSION: "r2",  # scale-free, so one default threshold suits any target
 }
+
+DEFAULT_GATE_THRESHOLD: dict[str, float] = {"accuracy": 0.8, "f1": 0.8, "roc_auc": 0.8,
+                                            "r2": 0.3}
+"""Gate thresholds used when none is configured; rmse and mae depend on the target's scale,
+so they have none and need an explicit threshold."""
 
 
 def gate_metric(problem_type: ProblemType | str, name: str | None = None) -> GateMetric:

@@ -100,8 +100,8 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
     if data is not None:
         data = Path(data)
         files = sorted(data.rglob("*.csv")) if data.is_dir() else [data]
-        if not data.exists() or not files:
-            raise LocalRunError(f"--data {data}: no such CSV file or folder of CSV files")
+        if not files:
+            raise LocalRunError(f"--data {data}: the folder holds no *.csv files")
         for file in files:
             relative = file.relative_to(data) if data.is_dir() else Path(file.name)
             (input_dir / relative).parent.mkdir(parents=True, exist_ok=True)

@@ -55,7 +55,8 @@ TUNING = TuningSpec(
 #: Spec variants every structural check runs on: name -> overrides of BASE_SPEC.
 VARIANTS: dict[str, dict[str, Any]] = {
     "classification": {},
-    "regression": {"problem_type": ProblemType.REGRESSION, "metric_threshold": 25.0,
+    "regression": {"problem_type": ProblemType.REGRESSION, "gate_metric": "rmse",
+                   "metric_threshold": 25.0,
                    "target_column": "price"},
     "tuning": {"tuning": TUNING},
     "regression-tuning": {"problem_type": ProblemType.REGRESSION, "metric_threshold": 0.5,

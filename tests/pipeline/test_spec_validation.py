@@ -48,7 +48,7 @@ INVALID = [
     ({"metric_threshold": -0.1}, r"metric_threshold must be between 0.0 and 1.0"),
     ({"metric_threshold": math.nan}, r"metric_threshold must be a finite number"),
     ({"metric_threshold": "0.8"}, r"metric_threshold must be a finite number \(got '0.8'\)"),
-    ({"problem_type": "regression", "metric_threshold": -1.0},
+    ({"problem_type": "regression", "gate_metric": "rmse", "metric_threshold": -1.0},
      r"metric_threshold must be >= 0.0 \(got -1.0\)"),
     ({"problem_type": "regression", "gate_metric": "r2", "metric_threshold": 1.2},
      r"metric_threshold must be <= 1.0 for r2"),

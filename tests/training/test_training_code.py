@@ -169,12 +169,13 @@ def test_metric_line_matches_the_tuner_regex_from_the_contract():
 
 def test_default_gate_metrics():
     accuracy = DEFAULT_GATE_METRIC[ProblemType.CLASSIFICATION]
-    rmse = DEFAULT_GATE_METRIC["regression"]
+    r2 = DEFAULT_GATE_METRIC["regression"]
     assert (accuracy.json_path, accuracy.higher_is_better) == (
         "classification_metrics.accuracy.value",
         True,
     )
-    assert (rmse.json_path, rmse.higher_is_better) == ("regression_metrics.rmse.value", False)
+    assert (r2.json_path, r2.higher_is_better) == ("regression_metrics.r2.value", True)
+    assert gate_metric("regression", "rmse").higher_is_better is False
     assert gate_metric("regression", "mae").higher_is_better is False
     assert gate_metric("regression", "r2").higher_is_better is True
     assert gate_metric("classification", "roc_auc").tuning_metric == "validation:roc_auc"

@@ -83,3 +83,24 @@ def test_preview_makes_no_network_call(project, stack):
         code = main(["preview", "--project-dir", str(project), "--stack", stack])
     assert code == 0
     assert log.attempts == []
+
+
+def test_a_problem_found_while_outputs_resolve_is_one_line_too(project, capsys):
+    """The region only becomes known when the program runs: still one line, exit 2."""
+    stack_file = project / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text().replace("aws:region: us-east-1",
+                                                         "aws:region: xx-nowhere-1"))
+    plan_file = project / "plan.json"
+    assert main(["preview", "--project-dir", str(project), "--json", str(plan_file)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: TrainingPipeline 'diagnosis-dev-training': region must be ")
+    assert len(err.strip().splitlines()) == 1
+    assert not plan_file.exists()
+    # the process can plan again afterwards
+    assert main(["preview", "--project-dir", str(project), "--stack", "prod"]) == 0
+
+
+def test_json_into_a_missing_folder_is_refused_up_front(project, capsys):
+    assert main(["preview", "--project-dir", str(project),
+                 "--json", str(project / "nope" / "plan.json")]) == 2
+    assert "folder" in capsys.readouterr().err

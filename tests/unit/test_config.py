@@ -43,8 +43,11 @@ def test_values_arrive_as_the_pulumi_cli_passes_them():
      "item 0 ('12345') must be a 12-digit AWS account ID"),
     ("mlops:readerAccountIds", '"210987654321"', "must be of type array"),
     ("mlops:problemType", "ranking", "must be one of 'classification', 'regression'"),
-    ("mlops:modelName", "my_model", "must be 1-63 letters, digits and hyphens"),
-    ("mlops:kmsKeyArn", "my-key", "must be empty or a KMS key or alias ARN"),
+    ("mlops:modelName", "my_model", "must be 1-43 letters, digits and hyphens"),
+    ("mlops:modelName", "m" * 44, "must be 1-43 letters, digits and hyphens"),
+    ("mlops:kmsKeyArn", "my-key", "must be empty or a KMS key ARN (not an alias)"),
+    ("mlops:kmsKeyArn", "arn:aws:kms:us-east-1:123456789012:alias/mine",
+     "must be empty or a KMS key ARN (not an alias)"),
 ])
 def test_each_bad_value_is_named(key, value, message):
     with pytest.raises(ValidationError) as raised:

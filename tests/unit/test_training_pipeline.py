@@ -111,8 +111,17 @@ def test_pipeline_is_created_after_its_code_and_permissions(default_plan):
     assert only(default_plan, ROLE_POLICY).urn in waits_for
 
 
-def test_the_tarball_is_byte_reproducible():
-    assert package_training_code().tarball() == package_training_code().tarball()
+def test_the_tarball_is_byte_reproducible(monkeypatch):
+    import time
+
+    first = package_training_code().tarball()
+    monkeypatch.setattr(time, "time", lambda: 2_000_000_000.0)  # another day, another clock
+    assert package_training_code().tarball() == first
+
+
+def test_old_code_outlives_a_code_change(default_plan):
+    """Registered packages and running executions keep pointing at the old code's keys."""
+    assert all(r.retain_on_delete for r in default_plan.of_type(OBJECT))
 
 
 def test_role_is_assumable_by_sagemaker_in_this_account_only(default_plan):
@@ -161,6 +170,51 @@ def test_images_pulled_are_exactly_the_definitions(default_plan):
         "arn:aws:ecr:us-east-1:683313688378:repository/sagemaker-scikit-learn"]
 
 
+def s3_locations(definition):
+    """Every literal s3:// location the definition's jobs read or write."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str) and node.startswith("s3://"):
+            found.append(node)
+    walk(definition)
+    return found
+
+
+def uncovered(locations, policy):
+    """Locations no s3:GetObject grant of the policy covers (prefix match on the ARN)."""
+    grants = [resource.removesuffix("*") for stmt in policy["Statement"]
+              if stmt["Effect"] == "Allow" and "s3:GetObject" in stmt["Action"]
+              for resource in stmt["Resource"]]
+    return [location for location in locations
+            if not any(f"arn:aws:s3:::{location.removeprefix('s3://')}".startswith(grant)
+                       for grant in grants)]
+
+
+def test_every_location_in_the_definition_is_readable_by_the_role(run_pulumi):
+    plan = run_pulumi(make(input_data_uri="s3://shared-lake/churn/2026/"))
+    definition = definition_of(plan)
+    locations = s3_locations(definition)
+    assert "s3://shared-lake/churn/2026/" in locations
+    assert uncovered(locations, policy_of(plan)) == []
+
+
+def test_coverage_check_catches_a_location_the_policy_misses(default_plan):
+    """The non-compliant half: a location outside every grant is reported."""
+    assert uncovered(["s3://shared-lake/churn/2026/"], policy_of(default_plan)) == [
+        "s3://shared-lake/churn/2026/"]
+
+
+def test_input_in_the_stack_bucket_needs_no_extra_grant(default_plan):
+    assert "ReadInputData" not in {s["Sid"] for s in policy_of(default_plan)["Statement"]}
+
+
 def test_kms_and_vpc_permissions_only_when_asked(default_plan, run_pulumi):
     sids = {s["Sid"] for s in policy_of(default_plan)["Statement"]}
     assert "UseKmsKey" not in sids and "RunJobsInVpc" not in sids
@@ -189,9 +243,17 @@ def test_standalone_use_needs_bucket_and_group(run_pulumi):
     ({"metric_threshold": 1.5}, r"metric_threshold must be between 0.0 and 1.0 \(got 1.5\)"),
     ({"estimator": "xgboost"}, "estimator must be one of"),
     ({"subnet_ids": ["subnet-0123456789abcdef0"]}, "security_group_ids"),
+    ({"kms_key_arn": "arn:aws:kms:us-east-1:123456789012:alias/mine"},
+     "kms_key_arn must be a KMS key ARN"),
+    ({"problem_type": "regression", "gate_metric": "rmse"},
+     "metric_threshold is required for gate_metric 'rmse'"),
 ])
 def test_bad_arguments_are_named_before_anything_is_created(run_pulumi, overrides, message):
-    with pytest.raises(ValidationError, match=message) as raised:
-        run_pulumi(make(**overrides))
+    from mlops_components.preview import mocked_runtime
+
+    with mocked_runtime("mlops", "test") as monitor:
+        with pytest.raises(ValidationError, match=message) as raised:
+            make(**overrides)()
     assert all(p.startswith("TrainingPipeline 'churn-training': ")
                for p in raised.value.problems)
+    assert monitor.recorded == []
