@@ -27,10 +27,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help()
         return EXIT_INVALID
-    try:
-        return args.handler(args)
-    finally:
-        close_all_event_loops()
+    return args.handler(args)
+
+
+def run() -> None:
+    """The `mlops` console script: main(), then a quiet interpreter exit."""
+    code = main()
+    close_all_event_loops()
+    sys.exit(code)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -235,4 +239,4 @@ def _set_status(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -30,9 +30,14 @@ def statement(
     return stmt
 
 
+def document(statements: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A policy document of plain statements."""
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
 def policy_document(statements: Sequence[Mapping[str, Any]]) -> pulumi.Output[str]:
     """A policy document as a JSON string Output (resolves any Outputs inside)."""
-    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
+    return pulumi.Output.json_dumps(document(statements))
 
 
 def assume_role_policy(service: str, *, source_account: pulumi.Input[str] | None = None

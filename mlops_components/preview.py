@@ -208,9 +208,8 @@ def evaluate(program: Callable[[], Any], *, project: str, stack: str,
     return Plan(stack=stack, resources=list(monitor.recorded), outputs=outputs)
 
 
-def close_event_loop(replace: bool = True) -> None:
-    """Close the loop a failed evaluation leaves behind; ``replace`` installs a fresh one for
-    later evaluations in this process."""
+def close_event_loop() -> None:
+    """Replace the loop a failed evaluation leaves behind with a fresh one."""
     import asyncio
     import contextlib
 
@@ -218,13 +217,12 @@ def close_event_loop(replace: bool = True) -> None:
         loop = asyncio.get_event_loop()
         if not loop.is_running() and not loop.is_closed():
             loop.close()
-        if replace:
-            asyncio.set_event_loop(asyncio.new_event_loop())
+        asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def close_all_event_loops() -> None:
-    """Close the loops the mock monitor's threads created, which would otherwise print a
-    traceback from their finalizers at interpreter shutdown; leave a fresh one current."""
+    """Just before the process exits: close the loops the mock monitor's threads created,
+    which would otherwise print a traceback from their finalizers at interpreter shutdown."""
     import asyncio
     import contextlib
     import gc
@@ -233,7 +231,6 @@ def close_all_event_loops() -> None:
         with contextlib.suppress(Exception):
             if not loop.is_running() and not loop.is_closed():
                 loop.close()
-    asyncio.set_event_loop(asyncio.new_event_loop())  # callers in this process may plan again
 
 
 def run_program(program_dir: Path, project: str, stack: str,

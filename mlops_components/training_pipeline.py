@@ -20,7 +20,7 @@ from mlops_components.code_package import (
 )
 from mlops_components.data_bucket import PREFIXES
 from mlops_components.enums import ApprovalStatus, ProblemType
-from mlops_components.iam import assume_role_policy, statement
+from mlops_components.iam import assume_role_policy, document, statement
 from mlops_components.naming import child_opts, tags_for
 from mlops_components.validation import KMS_KEY_ONLY_ARN_RE, Problems, is_known
 from training.metrics import DEFAULT_GATE_METRIC_NAME, DEFAULT_GATE_THRESHOLD
@@ -307,7 +307,7 @@ def _execution_policy(*, bucket: pulumi.Output[str], input_data_uri: pulumi.Inpu
                           "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
                           "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets",
                           "ec2:DescribeSecurityGroups"], ["*"], sid="RunJobsInVpc"))
-        return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
+        return json.dumps(document(statements), sort_keys=True)
 
     return pulumi.Output.all(bucket, group, role_arn, input_data_uri, definition, partition,
                              region, account, kms_key_arn).apply(build)
