@@ -1,0 +1,272 @@
+"""Every name the jobs and the components share: files, outputs, paths, hyperparameters, metrics.
+
+The pipeline builder, the local runtime, the CLI and the job scripts all import these names
+from here; a string literal of one of them anywhere else is a bug waiting for a rename (a test
+looks for them). Standard library only: the builder imports this module at definition time,
+without pandas or scikit-learn, and so do the Lambda-free parts of the SDK.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+# --------------------------------------------------------------------------------------
+# Closed sets
+# --------------------------------------------------------------------------------------
+
+
+class ProblemType(str, Enum):  # noqa: UP042 - the image's code style; StrEnum is 3.11+
+    """The kind of supervised problem a pipeline solves."""
+
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Estimator(str, Enum):  # noqa: UP042
+    """Values accepted by ``train.py --estimator``."""
+
+    GRADIENT_BOOSTING = "gradient_boosting"
+    HIST_GRADIENT_BOOSTING = "hist_gradient_boosting"
+    RANDOM_FOREST = "random_forest"
+    LINEAR = "linear"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+ESTIMATORS: tuple[str, ...] = tuple(member.value for member in Estimator)
+DEFAULT_ESTIMATOR = Estimator.GRADIENT_BOOSTING.value
+
+# --------------------------------------------------------------------------------------
+# Files the jobs write and read
+# --------------------------------------------------------------------------------------
+
+MODEL_FILE = "model.joblib"
+"""The fitted scikit-learn pipeline inside the model folder."""
+SCHEMA_FILE = "schema.json"
+"""The dataset schema (features, types, target, classes), next to the model and transforms."""
+PREPROCESSOR_FILE = "preprocessor.joblib"
+"""The fitted feature transforms in Preprocess's ``transform`` output."""
+MODEL_ARCHIVE = "model.tar.gz"
+"""What a training job's model folder becomes in S3."""
+SOURCEDIR_TARBALL = "sourcedir.tar.gz"
+"""The ``training/`` package as script mode and the serving container receive it."""
+EVALUATION_FILE = "evaluation.json"
+"""Evaluate's report in SageMaker's model-metrics shape; the gate reads it."""
+BASELINE_STATISTICS_FILE = "statistics.json"
+"""Drift baseline statistics (Model Monitor's format)."""
+BASELINE_CONSTRAINTS_FILE = "constraints.json"
+"""Drift baseline constraints (Model Monitor's format)."""
+REPORT_FILE = "report.html"
+"""The EDA report Profile writes."""
+SUMMARY_FILE = "summary.json"
+"""The machine-readable profile next to the report."""
+TRAINING_METRICS_FILE = "metrics.json"
+"""Hyperparameters and validation metrics a training job writes to its output data folder."""
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+"""The splits Preprocess writes, each as ``<split>-<host>.csv``."""
+
+# --------------------------------------------------------------------------------------
+# Step outputs and channels (the names the definition and the jobs agree on)
+# --------------------------------------------------------------------------------------
+
+PROFILE_OUTPUTS: tuple[str, ...] = ("report", "baseline")
+PREPROCESS_OUTPUTS: tuple[str, ...] = (*SPLITS, "transform")
+EVALUATE_OUTPUTS: tuple[str, ...] = ("evaluation",)
+TRAINING_CHANNELS: tuple[str, ...] = ("train", "validation", "transform")
+CODE_CHANNEL = "code"
+"""Training channel that stages ``sourcedir.tar.gz`` when the container has no network."""
+
+# --------------------------------------------------------------------------------------
+# Container paths (SageMaker's contract, as our jobs use it)
+# --------------------------------------------------------------------------------------
+
+CONTAINER_ROOT = "/opt/ml"
+PROCESSING_ROOT = f"{CONTAINER_ROOT}/processing"
+PROCESSING_CODE_DIR = f"{PROCESSING_ROOT}/input/code"
+PROCESSING_DATA_DIR = f"{PROCESSING_ROOT}/input/data"
+PROCESSING_MODEL_DIR = f"{PROCESSING_ROOT}/input/model"
+PROCESSING_TEST_DIR = f"{PROCESSING_ROOT}/input/test"
+PROCESSING_OUTPUT_DIR = f"{PROCESSING_ROOT}/output"
+TRAINING_MODEL_DIR = f"{CONTAINER_ROOT}/model"
+TRAINING_CHANNEL_ROOT = f"{CONTAINER_ROOT}/input/data"
+RESOURCE_CONFIG_FILE = f"{CONTAINER_ROOT}/config/resourceconfig.json"
+RESOURCE_CONFIG_ENV = "SM_RESOURCE_CONFIG"
+
+# --------------------------------------------------------------------------------------
+# Job modules
+# --------------------------------------------------------------------------------------
+
+PACKAGE = "training"
+"""The package name of the job code inside every code location and archive."""
+
+
+class Job(str, Enum):  # noqa: UP042
+    """The job scripts of the pipeline, by module name inside :data:`PACKAGE`."""
+
+    PROFILE = "profile"
+    PREPROCESS = "preprocess"
+    TRAIN = "train"
+    EVALUATE = "evaluate"
+
+    @property
+    def script(self) -> str:
+        """Path of the script inside a code location: ``training/<job>.py``."""
+        return f"{PACKAGE}/{self.value}.py"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+SERVING_MODULE = f"{PACKAGE}.inference"
+"""The serving container's ``SAGEMAKER_PROGRAM``: a module name, imported from the code dir."""
+
+# --------------------------------------------------------------------------------------
+# Hyperparameters of train.py
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    """A ``train.py`` flag a pipeline may set or tune."""
+
+    name: str
+    type: type
+    default: int | float
+    description: str
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.name}"
+
+
+HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
+    Hyperparameter("n-estimators", int, 100, "boosting rounds or trees"),
+    Hyperparameter("learning-rate", float, 0.1, "shrinkage of boosting estimators"),
+    Hyperparameter("max-depth", int, 3, "depth limit of each tree"),
+)
+DEFAULT_HYPERPARAMETERS: dict[str, int | float] = {hp.name: hp.default for hp in HYPERPARAMETERS}
+HYPERPARAMETER_TYPES: dict[str, type] = {hp.name: hp.type for hp in HYPERPARAMETERS}
+DEFAULT_SEED = 42
+
+#: Flags the builder sets from other spec fields (a spec may not set them as hyperparameters).
+TARGET_FLAG = "target"
+PROBLEM_TYPE_FLAG = "problem-type"
+ESTIMATOR_FLAG = "estimator"
+SEED_FLAG = "seed"
+RESERVED_HYPERPARAMETERS: tuple[str, ...] = (
+    TARGET_FLAG, PROBLEM_TYPE_FLAG, ESTIMATOR_FLAG, SEED_FLAG,
+    "sagemaker_program", "sagemaker_submit_directory")
+TUNABLE_HYPERPARAMETERS: tuple[str, ...] = (*DEFAULT_HYPERPARAMETERS, ESTIMATOR_FLAG)
+
+# --------------------------------------------------------------------------------------
+# Metrics and the quality gate
+# --------------------------------------------------------------------------------------
+
+METRIC_NAMES: dict[ProblemType, tuple[str, ...]] = {
+    ProblemType.CLASSIFICATION: ("accuracy", "f1", "roc_auc"),
+    ProblemType.REGRESSION: ("rmse", "mae", "r2"),
+}
+"""Metrics train.py prints and evaluate.py writes, per problem type, in that order."""
+
+ALL_METRICS: tuple[str, ...] = tuple(name for names in METRIC_NAMES.values() for name in names)
+
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "accuracy": True,
+    "f1": True,
+    "roc_auc": True,
+    "rmse": False,
+    "mae": False,
+    "r2": True,
+}
+
+UNIT_INTERVAL_METRICS: tuple[str, ...] = ("accuracy", "f1", "roc_auc")
+"""Metrics bounded to [0, 1]."""
+NON_NEGATIVE_METRICS: tuple[str, ...] = ("rmse", "mae")
+"""Metrics that cannot be negative."""
+
+EVALUATION_SECTION: dict[ProblemType, str] = {
+    ProblemType.CLASSIFICATION: "classification_metrics",
+    ProblemType.REGRESSION: "regression_metrics",
+}
+"""Top-level key of evaluation.json (SageMaker model-metrics shape) per problem type."""
+
+VALIDATION_SPLIT = "validation"
+"""Prefix of the metric lines train.py prints (``validation:<metric>=<value>;``)."""
+
+_NUMBER = r"(-?[0-9\.]+)"
+
+
+def metric_regex(split: str, name: str) -> str:
+    """Regex whose first group captures `name` from a `<split>:<name>=<value>;` log line."""
+    return f"{re.escape(split)}:{re.escape(name)}={_NUMBER};"
+
+
+def format_metric_line(split: str, name: str, value: float) -> str:
+    """The log line a tuner's MetricDefinitions parse, e.g. `validation:accuracy=0.956140;`."""
+    return f"{split}:{name}={value:.6f};"
+
+
+def tuning_metric_name(metric: str) -> str:
+    """The MetricDefinitions name of a metric: ``validation:<metric>``."""
+    return f"{VALIDATION_SPLIT}:{metric}"
+
+
+METRIC_DEFINITIONS: dict[ProblemType, list[dict[str, str]]] = {
+    problem_type: [
+        {"Name": tuning_metric_name(name), "Regex": metric_regex(VALIDATION_SPLIT, name)}
+        for name in names
+    ]
+    for problem_type, names in METRIC_NAMES.items()
+}
+"""SageMaker MetricDefinitions ({"Name", "Regex"}) matching train.py's lines, per problem type."""
+
+
+@dataclass(frozen=True)
+class GateMetric:
+    """A metric the pipeline's condition step compares against a threshold."""
+
+    name: str
+    json_path: str
+    """Path into evaluation.json for JsonGet, e.g. `classification_metrics.accuracy.value`."""
+    higher_is_better: bool
+    tuning_metric: str
+    """The MetricDefinitions name a tuner optimises for this metric, e.g. `validation:accuracy`."""
+
+
+DEFAULT_GATE_METRIC_NAME: dict[ProblemType, str] = {
+    ProblemType.CLASSIFICATION: "accuracy",
+    ProblemType.REGRESSION: "r2",  # scale-free, so one default threshold suits any target
+}
+
+DEFAULT_GATE_THRESHOLD: dict[str, float] = {"accuracy": 0.8, "f1": 0.8, "roc_auc": 0.8,
+                                            "r2": 0.3}
+"""Gate thresholds used when none is configured; rmse and mae depend on the target's scale,
+so they have none and need an explicit threshold."""
+
+
+def gate_metric(problem_type: ProblemType | str, name: str | None = None) -> GateMetric:
+    """The gate metric of a problem type: its default, or `name` if that is one of its metrics."""
+    problem_type = ProblemType(problem_type)
+    name = name or DEFAULT_GATE_METRIC_NAME[problem_type]
+    if name not in METRIC_NAMES[problem_type]:
+        allowed = ", ".join(METRIC_NAMES[problem_type])
+        raise ValueError(
+            f"metric {name!r} is not a {problem_type.value} metric (allowed: {allowed})"
+        )
+    return GateMetric(
+        name=name,
+        json_path=f"{EVALUATION_SECTION[problem_type]}.{name}.value",
+        higher_is_better=HIGHER_IS_BETTER[name],
+        tuning_metric=tuning_metric_name(name),
+    )
+
+
+DEFAULT_GATE_METRIC: dict[ProblemType, GateMetric] = {
+    problem_type: gate_metric(problem_type) for problem_type in ProblemType
+}
