@@ -27,16 +27,16 @@ socket.create_connection = refuse
 socket.getaddrinfo = refuse
 
 started = time.perf_counter()
-import mlops_components.pipeline_definition as pd
+import mlops_components.sagemaker.builder as builder
 from mlops_components.enums import ProblemType
 imported_package = time.perf_counter()
-from mlops_components import _sagemaker_sdk
+from mlops_components.sagemaker import offline_sdk as _sagemaker_sdk
 with _sagemaker_sdk.offline_sdk("eu-west-1"):
     pass
 imported_sdk = time.perf_counter()
 
 def spec(name):
-    return pd.PipelineSpec(
+    return builder.PipelineSpec(
         pipeline_name=name, role_arn="arn:aws:iam::123456789012:role/pipeline",
         bucket="mlops-data-123456789012", region="eu-west-1",
         code_uri="s3://mlops-data-123456789012/code/0f1e2d3c4b5a",
@@ -44,13 +44,13 @@ def spec(name):
         problem_type=ProblemType.CLASSIFICATION,
         input_data_uri="s3://mlops-data-123456789012/raw/", metric_threshold=0.8)
 
-pd.build_pipeline_definition(spec("first-build"))
+builder.build_pipeline_definition(spec("first-build"))
 first = time.perf_counter()
 for index in range(20):
-    pd.build_pipeline_definition(spec(f"pipeline-{{index}}"))
+    builder.build_pipeline_definition(spec(f"pipeline-{{index}}"))
 twenty = time.perf_counter()
 print(json.dumps({{
-    "import mlops_components.pipeline_definition": imported_package - started,
+    "import mlops_components.sagemaker.builder": imported_package - started,
     "import the SageMaker SDK (offline)": imported_sdk - imported_package,
     "first build (SDK already imported)": first - imported_sdk,
     "20 builds, different pipeline names": twenty - first,

@@ -24,8 +24,8 @@ _MEASURE = r"""
 import json, sys, time
 sys.path.insert(0, {repo!r})
 from mlops_components import MlopsStack
-from mlops_components.preview import evaluate
-import mlops_components.pipeline_definition  # noqa: F401  (import cost is not per model)
+from mlops_components.plan import evaluate
+import mlops_components.sagemaker.builder  # noqa: F401  (import cost is not per model)
 
 def program():
     for index in range({models}):

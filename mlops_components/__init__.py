@@ -1,11 +1,11 @@
 """mlops-components: Pulumi component resources for the MLOps lifecycle on AWS SageMaker."""
 
+from mlops_components.components.data_bucket import DataBucket, DataBucketArgs
+from mlops_components.components.model_registry import ModelRegistry, ModelRegistryArgs
+from mlops_components.components.stack import MlopsStack, MlopsStackArgs
+from mlops_components.components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from mlops_components.config import StackConfig, config_from_pulumi, parse_config
-from mlops_components.data_bucket import DataBucket, DataBucketArgs
 from mlops_components.enums import ApprovalStatus, ProblemType
-from mlops_components.model_registry import ModelRegistry, ModelRegistryArgs
-from mlops_components.stack import MlopsStack, MlopsStackArgs
-from mlops_components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
 from mlops_components.validation import ValidationError
 
 __all__ = [

@@ -16,8 +16,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlops_components.enums import ApprovalStatus, ProblemType
-from mlops_components.pipeline_definition import (
+from mlops_components.bucket_layout import (
+    DEFAULT_CAPTURE_RETENTION_DAYS,
+    DEFAULT_REPORT_RETENTION_DAYS,
+    MAX_RETENTION_DAYS,
+    MIN_RETENTION_DAYS,
+)
+from mlops_components.enums import INITIAL_APPROVAL_STATUSES, ApprovalStatus, ProblemType
+from mlops_components.sagemaker.spec import (
     DEFAULT_PROCESSING_INSTANCE_TYPE,
     DEFAULT_TRAINING_INSTANCE_TYPE,
 )
@@ -31,9 +37,7 @@ from mlops_components.validation import (
     SUBNET_RE,
     ValidationError,
 )
-from training.metrics import DEFAULT_ESTIMATOR, ESTIMATORS, METRIC_NAMES
-
-ALL_METRICS = tuple(name for names in METRIC_NAMES.values() for name in names)
+from training.contract import ALL_METRICS, DEFAULT_ESTIMATOR, ESTIMATORS
 
 #: Config namespace of the example project (the `name:` in Pulumi.yaml).
 DEFAULT_PROJECT = "mlops"
@@ -99,10 +103,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("readerAccountIds", "array", [],
             "AWS account IDs allowed to read approved model packages.",
             _each(_matches(ACCOUNT_ID_RE, "a 12-digit AWS account ID"))),
-    Setting("captureRetentionDays", "integer", 30,
-            "Days to keep endpoint data capture.", _between(1, 3650)),
-    Setting("reportRetentionDays", "integer", 365,
-            "Days to keep EDA, evaluation and monitoring reports.", _between(1, 3650)),
+    Setting("captureRetentionDays", "integer", DEFAULT_CAPTURE_RETENTION_DAYS,
+            "Days to keep endpoint data capture.",
+            _between(MIN_RETENTION_DAYS, MAX_RETENTION_DAYS)),
+    Setting("reportRetentionDays", "integer", DEFAULT_REPORT_RETENTION_DAYS,
+            "Days to keep EDA, evaluation and monitoring reports.",
+            _between(MIN_RETENTION_DAYS, MAX_RETENTION_DAYS)),
     Setting("forceDestroy", "boolean", False,
             "Let `pulumi destroy` delete the bucket with its objects (dev stacks only)."),
     Setting("gateMetric", "string", "",
@@ -116,8 +122,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("approvalStatus", "string", ApprovalStatus.PENDING_MANUAL_APPROVAL.value,
             "Status of newly registered models: PendingManualApproval (a human approves) "
             "or Approved (auto-approval).",
-            _one_of([ApprovalStatus.PENDING_MANUAL_APPROVAL.value,
-                     ApprovalStatus.APPROVED.value])),
+            _one_of([status.value for status in INITIAL_APPROVAL_STATUSES])),
     Setting("estimator", "string", DEFAULT_ESTIMATOR, "Estimator the training step fits.",
             _one_of(list(ESTIMATORS))),
     Setting("processingInstanceType", "string", DEFAULT_PROCESSING_INSTANCE_TYPE,

@@ -5,14 +5,19 @@ from __future__ import annotations
 from enum import StrEnum
 
 # The jobs run without this SDK installed, so training/ owns the enum and the SDK reuses it.
-from training.metrics import ProblemType
+from training.contract import Estimator, ProblemType
 
-__all__ = ["ApprovalStatus", "ProblemType"]
+__all__ = ["INITIAL_APPROVAL_STATUSES", "ApprovalStatus", "Estimator", "ProblemType"]
 
 
 class ApprovalStatus(StrEnum):
-    """Status a newly registered model package gets (SageMaker's ModelApprovalStatus)."""
+    """A model package's approval state (SageMaker's ModelApprovalStatus)."""
 
     PENDING_MANUAL_APPROVAL = "PendingManualApproval"
     APPROVED = "Approved"
     REJECTED = "Rejected"
+
+
+#: What a newly registered package may start as: a human approves, or it is auto-approved.
+INITIAL_APPROVAL_STATUSES: tuple[ApprovalStatus, ...] = (
+    ApprovalStatus.PENDING_MANUAL_APPROVAL, ApprovalStatus.APPROVED)

@@ -13,8 +13,6 @@ from collections.abc import Iterable
 from enum import Enum
 from typing import Any
 
-import pulumi
-
 #: Longest model name MlopsStack accepts: its bucket is auto-named
 #: "<model>-data-bucket-<7 chars>", and S3 names stop at 63 characters.
 MAX_MODEL_NAME_LENGTH = 43
@@ -37,8 +35,13 @@ class ValidationError(ValueError):
 
 
 def is_known(value: Any) -> bool:
-    """True for a plain value that can be checked now (not an Output or other awaitable)."""
-    return not isinstance(value, pulumi.Output) and not hasattr(value, "__await__")
+    """True for a plain value that can be checked now (not an Output or other awaitable).
+
+    Duck-typed (a Pulumi Output has ``apply`` and ``future``) so that this module, which the
+    SageMaker side imports, needs no Pulumi.
+    """
+    is_output = hasattr(value, "apply") and hasattr(value, "future")
+    return not is_output and not hasattr(value, "__await__")
 
 
 class Problems:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mlops_components.preview import Plan, evaluate
+from mlops_components.plan import Plan, evaluate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

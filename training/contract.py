@@ -75,10 +75,18 @@ SPLITS: tuple[str, ...] = ("train", "validation", "test")
 # Step outputs and channels (the names the definition and the jobs agree on)
 # --------------------------------------------------------------------------------------
 
-PROFILE_OUTPUTS: tuple[str, ...] = ("report", "baseline")
-PREPROCESS_OUTPUTS: tuple[str, ...] = (*SPLITS, "transform")
-EVALUATE_OUTPUTS: tuple[str, ...] = ("evaluation",)
-TRAINING_CHANNELS: tuple[str, ...] = ("train", "validation", "transform")
+REPORT_OUTPUT = "report"
+"""Profile's EDA report (HTML, summary, plots)."""
+BASELINE_OUTPUT = "baseline"
+"""Profile's drift baseline (statistics.json, constraints.json)."""
+TRANSFORM_OUTPUT = "transform"
+"""Preprocess's fitted feature transforms and schema."""
+EVALUATION_OUTPUT = "evaluation"
+"""Evaluate's evaluation.json and plots."""
+PROFILE_OUTPUTS: tuple[str, ...] = (REPORT_OUTPUT, BASELINE_OUTPUT)
+PREPROCESS_OUTPUTS: tuple[str, ...] = (*SPLITS, TRANSFORM_OUTPUT)
+EVALUATE_OUTPUTS: tuple[str, ...] = (EVALUATION_OUTPUT,)
+TRAINING_CHANNELS: tuple[str, ...] = ("train", "validation", TRANSFORM_OUTPUT)
 CODE_CHANNEL = "code"
 """Training channel that stages ``sourcedir.tar.gz`` when the container has no network."""
 
@@ -95,6 +103,7 @@ PROCESSING_TEST_DIR = f"{PROCESSING_ROOT}/input/test"
 PROCESSING_OUTPUT_DIR = f"{PROCESSING_ROOT}/output"
 TRAINING_MODEL_DIR = f"{CONTAINER_ROOT}/model"
 TRAINING_CHANNEL_ROOT = f"{CONTAINER_ROOT}/input/data"
+CHECKPOINT_DIR = f"{CONTAINER_ROOT}/checkpoints"
 RESOURCE_CONFIG_FILE = f"{CONTAINER_ROOT}/config/resourceconfig.json"
 RESOURCE_CONFIG_ENV = "SM_RESOURCE_CONFIG"
 
@@ -215,6 +224,11 @@ def format_metric_line(split: str, name: str, value: float) -> str:
 def tuning_metric_name(metric: str) -> str:
     """The MetricDefinitions name of a metric: ``validation:<metric>``."""
     return f"{VALIDATION_SPLIT}:{metric}"
+
+
+def metric_of_tuning_name(name: str) -> str:
+    """``validation:f1`` -> ``f1``; a bare metric name is returned as it is."""
+    return name.removeprefix(f"{VALIDATION_SPLIT}:")
 
 
 METRIC_DEFINITIONS: dict[ProblemType, list[dict[str, str]]] = {

@@ -10,27 +10,24 @@ Nothing here knows which steps our builder emits: it runs what the definition sa
 from __future__ import annotations
 
 import json
+import math
 import random
-import re
-import shutil
-import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops_components.local.expressions import ExpressionError, Resolver, references
-from mlops_components.local.registry import LocalRegistry
+from mlops_components.local.jobs import JobRunner, StepFailed
+from mlops_components.local.workdir import LocalWorkdir
+from mlops_components.sagemaker.definition import (
+    ExpressionError,
+    Resolver,
+    step_dependencies,
+)
 
-CONTAINER_ROOT = "/opt/ml"
 MAX_LOCAL_TUNING_JOBS = 50
-
-
-class StepFailed(RuntimeError):
-    """A job exited non-zero or its arguments could not be honoured."""
 
 
 @dataclass
@@ -65,93 +62,17 @@ class ExecutionResult:
 StepCallback = Callable[[str, str, str], None]  # (step name, step type, status or message)
 
 
-class LocalS3:
-    """``s3://bucket/key`` ↔ ``<root>/bucket/key``."""
-
-    def __init__(self, root: Path):
-        self.root = root
-
-    def path(self, uri: str) -> Path:
-        match = re.match(r"^s3://([^/]+)/?(.*)$", uri)
-        if not match:
-            raise StepFailed(f"not an s3:// URI: {uri!r}")
-        return self.root / match.group(1) / match.group(2)
-
-    def objects(self, uri: str) -> list[tuple[str, Path]]:
-        """Objects under a key prefix, as (path relative to the prefix, file)."""
-        base = self.path(uri)
-        if base.is_file():
-            return [(base.name, base)]
-        whole_bucket = re.match(r"^s3://[^/]+/?$", uri) is not None
-        if whole_bucket and not uri.endswith("/"):
-            uri += "/"
-        prefix = base.name
-        parent = base.parent if not uri.endswith("/") else base
-        found = []
-        if parent.is_dir():
-            for file in sorted(p for p in parent.rglob("*") if p.is_file()):
-                relative = file.relative_to(parent).as_posix()
-                if uri.endswith("/") or relative.startswith(prefix):
-                    cut = 0 if uri.endswith("/") else len(prefix)
-                    found.append((relative[cut:].lstrip("/") or file.name, file))
-        return found
-
-    def download(self, uri: str, destination: Path) -> int:
-        return copy_objects(self.objects(uri), destination)
-
-    def read_text(self, uri: str) -> str | None:
-        """The object's text, or None when there is no such object."""
-        path = self.path(uri)
-        return path.read_text() if path.is_file() else None
-
-    def upload(self, source: Path, uri: str) -> None:
-        target = self.path(uri)
-        if source.is_dir():
-            shutil.copytree(source, target, dirs_exist_ok=True)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-
-
-def copy_objects(objects: list[tuple[str, Path]], destination: Path) -> int:
-    """Copy (relative path, file) pairs under ``destination``; return how many."""
-    destination.mkdir(parents=True, exist_ok=True)
-    for relative, file in objects:
-        target = destination / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(file, target)
-    return len(objects)
-
-
-@dataclass(frozen=True)
-class LocalWorkdir:
-    """Where a local runtime keeps its S3 stand-in, its registry and its jobs."""
-
-    root: Path
-
-    @property
-    def s3(self) -> LocalS3:
-        return LocalS3(self.root / "s3")
-
-    @property
-    def registry(self) -> LocalRegistry:
-        return LocalRegistry(self.root / "registry")
-
-    @property
-    def jobs(self) -> Path:
-        return self.root / "jobs"
-
-
 class LocalPipelineExecutor:
     """Runs one pipeline definition; each :meth:`run` is one execution."""
 
     def __init__(self, definition: str | Mapping[str, Any], workdir: Path,
-                 on_step: StepCallback | None = None):
+                 on_step: StepCallback | None = None, python: str = sys.executable):
         self.definition = json.loads(definition) if isinstance(definition, str) else definition
         self.workdir = LocalWorkdir(Path(workdir))
         self.s3 = self.workdir.s3
         self.registry = self.workdir.registry
         self.on_step = on_step or (lambda name, kind, status: None)
+        self.python = python
 
     def parameter_defaults(self) -> dict[str, Any]:
         return {p["Name"]: p.get("DefaultValue") for p in self.definition.get("Parameters", [])}
@@ -181,7 +102,10 @@ class LocalPipelineExecutor:
              "PipelineName": "local", "StartDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
              "CurrentDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ")},
             self._properties, self._read_property_file)
-        self._jobs = self.workdir.jobs / execution_id
+        self._steps_by_name: dict[str, str] = {}
+        self._jobs = JobRunner(self.s3, self.workdir.jobs / execution_id, self.python,
+                               on_message=lambda job, message: self.on_step(
+                                   job, self._steps_by_name.get(job, ""), message))
         try:
             self._run_steps(self.definition["Steps"], result)
         except _ExecutionFailed as failure:
@@ -194,7 +118,7 @@ class LocalPipelineExecutor:
         pending = {step["Name"]: step for step in steps}
         while pending:
             ready = [step for name, step in pending.items()
-                     if not (_waits_on(step) & set(pending) - {name})]
+                     if not (step_dependencies(step) & set(pending) - {name})]
             if not ready:
                 raise _ExecutionFailed(f"steps wait on each other: {', '.join(pending)}")
             step = ready[0]
@@ -203,6 +127,7 @@ class LocalPipelineExecutor:
 
     def _run_step(self, step: dict[str, Any], result: ExecutionResult) -> None:
         name, kind = step["Name"], step["Type"]
+        self._steps_by_name[name] = kind
         runner = getattr(self, f"_step_{kind.lower()}", None)
         if runner is None:
             raise _ExecutionFailed(f"step {name}: type {kind} cannot run locally")
@@ -232,55 +157,18 @@ class LocalPipelineExecutor:
 
     def _step_processing(self, step: dict[str, Any], _: ExecutionResult) -> str:
         args = self._resolver.resolve(step["Arguments"])
-        count = int(args["ProcessingResources"]["ClusterConfig"]["InstanceCount"])
-        hosts = [f"algo-{index}" for index in range(1, count + 1)]
-        inputs = []
-        for item in args.get("ProcessingInputs", []):
-            source = item["S3Input"]
-            if source.get("S3DataType", "S3Prefix") != "S3Prefix":
-                raise StepFailed(f"input {item['InputName']}: only S3Prefix inputs run locally")
-            objects = self.s3.objects(source["S3Uri"])
-            if not objects:
-                raise StepFailed(f"input {item['InputName']}: no objects at {source['S3Uri']}")
-            inputs.append((item, objects))
-        outputs = args.get("ProcessingOutputConfig", {}).get("Outputs", [])
-        app = args["AppSpecification"]
-        for index, host in enumerate(hosts):
-            # One job folder per instance; a single instance keeps the plain layout.
-            job = self._job_dir(step["Name"] if count == 1 else f"{step['Name']}/{host}")
-            for item, objects in inputs:
-                sharded = item["S3Input"].get("S3DataDistributionType") == "ShardedByS3Key"
-                # ShardedByS3Key gives each instance a disjoint part of the objects (by key).
-                share = objects[index::count] if sharded else objects
-                copy_objects(share, self._local(job, item["S3Input"]["LocalPath"]))
-            for item in outputs:
-                self._local(job, item["S3Output"]["LocalPath"]).mkdir(parents=True,
-                                                                       exist_ok=True)
-            resource_config = job / "opt" / "ml" / "config" / "resourceconfig.json"
-            resource_config.parent.mkdir(parents=True, exist_ok=True)
-            resource_config.write_text(json.dumps({"current_host": host, "hosts": hosts}))
-            if count > 1:
-                self.on_step(step["Name"], step["Type"], f"instance {host} of {count}")
-            command = [self._local_arg(job, part)
-                       for part in app.get("ContainerEntrypoint", []) +
-                       app.get("ContainerArguments", [])]
-            self._execute(f"{step['Name']} on {host}", job, command,
-                          {**args.get("Environment", {}),
-                           "SM_RESOURCE_CONFIG": str(resource_config)})
-            for item in outputs:
-                self.s3.upload(self._local(job, item["S3Output"]["LocalPath"]),
-                               item["S3Output"]["S3Uri"])
+        detail = self._jobs.processing_job(step["Name"], args)
         self._properties[step["Name"]] = {**args, "ProcessingJobName": step["Name"],
                                           "ProcessingJobStatus": "Completed"}
         for property_file in step.get("PropertyFiles", []):
             self._property_files.setdefault(step["Name"], {})[
                 property_file["PropertyFileName"]] = property_file
-        suffix = f" on {count} instances" if count > 1 else ""
-        return f"{len(outputs)} outputs{suffix}"
+        return detail
 
     def _step_training(self, step: dict[str, Any], _: ExecutionResult) -> str:
         args = self._resolver.resolve(step["Arguments"])
-        properties = self._train(step["Name"], args, args.get("HyperParameters", {}))
+        properties = self._jobs.training_job(step["Name"], args,
+                                             args.get("HyperParameters", {}))
         self._properties[step["Name"]] = properties
         return " ".join(f"{m['MetricName'].split(':')[-1]}={m['Value']:.4f}"
                         for m in properties["FinalMetricDataList"])
@@ -297,7 +185,8 @@ class LocalPipelineExecutor:
             tuned = _sample(config.get("ParameterRanges", {}), rng)
             self.on_step(step["Name"], "Tuning", f"training job {trial}/{limit} {tuned}")
             hyperparameters = {**definition.get("StaticHyperParameters", {}), **tuned}
-            properties = self._train(f"{step['Name']}-{trial:03d}", definition, hyperparameters)
+            properties = self._jobs.training_job(f"{step['Name']}-{trial:03d}", definition,
+                                                 hyperparameters)
             value = {m["MetricName"]: m["Value"]
                      for m in properties["FinalMetricDataList"]}.get(objective["MetricName"])
             if value is None:
@@ -339,102 +228,6 @@ class LocalPipelineExecutor:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _train(self, job_name: str, args: dict[str, Any],
-               hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
-        job = self._job_dir(job_name)
-        opt = job / CONTAINER_ROOT.lstrip("/")
-        hps = {key: _decode_hyperparameter(value) for key, value in hyperparameters.items()}
-        submit = hps.pop("sagemaker_submit_directory", None)
-        program = hps.pop("sagemaker_program", None)
-        if not submit or not program:
-            raise StepFailed("script mode needs sagemaker_program and "
-                             "sagemaker_submit_directory hyperparameters")
-        channels = []
-        for channel in args.get("InputDataConfig", []):
-            source = channel["DataSource"]["S3DataSource"]
-            if not self.s3.download(source["S3Uri"],
-                                    opt / "input" / "data" / channel["ChannelName"]):
-                raise StepFailed(f"channel {channel['ChannelName']}: no objects at "
-                                 f"{source['S3Uri']}")
-            channels.append(channel["ChannelName"])
-        code = opt / "code"
-        code.mkdir(parents=True, exist_ok=True)
-        # The toolkit takes an s3:// URI or a path inside the container (a code channel).
-        archive_path = self._local(job, submit) if submit.startswith(CONTAINER_ROOT) \
-            else self.s3.path(submit)
-        with tarfile.open(archive_path) as archive:
-            archive.extractall(code, filter="data")
-        model_dir, output_dir = opt / "model", opt / "output" / "data"
-        model_dir.mkdir(parents=True, exist_ok=True)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        env = {
-            "SM_MODEL_DIR": str(model_dir), "SM_OUTPUT_DATA_DIR": str(output_dir),
-            "SM_CHANNELS": json.dumps(channels), "SM_HPS": json.dumps(hps),
-            "SM_CURRENT_HOST": "algo-1", "SM_HOSTS": json.dumps(["algo-1"]),
-            "SM_USER_ENTRY_POINT": program,
-            **{f"SM_CHANNEL_{name.upper()}": str(opt / "input" / "data" / name)
-               for name in channels},
-            **args.get("Environment", {}),
-        }
-        command = [sys.executable, str(code / program)]
-        for key, value in hps.items():
-            if not key.startswith("sagemaker_"):
-                command += [f"--{key}", str(value)]
-        log = self._execute(job_name, job, command, env, cwd=code)
-        artifact = f"{args['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job.name}" \
-                   "/output/model.tar.gz"
-        model_archive = job / "model.tar.gz"
-        with tarfile.open(model_archive, "w:gz") as archive:
-            for file in sorted(model_dir.rglob("*")):
-                archive.add(file, arcname=file.relative_to(model_dir).as_posix(),
-                            recursive=False)
-        self.s3.upload(model_archive, artifact)
-        metrics = []
-        definitions = args.get("AlgorithmSpecification", {}).get("MetricDefinitions", [])
-        for definition in definitions:
-            found = re.findall(definition["Regex"], log)
-            if found:
-                metrics.append({"MetricName": definition["Name"], "Value": float(found[-1])})
-        return {**args, "TrainingJobName": job.name, "TrainingJobStatus": "Completed",
-                "HyperParameters": hyperparameters,
-                "ModelArtifacts": {"S3ModelArtifacts": artifact},
-                "FinalMetricDataList": metrics}
-
-    def _execute(self, name: str, job: Path, command: list[str], env: Mapping[str, str],
-                 cwd: Path | None = None) -> str:
-        import os
-
-        if command and command[0] in ("python", "python3"):
-            command = [sys.executable, *command[1:]]
-        environment = {**os.environ, **{k: str(v) for k, v in env.items()},
-                       "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
-        completed = subprocess.run(command, cwd=cwd or job, env=environment,
-                                   capture_output=True, text=True)
-        log = completed.stdout + completed.stderr
-        (job / "job.log").write_text(log)
-        if completed.returncode != 0:
-            tail = "\n".join(log.strip().splitlines()[-8:])
-            raise StepFailed(f"{name} exited with {completed.returncode} "
-                             f"(log: {job / 'job.log'}):\n{tail}")
-        return log
-
-    def _job_dir(self, name: str) -> Path:
-        job = self._jobs / name
-        if job.exists():
-            shutil.rmtree(job)
-        job.mkdir(parents=True)
-        return job
-
-    @staticmethod
-    def _local(job: Path, container_path: str) -> Path:
-        if not container_path.startswith(CONTAINER_ROOT):
-            raise StepFailed(f"container path {container_path!r} is outside {CONTAINER_ROOT}")
-        return job / container_path.lstrip("/")
-
-    def _local_arg(self, job: Path, argument: Any) -> str:
-        text = str(argument)
-        return str(self._local(job, text)) if text.startswith(CONTAINER_ROOT) else text
-
     def _read_property_file(self, step: str, name: str) -> Any:
         spec = self._property_files.get(step, {}).get(name)
         if spec is None:
@@ -473,29 +266,8 @@ class LocalPipelineExecutor:
         return compare[kind](left, right), {"Type": kind, "LeftValue": left, "RightValue": right}
 
 
-def _waits_on(step: dict[str, Any]) -> set[str]:
-    """Steps that must finish first: DependsOn and references, a condition's branches included."""
-    waits = set(step.get("DependsOn", [])) | references(step.get("Arguments"))
-    for branch in ("IfSteps", "ElseSteps"):
-        for inner in step.get("Arguments", {}).get(branch, []) if step["Type"] == "Condition" \
-                else []:
-            waits |= _waits_on(inner)
-    return waits
-
-
 class _ExecutionFailed(Exception):
     """Stops the execution: a step failed or a Fail step ran."""
-
-
-def _decode_hyperparameter(value: Any) -> Any:
-    """Hyperparameters are strings, script-mode ones JSON-encoded (``'"train.py"'``)."""
-    if isinstance(value, str):
-        try:
-            decoded = json.loads(value)
-        except json.JSONDecodeError:
-            return value
-        return decoded if isinstance(decoded, str) else value
-    return value
 
 
 def _sample(ranges: Mapping[str, Any], rng: random.Random) -> dict[str, str]:
@@ -506,7 +278,6 @@ def _sample(ranges: Mapping[str, Any], rng: random.Random) -> dict[str, str]:
     for item in ranges.get("ContinuousParameterRanges", []):
         low, high = float(item["MinValue"]), float(item["MaxValue"])
         if item.get("ScalingType") == "Logarithmic" and low > 0:
-            import math
             value = math.exp(rng.uniform(math.log(low), math.log(high)))
         else:
             value = rng.uniform(low, high)

@@ -9,26 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from mlops_components.enums import ApprovalStatus
+from mlops_components.sagemaker.packages import select_version
 
 LOCAL_ACCOUNT = "000000000000"
-
-
-class RegistryError(LookupError):
-    """No such group or package in the local registry."""
-
-
-def select_version(packages: list[dict[str, Any]], group: str, version: int | None,
-                   where: str = "") -> dict[str, Any]:
-    """The package of ``version`` (the latest when None), or an error naming what exists."""
-    if not packages:
-        raise RegistryError(f"no model packages in group {group!r}{where}")
-    if version is None:
-        return packages[-1]
-    for package in packages:
-        if package.get("ModelPackageVersion") == version:
-            return package
-    known = ", ".join(str(p.get("ModelPackageVersion")) for p in packages)
-    raise RegistryError(f"group {group!r} has no version {version} (versions: {known})")
 
 
 @dataclass(frozen=True)

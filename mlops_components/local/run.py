@@ -11,19 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from mlops_components.enums import ProblemType
-from mlops_components.local.executor import (
-    ExecutionResult,
-    LocalPipelineExecutor,
-    LocalS3,
-    LocalWorkdir,
-    StepCallback,
-)
+from mlops_components.local.executor import ExecutionResult, LocalPipelineExecutor, StepCallback
 from mlops_components.local.registry import LocalRegistry
-from mlops_components.preview import Plan, plan_stack
+from mlops_components.local.workdir import LocalS3, LocalWorkdir, default_workdir
+from mlops_components.plan import Plan, plan_stack
+from mlops_components.sagemaker.spec import PipelineParameter
 
 PIPELINE = "aws:sagemaker/pipeline:Pipeline"
 BUCKET_OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
-INPUT_PARAMETER = "InputDataUri"
+INPUT_PARAMETER = PipelineParameter.INPUT_DATA_URI.value
 #: Real datasets that ship inside scikit-learn: the embedded default, per problem type.
 DEFAULT_DATASETS = {
     ProblemType.CLASSIFICATION: ("breast_cancer", "load_breast_cancer"),
@@ -63,11 +59,6 @@ def default_dataset_csv(problem_type: ProblemType, target: str, destination: Pat
     destination.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(destination, index=False)
     return f"{name} (scikit-learn, {len(frame)} rows)"
-
-
-def default_workdir(project_dir: Path, stack: str) -> Path:
-    """``<project>/.mlops/<stack>``: one local S3, registry and job history per stack."""
-    return Path(project_dir) / ".mlops" / stack
 
 
 def run_local(project_dir: Path, stack: str, workdir: Path | None = None,

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from mlops_components.model_registry import approval_event_pattern
+from mlops_components.components.model_registry import approval_event_pattern
 
 
 def package_state_change(group: str, status: str) -> dict:

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from mlops_components.cli import main
-from mlops_components.code_package import CodePackage, package_training_code
+from mlops_components.components.code_package import CodePackage, package_training_code
 from mlops_components.local.registry import LocalRegistry
 from tests.conftest import REPO_ROOT
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pandas as pd
 from sklearn.datasets import load_breast_cancer
 
-from mlops_components.code_package import SOURCEDIR_TARBALL
-from mlops_components.local.executor import LocalS3
 from mlops_components.local.registry import LocalRegistry
+from mlops_components.local.workdir import LocalS3
 from tests.local.conftest import run_cli
+from training.contract import SOURCEDIR_TARBALL
 
 
 def local_path(workdir: Path, uri: str) -> Path:

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from mlops_components.local.executor import LocalPipelineExecutor, LocalS3
+from mlops_components.local.executor import LocalPipelineExecutor
 from mlops_components.local.registry import LocalRegistry
+from mlops_components.local.workdir import LocalS3
 
 BUCKET = "s3://bucket"
 CODE = "/opt/ml/processing/input/code"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_components.local.expressions import (
+from mlops_components.sagemaker.definition import (
     ExpressionError,
     Resolver,
     parse_path,

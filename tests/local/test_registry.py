@@ -7,7 +7,8 @@ import json
 import pytest
 
 from mlops_components.enums import ApprovalStatus
-from mlops_components.local.registry import LocalRegistry, RegistryError
+from mlops_components.local.registry import LocalRegistry
+from mlops_components.sagemaker.packages import RegistryError
 
 
 def request(group: str = "churn", **fields) -> dict:

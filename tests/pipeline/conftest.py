@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 
 from mlops_components.enums import ProblemType
-from mlops_components.pipeline_definition import (
+from mlops_components.sagemaker.builder import build_pipeline_definition
+from mlops_components.sagemaker.spec import (
     CategoricalRange,
     ContinuousRange,
     IntegerRange,
     PipelineSpec,
     ScalingType,
     TuningSpec,
-    build_pipeline_definition,
 )
 from tests.pipeline.definition_checks import forbid_network
 

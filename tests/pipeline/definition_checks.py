@@ -7,7 +7,8 @@
 - :func:`reference_problems` - every ``{"Get": ...}`` names a declared parameter, a known
   execution variable, or an existing step and an output that step declares (checked against
   botocore's Describe* output shapes and the step's own arguments); ``DependsOn`` names exist.
-- :func:`step_graph` / :func:`topological_order` - the step graph and its acyclicity.
+- walking the steps, the step graph and property paths come from
+  :mod:`mlops_components.sagemaker.definition`, the reader the local runtime executes with.
 - :func:`schema_problems` - AWS's published JSON schema, minus documented exclusions where
   the schema is stricter than the service (:data:`SCHEMA_EXCLUSIONS`).
 
@@ -33,6 +34,18 @@ import botocore.session
 from botocore.exceptions import ParamValidationError
 from botocore.model import Shape
 from botocore.validate import validate_parameters
+
+from mlops_components.sagemaker.definition import (
+    EXECUTION_VARIABLES,
+    EXPRESSION_KEYS,
+    ExpressionError,
+    Key,
+    iter_gets,
+    iter_steps,
+    own_arguments,
+    parse_path,
+    steps_by_name,
+)
 
 #: API each step type calls at execution time.
 STEP_OPERATIONS: dict[str, str] = {
@@ -61,14 +74,6 @@ STEP_PROPERTY_OPERATIONS: dict[str, tuple[str, ...]] = {
     "Model": ("DescribeModel",),
     "Transform": ("DescribeTransformJob",),
 }
-
-#: ``Execution.<name>`` variables the service resolves.
-EXECUTION_VARIABLES = frozenset({
-    "PipelineExecutionId", "PipelineExecutionArn", "PipelineName", "PipelineArn",
-    "StartDateTime", "CurrentDateTime", "PipelineExecutionDisplayName",
-})
-
-EXPRESSION_KEYS = frozenset({"Get", "Std:Join", "Std:JsonGet"})
 
 #: Pipeline parameter type -> botocore scalar types it may stand for.
 PARAMETER_TYPES: dict[str, frozenset[str]] = {
@@ -121,45 +126,8 @@ def service_model() -> Any:
 # --------------------------------------------------------------------------------------
 
 
-def iter_steps(definition: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every step, including those nested in condition steps' if/else branches."""
-    def walk(steps: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        for step in steps:
-            yield step
-            if step["Type"] == "Condition":
-                yield from walk(step["Arguments"].get("IfSteps", []))
-                yield from walk(step["Arguments"].get("ElseSteps", []))
-    return walk(definition["Steps"])
-
-
-def steps_by_name(definition: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    return {step["Name"]: step for step in iter_steps(definition)}
-
-
 def is_expression(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in EXPRESSION_KEYS
-
-
-def iter_gets(value: Any) -> Iterator[str]:
-    """Every ``{"Get": ...}`` target inside ``value``, including inside Join and JsonGet."""
-    if isinstance(value, dict):
-        if set(value) == {"Get"}:
-            yield value["Get"]
-            return
-        for item in value.values():
-            yield from iter_gets(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from iter_gets(item)
-
-
-def _step_own_arguments(step: Mapping[str, Any]) -> Any:
-    """A step's arguments without the nested steps of a condition's branches."""
-    arguments = step.get("Arguments", {})
-    if step["Type"] == "Condition":
-        return {key: value for key, value in arguments.items()
-                if key not in ("IfSteps", "ElseSteps")}
-    return arguments
 
 
 # --------------------------------------------------------------------------------------
@@ -302,24 +270,6 @@ def check_step_arguments(definition: Mapping[str, Any]) -> list[str]:
 # References
 # --------------------------------------------------------------------------------------
 
-_PATH_TOKEN = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\['([^']*)'\]")
-
-
-def parse_property_path(path: str) -> list[str | int | tuple[str]]:
-    """``A.B['x'].C[0]`` -> ``['A', 'B', ('x',), 'C', 0]`` (named index as a 1-tuple)."""
-    tokens: list[str | int | tuple[str]] = []
-    position = 0
-    while position < len(path):
-        match = _PATH_TOKEN.match(path, position)
-        if not match or match.end() == position:
-            raise ValueError(f"cannot parse property path {path!r} at {position}")
-        attribute, index, key = match.groups()
-        tokens.append(attribute if attribute is not None
-                      else int(index) if index is not None else (key,))
-        position = match.end()
-    return tokens
-
-
 def _named_item(items: Any, key: str) -> Any:
     """The item of a list of named things (outputs, inputs, channels) called ``key``."""
     if not isinstance(items, list):
@@ -347,7 +297,7 @@ def _property_problem(step: Mapping[str, Any], tokens: list[Any]) -> str | None:
         arguments: Any = step["Arguments"]
         reason = None
         for token in tokens:
-            if isinstance(token, str):
+            if isinstance(token, str) and not isinstance(token, Key):
                 if shape.type_name != "structure" or token not in shape.members:
                     reason = f"{shape.name} has no member {token!r}"
                     break
@@ -364,9 +314,9 @@ def _property_problem(step: Mapping[str, Any], tokens: list[Any]) -> str | None:
                     reason = f"{shape.name} is not a list"
                     break
                 shape = shape.member
-                arguments = _named_item(arguments, token[0])
+                arguments = _named_item(arguments, token)
                 if arguments is None:
-                    reason = f"the step declares no item named {token[0]!r} there"
+                    reason = f"the step declares no item named {str(token)!r} there"
                     break
         if reason is None:
             if shape.type_name in ("structure", "list", "map"):
@@ -386,7 +336,7 @@ def reference_problems(definition: Mapping[str, Any]) -> list[str]:
         for name in step.get("DependsOn", []):
             if name not in steps:
                 problems.append(f"{where}: DependsOn names no step: {name!r}")
-        for target in iter_gets(_step_own_arguments(step)):
+        for target in iter_gets(own_arguments(step)):
             scope, _, rest = target.partition(".")
             if scope == "Parameters":
                 if rest not in parameters:
@@ -403,8 +353,8 @@ def reference_problems(definition: Mapping[str, Any]) -> list[str]:
                     problems.append(f"{where}: {target} refers to the step itself")
                     continue
                 try:
-                    tokens = parse_property_path(path)
-                except ValueError as error:
+                    tokens = parse_path(path)
+                except ExpressionError as error:
                     problems.append(f"{where}: {error}")
                     continue
                 reason = _property_problem(steps[step_name], tokens)
@@ -413,7 +363,7 @@ def reference_problems(definition: Mapping[str, Any]) -> list[str]:
                                     f"({reason})")
             else:
                 problems.append(f"{where}: {target} has an unknown scope {scope!r}")
-        for json_get in _iter_json_gets(_step_own_arguments(step)):
+        for json_get in _iter_json_gets(own_arguments(step)):
             problems += _json_get_problems(where, json_get, steps)
     return problems
 
@@ -454,42 +404,6 @@ def _json_get_problems(where: str, json_get: Mapping[str, Any],
 # --------------------------------------------------------------------------------------
 # The graph
 # --------------------------------------------------------------------------------------
-
-
-def step_graph(definition: Mapping[str, Any]) -> dict[str, set[str]]:
-    """upstream step -> downstream steps, from property references, DependsOn and branches."""
-    graph: dict[str, set[str]] = {step["Name"]: set() for step in iter_steps(definition)}
-    for step in iter_steps(definition):
-        for upstream in step.get("DependsOn", []):
-            graph.setdefault(upstream, set()).add(step["Name"])
-        for target in iter_gets(_step_own_arguments(step)):
-            if target.startswith("Steps."):
-                graph.setdefault(target.split(".")[1], set()).add(step["Name"])
-        if step["Type"] == "Condition":
-            for branch in ("IfSteps", "ElseSteps"):
-                for child in step["Arguments"].get(branch, []):
-                    graph[step["Name"]].add(child["Name"])
-    return graph
-
-
-def topological_order(graph: Mapping[str, set[str]]) -> list[str]:
-    """The steps in dependency order; raises ``ValueError`` naming the steps on a cycle."""
-    incoming = {name: 0 for name in graph}
-    for downstream in graph.values():
-        for name in downstream:
-            incoming[name] = incoming.get(name, 0) + 1
-    ready = sorted(name for name, count in incoming.items() if count == 0)
-    order: list[str] = []
-    while ready:
-        name = ready.pop(0)
-        order.append(name)
-        for downstream in sorted(graph.get(name, ())):
-            incoming[downstream] -= 1
-            if incoming[downstream] == 0:
-                ready.append(downstream)
-    if len(order) != len(incoming):
-        raise ValueError(f"cycle among steps {sorted(set(incoming) - set(order))}")
-    return order
 
 
 # --------------------------------------------------------------------------------------

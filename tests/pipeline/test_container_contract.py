@@ -9,15 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from mlops_components.pipeline_definition import (
-    EVALUATION_REPORT,
-    SERVING_MODULE,
-    PipelineParameter,
-    StepName,
-)
+from mlops_components.sagemaker.definition import steps_by_name
+from mlops_components.sagemaker.spec import EVALUATION_REPORT, PipelineParameter, StepName
 from tests.pipeline.conftest import BUCKET, CODE_URI, VARIANTS
-from tests.pipeline.definition_checks import steps_by_name
-from training import metrics as training_metrics
+from training import contract as training_metrics
+from training.contract import SERVING_MODULE
 
 PIPELINE = "diagnosis-training"
 IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"

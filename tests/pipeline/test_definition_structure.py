@@ -11,18 +11,20 @@ import json
 
 import pytest
 
-from mlops_components.pipeline_definition import StepName
+from mlops_components.sagemaker.definition import (
+    iter_steps,
+    step_graph,
+    steps_by_name,
+    topological_order,
+)
+from mlops_components.sagemaker.spec import StepName
 from tests.pipeline.conftest import VARIANTS
 from tests.pipeline.definition_checks import (
     SCHEMA_EXCLUSIONS,
     apply_schema_exclusions,
     check_step_arguments,
-    iter_steps,
     reference_problems,
     schema_problems,
-    step_graph,
-    steps_by_name,
-    topological_order,
 )
 
 VARIANT_NAMES = sorted(VARIANTS)

@@ -10,7 +10,7 @@ import os
 import boto3
 import pytest
 
-from mlops_components.pipeline_definition import build_pipeline_definition
+from mlops_components.sagemaker.builder import build_pipeline_definition
 from tests.pipeline.conftest import CODE_URI, VARIANTS, make_spec
 from tests.pipeline.definition_checks import forbid_network
 

@@ -9,14 +9,14 @@ import math
 
 import pytest
 
-from mlops_components.pipeline_definition import (
+from mlops_components.sagemaker.builder import build_pipeline_definition
+from mlops_components.sagemaker.spec import (
     CategoricalRange,
     ContinuousRange,
     IntegerRange,
     TuningSpec,
-    build_pipeline_definition,
-    validate_pipeline_spec,
 )
+from mlops_components.sagemaker.validate import validate_pipeline_spec
 from mlops_components.validation import ValidationError
 from tests.pipeline.conftest import TUNING, VARIANTS, make_spec
 

@@ -115,7 +115,7 @@ def test_outputs_name_arn_and_prefix_uris(run_pulumi):
 def test_every_problem_is_reported_at_once_and_nothing_is_created(run_pulumi):
     args = DataBucketArgs(capture_retention_days=0, report_retention_days=5000,
                           kms_key_arn="alias/mine")
-    from mlops_components.preview import mocked_runtime
+    from mlops_components.plan import mocked_runtime
 
     with mocked_runtime("mlops", "test") as monitor:
         with pytest.raises(ValidationError) as raised:

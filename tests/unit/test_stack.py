@@ -6,9 +6,9 @@ import pulumi
 import pytest
 
 from mlops_components import MlopsStack, MlopsStackArgs, ValidationError
-from mlops_components.preview import run_program
+from mlops_components.components.training_pipeline import TrainingPipelineArgs
+from mlops_components.plan import run_program
 from mlops_components.project import load_project
-from mlops_components.training_pipeline import TrainingPipelineArgs
 from tests.conftest import REPO_ROOT, only
 
 
@@ -34,7 +34,7 @@ def test_components_are_children_of_the_stack(run_pulumi):
 
 @pytest.mark.parametrize("name", ["churn_v2", "c" * 44])
 def test_stack_rejects_a_bad_name_before_creating_anything(name):
-    from mlops_components.preview import mocked_runtime
+    from mlops_components.plan import mocked_runtime
 
     with mocked_runtime("mlops", "test") as monitor:
         with pytest.raises(ValidationError, match=rf"MlopsStack '{name}': name must be 1-43"):
@@ -117,7 +117,7 @@ def test_every_child_has_a_parent_inside_the_stack(example_plan):
 
 def test_program_under_pulumi_runtime_test_decorator():
     """The same program through the stock decorator: outputs awaited by Pulumi itself."""
-    from mlops_components.preview import mocked_runtime
+    from mlops_components.plan import mocked_runtime
 
     with mocked_runtime("mlops", "unit"):
         @pulumi.runtime.test

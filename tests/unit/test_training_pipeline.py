@@ -7,8 +7,8 @@ import pulumi
 import pytest
 
 from mlops_components import ValidationError
-from mlops_components.code_package import package_training_code
-from mlops_components.training_pipeline import (
+from mlops_components.components.code_package import package_training_code
+from mlops_components.components.training_pipeline import (
     TrainingPipeline,
     TrainingPipelineArgs,
     image_repositories,
@@ -42,7 +42,7 @@ def make(**overrides):
 
 @pytest.fixture(scope="module")
 def default_plan():
-    from mlops_components.preview import evaluate
+    from mlops_components.plan import evaluate
 
     return evaluate(make(), project="mlops", stack="test")
 
@@ -90,7 +90,7 @@ def test_code_is_uploaded_content_addressed(default_plan):
 def test_unchanged_code_gives_the_same_definition_and_a_change_a_new_one(tmp_path,
                                                                         default_plan,
                                                                         run_pulumi):
-    from mlops_components.code_package import TRAINING_DIR
+    from mlops_components.components.code_package import TRAINING_DIR
 
     again = run_pulumi(make())
     assert definition_of(again) == definition_of(default_plan)
@@ -249,7 +249,7 @@ def test_standalone_use_needs_bucket_and_group(run_pulumi):
      "metric_threshold is required for gate_metric 'rmse'"),
 ])
 def test_bad_arguments_are_named_before_anything_is_created(run_pulumi, overrides, message):
-    from mlops_components.preview import mocked_runtime
+    from mlops_components.plan import mocked_runtime
 
     with mocked_runtime("mlops", "test") as monitor:
         with pytest.raises(ValidationError, match=message) as raised:

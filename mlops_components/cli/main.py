@@ -9,16 +9,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
-from rich.tree import Tree
 
+from mlops_components.cli.errors import EXIT_INVALID, error
+from mlops_components.cli.registry import registry_list, set_status
+from mlops_components.cli.render import render_outputs, render_tree
 from mlops_components.enums import ApprovalStatus, ProblemType
-from mlops_components.preview import Plan, close_all_event_loops, plan_stack
-from mlops_components.project import ProjectError, load_project
+from mlops_components.plan import close_all_event_loops, plan_stack
+from mlops_components.project import ProjectError
+from mlops_components.sagemaker.spec import PipelineParameter
 from mlops_components.validation import ValidationError
 
 DEFAULT_STACK = "dev"
-EXIT_INVALID = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     registry_commands = registry.add_subparsers(title="registry commands")
     listing = registry_commands.add_parser("list", help="list model packages")
     _add_registry_arguments(listing)
-    listing.set_defaults(handler=_registry_list)
+    listing.set_defaults(handler=registry_list)
 
     for verb, status in (("approve", ApprovalStatus.APPROVED),
                          ("reject", ApprovalStatus.REJECTED)):
@@ -81,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--version", type=int,
                              help="package version (default: the latest)")
         command.add_argument("--comment", default="", help="why (kept with the package)")
-        command.set_defaults(handler=_set_status, status=status)
+        command.set_defaults(handler=set_status, status=status)
     return parser
 
 
@@ -107,11 +108,11 @@ def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
 def _preview(args: argparse.Namespace) -> int:
     console = Console()
     if args.json and not args.json.parent.is_dir():
-        return _error(f"--json {args.json}: folder {args.json.parent} does not exist")
+        return error(f"--json {args.json}: folder {args.json.parent} does not exist")
     try:
         plan = plan_stack(args.project_dir, args.stack)
-    except (ProjectError, ValidationError) as error:
-        return _error(str(error))
+    except (ProjectError, ValidationError) as problem:
+        return error(str(problem))
     console.print(render_tree(plan))
     console.print(render_outputs(plan))
     console.print(f"{len(plan.resources)} resources, offline plan (Pulumi mock runtime; "
@@ -122,120 +123,33 @@ def _preview(args: argparse.Namespace) -> int:
     return 0
 
 
-def render_tree(plan: Plan) -> Tree:
-    """The resource tree: type and name of every resource under its parent."""
-    root = Tree(f"[bold]stack {plan.stack}[/bold]")
-    nodes: dict[str, Tree] = {}
-    for resource in plan.resources:
-        parent = nodes.get(resource.parent or "", root)
-        style = "bold cyan" if not resource.custom else "green"
-        nodes[resource.urn] = parent.add(
-            f"[{style}]{resource.type}[/{style}] {resource.name}", highlight=False)
-    return root
-
-
-def render_outputs(plan: Plan) -> Table:
-    table = Table(title="stack outputs", show_lines=False)
-    table.add_column("output")
-    table.add_column("value", overflow="fold")
-    for name, value in sorted(plan.outputs.items()):
-        table.add_row(name, value if isinstance(value, str) else json.dumps(value))
-    return table
-
-
-def _error(message: str) -> int:
-    for line in message.splitlines() or [""]:
-        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {line}", highlight=False)
-    return EXIT_INVALID
-
-
 def _up(args: argparse.Namespace) -> int:
-    from mlops_components.local.progress import StepProgress, render_summary
+    from mlops_components.cli.render import StepProgress, render_summary
     from mlops_components.local.run import LocalRunError, run_local
 
     if not args.local:
-        return _error("mlops up deploys with the Pulumi CLI: run `pulumi up` (needs the "
+        return error("mlops up deploys with the Pulumi CLI: run `pulumi up` (needs the "
                       "Pulumi CLI and AWS credentials), or `mlops up --local` to run here")
     if args.data is not None and not args.target:
-        return _error("--data needs --target COLUMN (the column to predict)")
+        return error("--data needs --target COLUMN (the column to predict)")
     console = Console()
     parameters: dict[str, object] = {}
     if args.threshold is not None:
-        parameters["MetricThreshold"] = args.threshold
+        parameters[PipelineParameter.METRIC_THRESHOLD.value] = args.threshold
     if args.instances is not None:
         if args.instances < 1:
-            return _error(f"--instances must be >= 1 (got {args.instances})")
-        parameters["ProcessingInstanceCount"] = args.instances
+            return error(f"--instances must be >= 1 (got {args.instances})")
+        parameters[PipelineParameter.PROCESSING_INSTANCE_COUNT.value] = args.instances
     try:
         with StepProgress(console) as progress:
             run = run_local(args.project_dir, args.stack, workdir=args.workdir, data=args.data,
                             target=args.target, problem_type=args.problem_type,
                             on_step=progress.update, parameters=parameters)
-    except (ProjectError, ValidationError, LocalRunError) as error:
-        return _error(str(error))
+    except (ProjectError, ValidationError, LocalRunError) as problem:
+        return error(str(problem))
     render_summary(console, run)
     return 0 if run.execution.status == "Succeeded" else 1
 
-
-def _registry(args: argparse.Namespace):
-    """The registry to act on (local or SageMaker), how to read its documents, the group."""
-    from mlops_components.config import parse_config
-    from mlops_components.local.executor import LocalWorkdir
-    from mlops_components.local.run import default_workdir
-    from mlops_components.registry_client import sagemaker_registry
-
-    project = load_project(args.project_dir)
-    group = args.group or parse_config(project.stack_config(args.stack),
-                                       project=project.name).model_name
-    if args.local:
-        workdir = LocalWorkdir(Path(args.workdir or default_workdir(project.directory,
-                                                                    args.stack)))
-        return workdir.registry, workdir.s3.read_text, group, "local"
-    registry = sagemaker_registry(args.region, args.endpoint_url)
-    return registry, registry.read_text, group, args.endpoint_url or "SageMaker"
-
-
-_REGISTRY_ERRORS: tuple[type[Exception], ...] = (ProjectError, ValidationError, LookupError)
-
-
-def _registry_list(args: argparse.Namespace) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from mlops_components.registry_client import package_metrics
-
-    try:
-        registry, read_text, group, where = _registry(args)
-        packages = registry.packages(group)
-    except (*_REGISTRY_ERRORS, BotoCoreError, ClientError) as error:
-        return _error(str(error))
-    table = Table(title=f"model packages in {group} ({where})")
-    for column in ("version", "status", "metrics", "created", "model data"):
-        table.add_column(column, overflow="fold")
-    for package in packages:
-        metrics = package_metrics(package, read_text)
-        table.add_row(str(package["ModelPackageVersion"]), package["ModelApprovalStatus"],
-                      ", ".join(f"{name}={value:.4f}" for name, value in metrics.items()),
-                      package.get("CreationTime", ""), _model_data(package))
-    Console().print(table)
-    return 0
-
-
-def _model_data(package: dict) -> str:
-    containers = package.get("InferenceSpecification", {}).get("Containers", [])
-    return containers[0].get("ModelDataUrl", "") if containers else ""
-
-
-def _set_status(args: argparse.Namespace) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        registry, _, group, _ = _registry(args)
-        package = registry.set_status(group, args.version, args.status, args.comment)
-    except (*_REGISTRY_ERRORS, BotoCoreError, ClientError) as error:
-        return _error(str(error))
-    Console().print(f"{package['ModelPackageArn']}: {package['ModelApprovalStatus']}",
-                    highlight=False)
-    return 0
 
 
 if __name__ == "__main__":

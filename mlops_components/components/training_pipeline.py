@@ -12,24 +12,35 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from mlops_components import pipeline_definition as pd
-from mlops_components.code_package import (
-    SOURCEDIR_TARBALL,
-    TRAINING_DIR,
-    package_training_code,
-)
-from mlops_components.data_bucket import PREFIXES
+from mlops_components.bucket_layout import PREFIXES
+from mlops_components.components.code_package import TRAINING_DIR, package_training_code
+from mlops_components.components.iam import assume_role_policy, document, statement
+from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.enums import ApprovalStatus, ProblemType
-from mlops_components.iam import assume_role_policy, document, statement
-from mlops_components.naming import child_opts, tags_for
+from mlops_components.sagemaker.cache import cached_pipeline_definition
+from mlops_components.sagemaker.spec import (
+    DEFAULT_PROCESSING_INSTANCE_TYPE,
+    DEFAULT_TRAINING_INSTANCE_TYPE,
+    ContinuousRange,
+    IntegerRange,
+    PipelineSpec,
+    ScalingType,
+    TuningSpec,
+)
+from mlops_components.sagemaker.validate import validate_pipeline_spec
 from mlops_components.validation import KMS_KEY_ONLY_ARN_RE, Problems, is_known
-from training.metrics import DEFAULT_GATE_METRIC_NAME, DEFAULT_GATE_THRESHOLD
+from training.contract import (
+    DEFAULT_ESTIMATOR,
+    DEFAULT_GATE_METRIC_NAME,
+    DEFAULT_GATE_THRESHOLD,
+    SOURCEDIR_TARBALL,
+)
 
 #: What a tuning job searches when tuning is asked for without ranges.
 DEFAULT_TUNING_RANGES = {
-    "n-estimators": pd.IntegerRange(50, 400),
-    "learning-rate": pd.ContinuousRange(0.01, 0.3, pd.ScalingType.LOGARITHMIC),
-    "max-depth": pd.IntegerRange(2, 6),
+    "n-estimators": IntegerRange(50, 400),
+    "learning-rate": ContinuousRange(0.01, 0.3, ScalingType.LOGARITHMIC),
+    "max-depth": IntegerRange(2, 6),
 }
 #: Prefixes the pipeline's jobs read from, and the ones they write to.
 READ_PREFIXES = ("raw", "code", "processed", "models", "reports")
@@ -72,23 +83,23 @@ class TrainingPipelineArgs:
     approval_status: ApprovalStatus = ApprovalStatus.PENDING_MANUAL_APPROVAL
     """Status of newly registered packages. Default: PendingManualApproval."""
 
-    estimator: str = "gradient_boosting"
+    estimator: str = DEFAULT_ESTIMATOR
     """Estimator train.py fits. Default: gradient_boosting."""
 
     hyperparameters: Mapping[str, str | int | float] = field(default_factory=dict)
     """Extra hyperparameters for train.py. Default: none."""
 
-    tuning: pd.TuningSpec | None = None
+    tuning: TuningSpec | None = None
     """Tune hyperparameters instead of training once (see DEFAULT_TUNING_RANGES).
     Default: no tuning."""
 
-    processing_instance_type: str = pd.DEFAULT_PROCESSING_INSTANCE_TYPE
+    processing_instance_type: str = DEFAULT_PROCESSING_INSTANCE_TYPE
     """Instance type of the profile, preprocess and evaluate jobs. Default: ml.m5.xlarge."""
 
     processing_instance_count: int = 1
     """Instances for profile and preprocess (inputs sharded by S3 key). Default: 1."""
 
-    training_instance_type: str = pd.DEFAULT_TRAINING_INSTANCE_TYPE
+    training_instance_type: str = DEFAULT_TRAINING_INSTANCE_TYPE
     """Instance type of the training job(s). Default: ml.m5.xlarge."""
 
     use_spot_training: bool = False
@@ -175,7 +186,7 @@ class TrainingPipeline(pulumi.ComponentResource):
 
         def build(values: list[Any]) -> str:
             bucket_name, role_arn, region_name, group_name, code_uri, input_uri, kms = values
-            return pd.build_pipeline_definition(pipeline_spec(
+            return cached_pipeline_definition(pipeline_spec(
                 name, args, bucket=bucket_name, role_arn=role_arn, region=region_name,
                 model_package_group_name=group_name, code_uri=code_uri,
                 input_data_uri=input_uri, kms_key_id=kms), owner=f"TrainingPipeline '{name}'")
@@ -327,13 +338,13 @@ def _input_data_statements(input_uri: str | None, bucket_name: str, partition: s
                       condition={"StringLike": {"s3:prefix": [f"{prefix}*"]}})]
 
 
-def pipeline_spec(name: str, args: TrainingPipelineArgs, **resolved: Any) -> pd.PipelineSpec:
+def pipeline_spec(name: str, args: TrainingPipelineArgs, **resolved: Any) -> PipelineSpec:
     """The definition's spec from the component's arguments and its resolved Outputs."""
     problem_type = ProblemType(args.problem_type)
     gate_metric = args.gate_metric or DEFAULT_GATE_METRIC_NAME[problem_type]
     input_data_uri = resolved.pop("input_data_uri", None) or \
         f"s3://{resolved['bucket']}/{PREFIXES['raw']}"
-    return pd.PipelineSpec(
+    return PipelineSpec(
         pipeline_name=name, target_column=args.target_column, problem_type=problem_type,
         input_data_uri=input_data_uri,
         gate_metric=gate_metric,
@@ -378,4 +389,4 @@ def _validate(name: str, args: TrainingPipelineArgs) -> None:
             resolved[spec_field] = known[field_name]
     if is_known(known["input_data_uri"]):
         resolved["input_data_uri"] = known["input_data_uri"]
-    pd.validate_pipeline_spec(pipeline_spec(name, args, **resolved), owner=owner)
+    validate_pipeline_spec(pipeline_spec(name, args, **resolved), owner=owner)

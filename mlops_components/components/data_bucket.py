@@ -8,24 +8,17 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from mlops_components.iam import policy_document, statement
-from mlops_components.naming import child_opts, tags_for
+from mlops_components.bucket_layout import (
+    DEFAULT_CAPTURE_RETENTION_DAYS,
+    DEFAULT_NONCURRENT_VERSION_RETENTION_DAYS,
+    DEFAULT_REPORT_RETENTION_DAYS,
+    MAX_RETENTION_DAYS,
+    MIN_RETENTION_DAYS,
+    PREFIXES,
+)
+from mlops_components.components.iam import policy_document, statement
+from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.validation import KMS_KEY_ARN_RE, Problems
-
-#: Well-known key prefixes; every component and the local runtime agree on these.
-PREFIXES: dict[str, str] = {
-    "raw": "raw/",
-    "processed": "processed/",
-    "code": "code/",
-    "models": "models/",
-    "reports": "reports/",
-    "capture": "capture/",
-}
-
-DEFAULT_CAPTURE_RETENTION_DAYS = 30
-DEFAULT_REPORT_RETENTION_DAYS = 365
-DEFAULT_NONCURRENT_VERSION_RETENTION_DAYS = 30
-MAX_RETENTION_DAYS = 3650
 
 
 @dataclass
@@ -137,6 +130,7 @@ def _validate(name: str, args: DataBucketArgs) -> None:
     problems = Problems(f"DataBucket '{name}'")
     for field_name in ("capture_retention_days", "report_retention_days",
                        "noncurrent_version_retention_days"):
-        problems.between(field_name, getattr(args, field_name), 1, MAX_RETENTION_DAYS)
+        problems.between(field_name, getattr(args, field_name), MIN_RETENTION_DAYS,
+                         MAX_RETENTION_DAYS)
     problems.matches("kms_key_arn", args.kms_key_arn, KMS_KEY_ARN_RE, "a KMS key or alias ARN")
     problems.raise_if_any()

@@ -8,17 +8,17 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from mlops_components import pipeline_definition as pd
-from mlops_components.config import StackConfig
-from mlops_components.data_bucket import DataBucket, DataBucketArgs
-from mlops_components.enums import ApprovalStatus
-from mlops_components.model_registry import ModelRegistry, ModelRegistryArgs
-from mlops_components.naming import child_opts
-from mlops_components.training_pipeline import (
+from mlops_components.components.data_bucket import DataBucket, DataBucketArgs
+from mlops_components.components.model_registry import ModelRegistry, ModelRegistryArgs
+from mlops_components.components.tags import child_opts
+from mlops_components.components.training_pipeline import (
     DEFAULT_TUNING_RANGES,
     TrainingPipeline,
     TrainingPipelineArgs,
 )
+from mlops_components.config import StackConfig
+from mlops_components.enums import ApprovalStatus
+from mlops_components.sagemaker.spec import TuningSpec
 from mlops_components.validation import MAX_MODEL_NAME_LENGTH, SAGEMAKER_NAME_RE, Problems
 
 
@@ -44,7 +44,7 @@ class MlopsStackArgs:
         """The stack arguments a Pulumi stack's config describes."""
         tuning = None
         if config.tuning_max_jobs > 0:
-            tuning = pd.TuningSpec(max_jobs=config.tuning_max_jobs,
+            tuning = TuningSpec(max_jobs=config.tuning_max_jobs,
                                    max_parallel_jobs=config.tuning_max_parallel_jobs,
                                    ranges=DEFAULT_TUNING_RANGES)
         kms_key_arn = config.kms_key_arn or None

@@ -1,4 +1,4 @@
-"""What `mlops up --local` shows: live step progress, then a summary worth reading."""
+"""What the CLI shows: the plan's tree and outputs, live step progress, the run's summary."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.tree import Tree
 
-from mlops_components.local.executor import LocalWorkdir
-from mlops_components.registry_client import package_metrics
+from mlops_components.local.workdir import LocalWorkdir
+from mlops_components.sagemaker.packages import package_metrics
+from training.contract import EVALUATION_FILE
 
 if TYPE_CHECKING:
     from mlops_components.local.run import LocalRun
+    from mlops_components.plan import Plan
 
 _MARKS = {"Succeeded": "[green]✓[/green]", "Failed": "[red]✗[/red]"}
 
@@ -108,7 +111,28 @@ def _reports(run: LocalRun) -> tuple[list[Path], dict[Path, int]]:
         if step.type != "Processing" or step.status != "Succeeded":
             continue
         for folder in run.local_outputs(step.name).values():
-            reports += sorted(folder.rglob("*.html")) + sorted(folder.rglob("evaluation.json"))
+            reports += sorted(folder.rglob("*.html")) + sorted(folder.rglob(EVALUATION_FILE))
             for png in folder.rglob("*.png"):
                 plots[png.parent] = plots.get(png.parent, 0) + 1
     return reports, plots
+
+
+def render_tree(plan: Plan) -> Tree:
+    """The resource tree: type and name of every resource under its parent."""
+    root = Tree(f"[bold]stack {plan.stack}[/bold]")
+    nodes: dict[str, Tree] = {}
+    for resource in plan.resources:
+        parent = nodes.get(resource.parent or "", root)
+        style = "bold cyan" if not resource.custom else "green"
+        nodes[resource.urn] = parent.add(
+            f"[{style}]{resource.type}[/{style}] {resource.name}", highlight=False)
+    return root
+
+
+def render_outputs(plan: Plan) -> Table:
+    table = Table(title="stack outputs", show_lines=False)
+    table.add_column("output")
+    table.add_column("value", overflow="fold")
+    for name, value in sorted(plan.outputs.items()):
+        table.add_row(name, value if isinstance(value, str) else json.dumps(value))
+    return table

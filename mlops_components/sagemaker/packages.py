@@ -1,8 +1,8 @@
-"""The model registry verbs against SageMaker (or an emulator), shaped like the local registry.
+"""Model packages as both registries give them: DescribeModelPackage-shaped dicts.
 
-`mlops registry list`, `mlops approve` and `mlops reject` act on a model package group either
-in the local registry that `mlops up --local` fills or in SageMaker through boto3. Both give
-packages as DescribeModelPackage-shaped dicts, so the CLI renders them the same way.
+The local registry (``local/registry.py``) and SageMaker (:class:`SageMakerRegistry`, over a
+boto3 client the caller makes) answer the same questions the same way, so the CLI, the local
+runtime and the serving code read packages with one set of functions.
 """
 
 from __future__ import annotations
@@ -13,9 +13,26 @@ from collections.abc import Callable
 from typing import Any
 
 from mlops_components.enums import ApprovalStatus
-from mlops_components.local.registry import RegistryError, select_version
 
 ReadText = Callable[[str], "str | None"]
+
+
+class RegistryError(LookupError):
+    """No such group or package in the local registry."""
+
+
+def select_version(packages: list[dict[str, Any]], group: str, version: int | None,
+                   where: str = "") -> dict[str, Any]:
+    """The package of ``version`` (the latest when None), or an error naming what exists."""
+    if not packages:
+        raise RegistryError(f"no model packages in group {group!r}{where}")
+    if version is None:
+        return packages[-1]
+    for package in packages:
+        if package.get("ModelPackageVersion") == version:
+            return package
+    known = ", ".join(str(p.get("ModelPackageVersion")) for p in packages)
+    raise RegistryError(f"group {group!r} has no version {version} (versions: {known})")
 
 
 def package_metrics(package: dict[str, Any], read_text: ReadText) -> dict[str, float]:
@@ -76,13 +93,3 @@ class SageMakerRegistry:
         except self.s3.exceptions.ClientError:
             return None
         return body.read().decode()
-
-
-def sagemaker_registry(region: str | None = None,
-                       endpoint_url: str | None = None) -> SageMakerRegistry:
-    """A registry client from the caller's AWS credentials (or an emulator's endpoint)."""
-    import boto3
-
-    session = boto3.session.Session(region_name=region)
-    return SageMakerRegistry(session.client("sagemaker", endpoint_url=endpoint_url),
-                             session.client("s3", endpoint_url=endpoint_url))

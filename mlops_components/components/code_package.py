@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import training
+from training.contract import PACKAGE
 
 TRAINING_DIR = Path(training.__file__).resolve().parent
-SOURCEDIR_TARBALL = "sourcedir.tar.gz"
 DIGEST_LENGTH = 16
 
 
@@ -57,7 +57,7 @@ class CodePackage:
 def package_training_code(source_dir: Path = TRAINING_DIR) -> CodePackage:
     """Collect ``source_dir``'s Python files as ``training/<relative path>``."""
     files = {
-        f"training/{path.relative_to(source_dir).as_posix()}": path.read_bytes()
+        f"{PACKAGE}/{path.relative_to(source_dir).as_posix()}": path.read_bytes()
         for path in sorted(source_dir.rglob("*.py"))
         if "__pycache__" not in path.parts
     }

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from mlops_components.iam import policy_document, statement
-from mlops_components.naming import child_opts, tags_for
+from mlops_components.components.iam import policy_document, statement
+from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.validation import SAGEMAKER_NAME_RE, Problems
 
 #: Read-only actions granted to reader accounts: find and describe packages. Deploying one in

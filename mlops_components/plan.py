@@ -23,9 +23,7 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc, settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime import rpc
 
 from mlops_components.validation import ValidationError
 
@@ -165,14 +163,25 @@ def mocked_runtime(project: str, stack: str, config: Mapping[str, str] | None = 
     mocks = RecordingMocks(region=region)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_all_config(config)
-    settings.set_root_resource(None)  # a fresh Stack for every run in this process
+    _forget_root_stack()
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False,
                              monitor=monitor)
     try:
         yield monitor
     finally:
         pulumi.runtime.set_all_config({})
-        settings.set_root_resource(None)
+        _forget_root_stack()
+
+
+def _forget_root_stack() -> None:
+    """Let the next ``set_mocks`` create a fresh root Stack (it reuses an existing one).
+
+    The one private Pulumi API this module uses: there is no public way to drop the root
+    resource between two programs run in one process (checked against pulumi 3.272).
+    """
+    from pulumi.runtime import settings
+
+    settings.set_root_resource(None)
 
 
 def evaluate(program: Callable[[], Any], *, project: str, stack: str,
@@ -183,24 +192,30 @@ def evaluate(program: Callable[[], Any], *, project: str, stack: str,
     an exception raised by the program (a validation error, say) propagates unchanged.
     """
     with mocked_runtime(project, stack, config) as monitor:
-        root = settings.get_root_resource()
         outputs: dict[str, Any] = {}
 
-        async def resolve_outputs() -> None:
-            resolved = await pulumi.Output.from_input(dict(root.outputs)).future()
-            outputs.update(to_plain(resolved or {}))
+        @pulumi.runtime.test
+        def run_and_settle() -> pulumi.Output[Any]:
+            # pulumi.runtime.test runs this under the mocks and waits for every registration
+            # and for the Output returned here: the stack's exports, fully resolved.
+            program()
+            exports = dict(pulumi.runtime.get_root_resource().outputs)
+            return pulumi.Output.from_input(exports).apply(
+                lambda resolved: outputs.update(to_plain(resolved or {})))
 
-        settings.SETTINGS.rpc_manager.clear()
-        settings.SETTINGS.outputs.clear()
         try:
-            _sync_await(run_pulumi_func(program))
-            _sync_await(run_pulumi_func(resolve_outputs))
+            run_and_settle()
         except Exception as error:
             # A rule checked while an Output resolves reaches us wrapped by Pulumi
             # ("While processing input ..."); surface the validation error itself.
             cause: BaseException | None = error
-            while cause is not None and not isinstance(cause, ValidationError):
+            seen: set[int] = set()
+            while cause is not None and not isinstance(cause, ValidationError) \
+                    and id(cause) not in seen:  # a chain may loop back on itself
+                seen.add(id(cause))
                 cause = cause.__cause__ or cause.__context__
+            if not isinstance(cause, ValidationError):
+                cause = None
             close_event_loop()
             if cause is not None:
                 raise cause from None

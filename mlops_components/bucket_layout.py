@@ -1,0 +1,22 @@
+"""The data bucket's layout and retention defaults: what every component and the runtime share.
+
+Bottom layer: the pipeline builder, the components and the local runtime all read these.
+"""
+
+from __future__ import annotations
+
+#: Well-known key prefixes; every component and the local runtime agree on these.
+PREFIXES: dict[str, str] = {
+    "raw": "raw/",
+    "processed": "processed/",
+    "code": "code/",
+    "models": "models/",
+    "reports": "reports/",
+    "capture": "capture/",
+}
+
+DEFAULT_CAPTURE_RETENTION_DAYS = 30
+DEFAULT_REPORT_RETENTION_DAYS = 365
+DEFAULT_NONCURRENT_VERSION_RETENTION_DAYS = 30
+MIN_RETENTION_DAYS = 1
+MAX_RETENTION_DAYS = 3650

@@ -1,0 +1,608 @@
+"""The SageMaker pipeline definition of the training loop, built offline with the SDK v3.
+
+Steps: ``Profile`` (EDA report + drift baseline) -> ``Preprocess`` (clean, split, fit the
+feature transforms) -> ``Train`` or ``Tune`` -> ``Evaluate`` -> ``QualityGate`` (the gate
+metric from ``evaluation.json`` against the ``MetricThreshold`` parameter) -> ``Register``
+(model package with metrics, drift baselines and the EDA report) or ``QualityGateFailed``.
+
+Every job runs the scikit-learn container on the ``training/`` package uploaded under
+``spec.code_uri``: processing jobs get that prefix as an input and run
+``python3 /opt/ml/processing/input/code/training/<job>.py``; the training job runs in script
+mode (``sagemaker_program`` / ``sagemaker_submit_directory`` hyperparameters), so the SDK
+uploads nothing. With network isolation (the default) a container cannot fetch
+``sourcedir.tar.gz`` itself, so SageMaker stages it as the ``code`` channel and
+``sagemaker_submit_directory`` names the staged file, as the SDK v2 did. The registered model
+serves with ``SAGEMAKER_PROGRAM=training.inference`` (a module name, see
+:func:`_serving_environment`).
+
+:func:`build_pipeline_definition` is a pure function of :class:`PipelineSpec`: the same spec
+gives byte-identical JSON (sorted keys, no timestamps, no generated names), and it makes no
+AWS call - see :mod:`mlops_components.sagemaker.offline_sdk` for how the SDK is kept offline.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from mlops_components.bucket_layout import PREFIXES
+from mlops_components.enums import ApprovalStatus, ProblemType
+from mlops_components.sagemaker import offline_sdk
+from mlops_components.sagemaker.spec import (
+    CONTENT_TYPES,
+    DEFAULT_VOLUME_SIZE_GB,
+    EVALUATION_REPORT,
+    RESPONSE_TYPES,
+    CategoricalRange,
+    IntegerRange,
+    PipelineParameter,
+    PipelineSpec,
+    ScalingType,
+    StepName,
+    TuningSpec,
+    TuningStrategy,
+)
+from mlops_components.sagemaker.validate import validate_pipeline_spec
+from mlops_components.validation import Problems
+from training import contract
+from training.contract import (
+    BASELINE_CONSTRAINTS_FILE,
+    BASELINE_OUTPUT,
+    BASELINE_STATISTICS_FILE,
+    CHECKPOINT_DIR,
+    CODE_CHANNEL,
+    DEFAULT_HYPERPARAMETERS,
+    EVALUATION_FILE,
+    EVALUATION_OUTPUT,
+    MODEL_ARCHIVE,
+    PREPROCESS_OUTPUTS,
+    PROCESSING_CODE_DIR,
+    PROCESSING_DATA_DIR,
+    PROCESSING_MODEL_DIR,
+    PROCESSING_OUTPUT_DIR,
+    PROCESSING_TEST_DIR,
+    PROFILE_OUTPUTS,
+    REPORT_OUTPUT,
+    SERVING_MODULE,
+    SOURCEDIR_TARBALL,
+    TRAINING_CHANNEL_ROOT,
+    TRAINING_CHANNELS,
+    Job,
+)
+
+# --------------------------------------------------------------------------------------
+# The build
+# --------------------------------------------------------------------------------------
+
+
+def build_pipeline_definition(spec: PipelineSpec, owner: str | None = None) -> str:
+    """The pipeline definition JSON for ``spec``: deterministic, built with no AWS call.
+
+    Raises ``ValidationError`` (a ``ValueError``) listing every problem of the spec.
+    """
+    validate_pipeline_spec(spec, owner)
+    with offline_sdk.offline_sdk(spec.region):
+        try:
+            image_uri = offline_sdk.sklearn_image_uri(spec.region)
+        except ValueError as error:
+            problems = Problems(owner or f"PipelineSpec {spec.pipeline_name!r}")
+            problems.add("region", "must be a region with the SageMaker scikit-learn "
+                         f"{offline_sdk.SKLEARN_FRAMEWORK_VERSION} image ({error})",
+                         spec.region)
+            problems.raise_if_any()
+        session = offline_sdk.pipeline_session(spec.bucket, spec.region)
+        definition = pipeline_definition(BuildContext(spec, session, image_uri))
+    return json.dumps(json.loads(definition), sort_keys=True, separators=(",", ":"))
+
+
+class BuildContext:
+    """Builds the steps of one pipeline; only called inside ``offline_sdk``."""
+
+    def __init__(self, spec: PipelineSpec, session: Any, image_uri: str):
+        from sagemaker.core.workflow.parameters import (
+            ParameterFloat,
+            ParameterInteger,
+            ParameterString,
+        )
+
+        self.spec = spec
+        self.session = session
+        self.image_uri = image_uri
+        self.code_uri = spec.code_uri.rstrip("/")
+        self.problem_type = ProblemType(spec.problem_type)
+        self.gate = contract.gate_metric(self.problem_type.value, spec.gate_metric)
+        self.metric_definitions = contract.METRIC_DEFINITIONS[self.problem_type]
+        self.parameters = {
+            PipelineParameter.INPUT_DATA_URI: ParameterString(
+                PipelineParameter.INPUT_DATA_URI.value, default_value=spec.input_data_uri),
+            PipelineParameter.METRIC_THRESHOLD: ParameterFloat(
+                PipelineParameter.METRIC_THRESHOLD.value,
+                default_value=float(spec.metric_threshold)),
+            PipelineParameter.MODEL_APPROVAL_STATUS: ParameterString(
+                PipelineParameter.MODEL_APPROVAL_STATUS.value,
+                default_value=ApprovalStatus(spec.approval_status).value,
+                enum_values=[status.value for status in ApprovalStatus]),
+            PipelineParameter.PROCESSING_INSTANCE_TYPE: ParameterString(
+                PipelineParameter.PROCESSING_INSTANCE_TYPE.value,
+                default_value=spec.processing_instance_type),
+            PipelineParameter.PROCESSING_INSTANCE_COUNT: ParameterInteger(
+                PipelineParameter.PROCESSING_INSTANCE_COUNT.value,
+                default_value=spec.processing_instance_count),
+            PipelineParameter.TRAINING_INSTANCE_TYPE: ParameterString(
+                PipelineParameter.TRAINING_INSTANCE_TYPE.value,
+                default_value=spec.training_instance_type),
+            PipelineParameter.EVALUATION_INSTANCE_TYPE: ParameterString(
+                PipelineParameter.EVALUATION_INSTANCE_TYPE.value,
+                default_value=spec.evaluation_instance_type),
+        }
+
+    # ---- locations ------------------------------------------------------------------
+
+    def s3(self, prefix: str, *parts: Any) -> Any:
+        """``s3://<bucket>/<prefix><pipeline>/<execution id>/<parts>`` as a Join."""
+        from sagemaker.core.workflow.execution_variables import ExecutionVariables
+        from sagemaker.core.workflow.functions import Join
+
+        base = f"s3://{self.spec.bucket}/{PREFIXES[prefix]}{self.spec.pipeline_name}"
+        return Join(on="/", values=[base, ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
+
+    @staticmethod
+    def output_uri(step: Any, output: str) -> Any:
+        return step.properties.ProcessingOutputConfig.Outputs[output].S3Output.S3Uri
+
+    # ---- shared job settings --------------------------------------------------------
+
+    def network_config(self) -> Any:
+        from sagemaker.core.network import NetworkConfig
+
+        return NetworkConfig(
+            enable_network_isolation=self.spec.enable_network_isolation,
+            security_group_ids=list(self.spec.security_group_ids) or None,
+            subnets=list(self.spec.subnets) or None,
+        )
+
+    def processor(self, job: Job, instance_type: Any, instance_count: Any) -> Any:
+        from sagemaker.core.processing import Processor
+
+        return Processor(
+            role=self.spec.role_arn,
+            image_uri=self.image_uri,
+            instance_count=instance_count,
+            instance_type=instance_type,
+            entrypoint=["python3", f"{PROCESSING_CODE_DIR}/{job.script}"],
+            volume_size_in_gb=DEFAULT_VOLUME_SIZE_GB,
+            volume_kms_key=self.spec.kms_key_id,
+            output_kms_key=self.spec.kms_key_id,
+            max_runtime_in_seconds=self.spec.max_runtime_seconds,
+            base_job_name=job.value,
+            sagemaker_session=self.session,
+            network_config=self.network_config(),
+        )
+
+    @staticmethod
+    def processing_input(name: str, s3_uri: Any, local_path: str, sharded: bool = False) -> Any:
+        from sagemaker.core.shapes import ProcessingInput, ProcessingS3Input
+
+        return ProcessingInput(input_name=name, s3_input=ProcessingS3Input(
+            s3_uri=s3_uri, local_path=local_path, s3_data_type="S3Prefix",
+            s3_input_mode="File",
+            s3_data_distribution_type="ShardedByS3Key" if sharded else "FullyReplicated",
+            s3_compression_type="None"))
+
+    @staticmethod
+    def processing_output(name: str, local_path: str, s3_uri: Any) -> Any:
+        from sagemaker.core.shapes import ProcessingOutput, ProcessingS3Output
+
+        return ProcessingOutput(output_name=name, s3_output=ProcessingS3Output(
+            s3_uri=s3_uri, local_path=local_path, s3_upload_mode="EndOfJob"))
+
+    def code_input(self) -> Any:
+        return self.processing_input("code", self.code_uri, PROCESSING_CODE_DIR)
+
+    def hyperparameters(self) -> dict[str, str]:
+        values: dict[str, Any] = {**DEFAULT_HYPERPARAMETERS, **self.spec.hyperparameters}
+        submit_directory = (f"{TRAINING_CHANNEL_ROOT}/{CODE_CHANNEL}/{SOURCEDIR_TARBALL}"
+                            if self.spec.enable_network_isolation
+                            else f"{self.code_uri}/{SOURCEDIR_TARBALL}")
+        values.update({
+            contract.TARGET_FLAG: self.spec.target_column,
+            contract.PROBLEM_TYPE_FLAG: self.problem_type.value,
+            contract.ESTIMATOR_FLAG: self.spec.estimator,
+            contract.SEED_FLAG: self.spec.seed,
+            "sagemaker_program": Job.TRAIN.script,
+            "sagemaker_submit_directory": submit_directory,
+        })
+        return {name: str(value) for name, value in sorted(values.items())}
+
+    def model_trainer(self) -> Any:
+        from sagemaker.core.shapes import CheckpointConfig, MetricDefinition
+        from sagemaker.train.configs import (
+            Compute,
+            Networking,
+            OutputDataConfig,
+            StoppingCondition,
+        )
+        from sagemaker.train.model_trainer import ModelTrainer
+
+        spec = self.spec
+        stopping = StoppingCondition(max_runtime_in_seconds=spec.max_runtime_seconds)
+        checkpoint = None
+        if spec.use_spot:
+            stopping = StoppingCondition(max_runtime_in_seconds=spec.max_runtime_seconds,
+                                         max_wait_time_in_seconds=2 * spec.max_runtime_seconds)
+            checkpoint = CheckpointConfig(s3_uri=self.s3("models", "checkpoints"),
+                                          local_path=CHECKPOINT_DIR)
+        networking = Networking(
+            enable_network_isolation=spec.enable_network_isolation,
+            subnets=list(spec.subnets) or None,
+            security_group_ids=list(spec.security_group_ids) or None,
+        )
+        trainer = ModelTrainer(
+            training_image=self.image_uri,
+            role=spec.role_arn,
+            sagemaker_session=self.session,
+            base_job_name=Job.TRAIN.value,
+            compute=Compute(
+                instance_type=self.parameters[PipelineParameter.TRAINING_INSTANCE_TYPE],
+                instance_count=1,
+                volume_size_in_gb=DEFAULT_VOLUME_SIZE_GB,
+                volume_kms_key_id=spec.kms_key_id,
+                enable_managed_spot_training=spec.use_spot or None,
+            ),
+            networking=networking,
+            stopping_condition=stopping,
+            output_data_config=OutputDataConfig(s3_output_path=self.s3("models"),
+                                                kms_key_id=spec.kms_key_id),
+            checkpoint_config=checkpoint,
+            hyperparameters=self.hyperparameters(),
+            environment={},
+        )
+        return trainer.with_metric_definitions(
+            [MetricDefinition(name=metric["Name"], regex=metric["Regex"])
+             for metric in self.metric_definitions])
+
+    def training_inputs(self, preprocess: Any) -> list[Any]:
+        from sagemaker.train.configs import InputData
+
+        inputs = [InputData(channel_name=channel,
+                            data_source=self.output_uri(preprocess, channel),
+                            content_type="text/csv")
+                  for channel in TRAINING_CHANNELS]
+        if self.spec.enable_network_isolation:
+            # No network in the container: SageMaker stages the code archive as a channel.
+            inputs.append(InputData(channel_name=CODE_CHANNEL,
+                                    data_source=f"{self.code_uri}/{SOURCEDIR_TARBALL}"))
+        return inputs
+
+
+
+def profile_step(ctx: BuildContext) -> Any:
+    from sagemaker.mlops.workflow import ProcessingStep
+
+    processor = ctx.processor(
+        Job.PROFILE, ctx.parameters[PipelineParameter.PROCESSING_INSTANCE_TYPE],
+        ctx.parameters[PipelineParameter.PROCESSING_INSTANCE_COUNT])
+    step_args = processor.run(
+        inputs=[ctx.code_input(),
+                ctx.processing_input("data", ctx.parameters[PipelineParameter.INPUT_DATA_URI],
+                            PROCESSING_DATA_DIR, sharded=True)],
+        # The baseline is attached to registered packages: keep it under models/, which
+        # has no expiry, while the EDA report lives (and expires) under reports/.
+        outputs=[ctx.processing_output(name, f"{PROCESSING_OUTPUT_DIR}/{name}",
+                              ctx.s3("models" if name == BASELINE_OUTPUT else "reports", name))
+                 for name in PROFILE_OUTPUTS],
+        arguments=["--data-dir", PROCESSING_DATA_DIR,
+                   "--report-dir", f"{PROCESSING_OUTPUT_DIR}/{REPORT_OUTPUT}",
+                   "--baseline-dir", f"{PROCESSING_OUTPUT_DIR}/{BASELINE_OUTPUT}",
+                   "--target", ctx.spec.target_column,
+                   "--problem-type", ctx.problem_type.value])
+    return ProcessingStep(name=StepName.PROFILE.value, step_args=step_args,
+                          description="EDA report and the drift baseline of the input data.")
+
+
+
+def preprocess_step(ctx: BuildContext, profile: Any) -> Any:
+    from sagemaker.mlops.workflow import ProcessingStep
+
+    processor = ctx.processor(
+        Job.PREPROCESS, ctx.parameters[PipelineParameter.PROCESSING_INSTANCE_TYPE],
+        ctx.parameters[PipelineParameter.PROCESSING_INSTANCE_COUNT])
+    step_args = processor.run(
+        inputs=[ctx.code_input(),
+                ctx.processing_input("data", ctx.parameters[PipelineParameter.INPUT_DATA_URI],
+                            PROCESSING_DATA_DIR, sharded=True)],
+        outputs=[ctx.processing_output(name, f"{PROCESSING_OUTPUT_DIR}/{name}",
+                                       ctx.s3("processed", name))
+                 for name in PREPROCESS_OUTPUTS],
+        arguments=["--data-dir", PROCESSING_DATA_DIR,
+                   "--output-dir", PROCESSING_OUTPUT_DIR,
+                   "--target", ctx.spec.target_column,
+                   "--problem-type", ctx.problem_type.value,
+                   "--seed", str(ctx.spec.seed)])
+    return ProcessingStep(name=StepName.PREPROCESS.value, step_args=step_args,
+                          depends_on=[profile],
+                          description="Clean, split and fit the feature transforms.")
+
+
+
+def train_step(ctx: BuildContext, preprocess: Any) -> tuple[Any, Any]:
+    """The training step and its model artifact URI."""
+    from sagemaker.mlops.workflow import TrainingStep
+
+    step_args = ctx.model_trainer().train(input_data_config=ctx.training_inputs(preprocess))
+    step = TrainingStep(name=StepName.TRAIN.value, step_args=step_args,
+                        description="Train the model on the preprocessed data.")
+    return step, step.properties.ModelArtifacts.S3ModelArtifacts
+
+
+
+def tune_step(ctx: BuildContext, preprocess: Any, tuning: TuningSpec) -> tuple[Any, Any]:
+    """The tuning step and the model artifact URI of its best training job."""
+    from sagemaker.core.parameter import (
+        CategoricalParameter,
+        ContinuousParameter,
+        IntegerParameter,
+    )
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join
+    from sagemaker.train.tuner import HyperparameterTuner
+
+    ranges: dict[str, Any] = {}
+    for name, parameter_range in sorted(tuning.ranges.items()):
+        if isinstance(parameter_range, CategoricalRange):
+            ranges[name] = CategoricalParameter([str(v) for v in parameter_range.values])
+        elif isinstance(parameter_range, IntegerRange):
+            ranges[name] = IntegerParameter(parameter_range.min_value,
+                                            parameter_range.max_value,
+                                            ScalingType(parameter_range.scaling).value)
+        else:
+            ranges[name] = ContinuousParameter(parameter_range.min_value,
+                                               parameter_range.max_value,
+                                               ScalingType(parameter_range.scaling).value)
+    objective = contract.metric_of_tuning_name(tuning.objective_metric or ctx.gate.name)
+    tuner = HyperparameterTuner(
+        model_trainer=ctx.model_trainer(),
+        objective_metric_name=contract.tuning_metric_name(objective),
+        objective_type=("Maximize" if contract.HIGHER_IS_BETTER[objective]
+                        else "Minimize"),
+        hyperparameter_ranges=ranges,
+        metric_definitions=list(ctx.metric_definitions),
+        strategy=TuningStrategy(tuning.strategy).value,
+        max_jobs=tuning.max_jobs,
+        max_parallel_jobs=tuning.max_parallel_jobs,
+        base_tuning_job_name="tune",
+        random_seed=ctx.spec.seed,
+    )
+    step_args = tuner.tune(inputs=ctx.training_inputs(preprocess))
+    tuning_step_class, _ = _step_classes()
+    step = tuning_step_class(
+        name=StepName.TUNE.value, step_args=step_args,
+        description="Tune hyperparameters on the preprocessed data.",
+        network_isolation=ctx.spec.enable_network_isolation,
+        volume_kms_key_id=ctx.spec.kms_key_id)
+    # The tuner's training jobs write <S3OutputPath>/<job name>/output/model.tar.gz.
+    best_model = Join(on="/", values=[
+        f"s3://{ctx.spec.bucket}/{PREFIXES['models']}{ctx.spec.pipeline_name}",
+        ExecutionVariables.PIPELINE_EXECUTION_ID,
+        step.properties.TrainingJobSummaries[0].TrainingJobName,
+        f"output/{MODEL_ARCHIVE}",
+    ])
+    return step, best_model
+
+
+
+def evaluate_step(ctx: BuildContext, model_data: Any, preprocess: Any) -> tuple[Any, Any]:
+    """The evaluation step and its ``EvaluationReport`` property file."""
+    from sagemaker.core.workflow.properties import PropertyFile
+    from sagemaker.mlops.workflow import ProcessingStep
+
+    processor = ctx.processor(
+        Job.EVALUATE, ctx.parameters[PipelineParameter.EVALUATION_INSTANCE_TYPE], 1)
+    step_args = processor.run(
+        inputs=[ctx.code_input(),
+                ctx.processing_input("model", model_data, PROCESSING_MODEL_DIR),
+                ctx.processing_input("test", ctx.output_uri(preprocess, "test"),
+                                     PROCESSING_TEST_DIR)],
+        # evaluation.json is the registered package's ModelQuality statistics: no expiry.
+        outputs=[ctx.processing_output(EVALUATION_OUTPUT,
+                                       f"{PROCESSING_OUTPUT_DIR}/{EVALUATION_OUTPUT}",
+                                       ctx.s3("models", EVALUATION_OUTPUT))],
+        arguments=["--model-dir", PROCESSING_MODEL_DIR,
+                   "--test-dir", PROCESSING_TEST_DIR,
+                   "--output-dir", f"{PROCESSING_OUTPUT_DIR}/{EVALUATION_OUTPUT}",
+                   "--target", ctx.spec.target_column,
+                   "--problem-type", ctx.problem_type.value])
+    report = PropertyFile(name=EVALUATION_REPORT, output_name=EVALUATION_OUTPUT,
+                          path=EVALUATION_FILE)
+    step = ProcessingStep(name=StepName.EVALUATE.value, step_args=step_args,
+                          property_files=[report],
+                          description="Score the model on the held-out test split.")
+    return step, report
+
+
+
+def register_step(ctx: BuildContext, model_data: Any, profile: Any, evaluate: Any) -> Any:
+    from sagemaker.core.drift_check_baselines import DriftCheckBaselines
+    from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+    from sagemaker.core.workflow.functions import Join
+    from sagemaker.serve.model_builder import ModelBuilder
+
+    def file_in(step: Any, output: str, name: str) -> Any:
+        return Join(on="/", values=[ctx.output_uri(step, output), name])
+
+    statistics = MetricsSource(content_type="application/json", s3_uri=file_in(
+        profile, BASELINE_OUTPUT, BASELINE_STATISTICS_FILE))
+    constraints = MetricsSource(content_type="application/json", s3_uri=file_in(
+        profile, BASELINE_OUTPUT, BASELINE_CONSTRAINTS_FILE))
+    model_metrics = ModelMetrics(
+        model_statistics=MetricsSource(content_type="application/json", s3_uri=file_in(
+            evaluate, EVALUATION_OUTPUT, EVALUATION_FILE)),
+        model_data_statistics=statistics,
+        model_data_constraints=constraints,
+    )
+    builder = ModelBuilder(
+        image_uri=ctx.image_uri,
+        s3_model_data_url=model_data,
+        role_arn=ctx.spec.role_arn,
+        sagemaker_session=ctx.session,
+        instance_type=ctx.spec.inference_instance_types[0],
+        env_vars=_serving_environment(ctx.code_uri, ctx.spec.region),
+    )
+    step_args = builder.register(
+        model_package_group_name=ctx.spec.model_package_group_name,
+        content_types=list(CONTENT_TYPES),
+        response_types=list(RESPONSE_TYPES),
+        inference_instances=list(ctx.spec.inference_instance_types),
+        transform_instances=list(ctx.spec.inference_instance_types),
+        approval_status=ctx.parameters[PipelineParameter.MODEL_APPROVAL_STATUS],
+        model_metrics=model_metrics,
+        drift_check_baselines=DriftCheckBaselines(
+            model_data_statistics=statistics, model_data_constraints=constraints),
+        customer_metadata_properties=_customer_metadata(ctx, profile),
+        domain="MACHINE_LEARNING",
+        task=ctx.problem_type.value.upper(),
+    )
+    _, register_step_class = _step_classes()
+    return register_step_class(
+        name=StepName.REGISTER.value, step_args=step_args,
+        description="Register the model for review with its metrics, drift baselines "
+                    "and EDA report.")
+
+
+
+def _customer_metadata(ctx: BuildContext, profile: Any) -> dict[str, Any]:
+    """Traceability facts; the EDA report has no ModelMetrics slot, so it lives here."""
+    return {
+        "mlops:eda-report-uri": ctx.output_uri(profile, REPORT_OUTPUT),
+        "mlops:code-uri": ctx.code_uri,
+        "mlops:problem-type": ctx.problem_type.value,
+        "mlops:target-column": ctx.spec.target_column,
+        "mlops:gate-metric": ctx.gate.name,
+    }
+
+
+
+def gate_step(ctx: BuildContext, evaluate: Any, report: Any, register: Any) -> Any:
+    from sagemaker.core.workflow.conditions import (
+        ConditionGreaterThanOrEqualTo,
+        ConditionLessThanOrEqualTo,
+    )
+    from sagemaker.core.workflow.functions import Join, JsonGet
+    from sagemaker.mlops.workflow import ConditionStep, FailStep
+
+    threshold = ctx.parameters[PipelineParameter.METRIC_THRESHOLD]
+    metric_value = JsonGet(step_name=evaluate.name, property_file=report,
+                           json_path=ctx.gate.json_path)
+    if ctx.gate.higher_is_better:
+        condition = ConditionGreaterThanOrEqualTo(left=metric_value, right=threshold)
+        relation, needed = "is below", "at least"
+    else:
+        condition = ConditionLessThanOrEqualTo(left=metric_value, right=threshold)
+        relation, needed = "is above", "at most"
+    fail = FailStep(
+        name=StepName.QUALITY_GATE_FAILED.value,
+        error_message=Join(on=" ", values=[
+            f"Quality gate failed: {ctx.gate.name} =", metric_value,
+            f"{relation} the threshold", threshold,
+            f"(MetricThreshold; {ctx.gate.name} must be {needed} the threshold).",
+            "The model was not registered.",
+        ]),
+        description="Stop: the model missed the quality gate.",
+    )
+    return ConditionStep(
+        name=StepName.QUALITY_GATE.value,
+        conditions=[condition],
+        if_steps=[register],
+        else_steps=[fail],
+        description=f"Register only if {ctx.gate.name} meets MetricThreshold.",
+    )
+
+
+
+def pipeline_definition(ctx: BuildContext) -> str:
+    """The whole pipeline: each step built by its function, in execution order."""
+    from sagemaker.mlops.workflow import Pipeline
+
+    profile = profile_step(ctx)
+    preprocess = preprocess_step(ctx, profile)
+    if ctx.spec.tuning is None:
+        model_step, model_data = train_step(ctx, preprocess)
+    else:
+        model_step, model_data = tune_step(ctx, preprocess, ctx.spec.tuning)
+    evaluate, report = evaluate_step(ctx, model_data, preprocess)
+    register = register_step(ctx, model_data, profile, evaluate)
+    gate = gate_step(ctx, evaluate, report, register)
+    pipeline = Pipeline(
+        name=ctx.spec.pipeline_name,
+        parameters=list(ctx.parameters.values()),
+        steps=[profile, preprocess, model_step, evaluate, gate],
+        sagemaker_session=ctx.session,
+        pipeline_experiment_config=None,
+    )
+    return pipeline.definition()
+
+
+def _serving_environment(code_uri: str, region: str) -> dict[str, str]:
+    """Environment of the serving container of a registered model.
+
+    The scikit-learn serving stack treats ``SAGEMAKER_PROGRAM`` as a module name (it strips
+    ``.py`` and imports it), so ``training/inference.py`` cannot be named as a path. The
+    dotted name ``training.inference`` imports the module from the ``training`` package at
+    the root of ``sourcedir.tar.gz``, which the container downloads from
+    ``SAGEMAKER_SUBMIT_DIRECTORY`` into its code directory.
+    """
+    return {
+        "SAGEMAKER_PROGRAM": SERVING_MODULE,
+        "SAGEMAKER_SUBMIT_DIRECTORY": f"{code_uri}/{SOURCEDIR_TARBALL}",
+        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+        "SAGEMAKER_REGION": region,
+    }
+
+
+@functools.cache
+def _step_classes() -> tuple[type, type]:
+    """SDK step subclasses that fix what the SDK emits (defined on first use: lazy import)."""
+    from sagemaker.mlops.workflow import ModelStep, TuningStep
+
+    class SpecTuningStep(TuningStep):
+        """A TuningStep whose training job definition keeps the spec's job settings.
+
+        The SDK's tuner drops ``EnableNetworkIsolation`` and ``VolumeKmsKeyId`` from the
+        training job definition, and copies the checkpoint location to every trial (they
+        would share one S3 prefix); this restores the first two and removes the third.
+        """
+
+        def __init__(self, *, network_isolation: bool, volume_kms_key_id: str | None,
+                     **kwargs: Any):
+            super().__init__(**kwargs)
+            self._network_isolation = network_isolation
+            self._volume_kms_key_id = volume_kms_key_id
+
+        @property
+        def arguments(self) -> dict[str, Any]:
+            request = super().arguments
+            definition = request["TrainingJobDefinition"]
+            definition["EnableNetworkIsolation"] = self._network_isolation
+            definition.pop("CheckpointConfig", None)
+            if self._volume_kms_key_id:
+                definition["ResourceConfig"]["VolumeKmsKeyId"] = self._volume_kms_key_id
+            return request
+
+    class RegisterModelStep(ModelStep):
+        """The registration ModelStep without the SDK's empty report slots.
+
+        ``ModelMetrics`` always emits ``Bias: {}`` and ``Explainability: {}``; the service
+        accepts them, but they claim reports that do not exist.
+        """
+
+        @property
+        def arguments(self) -> dict[str, Any]:
+            request = super().arguments
+            for section in ("ModelMetrics", "DriftCheckBaselines"):
+                slots = request.get(section, {})
+                for empty in [name for name, value in slots.items() if value == {}]:
+                    del slots[empty]
+            return request
+
+    return SpecTuningStep, RegisterModelStep

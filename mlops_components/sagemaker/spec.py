@@ -1,0 +1,186 @@
+"""What a training pipeline definition depends on: its parameters, steps, defaults and spec.
+
+No Pulumi and no SageMaker SDK here: the components, the CLI and the cache key read these
+names cheaply. :class:`PipelineSpec` is everything the definition depends on, as plain values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from mlops_components.enums import ApprovalStatus, ProblemType
+from training.contract import DEFAULT_ESTIMATOR, DEFAULT_SEED
+
+
+class PipelineParameter(StrEnum):
+    """Pipeline parameters; the names are API (triggers and the CLI start executions with them)."""
+
+    INPUT_DATA_URI = "InputDataUri"
+    METRIC_THRESHOLD = "MetricThreshold"
+    MODEL_APPROVAL_STATUS = "ModelApprovalStatus"
+    PROCESSING_INSTANCE_TYPE = "ProcessingInstanceType"
+    PROCESSING_INSTANCE_COUNT = "ProcessingInstanceCount"
+    TRAINING_INSTANCE_TYPE = "TrainingInstanceType"
+    EVALUATION_INSTANCE_TYPE = "EvaluationInstanceType"
+
+
+class StepName(StrEnum):
+    """Step names of the pipeline (``Train`` or ``Tune``, never both)."""
+
+    PROFILE = "Profile"
+    PREPROCESS = "Preprocess"
+    TRAIN = "Train"
+    TUNE = "Tune"
+    EVALUATE = "Evaluate"
+    QUALITY_GATE = "QualityGate"
+    REGISTER = "Register"
+    QUALITY_GATE_FAILED = "QualityGateFailed"
+
+
+#: Name of the evaluation property file the gate reads.
+EVALUATION_REPORT = "EvaluationReport"
+
+# --------------------------------------------------------------------------------------
+# Defaults
+# --------------------------------------------------------------------------------------
+
+DEFAULT_PROCESSING_INSTANCE_TYPE = "ml.m5.xlarge"
+DEFAULT_TRAINING_INSTANCE_TYPE = "ml.m5.xlarge"
+DEFAULT_EVALUATION_INSTANCE_TYPE = "ml.m5.large"
+DEFAULT_INFERENCE_INSTANCE_TYPES: tuple[str, ...] = ("ml.m5.large",)
+DEFAULT_MAX_RUNTIME_SECONDS = 3600
+#: Upper bound for ``max_runtime_seconds``: 5 days, SageMaker's default training quota (and
+#: below the processing maximum of 9 days).
+MAX_RUNTIME_SECONDS_LIMIT = 5 * 24 * 3600
+DEFAULT_VOLUME_SIZE_GB = 30
+CONTENT_TYPES: tuple[str, ...] = ("text/csv", "application/json")
+RESPONSE_TYPES: tuple[str, ...] = ("text/csv", "application/json")
+
+# --------------------------------------------------------------------------------------
+# The spec
+# --------------------------------------------------------------------------------------
+
+
+class ScalingType(StrEnum):
+    """How a tuner samples a numeric range (SageMaker's ScalingType)."""
+
+    AUTO = "Auto"
+    LINEAR = "Linear"
+    LOGARITHMIC = "Logarithmic"
+    REVERSE_LOGARITHMIC = "ReverseLogarithmic"
+
+
+class TuningStrategy(StrEnum):
+    """Search strategy of the tuning job."""
+
+    BAYESIAN = "Bayesian"
+    RANDOM = "Random"
+
+
+@dataclass(frozen=True)
+class IntegerRange:
+    """An integer hyperparameter searched between ``min_value`` and ``max_value`` inclusive."""
+
+    min_value: int
+    max_value: int
+    scaling: ScalingType = ScalingType.AUTO
+
+
+@dataclass(frozen=True)
+class ContinuousRange:
+    """A real hyperparameter searched between ``min_value`` and ``max_value``."""
+
+    min_value: float
+    max_value: float
+    scaling: ScalingType = ScalingType.AUTO
+
+
+@dataclass(frozen=True)
+class CategoricalRange:
+    """A hyperparameter chosen from ``values``."""
+
+    values: tuple[str | int | float, ...]
+
+
+HyperparameterRange = IntegerRange | ContinuousRange | CategoricalRange
+
+
+@dataclass(frozen=True)
+class TuningSpec:
+    """Hyperparameter tuning instead of a single training job."""
+
+    max_jobs: int
+    """Training jobs the tuner runs in total."""
+    max_parallel_jobs: int
+    """Training jobs it runs at once (<= max_jobs)."""
+    ranges: Mapping[str, HyperparameterRange] = field(hash=False)
+    """train.py hyperparameter -> range, e.g. ``{"max-depth": IntegerRange(2, 8)}``."""
+    objective_metric: str | None = None
+    """Metric to optimise, e.g. ``f1`` or ``validation:f1``. Default: the gate metric."""
+    strategy: TuningStrategy = TuningStrategy.BAYESIAN
+    """Search strategy. Default: Bayesian."""
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """Everything the definition depends on, as plain resolved values (no Pulumi Outputs)."""
+
+    pipeline_name: str
+    """SageMaker pipeline name; also names the S3 prefixes of its outputs."""
+    role_arn: str
+    """Execution role of every job (a full IAM role ARN)."""
+    bucket: str
+    """The stack's data bucket: outputs go under its well-known prefixes."""
+    region: str
+    """AWS region; selects the scikit-learn image."""
+    code_uri: str
+    """``s3://<bucket>/code/<hash>``: holds ``training/*.py`` and ``sourcedir.tar.gz``."""
+    model_package_group_name: str
+    """Model package group that receives approved-for-review models."""
+    target_column: str
+    """Column of the input data to predict."""
+    problem_type: ProblemType
+    """Classification or regression."""
+    input_data_uri: str
+    """Default of the ``InputDataUri`` parameter: an S3 prefix of CSV files."""
+    metric_threshold: float
+    """Default of the ``MetricThreshold`` parameter for the gate metric."""
+    approval_status: ApprovalStatus = ApprovalStatus.PENDING_MANUAL_APPROVAL
+    """Default of the ``ModelApprovalStatus`` parameter. Default: PendingManualApproval."""
+    gate_metric: str | None = None
+    """Metric the quality gate compares. Default: accuracy (classification), r2 (regression)."""
+    processing_instance_type: str = DEFAULT_PROCESSING_INSTANCE_TYPE
+    """Default of ``ProcessingInstanceType`` (profile, preprocess). Default: ml.m5.xlarge."""
+    processing_instance_count: int = 1
+    """Default of ``ProcessingInstanceCount``; input data is sharded by S3 key. Default: 1."""
+    training_instance_type: str = DEFAULT_TRAINING_INSTANCE_TYPE
+    """Default of ``TrainingInstanceType``. Default: ml.m5.xlarge."""
+    evaluation_instance_type: str = DEFAULT_EVALUATION_INSTANCE_TYPE
+    """Default of ``EvaluationInstanceType``. Default: ml.m5.large."""
+    inference_instance_types: tuple[str, ...] = DEFAULT_INFERENCE_INSTANCE_TYPES
+    """Real-time instance types the model package declares. Default: (ml.m5.large,)."""
+    hyperparameters: Mapping[str, str | int | float] = field(default_factory=dict, hash=False)
+    """Overrides of ``training.contract.DEFAULT_HYPERPARAMETERS`` (n-estimators,
+    learning-rate, max-depth). Default: none."""
+    estimator: str = DEFAULT_ESTIMATOR
+    """train.py ``--estimator``. Default: gradient_boosting."""
+    seed: int = DEFAULT_SEED
+    """Random seed for the split and the estimator. Default: 42."""
+    tuning: TuningSpec | None = None
+    """Tune hyperparameters instead of training once. Default: no tuning."""
+    use_spot: bool = False
+    """Managed spot training (waits up to twice max_runtime_seconds). Default: off."""
+    max_runtime_seconds: int = DEFAULT_MAX_RUNTIME_SECONDS
+    """Time limit of every job. Default: 3600."""
+    kms_key_id: str | None = None
+    """KMS key for job outputs and volumes. Default: the bucket's default encryption."""
+    subnets: tuple[str, ...] = ()
+    """VPC subnets of every job (with security_group_ids). Default: no VPC."""
+    security_group_ids: tuple[str, ...] = ()
+    """VPC security groups of every job (with subnets). Default: no VPC."""
+    enable_network_isolation: bool = True
+    """No network inside the job containers (data moves outside them). Default: on."""
+
+
