@@ -162,19 +162,14 @@ def preprocess(
     output_dir = Path(output_dir)
     schema = infer_schema(data, target, problem_type, expected)
     cleaned = clean(data, schema)
-    splits = dict(
-        zip(
-            SPLITS,
-            split_dataset(cleaned, schema, validation_fraction, test_fraction, seed),
-            strict=True,
-        )
-    )
+    frames = split_dataset(cleaned, schema, validation_fraction, test_fraction, seed)
+    splits = dict(zip(SPLITS, frames, strict=True))
     for name, frame in splits.items():
         path = output_dir / split_file(name, cluster)
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)
     if cluster.is_primary:
-        features = coerce_features(splits["train"], schema.features)
+        features = coerce_features(frames[0], schema.features)  # the train split
         preprocessor = build_preprocessor(schema).fit(features)
         transform_dir = output_dir / TRANSFORM_OUTPUT
         transform_dir.mkdir(parents=True, exist_ok=True)

@@ -281,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     if args.output_data_dir is not None:
         write_json(
             args.output_data_dir / TRAINING_METRICS_FILE,
-            {"hyperparameters": hyperparameter_values(args), "validation": metrics},
+            {"hyperparameters": hyperparameter_values(args), VALIDATION_SPLIT: metrics},
         )
     return metrics
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from training import preprocess
-from training.common import SchemaError
+from training.data import SchemaError
 from training.profile import profile_dataframe
 
 
