@@ -40,6 +40,17 @@ class Estimator(str, Enum):  # noqa: UP042
 
 
 ESTIMATORS: tuple[str, ...] = tuple(member.value for member in Estimator)
+
+
+class FeatureType(str, Enum):  # noqa: UP042
+    """How a feature column is encoded (schema.json's ``type``; the drift checks' kinds)."""
+
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+
+    def __str__(self) -> str:
+        return self.value
+
 DEFAULT_ESTIMATOR = Estimator.GRADIENT_BOOSTING.value
 
 # --------------------------------------------------------------------------------------
@@ -70,6 +81,9 @@ TRAINING_METRICS_FILE = "metrics.json"
 """Hyperparameters and validation metrics a training job writes to its output data folder."""
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 """The splits Preprocess writes, each as ``<split>-<host>.csv``."""
+MODEL_CODE_DIR = "code"
+"""Folder inside the model folder (and model.tar.gz) holding the serving code, ``code/training/``;
+the serving container reads it when network isolation keeps it from fetching code."""
 
 # --------------------------------------------------------------------------------------
 # Step outputs and channels (the names the definition and the jobs agree on)

@@ -7,7 +7,8 @@
 Reads every CSV file under the test folder (each preprocess host's split file). Writes
 evaluation.json (read by the pipeline's condition step with JsonGet, e.g.
 `classification_metrics.accuracy.value`) and plots: confusion matrix and ROC curve, or
-residuals and predicted-vs-actual.
+residuals and predicted-vs-actual. Without matplotlib (not in the job image) it writes
+evaluation.json alone and says so.
 """
 
 from __future__ import annotations
@@ -26,21 +27,21 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix, roc_curve
 
-from training.common import (
-    DatasetSchema,
+from training import plots
+from training.contract import (
+    EVALUATION_FILE,
+    EVALUATION_OUTPUT,
+    EVALUATION_SECTION,
+    METRIC_NAMES,
+    PROCESSING_MODEL_DIR,
+    PROCESSING_OUTPUT_DIR,
+    PROCESSING_TEST_DIR,
     ProblemType,
-    coerce_target,
-    compute_metrics,
-    extract_model,
-    load_model,
-    predict,
-    read_csv_folder,
-    write_json,
 )
-from training.metrics import EVALUATION_SECTION, METRIC_NAMES
-from training.plots import new_figure, save_png
-
-EVALUATION_FILE = "evaluation.json"
+from training.data import DatasetSchema, coerce_target, read_csv_folder
+from training.jsonio import write_json
+from training.model_files import extract_model, load_model
+from training.scoring import compute_metrics, predict
 
 
 def evaluation_document(
@@ -66,7 +67,7 @@ def plot_classification(
     """confusion_matrix.png and roc_curve.png (one-vs-rest curves for more than two classes)."""
     labels = [str(c) for c in classes]
     matrix = confusion_matrix(y_true, y_pred, labels=list(classes))
-    figure = new_figure(1.2 + 0.6 * len(labels) + 2, 1.2 + 0.6 * len(labels) + 1.5)
+    figure = plots.new_figure(1.2 + 0.6 * len(labels) + 2, 1.2 + 0.6 * len(labels) + 1.5)
     axes = figure.subplots()
     image = axes.imshow(matrix, cmap="Blues")
     figure.colorbar(image, ax=axes)
@@ -83,9 +84,9 @@ def plot_classification(
     for (row, column), count in np.ndenumerate(matrix):
         color = "white" if count > threshold else "black"
         axes.text(column, row, str(count), ha="center", va="center", color=color)
-    save_png(figure, output_dir / "confusion_matrix.png")
+    plots.save_png(figure, output_dir / "confusion_matrix.png")
 
-    figure = new_figure(5, 5)
+    figure = plots.new_figure(5, 5)
     axes = figure.subplots()
     positives = classes[1:] if len(classes) == 2 else classes
     for label in positives:
@@ -98,26 +99,26 @@ def plot_classification(
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
     axes.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve (test)")
     axes.legend(loc="lower right", title="positive class")
-    save_png(figure, output_dir / "roc_curve.png")
+    plots.save_png(figure, output_dir / "roc_curve.png")
     return [output_dir / "confusion_matrix.png", output_dir / "roc_curve.png"]
 
 
 def plot_regression(y_true: np.ndarray, y_pred: np.ndarray, output_dir: Path) -> list[Path]:
     """residuals.png and predicted_vs_actual.png."""
-    figure = new_figure()
+    figure = plots.new_figure()
     axes = figure.subplots()
     axes.scatter(y_pred, y_true - y_pred, s=12, alpha=0.7)
     axes.axhline(0, color="grey", linestyle="--")
     axes.set(xlabel="predicted", ylabel="actual - predicted", title="Residuals (test)")
-    save_png(figure, output_dir / "residuals.png")
+    plots.save_png(figure, output_dir / "residuals.png")
 
-    figure = new_figure(5, 5)
+    figure = plots.new_figure(5, 5)
     axes = figure.subplots()
     axes.scatter(y_true, y_pred, s=12, alpha=0.7)
     low, high = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
     axes.plot([low, high], [low, high], color="grey", linestyle="--")
     axes.set(xlabel="actual", ylabel="predicted", title="Predicted vs actual (test)")
-    save_png(figure, output_dir / "predicted_vs_actual.png")
+    plots.save_png(figure, output_dir / "predicted_vs_actual.png")
     return [output_dir / "residuals.png", output_dir / "predicted_vs_actual.png"]
 
 
@@ -129,13 +130,18 @@ def evaluate(
     output_dir.mkdir(parents=True, exist_ok=True)
     y_true = coerce_target(test[schema.target], schema).to_numpy()
     y_pred, probabilities = predict(model, test, schema)
+    can_plot = plots.available()
     if schema.problem_type is ProblemType.CLASSIFICATION:
         classes = list(model.classes_)
         metrics = compute_metrics(schema.problem_type, y_true, y_pred, probabilities, classes)
-        plot_classification(y_true, y_pred, probabilities, classes, output_dir)
+        if can_plot:
+            plot_classification(y_true, y_pred, probabilities, classes, output_dir)
     else:
         metrics = compute_metrics(schema.problem_type, y_true, y_pred)
-        plot_regression(y_true, np.asarray(y_pred, dtype=float), output_dir)
+        if can_plot:
+            plot_regression(y_true, np.asarray(y_pred, dtype=float), output_dir)
+    if not can_plot:
+        print(plots.SKIPPED_NOTE)
     document = evaluation_document(schema.problem_type, metrics)
     write_json(output_dir / EVALUATION_FILE, document)
     return document
@@ -143,10 +149,10 @@ def evaluate(
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
-    parser.add_argument("--model-dir", type=Path, default=Path("/opt/ml/processing/input/model"))
-    parser.add_argument("--test-dir", type=Path, default=Path("/opt/ml/processing/input/test"))
+    parser.add_argument("--model-dir", type=Path, default=Path(PROCESSING_MODEL_DIR))
+    parser.add_argument("--test-dir", type=Path, default=Path(PROCESSING_TEST_DIR))
     parser.add_argument(
-        "--output-dir", type=Path, default=Path("/opt/ml/processing/output/evaluation")
+        "--output-dir", type=Path, default=Path(PROCESSING_OUTPUT_DIR) / EVALUATION_OUTPUT
     )
     parser.add_argument("--target", help="Default: the target the model was trained on.")
     parser.add_argument("--problem-type", choices=[p.value for p in ProblemType])

@@ -27,7 +27,10 @@ if __package__ in (
 import numpy as np
 import pandas as pd
 
-from training.common import DatasetSchema, load_model, predict, to_jsonable
+from training.data import DatasetSchema
+from training.jsonio import to_jsonable
+from training.model_files import load_model
+from training.scoring import predict
 
 CSV = "text/csv"
 JSON = "application/json"

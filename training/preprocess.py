@@ -7,7 +7,7 @@ Writes train/train.csv, validation/validation.csv, test/test.csv (raw features a
 input's column order) and transform/preprocessor.joblib + transform/schema.json.
 
 On a processing job with N > 1 instances (input files sharded across them, every instance
-uploading to the same prefix; see `training.common.load_cluster`) each host splits its own
+uploading to the same prefix; see `training.cluster.load_cluster`) each host splits its own
 files, seeded as on one host, and writes `train/train-<host>.csv` (likewise validation and
 test); the training and evaluation channels read every file in the folder. Only the primary
 host (algo-1) writes transform/: its schema and transformer are fitted on the primary's shard,
@@ -38,27 +38,29 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from training.common import (
+from training.cluster import SINGLE_HOST, Cluster, load_cluster
+from training.contract import (
+    DEFAULT_SEED,
+    PREPROCESSOR_FILE,
+    PROCESSING_DATA_DIR,
+    PROCESSING_OUTPUT_DIR,
     SCHEMA_FILE,
-    SINGLE_HOST,
-    Cluster,
+    SPLITS,
+    TRANSFORM_OUTPUT,
+    ProblemType,
+)
+from training.data import (
     DatasetSchema,
     Feature,
-    ProblemType,
     SchemaError,
     coerce_features,
     coerce_target,
     features_from_json,
     has_csv_files,
     infer_schema,
-    load_cluster,
     read_csv_folder,
-    read_json,
-    write_json,
 )
-
-PREPROCESSOR_FILE = "preprocessor.joblib"
-SPLITS = ("train", "validation", "test")
+from training.jsonio import read_json, write_json
 
 
 def load_expected_features(path: str | Path) -> tuple[Feature, ...]:
@@ -83,7 +85,7 @@ def split_dataset(
     schema: DatasetSchema,
     validation_fraction: float = 0.15,
     test_fraction: float = 0.15,
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Train, validation and test frames: disjoint, seeded, stratified by class when possible."""
     for name, value in (
@@ -149,7 +151,7 @@ def preprocess(
     output_dir: str | Path,
     validation_fraction: float = 0.15,
     test_fraction: float = 0.15,
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
     expected: Sequence[Feature] | None = None,
     cluster: Cluster = SINGLE_HOST,
 ) -> dict[str, Any]:
@@ -160,21 +162,16 @@ def preprocess(
     output_dir = Path(output_dir)
     schema = infer_schema(data, target, problem_type, expected)
     cleaned = clean(data, schema)
-    splits = dict(
-        zip(
-            SPLITS,
-            split_dataset(cleaned, schema, validation_fraction, test_fraction, seed),
-            strict=True,
-        )
-    )
+    frames = split_dataset(cleaned, schema, validation_fraction, test_fraction, seed)
+    splits = dict(zip(SPLITS, frames, strict=True))
     for name, frame in splits.items():
         path = output_dir / split_file(name, cluster)
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)
     if cluster.is_primary:
-        features = coerce_features(splits["train"], schema.features)
+        features = coerce_features(frames[0], schema.features)  # the train split
         preprocessor = build_preprocessor(schema).fit(features)
-        transform_dir = output_dir / "transform"
+        transform_dir = output_dir / TRANSFORM_OUTPUT
         transform_dir.mkdir(parents=True, exist_ok=True)
         joblib.dump(preprocessor, transform_dir / PREPROCESSOR_FILE)
         write_json(transform_dir / SCHEMA_FILE, schema.to_dict())
@@ -188,13 +185,13 @@ def preprocess(
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
-    parser.add_argument("--data-dir", type=Path, default=Path("/opt/ml/processing/input/data"))
-    parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output"))
+    parser.add_argument("--data-dir", type=Path, default=Path(PROCESSING_DATA_DIR))
+    parser.add_argument("--output-dir", type=Path, default=Path(PROCESSING_OUTPUT_DIR))
     parser.add_argument("--target", required=True)
     parser.add_argument("--problem-type", required=True, choices=[p.value for p in ProblemType])
     parser.add_argument("--validation-fraction", type=float, default=0.15)
     parser.add_argument("--test-fraction", type=float, default=0.15)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--schema", type=Path, help="JSON of expected feature columns and types")
     return parser.parse_args(argv)
 

@@ -4,12 +4,14 @@
         --report-dir /opt/ml/processing/output/report \
         --baseline-dir /opt/ml/processing/output/baseline --target COLUMN --problem-type ...
 
-Report folder: report.html (self-contained, PNGs embedded), the same PNGs, summary.json.
-Baseline folder: statistics.json (what drift checks compare live traffic against) and
-constraints.json (feature names, types, nullability; also valid as preprocess --schema).
+Report folder: report.html (self-contained, PNGs embedded), the same PNGs, summary.json. Without
+matplotlib (it is not in the job image) the report and summary are written without plots.
+Baseline folder: statistics.json and constraints.json in SageMaker Model Monitor's format (see
+`training.baseline`): what drift checks compare live traffic against; constraints.json is also
+valid as preprocess --schema.
 
 On a processing job with N > 1 instances (input files sharded across them, every instance
-uploading to the same prefixes; see `training.common.load_cluster`) each host profiles its own
+uploading to the same prefixes; see `training.cluster.load_cluster`) each host profiles its own
 files. The primary host (algo-1) writes the folders above, so the registered baseline
 `baseline/statistics.json` describes the primary's shard: a uniform sample of the files, not all
 the data (its report says so). Every other host writes `report/<host>/` and `baseline/<host>/`,
@@ -30,31 +32,35 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file by the container: make `training` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np
 import pandas as pd
 
-from training.common import (
-    SINGLE_HOST,
-    Cluster,
-    DatasetSchema,
-    FeatureType,
+from training import plots
+from training.baseline import baseline_constraints, baseline_statistics
+from training.cluster import SINGLE_HOST, Cluster, load_cluster
+from training.contract import (
+    BASELINE_CONSTRAINTS_FILE,
+    BASELINE_OUTPUT,
+    BASELINE_STATISTICS_FILE,
+    PROCESSING_DATA_DIR,
+    PROCESSING_OUTPUT_DIR,
+    REPORT_FILE,
+    REPORT_OUTPUT,
+    SUMMARY_FILE,
     ProblemType,
+)
+from training.data import (
+    DatasetSchema,
     coerce_features,
     coerce_target,
     has_csv_files,
     infer_schema,
-    load_cluster,
     read_csv_folder,
-    write_json,
 )
-from training.plots import new_figure, save_png
+from training.jsonio import write_json
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
-HISTOGRAM_BINS = 10
 TOP_CATEGORIES = 10
 """Categories listed per column in the report and summary.json."""
-BASELINE_CATEGORIES = 100
-"""Categories whose frequency the baseline keeps; the rest count as `other_fraction`."""
 MAX_DISTRIBUTION_PLOTS = 60
 MAX_CORRELATION_COLUMNS = 40
 
@@ -120,38 +126,6 @@ def target_summary(target: pd.Series, schema: DatasetSchema) -> dict[str, Any]:
     return summary
 
 
-def baseline_statistics(features: pd.DataFrame, schema: DatasetSchema) -> dict[str, Any]:
-    """Per-feature reference statistics for drift checks (histograms, category frequencies)."""
-    stats: dict[str, Any] = {}
-    for feature in schema.features:
-        values = features[feature.name]
-        if feature.type is FeatureType.NUMERIC:
-            entry = numeric_stats(values)
-            present = values.dropna().to_numpy()
-            counts, edges = np.histogram(present, bins=HISTOGRAM_BINS)
-            entry["histogram"] = {"bin_edges": edges.tolist(), "counts": counts.tolist()}
-        else:
-            counts = category_counts(values)
-            total = counts.sum()
-            kept = counts.head(BASELINE_CATEGORIES)
-            entry = {
-                "count": int(total),
-                "missing": int(values.isna().sum()),
-                "missing_fraction": float(values.isna().mean()),
-                "unique": int(counts.size),
-                "frequencies": {str(k): float(v / total) for k, v in kept.items()},
-                "other_fraction": float(1 - kept.sum() / total),
-            }
-        stats[feature.name] = {"type": feature.type.value, **entry}
-    return {"version": 1, "rows": len(features), "features": stats}
-
-
-def baseline_constraints(schema: DatasetSchema) -> dict[str, Any]:
-    """Feature names, types and nullability; the same shape preprocess accepts as --schema."""
-    document = schema.to_dict()
-    return {key: document[key] for key in ("version", "target", "problem_type", "features")}
-
-
 def _safe_name(name: str, taken: set[str]) -> str:
     base = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "column"
     candidate, suffix = base, 1
@@ -163,7 +137,7 @@ def _safe_name(name: str, taken: set[str]) -> str:
 
 
 def _distribution_figure(name: str, values: pd.Series, numeric: bool) -> Any:
-    figure = new_figure(4.0, 3.0)
+    figure = plots.new_figure(4.0, 3.0)
     axes = figure.subplots()
     if numeric:
         axes.hist(values.dropna().to_numpy(), bins=30, color="#4c72b0")
@@ -177,7 +151,7 @@ def _distribution_figure(name: str, values: pd.Series, numeric: bool) -> Any:
 
 
 def _missing_figure(missing: pd.Series) -> Any:
-    figure = new_figure(6.0, max(2.0, 0.22 * len(missing) + 1))
+    figure = plots.new_figure(6.0, max(2.0, 0.22 * len(missing) + 1))
     axes = figure.subplots()
     axes.barh(list(missing.index)[::-1], missing.to_numpy()[::-1], color="#c44e52")
     axes.set_xlim(0, 1)
@@ -188,7 +162,7 @@ def _missing_figure(missing: pd.Series) -> Any:
 
 def _correlation_figure(correlation: pd.DataFrame) -> Any:
     size = 2.5 + 0.28 * len(correlation)
-    figure = new_figure(size + 1, size)
+    figure = plots.new_figure(size + 1, size)
     axes = figure.subplots()
     image = axes.imshow(correlation.to_numpy(), cmap="coolwarm", vmin=-1, vmax=1)
     figure.colorbar(image, ax=axes, shrink=0.8)
@@ -200,7 +174,7 @@ def _correlation_figure(correlation: pd.DataFrame) -> Any:
 
 
 def _target_figure(target: pd.Series, schema: DatasetSchema) -> Any:
-    figure = new_figure(5.0, 3.2)
+    figure = plots.new_figure(5.0, 3.2)
     axes = figure.subplots()
     if schema.problem_type is ProblemType.CLASSIFICATION:
         counts = target.value_counts().reindex(list(schema.class_labels or ()), fill_value=0)
@@ -322,6 +296,44 @@ def render_html(summary: dict[str, Any], images: dict[str, list[tuple[str, bytes
     )
 
 
+def plot_profile(
+    report_dir: Path,
+    summary: dict[str, Any],
+    schema: DatasetSchema,
+    features: pd.DataFrame,
+    target_values: pd.Series,
+    plotted: Sequence[str],
+) -> dict[str, list[tuple[str, bytes]]]:
+    """Write the report's PNGs into `report_dir`; return them by report section."""
+    target = schema.target
+    column_stats = summary["column_stats"]
+    images: dict[str, list[tuple[str, bytes]]] = {}
+    target_png = plots.save_png(_target_figure(target_values, schema), report_dir / "target.png")
+    images["Target"] = [("target", target_png)]
+    missing = pd.Series({name: stats["missing_fraction"] for name, stats in column_stats.items()})
+    missing_png = plots.save_png(_missing_figure(missing), report_dir / "missing_values.png")
+    images["Missing values"] = [("missing values", missing_png)]
+    taken: set[str] = set()
+    images["Distributions"] = []
+    for name in plotted:
+        values = target_values if name == target else features[name]
+        figure = _distribution_figure(name, values, column_stats[name]["type"] == "numeric")
+        path = report_dir / f"dist_{_safe_name(name, taken)}.png"
+        images["Distributions"].append((name, plots.save_png(figure, path)))
+    numeric = pd.concat(
+        [features[schema.numeric_features], target_values.rename(target)]
+        if schema.problem_type is ProblemType.REGRESSION
+        else [features[schema.numeric_features]],
+        axis=1,
+    )
+    numeric = numeric.iloc[:, :MAX_CORRELATION_COLUMNS]
+    if numeric.shape[1] >= 2:
+        correlation = numeric.corr().fillna(0.0)
+        png = plots.save_png(_correlation_figure(correlation), report_dir / "correlation.png")
+        images["Correlation"] = [("correlation", png)]
+    return images
+
+
 def profile_dataframe(
     data: pd.DataFrame,
     target: str,
@@ -355,7 +367,10 @@ def profile_dataframe(
         column_stats[name] = {"type": "numeric" if numeric else "categorical", **stats}
     notes = list(notes)
     plotted = list(schema.columns)[:MAX_DISTRIBUTION_PLOTS]
-    if len(schema.columns) > len(plotted):
+    can_plot = plots.available()
+    if not can_plot:
+        notes.append(plots.SKIPPED_NOTE)
+    elif len(schema.columns) > len(plotted):
         notes.append(
             f"distributions plotted for the first {len(plotted)} of {len(schema.columns)} columns"
         )
@@ -369,39 +384,18 @@ def profile_dataframe(
         "notes": notes,
     }
 
-    images: dict[str, list[tuple[str, bytes]]] = {}
-    images["Target"] = [
-        ("target", save_png(_target_figure(target_values, schema), report_dir / "target.png"))
-    ]
-    missing = pd.Series({name: stats["missing_fraction"] for name, stats in column_stats.items()})
-    images["Missing values"] = [
-        ("missing values", save_png(_missing_figure(missing), report_dir / "missing_values.png"))
-    ]
-    taken: set[str] = set()
-    images["Distributions"] = []
-    for name in plotted:
-        values = target_values if name == target else features[name]
-        figure = _distribution_figure(name, values, column_stats[name]["type"] == "numeric")
-        path = report_dir / f"dist_{_safe_name(name, taken)}.png"
-        images["Distributions"].append((name, save_png(figure, path)))
-    numeric = pd.concat(
-        [features[schema.numeric_features], target_values.rename(target)]
-        if schema.problem_type is ProblemType.REGRESSION
-        else [features[schema.numeric_features]],
-        axis=1,
+    images = (
+        plot_profile(report_dir, summary, schema, features, target_values, plotted)
+        if can_plot
+        else {}
     )
-    numeric = numeric.iloc[:, :MAX_CORRELATION_COLUMNS]
-    if numeric.shape[1] >= 2:
-        correlation = numeric.corr().fillna(0.0)
-        summary_png = save_png(_correlation_figure(correlation), report_dir / "correlation.png")
-        images["Correlation"] = [("correlation", summary_png)]
-
-    (report_dir / "report.html").write_text(render_html(summary, images), encoding="utf-8")
-    write_json(report_dir / "summary.json", summary)
+    (report_dir / REPORT_FILE).write_text(render_html(summary, images), encoding="utf-8")
+    write_json(report_dir / SUMMARY_FILE, summary)
     if baseline_dir is not None:
         baseline_dir = Path(baseline_dir)
-        write_json(baseline_dir / "statistics.json", baseline_statistics(features, schema))
-        write_json(baseline_dir / "constraints.json", baseline_constraints(schema))
+        statistics = baseline_statistics(features, schema.features)
+        write_json(baseline_dir / BASELINE_STATISTICS_FILE, statistics)
+        write_json(baseline_dir / BASELINE_CONSTRAINTS_FILE, baseline_constraints(statistics))
     return summary
 
 
@@ -426,10 +420,12 @@ def shard_notes(cluster: Cluster) -> list[str]:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
-    parser.add_argument("--data-dir", type=Path, default=Path("/opt/ml/processing/input/data"))
-    parser.add_argument("--report-dir", type=Path, default=Path("/opt/ml/processing/output/report"))
+    parser.add_argument("--data-dir", type=Path, default=Path(PROCESSING_DATA_DIR))
     parser.add_argument(
-        "--baseline-dir", type=Path, default=Path("/opt/ml/processing/output/baseline")
+        "--report-dir", type=Path, default=Path(PROCESSING_OUTPUT_DIR) / REPORT_OUTPUT
+    )
+    parser.add_argument(
+        "--baseline-dir", type=Path, default=Path(PROCESSING_OUTPUT_DIR) / BASELINE_OUTPUT
     )
     parser.add_argument("--target", required=True)
     parser.add_argument("--problem-type", required=True, choices=[p.value for p in ProblemType])

@@ -2,8 +2,10 @@
 
 Channels and the model folder come from SM_CHANNEL_TRAIN, SM_CHANNEL_VALIDATION,
 SM_CHANNEL_TRANSFORM and SM_MODEL_DIR; hyperparameters arrive as `--name value` flags (values
-may be JSON-quoted strings). Prints `validation:<metric>=<value>;` lines for the tuner and
-writes model.joblib + schema.json into the model folder.
+may be JSON-quoted strings); their names and defaults are `training.contract.HYPERPARAMETERS`.
+Prints `validation:<metric>=<value>;` lines for the tuner and writes model.joblib + schema.json
+into the model folder, with a copy of the `training` package's .py files under
+`code/training/`: the serving container, isolated from the network, loads its code from there.
 
 The train and validation channels are read whole: every CSV file under them, so the split
 files of every preprocess host (`train-algo-1.csv`, `train-algo-2.csv`, ...) are used. The
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -36,21 +39,45 @@ from sklearn.ensemble import (
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 
-from training.common import (
+from training.contract import (
+    DEFAULT_ESTIMATOR,
+    DEFAULT_HYPERPARAMETERS,
+    DEFAULT_SEED,
+    ESTIMATOR_FLAG,
+    ESTIMATORS,
+    HYPERPARAMETERS,
+    MODEL_CODE_DIR,
     MODEL_FILE,
+    PACKAGE,
+    PREPROCESSOR_FILE,
+    PROBLEM_TYPE_FLAG,
     SCHEMA_FILE,
-    DatasetSchema,
+    SEED_FLAG,
+    TARGET_FLAG,
+    TRAINING_CHANNEL_ROOT,
+    TRAINING_CHANNELS,
+    TRAINING_METRICS_FILE,
+    TRAINING_MODEL_DIR,
+    VALIDATION_SPLIT,
+    Estimator,
+    Hyperparameter,
     ProblemType,
+    format_metric_line,
+)
+from training.data import (
+    DatasetSchema,
     coerce_features,
     coerce_target,
     load_schema,
     read_csv_folder,
-    score_model,
-    to_jsonable,
-    write_json,
 )
-from training.metrics import DEFAULT_ESTIMATOR, ESTIMATORS, format_metric_line
-from training.preprocess import PREPROCESSOR_FILE
+from training.jsonio import to_jsonable, write_json
+from training.scoring import score_model
+
+NULLABLE_HYPERPARAMETERS = ("max-depth",)
+"""Hyperparameters that accept "None": a tree depth of None means unlimited."""
+PACKAGE_DIR = Path(__file__).resolve().parent
+"""The `training` package this script runs from; its .py files ship inside the model."""
 
 
 def _unquote(value: str) -> str:
@@ -89,23 +116,22 @@ def _int(value: str) -> int:
 def build_estimator(
     name: str,
     problem_type: ProblemType | str,
-    n_estimators: int = 100,
-    learning_rate: float = 0.1,
-    max_depth: int | None = None,
-    seed: int = 42,
+    n_estimators: int = DEFAULT_HYPERPARAMETERS["n-estimators"],
+    learning_rate: float = DEFAULT_HYPERPARAMETERS["learning-rate"],
+    max_depth: int | None = DEFAULT_HYPERPARAMETERS["max-depth"],
+    seed: int = DEFAULT_SEED,
 ) -> BaseEstimator:
-    """A seeded estimator; `max_depth=None` keeps the estimator's own default.
-
-    `linear` is LogisticRegression or Ridge and ignores the tree hyperparameters.
+    """A seeded estimator; `max_depth=None` means unlimited depth (gradient boosting: its own
+    default). `linear` is LogisticRegression or Ridge and ignores the tree hyperparameters.
     """
     classify = ProblemType(problem_type) is ProblemType.CLASSIFICATION
-    if name == "gradient_boosting":
+    if name == Estimator.GRADIENT_BOOSTING:
         cls = GradientBoostingClassifier if classify else GradientBoostingRegressor
         depth = {} if max_depth is None else {"max_depth": max_depth}
         return cls(
             n_estimators=n_estimators, learning_rate=learning_rate, random_state=seed, **depth
         )
-    if name == "hist_gradient_boosting":
+    if name == Estimator.HIST_GRADIENT_BOOSTING:
         cls = HistGradientBoostingClassifier if classify else HistGradientBoostingRegressor
         return cls(
             max_iter=n_estimators,
@@ -113,10 +139,10 @@ def build_estimator(
             max_depth=max_depth,
             random_state=seed,
         )
-    if name == "random_forest":
+    if name == Estimator.RANDOM_FOREST:
         cls = RandomForestClassifier if classify else RandomForestRegressor
         return cls(n_estimators=n_estimators, max_depth=max_depth, random_state=seed, n_jobs=-1)
-    if name == "linear":
+    if name == Estimator.LINEAR:
         return LogisticRegression(max_iter=2000, random_state=seed) if classify else Ridge()
     raise ValueError(f"unknown estimator {name!r} (allowed: {', '.join(ESTIMATORS)})")
 
@@ -146,42 +172,71 @@ def with_trained_classes(schema: DatasetSchema, model: Any) -> DatasetSchema:
     return replace(schema, class_labels=tuple(labels))
 
 
+def _hyperparameter_type(hyperparameter: Hyperparameter) -> Callable[[str], Any]:
+    if hyperparameter.type is int:
+        nullable = hyperparameter.name in NULLABLE_HYPERPARAMETERS
+        return _hyperparameter(_optional_int if nullable else _int)
+    return _hyperparameter(hyperparameter.type)
+
+
+def _flags(name: str) -> list[str]:
+    """`--name`, and `--name_with_underscores` when the name has dashes."""
+    underscored = name.replace("-", "_")
+    return [f"--{name}"] + ([f"--{underscored}"] if underscored != name else [])
+
+
 def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
     """Known flags and the leftovers (SageMaker adds some, e.g. --sagemaker_program)."""
     env = os.environ
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     text = _hyperparameter(str)
-    parser.add_argument("--target", type=text)
+    parser.add_argument(*_flags(TARGET_FLAG), type=text)
     parser.add_argument(
-        "--problem-type", "--problem_type", type=text, choices=[p.value for p in ProblemType]
-    )
-    parser.add_argument("--estimator", type=text, default=DEFAULT_ESTIMATOR, choices=ESTIMATORS)
-    parser.add_argument("--n-estimators", "--n_estimators", type=_hyperparameter(_int), default=100)
-    parser.add_argument(
-        "--learning-rate", "--learning_rate", type=_hyperparameter(float), default=0.1
-    )
-    parser.add_argument("--max-depth", "--max_depth", type=_hyperparameter(_optional_int))
-    parser.add_argument("--seed", type=_hyperparameter(_int), default=42)
-    parser.add_argument(
-        "--model-dir", type=Path, default=Path(env.get("SM_MODEL_DIR", "/opt/ml/model"))
-    )
-    channel = "/opt/ml/input/data/"
-    parser.add_argument(
-        "--train", type=Path, default=Path(env.get("SM_CHANNEL_TRAIN", channel + "train"))
+        *_flags(PROBLEM_TYPE_FLAG), type=text, choices=[p.value for p in ProblemType]
     )
     parser.add_argument(
-        "--validation",
-        type=Path,
-        default=Path(env.get("SM_CHANNEL_VALIDATION", channel + "validation")),
+        *_flags(ESTIMATOR_FLAG), type=text, default=DEFAULT_ESTIMATOR, choices=ESTIMATORS
     )
+    for hyperparameter in HYPERPARAMETERS:
+        parser.add_argument(
+            *_flags(hyperparameter.name),
+            type=_hyperparameter_type(hyperparameter),
+            default=hyperparameter.default,
+            help=f"{hyperparameter.description} (default: {hyperparameter.default})",
+        )
+    parser.add_argument(*_flags(SEED_FLAG), type=_hyperparameter(_int), default=DEFAULT_SEED)
     parser.add_argument(
-        "--transform",
-        type=Path,
-        default=Path(env.get("SM_CHANNEL_TRANSFORM", channel + "transform")),
+        "--model-dir", type=Path, default=Path(env.get("SM_MODEL_DIR", TRAINING_MODEL_DIR))
     )
+    channels = Path(TRAINING_CHANNEL_ROOT)
+    for channel in TRAINING_CHANNELS:
+        variable = f"SM_CHANNEL_{channel.upper()}"
+        parser.add_argument(
+            f"--{channel}", type=Path, default=Path(env.get(variable, channels / channel))
+        )
     output = env.get("SM_OUTPUT_DATA_DIR")
     parser.add_argument("--output-data-dir", type=Path, default=Path(output) if output else None)
     return parser.parse_known_args(argv)
+
+
+def hyperparameter_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The estimator, every contract hyperparameter and the seed, as parsed (snake_case keys)."""
+    names = [ESTIMATOR_FLAG, *(hp.name for hp in HYPERPARAMETERS), SEED_FLAG]
+    return {name.replace("-", "_"): getattr(args, name.replace("-", "_")) for name in names}
+
+
+def copy_code(model_dir: Path, package_dir: Path = PACKAGE_DIR) -> list[Path]:
+    """Copy the package's .py files to `<model_dir>/code/training/` (sorted, nothing else).
+
+    The serving container runs with network isolation and cannot fetch code from S3; with the
+    code inside model.tar.gz it imports `training.inference` from `code/`.
+    """
+    destination = model_dir / MODEL_CODE_DIR / PACKAGE
+    destination.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for source in sorted(package_dir.glob("*.py")):
+        copied.append(Path(shutil.copyfile(source, destination / source.name)))
+    return copied
 
 
 def _check_matches(schema: DatasetSchema, target: str | None, problem_type: str | None) -> None:
@@ -218,21 +273,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     schema = with_trained_classes(schema, model)
     metrics = score_model(model, read_csv_folder(args.validation), schema)
     for name, value in metrics.items():
-        print(format_metric_line("validation", name, value))
+        print(format_metric_line(VALIDATION_SPLIT, name, value))
     args.model_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, args.model_dir / MODEL_FILE)
     write_json(args.model_dir / SCHEMA_FILE, schema.to_dict())
+    copy_code(args.model_dir)
     if args.output_data_dir is not None:
-        hyperparameters = {
-            "estimator": args.estimator,
-            "n_estimators": args.n_estimators,
-            "learning_rate": args.learning_rate,
-            "max_depth": args.max_depth,
-            "seed": args.seed,
-        }
         write_json(
-            args.output_data_dir / "metrics.json",
-            {"hyperparameters": hyperparameters, "validation": metrics},
+            args.output_data_dir / TRAINING_METRICS_FILE,
+            {"hyperparameters": hyperparameter_values(args), VALIDATION_SPLIT: metrics},
         )
     return metrics
 

@@ -6,16 +6,14 @@ changes the pipeline definition and an unchanged tree changes nothing on the nex
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import os
-import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import training
+from training.archives import tarball_bytes
 from training.contract import PACKAGE
 
 TRAINING_DIR = Path(training.__file__).resolve().parent
@@ -30,18 +28,8 @@ class CodePackage:
     digest: str
 
     def tarball(self) -> bytes:
-        """``sourcedir.tar.gz`` with the same files: sorted, zero mtimes and owners."""
-        raw = io.BytesIO()
-        with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for path in sorted(self.files):
-                info = tarfile.TarInfo(path)
-                info.size = len(self.files[path])
-                info.mode = 0o644
-                tar.addfile(info, io.BytesIO(self.files[path]))
-        compressed = io.BytesIO()
-        with gzip.GzipFile(fileobj=compressed, mode="wb", mtime=0) as archive:
-            archive.write(raw.getvalue())
-        return compressed.getvalue()
+        """``sourcedir.tar.gz`` with the same files (reproducible: see training.archives)."""
+        return tarball_bytes(self.files)
 
     def tarball_file(self) -> Path:
         """The tarball on local disk (content-addressed), for Pulumi to upload as an asset."""

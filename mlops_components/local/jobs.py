@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_components.local.workdir import LocalS3, copy_objects
+from training.archives import pack_folder
 from training.contract import CONTAINER_ROOT, MODEL_ARCHIVE, RESOURCE_CONFIG_ENV
 
 #: The log each job folder keeps.
@@ -126,12 +127,7 @@ class JobRunner:
         log = self.execute(job_name, job, command, env, cwd=code)
         artifact = f"{args['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job.name}" \
                    f"/output/{MODEL_ARCHIVE}"
-        model_archive = job / MODEL_ARCHIVE
-        with tarfile.open(model_archive, "w:gz") as archive:
-            for file in sorted(model_dir.rglob("*")):
-                archive.add(file, arcname=file.relative_to(model_dir).as_posix(),
-                            recursive=False)
-        self.s3.upload(model_archive, artifact)
+        self.s3.upload(pack_folder(model_dir, job / MODEL_ARCHIVE), artifact)
         metrics = []
         definitions = args.get("AlgorithmSpecification", {}).get("MetricDefinitions", [])
         for definition in definitions:

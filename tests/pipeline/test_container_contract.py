@@ -12,7 +12,7 @@ import pytest
 from mlops_components.sagemaker.definition import steps_by_name
 from mlops_components.sagemaker.spec import EVALUATION_REPORT, PipelineParameter, StepName
 from tests.pipeline.conftest import BUCKET, CODE_URI, VARIANTS
-from training import contract as training_metrics
+from training import contract
 from training.contract import SERVING_MODULE
 
 PIPELINE = "diagnosis-training"
@@ -126,7 +126,7 @@ def test_train_runs_train_py_in_script_mode_from_the_code_channel(definitions):
     assert channels["code"]["DataSource"]["S3DataSource"]["S3Uri"] == \
         f"{CODE_URI}/sourcedir.tar.gz"
     assert train["AlgorithmSpecification"]["MetricDefinitions"] == \
-        training_metrics.METRIC_DEFINITIONS[training_metrics.ProblemType.CLASSIFICATION]
+        contract.METRIC_DEFINITIONS[contract.ProblemType.CLASSIFICATION]
     assert train["OutputDataConfig"]["S3OutputPath"] == prefix_join("models")
     assert train["ResourceConfig"]["InstanceType"] == {"Get": "Parameters.TrainingInstanceType"}
     assert train["ResourceConfig"]["InstanceCount"] == 1
@@ -211,7 +211,7 @@ def test_tuning_searches_the_ranges_for_the_gate_metric(definitions):
         "seed": "42", "sagemaker_program": "training/train.py",
         "sagemaker_submit_directory": "/opt/ml/input/data/code/sourcedir.tar.gz"}
     assert job["AlgorithmSpecification"]["MetricDefinitions"] == \
-        training_metrics.METRIC_DEFINITIONS[training_metrics.ProblemType.CLASSIFICATION]
+        contract.METRIC_DEFINITIONS[contract.ProblemType.CLASSIFICATION]
 
 
 def test_tuning_minimises_a_lower_is_better_objective(definitions):

@@ -14,7 +14,8 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes
 
 from training import evaluate, preprocess, profile, train
-from training.common import MODEL_ARCHIVE, package_model
+from training.contract import MODEL_ARCHIVE
+from training.model_files import package_model
 
 CLASSIFICATION_TARGET = "diagnosis_benign"
 REGRESSION_TARGET = "progression"

@@ -23,15 +23,11 @@ import pytest
 from sklearn.datasets import load_wine
 
 from tests.training.conftest import CLASSIFICATION_TARGET, breast_cancer
-from training import common, evaluate, preprocess, profile, train
-from training.common import (
-    RESOURCE_CONFIG_ENV,
-    SINGLE_HOST,
-    Cluster,
-    SchemaError,
-    load_cluster,
-    load_schema,
-)
+from training import cluster as cluster_module
+from training import evaluate, preprocess, profile, train
+from training.cluster import SINGLE_HOST, Cluster, load_cluster
+from training.contract import RESOURCE_CONFIG_ENV, SPLITS
+from training.data import SchemaError, load_schema
 
 HOSTS = ("algo-1", "algo-2")
 REPO = Path(__file__).resolve().parents[2]
@@ -110,7 +106,7 @@ def profile_args(data: Path, output: Path) -> list[str]:
 
 
 def split_names(host: str) -> set[str]:
-    return {f"{s}/{s}-{host}.csv" for s in preprocess.SPLITS}
+    return {f"{s}/{s}-{host}.csv" for s in SPLITS}
 
 
 # --- the cluster description -----------------------------------------------------------------
@@ -118,17 +114,17 @@ def split_names(host: str) -> set[str]:
 
 def test_without_a_resource_config_the_job_is_the_single_host_algo_1(monkeypatch, tmp_path):
     monkeypatch.delenv(RESOURCE_CONFIG_ENV, raising=False)
-    monkeypatch.setattr(common, "DEFAULT_RESOURCE_CONFIG", str(tmp_path / "absent.json"))
+    monkeypatch.setattr(cluster_module, "RESOURCE_CONFIG_FILE", str(tmp_path / "absent.json"))
     cluster = load_cluster()
     assert cluster == SINGLE_HOST == Cluster("algo-1", ("algo-1",))
     assert cluster.is_primary and not cluster.is_multi_host
 
 
 def test_the_default_resource_config_is_sagemakers_and_is_read(monkeypatch, tmp_path):
-    assert common.DEFAULT_RESOURCE_CONFIG == "/opt/ml/config/resourceconfig.json"
+    assert cluster_module.RESOURCE_CONFIG_FILE == "/opt/ml/config/resourceconfig.json"
     monkeypatch.delenv(RESOURCE_CONFIG_ENV, raising=False)
     config = write_resource_config(tmp_path, "algo-2")
-    monkeypatch.setattr(common, "DEFAULT_RESOURCE_CONFIG", str(config))
+    monkeypatch.setattr(cluster_module, "RESOURCE_CONFIG_FILE", str(config))
     assert load_cluster() == Cluster("algo-2", HOSTS)
 
 
@@ -372,7 +368,8 @@ def test_profile_hosts_keep_the_baseline_uri_and_write_disjoint_files(tmp_path):
     for host, data in inputs.items():
         shard_rows = sum(len(pd.read_csv(p)) for p in data.glob("*.csv"))
         baseline = output / "baseline" / ("" if host == "algo-1" else host)
-        assert json.loads((baseline / "statistics.json").read_text())["rows"] == shard_rows
+        statistics = json.loads((baseline / "statistics.json").read_text())
+        assert statistics["dataset"]["item_count"] == shard_rows
         assert summaries[host]["rows"] == shard_rows
     report = (output / "report" / "report.html").read_text()
     assert "profile of host algo-1&#x27;s shard of the input files, one of 2 hosts" in report
@@ -408,7 +405,7 @@ def test_a_single_host_profile_writes_the_plain_names_byte_for_byte(tmp_path, mo
     data.mkdir()
     breast_cancer()[columns].to_csv(data / "part.csv", index=False)
     monkeypatch.delenv(RESOURCE_CONFIG_ENV, raising=False)
-    monkeypatch.setattr(common, "DEFAULT_RESOURCE_CONFIG", str(tmp_path / "absent.json"))
+    monkeypatch.setattr(cluster_module, "RESOURCE_CONFIG_FILE", str(tmp_path / "absent.json"))
     with contextlib.redirect_stdout(io.StringIO()):
         profile.main(profile_args(data, tmp_path / "without-config"))
         with on_host(tmp_path, "algo-1", hosts=("algo-1",)):

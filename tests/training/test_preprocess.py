@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from training import preprocess
-from training.common import SchemaError, read_csv_folder
+from training.contract import SPLITS
+from training.data import SchemaError, read_csv_folder
 
 TARGET = "diagnosis_benign"
 
@@ -39,7 +40,7 @@ def run(
 
 
 def read_splits(output_dir: Path) -> dict[str, pd.DataFrame]:
-    return {name: pd.read_csv(output_dir / name / f"{name}.csv") for name in preprocess.SPLITS}
+    return {name: pd.read_csv(output_dir / name / f"{name}.csv") for name in SPLITS}
 
 
 # --- schema errors ---------------------------------------------------------------------------
@@ -271,7 +272,7 @@ def test_same_seed_writes_identical_files_and_another_seed_does_not(tmp_path, ca
     data = shards(cancer_frame, tmp_path / "data")
     for name, seed in (("a", "7"), ("b", "7"), ("c", "8")):
         run(data, tmp_path / name, "--seed", seed)
-    files = [f"{s}/{s}.csv" for s in preprocess.SPLITS] + ["transform/schema.json"]
+    files = [f"{s}/{s}.csv" for s in SPLITS] + ["transform/schema.json"]
     for file in files:
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes(), file
     assert (tmp_path / "a/test/test.csv").read_bytes() != (

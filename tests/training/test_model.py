@@ -12,8 +12,8 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.metrics import accuracy_score, mean_squared_error
 
 from training import preprocess, train
-from training.common import coerce_features, coerce_target, load_schema, read_csv_folder
-from training.metrics import DEFAULT_GATE_METRIC, METRIC_DEFINITIONS, METRIC_NAMES
+from training.contract import DEFAULT_GATE_METRIC, METRIC_DEFINITIONS, METRIC_NAMES
+from training.data import coerce_features, coerce_target, load_schema, read_csv_folder
 
 
 def evaluation(run) -> dict:
@@ -120,6 +120,7 @@ def test_model_ships_the_transformer_and_the_schema(classification_run):
     shipped = (classification_run.model_dir / "schema.json").read_text()
     assert shipped == (classification_run.processed / "transform" / "schema.json").read_text()
     assert sorted(p.name for p in classification_run.model_dir.iterdir()) == [
+        "code",
         "model.joblib",
         "schema.json",
     ]

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from training import preprocess
-from training.common import SchemaError
+from training.data import SchemaError
 from training.profile import profile_dataframe
 
 
@@ -68,33 +68,68 @@ def test_regression_summary_describes_the_target_distribution(regression_run, di
     assert target["max"] == pytest.approx(diabetes_frame[regression_run.target].max())
 
 
-def test_baseline_statistics_hold_histograms_and_frequencies(classification_run, cancer_frame):
-    statistics = load(classification_run.baseline / "statistics.json")["features"]
-    assert classification_run.target not in statistics
-    assert set(statistics) == set(cancer_frame.columns.drop(classification_run.target))
-    radius = statistics["worst radius"]
-    assert radius["type"] == "numeric"
-    assert len(radius["histogram"]["bin_edges"]) == len(radius["histogram"]["counts"]) + 1
-    assert sum(radius["histogram"]["counts"]) == cancer_frame["worst radius"].notna().sum()
-    assert radius["histogram"]["bin_edges"][0] == pytest.approx(cancer_frame["worst radius"].min())
-    quantiles = list(radius["quantiles"].values())
-    assert quantiles == sorted(quantiles)
-    texture = statistics["mean texture"]
-    assert sum(texture["histogram"]["counts"]) == cancer_frame["mean texture"].notna().sum()
-    band = statistics["size_band"]
-    assert band["type"] == "categorical"
-    expected = cancer_frame["size_band"].value_counts(normalize=True).to_dict()
-    assert band["frequencies"] == pytest.approx(expected)
-    assert band["other_fraction"] == pytest.approx(0.0)
+def by_name(document: dict) -> dict:
+    return {feature["name"]: feature for feature in document["features"]}
 
 
-def test_constraints_name_types_and_nullability(classification_run):
+def test_baseline_statistics_describe_the_features_in_request_order(
+    classification_run, cancer_frame
+):
+    statistics = load(classification_run.baseline / "statistics.json")
+    schema = load(classification_run.model_dir / "schema.json")
+    names = [feature["name"] for feature in statistics["features"]]
+    assert names == [feature["name"] for feature in schema["features"]]
+    assert classification_run.target not in names
+    assert statistics["dataset"]["item_count"] == len(cancer_frame)
+
+
+def test_baseline_numeric_statistics_match_pandas(classification_run, cancer_frame):
+    features = by_name(load(classification_run.baseline / "statistics.json"))
+    texture = features["mean texture"]
+    assert texture["inferred_type"] == "Fractional"
+    stats = texture["numerical_statistics"]
+    column = cancer_frame["mean texture"]
+    assert stats["common"] == {
+        "num_present": int(column.notna().sum()),
+        "num_missing": int(column.isna().sum()),
+    }
+    assert stats["mean"] == pytest.approx(column.mean())
+    assert stats["sum"] == pytest.approx(column.sum())
+    assert stats["std_dev"] == pytest.approx(column.std(ddof=0))
+    assert (stats["min"], stats["max"]) == (column.min(), column.max())
+    buckets = stats["distribution"]["kll"]["buckets"]
+    counts, edges = np.histogram(column.dropna(), bins=10)
+    assert [b["count"] for b in buckets] == counts.tolist()
+    assert [b["lower_bound"] for b in buckets] == pytest.approx(edges[:-1].tolist())
+    assert buckets[-1]["upper_bound"] == column.max()
+    sketch = stats["distribution"]["kll"]["sketch"]
+    assert sketch["parameters"] == {"c": 0.64, "k": 2048.0}
+    assert sketch["data"] == [sorted(column.dropna().tolist())]
+
+
+def test_baseline_string_statistics_count_every_category(classification_run, cancer_frame):
+    band = by_name(load(classification_run.baseline / "statistics.json"))["size_band"]
+    assert band["inferred_type"] == "String"
+    stats = band["string_statistics"]
+    assert stats["distinct_count"] == cancer_frame["size_band"].nunique()
+    buckets = stats["distribution"]["categorical"]["buckets"]
+    assert {b["value"]: b["count"] for b in buckets} == cancer_frame["size_band"].value_counts(
+    ).to_dict()
+
+
+def test_constraints_name_types_completeness_and_domains(classification_run, cancer_frame):
     constraints = load(classification_run.baseline / "constraints.json")
-    features = {f["name"]: f for f in constraints["features"]}
-    assert features["size_band"]["type"] == "categorical"
-    assert features["worst radius"]["type"] == "numeric"
-    assert [n for n, f in features.items() if f["nullable"]] == ["mean texture"]
-    assert constraints["target"] == classification_run.target
+    features = by_name(constraints)
+    assert features["size_band"]["inferred_type"] == "String"
+    assert features["size_band"]["string_constraints"]["domains"] == ["large", "medium", "small"]
+    assert features["worst radius"]["inferred_type"] == "Fractional"
+    assert features["worst radius"]["num_constraints"] == {"is_non_negative": True}
+    incomplete = {n: f["completeness"] for n, f in features.items() if f["completeness"] < 1}
+    assert incomplete == {
+        "mean texture": pytest.approx(cancer_frame["mean texture"].notna().mean())
+    }
+    assert constraints["monitoring_config"]["distribution_constraints"][
+        "categorical_drift_method"] == "LInfinity"
 
 
 def test_constraints_are_a_valid_preprocess_schema(classification_run, tmp_path):

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from training import inference
-from training.common import coerce_features, load_schema, read_csv_folder
+from training.data import coerce_features, load_schema, read_csv_folder
 
 
 @pytest.fixture(scope="module")

@@ -1,63 +1,23 @@
-"""Shared helpers for the jobs: the cluster, CSV shards, dataset schema, JSON, metrics, models."""
+"""The dataset contract: CSV folders, feature types, coercion and the schema preprocess learns.
+
+Every problem found is reported at once in a SchemaError that names the column or file.
+"""
 
 from __future__ import annotations
 
 import csv
-import gzip
-import json
-import math
-import os
-import re
-import tarfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skmetrics
 
-from training.metrics import ProblemType
+from training.baseline import MONITOR_FEATURE_TYPES
+from training.contract import FeatureType, ProblemType
+from training.jsonio import read_json, to_jsonable
 
-__all__ = [
-    "DEFAULT_RESOURCE_CONFIG",
-    "MODEL_ARCHIVE",
-    "MODEL_FILE",
-    "RESOURCE_CONFIG_ENV",
-    "SCHEMA_FILE",
-    "SINGLE_HOST",
-    "Cluster",
-    "DatasetSchema",
-    "Feature",
-    "FeatureType",
-    "ProblemType",
-    "SchemaError",
-    "coerce_features",
-    "coerce_target",
-    "compute_metrics",
-    "extract_model",
-    "features_from_json",
-    "infer_feature_type",
-    "has_csv_files",
-    "infer_schema",
-    "list_csv_files",
-    "load_cluster",
-    "load_model",
-    "load_schema",
-    "package_model",
-    "predict",
-    "read_csv_folder",
-    "read_json",
-    "to_jsonable",
-    "write_json",
-]
-
-MODEL_FILE = "model.joblib"
-SCHEMA_FILE = "schema.json"
-MODEL_ARCHIVE = "model.tar.gz"
 SCHEMA_VERSION = 1
 
 
@@ -67,16 +27,6 @@ class SchemaError(ValueError):
     def __init__(self, problems: str | Sequence[str]) -> None:
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("; ".join(self.problems))
-
-
-class FeatureType(str, Enum):  # noqa: UP042 - StrEnum needs Python 3.11
-    """How a feature column is encoded."""
-
-    NUMERIC = "numeric"
-    CATEGORICAL = "categorical"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -136,126 +86,6 @@ class DatasetSchema:
             class_labels=None if labels is None else tuple(labels),
         )
 
-
-# ---------------------------------------------------------------------------------------------
-# The processing cluster
-
-RESOURCE_CONFIG_ENV = "SM_RESOURCE_CONFIG"
-"""Overrides where the cluster description is read from (tests, the local runner)."""
-DEFAULT_RESOURCE_CONFIG = "/opt/ml/config/resourceconfig.json"
-"""Where SageMaker Processing describes the cluster to each container."""
-_HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-
-
-@dataclass(frozen=True)
-class Cluster:
-    """The instances of one processing job and which of them this container is.
-
-    Host names end up in output paths (`train/train-algo-2.csv`), so they must be plain names.
-    """
-
-    current_host: str
-    hosts: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        problems: list[str] = []
-        if not self.hosts:
-            problems.append("hosts must list at least one host (got [])")
-        bad = [h for h in (self.current_host, *self.hosts) if not _HOST_NAME.fullmatch(str(h))]
-        if bad:
-            problems.append(f"host names must match {_HOST_NAME.pattern} (got {bad})")
-        repeated = sorted({h for h in self.hosts if self.hosts.count(h) > 1})
-        if repeated:
-            problems.append(f"hosts lists {repeated} more than once")
-        if self.hosts and self.current_host not in self.hosts:
-            problems.append(
-                f"current_host {self.current_host!r} is not one of the hosts {list(self.hosts)}"
-            )
-        if problems:
-            raise ValueError("; ".join(problems))
-
-    @property
-    def primary(self) -> str:
-        """The host that writes the job-wide outputs (SageMaker's first host, algo-1)."""
-        return self.hosts[0]
-
-    @property
-    def is_primary(self) -> bool:
-        return self.current_host == self.primary
-
-    @property
-    def is_multi_host(self) -> bool:
-        return len(self.hosts) > 1
-
-
-SINGLE_HOST = Cluster("algo-1", ("algo-1",))
-"""A run outside SageMaker, or a job with one instance."""
-
-
-def load_cluster(path: str | Path | None = None) -> Cluster:
-    """This container's place in the processing job, from SageMaker's resourceconfig.json.
-
-    The file is `path`, else $SM_RESOURCE_CONFIG, else /opt/ml/config/resourceconfig.json. A
-    missing default file means a run outside SageMaker: a single host. A file named explicitly
-    (argument or variable) must exist, so a misconfigured runner fails instead of letting every
-    instance write the same output names.
-    """
-    explicit = path or os.environ.get(RESOURCE_CONFIG_ENV) or None
-    config = Path(explicit or DEFAULT_RESOURCE_CONFIG)
-    if not config.is_file():
-        if explicit:
-            raise FileNotFoundError(
-                f"resource config {config} not found (named by {RESOURCE_CONFIG_ENV} or argument)"
-            )
-        return SINGLE_HOST
-    try:
-        data = read_json(config)
-        missing = [key for key in ("current_host", "hosts") if key not in data]
-        if missing:
-            raise ValueError(f"missing key(s) {missing}")
-        if not isinstance(data["hosts"], list):
-            raise ValueError(f"hosts must be a list (got {data['hosts']!r})")
-        return Cluster(str(data["current_host"]), tuple(str(h) for h in data["hosts"]))
-    except (ValueError, TypeError) as error:
-        raise ValueError(f"resource config {config} is not a valid cluster: {error}") from error
-
-
-# ---------------------------------------------------------------------------------------------
-# JSON
-
-
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON types from numpy/pandas/enum values; NaN and infinities become null."""
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Mapping):
-        return {str(to_jsonable(k)): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray, pd.Index, pd.Series)):
-        return [to_jsonable(v) for v in list(value)]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, Path):
-        return str(value)
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    return value
-
-
-def write_json(path: str | Path, data: Any) -> Path:
-    """Write deterministic JSON (sorted keys, strict: no NaN), creating parent folders."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(to_jsonable(data), sort_keys=True, indent=2, allow_nan=False)
-    path.write_text(text + "\n", encoding="utf-8")
-    return path
-
-
-def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,7 +162,6 @@ def read_csv_folder(folder: str | Path) -> pd.DataFrame:
     if data.empty:
         raise SchemaError(f"no data: the CSV files under {folder} have a header but no rows")
     return data
-
 
 # ---------------------------------------------------------------------------------------------
 # Types
@@ -425,23 +254,34 @@ def coerce_target(values: pd.Series, schema: DatasetSchema) -> pd.Series:
     return _to_text(values)
 
 
+def _feature_kind(entry: Mapping[str, Any]) -> tuple[Any, bool]:
+    """(type, nullable) of a schema.json entry, or of a Model Monitor constraints.json entry."""
+    if "type" not in entry and "inferred_type" in entry:
+        completeness = entry.get("completeness", 0.0)
+        nullable = not isinstance(completeness, (int, float)) or completeness < 1.0
+        return MONITOR_FEATURE_TYPES.get(entry["inferred_type"], entry["inferred_type"]), nullable
+    return entry.get("type"), bool(entry.get("nullable", True))
+
+
 def features_from_json(data: Mapping[str, Any]) -> tuple[Feature, ...]:
-    """Features from a schema/constraints document: {"features": [{"name", "type", "nullable"}]}."""
+    """Features from a schema.json ({"features": [{"name", "type", "nullable"}]}) or from a
+    Model Monitor constraints.json ({"features": [{"name", "inferred_type", "completeness"}]})."""
     entries = data.get("features")
     if not isinstance(entries, list) or not entries:
         raise SchemaError("schema must have a non-empty 'features' list")
-    allowed = ", ".join(t.value for t in FeatureType)
+    allowed = ", ".join([*(t.value for t in FeatureType), *MONITOR_FEATURE_TYPES])
     problems: list[str] = []
     features: list[Feature] = []
     for index, entry in enumerate(entries):
         if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):
             problems.append(f"schema feature #{index} needs a 'name'")
             continue
-        name, kind = entry["name"], entry.get("type")
+        name = entry["name"]
+        kind, nullable = _feature_kind(entry)
         if kind not in {t.value for t in FeatureType}:
             problems.append(f"column '{name}' has unsupported type {kind!r} (allowed: {allowed})")
             continue
-        features.append(Feature(name, FeatureType(kind), bool(entry.get("nullable", True))))
+        features.append(Feature(name, FeatureType(kind), nullable))
     names = [f.name for f in features]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -536,137 +376,3 @@ def infer_schema(
 def load_schema(path: str | Path) -> DatasetSchema:
     """Read a schema.json written by preprocess (or found next to a model)."""
     return DatasetSchema.from_dict(read_json(path))
-
-
-# ---------------------------------------------------------------------------------------------
-# Metrics
-
-
-def compute_metrics(
-    problem_type: ProblemType | str,
-    y_true: Sequence[Any],
-    y_pred: Sequence[Any],
-    probabilities: np.ndarray | None = None,
-    classes: Sequence[Any] | None = None,
-) -> dict[str, float]:
-    """The metrics named in `training.metrics.METRIC_NAMES` for this problem type.
-
-    Classification: f1 and roc_auc score the greater label as positive for two classes and are
-    macro-averaged one-vs-rest for more; roc_auc is NaN when y_true holds a single class.
-    """
-    problem_type = ProblemType(problem_type)
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if problem_type is ProblemType.REGRESSION:
-        return {
-            "rmse": float(np.sqrt(skmetrics.mean_squared_error(y_true, y_pred))),
-            "mae": float(skmetrics.mean_absolute_error(y_true, y_pred)),
-            "r2": float(skmetrics.r2_score(y_true, y_pred)),
-        }
-    if probabilities is None or classes is None:
-        raise ValueError("classification metrics need probabilities and classes")
-    classes = list(classes)
-    scores = {"accuracy": float(skmetrics.accuracy_score(y_true, y_pred))}
-    roc_auc = math.nan
-    if len(classes) == 2:
-        positive = classes[1]
-        scores["f1"] = float(
-            skmetrics.f1_score(
-                y_true, y_pred, pos_label=positive, average="binary", zero_division=0
-            )
-        )
-        if len(np.unique(y_true)) == 2:
-            roc_auc = skmetrics.roc_auc_score(y_true == positive, probabilities[:, 1])
-    else:
-        scores["f1"] = float(
-            skmetrics.f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0)
-        )
-        if len(np.unique(y_true)) == len(classes):
-            roc_auc = skmetrics.roc_auc_score(
-                y_true, probabilities, multi_class="ovr", average="macro", labels=classes
-            )
-    scores["roc_auc"] = float(roc_auc)
-    return scores
-
-
-def predict(
-    model: Any, data: pd.DataFrame, schema: DatasetSchema
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Predictions for `data` (features typed as in training) and class probabilities."""
-    features = coerce_features(data, schema.features)
-    predictions = model.predict(features)
-    if schema.problem_type is ProblemType.CLASSIFICATION:
-        return predictions, model.predict_proba(features)
-    return predictions, None
-
-
-def score_model(model: Any, data: pd.DataFrame, schema: DatasetSchema) -> dict[str, float]:
-    """Metrics of `model` on a labelled frame (a split CSV read by `read_csv_folder`)."""
-    y_true = coerce_target(data[schema.target], schema)
-    predictions, probabilities = predict(model, data, schema)
-    classes = getattr(model, "classes_", None)
-    return compute_metrics(schema.problem_type, y_true, predictions, probabilities, classes)
-
-
-# ---------------------------------------------------------------------------------------------
-# Model files
-
-
-def _reset_tarinfo(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    info.mtime = 0
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.mode = 0o644
-    return info
-
-
-def package_model(model_dir: str | Path, archive_path: str | Path) -> Path:
-    """Create the model.tar.gz SageMaker would make from SM_MODEL_DIR, byte-for-byte reproducible.
-
-    Every file under `model_dir` is stored at its relative path, sorted, with zeroed
-    timestamps and owners (the gzip header carries no name or time either).
-    """
-    model_dir, archive_path = Path(model_dir), Path(archive_path)
-    files = sorted(
-        (p for p in model_dir.rglob("*") if p.is_file() and p.resolve() != archive_path.resolve()),
-        key=lambda p: p.relative_to(model_dir).as_posix(),
-    )
-    if not files:
-        raise FileNotFoundError(f"nothing to package: {model_dir} has no files")
-    archive_path.parent.mkdir(parents=True, exist_ok=True)
-    with archive_path.open("wb") as raw:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped:
-            with tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                for path in files:
-                    name = path.relative_to(model_dir).as_posix()
-                    info = _reset_tarinfo(tar.gettarinfo(path, arcname=name))
-                    with path.open("rb") as handle:
-                        tar.addfile(info, handle)
-    return archive_path
-
-
-def extract_model(source: str | Path, destination: str | Path) -> Path:
-    """The folder holding model.joblib: `source` itself, or `destination` after unpacking.
-
-    `source` is a folder with model.joblib, a folder with model.tar.gz, or the archive itself.
-    Archives are extracted with the "data" filter (no absolute paths, links out, or devices).
-    """
-    source = Path(source)
-    if source.is_dir() and (source / MODEL_FILE).is_file():
-        return source
-    archive = source / MODEL_ARCHIVE if source.is_dir() else source
-    if not archive.is_file():
-        found = sorted(p.name for p in source.iterdir()) if source.is_dir() else []
-        raise FileNotFoundError(f"no {MODEL_FILE} or {MODEL_ARCHIVE} in {source} (found {found})")
-    destination = Path(destination)
-    destination.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive, mode="r:*") as tar:
-        tar.extractall(destination, filter="data")
-    if not (destination / MODEL_FILE).is_file():
-        raise FileNotFoundError(f"{archive} holds no {MODEL_FILE} at its root")
-    return destination
-
-
-def load_model(model_dir: str | Path) -> tuple[Any, DatasetSchema]:
-    """The fitted pipeline and its schema from an extracted model folder."""
-    model_dir = Path(model_dir)
-    return joblib.load(model_dir / MODEL_FILE), load_schema(model_dir / SCHEMA_FILE)

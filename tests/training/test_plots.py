@@ -1,0 +1,126 @@
+"""Without matplotlib (not in the job image) profile and evaluate still write their outputs."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import site
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from training import evaluate, plots
+from training.data import load_schema, read_csv_folder
+from training.model_files import load_model
+from training.profile import profile_dataframe
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def no_matplotlib(monkeypatch):
+    """Make `import matplotlib` (and its submodules) fail, as in the job image."""
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+
+
+def test_available_says_whether_matplotlib_imports(monkeypatch):
+    assert plots.available() is True
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert plots.available() is False
+
+
+def test_importing_the_jobs_does_not_import_matplotlib():
+    code = (
+        "import sys, training.profile, training.evaluate, training.train, training.inference\n"
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
+
+
+def test_profile_without_matplotlib_writes_report_summary_and_baseline(
+    no_matplotlib, tmp_path, cancer_frame
+):
+    frame = cancer_frame[["mean radius", "size_band", "diagnosis_benign"]]
+    summary = profile_dataframe(
+        frame, "diagnosis_benign", "classification", tmp_path / "report", tmp_path / "baseline"
+    )
+    report = (tmp_path / "report" / "report.html").read_text()
+    assert report.count(plots.SKIPPED_NOTE) == 1
+    assert "<img" not in report and "<h2>Column statistics</h2>" in report
+    assert list((tmp_path / "report").glob("*.png")) == []
+    assert json.loads((tmp_path / "report" / "summary.json").read_text())["notes"] == [
+        plots.SKIPPED_NOTE
+    ]
+    assert summary["rows"] == len(frame)
+    assert {p.name for p in (tmp_path / "baseline").iterdir()} == {
+        "statistics.json",
+        "constraints.json",
+    }
+
+
+def test_profile_with_matplotlib_does_not_say_plots_were_skipped(tmp_path, cancer_frame):
+    frame = cancer_frame[["mean radius", "size_band", "diagnosis_benign"]]
+    profile_dataframe(frame, "diagnosis_benign", "classification", tmp_path)
+    assert plots.SKIPPED_NOTE not in (tmp_path / "report.html").read_text()
+    assert list(tmp_path.glob("*.png"))
+
+
+@pytest.mark.parametrize("run_name", ["classification_run", "regression_run"])
+def test_evaluate_without_matplotlib_writes_the_same_evaluation_json(
+    run_name, request, tmp_path
+):
+    run = request.getfixturevalue(run_name)
+    model, schema = load_model(run.model_dir)
+    test = read_csv_folder(run.processed / "test")
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()) as out:
+        for name in [m for m in sys.modules if m.split(".")[0] == "matplotlib"]:
+            patch.delitem(sys.modules, name)
+        patch.setitem(sys.modules, "matplotlib", None)
+        evaluate.evaluate(model, schema, test, tmp_path)
+    assert out.getvalue().count(plots.SKIPPED_NOTE) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evaluation.json"]
+    written = (tmp_path / "evaluation.json").read_text()
+    assert written == (run.evaluation / "evaluation.json").read_text()
+    assert load_schema(run.model_dir / "schema.json") == schema
+
+
+def test_profile_runs_as_a_script_where_matplotlib_cannot_be_imported(tmp_path, cancer_frame):
+    """The job image's situation: the script alone, site-packages without matplotlib."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "matplotlib.py").write_text("raise ImportError('no matplotlib in the image')\n")
+    data = tmp_path / "data"
+    data.mkdir()
+    cancer_frame[["mean radius", "size_band", "diagnosis_benign"]].to_csv(
+        data / "part.csv", index=False
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(blocker), *site.getsitepackages()]),
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-S",
+            str(REPO / "training" / "profile.py"),
+            "--data-dir", str(data),
+            "--report-dir", str(tmp_path / "report"),
+            "--baseline-dir", str(tmp_path / "baseline"),
+            "--target", "diagnosis_benign",
+            "--problem-type", "classification",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert plots.SKIPPED_NOTE in (tmp_path / "report" / "report.html").read_text()
+    assert (tmp_path / "baseline" / "statistics.json").is_file()

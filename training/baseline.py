@@ -1,0 +1,278 @@
+"""The drift baseline in SageMaker Model Monitor's format: statistics.json and constraints.json.
+
+The pipeline registers these files as the model's DriftCheckBaselines, so Model Monitor (and a
+QualityCheckStep) can read them; our own drift checks read them with `read_baseline`. Features
+are the model's inputs in the order a request sends them (the target is not one).
+
+statistics.json (AWS "Schema for Statistics"):
+    {"version": 0.0, "dataset": {"item_count"}, "features": [{"name", "inferred_type",
+     "numerical_statistics": {"common": {"num_present", "num_missing"}, "mean", "sum",
+     "std_dev", "min", "max", "distribution": {"kll": {"buckets", "sketch"}}}} |
+     {"name", "inferred_type": "String", "string_statistics": {"common", "distinct_count",
+     "distribution": {"categorical": {"buckets": [{"value", "count"}]}}}}]}
+constraints.json (AWS "Schema for Constraints"):
+    {"version": 0.0, "features": [{"name", "inferred_type", "completeness",
+     "num_constraints" | "string_constraints"}], "monitoring_config": {...}}
+
+Standard library only: the writer takes any column container whose columns have ``tolist()``
+(a pandas DataFrame) or are sequences, and a drift checker can import the reader without pandas.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from training.contract import FeatureType
+
+FORMAT_VERSION = 0.0
+INTEGRAL, FRACTIONAL, STRING = "Integral", "Fractional", "String"
+MONITOR_FEATURE_TYPES: dict[str, FeatureType] = {
+    INTEGRAL: FeatureType.NUMERIC,
+    FRACTIONAL: FeatureType.NUMERIC,
+    STRING: FeatureType.CATEGORICAL,
+}
+"""Model Monitor's inferred types and the feature type each one is here."""
+NUMERIC_BUCKETS = 10
+"""Model Monitor materialises a numeric distribution as 10 buckets."""
+KLL_PARAMETERS = {"c": 0.64, "k": 2048.0}
+"""The KLL sketch parameters Model Monitor writes."""
+MAX_DOMAIN_VALUES = 100
+"""Categories listed as a constraint domain (Model Monitor lists domains for small cardinality)."""
+MONITORING_CONFIG: dict[str, Any] = {
+    "evaluate_constraints": "Enabled",
+    "emit_metrics": "Enabled",
+    "datatype_check_threshold": 1.0,
+    "domain_content_threshold": 1.0,
+    "distribution_constraints": {
+        "perform_comparison": "Enabled",
+        "comparison_threshold": 0.1,
+        "comparison_method": "Robust",
+        "categorical_comparison_threshold": 0.1,
+        "categorical_drift_method": "LInfinity",
+    },
+}
+
+
+class _Feature(Protocol):
+    name: str
+    type: FeatureType
+
+
+def _present(column: Any) -> tuple[list[Any], int]:
+    """The present values of a column (None and NaN are missing) and the number missing."""
+    values = column.tolist() if hasattr(column, "tolist") else list(column)
+    present = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return present, len(values) - len(present)
+
+
+def _common(present: int, missing: int) -> dict[str, int]:
+    return {"num_present": present, "num_missing": missing}
+
+
+def equal_width_buckets(values: Sequence[float], buckets: int = NUMERIC_BUCKETS) -> list[dict]:
+    """`buckets` equal-width buckets over [min, max] (the last one closed) with their counts."""
+    if not values:
+        return []
+    low, high = min(values), max(values)
+    width = (high - low) / buckets
+    edges = [low + i * width for i in range(buckets)] + [high]
+    counts = [0] * buckets
+    for value in values:
+        index = buckets - 1 if width == 0 else min(int((value - low) / width), buckets - 1)
+        counts[index] += 1
+    return [
+        {"lower_bound": edges[i], "upper_bound": edges[i + 1], "count": counts[i]}
+        for i in range(buckets)
+    ]
+
+
+def sketch_sample(values: Sequence[float], k: int = int(KLL_PARAMETERS["k"])) -> list[float]:
+    """The sorted values, or `k` of them evenly spaced by rank when there are more."""
+    ordered = sorted(values)
+    if len(ordered) <= k:
+        return ordered
+    return [ordered[round(i * (len(ordered) - 1) / (k - 1))] for i in range(k)]
+
+
+def numeric_feature_statistics(name: str, column: Any) -> dict[str, Any]:
+    """A numeric feature's entry: moments (population std_dev), 10 KLL buckets and the sketch."""
+    present, missing = _present(column)
+    values = [float(v) for v in present]
+    inferred = INTEGRAL if all(v.is_integer() for v in values) else FRACTIONAL
+    count = len(values)
+    total = math.fsum(values)
+    mean = total / count if count else 0.0
+    variance = math.fsum((v - mean) ** 2 for v in values) / count if count else 0.0
+    return {
+        "name": name,
+        "inferred_type": inferred,
+        "numerical_statistics": {
+            "common": _common(count, missing),
+            "mean": mean,
+            "sum": total,
+            "std_dev": math.sqrt(variance),
+            "min": min(values, default=0.0),
+            "max": max(values, default=0.0),
+            "distribution": {
+                "kll": {
+                    "buckets": equal_width_buckets(values),
+                    "sketch": {"parameters": dict(KLL_PARAMETERS), "data": [sketch_sample(values)]},
+                }
+            },
+        },
+    }
+
+
+def category_counts(present: Sequence[Any]) -> list[tuple[str, int]]:
+    """(category, count) pairs, most frequent first, ties by name (deterministic)."""
+    counts = Counter(str(v) for v in present)
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def string_feature_statistics(name: str, column: Any) -> dict[str, Any]:
+    """A categorical feature's entry: distinct count and a bucket per category."""
+    present, missing = _present(column)
+    counts = category_counts(present)
+    return {
+        "name": name,
+        "inferred_type": STRING,
+        "string_statistics": {
+            "common": _common(len(present), missing),
+            "distinct_count": float(len(counts)),
+            "distribution": {
+                "categorical": {"buckets": [{"value": v, "count": c} for v, c in counts]}
+            },
+        },
+    }
+
+
+def baseline_statistics(columns: Any, features: Sequence[_Feature]) -> dict[str, Any]:
+    """statistics.json for `features` (in request order) of `columns` (e.g. a DataFrame)."""
+    entries = []
+    item_count = 0
+    for feature in features:
+        column = columns[feature.name]
+        item_count = len(column)
+        if feature.type == FeatureType.NUMERIC:
+            entries.append(numeric_feature_statistics(feature.name, column))
+        else:
+            entries.append(string_feature_statistics(feature.name, column))
+    return {"version": FORMAT_VERSION, "dataset": {"item_count": item_count}, "features": entries}
+
+
+def baseline_constraints(statistics: Mapping[str, Any]) -> dict[str, Any]:
+    """constraints.json suggested from a statistics.json document, as Model Monitor does."""
+    item_count = statistics["dataset"]["item_count"]
+    entries = []
+    for feature in statistics["features"]:
+        entry: dict[str, Any] = {"name": feature["name"], "inferred_type": feature["inferred_type"]}
+        if "numerical_statistics" in feature:
+            stats = feature["numerical_statistics"]
+            entry["num_constraints"] = {"is_non_negative": stats["min"] >= 0}
+        else:
+            stats = feature["string_statistics"]
+            buckets = stats["distribution"]["categorical"]["buckets"]
+            if len(buckets) <= MAX_DOMAIN_VALUES:
+                entry["string_constraints"] = {"domains": sorted(b["value"] for b in buckets)}
+        present = stats["common"]["num_present"]
+        entry["completeness"] = present / item_count if item_count else 0.0
+        entries.append(entry)
+    return {"version": FORMAT_VERSION, "features": entries, "monitoring_config": MONITORING_CONFIG}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+@dataclass(frozen=True)
+class FeatureBaseline:
+    """What a drift check compares live traffic with, for one feature."""
+
+    name: str
+    kind: FeatureType
+    item_count: int
+    num_present: int
+    num_missing: int
+    edges: tuple[float, ...] = ()
+    """Numeric: bucket boundaries, one more than `counts`."""
+    counts: tuple[float, ...] = ()
+    """Numeric: rows per bucket."""
+    categories: dict[str, float] = field(default_factory=dict)
+    """Categorical: rows per category."""
+
+    @property
+    def missing_fraction(self) -> float:
+        return self.num_missing / self.item_count if self.item_count else 0.0
+
+
+def _numeric_baseline(name: str, stats: Mapping[str, Any], item_count: int) -> FeatureBaseline:
+    buckets = stats["distribution"]["kll"]["buckets"]
+    edges = [float(b["lower_bound"]) for b in buckets[:1]] + [
+        float(b["upper_bound"]) for b in buckets
+    ]
+    return FeatureBaseline(
+        name=name,
+        kind=FeatureType.NUMERIC,
+        item_count=item_count,
+        num_present=int(stats["common"]["num_present"]),
+        num_missing=int(stats["common"]["num_missing"]),
+        edges=tuple(edges),
+        counts=tuple(float(b["count"]) for b in buckets),
+    )
+
+
+def _string_baseline(name: str, stats: Mapping[str, Any], item_count: int) -> FeatureBaseline:
+    buckets = stats["distribution"]["categorical"]["buckets"]
+    return FeatureBaseline(
+        name=name,
+        kind=FeatureType.CATEGORICAL,
+        item_count=item_count,
+        num_present=int(stats["common"]["num_present"]),
+        num_missing=int(stats["common"]["num_missing"]),
+        categories={str(b["value"]): float(b["count"]) for b in buckets},
+    )
+
+
+def parse_statistics(
+    document: Mapping[str, Any], source: str = "statistics"
+) -> list[FeatureBaseline]:
+    """Per-feature baselines of a statistics.json document, in its feature order.
+
+    Raises ValueError naming `source`, the feature and the missing or bad field.
+    """
+    try:
+        item_count = int(document["dataset"]["item_count"])
+        features = document["features"]
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{source}: not a Model Monitor statistics file ({error!r})") from error
+    baselines = []
+    for index, feature in enumerate(features):
+        name = feature.get("name", f"#{index}") if isinstance(feature, Mapping) else f"#{index}"
+        try:
+            if "numerical_statistics" in feature:
+                stats = feature["numerical_statistics"]
+                baselines.append(_numeric_baseline(name, stats, item_count))
+            elif "string_statistics" in feature:
+                stats = feature["string_statistics"]
+                baselines.append(_string_baseline(name, stats, item_count))
+            else:
+                raise KeyError("numerical_statistics or string_statistics")
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"{source}: feature {name!r} lacks or mangles {error}") from error
+    return baselines
+
+
+def read_baseline(statistics_path: str | Path) -> list[FeatureBaseline]:
+    """Per-feature baselines from a statistics.json file (ours or Model Monitor's)."""
+    path = Path(statistics_path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from error
+    return parse_statistics(document, str(path))

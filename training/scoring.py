@@ -1,0 +1,80 @@
+"""Metrics of a fitted model: the contract's metric names, computed with scikit-learn."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skmetrics
+
+from training.contract import ProblemType
+from training.data import DatasetSchema, coerce_features, coerce_target
+
+
+def compute_metrics(
+    problem_type: ProblemType | str,
+    y_true: Sequence[Any],
+    y_pred: Sequence[Any],
+    probabilities: np.ndarray | None = None,
+    classes: Sequence[Any] | None = None,
+) -> dict[str, float]:
+    """The metrics named in `training.contract.METRIC_NAMES` for this problem type.
+
+    Classification: f1 and roc_auc score the greater label as positive for two classes and are
+    macro-averaged one-vs-rest for more; roc_auc is NaN when y_true holds a single class.
+    """
+    problem_type = ProblemType(problem_type)
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if problem_type is ProblemType.REGRESSION:
+        return {
+            "rmse": float(np.sqrt(skmetrics.mean_squared_error(y_true, y_pred))),
+            "mae": float(skmetrics.mean_absolute_error(y_true, y_pred)),
+            "r2": float(skmetrics.r2_score(y_true, y_pred)),
+        }
+    if probabilities is None or classes is None:
+        raise ValueError("classification metrics need probabilities and classes")
+    classes = list(classes)
+    scores = {"accuracy": float(skmetrics.accuracy_score(y_true, y_pred))}
+    roc_auc = math.nan
+    if len(classes) == 2:
+        positive = classes[1]
+        scores["f1"] = float(
+            skmetrics.f1_score(
+                y_true, y_pred, pos_label=positive, average="binary", zero_division=0
+            )
+        )
+        if len(np.unique(y_true)) == 2:
+            roc_auc = skmetrics.roc_auc_score(y_true == positive, probabilities[:, 1])
+    else:
+        scores["f1"] = float(
+            skmetrics.f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0)
+        )
+        if len(np.unique(y_true)) == len(classes):
+            roc_auc = skmetrics.roc_auc_score(
+                y_true, probabilities, multi_class="ovr", average="macro", labels=classes
+            )
+    scores["roc_auc"] = float(roc_auc)
+    return scores
+
+
+def predict(
+    model: Any, data: pd.DataFrame, schema: DatasetSchema
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictions for `data` (features typed as in training) and class probabilities."""
+    features = coerce_features(data, schema.features)
+    predictions = model.predict(features)
+    if schema.problem_type is ProblemType.CLASSIFICATION:
+        return predictions, model.predict_proba(features)
+    return predictions, None
+
+
+def score_model(model: Any, data: pd.DataFrame, schema: DatasetSchema) -> dict[str, float]:
+    """Metrics of `model` on a labelled frame (a split CSV read by `read_csv_folder`)."""
+    y_true = coerce_target(data[schema.target], schema)
+    predictions, probabilities = predict(model, data, schema)
+    classes = getattr(model, "classes_", None)
+    return compute_metrics(schema.problem_type, y_true, predictions, probabilities, classes)
+
