@@ -1,0 +1,1 @@
+"""SageMaker-side code without Pulumi: the pipeline spec, its builder, requirements."""
