@@ -57,23 +57,21 @@ class BootstrapError(RuntimeError):
 
 
 def split_job_argv(argv: Sequence[str], environ: Mapping[str, str]) -> tuple[Job, list[str]]:
-    """The job and its own arguments: ``<job> args...``, or ``$MLOPS_JOB`` and all of argv."""
+    """The job and its own arguments: ``<job> args...``, else ``$MLOPS_JOB`` and all of argv."""
     allowed = ", ".join(job.value for job in Job)
-    if argv and not argv[0].startswith("-"):
-        try:
-            return Job(argv[0]), list(argv[1:])
-        except ValueError:
-            raise BootstrapError(
-                f"bootstrap: unknown job {argv[0]!r} (allowed: {allowed})") from None
+    if argv and argv[0] in {job.value for job in Job}:
+        return Job(argv[0]), list(argv[1:])
     named = environ.get(JOB_ENV, "")
-    if not named:
-        raise BootstrapError(
-            f"bootstrap: no job given: pass one of {allowed} first, or set {JOB_ENV}")
-    try:
-        return Job(named), list(argv)
-    except ValueError:
-        raise BootstrapError(f"bootstrap: {JOB_ENV}={named!r} is not a job "
-                             f"(allowed: {allowed})") from None
+    if named:
+        try:
+            return Job(named), list(argv)
+        except ValueError:
+            raise BootstrapError(f"bootstrap: {JOB_ENV}={named!r} is not a job "
+                                 f"(allowed: {allowed})") from None
+    if argv and not argv[0].startswith("-"):
+        raise BootstrapError(f"bootstrap: unknown job {argv[0]!r} (allowed: {allowed})")
+    raise BootstrapError(
+        f"bootstrap: no job given: pass one of {allowed} first, or set {JOB_ENV}")
 
 
 def wheelhouse_candidates(code_dir: Path, environ: Mapping[str, str]) -> list[Path]:
