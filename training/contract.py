@@ -298,3 +298,30 @@ def gate_metric(problem_type: ProblemType | str, name: str | None = None) -> Gat
 DEFAULT_GATE_METRIC: dict[ProblemType, GateMetric] = {
     problem_type: gate_metric(problem_type) for problem_type in ProblemType
 }
+
+# --------------------------------------------------------------------------------------
+# The job environment: what jobs need beyond the image, delivered without network
+# --------------------------------------------------------------------------------------
+
+JOB_PYTHON: tuple[int, int] = (3, 12)
+"""The image's Python (major, minor); the local job environment matches it."""
+IMAGE_REQUIREMENTS_FILE = "image-requirements.txt"
+"""The image's exact package pins, inside :data:`PACKAGE`."""
+REQUIREMENTS_FILE = "requirements.txt"
+"""What jobs need beyond the image (pinned), inside :data:`PACKAGE` and inside a wheelhouse."""
+BOOTSTRAP_SCRIPT = f"{PACKAGE}/bootstrap.py"
+"""The entry point of every job: installs the wheelhouse offline, then runs the job module."""
+JOB_ENV = "MLOPS_JOB"
+"""Names the job when the bootstrap's argv does not (script-mode training)."""
+WHEELHOUSE_ENV = "MLOPS_WHEELHOUSE"
+"""A wheelhouse archive or folder the bootstrap uses before any other location."""
+WHEELHOUSE_CHANNEL = "wheelhouse"
+"""Training input channel, and processing input name, that delivers the wheelhouse."""
+WHEELHOUSE_GLOB = "wheelhouse*.tar.gz"
+PROCESSING_WHEELHOUSE_DIR = f"{PROCESSING_ROOT}/input/{WHEELHOUSE_CHANNEL}"
+TRAINING_WHEELHOUSE_DIR = f"{TRAINING_CHANNEL_ROOT}/{WHEELHOUSE_CHANNEL}"
+
+
+def wheelhouse_archive(key: str) -> str:
+    """File name of the wheelhouse built from requirements with key `key`."""
+    return f"wheelhouse-{key}.tar.gz"
