@@ -296,7 +296,7 @@ def _strict_dates(text: pd.Series, date_format: str) -> pd.Series:
 
 def days_since_epoch(dates: pd.Series) -> pd.Series:
     """UTC dates as float days since 1970-01-01 (NaN for NaT), whatever pandas' time unit."""
-    return (dates - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(days=1)
+    return (dates - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds() / 86400.0
 
 
 def _sample(present: pd.Series, size: int) -> pd.Series:

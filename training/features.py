@@ -73,8 +73,8 @@ CALENDAR_PARTS: dict[str, Callable[[pd.Series], pd.Series]] = {
     "quarter": _part("quarter"),
     "month": _part("month"),
     "day": _part("day"),
-    "dayofweek": _part("dayofweek"),
-    "dayofyear": _part("dayofyear"),
+    "dayofweek": _part("day_of_week"),
+    "dayofyear": _part("day_of_year"),
     "hour": _part("hour"),
     "days_since_epoch": days_since_epoch,
 }

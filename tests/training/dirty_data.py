@@ -46,8 +46,7 @@ def add_dirt(frame: pd.DataFrame, seed: int = 0, leak_noise: float = 0.01) -> pd
     dirty.insert(1, "row_number", np.arange(n))
     start = pd.Timestamp("2021-01-01")
     days = rng.integers(0, 3 * 365, n)
-    dirty.insert(2, "signup_date", [(start + pd.Timedelta(days=int(d))).strftime("%Y-%m-%d")
-                                    for d in days])
+    dirty.insert(2, "signup_date", (start + pd.to_timedelta(days, unit="D")).strftime("%Y-%m-%d"))
     dirty["constant"] = "yes"
     noisy = rng.random(n) < leak_noise  # sklearn's flip_y: these rows get a random class
     labels = dirty[TARGET].to_numpy()
