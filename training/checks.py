@@ -687,3 +687,24 @@ def check_frame(
         )
     problems += _infinite_value_problems(frame)
     return problems
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python3 -m training.checks --data PATH --target COLUMN --problem-type TYPE``:
+    print every problem, one per line; exit 2 when one is an error, else 0."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="Check a data file or folder before a run.")
+    parser.add_argument("--data", type=Path, required=True, help="a CSV file or a folder of them")
+    parser.add_argument("--target", required=True)
+    parser.add_argument("--problem-type", required=True, choices=[p.value for p in ProblemType])
+    args = parser.parse_args(argv)
+    problems = check_data(args.data, args.target, args.problem_type)
+    if problems:
+        print(format_problems(problems), file=sys.stderr)
+    return 2 if errors(problems) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

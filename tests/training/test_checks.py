@@ -18,6 +18,7 @@ from training.checks import (
     check_frame,
     detect_delimiter,
     errors,
+    main,
     min_rows_per_class,
     raise_for_errors,
     read_data_file,
@@ -289,3 +290,15 @@ def test_errors_raise_one_schema_error_naming_each() -> None:
     assert isinstance(caught.value, SchemaError)
     assert len(caught.value.problems) == 2
     assert all("\n" not in message for message in caught.value.problems)
+
+
+def test_the_command_exits_2_on_an_error_and_0_otherwise(
+    cancer_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--data", str(cancer_csv), "--target", TARGET, "--problem-type", C]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["--data", str(cancer_csv), "--target", "Churned", "--problem-type", C]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: file '{cancer_csv}': target column 'Churned' not found; "
+                          "did you mean 'churned'?")
+    assert err.endswith("[target_not_found]") and "\n" not in err
