@@ -671,9 +671,10 @@ def detect_leakage(
     """`target_leakage`: each column (typed) that alone predicts the target almost perfectly.
 
     A tree (depth 3; 6 for regression, see LEAK_TREE_DEPTH) on the one column, 3-fold
-    cross-validated on at most LEAK_SAMPLE_ROWS sampled rows, scores balanced accuracy or R²;
-    ≥ LEAK_SCORE is a leak. Text is target-mean encoded inside each fold. Mutual information
-    with the target is reported as supporting evidence.
+    cross-validated on at most LEAK_SAMPLE_ROWS sampled rows, scores balanced accuracy (one
+    error forgiven per class of ≥ LEAK_FORGIVE_FROM rows) or R²; ≥ LEAK_SCORE is a leak.
+    Text is target-mean encoded inside each fold. Mutual information with the target is
+    reported as supporting evidence.
     """
     problem_type = ProblemType(problem_type)
     setup = _leak_setup(frame[target], problem_type, seed)
