@@ -24,6 +24,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (
     FunctionTransformer,
@@ -134,6 +135,8 @@ class FeaturePlan:
     """Column → DropReason value."""
     datetime_formats: dict[str, str | None] = field(default_factory=dict)
     datetime_parts: tuple[str, ...] = DEFAULT_DATETIME_PARTS
+    seed: int = DEFAULT_SEED
+    """Seeds the target encoder's cross-fitting folds, so a refit gives the same features."""
     alerts: tuple[Alert, ...] = ()
 
     @property
@@ -154,6 +157,7 @@ class FeaturePlan:
             "dropped": dict(self.dropped),
             "datetime_formats": dict(self.datetime_formats),
             "datetime_parts": list(self.datetime_parts),
+            "seed": self.seed,
         }
 
 
@@ -264,6 +268,7 @@ def plan_features(
         dropped=dropped,
         datetime_formats=formats,
         datetime_parts=tuple(datetime_parts),
+        seed=seed,
         alerts=tuple(found),
     )
 
@@ -349,6 +354,13 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
                            for part in self.parts], dtype=object)
 
 
+def _encoder_folds(plan: FeaturePlan) -> KFold:
+    """TargetEncoder's cross-fitting folds, seeded (scikit-learn 1.9 deprecates its
+    random_state in favour of a splitter; unseeded, every fit encodes differently)."""
+    splitter = KFold if plan.target_type == "continuous" else StratifiedKFold
+    return splitter(n_splits=5, shuffle=True, random_state=plan.seed)
+
+
 def build_transformer(plan: FeaturePlan) -> ColumnTransformer:
     """The ColumnTransformer of a plan: numbers median-imputed and scaled; dates as calendar
     parts (imputed, scaled); few-level text one-hot (unknown levels ignored); many-level text
@@ -374,7 +386,7 @@ def build_transformer(plan: FeaturePlan) -> ColumnTransformer:
     if plan.target_encoded:
         transformers.append(("target_encoded", Pipeline([
             ("text", FunctionTransformer(to_category, feature_names_out="one-to-one")),
-            ("encode", TargetEncoder(target_type=plan.target_type)),
+            ("encode", TargetEncoder(target_type=plan.target_type, cv=_encoder_folds(plan))),
         ]), list(plan.target_encoded)))
     if not transformers:
         raise ValueError(f"the feature plan for target '{plan.target}' has no feature columns")

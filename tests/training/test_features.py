@@ -173,6 +173,15 @@ def test_the_fitted_transformer_transforms_raw_request_rows_after_pickling() -> 
     np.testing.assert_allclose(loaded.transform(one), expected[:1])
 
 
+def test_fitting_twice_gives_the_same_features() -> None:
+    frame = dirty_with_text()
+    plan = plan_features(frame, TARGET, C)
+    features = frame[list(plan.feature_columns)]
+    first = build_transformer(plan).fit_transform(features, frame[TARGET])
+    np.testing.assert_array_equal(build_transformer(plan).fit_transform(features, frame[TARGET]),
+                                  first)
+
+
 def test_unknown_levels_and_bad_dates_do_not_break_serving() -> None:
     frame = dirty_with_text()
     plan = plan_features(frame, TARGET, C)
