@@ -1,0 +1,220 @@
+"""EDA alerts: every kind fires on the churn-like table built from real data, none on clean data."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.training.dirty_data import (
+    REGRESSION_TARGET,
+    TARGET,
+    add_dirt,
+    as_csv_text,
+    cancer,
+    churn_table,
+    diabetes,
+)
+from training import alerts as alerts_module
+from training.alerts import (
+    Alert,
+    AlertKind,
+    alerts,
+    alerts_to_json,
+    column_alerts,
+    detect_datetime,
+    detect_duplicate_rows,
+    detect_missing,
+    detect_numeric_categorical,
+    detect_skewed,
+    typed_frame,
+    write_alerts,
+)
+
+C, R = "classification", "regression"
+
+
+def by_kind(found: list[Alert], kind: AlertKind) -> dict[str | None, Alert]:
+    return {alert.column: alert for alert in found if alert.kind == kind.value}
+
+
+@pytest.fixture(scope="module")
+def churn_alerts() -> list[Alert]:
+    return alerts(churn_table(), TARGET, C)
+
+
+@pytest.fixture(scope="module")
+def clean_alerts() -> list[Alert]:
+    return alerts(cancer(), TARGET, C)
+
+
+def test_the_churn_table_raises_every_alert_of_the_issue(churn_alerts: list[Alert]) -> None:
+    assert set(by_kind(churn_alerts, AlertKind.ID_LIKE)) == {"customer_id", "row_number"}
+    assert set(by_kind(churn_alerts, AlertKind.CONSTANT)) == {"constant"}
+    assert set(by_kind(churn_alerts, AlertKind.DATETIME)) == {"signup_date"}
+    assert set(by_kind(churn_alerts, AlertKind.TARGET_LEAKAGE)) == {"leak"}
+    assert set(by_kind(churn_alerts, AlertKind.CLASS_IMBALANCE)) == {TARGET}
+
+
+def test_clean_data_raises_none_of_them(clean_alerts: list[Alert]) -> None:
+    kinds = {alert.kind for alert in clean_alerts}
+    assert kinds <= {AlertKind.SKEWED.value}, clean_alerts
+
+
+def test_the_row_number_of_a_subsample_is_still_a_sequence(churn_alerts: list[Alert]) -> None:
+    evidence = by_kind(churn_alerts, AlertKind.ID_LIKE)
+    assert evidence["row_number"].evidence["reason"] == "a monotonic integer sequence"
+    assert evidence["customer_id"].evidence["reason"] == "unique per row"
+    shuffled = pd.Series(np.random.default_rng(1).permutation(500).astype(float))
+    assert column_alerts("n", shuffled)[0].evidence["reason"] == "consecutive integers"
+
+
+def test_an_id_by_name_needs_mostly_distinct_values() -> None:
+    ids = pd.Series([f"{i % 450:05d}x" for i in range(500)])  # 90% distinct
+    assert column_alerts("CustomerID", ids)[0].kind == AlertKind.ID_LIKE.value
+    assert all(a.kind != AlertKind.ID_LIKE.value for a in column_alerts("paid", ids))
+    regions = pd.Series([f"R{i % 5}" for i in range(500)])
+    assert all(a.kind != AlertKind.ID_LIKE.value for a in column_alerts("region_id", regions))
+
+
+def test_measurements_are_never_ids() -> None:
+    area = cancer()["mean area"].drop_duplicates().sort_values()  # distinct and monotonic
+    assert area.is_unique and area.is_monotonic_increasing
+    assert column_alerts("mean area id", area) == []
+
+
+def test_imbalance_gives_the_majority_baseline(churn_alerts: list[Alert]) -> None:
+    table = churn_table()
+    alert = by_kind(churn_alerts, AlertKind.CLASS_IMBALANCE)[TARGET]
+    baseline = (table[TARGET] == 0).mean()
+    assert alert.evidence["majority_baseline_accuracy"] == pytest.approx(baseline)
+    assert alert.evidence["minority_share"] == pytest.approx(1 - baseline)
+    assert alert.severity == "critical" and f"{baseline:.3f}" in alert.message
+
+
+def test_a_balanced_enough_target_is_not_imbalanced(clean_alerts: list[Alert]) -> None:
+    assert not by_kind(clean_alerts, AlertKind.CLASS_IMBALANCE)  # 37% malignant
+
+
+def test_the_leak_alert_carries_its_evidence(churn_alerts: list[Alert]) -> None:
+    alert = by_kind(churn_alerts, AlertKind.TARGET_LEAKAGE)["leak"]
+    assert alert.severity == "critical" and alert.evidence["metric"] == "balanced_accuracy"
+    assert alert.evidence["score"] >= 0.98
+    assert alert.evidence["normalized_mutual_information"] > 0.5
+    assert churn_alerts[0].severity == "critical"  # most severe first
+
+
+def test_the_best_real_feature_is_not_a_leak(clean_alerts: list[Alert]) -> None:
+    assert not by_kind(clean_alerts, AlertKind.TARGET_LEAKAGE)
+
+
+def test_a_text_column_that_encodes_the_target_leaks() -> None:
+    frame = cancer()
+    frame["status"] = np.where(frame[TARGET] == 1, "renewed", "cancelled")
+    assert "status" in by_kind(alerts(frame, TARGET, C), AlertKind.TARGET_LEAKAGE)
+
+
+def test_regression_leaks_are_found_and_real_features_pass() -> None:
+    frame = diabetes()
+    noise = np.random.default_rng(0).normal(0, 0.2, len(frame))  # cents of rounding
+    frame["monthly_cost"] = frame[REGRESSION_TARGET] / 12 + noise
+    found = alerts(frame, REGRESSION_TARGET, R)
+    leaks = by_kind(found, AlertKind.TARGET_LEAKAGE)
+    assert set(leaks) == {"monthly_cost"} and leaks["monthly_cost"].evidence["metric"] == "r2"
+    assert not by_kind(alerts(diabetes(), REGRESSION_TARGET, R), AlertKind.TARGET_LEAKAGE)
+
+
+def test_csv_text_gives_the_same_alerts_as_typed_columns(churn_alerts: list[Alert]) -> None:
+    from_text = alerts(as_csv_text(churn_table()), TARGET, C)
+    assert [(a.kind, a.column) for a in from_text] == [(a.kind, a.column) for a in churn_alerts]
+
+
+def test_dates_in_other_formats_are_dates_and_numbers_are_not() -> None:
+    dates = pd.Series(pd.date_range("2020-01-01", periods=300, freq="D").strftime("%d/%m/%Y"))
+    alert = detect_datetime("signup", dates)
+    assert alert is not None and alert.evidence["format"] == "%d/%m/%Y"
+    assert alert.evidence["min"].startswith("2020-01-01")
+    mostly = dates.copy()
+    mostly[:30] = "unknown"  # 90% dates
+    assert detect_datetime("signup", mostly) is None
+    assert detect_datetime("day", typed_frame(pd.DataFrame({"d": ["20240101"] * 5}))["d"]) is None
+    assert detect_datetime("customer", pd.Series([f"C{i:06d}" for i in range(300)])) is None
+
+
+def test_high_cardinality_text() -> None:
+    frame = cancer()
+    frame["city"] = [f"city-{i % 80}" for i in range(len(frame))]
+    frame["size_band"] = pd.qcut(frame["mean radius"], 3, labels=["s", "m", "l"]).astype(str)
+    found = by_kind(alerts(frame, TARGET, C), AlertKind.HIGH_CARDINALITY)
+    assert set(found) == {"city"} and found["city"].evidence["levels"] == 80
+
+
+@pytest.mark.parametrize(("share", "severity"), [
+    (0.1, None), (0.3, "info"), (0.6, "warning"), (0.97, "critical")])
+def test_missing_severity_follows_the_share(share: float, severity: str | None) -> None:
+    values = cancer()["mean texture"].copy()
+    values.iloc[: round(share * len(values))] = np.nan
+    alert = detect_missing("mean texture", values)
+    assert (alert.severity if alert else None) == severity
+
+
+def test_skewed_and_symmetric_columns() -> None:
+    frame = cancer()
+    assert detect_skewed("area error", frame["area error"]).evidence["skewness"] > 2
+    assert detect_skewed("mean texture", frame["mean texture"]) is None
+
+
+def test_near_constant_column() -> None:
+    values = pd.Series(["ok"] * 566 + ["fail"] * 3)
+    assert column_alerts("status", values)[0].kind == AlertKind.NEAR_CONSTANT.value
+    assert column_alerts("status", pd.Series(["ok"] * 500 + ["fail"] * 69)) == []
+
+
+def test_duplicate_rows_even_behind_an_id() -> None:
+    frame = pd.concat([cancer(), cancer().head(12)], ignore_index=True)
+    assert detect_duplicate_rows(frame).evidence["exact"] == 12
+    frame.insert(0, "customer_id", [f"C{i}" for i in range(len(frame))])
+    alert = detect_duplicate_rows(frame, ["customer_id"])
+    assert alert.evidence["exact"] == 0 and alert.evidence["ignoring_id_columns"] == 12
+    assert detect_duplicate_rows(cancer()) is None
+
+
+def test_integer_codes_and_few_levels_are_categorical_hints() -> None:
+    rng = np.random.default_rng(0)
+    zips = pd.Series(rng.choice([8001, 8004, 3011, 1201, 6900, 4051], 569).astype(float))
+    assert detect_numeric_categorical("zip", zips).evidence["reason"] == "code"
+    children = pd.Series(rng.integers(0, 5, 569).astype(float))
+    assert detect_numeric_categorical("children", children).evidence["reason"] == "few_levels"
+    assert detect_numeric_categorical("flag", pd.Series([0.0, 1.0] * 50)) is None
+    assert detect_numeric_categorical("mean radius", cancer()["mean radius"]) is None
+
+
+def test_wide_tables_are_capped_and_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(alerts_module, "MAX_COLUMNS", 10)
+    found = alerts(churn_table(), TARGET, C)
+    capped = by_kind(found, AlertKind.COLUMNS_CAPPED)[None]
+    assert capped.evidence["examined"] == 10 and capped.evidence["total"] == 35
+    assert "leak" in capped.evidence["skipped"]
+    assert not by_kind(found, AlertKind.TARGET_LEAKAGE)
+    table = churn_table()
+    narrow = table[[*table.columns[:10], TARGET]]
+    assert not by_kind(alerts(narrow, TARGET, C), AlertKind.COLUMNS_CAPPED)
+
+
+def test_alerts_are_strict_json(tmp_path: Path, churn_alerts: list[Alert]) -> None:
+    decoded = json.loads(alerts_to_json(churn_alerts))
+    assert {entry["kind"] for entry in decoded} >= {"id_like", "target_leakage"}
+    written = json.loads(write_alerts(tmp_path / "alerts.json", churn_alerts).read_text())
+    assert written["counts"]["critical"] == 2 and len(written["alerts"]) == len(churn_alerts)
+
+
+def test_thirty_one_columns_by_569_rows_is_fast() -> None:
+    frame = add_dirt(cancer())
+    alerts(frame, TARGET, C)  # warm imports
+    start = time.perf_counter()
+    alerts(cancer(), TARGET, C)
+    assert time.perf_counter() - start < 2.0  # ~0.3 s on an idle core
