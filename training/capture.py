@@ -307,8 +307,9 @@ def _csv_fast(chunk: bytes) -> PayloadBatch | None:
     The common case (CSV traffic in SageMaker's serialisation) costs two ``find`` calls per
     line and no JSON parsing. The chunk is vouched for only if the number of requests found
     equals the number of lines, every line ends with ``}`` (no truncated line) and no slice
-    spans two lines (data never holds a raw newline: JSON escapes it); otherwise None, and
-    the caller parses the chunk line by line.
+    spans two lines or runs past its request's data into the response (data never holds a
+    raw newline or an unescaped quote: JSON escapes them); otherwise None, and the caller
+    parses the chunk line by line.
     """
     find = chunk.find
     datas: list[bytes] = []
@@ -329,6 +330,8 @@ def _csv_fast(chunk: bytes) -> PayloadBatch | None:
         return None
     joined = b"\n".join(datas)
     if joined.count(b"\n") != len(datas) - 1:  # a slice spanned two lines
+        return None
+    if joined.count(b'"') != joined.count(b'\\"'):  # a slice ran past its request's data
         return None
     if b"\\" in joined:  # JSON escapes (multi-row payloads): decode the whole chunk at once
         try:

@@ -101,7 +101,10 @@ class DriftThresholds:
       smaller changes are within the sampling noise of small windows. Decreases never alarm.
     - ``type_mismatch_rate`` 0.0: any text in a numeric column breaks the request contract.
     - ``min_rows`` 50: below it distribution metrics are reported but never alarm.
-    - ``epsilon`` 1e-4: floor of bucket proportions in PSI (an empty bucket is not infinite).
+    - ``smoothing`` 0.5: pseudo-count added to every PSI bucket on both sides (Jeffreys), so
+      an empty bucket is not infinite and sparse tail buckets of small windows do not
+      dominate (a fixed floor such as 1e-4 let 4 rows in a bucket the baseline left empty
+      score 0.07 alone); its weight vanishes as windows grow.
     """
 
     psi: float = 0.2
@@ -110,7 +113,7 @@ class DriftThresholds:
     missing_rate_increase: float = 0.1
     type_mismatch_rate: float = 0.0
     min_rows: int = 50
-    epsilon: float = 1e-4
+    smoothing: float = 0.5
 
 
 # --------------------------------------------------------------------------------------
@@ -551,10 +554,12 @@ def collect(
 # --------------------------------------------------------------------------------------
 
 
-def psi(expected: np.ndarray, actual: np.ndarray, epsilon: float = 1e-4) -> float:
-    """Population stability index of two count vectors over the same bins."""
-    p = np.maximum(np.asarray(expected, float) / max(np.sum(expected), 1e-12), epsilon)
-    q = np.maximum(np.asarray(actual, float) / max(np.sum(actual), 1e-12), epsilon)
+def psi(expected: np.ndarray, actual: np.ndarray, smoothing: float = 0.5) -> float:
+    """Population stability index of two count vectors over the same bins, each bin given
+    `smoothing` pseudo-counts on both sides."""
+    expected = np.asarray(expected, float) + smoothing
+    actual = np.asarray(actual, float) + smoothing
+    p, q = expected / expected.sum(), actual / actual.sum()
     return float(np.sum((q - p) * np.log(q / p)))
 
 
@@ -607,7 +612,7 @@ def feature_report(
     metrics: dict[str, Any] = {}
     current: dict[str, Any]
     if isinstance(window, NumericWindow):
-        metrics["psi"] = _metric(psi(feature.counts, window.counts, thresholds.epsilon),
+        metrics["psi"] = _metric(psi(feature.counts, window.counts, thresholds.smoothing),
                                  thresholds.psi, judged and window.present > 0)
         metrics["ks"] = _metric(ks_statistic(window), thresholds.ks,
                                 judged and window.present > 0)
