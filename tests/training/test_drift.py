@@ -1,0 +1,413 @@
+"""training.drift on real data: no alarm on an iid half, alarms on shifted features, schema
+violations, empty and malformed windows, the job's entry point and CloudWatch publishing."""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pandas as pd
+import pytest
+
+from training import capture, drift
+from training.contract import BASELINE_STATISTICS_FILE
+
+T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+TARGETS = ("diagnosis_benign", "progression")
+
+
+# --------------------------------------------------------------------------------------
+# Helpers: a Model Monitor baseline from a DataFrame, capture files from a DataFrame
+# --------------------------------------------------------------------------------------
+
+
+def write_statistics(frame: pd.DataFrame, folder: Path, sketch: bool = False) -> Path:
+    """statistics.json in Model Monitor's format: 10 equal-width buckets over [min, max]
+    (buckets (lower, upper], the first including min), category counts for text columns;
+    `sketch` adds a one-level KLL sketch holding every value."""
+    features = []
+    for name in frame.columns:
+        column = frame[name]
+        present = column.dropna()
+        common = {"num_present": int(len(present)), "num_missing": int(column.isna().sum())}
+        if pd.api.types.is_numeric_dtype(column):
+            values = present.to_numpy(float)
+            edges = np.linspace(values.min(), values.max(), 11)
+            counts = np.bincount(np.searchsorted(edges[1:-1], values, side="left"),
+                                 minlength=10)
+            kll = {"buckets": [{"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]),
+                                "count": int(counts[i])} for i in range(10)]}
+            if sketch:
+                kll["sketch"] = {"parameters": {"c": 0.64, "k": 2048},
+                                 "data": [sorted(values.tolist())]}
+            integral = bool(np.all(values == np.round(values)))
+            features.append({"name": name, "inferred_type": "Integral" if integral else
+                             "Fractional", "numerical_statistics": {
+                                 "common": common, "mean": float(values.mean()),
+                                 "sum": float(values.sum()), "std_dev": float(values.std()),
+                                 "min": float(values.min()), "max": float(values.max()),
+                                 "distribution": {"kll": kll}}})
+        else:
+            counts = present.astype(str).value_counts()
+            features.append({"name": name, "inferred_type": "String", "string_statistics": {
+                "common": common, "distinct_count": int(len(counts)),
+                "distribution": {"categorical": {"buckets": [
+                    {"value": value, "count": int(count)} for value, count in counts.items()]}}}})
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / BASELINE_STATISTICS_FILE
+    path.write_text(json.dumps({"version": 0.0, "dataset": {"item_count": len(frame)},
+                                "features": features}))
+    return path
+
+
+def write_csv_capture(frame: pd.DataFrame, folder: Path, time: datetime = T0,
+                      rows_per_request: int = 1) -> list[Path]:
+    """One capture record per `rows_per_request` rows, headerless CSV in the frame's order."""
+    lines = frame.to_csv(header=False, index=False, lineterminator="\n").splitlines()
+    records = [capture.capture_record("\n".join(lines[i:i + rows_per_request]), "text/csv",
+                                      "0.5", "text/csv", time=time)
+               for i in range(0, len(lines), rows_per_request)]
+    return capture.append_records(folder, records)
+
+
+def write_json_capture(payloads: list, folder: Path, time: datetime = T0) -> list[Path]:
+    records = [capture.capture_record(json.dumps(p), "application/json", "{}",
+                                      "application/json", time=time) for p in payloads]
+    return capture.append_records(folder, records)
+
+
+def split(frame: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A random half for the baseline and the other half as live traffic."""
+    frame = frame.drop(columns=[c for c in TARGETS if c in frame.columns])
+    order = np.random.default_rng(seed).permutation(len(frame))
+    half = len(frame) // 2
+    return (frame.iloc[order[:half]].reset_index(drop=True),
+            frame.iloc[order[half:]].reset_index(drop=True))
+
+
+def check(baseline_frame, capture_dir, tmp_path, sketch=False, **thresholds):
+    write_statistics(baseline_frame, tmp_path / "baseline", sketch)
+    return drift.run_drift(capture_dir, tmp_path / "baseline",
+                           window_hours=0, thresholds=drift.DriftThresholds(**thresholds))
+
+
+def by_name(report):
+    return {feature["name"]: feature for feature in report["features"]}
+
+
+# --------------------------------------------------------------------------------------
+# Drift on real data
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sketch", [False, True])
+def test_no_alarm_on_a_held_out_half_of_the_training_data(cancer_frame, tmp_path, sketch):
+    baseline, live = split(cancer_frame)
+    write_csv_capture(live, tmp_path / "capture")
+    report = check(baseline, tmp_path / "capture", tmp_path, sketch=sketch)
+    assert report["status"] == drift.STATUS_OK
+    assert report["records_read"] == report["rows_analyzed"] == len(live)
+    assert report["drift"] is False, report["drifted_features"]
+    assert report["violations"] == []
+    assert len(report["features"]) == live.shape[1]
+    assert all(f["drift_score"] < 1 for f in report["features"])
+
+
+@pytest.mark.parametrize("sketch", [False, True])
+def test_a_feature_shifted_by_two_standard_deviations_is_detected(cancer_frame, tmp_path, sketch):
+    baseline, live = split(cancer_frame)
+    live["mean radius"] += 2 * baseline["mean radius"].std()
+    write_csv_capture(live, tmp_path / "capture")
+    report = check(baseline, tmp_path / "capture", tmp_path, sketch=sketch)
+    shifted = by_name(report)["mean radius"]
+    assert report["drift"] is True
+    assert report["drifted_features"] == ["mean radius"]
+    assert shifted["metrics"]["psi"]["drifted"] and shifted["metrics"]["ks"]["drifted"]
+    assert shifted["metrics"]["ks"]["value"] > 0.5
+    assert shifted["drift_score"] > 1
+
+
+def test_a_rescaled_feature_and_a_shifted_category_are_detected(diabetes_frame, tmp_path):
+    baseline, live = split(diabetes_frame)
+    live["bmi"] = live["bmi"] * 3
+    live.loc[live.index[: len(live) * 3 // 4], "sex"] = "male"
+    write_csv_capture(live, tmp_path / "capture", rows_per_request=5)
+    report = check(baseline, tmp_path / "capture", tmp_path)
+    features = by_name(report)
+    assert sorted(report["drifted_features"]) == ["bmi", "sex"]
+    assert features["sex"]["metrics"]["js_distance"]["drifted"]
+    assert "psi" not in features["sex"]["metrics"]
+    assert report["records_read"] == math.ceil(len(live) / 5)
+    assert report["rows_analyzed"] == len(live)
+
+
+def test_the_iid_diabetes_half_with_its_categorical_column_does_not_alarm(diabetes_frame,
+                                                                           tmp_path):
+    baseline, live = split(diabetes_frame)
+    write_csv_capture(live, tmp_path / "capture", rows_per_request=7)
+    report = check(baseline, tmp_path / "capture", tmp_path)
+    assert report["drift"] is False, report["drifted_features"]
+    assert by_name(report)["sex"]["metrics"]["js_distance"]["value"] < 0.1
+
+
+def test_missing_values_above_the_baselines_rate_alarm(cancer_frame, tmp_path):
+    baseline, live = split(cancer_frame)
+    # "mean texture" already misses 10% in training: the same rate live is no alarm
+    live.loc[live.index[::3], "mean area"] = np.nan
+    write_csv_capture(live, tmp_path / "capture")
+    report = check(baseline, tmp_path / "capture", tmp_path)
+    features = by_name(report)
+    assert report["drifted_features"] == ["mean area"]
+    assert features["mean area"]["metrics"]["missing_rate"]["drifted"]
+    assert features["mean area"]["metrics"]["missing_rate"]["current"] == pytest.approx(
+        math.ceil(len(live) / 3) / len(live), abs=1e-6)
+    texture = features["mean texture"]["metrics"]["missing_rate"]
+    assert texture["baseline"] > 0.05 and not texture["drifted"]
+
+
+# --------------------------------------------------------------------------------------
+# Traffic volume, malformed input, streaming
+# --------------------------------------------------------------------------------------
+
+
+def test_an_empty_window_is_no_traffic_and_no_alarm(cancer_frame, tmp_path):
+    baseline, live = split(cancer_frame)
+    write_csv_capture(live, tmp_path / "capture", time=T0)
+    write_statistics(baseline, tmp_path / "baseline")
+    later = drift.run_drift(tmp_path / "capture", tmp_path / "baseline",
+                            window_hours=1, window_end=T0 + timedelta(days=2))
+    assert later["status"] == drift.STATUS_NO_TRAFFIC
+    assert later["drift"] is False and later["records_read"] == 0 and later["features"] == []
+    empty = drift.run_drift(tmp_path / "nothing-here", tmp_path / "baseline", window_hours=0)
+    assert empty["status"] == drift.STATUS_NO_TRAFFIC
+    inside = drift.run_drift(tmp_path / "capture", tmp_path / "baseline", window_hours=1,
+                             window_end=T0 + timedelta(minutes=30))
+    assert inside["status"] == drift.STATUS_OK and inside["records_read"] == len(live)
+
+
+def test_a_handful_of_rows_is_reported_but_never_alarms(cancer_frame, tmp_path):
+    baseline, live = split(cancer_frame)
+    live["mean radius"] += 10 * baseline["mean radius"].std()
+    write_csv_capture(live.head(10), tmp_path / "capture")
+    report = check(baseline, tmp_path / "capture", tmp_path)
+    assert report["status"] == drift.STATUS_LOW_TRAFFIC
+    assert report["drift"] is False
+    assert by_name(report)["mean radius"]["metrics"]["psi"]["value"] > 0.2
+
+
+def test_malformed_lines_and_rows_are_skipped_and_counted(cancer_frame, tmp_path):
+    baseline, live = split(cancer_frame)
+    files = write_csv_capture(live, tmp_path / "capture")
+    clean = check(baseline, tmp_path / "capture", tmp_path)
+    short_row = capture.capture_record("1.0,2.0,3.0", "text/csv", "0", "text/csv", time=T0)
+    bad_base64 = capture.capture_record("1", "text/csv", "0", "text/csv", time=T0)
+    bad_base64["captureData"]["endpointInput"].update(encoding="BASE64", data="!!")
+    with open(files[0], "ab") as handle:
+        handle.write(b'{"captureData": tru\n' + capture.capture_line(short_row)
+                     + capture.capture_line(bad_base64) + b"\x00\xff garbage\n")
+    report = check(baseline, tmp_path / "capture", tmp_path)
+    assert report["malformed"] == {"total": 4, "by_reason": {
+        "bad JSON": 2, "wrong column count": 1, "bad base64": 1}}
+    assert report["rows_analyzed"] == len(live)
+    assert [f["metrics"] for f in report["features"]] == [
+        f["metrics"] for f in clean["features"]]
+
+
+def test_text_in_a_numeric_column_is_a_schema_violation(cancer_frame, tmp_path):
+    baseline, live = split(cancer_frame)
+    live = live.astype({"mean area": object})
+    live.loc[live.index[:3], "mean area"] = "n/a-value"
+    write_csv_capture(live, tmp_path / "capture")
+    report = check(baseline, tmp_path / "capture", tmp_path)
+    assert report["schema_violation"] is True
+    assert [(v["feature"], v["kind"], v["count"]) for v in report["violations"]] == [
+        ("mean area", "type_mismatch", 3)]
+    assert by_name(report)["mean area"]["type_mismatches"] == 3
+    assert report["drift"] is False
+
+
+def test_json_payload_shapes_give_the_same_statistics_as_csv(diabetes_frame, tmp_path):
+    baseline, live = split(diabetes_frame)
+    live = live.head(120)
+    write_csv_capture(live, tmp_path / "csv")
+    records = live.to_dict("records")
+    payloads = (
+        [records[0:20]]  # records
+        + records[20:40]  # one record each
+        + [{"instances": records[40:60]}]
+        + [{"instances": live.iloc[60:80].values.tolist()}]  # positional rows
+        + [live.iloc[80:100].to_dict("list")]  # columns
+        + [{"instances": [{"features": row} for row in live.iloc[100:120].values.tolist()]}]
+    )
+    write_json_capture(payloads, tmp_path / "json")
+    write_statistics(baseline, tmp_path / "baseline")
+    from_csv = drift.run_drift(tmp_path / "csv", tmp_path / "baseline", window_hours=0)
+    from_json = drift.run_drift(tmp_path / "json", tmp_path / "baseline", window_hours=0)
+    assert from_json["rows_analyzed"] == from_csv["rows_analyzed"] == 120
+    assert from_json["malformed"]["total"] == 0 and from_json["violations"] == []
+    assert [f["metrics"] for f in from_json["features"]] == [
+        f["metrics"] for f in from_csv["features"]]
+
+
+def test_new_and_absent_json_columns_are_schema_violations(diabetes_frame, tmp_path):
+    baseline, live = split(diabetes_frame)
+    records = live.drop(columns=["s6"]).assign(customer_id=range(len(live))).to_dict("records")
+    write_json_capture([records], tmp_path / "capture")
+    report = check(baseline, tmp_path / "capture", tmp_path)
+    kinds = sorted((v["feature"], v["kind"]) for v in report["violations"])
+    assert kinds == [("customer_id", "new_column"), ("s6", "missing_column")]
+    assert by_name(report)["s6"]["metrics"]["missing_rate"]["current"] == 1.0
+
+
+def test_small_chunks_give_identical_results_with_memory_bounded_by_the_chunk(cancer_frame,
+                                                                              tmp_path):
+    baseline, live = split(cancer_frame)
+    big = pd.concat([live] * 40, ignore_index=True)  # ~11k requests, ~3 MB of capture
+    write_csv_capture(big, tmp_path / "capture")
+    write_statistics(baseline, tmp_path / "baseline")
+    size = sum(p.stat().st_size for p in (tmp_path / "capture").rglob("*.jsonl"))
+    whole = drift.run_drift(tmp_path / "capture", tmp_path / "baseline", window_hours=0)
+    tracemalloc.start()
+    chunked = drift.run_drift(tmp_path / "capture", tmp_path / "baseline", window_hours=0,
+                              chunk_bytes=64 * 1024)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    def counts(report):
+        return [(f["metrics"], f["current"].get("bucket_counts"),
+                 f["current"].get("category_counts")) for f in report["features"]]
+
+    assert counts(chunked) == counts(whole)
+    assert chunked["records_read"] == len(big)
+    assert peak < size / 4, (peak, size)
+
+
+# --------------------------------------------------------------------------------------
+# Baseline reading, metrics, the entry point
+# --------------------------------------------------------------------------------------
+
+
+def test_metric_functions_on_known_inputs():
+    assert drift.psi(np.array([10, 20, 30]), np.array([10, 20, 30])) == pytest.approx(0.0)
+    assert drift.psi(np.array([50, 50]), np.array([90, 10]), smoothing=0) == pytest.approx(
+        0.4 * math.log(0.9 / 0.5) - 0.4 * math.log(0.1 / 0.5))
+    assert math.isfinite(drift.psi(np.array([100, 0]), np.array([0, 100])))
+    assert drift.js_distance({"a": 1, "b": 1}, {"a": 5, "b": 5}) == pytest.approx(0.0)
+    assert drift.js_distance({"a": 1}, {"b": 1}) == pytest.approx(1.0)
+
+
+def test_bad_baselines_give_one_line_naming_the_file_and_feature(tmp_path, capsys):
+    with pytest.raises(drift.DriftInputError, match="statistics.json: baseline statistics"):
+        drift.load_baseline(tmp_path)
+    path = tmp_path / BASELINE_STATISTICS_FILE
+    path.write_text(json.dumps({"features": [{"name": "age", "inferred_type": "Date"}]}))
+    with pytest.raises(drift.DriftInputError, match="'age' has inferred_type 'Date'"):
+        drift.load_baseline(path)
+    path.write_text(json.dumps({"features": [{"name": "age", "inferred_type": "Integral",
+                                              "numerical_statistics": {"common": {}}}]}))
+    with pytest.raises(drift.DriftInputError, match="'age' needs kll buckets"):
+        drift.load_baseline(path)
+    assert drift.main(["--capture-dir", str(tmp_path), "--baseline-dir", str(tmp_path),
+                       "--output-dir", str(tmp_path / "out"), "--no-publish"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'age' needs kll buckets" in err
+    assert drift.main(["--baseline-dir", str(tmp_path)]) == 2  # publish without endpoint
+    assert "--publish needs --endpoint and --model" in capsys.readouterr().err
+
+
+def test_main_writes_the_json_and_html_reports(diabetes_frame, tmp_path, capsys):
+    baseline, live = split(diabetes_frame)
+    live["s5"] *= 2
+    write_csv_capture(live, tmp_path / "capture")
+    write_statistics(baseline, tmp_path / "baseline")
+    code = drift.main(["--capture-dir", str(tmp_path / "capture"), "--baseline-dir",
+                       str(tmp_path / "baseline"), "--output-dir", str(tmp_path / "out"),
+                       "--window-hours", "2", "--window-end", "2026-11-27T11:00:00Z",
+                       "--no-publish"])
+    assert code == 0
+    report = json.loads((tmp_path / "out" / drift.DRIFT_REPORT_FILE).read_text())
+    assert report["drifted_features"] == ["s5"]
+    assert report["window"]["hours"] == 2.0
+    page = (tmp_path / "out" / drift.DRIFT_HTML_FILE).read_text()
+    assert "s5" in page and "DRIFT" in page
+    pytest.importorskip("matplotlib")
+    assert page.count("<img") == live.shape[1]
+
+
+# --------------------------------------------------------------------------------------
+# CloudWatch
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cloudwatch():
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield boto3.client("cloudwatch", region_name="us-east-1",
+                           endpoint_url=f"http://127.0.0.1:{port}",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+    finally:
+        server.stop()
+
+
+def _values(client, name, dimensions, start, end):
+    result = client.get_metric_data(
+        MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": {
+            "Namespace": drift.DRIFT_METRIC_NAMESPACE, "MetricName": name,
+            "Dimensions": dimensions}, "Period": 60, "Stat": "Maximum"}}],
+        StartTime=start, EndTime=end)
+    return result["MetricDataResults"][0]["Values"]
+
+
+def test_publish_metrics_batches_and_cloudwatch_sees_them(cancer_frame, tmp_path, cloudwatch):
+    baseline, live = split(cancer_frame)
+    live["mean radius"] += 2 * baseline["mean radius"].std()
+    write_csv_capture(live, tmp_path / "capture")
+    report = check(baseline, tmp_path / "capture", tmp_path)
+    now = datetime.now(UTC).replace(microsecond=0)
+    data = drift.cloudwatch_metric_data(report, "churn-ep", "churn-v3", timestamp=now)
+    assert len(data) == 4 + live.shape[1]
+    assert all(d["Dimensions"][:2] == [{"Name": "Endpoint", "Value": "churn-ep"},
+                                       {"Name": "Model", "Value": "churn-v3"}] for d in data)
+    calls = drift.publish_metrics(cloudwatch, data, batch_size=7)
+    assert calls == math.ceil(len(data) / 7)
+
+    listed = cloudwatch.list_metrics(Namespace=drift.DRIFT_METRIC_NAMESPACE)["Metrics"]
+    scores = {next(d["Value"] for d in m["Dimensions"] if d["Name"] == "Feature")
+              for m in listed if m["MetricName"] == drift.FEATURE_DRIFT_SCORE_METRIC}
+    assert scores == set(live.columns)
+    dims = [{"Name": "Endpoint", "Value": "churn-ep"}, {"Name": "Model", "Value": "churn-v3"}]
+    window = (now - timedelta(minutes=5), now + timedelta(minutes=5))
+    assert _values(cloudwatch, drift.DRIFT_DETECTED_METRIC, dims, *window) == [1.0]
+    radius = _values(cloudwatch, drift.FEATURE_DRIFT_SCORE_METRIC,
+                     [*dims, {"Name": "Feature", "Value": "mean radius"}], *window)
+    assert radius and radius[0] > 1
+    texture = _values(cloudwatch, drift.FEATURE_DRIFT_SCORE_METRIC,
+                      [*dims, {"Name": "Feature", "Value": "mean texture"}], *window)
+    assert texture and texture[0] < 1
+
+
+def test_no_traffic_publishes_a_zero_flag_and_zero_records(tmp_path, cancer_frame, cloudwatch):
+    baseline, _ = split(cancer_frame)
+    report = check(baseline, tmp_path / "empty", tmp_path)
+    now = datetime.now(UTC).replace(microsecond=0)
+    data = drift.cloudwatch_metric_data(report, "quiet-ep", "m1", timestamp=now)
+    assert {d["MetricName"] for d in data} == {
+        drift.DRIFT_DETECTED_METRIC, drift.RECORDS_ANALYZED_METRIC,
+        drift.MALFORMED_RECORDS_METRIC, drift.SCHEMA_VIOLATIONS_METRIC}
+    assert drift.publish_metrics(cloudwatch, data) == 1
+    dims = [{"Name": "Endpoint", "Value": "quiet-ep"}, {"Name": "Model", "Value": "m1"}]
+    window = (now - timedelta(minutes=5), now + timedelta(minutes=5))
+    assert _values(cloudwatch, drift.DRIFT_DETECTED_METRIC, dims, *window) == [0.0]
+    assert _values(cloudwatch, drift.RECORDS_ANALYZED_METRIC, dims, *window) == [0.0]

@@ -1,0 +1,381 @@
+"""SageMaker data capture: write capture records, and stream the request payloads back fast.
+
+A capture file is JSON Lines, one inference per line, in SageMaker's layout
+``<prefix>/<yyyy>/<mm>/<dd>/<hh>/<mm>-<ss>-<ms>-<uuid>.jsonl``::
+
+    {"captureData": {"endpointInput": {"observedContentType": "text/csv", "mode": "INPUT",
+      "data": "1.0,2.0", "encoding": "CSV"}, "endpointOutput": {...}},
+     "eventMetadata": {"eventId": "<uuid>", "inferenceTime": "2026-11-27T10:00:00Z"},
+     "eventVersion": "0"}
+
+``encoding`` is ``CSV`` or ``JSON`` (``data`` holds the payload as text) or ``BASE64`` (the
+payload base64-encoded; ``observedContentType`` then says whether it is CSV or JSON).
+
+Reading is built for windows of millions of lines: files are read in chunks of bytes. When a
+chunk is all CSV requests in SageMaker's serialisation, ``bytes.find`` cuts every payload out
+of it and they are joined for one C CSV parse: no JSON parsing at all. Other chunks go line by
+line: a compiled regex where it recognises the request, :func:`json.loads` where it does not;
+lines that still fail are counted by reason, never fatal.
+Memory is bounded by the chunk size, not by the window.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import re
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Shared names (to move into training/contract.py when merging).
+CAPTURE_FILE_SUFFIX = ".jsonl"
+"""Extension of SageMaker data-capture files."""
+CAPTURE_EVENT_VERSION = "0"
+"""``eventVersion`` SageMaker writes on every capture line."""
+
+ENCODING_CSV = "CSV"
+ENCODING_JSON = "JSON"
+ENCODING_BASE64 = "BASE64"
+
+DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024
+"""Bytes read per chunk: the unit that bounds the reader's memory."""
+
+_INPUT_PATTERN = re.compile(
+    rb'"endpointInput"\s*:\s*\{\s*"observedContentType"\s*:\s*"([^"\\]*)"\s*,'
+    rb'\s*"mode"\s*:\s*"INPUT"\s*,'
+    rb'\s*"data"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"\s*,'
+    rb'\s*"encoding"\s*:\s*"([A-Z0-9]*)"\s*\}'
+)
+"""One request as SageMaker (and :func:`capture_record`) serialise it; groups: content type,
+data (still JSON-escaped), encoding."""
+
+_HOUR_PATH = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/]+$")
+
+
+# --------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------
+
+
+def is_csv(content_type: str) -> bool:
+    """Whether a content type carries CSV (``text/csv``, ``text/csv; charset=utf-8``...)."""
+    return content_type.split(";")[0].strip().lower().endswith("csv")
+
+
+def is_json(content_type: str) -> bool:
+    """Whether a content type carries JSON (``application/json``, ``...+json``, JSON Lines)."""
+    media = content_type.split(";")[0].strip().lower()
+    return media.endswith("json") or media.endswith("jsonlines")
+
+
+def _captured(body: bytes | str, content_type: str, mode: str) -> dict[str, str]:
+    """The ``endpointInput``/``endpointOutput`` object of one body, encoded as SageMaker does."""
+    raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    encoding = ENCODING_BASE64
+    if is_csv(content_type) or is_json(content_type):
+        try:
+            data = raw.decode("utf-8")
+            encoding = ENCODING_CSV if is_csv(content_type) else ENCODING_JSON
+        except UnicodeDecodeError:
+            pass
+    if encoding == ENCODING_BASE64:
+        data = binascii.b2a_base64(raw, newline=False).decode("ascii")
+    return {"observedContentType": content_type, "mode": mode, "data": data,
+            "encoding": encoding}
+
+
+def format_time(time: datetime) -> str:
+    """``inferenceTime`` as SageMaker writes it: UTC, ISO 8601, ``Z`` suffix."""
+    if time.tzinfo is None:
+        time = time.replace(tzinfo=UTC)
+    return time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_time(text: str) -> datetime:
+    """An ``inferenceTime`` back to an aware UTC datetime."""
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def capture_record(
+    request_body: bytes | str,
+    content_type: str,
+    response_body: bytes | str,
+    accept: str,
+    event_id: str | None = None,
+    time: datetime | None = None,
+) -> dict[str, Any]:
+    """One capture line (as a dict) for a request and its response, in SageMaker's format.
+
+    CSV and JSON bodies are stored as text; anything else (or text that is not UTF-8) as
+    base64, like SageMaker does for content types it is not told to treat as CSV or JSON.
+    """
+    return {
+        "captureData": {
+            "endpointInput": _captured(request_body, content_type, "INPUT"),
+            "endpointOutput": _captured(response_body, accept, "OUTPUT"),
+        },
+        "eventMetadata": {
+            "eventId": event_id or str(uuid.uuid4()),
+            "inferenceTime": format_time(time or datetime.now(UTC)),
+        },
+        "eventVersion": CAPTURE_EVENT_VERSION,
+    }
+
+
+def capture_line(record: Mapping[str, Any]) -> bytes:
+    """A record serialised compactly, as one JSON Lines line (with its newline)."""
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+def record_time(record: Mapping[str, Any]) -> datetime:
+    """The inference time of a capture record (now if it has none)."""
+    text = record.get("eventMetadata", {}).get("inferenceTime")
+    return parse_time(text) if text else datetime.now(UTC)
+
+
+def hour_folder(time: datetime) -> str:
+    """``yyyy/mm/dd/hh`` of a time in UTC: the folder SageMaker files that hour's captures in."""
+    return time.astimezone(UTC).strftime("%Y/%m/%d/%H")
+
+
+def append_records(folder: str | Path, records: Iterable[Mapping[str, Any]]) -> list[Path]:
+    """Write records as new capture files under `folder`, one file per inference hour.
+
+    Files follow SageMaker's layout and naming (``yyyy/mm/dd/hh/mm-ss-ms-<uuid>.jsonl``,
+    named after the first record's time), so the drift job reads our captures and
+    SageMaker's alike. Existing files are never rewritten: each call adds new files.
+    """
+    by_hour: dict[str, list[Mapping[str, Any]]] = {}
+    first: dict[str, datetime] = {}
+    for record in records:
+        time = record_time(record)
+        key = hour_folder(time)
+        by_hour.setdefault(key, []).append(record)
+        first.setdefault(key, time)
+    written = []
+    for key, group in by_hour.items():
+        time = first[key].astimezone(UTC)
+        name = f"{time:%M-%S}-{time.microsecond // 1000:03d}-{uuid.uuid4()}{CAPTURE_FILE_SUFFIX}"
+        path = Path(folder) / key / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"".join(capture_line(record) for record in group))
+        written.append(path)
+    return written
+
+
+# --------------------------------------------------------------------------------------
+# Finding files
+# --------------------------------------------------------------------------------------
+
+
+def capture_file_hour(path: str | Path, root: str | Path | None = None) -> datetime | None:
+    """The hour a capture file belongs to, from its ``yyyy/mm/dd/hh/`` folders (None if not
+    in that layout)."""
+    path = Path(path)
+    relative = path.relative_to(root) if root is not None else path
+    match = _HOUR_PATH.search(relative.as_posix())
+    if not match:
+        return None
+    try:
+        return datetime(*(int(part) for part in match.groups()), tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def list_capture_files(
+    folder: str | Path, start: datetime | None = None, end: datetime | None = None
+) -> list[Path]:
+    """``*.jsonl`` files under `folder` (recursively, sorted) whose hour overlaps [start, end).
+
+    Files outside the ``yyyy/mm/dd/hh`` layout carry no hour and are always included.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    files = []
+    for path in sorted(root.rglob(f"*{CAPTURE_FILE_SUFFIX}")):
+        if not path.is_file():
+            continue
+        hour = capture_file_hour(path, root)
+        if hour is not None:
+            if start is not None and hour + timedelta(hours=1) <= start:
+                continue
+            if end is not None and hour >= end:
+                continue
+        files.append(path)
+    return files
+
+
+# --------------------------------------------------------------------------------------
+# Streaming the requests back
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class PayloadBatch:
+    """The requests of one chunk of capture lines, decoded but not yet parsed.
+
+    ``csv`` holds every CSV request payload of the chunk joined by newlines (one C-parser
+    call parses them all); ``json`` the JSON payloads. Requests that are neither, or whose
+    data cannot be decoded, are counted in ``malformed`` by reason.
+    """
+
+    csv: bytes = b""
+    json: list[bytes] = field(default_factory=list)
+    lines: int = 0
+    records: int = 0
+    malformed: Counter = field(default_factory=Counter)
+
+
+def _iter_chunks(paths: Sequence[Path], chunk_bytes: int) -> Iterator[bytes]:
+    """Whole lines, in chunks of about `chunk_bytes` (a chunk never spans two files)."""
+    for path in paths:
+        with open(path, "rb") as handle:
+            while True:
+                block = handle.read(chunk_bytes)
+                if not block:
+                    break
+                if not block.endswith(b"\n"):
+                    block += handle.readline()
+                    if not block.endswith(b"\n"):
+                        block += b"\n"
+                yield block
+
+
+def _request_of_line(line: bytes) -> tuple[str, bytes, str] | None:
+    """(content type, data, encoding) of one line through json.loads; None if it has none."""
+    try:
+        request = json.loads(line)["captureData"]["endpointInput"]
+        data = request["data"]
+        if not isinstance(data, str):
+            return None
+        return (str(request["observedContentType"]), data.encode("utf-8"),
+                str(request["encoding"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _unescape(data: bytes) -> bytes | None:
+    """UTF-8 bytes of a JSON string body taken raw from a line (None if its escapes are bad)."""
+    if b"\\" not in data:
+        return data
+    try:
+        return json.loads(b'"' + data + b'"').encode("utf-8")
+    except ValueError:
+        return None
+
+
+def _add_request(
+    batch: PayloadBatch, csv_parts: list[bytes], content_type: str, data: bytes, encoding: str
+) -> None:
+    """File one request (data already unescaped) into the batch, or count it as malformed."""
+    encoding = encoding.upper()
+    if encoding == ENCODING_BASE64:
+        try:
+            data = binascii.a2b_base64(data, strict_mode=True)
+        except (binascii.Error, ValueError):
+            batch.malformed["bad base64"] += 1
+            return
+    elif encoding not in (ENCODING_CSV, ENCODING_JSON):
+        batch.malformed["unknown encoding"] += 1
+        return
+    if is_csv(content_type) or (encoding == ENCODING_CSV and not is_json(content_type)):
+        csv_parts.append(data)
+    elif is_json(content_type) or encoding == ENCODING_JSON:
+        batch.json.append(data)
+    else:
+        batch.malformed["unsupported content type"] += 1
+        return
+    batch.records += 1
+
+
+_CSV_START = b'"mode":"INPUT","data":"'
+_CSV_END = b'","encoding":"CSV"}'
+
+
+def _csv_fast(chunk: bytes) -> PayloadBatch | None:
+    """The CSV requests of a chunk by ``bytes.find`` alone, if every line is one CSV request.
+
+    The common case (CSV traffic in SageMaker's serialisation) costs two ``find`` calls per
+    line and no JSON parsing. The chunk is vouched for only if the number of requests found
+    equals the number of lines, every line ends with ``}`` (no truncated line) and no slice
+    spans two lines or runs past its request's data into the response (data never holds a
+    raw newline or an unescaped quote: JSON escapes them); otherwise None, and the caller
+    parses the chunk line by line.
+    """
+    find = chunk.find
+    datas: list[bytes] = []
+    append = datas.append
+    start_length = len(_CSV_START)
+    position = 0
+    while True:
+        start = find(_CSV_START, position)
+        if start < 0:
+            break
+        start += start_length
+        end = find(_CSV_END, start)
+        if end < 0:
+            return None
+        append(chunk[start:end])
+        position = end
+    if not datas or not _whole_lines(chunk, len(datas)):
+        return None
+    joined = b"\n".join(datas)
+    if joined.count(b"\n") != len(datas) - 1:  # a slice spanned two lines
+        return None
+    if joined.count(b'"') != joined.count(b'\\"'):  # a slice ran past its request's data
+        return None
+    if b"\\" in joined:  # JSON escapes (multi-row payloads): decode the whole chunk at once
+        try:
+            joined = json.loads(b'"' + joined + b'"', strict=False).encode("utf-8")
+        except ValueError:
+            return None
+    return PayloadBatch(csv=joined, lines=len(datas), records=len(datas))
+
+
+def _whole_lines(chunk: bytes, expected: int) -> bool:
+    """Whether `chunk` has exactly `expected` lines and each ends with ``}`` (not truncated)."""
+    view = np.frombuffer(chunk, dtype=np.uint8)
+    ends = np.flatnonzero(view == 10)
+    return len(ends) == expected and bool(np.all(view[ends - 1] == ord("}")))
+
+
+def _parse_chunk_lines(chunk: bytes) -> PayloadBatch:
+    """The requests of a chunk line by line: the regex where it vouches, else json.loads."""
+    batch = PayloadBatch()
+    csv_parts: list[bytes] = []
+    for line in chunk.split(b"\n"):
+        line = line.strip()
+        if not line:
+            continue
+        batch.lines += 1
+        request = None
+        match = _INPUT_PATTERN.search(line) if line.endswith(b"}") else None
+        if match and line.count(b'"endpointInput"') == 1:
+            data = _unescape(match.group(2))
+            if data is not None:
+                request = (match.group(1).decode(), data, match.group(3).decode())
+        if request is None:
+            request = _request_of_line(line)
+        if request is None:
+            batch.malformed["bad JSON"] += 1
+            continue
+        _add_request(batch, csv_parts, *request)
+    batch.csv = b"\n".join(csv_parts)
+    return batch
+
+
+def iter_payloads(
+    paths: Sequence[str | Path], chunk_bytes: int = DEFAULT_CHUNK_BYTES
+) -> Iterator[PayloadBatch]:
+    """The request payloads of capture files, one :class:`PayloadBatch` per chunk of lines."""
+    for chunk in _iter_chunks([Path(path) for path in paths], chunk_bytes):
+        yield _csv_fast(chunk) or _parse_chunk_lines(chunk)
