@@ -37,7 +37,8 @@ class TrainedModel:
 
 
 def cancer_frame() -> pd.DataFrame:
-    frame = load_breast_cancer(as_frame=True).frame.rename(columns={"target": CLASSIFICATION_TARGET})
+    frame = load_breast_cancer(as_frame=True).frame
+    frame = frame.rename(columns={"target": CLASSIFICATION_TARGET})
     frame.insert(3, "size_band", pd.qcut(frame["mean radius"], 3,
                                          labels=["small", "medium", "large"]).astype(str))
     frame.loc[frame.index[::10], "mean texture"] = np.nan
@@ -79,3 +80,17 @@ def classifier(tmp_path_factory) -> TrainedModel:
 def regressor(tmp_path_factory) -> TrainedModel:
     return fit_and_save(diabetes_frame(), REGRESSION_TARGET, "regression", Ridge(),
                         tmp_path_factory.mktemp("regressor") / "model")
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A moto server on 127.0.0.1, on a free port."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

@@ -1,0 +1,1 @@
+"""Code that runs in AWS Lambda: boto3 and the standard library only, nothing of the project."""
