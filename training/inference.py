@@ -369,41 +369,72 @@ def _predict(payload: Payload, features: pd.DataFrame, model: ServedModel) -> Pr
 def request_features(payload: Payload, model: ServedModel) -> pd.DataFrame:
     """The schema's features as the model was trained on them (float64 / text), in order.
 
-    Raises _BadRequest naming the column and row of the first problem of each kind.
+    Numeric columns are converted in one vectorised step; only when that fails are the cells
+    walked to name the first bad one. Raises _BadRequest naming the column and row.
     """
     schema = model.schema
     names = schema.feature_names
     if payload.columns is not None:
         columns = payload.columns
         _check_names(list(columns), model, "JSON")
-        values = [columns[name] for name in names]
-        count = len(values[0])
+        count = len(columns[names[0]])
+        table = np.empty((count, len(names)), dtype=object)
+        for index, name in enumerate(names):
+            table[:, index] = columns[name]
     else:
         rows = payload.rows or []
-        header = rows[0] if payload.rows is not None and _is_header(rows[0], model) else None
+        header = rows[0] if _is_header(rows[0], model) else None
         if header is not None:
             rows = rows[1:]
             if not rows:
                 raise _BadRequest("CSV request has a header row but no data rows")
             _check_names(header, model, "CSV header")
-            position = {name: index for index, name in enumerate(header)}
-            order = [position[name] for name in names]
-        else:
-            if len(rows[0]) != len(names):
-                kind = "CSV" if _media_type(payload.content_type) == CSV else "JSON"
-                raise _BadRequest(
-                    f"{kind} rows without a header need {len(names)} values, one per feature "
-                    f"in schema order ({_short(names)}); got {len(rows[0])}")
-            order = list(range(len(names)))
-        count = len(rows)
-        table = np.empty((count, len(rows[0])), dtype=object)
+        elif len(rows[0]) != len(names):
+            kind = "CSV" if _media_type(payload.content_type) == CSV else "JSON"
+            raise _BadRequest(
+                f"{kind} rows without a header need {len(names)} values, one per feature "
+                f"in schema order ({_short(names)}); got {len(rows[0])}")
+        table = np.empty((len(rows), len(rows[0])), dtype=object)
         table[:] = rows
-        values = [table[:, index] for index in order]
-    typed = {
-        name: (_numeric(name, column, count) if numeric else _categorical(column, count))
-        for name, column, numeric in zip(names, values, model.numeric, strict=True)
-    }
-    return pd.DataFrame(typed, columns=names, copy=False)
+        if header is not None:
+            position = {name: index for index, name in enumerate(header)}
+            table = table[:, [position[name] for name in names]]
+    numeric = [index for index, flag in enumerate(model.numeric) if flag]
+    frame = pd.DataFrame(_numeric_block(table[:, numeric], [names[i] for i in numeric],
+                                        text_only=_media_type(payload.content_type) == CSV),
+                         columns=[names[i] for i in numeric])
+    for index, flag in enumerate(model.numeric):
+        if not flag:
+            text = pd.Series(_categorical(table[:, index], len(table)), dtype=object)
+            frame.insert(index, names[index], text)  # object, as training typed it (not str)
+    return frame
+
+
+def _numeric_block(block: np.ndarray, names: Sequence[str], text_only: bool) -> np.ndarray:
+    """float64 values; empty, null and 'nan' are missing; text, booleans and infinities are not
+    numbers (the error names the first offending row and column)."""
+    parsed = None
+    if text_only or not any(isinstance(v, bool) for v in block.flat):
+        cleaned = block.copy()
+        cleaned[(cleaned == "") | pd.isna(cleaned)] = np.nan
+        try:
+            parsed = cleaned.astype(np.float64)
+        except (TypeError, ValueError):
+            parsed = None
+    if parsed is not None and not np.isinf(parsed).any():
+        return parsed
+    for row, values in enumerate(block, start=1):
+        for name, value in zip(names, values, strict=True):
+            if _is_missing(value):
+                continue
+            try:
+                number = None if isinstance(value, bool) else float(value)
+            except (TypeError, ValueError):
+                number = None
+            if number is None or math.isinf(number):
+                raise _BadRequest(
+                    f"row {row}, column '{name}': expected a number, got {value!r}")
+    raise _BadRequest("numeric columns hold values that are not numbers")  # pragma: no cover
 
 
 def _is_header(first: Sequence[Any], model: ServedModel) -> bool:
@@ -434,33 +465,6 @@ def _check_names(given: Iterable[str], model: ServedModel, where: str) -> None:
 
 def _is_missing(value: Any) -> bool:
     return value is None or value == "" or (isinstance(value, float) and value != value)
-
-
-def _numeric(name: str, column: Sequence[Any], count: int) -> np.ndarray:
-    """float64 values; empty, null and 'nan' are missing; text, booleans and infinities are not
-    numbers."""
-    cells = np.asarray(column, dtype=object) if not isinstance(column, np.ndarray) else column
-    try:
-        if any(isinstance(v, bool) for v in cells):
-            raise TypeError
-        cleaned = np.where([_is_missing(v) for v in cells], np.nan, cells)
-        parsed = cleaned.astype(np.float64)
-    except (TypeError, ValueError):
-        parsed = None
-    if parsed is not None and not np.isinf(parsed).any():
-        return parsed
-    for row, value in enumerate(cells, start=1):
-        if _is_missing(value):
-            continue
-        number: float | None
-        try:
-            number = None if isinstance(value, bool) else float(value)
-        except (TypeError, ValueError):
-            number = None
-        if number is None or math.isinf(number):
-            raise _BadRequest(
-                f"row {row}, column '{name}': expected a number, got {value!r}")
-    raise _BadRequest(f"column '{name}' holds values that are not numbers")  # pragma: no cover
 
 
 def _categorical(column: Sequence[Any], count: int) -> np.ndarray:

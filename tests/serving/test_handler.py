@@ -232,3 +232,15 @@ def test_capture_settings_from_the_environment(tmp_path):
     assert (sink.directory, sink.sampling_percent) == (tmp_path, 25.0)
     assert inference.capture_from_env({"MLOPS_CAPTURE_S3_URI": "s3://b/p",
                                        "MLOPS_CAPTURE_SAMPLING": "250"}).sampling_percent == 100
+
+
+def test_features_are_typed_as_in_training(served, rows):
+    """float64 numbers and object text (not pandas' inferred str dtype), in schema order."""
+    from training.common import coerce_features as reference
+
+    body = rows[served.schema.feature_names].to_csv(index=False, header=False)
+    features = inference.request_features(inference.input_fn(body, "text/csv"), served)
+    expected = reference(rows, served.schema.features).reset_index(drop=True)
+    assert list(features.columns) == served.schema.feature_names
+    assert features.dtypes.to_dict() == expected.dtypes.to_dict()
+    assert features.equals(expected)
