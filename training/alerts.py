@@ -33,13 +33,13 @@ from sklearn.feature_selection import mutual_info_classif, mutual_info_regressio
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.tree import DecisionTreeRegressor
 
-from training.common import to_jsonable, write_json
 from training.contract import (
     DEFAULT_GATE_METRIC_NAME,
     DEFAULT_GATE_THRESHOLD,
     DEFAULT_SEED,
     ProblemType,
 )
+from training.jsonio import to_jsonable, write_json
 
 __all__ = [
     "ALERTS_FILE",

@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from training.common import SchemaError
 from training.contract import ProblemType
+from training.data import SchemaError
 
 __all__ = [
     "DELIMITERS",

@@ -438,7 +438,8 @@ def _add_csv_pandas(stats: WindowStatistics, data: bytes) -> bool:
     dtypes = {f.name: (np.float64 if f.is_numeric else object) for f in stats.baseline.features}
     try:
         frame = pd.read_csv(io.BytesIO(data), header=None, names=stats.baseline.names,
-                            dtype=dtypes, engine="c", keep_default_na=True)
+                            dtype=dtypes, engine="c", keep_default_na=True,
+                            float_precision="round_trip")  # as json.loads parses floats
     except (ValueError, pd.errors.ParserError):
         return False
     if len(frame) != rows:

@@ -1,151 +1,629 @@
-"""Serving entry points for the SageMaker scikit-learn container (model_fn, input_fn, ...).
+"""The handler the SageMaker scikit-learn serving container loads (``SAGEMAKER_PROGRAM``).
 
-Requests: text/csv (with or without a header row; without one, columns are the features in
-training order) or application/json (a list of records, a single record, or
-{"instances": [...]}). Responses: application/json
-{"predictions": [...], "probabilities": [[...]], "classes": [...]} (probabilities and classes
-for classification only) or text/csv, one row per input: the prediction then the class
-probabilities in `classes` order.
+Requests: ``text/csv`` (no header: the features in schema order; or a header row naming the
+features, in any order, the target column allowed and ignored) and ``application/json``
+(records ``[{...}]``, one record ``{...}``, columns ``{"col": [...]}``, ``{"instances": [...]}``
+of records or of positional rows). Responses by ``Accept`` (default JSON): JSON
+``{"predictions": [...], "probabilities": [[...]], "classes": [...]}`` (the last two for
+classifiers only) or CSV, one line per row: the prediction, then the probabilities in
+``classes`` order. A bad payload gets a 4xx with a one-line JSON body ``{"error": "..."}`` that
+names the column and row; the model failing gets a 500 with a one-line message, never a trace.
+
+How the image calls this module (read from the public sources, July 2026)
+-------------------------------------------------------------------------
+* Image ``sagemaker-scikit-learn:1.9-0`` (aws/deep-learning-containers
+  ``docker/sklearn/1.9-0/Dockerfile`` and ``pyproject.toml``): Flask 3.1.3, gunicorn 26,
+  sagemaker-containers 2.8.6.post2, sagemaker-inference 1.5.5, multi-model-server;
+  ``SAGEMAKER_SERVING_MODULE=sagemaker_sklearn_container.serving:main``.
+* A single-model endpoint (ours: ``SAGEMAKER_MULTI_MODEL`` unset) runs gunicorn + Flask from
+  sagemaker-containers, NOT the sagemaker-inference/MMS stack (that one serves multi-model
+  endpoints only): aws/sagemaker-scikit-learn-container ``src/sagemaker_sklearn_container/
+  serving.py`` (``serving_entrypoint`` -> ``server.start``; ``main`` builds
+  ``transformer.Transformer(model_fn, input_fn, predict_fn, output_fn)`` from this module and a
+  ``worker.Worker`` Flask app with ``/ping`` and ``/invocations``).
+* Dispatch, aws/sagemaker-containers ``src/sagemaker_containers/_transformer.py``:
+  ``initialize()`` calls ``model_fn(/opt/ml/model)`` once per gunicorn worker; per request
+  ``input_fn(request.content, request.content_type)`` -> ``predict_fn(data, model)`` ->
+  ``output_fn(prediction, accept)``. If the result is a tuple it becomes
+  ``Response(response=result[0], mimetype=result[1])``; anything else goes to Flask as is.
+  A bare ``str`` therefore leaves as ``text/html; charset=utf-8`` with status 200 (the bug of
+  the previous version of this file). Flask 3's ``make_response`` turns any WSGI callable
+  into a response (``Response.force_type`` -> ``from_app``), so :class:`Reply` is a WSGI
+  callable carrying its own status and content type, with no Flask import here.
+* Errors, same file and ``_functions.py``: every user function is wrapped by
+  ``error_wrapper(fn, ClientError)``, which re-raises ANY exception as ``ClientError``; the
+  ``except UnsupportedFormatError`` branches (415/406) can then never match user code, and
+  Flask answers ``500 Internal Server Error`` (no trace with debug off). So raising cannot
+  produce a 4xx in this stack: ``input_fn``/``predict_fn`` return a :class:`Failure` value
+  instead, passed along to ``output_fn``, which renders it with its status.
+  (sagemaker-inference, ``src/sagemaker_inference/transformer.py``, used only for multi-model:
+  a tuple ``(body, content_type)`` sets the content type; a ``BaseInferenceToolkitError``
+  (``GenericInferenceToolkitError(status, message)``, ``errors.py``) sets the status and any
+  other exception is a 500; its error body includes the stack trace.)
+* Request fields, ``src/sagemaker_containers/_worker.py``: the content type is the
+  ``ContentType`` header, else ``Content-Type``, else ``application/json``; the accept is the
+  ``Accept`` header unless absent or ``*/*``, then ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``
+  (default JSON); the body is ``str`` when the content type is exactly ``application/json``
+  or ``text/csv`` (``_content_types.UTF8_TYPES``), else ``bytes`` (e.g. with ``; charset``).
+* Code location, ``src/sagemaker_containers/_env.py`` and ``_modules.py``, ``_server.py``:
+  the module dir is ``SAGEMAKER_SUBMIT_DIRECTORY``, default ``/opt/ml/code`` (NOT
+  ``/opt/ml/model/code``: that default belongs to sagemaker-inference's ``environment.py``).
+  Before gunicorn starts, ``import_module(module_dir, name)`` copies (local path) or downloads
+  (``s3://`` tarball) the directory into ``/opt/ml/code``, writes a ``setup.py`` if missing
+  and runs ``pip install . [-r requirements.txt]`` there; gunicorn gets ``/opt/ml/code`` on
+  its ``--pythonpath``. A ``code/`` folder inside model.tar.gz is therefore used only if
+  ``SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code`` is set, which is what the SageMaker Python
+  SDK sets when it repacks code into the model for network isolation (``model.py``
+  ``_framework_env_vars``/``_script_mode_env_vars``); an ``s3://`` submit directory needs the
+  container to reach S3, which network isolation forbids.
 """
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
+import logging
+import math
+import os
+import random
 import sys
-from dataclasses import dataclass
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-if __package__ in (
-    None,
-    "",
-):  # loaded as a top-level module by the container: make `training` importable
+if __package__ in (None, ""):  # loaded as a top-level module: make `training` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 import pandas as pd
 
+from training.contract import FeatureType, ProblemType
 from training.data import DatasetSchema
-from training.jsonio import to_jsonable
 from training.model_files import load_model
-from training.scoring import predict
 
 CSV = "text/csv"
 JSON = "application/json"
+ANY = "*/*"
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+"""SageMaker's InvokeEndpoint payload limit for real-time endpoints (serverless: 4 MB)."""
+DEFAULT_ACCEPT_ENV = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
+CAPTURE_S3_ENV = "MLOPS_CAPTURE_S3_URI"
+CAPTURE_DIR_ENV = "MLOPS_CAPTURE_DIR"
+CAPTURE_SAMPLING_ENV = "MLOPS_CAPTURE_SAMPLING"
+ENDPOINT_NAME_ENV = "MLOPS_ENDPOINT_NAME"
+"""The endpoint name in capture paths; the container is not told it, the deployer sets it."""
+VARIANT_NAME = "AllTraffic"
+
+logger = logging.getLogger(__name__)
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    406: "Not Acceptable",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    500: "Internal Server Error",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Values passed between the handler functions
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A request that cannot be answered: passed through to `output_fn`, which renders it."""
+
+    status: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A finished HTTP response; a WSGI app, so Flask (and our local server) can send it."""
+
+    body: bytes
+    content_type: str
+    status: int = 200
+
+    def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:
+        reason = _REASONS.get(self.status, "")
+        start_response(
+            f"{self.status} {reason}".strip(),
+            [("Content-Type", self.content_type), ("Content-Length", str(len(self.body)))],
+        )
+        return [self.body]
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A parsed request: `rows` (positional) or `columns` (named), and the raw body to capture."""
+
+    content_type: str
+    body: str | bytes
+    rows: list[list[Any]] | None = None
+    columns: dict[str, list[Any]] | None = None
+    header: list[str] | None = None
+    """Column names of `rows` (a CSV header row); None means the features in schema order."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the model said about one request."""
+
+    payload: Payload
+    predictions: np.ndarray
+    probabilities: np.ndarray | None = None
+    classes: list[Any] | None = None
+    capture: CaptureSink | None = None
+    """Where output_fn writes the capture record (output_fn is not given the model)."""
+
+
+@dataclass
+class CaptureSink:
+    """Where and how often to write capture records (SageMaker's capture JSONL format)."""
+
+    directory: Path | None = None
+    s3_uri: str | None = None
+    sampling_percent: float = 100.0
+    endpoint_name: str = "endpoint"
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _buffer: list[str] = field(default_factory=list, repr=False)
 
 
 @dataclass(frozen=True)
 class ServedModel:
-    """The fitted pipeline and the schema it was trained with."""
+    """The fitted pipeline, the schema it was trained with, and the capture settings."""
 
     pipeline: Any
     schema: DatasetSchema
+    capture: CaptureSink | None = None
+    numeric: tuple[bool, ...] = ()
+    """Per feature in schema order: numeric (True) or categorical."""
+    known_columns: frozenset[str] = frozenset()
 
 
-def _media_type(content_type: str | None) -> str:
-    return (content_type or JSON).split(";")[0].strip().lower()
-
-
-def _text(body: str | bytes | bytearray) -> str:
-    return body.decode("utf-8-sig") if isinstance(body, (bytes, bytearray)) else body
+# ---------------------------------------------------------------------------------------------
+# model_fn
 
 
 def model_fn(model_dir: str) -> ServedModel:
-    """Load model.joblib and schema.json from the extracted model folder."""
+    """Load model.joblib and schema.json; capture settings come from the environment."""
     pipeline, schema = load_model(model_dir)
-    return ServedModel(pipeline, schema)
+    return ServedModel(
+        pipeline=pipeline,
+        schema=schema,
+        capture=capture_from_env(os.environ),
+        numeric=tuple(f.type is FeatureType.NUMERIC for f in schema.features),
+        known_columns=frozenset([*schema.feature_names, schema.target]),
+    )
 
 
-def _csv_frame(text: str) -> pd.DataFrame:
-    rows = [row for row in csv.reader(io.StringIO(text)) if row]
-    if not rows:
-        raise ValueError("empty CSV request")
-    widths = sorted({len(row) for row in rows})
-    if len(widths) > 1:
-        raise ValueError(f"CSV rows have different numbers of values: {widths}")
-    return pd.DataFrame(rows, dtype=object).replace("", np.nan)
+def with_capture(
+    model: ServedModel, directory: str | Path | None, sampling_percent: float = 100.0
+) -> ServedModel:
+    """The same model writing capture records to a local `directory` (None: no capture)."""
+    sink = None if directory is None else CaptureSink(Path(directory), None, sampling_percent)
+    return replace(model, capture=sink)
 
 
-def _json_frame(text: str) -> pd.DataFrame:
-    payload = json.loads(text)
-    if isinstance(payload, dict) and "instances" in payload:
-        payload = payload["instances"]
-    if isinstance(payload, dict):
-        payload = [payload]
-    if (
-        not payload
-        or not isinstance(payload, list)
-        or not all(isinstance(r, dict) for r in payload)
-    ):
-        raise ValueError(
-            'JSON requests must be a record, a list of records, or {"instances": [...]}'
-        )
-    return pd.DataFrame.from_records(payload)
+def capture_from_env(environ: dict[str, str] | os._Environ) -> CaptureSink | None:
+    """Capture settings from MLOPS_CAPTURE_S3_URI / MLOPS_CAPTURE_DIR / MLOPS_CAPTURE_SAMPLING."""
+    s3_uri, directory = environ.get(CAPTURE_S3_ENV), environ.get(CAPTURE_DIR_ENV)
+    if not s3_uri and not directory:
+        return None
+    raw = environ.get(CAPTURE_SAMPLING_ENV, "100")
+    try:
+        sampling = float(raw)
+    except ValueError:
+        sampling = math.nan
+    if not 0 <= sampling <= 100:
+        logger.warning("%s=%r is not a percentage in [0, 100]; capturing every request",
+                       CAPTURE_SAMPLING_ENV, raw)
+        sampling = 100.0
+    return CaptureSink(
+        directory=Path(directory) if directory else None,
+        s3_uri=s3_uri or None,
+        sampling_percent=sampling,
+        endpoint_name=environ.get(ENDPOINT_NAME_ENV, "endpoint"),
+    )
 
 
-def input_fn(request_body: str | bytes, request_content_type: str) -> pd.DataFrame:
-    """The request's rows: named columns for JSON, positional (0..n-1) columns for CSV.
+# ---------------------------------------------------------------------------------------------
+# input_fn: parse the body (the container gives no model here, so no schema checks yet)
 
-    The container calls this without the model, so CSV header detection and the mapping of
-    positions to feature names happen in `predict_fn` (see `request_features`).
+
+def _media_type(value: str | None) -> str:
+    return (value or "").split(";")[0].strip().lower()
+
+
+def _text(body: str | bytes | bytearray) -> str:
+    if isinstance(body, (bytes, bytearray)):
+        return bytes(body).decode("utf-8-sig")
+    return body[1:] if body.startswith("\ufeff") else body
+
+
+def input_fn(request_body: str | bytes, request_content_type: str | None) -> Payload | Failure:
+    """The request's rows or columns, or the Failure (4xx) that answers it."""
+    media_type = _media_type(request_content_type) or JSON
+    if media_type not in (CSV, JSON):
+        return Failure(415, f"unsupported content type {request_content_type!r}: "
+                            f"send {CSV} or {JSON}")
+    size = len(request_body.encode("utf-8") if isinstance(request_body, str) else request_body)
+    if size > MAX_PAYLOAD_BYTES:
+        return Failure(413, f"request body is {size} bytes; the limit is "
+                            f"{MAX_PAYLOAD_BYTES} bytes (6 MB): send fewer rows per request")
+    try:
+        text = _text(request_body)
+    except UnicodeDecodeError as error:
+        return Failure(400, f"request body is not UTF-8 text (byte {error.start})")
+    if not text.strip():
+        return Failure(400, f"empty request body: send {CSV} rows or a {JSON} document")
+    try:
+        if media_type == CSV:
+            return _csv_payload(text, request_content_type or CSV, request_body)
+        return _json_payload(text, request_content_type or JSON, request_body)
+    except _BadRequest as error:
+        return Failure(400, str(error))
+
+
+class _BadRequest(ValueError):
+    """A payload problem found while parsing; becomes a 400."""
+
+
+def _csv_payload(text: str, content_type: str, body: str | bytes) -> Payload:
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text)) if row]
+    except csv.Error as error:
+        raise _BadRequest(f"CSV request cannot be parsed: {error}") from None
+    width = len(rows[0])
+    for index, row in enumerate(rows, start=1):
+        if len(row) != width:
+            raise _BadRequest(
+                f"CSV row {index} has {len(row)} values but row 1 has {width}")
+    return Payload(content_type, body, rows=rows)
+
+
+def _json_payload(text: str, content_type: str, body: str | bytes) -> Payload:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise _BadRequest(f"JSON request is not valid JSON: {error.msg} at line "
+                          f"{error.lineno} column {error.colno}") from None
+    if isinstance(document, dict) and set(document) == {"instances"}:
+        document = document["instances"]
+    shapes = ('a record {...}, a list of records [{...}], columns {"col": [...]}, '
+              'or {"instances": [...]}')
+    if isinstance(document, dict):
+        if not document:
+            raise _BadRequest(f"JSON request is an empty object; send {shapes}")
+        if all(isinstance(v, list) for v in document.values()):
+            lengths = {name: len(values) for name, values in document.items()}
+            if len(set(lengths.values())) > 1:
+                raise _BadRequest(f"JSON columns have different lengths: {lengths}")
+            if not next(iter(lengths.values())):
+                raise _BadRequest("JSON columns hold no rows")
+            return Payload(content_type, body, columns=document)
+        listed = [name for name, value in document.items() if isinstance(value, list)]
+        if listed:
+            raise _BadRequest(f"JSON record mixes lists (column(s) {listed}) and single "
+                              f"values; send {shapes}")
+        document = [document]
+    if not isinstance(document, list) or not document:
+        raise _BadRequest(f"JSON request must be {shapes} (got {type(document).__name__}"
+                          f"{' (empty)' if document == [] else ''})")
+    if all(isinstance(row, dict) for row in document):
+        columns: dict[str, list[Any]] = {}
+        for index, record in enumerate(document):
+            for name in record:
+                if name not in columns:
+                    columns[name] = [None] * index
+            for name, values in columns.items():
+                values.append(record.get(name))
+        return Payload(content_type, body, columns=columns)
+    if all(isinstance(row, list) for row in document):
+        width = len(document[0])
+        for index, row in enumerate(document, start=1):
+            if len(row) != width:
+                raise _BadRequest(f"JSON row {index} has {len(row)} values but row 1 "
+                                  f"has {width}")
+        return Payload(content_type, body, rows=document)
+    kinds = sorted({type(row).__name__ for row in document})
+    raise _BadRequest(f"JSON list must hold only records or only rows (got {kinds})")
+
+
+# ---------------------------------------------------------------------------------------------
+# predict_fn: check the request against the schema, type the features, call the model
+
+
+def predict_fn(input_data: Payload | Failure, model: ServedModel) -> Prediction | Failure:
+    """Predictions (and class probabilities) for the request, or the Failure that answers it."""
+    if isinstance(input_data, Failure):
+        return input_data
+    try:
+        features = request_features(input_data, model)
+    except _BadRequest as error:
+        return Failure(400, str(error))
+    try:
+        return _predict(input_data, features, model)
+    except Exception as error:  # noqa: BLE001 - a model failure is a 500, logged, never raised
+        logger.exception("prediction failed")
+        message = str(error).splitlines()[0] if str(error) else ""
+        return Failure(500, f"prediction failed: {type(error).__name__}: {message}")
+
+
+def _predict(payload: Payload, features: pd.DataFrame, model: ServedModel) -> Prediction:
+    pipeline = model.pipeline
+    if model.schema.problem_type is ProblemType.CLASSIFICATION:
+        probabilities = np.asarray(pipeline.predict_proba(features), dtype=float)
+        classes = pipeline.classes_
+        return Prediction(payload, classes[probabilities.argmax(axis=1)], probabilities,
+                          classes.tolist(), model.capture)
+    return Prediction(payload, np.asarray(pipeline.predict(features)), capture=model.capture)
+
+
+def request_features(payload: Payload, model: ServedModel) -> pd.DataFrame:
+    """The schema's features as the model was trained on them (float64 / text), in order.
+
+    Numeric columns are converted in one vectorised step; only when that fails are the cells
+    walked to name the first bad one. Raises _BadRequest naming the column and row.
     """
-    media_type = _media_type(request_content_type)
-    if media_type == CSV:
-        return _csv_frame(_text(request_body))
-    if media_type == JSON:
-        return _json_frame(_text(request_body))
-    raise ValueError(f"unsupported content type {request_content_type!r} (use {CSV} or {JSON})")
+    schema = model.schema
+    names = schema.feature_names
+    if payload.columns is not None:
+        columns = payload.columns
+        _check_names(list(columns), model, "JSON")
+        count = len(columns[names[0]])
+        table = np.empty((count, len(names)), dtype=object)
+        for index, name in enumerate(names):
+            table[:, index] = columns[name]
+    else:
+        rows = payload.rows or []
+        header = rows[0] if _is_header(rows[0], model) else None
+        if header is not None:
+            rows = rows[1:]
+            if not rows:
+                raise _BadRequest("CSV request has a header row but no data rows")
+            _check_names(header, model, "CSV header")
+        elif len(rows[0]) != len(names):
+            kind = "CSV" if _media_type(payload.content_type) == CSV else "JSON"
+            raise _BadRequest(
+                f"{kind} rows without a header need {len(names)} values, one per feature "
+                f"in schema order ({_short(names)}); got {len(rows[0])}")
+        table = np.empty((len(rows), len(rows[0])), dtype=object)
+        table[:] = rows
+        if header is not None:
+            position = {name: index for index, name in enumerate(header)}
+            table = table[:, [position[name] for name in names]]
+    numeric = [index for index, flag in enumerate(model.numeric) if flag]
+    frame = pd.DataFrame(_numeric_block(table[:, numeric], [names[i] for i in numeric],
+                                        text_only=_media_type(payload.content_type) == CSV),
+                         columns=[names[i] for i in numeric])
+    for index, flag in enumerate(model.numeric):
+        if not flag:
+            text = pd.Series(_categorical(table[:, index], len(table)), dtype=object)
+            frame.insert(index, names[index], text)  # object, as training typed it (not str)
+    return frame
 
 
-def request_features(data: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
-    """The schema's feature columns of a request frame from `input_fn`.
+def _numeric_block(block: np.ndarray, names: Sequence[str], text_only: bool) -> np.ndarray:
+    """float64 values; empty, null and 'nan' are missing; text, booleans and infinities are not
+    numbers (the error names the first offending row and column)."""
+    parsed = None
+    if text_only or not any(isinstance(v, bool) for v in block.flat):
+        cleaned = block.copy()
+        cleaned[(cleaned == "") | pd.isna(cleaned)] = np.nan
+        try:
+            parsed = cleaned.astype(np.float64)
+        except (TypeError, ValueError):
+            parsed = None
+    if parsed is not None and not np.isinf(parsed).any():
+        return parsed
+    for row, values in enumerate(block, start=1):
+        for name, value in zip(names, values, strict=True):
+            if _is_missing(value):
+                continue
+            try:
+                number = None if isinstance(value, bool) else float(value)
+            except (TypeError, ValueError):
+                number = None
+            if number is None or math.isinf(number):
+                raise _BadRequest(
+                    f"row {row}, column '{name}': expected a number, got {value!r}")
+    raise _BadRequest("numeric columns hold values that are not numbers")  # pragma: no cover
 
-    Positional CSV columns: a first row made only of known column names is a header;
-    otherwise the values are the features in training order. Other columns are ignored.
-    """
-    if isinstance(data.columns, pd.RangeIndex):
-        first = [str(cell) for cell in data.iloc[0]]
-        known = set(schema.columns) | set(schema.feature_names)
-        if all(cell in known for cell in first):
-            if len(data) == 1:
-                raise ValueError("CSV request has a header but no rows")
-            data = pd.DataFrame(data.iloc[1:].to_numpy(), columns=first)
-        elif data.shape[1] == len(schema.features):
-            data = data.set_axis(schema.feature_names, axis=1)
-        else:
-            raise ValueError(
-                f"CSV rows without a header need {len(schema.features)} values "
-                f"({', '.join(schema.feature_names)}); got {data.shape[1]}"
-            )
-    missing = [name for name in schema.feature_names if name not in data.columns]
+
+def _is_header(first: Sequence[Any], model: ServedModel) -> bool:
+    """A first row naming only known columns (features, or the target) is a header."""
+    return all(isinstance(cell, str) and cell in model.known_columns for cell in first)
+
+
+def _short(names: Sequence[str], limit: int = 6) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _check_names(given: Iterable[str], model: ServedModel, where: str) -> None:
+    given = list(given)
+    unknown = [name for name in given if name not in model.known_columns]
+    if unknown:
+        raise _BadRequest(f"{where} has unknown column(s) {unknown[:5]}; the model's features "
+                          f"are {_short(model.schema.feature_names)}")
+    repeated = sorted({name for name in given if given.count(name) > 1})
+    if repeated:
+        raise _BadRequest(f"{where} names column(s) {repeated} more than once")
+    present = set(given)
+    missing = [name for name in model.schema.feature_names if name not in present]
     if missing:
-        raise ValueError(f"request is missing feature column(s) {missing}")
-    return data[schema.feature_names]
+        raise _BadRequest(f"{where} is missing feature column(s) {missing[:5]}"
+                          f"{f' and {len(missing) - 5} more' if len(missing) > 5 else ''}")
 
 
-def predict_fn(input_data: pd.DataFrame, model: ServedModel) -> dict[str, Any]:
-    """Predictions, and for classification the class probabilities and their class order."""
-    features = request_features(input_data, model.schema)
-    predictions, probabilities = predict(model.pipeline, features, model.schema)
-    result: dict[str, Any] = {"predictions": to_jsonable(predictions)}
-    if probabilities is not None:
-        result["probabilities"] = to_jsonable(np.asarray(probabilities, dtype=float))
-        result["classes"] = to_jsonable(model.pipeline.classes_)
-    return result
+def _is_missing(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, float) and value != value)
 
 
-def output_fn(prediction: dict[str, Any], accept: str | None) -> str:
-    """Serialize as JSON (also for */*) or CSV; the container sends it with the accept type."""
-    media_type = _media_type(accept)
-    if media_type in (JSON, "*/*"):
-        return json.dumps(prediction, sort_keys=True)
-    if media_type == CSV:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        probabilities = prediction.get("probabilities")
-        for index, value in enumerate(prediction["predictions"]):
-            writer.writerow([value, *(probabilities[index] if probabilities is not None else [])])
-        return buffer.getvalue()
-    raise ValueError(f"unsupported accept type {accept!r} (use {CSV} or {JSON})")
+def _categorical(column: Sequence[Any], count: int) -> np.ndarray:
+    """Text values as training saw them (numbers as their text); empty and null are missing."""
+    out = np.empty(count, dtype=object)
+    out[:] = [np.nan if _is_missing(v) else (v if isinstance(v, str) else str(v))
+              for v in column]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# output_fn: serialize, capture, and reply with the right status and content type
+
+
+def _accepted(accept: str | None) -> str | None:
+    """The response media type for an Accept header (JSON when absent or */*), or None."""
+    if not accept or not accept.strip():
+        return JSON
+    for part in accept.split(","):
+        media_type = _media_type(part)
+        if media_type in (JSON, CSV):
+            return media_type
+        if media_type in (ANY, "application/*"):
+            return JSON
+        if media_type == "text/*":
+            return CSV
+    return None
+
+
+def output_fn(prediction: Prediction | Failure, accept: str | None) -> Reply:
+    """The response: JSON or CSV by `accept`, or a one-line JSON error with its 4xx/5xx."""
+    if isinstance(prediction, Failure):
+        return error_reply(prediction)
+    media_type = _accepted(accept)
+    if media_type is None:
+        return error_reply(Failure(406, f"unsupported accept type {accept!r}: "
+                                        f"ask for {JSON} or {CSV}"))
+    body = _json_body(prediction) if media_type == JSON else _csv_body(prediction)
+    reply = Reply(body, media_type)
+    if prediction.capture is not None:
+        _write_capture(prediction.capture, prediction.payload, reply)
+    return reply
+
+
+def error_reply(failure: Failure) -> Reply:
+    body = json.dumps({"error": failure.message}) + "\n"
+    return Reply(body.encode("utf-8"), JSON, failure.status)
+
+
+def _plain(values: np.ndarray) -> list[Any]:
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        return [float(v) if math.isfinite(v) else None for v in values.tolist()]
+    return values.tolist()
+
+
+def _json_body(prediction: Prediction) -> bytes:
+    document: dict[str, Any] = {"predictions": _plain(prediction.predictions)}
+    if prediction.probabilities is not None:
+        document["probabilities"] = prediction.probabilities.tolist()
+        document["classes"] = prediction.classes
+    return json.dumps(document).encode("utf-8")
+
+
+def _csv_body(prediction: Prediction) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    predictions = _plain(prediction.predictions)
+    if prediction.probabilities is None:
+        writer.writerows([value] for value in predictions)
+    else:
+        probabilities = prediction.probabilities.tolist()
+        writer.writerows([value, *row] for value, row in zip(predictions, probabilities,
+                                                             strict=True))
+    return buffer.getvalue().encode("utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# Data capture (serverless endpoints have none; the handler writes SageMaker's format itself)
+
+def _encoding(content_type: str) -> str:
+    media_type = _media_type(content_type)
+    return "CSV" if media_type == CSV else "JSON" if media_type == JSON else "BASE64"
+
+
+def _capture_data(content_type: str, body: str | bytes, mode: str) -> dict[str, str]:
+    encoding = _encoding(content_type)
+    if encoding == "BASE64":
+        raw = body.encode("utf-8") if isinstance(body, str) else body
+        data = base64.b64encode(raw).decode("ascii")
+    else:
+        data = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else body
+    return {"observedContentType": content_type, "mode": mode, "data": data,
+            "encoding": encoding}
+
+
+def capture_record(payload: Payload, reply: Reply, now: datetime | None = None) -> dict:
+    """One SageMaker data-capture record for a request and its reply."""
+    now = now or datetime.now(timezone.utc)  # noqa: UP017 - the image's code style
+    return {
+        "captureData": {
+            "endpointInput": _capture_data(payload.content_type, payload.body, "INPUT"),
+            "endpointOutput": _capture_data(reply.content_type, reply.body, "OUTPUT"),
+        },
+        "eventMetadata": {
+            "eventId": str(uuid.uuid4()),
+            "inferenceTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+        "eventVersion": "0",
+    }
+
+
+def _write_capture(sink: CaptureSink, payload: Payload, reply: Reply) -> None:
+    """Write a sampled capture record; never raises (capture must not fail a prediction).
+
+    Local folders get one JSONL file per hour, like SageMaker's
+    ``<endpoint>/<variant>/yyyy/mm/dd/hh/`` layout; S3 records are buffered and put in
+    batches (see `flush_capture`). The lead may swap this for training/capture.py.
+    """
+    try:
+        if sink.sampling_percent < 100 and random.random() * 100 >= sink.sampling_percent:
+            return
+        now = datetime.now(timezone.utc)  # noqa: UP017
+        line = json.dumps(capture_record(payload, reply, now)) + "\n"
+        hour_path = (f"{sink.endpoint_name}/{VARIANT_NAME}/{now:%Y/%m/%d/%H}")
+        with sink._lock:
+            if sink.directory is not None:
+                folder = sink.directory / hour_path
+                folder.mkdir(parents=True, exist_ok=True)
+                with (folder / f"capture-{os.getpid()}.jsonl").open("a", encoding="utf-8") as f:
+                    f.write(line)
+            if sink.s3_uri:
+                sink._buffer.append(line)
+                if len(sink._buffer) >= 1000:
+                    _flush_s3(sink, hour_path)
+    except Exception:  # noqa: BLE001
+        logger.warning("data capture failed; the prediction is unaffected", exc_info=True)
+
+
+def _flush_s3(sink: CaptureSink, hour_path: str) -> None:
+    lines, sink._buffer = sink._buffer, []
+    if not lines or not sink.s3_uri:
+        return
+    import boto3  # the image has boto3; imported lazily so local serving never needs it
+
+    bucket, _, prefix = sink.s3_uri.removeprefix("s3://").partition("/")
+    key = f"{prefix.rstrip('/')}/{hour_path}/{uuid.uuid4()}.jsonl".lstrip("/")
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body="".join(lines).encode())
+
+
+def flush_capture(model: ServedModel) -> None:
+    """Put buffered S3 capture records now (call at shutdown); never raises."""
+    sink = model.capture
+    if sink is None or not sink.s3_uri:
+        return
+    try:
+        now = datetime.now(timezone.utc)  # noqa: UP017
+        with sink._lock:
+            _flush_s3(sink, f"{sink.endpoint_name}/{VARIANT_NAME}/{now:%Y/%m/%d/%H}")
+    except Exception:  # noqa: BLE001
+        logger.warning("data capture flush failed", exc_info=True)

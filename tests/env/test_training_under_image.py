@@ -21,7 +21,9 @@ from mlops_components.local.job_env import (
 )
 from tests.env.conftest import CACHE_ROOT, PINS, REPO_ROOT, REQUIREMENTS
 
-PYTEST_PIN = "pytest==9.0.3"
+#: The test tools the training tests need beyond the image (never the job code): pytest, and
+#: jsonschema for the Model Monitor baseline schemas.
+TEST_TOOLS = ("pytest==9.0.3", "jsonschema==4.25.1")
 """The dev extra's pytest version."""
 FALLBACK_ENV = "MLOPS_JOB_ENV_FALLBACK"
 """Set to 0 to refuse a job environment on anything but Python 3.12 (then this test skips
@@ -29,13 +31,13 @@ when no 3.12 exists)."""
 
 
 def pytest_overlay(environment: JobEnvironment) -> str:
-    """A folder with pytest for this environment's Python, installed once."""
-    overlay = CACHE_ROOT / "pytest-overlay" / f"{environment.key}-{PYTEST_PIN}"
+    """A folder with the test tools for this environment's Python, installed once."""
+    overlay = CACHE_ROOT / "test-tools" / f"{environment.key}-{'-'.join(TEST_TOOLS)}"
     if not (overlay / ".complete").exists():
         subprocess.run([str(environment.python), "-m", "pip", "install", "--quiet",
-                        "--disable-pip-version-check", "--target", str(overlay), PYTEST_PIN],
+                        "--disable-pip-version-check", "--target", str(overlay), *TEST_TOOLS],
                        check=True, capture_output=True, text=True, timeout=600)
-        (overlay / ".complete").write_text(PYTEST_PIN)
+        (overlay / ".complete").write_text("\n".join(TEST_TOOLS))
     return str(overlay)
 
 

@@ -23,7 +23,7 @@ from training.checks import (
     raise_for_errors,
     read_data_file,
 )
-from training.common import SchemaError
+from training.data import SchemaError
 
 C, R = "classification", "regression"
 

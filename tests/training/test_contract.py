@@ -76,6 +76,8 @@ SHARED_LITERALS = {
     if name.isupper()
     and isinstance(value, str)
     and (name.endswith(("_FILE", "_DIR", "_ROOT", "_ARCHIVE", "_TARBALL")))
+    # A folder name that is a plain word (MODEL_CODE_DIR = "code") is checked as a path only.
+    and (not name.endswith("_DIR") or "/" in value)
 }
 SHARED_LITERALS.update({split: "SPLITS" for split in contract.SPLITS})
 

@@ -1,0 +1,498 @@
+"""Lambda: deploy an approved model package to the endpoint (continuous deployment).
+
+Triggered by the EventBridge rule of the model registry (``source aws.sagemaker``,
+``detail-type "SageMaker Model Package State Change"``). Only ``Approved`` packages of the
+configured group deploy. SageMaker may deliver an event several times and out of order, so every
+step is idempotent: the model and endpoint config names are derived from the package version and
+a hash of the deployment settings, an event whose config is already live (or being rolled out)
+does nothing, and an older version approved while a newer one is live does nothing unless
+ALLOW_ROLLBACK_TO_OLDER. "Nothing to do" outcomes return a reason; failures raise, so
+EventBridge retries and finally dead-letters the event.
+
+boto3 + standard library only; imports nothing of mlops_components or training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+logger = logging.getLogger(__name__)
+logger.setLevel(logging.INFO)
+
+EVENT_SOURCE = "aws.sagemaker"
+EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
+APPROVED = "Approved"
+VARIANT_NAME = "AllTraffic"
+TAG_PACKAGE_ARN = "mlops:model-package-arn"
+TAG_PACKAGE_VERSION = "mlops:model-package-version"
+TAG_MANAGED_BY = "mlops:managed-by-deployer"
+"""Value: the endpoint name. Marks models and configs `delete_endpoint_and_configs` may delete."""
+CAPTURE_S3_ENV = "MLOPS_CAPTURE_S3_URI"
+CAPTURE_SAMPLING_ENV = "MLOPS_CAPTURE_SAMPLING"
+ENDPOINT_NAME_ENV = "MLOPS_ENDPOINT_NAME"
+"""Container environment the serving handler reads (serverless: it writes capture itself)."""
+
+KINDS = ("serverless", "instances")
+STRATEGIES = ("all_at_once", "canary", "linear")
+BUSY_STATUSES = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+NAME_LIMIT = 63
+POLL_SECONDS = 15.0
+
+
+class DeploymentError(RuntimeError):
+    """The deployment cannot proceed now; raised so EventBridge retries the event."""
+
+
+class ConfigError(ValueError):
+    """The Lambda's environment is invalid; every problem in one message."""
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    return default if value in (None, "") else value.strip().lower() in ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The deployer's settings (from the Lambda's environment)."""
+
+    endpoint_name: str
+    model_package_group: str
+    execution_role_arn: str
+    endpoint_kind: str = "serverless"
+    instance_type: str = "ml.m5.large"
+    initial_instance_count: int = 1
+    serverless_memory_mb: int = 2048
+    serverless_max_concurrency: int = 5
+    capture_s3_uri: str = ""
+    capture_sampling_percent: int = 100
+    kms_key_arn: str = ""
+    enable_network_isolation: bool = True
+    deployment_strategy: str = "all_at_once"
+    canary_percent: int = 10
+    alarm_names: tuple[str, ...] = ()
+    wait_seconds: int = 0
+    allow_rollback_to_older: bool = False
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if environ is None else environ
+        problems: list[str] = []
+
+        def integer(name: str, default: int, low: int, high: int) -> int:
+            raw = env.get(name, "")
+            try:
+                value = int(raw) if raw != "" else default
+            except ValueError:
+                problems.append(f"{name} must be an integer (got {raw!r})")
+                return default
+            if not low <= value <= high:
+                problems.append(f"{name} must be between {low} and {high} (got {value})")
+            return value
+
+        required = {name: env.get(name, "") for name in
+                    ("ENDPOINT_NAME", "MODEL_PACKAGE_GROUP", "EXECUTION_ROLE_ARN")}
+        problems += [f"{name} is required" for name, value in required.items() if not value]
+        kind = env.get("ENDPOINT_KIND", "serverless") or "serverless"
+        strategy = env.get("DEPLOYMENT_STRATEGY", "all_at_once") or "all_at_once"
+        if kind not in KINDS:
+            problems.append(f"ENDPOINT_KIND must be one of {list(KINDS)} (got {kind!r})")
+        if strategy not in STRATEGIES:
+            problems.append(
+                f"DEPLOYMENT_STRATEGY must be one of {list(STRATEGIES)} (got {strategy!r})")
+        if kind == "serverless" and strategy != "all_at_once":
+            problems.append(f"DEPLOYMENT_STRATEGY {strategy!r} needs instance endpoints; "
+                            "serverless endpoints deploy all_at_once only")
+        try:
+            tags = json.loads(env.get("TAGS") or "{}")
+            if not isinstance(tags, dict):
+                raise ValueError
+        except ValueError:
+            problems.append(f"TAGS must be a JSON object (got {env.get('TAGS')!r})")
+            tags = {}
+        config = cls(
+            endpoint_name=required["ENDPOINT_NAME"],
+            model_package_group=required["MODEL_PACKAGE_GROUP"],
+            execution_role_arn=required["EXECUTION_ROLE_ARN"],
+            endpoint_kind=kind,
+            instance_type=env.get("INSTANCE_TYPE") or "ml.m5.large",
+            initial_instance_count=integer("INITIAL_INSTANCE_COUNT", 1, 1, 1000),
+            serverless_memory_mb=integer("SERVERLESS_MEMORY_MB", 2048, 1024, 6144),
+            serverless_max_concurrency=integer("SERVERLESS_MAX_CONCURRENCY", 5, 1, 200),
+            capture_s3_uri=env.get("CAPTURE_S3_URI", ""),
+            capture_sampling_percent=integer("CAPTURE_SAMPLING_PERCENT", 100, 0, 100),
+            kms_key_arn=env.get("KMS_KEY_ARN", ""),
+            enable_network_isolation=_flag(env.get("ENABLE_NETWORK_ISOLATION"), True),
+            deployment_strategy=strategy,
+            canary_percent=integer("CANARY_PERCENT", 10, 1, 99),
+            alarm_names=tuple(a.strip() for a in env.get("ALARM_NAMES", "").split(",")
+                              if a.strip()),
+            wait_seconds=integer("WAIT_SECONDS", 0, 0, 840),
+            allow_rollback_to_older=_flag(env.get("ALLOW_ROLLBACK_TO_OLDER"), False),
+            tags={str(k): str(v) for k, v in tags.items()},
+        )
+        if config.capture_s3_uri and not config.capture_s3_uri.startswith("s3://"):
+            problems.append(f"CAPTURE_S3_URI must be an s3:// URI (got {config.capture_s3_uri!r})")
+        if serverless_memory := config.serverless_memory_mb:
+            if kind == "serverless" and serverless_memory % 1024:
+                problems.append(f"SERVERLESS_MEMORY_MB must be a multiple of 1024 "
+                                f"(got {serverless_memory})")
+        if problems:
+            raise ConfigError("deployer configuration: " + "; ".join(problems))
+        return config
+
+    @property
+    def serverless(self) -> bool:
+        return self.endpoint_kind == "serverless"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one event did: `action` is created, updated, noop or skipped."""
+
+    action: str
+    reason: str
+    endpoint_name: str = ""
+    endpoint_config_name: str = ""
+    model_package_arn: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# Names and request bodies
+
+
+def config_hash(config: Config, package_arn: str) -> str:
+    """8 hex digits over everything that goes into the model and endpoint config."""
+    settings = {k: v for k, v in asdict(config).items()
+                if k not in ("wait_seconds", "allow_rollback_to_older", "deployment_strategy",
+                             "canary_percent", "alarm_names", "tags")}
+    settings["package"] = package_arn
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def resource_name(endpoint_name: str, version: int, digest: str) -> str:
+    """`<endpoint>-v<version>-<hash>`, the endpoint part cut so the name fits 63 characters."""
+    suffix = f"-v{version}-{digest}"
+    return endpoint_name[: NAME_LIMIT - len(suffix)].rstrip("-") + suffix
+
+
+def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in tags.items()]
+
+
+def model_request(config: Config, name: str, package_arn: str) -> dict[str, Any]:
+    container: dict[str, Any] = {"ModelPackageName": package_arn}
+    environment = {ENDPOINT_NAME_ENV: config.endpoint_name}
+    if config.serverless and config.capture_s3_uri:  # no data capture there: the handler writes
+        environment[CAPTURE_S3_ENV] = config.capture_s3_uri
+        environment[CAPTURE_SAMPLING_ENV] = str(config.capture_sampling_percent)
+    container["Environment"] = environment
+    request: dict[str, Any] = {
+        "ModelName": name,
+        "PrimaryContainer": container,
+        "ExecutionRoleArn": config.execution_role_arn,
+        "Tags": _tag_list({**config.tags, TAG_MANAGED_BY: config.endpoint_name}),
+    }
+    if not config.serverless:  # serverless endpoints refuse network isolation
+        request["EnableNetworkIsolation"] = config.enable_network_isolation
+    return request
+
+
+def endpoint_config_request(config: Config, name: str, model_name: str) -> dict[str, Any]:
+    variant: dict[str, Any] = {"VariantName": VARIANT_NAME, "ModelName": model_name}
+    if config.serverless:
+        variant["ServerlessConfig"] = {"MemorySizeInMB": config.serverless_memory_mb,
+                                       "MaxConcurrency": config.serverless_max_concurrency}
+    else:
+        variant.update(InstanceType=config.instance_type,
+                       InitialInstanceCount=config.initial_instance_count,
+                       InitialVariantWeight=1.0)
+    request: dict[str, Any] = {
+        "EndpointConfigName": name,
+        "ProductionVariants": [variant],
+        "Tags": _tag_list({**config.tags, TAG_MANAGED_BY: config.endpoint_name}),
+    }
+    if not config.serverless:
+        if config.kms_key_arn:
+            request["KmsKeyId"] = config.kms_key_arn
+        if config.capture_s3_uri:
+            capture: dict[str, Any] = {
+                "EnableCapture": True,
+                "InitialSamplingPercentage": config.capture_sampling_percent,
+                "DestinationS3Uri": config.capture_s3_uri,
+                "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+                "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"],
+                                             "JsonContentTypes": ["application/json"]},
+            }
+            if config.kms_key_arn:
+                capture["KmsKeyId"] = config.kms_key_arn
+            request["DataCaptureConfig"] = capture
+    return request
+
+
+def deployment_config(config: Config) -> dict[str, Any] | None:
+    """Blue/green with canary or linear shifting and alarm rollback (instance endpoints only)."""
+    if config.serverless:
+        return None
+    routing: dict[str, Any] = {"Type": config.deployment_strategy.upper(),
+                               "WaitIntervalInSeconds": 300}
+    step = {"Type": "CAPACITY_PERCENT", "Value": config.canary_percent}
+    if config.deployment_strategy == "canary":
+        routing["CanarySize"] = step
+    elif config.deployment_strategy == "linear":
+        routing["LinearStepSize"] = step
+    else:
+        routing = {"Type": "ALL_AT_ONCE"}
+    deployment: dict[str, Any] = {"BlueGreenUpdatePolicy": {
+        "TrafficRoutingConfiguration": routing, "TerminationWaitInSeconds": 300}}
+    if config.alarm_names:
+        deployment["AutoRollbackConfiguration"] = {
+            "Alarms": [{"AlarmName": name} for name in config.alarm_names]}
+    return deployment
+
+
+# ---------------------------------------------------------------------------------------------
+# The event
+
+
+@dataclass(frozen=True)
+class Approval:
+    package_arn: str
+    version: int
+    group: str
+    status: str
+
+
+def parse_event(event: Mapping[str, Any]) -> Approval | str:
+    """The package state change, or why the event is not one."""
+    if event.get("source") != EVENT_SOURCE or event.get("detail-type") != EVENT_DETAIL_TYPE:
+        return (f"not a model package state change (source {event.get('source')!r}, "
+                f"detail-type {event.get('detail-type')!r})")
+    detail = event.get("detail") or {}
+    arn = detail.get("ModelPackageArn") or ""
+    raw_version = detail.get("ModelPackageVersion")
+    if raw_version is None:
+        match = re.search(r"/(\d+)$", arn)
+        raw_version = match.group(1) if match else None
+    try:
+        version = int(raw_version)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return f"event has no model package version (ModelPackageArn {arn!r})"
+    if not arn:
+        return "event has no ModelPackageArn"
+    return Approval(arn, version, str(detail.get("ModelPackageGroupName") or ""),
+                    str(detail.get("ModelApprovalStatus") or ""))
+
+
+# ---------------------------------------------------------------------------------------------
+# SageMaker calls
+
+
+def _not_found(error: ClientError) -> bool:
+    message = error.response.get("Error", {}).get("Message", "")
+    return (error.response.get("Error", {}).get("Code") in ("ValidationException",
+                                                              "ResourceNotFound")
+            and ("Could not find" in message or "does not exist" in message))
+
+
+def _exists_already(error: ClientError) -> bool:
+    return "already exist" in error.response.get("Error", {}).get("Message", "")
+
+
+def _describe_endpoint(sm: Any, name: str) -> dict[str, Any] | None:
+    try:
+        return sm.describe_endpoint(EndpointName=name)
+    except ClientError as error:
+        if _not_found(error):
+            return None
+        raise
+
+
+def _tags(sm: Any, arn: str) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for page in sm.get_paginator("list_tags").paginate(ResourceArn=arn):
+        tags.update({tag["Key"]: tag["Value"] for tag in page.get("Tags", [])})
+    return tags
+
+
+def _create(call: Any, request: dict[str, Any], describe: Any) -> None:
+    """Create unless it exists (a redelivered event, or a concurrent delivery racing us)."""
+    try:
+        describe()
+        return
+    except ClientError as error:
+        if not _not_found(error):
+            raise
+    try:
+        call(**request)
+    except ClientError as error:
+        if not _exists_already(error):
+            raise
+
+
+def _wait(sm: Any, name: str, seconds: int, poll: float) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while True:
+        endpoint = sm.describe_endpoint(EndpointName=name)
+        status = endpoint["EndpointStatus"]
+        if status == "InService" and not endpoint.get("PendingDeploymentSummary"):
+            return endpoint
+        if status in ("Failed", "UpdateRollbackFailed", "OutOfService"):
+            raise DeploymentError(f"endpoint {name} is {status}: "
+                                  f"{endpoint.get('FailureReason', 'no reason given')}")
+        if time.monotonic() >= deadline:
+            return endpoint
+        time.sleep(poll)
+
+
+def deploy(event: Mapping[str, Any], config: Config, sm: Any = None,
+           poll_seconds: float = POLL_SECONDS) -> Outcome:
+    """Deploy the approved package of `event` to the configured endpoint, idempotently."""
+    approval = parse_event(event)
+    if isinstance(approval, str):
+        return Outcome("skipped", approval, config.endpoint_name)
+    arn = approval.package_arn
+    if approval.group != config.model_package_group:
+        return Outcome("skipped", f"package group {approval.group!r} is not "
+                       f"{config.model_package_group!r}", config.endpoint_name, "", arn)
+    if approval.status != APPROVED:
+        return Outcome("skipped", f"approval status is {approval.status!r}, not {APPROVED!r}: "
+                       "nothing is deployed", config.endpoint_name, "", arn)
+    sm = sm or boto3.client("sagemaker")
+    name = resource_name(config.endpoint_name, approval.version, config_hash(config, arn))
+    endpoint = _describe_endpoint(sm, config.endpoint_name)
+    if endpoint is not None:
+        skip = _nothing_to_do(sm, endpoint, approval, name, config)
+        if skip is not None:
+            return skip
+    _create(sm.create_model, model_request(config, name, arn),
+            lambda: sm.describe_model(ModelName=name))
+    _create(sm.create_endpoint_config, endpoint_config_request(config, name, name),
+            lambda: sm.describe_endpoint_config(EndpointConfigName=name))
+    package_tags = {TAG_PACKAGE_ARN: arn, TAG_PACKAGE_VERSION: str(approval.version),
+                    TAG_MANAGED_BY: config.endpoint_name}
+    if endpoint is None:
+        try:
+            sm.create_endpoint(EndpointName=config.endpoint_name, EndpointConfigName=name,
+                               Tags=_tag_list({**config.tags, **package_tags}))
+            action = "created"
+        except ClientError as error:
+            if not _exists_already(error):
+                raise
+            return deploy(event, config, sm, poll_seconds)  # a concurrent delivery won
+    else:
+        request: dict[str, Any] = {"EndpointName": config.endpoint_name,
+                                   "EndpointConfigName": name}
+        deployment = deployment_config(config)
+        if deployment is not None:
+            request["DeploymentConfig"] = deployment
+        sm.update_endpoint(**request)
+        sm.add_tags(ResourceArn=endpoint["EndpointArn"], Tags=_tag_list(package_tags))
+        action = "updated"
+    logger.info("%s endpoint %s with %s (package %s)", action, config.endpoint_name, name, arn)
+    if config.wait_seconds:
+        _wait(sm, config.endpoint_name, config.wait_seconds, poll_seconds)
+    return Outcome(action, f"deploying model package version {approval.version}",
+                   config.endpoint_name, name, arn)
+
+
+def _nothing_to_do(sm: Any, endpoint: Mapping[str, Any], approval: Approval, name: str,
+                   config: Config) -> Outcome | None:
+    """An Outcome when the event needs no change; raises when the endpoint is busy or broken."""
+    status = endpoint["EndpointStatus"]
+    live = endpoint.get("EndpointConfigName")
+    pending = (endpoint.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+    arn = approval.package_arn
+
+    def outcome(reason: str) -> Outcome:
+        return Outcome("noop", reason, config.endpoint_name, name, arn)
+
+    if pending == name or (status in ("Creating", "Updating") and live == name):
+        return outcome(f"endpoint is {status} to this package's config already")
+    if live == name and status == "InService":
+        return outcome("this package is already live")
+    if status in BUSY_STATUSES:
+        raise DeploymentError(f"endpoint {config.endpoint_name} is {status} with another "
+                              "config; retry when it settles")
+    if status == "Failed":
+        raise DeploymentError(f"endpoint {config.endpoint_name} is Failed "
+                              f"({endpoint.get('FailureReason', 'no reason given')}); delete it "
+                              "or fix it before deploying")
+    live_version = _tags(sm, endpoint["EndpointArn"]).get(TAG_PACKAGE_VERSION, "")
+    if (live_version.isdigit() and int(live_version) > approval.version
+            and not config.allow_rollback_to_older):
+        return Outcome("skipped", f"version {approval.version} is older than the live version "
+                       f"{live_version}; set ALLOW_ROLLBACK_TO_OLDER=true to roll back",
+                       config.endpoint_name, name, arn)
+    return None
+
+
+def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, str]:
+    """The Lambda entry point."""
+    outcome = deploy(event, Config.from_env())
+    logger.info("%s", json.dumps(outcome.as_dict()))
+    return outcome.as_dict()
+
+
+# ---------------------------------------------------------------------------------------------
+# Cleanup (custom resource / `pulumi destroy`)
+
+
+def _ignore_missing(call: Any, **kwargs: Any) -> bool:
+    try:
+        call(**kwargs)
+        return True
+    except ClientError as error:
+        if _not_found(error):
+            return False
+        raise
+
+
+def delete_endpoint_and_configs(endpoint_name: str, sm: Any = None,
+                                wait_seconds: int = 0, poll_seconds: float = POLL_SECONDS
+                                ) -> dict[str, list[str]]:
+    """Delete the endpoint and every model and endpoint config the deployer made for it.
+
+    Models and configs are found by their `mlops:managed-by-deployer` tag (= the endpoint
+    name), so resources of other endpoints or made by hand stay. Running it again deletes
+    nothing more and does not fail.
+    """
+    sm = sm or boto3.client("sagemaker")
+    deleted: dict[str, list[str]] = {"endpoints": [], "endpoint_configs": [], "models": []}
+    if _ignore_missing(sm.delete_endpoint, EndpointName=endpoint_name):
+        deleted["endpoints"].append(endpoint_name)
+        deadline = time.monotonic() + wait_seconds
+        while wait_seconds and _describe_endpoint(sm, endpoint_name) is not None:
+            if time.monotonic() >= deadline:
+                raise DeploymentError(f"endpoint {endpoint_name} still exists after "
+                                      f"{wait_seconds} s")
+            time.sleep(poll_seconds)
+    prefix = endpoint_name[: NAME_LIMIT - 12].rstrip("-")
+    configs = [c for page in sm.get_paginator("list_endpoint_configs").paginate(
+        NameContains=prefix) for c in page["EndpointConfigs"]]
+    for item in configs:
+        if _tags(sm, item["EndpointConfigArn"]).get(TAG_MANAGED_BY) == endpoint_name and \
+                _ignore_missing(sm.delete_endpoint_config,
+                                EndpointConfigName=item["EndpointConfigName"]):
+            deleted["endpoint_configs"].append(item["EndpointConfigName"])
+    models = [m for page in sm.get_paginator("list_models").paginate(NameContains=prefix)
+              for m in page["Models"]]
+    for item in models:
+        if _tags(sm, item["ModelArn"]).get(TAG_MANAGED_BY) == endpoint_name and \
+                _ignore_missing(sm.delete_model, ModelName=item["ModelName"]):
+            deleted["models"].append(item["ModelName"])
+    return deleted

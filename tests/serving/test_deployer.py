@@ -1,0 +1,260 @@
+"""The approval deployer against moto's SageMaker (HTTP server on 127.0.0.1).
+
+moto has no UpdateEndpoint: `WithUpdates` validates each UpdateEndpoint request with botocore's
+Stubber (the service model's shapes) and keeps the endpoint Updating until `finish()`, as
+SageMaker does during a blue/green deployment. Everything else is moto's.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import boto3
+import pytest
+from botocore.exceptions import ParamValidationError
+from botocore.stub import Stubber
+
+from mlops_components.functions import deployer
+
+REGION = "us-east-1"
+GROUP = "churn-models"
+ROLE = "arn:aws:iam::123456789012:role/model"
+
+
+def package_arn(version: int, group: str = GROUP) -> str:
+    return f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{group}/{version}"
+
+
+def event(version: int, status: str = "Approved", group: str = GROUP) -> dict:
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "source": "aws.sagemaker",
+        "detail-type": "SageMaker Model Package State Change", "region": REGION,
+        "detail": {"ModelPackageGroupName": group, "ModelPackageVersion": version,
+                   "ModelPackageArn": package_arn(version, group), "ModelApprovalStatus": status},
+    }
+
+
+class WithUpdates:
+    """moto's SageMaker client plus UpdateEndpoint (request checked against the service model)."""
+
+    def __init__(self, client, endpoint_url: str) -> None:
+        self.client = client
+        self.checker = boto3.client("sagemaker", region_name=REGION, endpoint_url=endpoint_url)
+        self.updates: list[dict] = []
+        self.pending: str | None = None
+        self.live: dict[str, str] = {}
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def update_endpoint(self, **request):
+        arn = f"arn:aws:sagemaker:{REGION}:123456789012:endpoint/{request['EndpointName']}"
+        with Stubber(self.checker) as stubber:
+            stubber.add_response("update_endpoint", {"EndpointArn": arn}, request)
+            self.checker.update_endpoint(**request)  # raises on a request of the wrong shape
+        self.updates.append(request)
+        self.pending = request["EndpointConfigName"]
+        return {"EndpointArn": arn}
+
+    def describe_endpoint(self, **request):
+        endpoint = self.client.describe_endpoint(**request)
+        name = request["EndpointName"]
+        if name in self.live:
+            endpoint["EndpointConfigName"] = self.live[name]
+        if self.pending:
+            endpoint["EndpointStatus"] = "Updating"
+            endpoint["PendingDeploymentSummary"] = {"EndpointConfigName": self.pending}
+        return endpoint
+
+    def finish(self, endpoint_name: str) -> None:
+        self.live[endpoint_name], self.pending = self.pending, None
+
+
+@pytest.fixture
+def sm(moto_endpoint, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    client = boto3.client("sagemaker", region_name=REGION, endpoint_url=moto_endpoint)
+    return WithUpdates(client, moto_endpoint)
+
+
+def settings(**env) -> deployer.Config:
+    base = {"ENDPOINT_NAME": f"ep-{uuid.uuid4().hex[:8]}", "MODEL_PACKAGE_GROUP": GROUP,
+            "EXECUTION_ROLE_ARN": ROLE}
+    return deployer.Config.from_env({**base, **env})
+
+
+INSTANCES = {"ENDPOINT_KIND": "instances", "INSTANCE_TYPE": "ml.m5.large",
+             "INITIAL_INSTANCE_COUNT": "2", "CAPTURE_S3_URI": "s3://bucket/capture",
+             "CAPTURE_SAMPLING_PERCENT": "20", "KMS_KEY_ARN": "arn:aws:kms:us-east-1:1:key/k",
+             "DEPLOYMENT_STRATEGY": "canary", "CANARY_PERCENT": "10",
+             "ALARM_NAMES": "ep-5xx, ep-latency", "TAGS": '{"team": "ml"}'}
+
+
+def tags_of(sm, arn):
+    return {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn)["Tags"]}
+
+
+def managed(sm, config):
+    models = [m["ModelName"] for m in sm.list_models()["Models"]
+              if m["ModelName"].startswith(config.endpoint_name)]
+    configs = [c["EndpointConfigName"] for c in sm.list_endpoint_configs(
+        NameContains=config.endpoint_name)["EndpointConfigs"]]
+    return models, configs
+
+
+def test_first_approval_creates_a_serverless_endpoint_that_records_the_package(sm):
+    config = settings(CAPTURE_S3_URI="s3://bucket/capture", CAPTURE_SAMPLING_PERCENT="50")
+    outcome = deployer.deploy(event(1), config, sm)
+    assert outcome.action == "created"
+    endpoint = sm.describe_endpoint(EndpointName=config.endpoint_name)
+    assert endpoint["EndpointConfigName"] == outcome.endpoint_config_name
+    assert tags_of(sm, endpoint["EndpointArn"]) == {
+        "mlops:model-package-arn": package_arn(1), "mlops:model-package-version": "1",
+        "mlops:managed-by-deployer": config.endpoint_name}
+    model = sm.describe_model(ModelName=outcome.endpoint_config_name)
+    assert model["PrimaryContainer"]["ModelPackageName"] == package_arn(1)
+    assert model["PrimaryContainer"]["Environment"] == {
+        "MLOPS_ENDPOINT_NAME": config.endpoint_name,
+        "MLOPS_CAPTURE_S3_URI": "s3://bucket/capture", "MLOPS_CAPTURE_SAMPLING": "50"}
+    assert not model.get("EnableNetworkIsolation")  # serverless refuses it
+    endpoint_config = sm.describe_endpoint_config(EndpointConfigName=outcome.endpoint_config_name)
+    assert not endpoint_config.get("DataCaptureConfig")  # serverless has no data capture
+    assert endpoint_config["ProductionVariants"][0]["ServerlessConfig"] == {
+        "MemorySizeInMB": 2048, "MaxConcurrency": 5}
+
+
+def test_five_deliveries_of_one_event_make_one_deployment(sm):
+    config = settings()
+    message = event(3)
+    outcomes = [deployer.deploy(message, config, sm) for _ in range(5)]
+    assert [o.action for o in outcomes] == ["created"] + ["noop"] * 4
+    assert outcomes[-1].reason == "this package is already live"
+    models, configs = managed(sm, config)
+    assert len(models) == 1 and configs == models
+
+
+def test_new_version_updates_instances_blue_green_and_replays_during_the_rollout_do_nothing(sm):
+    config = settings(**INSTANCES)
+    deployer.deploy(event(1), config, sm)
+    outcome = deployer.deploy(event(2), config, sm)
+    assert outcome.action == "updated"
+    [update] = sm.updates
+    assert update["DeploymentConfig"] == {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {
+                "Type": "CANARY", "WaitIntervalInSeconds": 300,
+                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}},
+            "TerminationWaitInSeconds": 300},
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "ep-5xx"},
+                                                 {"AlarmName": "ep-latency"}]}}
+    arn = sm.describe_endpoint(EndpointName=config.endpoint_name)["EndpointArn"]
+    assert tags_of(sm, arn)["mlops:model-package-version"] == "2"
+    for _ in range(4):
+        assert deployer.deploy(event(2), config, sm).action == "noop"
+    sm.finish(config.endpoint_name)
+    assert deployer.deploy(event(2), config, sm).reason == "this package is already live"
+    assert len(sm.updates) == 1
+    endpoint_config = sm.describe_endpoint_config(EndpointConfigName=outcome.endpoint_config_name)
+    assert endpoint_config["DataCaptureConfig"]["InitialSamplingPercentage"] == 20
+    assert endpoint_config["KmsKeyId"] == INSTANCES["KMS_KEY_ARN"]
+    variant = endpoint_config["ProductionVariants"][0]
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.m5.large", 2)
+    model = sm.describe_model(ModelName=outcome.endpoint_config_name)
+    assert tags_of(sm, model["ModelArn"])["team"] == "ml"
+
+
+def test_an_older_version_after_a_newer_one_does_nothing_unless_rollback_is_allowed(sm):
+    config = settings()
+    deployer.deploy(event(2), config, sm)
+    outcome = deployer.deploy(event(1), config, sm)
+    assert outcome.action == "skipped" and "older than the live version 2" in outcome.reason
+    assert sm.updates == []
+    allowed = deployer.Config(**{**config.__dict__, "allow_rollback_to_older": True})
+    assert deployer.deploy(event(1), allowed, sm).action == "updated"
+    assert "DeploymentConfig" not in sm.updates[0]  # serverless: all at once, the default
+
+
+@pytest.mark.parametrize(("message", "reason"), [
+    (event(1, "Rejected"), "approval status is 'Rejected'"),
+    (event(1, "PendingManualApproval"), "approval status is 'PendingManualApproval'"),
+    (event(1, group="other-group"), "package group 'other-group' is not"),
+    ({"source": "aws.s3", "detail-type": "Object Created", "detail": {}},
+     "not a model package state change"),
+])
+def test_events_that_must_not_deploy_return_why_and_create_nothing(sm, message, reason):
+    config = settings()
+    outcome = deployer.deploy(message, config, sm)
+    assert outcome.action == "skipped" and reason in outcome.reason
+    assert managed(sm, config) == ([], [])
+
+
+def test_a_busy_endpoint_with_another_config_raises_so_eventbridge_retries(sm):
+    config = settings()
+    deployer.deploy(event(1), config, sm)
+    deployer.deploy(event(2), config, sm)  # Updating to v2
+    with pytest.raises(deployer.DeploymentError, match="is Updating with another config"):
+        deployer.deploy(event(3), config, sm)
+
+
+def test_names_are_deterministic_and_fit_sagemaker_limits():
+    config = settings(ENDPOINT_NAME="e" * 70)
+    name = deployer.resource_name(config.endpoint_name, 12, deployer.config_hash(config, "a"))
+    assert len(name) == 63 and name.endswith(f"-v12-{deployer.config_hash(config, 'a')}")
+    assert deployer.config_hash(config, "a") != deployer.config_hash(config, "b")
+    other = deployer.Config(**{**config.__dict__, "instance_type": "ml.c5.xlarge"})
+    assert deployer.config_hash(config, "a") != deployer.config_hash(other, "a")
+
+
+def test_delete_removes_the_endpoint_and_what_the_deployer_made_and_is_idempotent(sm):
+    config = settings(**INSTANCES)
+    deployer.deploy(event(1), config, sm)
+    deployer.deploy(event(2), config, sm)
+    sm.finish(config.endpoint_name)
+    sm.create_model(ModelName=f"{config.endpoint_name}-by-hand", ExecutionRoleArn=ROLE,
+                    PrimaryContainer={"Image": "123.dkr.ecr.us-east-1.amazonaws.com/x:1"})
+    deleted = deployer.delete_endpoint_and_configs(config.endpoint_name, sm.client)
+    assert deleted["endpoints"] == [config.endpoint_name]
+    assert len(deleted["models"]) == 2 and len(deleted["endpoint_configs"]) == 2
+    assert deployer._describe_endpoint(sm.client, config.endpoint_name) is None
+    assert managed(sm, config) == ([f"{config.endpoint_name}-by-hand"], [])
+    again = deployer.delete_endpoint_and_configs(config.endpoint_name, sm.client)
+    assert again == {"endpoints": [], "endpoint_configs": [], "models": []}
+
+
+def test_configuration_errors_are_reported_together():
+    with pytest.raises(deployer.ConfigError) as error:
+        deployer.Config.from_env({"ENDPOINT_KIND": "gpu", "DEPLOYMENT_STRATEGY": "canary",
+                                  "INITIAL_INSTANCE_COUNT": "0", "TAGS": "[1]",
+                                  "CAPTURE_S3_URI": "bucket/capture"})
+    message = str(error.value)
+    for part in ["ENDPOINT_NAME is required", "EXECUTION_ROLE_ARN is required",
+                 "ENDPOINT_KIND must be one of ['serverless', 'instances'] (got 'gpu')",
+                 "INITIAL_INSTANCE_COUNT must be between 1 and 1000 (got 0)",
+                 "TAGS must be a JSON object", "CAPTURE_S3_URI must be an s3:// URI"]:
+        assert part in message
+    with pytest.raises(deployer.ConfigError, match="serverless endpoints deploy all_at_once"):
+        settings(DEPLOYMENT_STRATEGY="linear")
+    config = settings(**INSTANCES)
+    assert config.alarm_names == ("ep-5xx", "ep-latency") and config.enable_network_isolation
+
+
+def test_instance_models_get_network_isolation_and_bad_update_shapes_are_refused(sm):
+    config = settings(**INSTANCES)
+    request = deployer.model_request(config, "m", package_arn(1))
+    assert request["EnableNetworkIsolation"] is True
+    assert "MLOPS_CAPTURE_S3_URI" not in request["PrimaryContainer"]["Environment"]
+    with pytest.raises(ParamValidationError):
+        sm.update_endpoint(EndpointName="x", EndpointConfigName="y", DeploymentConfig={
+            "BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
+                "Type": "CANARY", "WaitIntervalInSeconds": 300, "CanarySize": 10}}})
+
+
+def test_lambda_handler_reads_its_environment(sm, monkeypatch):
+    config = settings()
+    for key, value in {"ENDPOINT_NAME": config.endpoint_name, "MODEL_PACKAGE_GROUP": GROUP,
+                       "EXECUTION_ROLE_ARN": ROLE}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(deployer.boto3, "client", lambda service: sm)
+    assert deployer.handler(event(1, "Rejected"), None)["action"] == "skipped"
+    assert deployer.handler(event(1), None)["action"] == "created"
