@@ -9,6 +9,7 @@ from mlops_components import MlopsStack, MlopsStackArgs, ValidationError
 from mlops_components.components.training_pipeline import TrainingPipelineArgs
 from mlops_components.plan import run_program
 from mlops_components.project import load_project
+from mlops_components.validation import MAX_MODEL_NAME_LENGTH
 from tests.conftest import REPO_ROOT, only
 
 
@@ -32,12 +33,13 @@ def test_components_are_children_of_the_stack(run_pulumi):
                                      "team": "ml"}
 
 
-@pytest.mark.parametrize("name", ["churn_v2", "c" * 44])
+@pytest.mark.parametrize("name", ["churn_v2", "c" * (MAX_MODEL_NAME_LENGTH + 1)])
 def test_stack_rejects_a_bad_name_before_creating_anything(name):
     from mlops_components.plan import mocked_runtime
 
     with mocked_runtime("mlops", "test") as monitor:
-        with pytest.raises(ValidationError, match=rf"MlopsStack '{name}': name must be 1-43"):
+        with pytest.raises(ValidationError,
+                           match=rf"MlopsStack '{name}': name must be 1-{MAX_MODEL_NAME_LENGTH} "):
             MlopsStack(name)
     assert monitor.recorded == []
 
