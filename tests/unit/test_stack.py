@@ -98,7 +98,22 @@ def test_dev_is_cheap_and_disposable_prod_is_kept():
     assert only(dev, "aws:s3/bucket:Bucket").inputs["forceDestroy"] is True
     assert only(prod, "aws:s3/bucket:Bucket").inputs["forceDestroy"] is False
     assert dev.outputs["model_package_group_name"] != prod.outputs["model_package_group_name"]
-    assert prod.of_type("aws:sagemaker/modelPackageGroupPolicy:ModelPackageGroupPolicy")
+
+
+READER_POLICY = "aws:sagemaker/modelPackageGroupPolicy:ModelPackageGroupPolicy"
+
+
+def test_example_stacks_grant_no_account_nobody_chose(example_plan):
+    assert example_plan.of_type(READER_POLICY) == []
+
+
+def test_a_reader_account_someone_lists_is_granted_and_only_it():
+    """The other half: the same stack with a chosen account grants exactly that account."""
+    from mlops_components.plan import plan_stack
+
+    plan = plan_stack(REPO_ROOT, "prod", overrides={"readerAccountIds": '["111122223333"]'})
+    (statement,) = json.loads(only(plan, READER_POLICY).inputs["resourcePolicy"])["Statement"]
+    assert statement["Principal"] == {"AWS": ["arn:aws:iam::111122223333:root"]}
 
 
 def test_program_exports_what_consumers_need(example_plan):
