@@ -107,7 +107,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Days to keep endpoint data capture.",
             _between(MIN_RETENTION_DAYS, MAX_RETENTION_DAYS)),
     Setting("reportRetentionDays", "integer", DEFAULT_REPORT_RETENTION_DAYS,
-            "Days to keep EDA, evaluation and monitoring reports.",
+            "Days to keep monitoring reports under reports/ (a registered model's EDA "
+            "report and evaluation live with the model, under models/, and do not expire).",
             _between(MIN_RETENTION_DAYS, MAX_RETENTION_DAYS)),
     Setting("forceDestroy", "boolean", False,
             "Let `pulumi destroy` delete the bucket with its objects (dev stacks only)."),

@@ -13,9 +13,15 @@ from collections.abc import Iterable
 from enum import Enum
 from typing import Any
 
-#: Longest model name MlopsStack accepts: its bucket is auto-named
-#: "<model>-data-bucket-<7 chars>", and S3 names stop at 63 characters.
-MAX_MODEL_NAME_LENGTH = 43
+#: Longest model name MlopsStack accepts. Every child's physical name is "<model>-<role>",
+#: plus "-<7 chars>" where Pulumi auto-names it, and the tightest AWS limits are 63-64
+#: characters (S3 buckets, IAM roles, EventBridge rules, SageMaker endpoints and models).
+#: 43 let the pipeline's role "<model>-training-role-<7>" reach 65 (IAM allows 64). 32 leaves
+#: a 31-character suffix budget: today's longest suffix is "-training-role-<7>" (22), and the
+#: endpoint, monitoring and retraining children ("-endpoint-deployer-role-<7>", 31) must fit
+#: too; a limit raised after users pick names cannot be lowered without breaking them.
+#: tests/unit/test_name_limits.py checks every name at this length against AWS's limits.
+MAX_MODEL_NAME_LENGTH = 32
 ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 #: SageMaker resource names (model package group, pipeline): alphanumerics and hyphens.
 SAGEMAKER_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")

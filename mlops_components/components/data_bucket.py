@@ -32,7 +32,8 @@ class DataBucketArgs:
     """Days to keep endpoint data capture under capture/. Default: 30 days."""
 
     report_retention_days: int = DEFAULT_REPORT_RETENTION_DAYS
-    """Days to keep EDA, evaluation and monitoring reports under reports/. Default: 365 days."""
+    """Days to keep monitoring reports under reports/ (the pipeline keeps a model's EDA report
+    and evaluation under models/, with the model). Default: 365 days."""
 
     noncurrent_version_retention_days: int = DEFAULT_NONCURRENT_VERSION_RETENTION_DAYS
     """Days to keep overwritten or deleted object versions. Default: 30 days."""
@@ -119,9 +120,14 @@ def _lifecycle_rules(args: DataBucketArgs) -> list[dict]:
     return [
         expire("expire-capture", PREFIXES["capture"], args.capture_retention_days),
         expire("expire-reports", PREFIXES["reports"], args.report_retention_days),
+        # Versioning keeps every overwritten or deleted object; on every prefix, old versions
+        # expire, and so does a delete marker once no version is left behind it (else each
+        # deleted key leaves a marker that S3 lists and bills requests for, forever), and
+        # uploads that never completed stop holding storage after a week.
         {"id": "expire-noncurrent-versions", "status": "Enabled", "filter": {},
          "noncurrent_version_expiration": {
              "noncurrent_days": args.noncurrent_version_retention_days},
+         "expiration": {"expired_object_delete_marker": True},
          "abort_incomplete_multipart_upload": {"days_after_initiation": 7}},
     ]
 

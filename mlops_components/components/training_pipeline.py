@@ -42,9 +42,10 @@ DEFAULT_TUNING_RANGES = {
     "learning-rate": ContinuousRange(0.01, 0.3, ScalingType.LOGARITHMIC),
     "max-depth": IntegerRange(2, 6),
 }
-#: Prefixes the pipeline's jobs read from, and the ones they write to.
-READ_PREFIXES = ("raw", "code", "processed", "models", "reports")
-WRITE_PREFIXES = ("processed", "models", "reports")
+#: Prefixes the pipeline's jobs read from (and list: S3Prefix inputs are listed), and the ones
+#: they write to. reports/ is not among them: the EDA report is kept with the model.
+READ_PREFIXES = ("raw", "code", "processed", "models")
+WRITE_PREFIXES = ("processed", "models")
 #: Stand-ins for values that only exist once deployed, so a spec can be validated up front.
 _PLACEHOLDERS = {"bucket": "placeholder-bucket", "region": "us-east-1",
                  "role_arn": "arn:aws:iam::123456789012:role/placeholder",
@@ -272,13 +273,22 @@ def _execution_policy(*, bucket: pulumi.Output[str], input_data_uri: pulumi.Inpu
             statement("Allow", ["s3:PutObject", "s3:AbortMultipartUpload"],
                       [f"{bucket_arn}/{PREFIXES[p]}*" for p in WRITE_PREFIXES],
                       sid="WriteOutputs"),
-            statement("Allow", ["s3:ListBucket", "s3:GetBucketLocation"], [bucket_arn],
-                      sid="ListBucket"),
+            # Listing is what S3Prefix inputs and checkpoint resumes do: only where jobs read.
+            statement("Allow", ["s3:ListBucket"], [bucket_arn], sid="ListBucket",
+                      condition={"StringLike": {
+                          "s3:prefix": [f"{PREFIXES[p]}*" for p in READ_PREFIXES]}}),
+            statement("Allow", ["s3:GetBucketLocation"], [bucket_arn], sid="BucketLocation"),
             *_input_data_statements(input_uri, bucket_name, part),
             statement("Allow", ["sagemaker:CreateProcessingJob", "sagemaker:CreateTrainingJob",
                                 "sagemaker:AddTags"],
                       [f"{sagemaker_arn}:processing-job/pipelines-*",
                        f"{sagemaker_arn}:training-job/pipelines-*"], sid="RunPipelineJobs"),
+            # Tuning jobs stay at any name in this account and region. SageMaker Pipelines
+            # names its processing and training jobs "pipelines-<execution id>-<step>-<random>"
+            # (AWS's step-status event examples; AWS's own example policies scope to
+            # "pipelines-*"), but tuning job names stop at 32 characters and no AWS document or
+            # SDK issue we found states the name a TuningStep's job gets: a guessed prefix would
+            # fail prod's Tune step at run time, so these are not scoped by name.
             statement("Allow", ["sagemaker:CreateHyperParameterTuningJob", "sagemaker:AddTags",
                                 "sagemaker:DescribeHyperParameterTuningJob",
                                 "sagemaker:StopHyperParameterTuningJob",
@@ -286,8 +296,8 @@ def _execution_policy(*, bucket: pulumi.Output[str], input_data_uri: pulumi.Inpu
                       [f"{sagemaker_arn}:hyper-parameter-tuning-job/*"], sid="RunTuningJobs"),
             statement("Allow", ["sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob",
                                 "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob"],
-                      [f"{sagemaker_arn}:processing-job/*", f"{sagemaker_arn}:training-job/*"],
-                      sid="WatchJobs"),
+                      [f"{sagemaker_arn}:processing-job/pipelines-*",
+                       f"{sagemaker_arn}:training-job/pipelines-*"], sid="WatchJobs"),
             statement("Allow", ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage",
                                 "sagemaker:DescribeModelPackageGroup", "sagemaker:AddTags"],
                       [f"{sagemaker_arn}:model-package-group/{group_lower}",

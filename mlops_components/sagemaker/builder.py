@@ -287,10 +287,15 @@ def profile_step(ctx: BuildContext) -> Any:
         inputs=[ctx.code_input(),
                 ctx.processing_input("data", ctx.parameters[PipelineParameter.INPUT_DATA_URI],
                             PROCESSING_DATA_DIR, sharded=True)],
-        # The baseline is attached to registered packages: keep it under models/, which
-        # has no expiry, while the EDA report lives (and expires) under reports/.
+        # Both outputs are attached to the registered package (the baseline as its drift
+        # baseline, the report as mlops:eda-report-uri), so both live with the model's other
+        # artefacts under models/<pipeline>/<execution>/, which has no expiry: under reports/
+        # the package's report link would break when that prefix expires (30 days in dev).
+        # Writing there directly, not copying on registration, needs no extra step or
+        # permission; the price is that an execution the gate rejects keeps its report too,
+        # as it keeps its baseline and model (a few hundred kB per execution).
         outputs=[ctx.processing_output(name, f"{PROCESSING_OUTPUT_DIR}/{name}",
-                              ctx.s3("models" if name == BASELINE_OUTPUT else "reports", name))
+                                       ctx.s3("models", name))
                  for name in PROFILE_OUTPUTS],
         arguments=["--data-dir", PROCESSING_DATA_DIR,
                    "--report-dir", f"{PROCESSING_OUTPUT_DIR}/{REPORT_OUTPUT}",

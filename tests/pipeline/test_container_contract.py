@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import re
 import shutil
 import subprocess
 import sys
@@ -64,7 +66,7 @@ def test_approval_status_default_comes_from_the_spec(build):
     assert parameters["ModelApprovalStatus"]["DefaultValue"] == "Approved"
 
 
-def test_profile_runs_profile_py_on_sharded_input_report_under_reports_baseline_kept(definitions):
+def test_profile_runs_profile_py_on_sharded_input_report_and_baseline_kept(definitions):
     profile = arguments(definitions["classification"], StepName.PROFILE)
     assert profile["AppSpecification"] == {
         "ImageUri": IMAGE,
@@ -83,7 +85,7 @@ def test_profile_runs_profile_py_on_sharded_input_report_under_reports_baseline_
     assert inputs["data"]["S3Uri"] == {"Get": "Parameters.InputDataUri"}
     assert inputs["data"]["S3DataDistributionType"] == "ShardedByS3Key"
     outputs = outputs_by_name(profile)
-    assert outputs["report"]["S3Uri"] == prefix_join("reports", "report")
+    assert outputs["report"]["S3Uri"] == prefix_join("models", "report")
     assert outputs["baseline"]["S3Uri"] == prefix_join("models", "baseline")
     assert outputs["baseline"]["LocalPath"] == "/opt/ml/processing/output/baseline"
     cluster = profile["ProcessingResources"]["ClusterConfig"]
@@ -307,6 +309,61 @@ def test_register_declares_the_package_for_review_with_metrics_and_baselines(def
     assert register["CustomerMetadataProperties"]["mlops:eda-report-uri"] == \
         output_ref("Profile", "report")
     assert register["CustomerMetadataProperties"]["mlops:code-uri"] == CODE_URI
+
+
+def registered_locations(definition):
+    """The first literal of every S3 location the Register step attaches to the package,
+    following references to other steps' outputs (``s3://<bucket>/<prefix>/...``)."""
+    steps = steps_by_name(definition)
+    found = []
+
+    def resolve(node):
+        if isinstance(node, dict):
+            reference = node.get("Get", "")
+            match = re.match(r"Steps\.(\w+)\.ProcessingOutputConfig\.Outputs\['(\w+)'\]", reference)
+            if match:
+                resolve(outputs_by_name(steps[match.group(1)]["Arguments"])[match.group(2)])
+            elif reference.startswith("Steps.") and ".ModelArtifacts." in reference:
+                step = steps[reference.split(".")[1]]["Arguments"]
+                resolve(step["OutputDataConfig"]["S3OutputPath"])
+            for value in node.values():
+                resolve(value)
+        elif isinstance(node, list):
+            for value in node:
+                resolve(value)
+        elif isinstance(node, str) and node.startswith(f"s3://{BUCKET}/"):
+            found.append(node)
+
+    resolve(arguments(definition, StepName.REGISTER))
+    return found
+
+
+def expiring(locations):
+    """Locations under a prefix DataBucket's lifecycle deletes current objects from."""
+    from mlops_components.components.data_bucket import DataBucketArgs, _lifecycle_rules
+
+    prefixes = [rule["filter"].get("prefix", "") for rule in _lifecycle_rules(DataBucketArgs())
+                if rule.get("expiration", {}).get("days")]
+    return [location for location in locations
+            if any(location.removeprefix(f"s3://{BUCKET}/").startswith(prefix)
+                   for prefix in prefixes)]
+
+
+def test_nothing_a_registered_package_points_at_expires(definitions):
+    for definition in definitions.values():
+        locations = registered_locations(definition)
+        # model, code, evaluation, baseline and report
+        assert {location.split("/")[3] for location in locations} == {"models", "code"}
+        assert expiring(locations) == []
+
+
+def test_expiry_check_catches_a_report_under_reports(definitions):
+    """The non-compliant half: the EDA report where it used to be, under reports/."""
+    definition = copy.deepcopy(definitions["classification"])
+    profile = arguments(definition, StepName.PROFILE)
+    outputs_by_name(profile)["report"]["S3Uri"] = prefix_join("reports", "report")
+    assert expiring(registered_locations(definition)) == [
+        f"s3://{BUCKET}/reports/{PIPELINE}"]
 
 
 def test_serving_program_is_a_module_importable_from_the_source_archive_layout(tmp_path):

@@ -95,6 +95,48 @@ def test_lifecycle_expires_capture_and_reports(run_pulumi):
         "noncurrentDays"] == 30
 
 
+def lifecycle_gaps(rules):
+    """What a versioned bucket's lifecycle leaves growing forever, on some prefix: old
+    versions, expired delete markers, incomplete multipart uploads (rules as planned)."""
+    everywhere = [rule for rule in rules if rule["status"] == "Enabled"
+                  and not rule.get("filter", {}).get("prefix")
+                  and not rule.get("filter", {}).get("and")
+                  and not rule.get("filter", {}).get("tag")]
+    gaps = []
+    if not any(rule.get("noncurrentVersionExpiration", {}).get("noncurrentDays")
+               for rule in everywhere):
+        gaps.append("noncurrent versions never expire on some prefix")
+    if not any(rule.get("expiration", {}).get("expiredObjectDeleteMarker")
+               for rule in everywhere):
+        gaps.append("expired delete markers are never removed on some prefix")
+    if not any(rule.get("abortIncompleteMultipartUpload", {}).get("daysAfterInitiation")
+               for rule in everywhere):
+        gaps.append("incomplete multipart uploads are never aborted on some prefix")
+    return gaps
+
+
+def test_versioned_bucket_cleans_up_old_versions_markers_and_uploads(run_pulumi):
+    lifecycle = only(run_pulumi(make()),
+                     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    assert lifecycle_gaps(lifecycle.inputs["rules"]) == []
+
+
+def test_lifecycle_check_catches_cleanup_on_one_prefix_only_or_not_at_all():
+    """The non-compliant half: the same cleanup scoped to capture/, or absent."""
+    scoped = [{"id": "capture-only", "status": "Enabled", "filter": {"prefix": "capture/"},
+               "noncurrentVersionExpiration": {"noncurrentDays": 30},
+               "expiration": {"expiredObjectDeleteMarker": True},
+               "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7}}]
+    versions_only = [{"id": "versions", "status": "Enabled", "filter": {},
+                      "noncurrentVersionExpiration": {"noncurrentDays": 30}}]
+    assert len(lifecycle_gaps(scoped)) == 3
+    assert lifecycle_gaps(versions_only) == [
+        "expired delete markers are never removed on some prefix",
+        "incomplete multipart uploads are never aborted on some prefix"]
+    disabled = [dict(rule, status="Disabled") for rule in scoped + versions_only]
+    assert len(lifecycle_gaps(disabled)) == 3
+
+
 def test_eventbridge_notifications_are_on(run_pulumi):
     notification = only(run_pulumi(make()), "aws:s3/bucketNotification:BucketNotification")
     assert notification.inputs["eventbridge"] is True

@@ -9,6 +9,7 @@ from mlops_components import MlopsStack, MlopsStackArgs, ValidationError
 from mlops_components.components.training_pipeline import TrainingPipelineArgs
 from mlops_components.plan import run_program
 from mlops_components.project import load_project
+from mlops_components.validation import MAX_MODEL_NAME_LENGTH
 from tests.conftest import REPO_ROOT, only
 
 
@@ -32,12 +33,13 @@ def test_components_are_children_of_the_stack(run_pulumi):
                                      "team": "ml"}
 
 
-@pytest.mark.parametrize("name", ["churn_v2", "c" * 44])
+@pytest.mark.parametrize("name", ["churn_v2", "c" * (MAX_MODEL_NAME_LENGTH + 1)])
 def test_stack_rejects_a_bad_name_before_creating_anything(name):
     from mlops_components.plan import mocked_runtime
 
     with mocked_runtime("mlops", "test") as monitor:
-        with pytest.raises(ValidationError, match=rf"MlopsStack '{name}': name must be 1-43"):
+        with pytest.raises(ValidationError,
+                           match=rf"MlopsStack '{name}': name must be 1-{MAX_MODEL_NAME_LENGTH} "):
             MlopsStack(name)
     assert monitor.recorded == []
 
@@ -96,7 +98,22 @@ def test_dev_is_cheap_and_disposable_prod_is_kept():
     assert only(dev, "aws:s3/bucket:Bucket").inputs["forceDestroy"] is True
     assert only(prod, "aws:s3/bucket:Bucket").inputs["forceDestroy"] is False
     assert dev.outputs["model_package_group_name"] != prod.outputs["model_package_group_name"]
-    assert prod.of_type("aws:sagemaker/modelPackageGroupPolicy:ModelPackageGroupPolicy")
+
+
+READER_POLICY = "aws:sagemaker/modelPackageGroupPolicy:ModelPackageGroupPolicy"
+
+
+def test_example_stacks_grant_no_account_nobody_chose(example_plan):
+    assert example_plan.of_type(READER_POLICY) == []
+
+
+def test_a_reader_account_someone_lists_is_granted_and_only_it():
+    """The other half: the same stack with a chosen account grants exactly that account."""
+    from mlops_components.plan import plan_stack
+
+    plan = plan_stack(REPO_ROOT, "prod", overrides={"readerAccountIds": '["111122223333"]'})
+    (statement,) = json.loads(only(plan, READER_POLICY).inputs["resourcePolicy"])["Statement"]
+    assert statement["Principal"] == {"AWS": ["arn:aws:iam::111122223333:root"]}
 
 
 def test_program_exports_what_consumers_need(example_plan):

@@ -1,5 +1,6 @@
 """TrainingPipeline: content-addressed code, a valid definition, a least-privilege role."""
 
+import fnmatch
 import json
 import shutil
 
@@ -149,8 +150,7 @@ def test_execution_policy_is_least_privilege(default_plan):
     s3_resources = [resource for stmt in policy["Statement"] for resource in stmt["Resource"]
                     if resource.startswith("arn:aws:s3:::")]
     assert all(r == f"arn:aws:s3:::{BUCKET}" or
-               r.split("/", 1)[1].split("/")[0] in {"raw", "code", "processed", "models",
-                                                    "reports"}
+               r.split("/", 1)[1].split("/")[0] in {"raw", "code", "processed", "models"}
                for r in s3_resources), s3_resources
     writes = next(s for s in policy["Statement"] if s["Sid"] == "WriteOutputs")
     assert not any("/raw/" in r or "/code/" in r for r in writes["Resource"])
@@ -160,6 +160,49 @@ def test_execution_policy_is_least_privilege(default_plan):
         "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/*"]
     pass_role = next(s for s in policy["Statement"] if s["Action"] == ["iam:PassRole"])
     assert pass_role["Resource"] == [default_plan.outputs["role_arn"]]
+
+
+def unscoped_jobs(policy):
+    """Resources that let the role see or stop processing/training jobs it did not start:
+    any name other than the ``pipelines-*`` names SageMaker Pipelines gives its jobs."""
+    found = []
+    for stmt in policy["Statement"]:
+        for resource in stmt.get("Resource", []):
+            kind, _, job = resource.rpartition(":")[2].partition("/")
+            if kind in ("processing-job", "training-job") and not job.startswith("pipelines-"):
+                found.append((stmt.get("Sid"), resource))
+    return found
+
+
+def unconditioned_listing(policy):
+    """s3:ListBucket grants without an ``s3:prefix`` condition: the whole bucket's keys."""
+    return [stmt.get("Sid") for stmt in policy["Statement"]
+            if stmt["Effect"] == "Allow" and "s3:ListBucket" in stmt["Action"]
+            and "s3:prefix" not in stmt.get("Condition", {}).get("StringLike", {})]
+
+
+def test_jobs_and_listing_are_scoped_to_the_pipelines_own(default_plan):
+    policy = policy_of(default_plan)
+    assert unscoped_jobs(policy) == []
+    assert unconditioned_listing(policy) == []
+    listing = next(s for s in policy["Statement"] if s["Sid"] == "ListBucket")
+    assert listing["Condition"]["StringLike"]["s3:prefix"] == [
+        "raw/*", "code/*", "processed/*", "models/*"]
+
+
+def test_scope_checks_catch_account_wide_jobs_and_whole_bucket_listing():
+    """The non-compliant half: the policy as it was before jobs and listing were scoped."""
+    sagemaker = "arn:aws:sagemaker:us-east-1:123456789012"
+    broad = {"Statement": [
+        {"Sid": "WatchJobs", "Effect": "Allow",
+         "Action": ["sagemaker:DescribeProcessingJob", "sagemaker:StopTrainingJob"],
+         "Resource": [f"{sagemaker}:processing-job/*", f"{sagemaker}:training-job/*"]},
+        {"Sid": "ListBucket", "Effect": "Allow", "Action": ["s3:ListBucket"],
+         "Resource": [f"arn:aws:s3:::{BUCKET}"]},
+    ]}
+    assert unscoped_jobs(broad) == [("WatchJobs", f"{sagemaker}:processing-job/*"),
+                                    ("WatchJobs", f"{sagemaker}:training-job/*")]
+    assert unconditioned_listing(broad) == ["ListBucket"]
 
 
 def test_images_pulled_are_exactly_the_definitions(default_plan):
@@ -197,12 +240,36 @@ def uncovered(locations, policy):
                        for grant in grants)]
 
 
+def unlistable(locations, policy):
+    """Locations no s3:ListBucket grant covers: bucket ARN and an ``s3:prefix`` pattern
+    (``*`` wildcards) that the location's key matches, as an S3Prefix input lists it."""
+    grants = [(resource, pattern) for stmt in policy["Statement"]
+              if stmt["Effect"] == "Allow" and "s3:ListBucket" in stmt["Action"]
+              for resource in stmt["Resource"]
+              for pattern in stmt.get("Condition", {}).get("StringLike", {}).get(
+                  "s3:prefix", ["*"])]
+    missing = []
+    for location in locations:
+        bucket, _, key = location.removeprefix("s3://").partition("/")
+        if not any(resource == f"arn:aws:s3:::{bucket}" and fnmatch.fnmatchcase(key, pattern)
+                   for resource, pattern in grants):
+            missing.append(location)
+    return missing
+
+
 def test_every_location_in_the_definition_is_readable_by_the_role(run_pulumi):
     plan = run_pulumi(make(input_data_uri="s3://shared-lake/churn/2026/"))
     definition = definition_of(plan)
     locations = s3_locations(definition)
     assert "s3://shared-lake/churn/2026/" in locations
     assert uncovered(locations, policy_of(plan)) == []
+    assert unlistable(locations, policy_of(plan)) == []
+
+
+def test_listing_check_catches_a_prefix_the_conditions_miss(default_plan):
+    """The non-compliant half: a key outside every s3:prefix pattern, another bucket."""
+    outside = [f"s3://{BUCKET}/reports/x/", "s3://shared-lake/churn/2026/"]
+    assert unlistable(outside, policy_of(default_plan)) == outside
 
 
 def test_coverage_check_catches_a_location_the_policy_misses(default_plan):
