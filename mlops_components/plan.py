@@ -25,6 +25,7 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
+from mlops_components.sagemaker.requirements import OFFLINE_PLAN_ENV
 from mlops_components.validation import ValidationError
 
 MOCK_ACCOUNT_ID = "123456789012"
@@ -163,6 +164,8 @@ def mocked_runtime(project: str, stack: str, config: Mapping[str, str] | None = 
     mocks = RecordingMocks(region=region)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_all_config(config)
+    previous_offline = os.environ.get(OFFLINE_PLAN_ENV)
+    os.environ[OFFLINE_PLAN_ENV] = "1"  # components skip deploy-time downloads
     _forget_root_stack()
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False,
                              monitor=monitor)
@@ -171,6 +174,10 @@ def mocked_runtime(project: str, stack: str, config: Mapping[str, str] | None = 
     finally:
         pulumi.runtime.set_all_config({})
         _forget_root_stack()
+        if previous_offline is None:
+            os.environ.pop(OFFLINE_PLAN_ENV, None)
+        else:
+            os.environ[OFFLINE_PLAN_ENV] = previous_offline
 
 
 def _forget_root_stack() -> None:

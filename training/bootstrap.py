@@ -39,6 +39,8 @@ from training.contract import (  # noqa: E402
     JOB_ENV,
     PACKAGE,
     PROCESSING_WHEELHOUSE_DIR,
+    REQUIREMENTS_CHECK_ENV,
+    REQUIREMENTS_CHECK_WARN,
     REQUIREMENTS_FILE,
     TRAINING_WHEELHOUSE_DIR,
     WHEELHOUSE_ENV,
@@ -180,6 +182,9 @@ def prepare(code_dir: Path, environ: MutableMapping[str, str], scratch: Path, *,
         if not pins:
             return "bootstrap: no requirements beyond the image"
         missing = unsatisfied(pins, installed)
+        if missing and environ.get(REQUIREMENTS_CHECK_ENV) == REQUIREMENTS_CHECK_WARN:
+            return (f"bootstrap: warning: {', '.join(missing)} not installed as pinned; "
+                    "running with what this interpreter has")
         if missing:
             looked = ", ".join(str(path) for path in candidates) or "nowhere"
             raise BootstrapError(

@@ -318,6 +318,12 @@ WHEELHOUSE_ENV = "MLOPS_WHEELHOUSE"
 WHEELHOUSE_CHANNEL = "wheelhouse"
 """Training input channel, and processing input name, that delivers the wheelhouse."""
 WHEELHOUSE_GLOB = "wheelhouse*.tar.gz"
+WHEELHOUSE_PREFIX = "wheelhouse"
+"""Folder of the code location's parent that holds wheelhouses, by requirements key."""
+REQUIREMENTS_CHECK_ENV = "MLOPS_REQUIREMENTS_CHECK"
+"""``warn``: the bootstrap reports unmet pins instead of stopping (the development-interpreter
+opt-out of ``mlops up --local``, whose packages are not the image's)."""
+REQUIREMENTS_CHECK_WARN = "warn"
 PROCESSING_WHEELHOUSE_DIR = f"{PROCESSING_ROOT}/input/{WHEELHOUSE_CHANNEL}"
 TRAINING_WHEELHOUSE_DIR = f"{TRAINING_CHANNEL_ROOT}/{WHEELHOUSE_CHANNEL}"
 

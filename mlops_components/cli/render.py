@@ -60,6 +60,7 @@ def render_summary(console: Console, run: LocalRun) -> None:
         table.add_row(step.name, step.type, step.status, f"{step.seconds:.1f}", step.detail)
     console.print(table)
     console.print(f"data: {run.dataset}", highlight=False)
+    console.print(run.job_environment.description, highlight=False)
     console.print(f"registry: {run.registry.root}", highlight=False, soft_wrap=True)
 
     s3 = LocalWorkdir(run.workdir).s3

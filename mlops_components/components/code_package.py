@@ -13,8 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import training
+from mlops_components.sagemaker.requirements import (
+    OFFLINE_PLAN_ENV,
+    build_wheelhouse,
+    parse_requirements,
+    requirements_key,
+)
 from training.archives import tarball_bytes
-from training.contract import PACKAGE
+from training.contract import (
+    IMAGE_REQUIREMENTS_FILE,
+    PACKAGE,
+    REQUIREMENTS_FILE,
+    wheelhouse_archive,
+)
 
 TRAINING_DIR = Path(training.__file__).resolve().parent
 DIGEST_LENGTH = 16
@@ -43,10 +54,13 @@ class CodePackage:
 
 
 def package_training_code(source_dir: Path = TRAINING_DIR) -> CodePackage:
-    """Collect ``source_dir``'s Python files as ``training/<relative path>``."""
+    """Collect ``source_dir``'s Python files and requirement pins as ``training/<path>``."""
+    shipped = [*source_dir.rglob("*.py"),
+               *(source_dir / name for name in (REQUIREMENTS_FILE, IMAGE_REQUIREMENTS_FILE)
+                 if (source_dir / name).is_file())]
     files = {
         f"{PACKAGE}/{path.relative_to(source_dir).as_posix()}": path.read_bytes()
-        for path in sorted(source_dir.rglob("*.py"))
+        for path in sorted(shipped)
         if "__pycache__" not in path.parts
     }
     if not files:
@@ -55,3 +69,37 @@ def package_training_code(source_dir: Path = TRAINING_DIR) -> CodePackage:
     for path, content in sorted(files.items()):
         digest.update(path.encode() + b"\0" + hashlib.sha256(content).digest())
     return CodePackage(files=files, digest=digest.hexdigest()[:DIGEST_LENGTH])
+
+
+@dataclass(frozen=True)
+class Wheelhouse:
+    """What ``training/requirements.txt`` needs beyond the image, as one offline archive."""
+
+    key: str
+    """Digest of the normalised requirements and image pins: names the archive."""
+    path: Path
+    """The archive on local disk (not built during an offline plan)."""
+
+    @property
+    def archive_name(self) -> str:
+        return self.path.name
+
+
+def training_wheelhouse(source_dir: Path = TRAINING_DIR) -> Wheelhouse | None:
+    """The wheelhouse of ``source_dir``'s requirements; None when it needs nothing extra.
+
+    Under a real Pulumi engine the wheels are downloaded (once per key, cached) so the archive
+    can be uploaded; under the offline plan (``OFFLINE_PLAN_ENV``) only its key is computed,
+    so ``mlops preview`` never touches the network. Raises WheelhouseError (one line).
+    """
+    requirements = source_dir / REQUIREMENTS_FILE
+    if not requirements.is_file() or not parse_requirements(requirements):
+        return None
+    pins = source_dir / IMAGE_REQUIREMENTS_FILE
+    if not pins.is_file():
+        pins = TRAINING_DIR / IMAGE_REQUIREMENTS_FILE
+    folder = Path(tempfile.gettempdir()) / "mlops-components" / "wheelhouses"
+    path = folder / wheelhouse_archive(requirements_key(requirements, pins))
+    if not os.environ.get(OFFLINE_PLAN_ENV):
+        path = build_wheelhouse(requirements, pins, folder) or path
+    return Wheelhouse(key=requirements_key(requirements, pins), path=path)

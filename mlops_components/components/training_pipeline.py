@@ -13,7 +13,11 @@ import pulumi
 import pulumi_aws as aws
 
 from mlops_components.bucket_layout import PREFIXES
-from mlops_components.components.code_package import TRAINING_DIR, package_training_code
+from mlops_components.components.code_package import (
+    TRAINING_DIR,
+    package_training_code,
+    training_wheelhouse,
+)
 from mlops_components.components.iam import assume_role_policy, document, statement
 from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.enums import ApprovalStatus, ProblemType
@@ -34,6 +38,7 @@ from training.contract import (
     DEFAULT_GATE_METRIC_NAME,
     DEFAULT_GATE_THRESHOLD,
     SOURCEDIR_TARBALL,
+    WHEELHOUSE_PREFIX,
 )
 
 #: What a tuning job searches when tuning is asked for without ranges.
@@ -168,7 +173,8 @@ class TrainingPipeline(pulumi.ComponentResource):
             aws.s3.BucketObjectv2(
                 f"{name}-code-{_object_suffix(path)}", bucket=bucket,
                 key=f"{code_key_prefix}/{path}", content=content.decode(),
-                content_type="text/x-python", tags=tags, opts=keep)
+                content_type="text/x-python" if path.endswith(".py") else "text/plain",
+                tags=tags, opts=keep)
             for path, content in sorted(package.files.items())
         ]
         uploads.append(aws.s3.BucketObjectv2(
@@ -177,6 +183,18 @@ class TrainingPipeline(pulumi.ComponentResource):
             source=pulumi.FileAsset(str(package.tarball_file())),
             content_type="application/gzip", tags=tags, opts=keep))
         self.code_uri = bucket.apply(lambda b: f"s3://{b}/{code_key_prefix}")
+        # What the jobs need beyond the image reaches them as wheels, installed offline by the
+        # bootstrap; keyed by the requirements (not the code), so a code change re-uploads none.
+        wheelhouse = training_wheelhouse(Path(args.code_dir))
+        wheelhouse_uri: pulumi.Output[str | None] = pulumi.Output.from_input(None)
+        if wheelhouse is not None:
+            wheelhouse_key = (f"{PREFIXES['code']}{pipeline_name}/{WHEELHOUSE_PREFIX}/"
+                              f"{wheelhouse.archive_name}")
+            uploads.append(aws.s3.BucketObjectv2(
+                f"{name}-code-wheelhouse", bucket=bucket, key=wheelhouse_key,
+                source=pulumi.FileAsset(str(wheelhouse.path)),
+                content_type="application/gzip", tags=tags, opts=keep))
+            wheelhouse_uri = bucket.apply(lambda b: f"s3://{b}/{wheelhouse_key}")
 
         role = aws.iam.Role(
             f"{name}-role",
@@ -186,15 +204,17 @@ class TrainingPipeline(pulumi.ComponentResource):
             tags=tags, opts=child_opts(self))
 
         def build(values: list[Any]) -> str:
-            bucket_name, role_arn, region_name, group_name, code_uri, input_uri, kms = values
+            (bucket_name, role_arn, region_name, group_name, code_uri, input_uri, kms,
+             wheelhouse_location) = values
             return cached_pipeline_definition(pipeline_spec(
                 name, args, bucket=bucket_name, role_arn=role_arn, region=region_name,
                 model_package_group_name=group_name, code_uri=code_uri,
-                input_data_uri=input_uri, kms_key_id=kms), owner=f"TrainingPipeline '{name}'")
+                input_data_uri=input_uri, kms_key_id=kms, wheelhouse_uri=wheelhouse_location),
+                owner=f"TrainingPipeline '{name}'")
 
         self.definition = pulumi.Output.all(
             bucket, role.arn, region, group, self.code_uri, args.input_data_uri,
-            args.kms_key_arn).apply(build)
+            args.kms_key_arn, wheelhouse_uri).apply(build)
 
         role_policy = aws.iam.RolePolicy(
             f"{name}-role-policy", role=role.id,

@@ -66,13 +66,15 @@ class LocalPipelineExecutor:
     """Runs one pipeline definition; each :meth:`run` is one execution."""
 
     def __init__(self, definition: str | Mapping[str, Any], workdir: Path,
-                 on_step: StepCallback | None = None, python: str = sys.executable):
+                 on_step: StepCallback | None = None, python: str = sys.executable,
+                 job_variables: Mapping[str, str] | None = None):
         self.definition = json.loads(definition) if isinstance(definition, str) else definition
         self.workdir = LocalWorkdir(Path(workdir))
         self.s3 = self.workdir.s3
         self.registry = self.workdir.registry
         self.on_step = on_step or (lambda name, kind, status: None)
         self.python = python
+        self.job_variables = dict(job_variables or {})
 
     def parameter_defaults(self) -> dict[str, Any]:
         return {p["Name"]: p.get("DefaultValue") for p in self.definition.get("Parameters", [])}
@@ -104,6 +106,7 @@ class LocalPipelineExecutor:
             self._properties, self._read_property_file)
         self._steps_by_name: dict[str, str] = {}
         self._jobs = JobRunner(self.s3, self.workdir.jobs / execution_id, self.python,
+                               variables=self.job_variables,
                                on_message=lambda job, message: self.on_step(
                                    job, self._steps_by_name.get(job, ""), message))
         try:

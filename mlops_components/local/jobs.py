@@ -21,7 +21,12 @@ from typing import Any
 
 from mlops_components.local.workdir import LocalS3, copy_objects
 from training.archives import pack_folder
-from training.contract import CONTAINER_ROOT, MODEL_ARCHIVE, RESOURCE_CONFIG_ENV
+from training.contract import (
+    CONTAINER_ROOT,
+    MODEL_ARCHIVE,
+    RESOURCE_CONFIG_ENV,
+    WHEELHOUSE_CHANNEL,
+)
 
 #: The log each job folder keeps.
 JOB_LOG = "job.log"
@@ -35,10 +40,12 @@ class JobRunner:
     """Runs one execution's jobs under ``jobs_dir`` with the ``python`` interpreter."""
 
     def __init__(self, s3: LocalS3, jobs_dir: Path, python: str = sys.executable,
-                 on_message: Callable[[str, str], None] | None = None):
+                 on_message: Callable[[str, str], None] | None = None,
+                 variables: Mapping[str, str] | None = None):
         self.s3 = s3
         self.jobs_dir = jobs_dir
         self.python = python
+        self.variables = dict(variables or {})
         self.on_message = on_message or (lambda job, message: None)
 
     def processing_job(self, name: str, args: Mapping[str, Any]) -> str:
@@ -47,6 +54,8 @@ class JobRunner:
         hosts = [f"algo-{index}" for index in range(1, count + 1)]
         inputs = []
         for item in args.get("ProcessingInputs", []):
+            if item["InputName"] == WHEELHOUSE_CHANNEL:
+                continue  # the local job environment already holds what it would install
             source = item["S3Input"]
             if source.get("S3DataType", "S3Prefix") != "S3Prefix":
                 raise StepFailed(f"input {item['InputName']}: only S3Prefix inputs run locally")
@@ -95,6 +104,8 @@ class JobRunner:
                              "sagemaker_submit_directory hyperparameters")
         channels = []
         for channel in args.get("InputDataConfig", []):
+            if channel["ChannelName"] == WHEELHOUSE_CHANNEL:
+                continue  # as for processing jobs: the job environment has these packages
             source = channel["DataSource"]["S3DataSource"]
             if not self.s3.download(source["S3Uri"],
                                     opt / "input" / "data" / channel["ChannelName"]):
@@ -144,7 +155,7 @@ class JobRunner:
         """Run ``command`` in ``job`` as the container would; return its log."""
         if command and command[0] in ("python", "python3"):
             command = [self.python, *command[1:]]
-        environment = {**os.environ, **{k: str(v) for k, v in env.items()},
+        environment = {**os.environ, **self.variables, **{k: str(v) for k, v in env.items()},
                        "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
         completed = subprocess.run(command, cwd=cwd or job, env=environment,
                                    capture_output=True, text=True)

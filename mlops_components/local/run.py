@@ -5,17 +5,28 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import training
 from mlops_components.enums import ProblemType
 from mlops_components.local.executor import ExecutionResult, LocalPipelineExecutor, StepCallback
+from mlops_components.local.job_env import JobEnvironment, ensure_job_environment
 from mlops_components.local.registry import LocalRegistry
 from mlops_components.local.workdir import LocalS3, LocalWorkdir, default_workdir
 from mlops_components.plan import Plan, plan_stack
 from mlops_components.sagemaker.spec import PipelineParameter
+from training.contract import (
+    IMAGE_REQUIREMENTS_FILE,
+    REQUIREMENTS_CHECK_ENV,
+    REQUIREMENTS_CHECK_WARN,
+    REQUIREMENTS_FILE,
+)
+
+#: The shipped job code, whose pins define the image's job environment.
+TRAINING_CODE_DIR = Path(training.__file__).resolve().parent
 
 PIPELINE = "aws:sagemaker/pipeline:Pipeline"
 BUCKET_OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
@@ -40,6 +51,8 @@ class LocalRun:
     execution: ExecutionResult
     dataset: str
     registry: LocalRegistry
+    job_environment: JobEnvironment
+    """The interpreter and packages the jobs ran under (the summary says which)."""
 
     def local_outputs(self, step: str) -> dict[str, Path]:
         """Local folders of a processing step's outputs, by output name."""
@@ -64,8 +77,13 @@ def default_dataset_csv(problem_type: ProblemType, target: str, destination: Pat
 def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
               data: Path | None = None, target: str | None = None,
               problem_type: str | None = None, on_step: StepCallback | None = None,
-              parameters: Mapping[str, Any] | None = None) -> LocalRun:
-    """Plan ``stack`` offline, materialise its uploads locally and execute its pipeline."""
+              parameters: Mapping[str, Any] | None = None,
+              job_environment: JobEnvironment | None = None) -> LocalRun:
+    """Plan ``stack`` offline, materialise its uploads locally and execute its pipeline.
+
+    Jobs run under ``job_environment``; by default the image's (Python 3.12 with the image's
+    pins and ``training/requirements.txt``, built once and cached).
+    """
     if data is not None and not Path(data).exists():
         raise LocalRunError(f"--data {data}: no such CSV file or folder of CSV files")
     overrides = {}
@@ -83,7 +101,12 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
     s3 = LocalWorkdir(workdir).s3
     _materialise_uploads(plan, s3)
 
-    executor = LocalPipelineExecutor(definition, workdir, on_step=on_step)
+    if job_environment is None:
+        job_environment = image_job_environment(
+            progress=lambda message: (on_step or (lambda *_: None))("job environment", "", message))
+    executor = LocalPipelineExecutor(definition, workdir, on_step=on_step,
+                                     python=str(job_environment.python),
+                                     job_variables=job_variables(job_environment))
     defaults = executor.parameter_defaults()
     execution_id = _next_execution_id(workdir)
     input_uri = f"{str(defaults[INPUT_PARAMETER]).rstrip('/')}/local/{execution_id}/"
@@ -106,13 +129,32 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
     execution = executor.run({INPUT_PARAMETER: input_uri, **(parameters or {})},
                              execution_id=execution_id)
     return LocalRun(plan=plan, workdir=workdir, execution=execution, dataset=dataset,
-                    registry=executor.registry)
+                    registry=executor.registry, job_environment=job_environment)
+
+
+def image_job_environment(progress: Callable[[str], None] | None = None) -> JobEnvironment:
+    """The image's job environment for the shipped ``training/`` pins, built once, cached."""
+    return ensure_job_environment(TRAINING_CODE_DIR / IMAGE_REQUIREMENTS_FILE,
+                                  TRAINING_CODE_DIR / REQUIREMENTS_FILE, progress=progress)
+
+
+def job_variables(environment: JobEnvironment) -> dict[str, str]:
+    """Variables every local job gets: under the development interpreter, unmet pins warn."""
+    return {} if environment.exact and environment.key else {
+        REQUIREMENTS_CHECK_ENV: REQUIREMENTS_CHECK_WARN}
 
 
 def _materialise_uploads(plan: Plan, s3: LocalS3) -> None:
-    """Do locally what `pulumi up` does for every bucket object in the plan."""
+    """Do locally what `pulumi up` does for every bucket object in the plan.
+
+    An asset the offline plan only names (the wheelhouse: built at deploy time) is skipped:
+    the local job environment already holds what it would install.
+    """
     for resource in plan.of_type(BUCKET_OBJECT):
         inputs = resource.inputs
+        asset_path = inputs.get("source", {}).get("asset", {}).get("path")
+        if asset_path and not Path(asset_path).is_file():
+            continue
         target = s3.path(f"s3://{inputs['bucket']}/{inputs['key']}")
         target.parent.mkdir(parents=True, exist_ok=True)
         if "content" in inputs:

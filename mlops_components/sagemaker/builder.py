@@ -50,11 +50,13 @@ from training.contract import (
     BASELINE_CONSTRAINTS_FILE,
     BASELINE_OUTPUT,
     BASELINE_STATISTICS_FILE,
+    BOOTSTRAP_SCRIPT,
     CHECKPOINT_DIR,
     CODE_CHANNEL,
     DEFAULT_HYPERPARAMETERS,
     EVALUATION_FILE,
     EVALUATION_OUTPUT,
+    JOB_ENV,
     MODEL_ARCHIVE,
     PREPROCESS_OUTPUTS,
     PROCESSING_CODE_DIR,
@@ -62,12 +64,14 @@ from training.contract import (
     PROCESSING_MODEL_DIR,
     PROCESSING_OUTPUT_DIR,
     PROCESSING_TEST_DIR,
+    PROCESSING_WHEELHOUSE_DIR,
     PROFILE_OUTPUTS,
     REPORT_OUTPUT,
     SERVING_MODULE,
     SOURCEDIR_TARBALL,
     TRAINING_CHANNEL_ROOT,
     TRAINING_CHANNELS,
+    WHEELHOUSE_CHANNEL,
     Job,
 )
 
@@ -170,7 +174,8 @@ class BuildContext:
             image_uri=self.image_uri,
             instance_count=instance_count,
             instance_type=instance_type,
-            entrypoint=["python3", f"{PROCESSING_CODE_DIR}/{job.script}"],
+            # Every job starts through the bootstrap: it installs the wheelhouse offline.
+            entrypoint=["python3", f"{PROCESSING_CODE_DIR}/{BOOTSTRAP_SCRIPT}", job.value],
             volume_size_in_gb=DEFAULT_VOLUME_SIZE_GB,
             volume_kms_key=self.spec.kms_key_id,
             output_kms_key=self.spec.kms_key_id,
@@ -197,8 +202,13 @@ class BuildContext:
         return ProcessingOutput(output_name=name, s3_output=ProcessingS3Output(
             s3_uri=s3_uri, local_path=local_path, s3_upload_mode="EndOfJob"))
 
-    def code_input(self) -> Any:
-        return self.processing_input("code", self.code_uri, PROCESSING_CODE_DIR)
+    def code_inputs(self) -> list[Any]:
+        """The code location, and the wheelhouse when the jobs need packages beyond the image."""
+        inputs = [self.processing_input(CODE_CHANNEL, self.code_uri, PROCESSING_CODE_DIR)]
+        if self.spec.wheelhouse_uri:
+            inputs.append(self.processing_input(WHEELHOUSE_CHANNEL, self.spec.wheelhouse_uri,
+                                                PROCESSING_WHEELHOUSE_DIR))
+        return inputs
 
     def hyperparameters(self) -> dict[str, str]:
         values: dict[str, Any] = {**DEFAULT_HYPERPARAMETERS, **self.spec.hyperparameters}
@@ -210,7 +220,7 @@ class BuildContext:
             contract.PROBLEM_TYPE_FLAG: self.problem_type.value,
             contract.ESTIMATOR_FLAG: self.spec.estimator,
             contract.SEED_FLAG: self.spec.seed,
-            "sagemaker_program": Job.TRAIN.script,
+            "sagemaker_program": BOOTSTRAP_SCRIPT,
             "sagemaker_submit_directory": submit_directory,
         })
         return {name: str(value) for name, value in sorted(values.items())}
@@ -256,7 +266,8 @@ class BuildContext:
                                                 kms_key_id=spec.kms_key_id),
             checkpoint_config=checkpoint,
             hyperparameters=self.hyperparameters(),
-            environment={},
+            # Script mode runs `python <program> --hp value...`: the bootstrap learns the job here.
+            environment=training_environment(),
         )
         return trainer.with_metric_definitions(
             [MetricDefinition(name=metric["Name"], regex=metric["Regex"])
@@ -273,6 +284,9 @@ class BuildContext:
             # No network in the container: SageMaker stages the code archive as a channel.
             inputs.append(InputData(channel_name=CODE_CHANNEL,
                                     data_source=f"{self.code_uri}/{SOURCEDIR_TARBALL}"))
+        if self.spec.wheelhouse_uri:
+            inputs.append(InputData(channel_name=WHEELHOUSE_CHANNEL,
+                                    data_source=self.spec.wheelhouse_uri))
         return inputs
 
 
@@ -284,7 +298,7 @@ def profile_step(ctx: BuildContext) -> Any:
         Job.PROFILE, ctx.parameters[PipelineParameter.PROCESSING_INSTANCE_TYPE],
         ctx.parameters[PipelineParameter.PROCESSING_INSTANCE_COUNT])
     step_args = processor.run(
-        inputs=[ctx.code_input(),
+        inputs=[*ctx.code_inputs(),
                 ctx.processing_input("data", ctx.parameters[PipelineParameter.INPUT_DATA_URI],
                             PROCESSING_DATA_DIR, sharded=True)],
         # Both outputs are attached to the registered package (the baseline as its drift
@@ -314,7 +328,7 @@ def preprocess_step(ctx: BuildContext, profile: Any) -> Any:
         Job.PREPROCESS, ctx.parameters[PipelineParameter.PROCESSING_INSTANCE_TYPE],
         ctx.parameters[PipelineParameter.PROCESSING_INSTANCE_COUNT])
     step_args = processor.run(
-        inputs=[ctx.code_input(),
+        inputs=[*ctx.code_inputs(),
                 ctx.processing_input("data", ctx.parameters[PipelineParameter.INPUT_DATA_URI],
                             PROCESSING_DATA_DIR, sharded=True)],
         outputs=[ctx.processing_output(name, f"{PROCESSING_OUTPUT_DIR}/{name}",
@@ -405,7 +419,7 @@ def evaluate_step(ctx: BuildContext, model_data: Any, preprocess: Any) -> tuple[
     processor = ctx.processor(
         Job.EVALUATE, ctx.parameters[PipelineParameter.EVALUATION_INSTANCE_TYPE], 1)
     step_args = processor.run(
-        inputs=[ctx.code_input(),
+        inputs=[*ctx.code_inputs(),
                 ctx.processing_input("model", model_data, PROCESSING_MODEL_DIR),
                 ctx.processing_input("test", ctx.output_uri(preprocess, "test"),
                                      PROCESSING_TEST_DIR)],
@@ -548,6 +562,11 @@ def pipeline_definition(ctx: BuildContext) -> str:
     return pipeline.definition()
 
 
+def training_environment() -> dict[str, str]:
+    """Environment of every training job: which job the bootstrap runs."""
+    return {JOB_ENV: Job.TRAIN.value}
+
+
 def _serving_environment(code_uri: str, region: str) -> dict[str, str]:
     """Environment of the serving container of a registered model.
 
@@ -589,6 +608,7 @@ def _step_classes() -> tuple[type, type]:
             request = super().arguments
             definition = request["TrainingJobDefinition"]
             definition["EnableNetworkIsolation"] = self._network_isolation
+            definition["Environment"] = training_environment()
             definition.pop("CheckpointConfig", None)
             if self._volume_kms_key_id:
                 definition["ResourceConfig"]["VolumeKmsKeyId"] = self._volume_kms_key_id

@@ -11,20 +11,22 @@ Standard library only: the builder imports this module at definition time.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import os
 import re
 import subprocess
 import sys
-import tarfile
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from training.archives import tarball_bytes
 from training.contract import JOB_PYTHON, REQUIREMENTS_FILE, wheelhouse_archive
+
+#: Set by the offline plan (``mlops preview``, ``mlops up --local``): components then name the
+#: wheelhouse by its key without building it, so planning never downloads anything.
+OFFLINE_PLAN_ENV = "MLOPS_OFFLINE_PLAN"
 
 PYTHON_VERSION = f"{JOB_PYTHON[0]}.{JOB_PYTHON[1]}"
 ABI = f"cp{JOB_PYTHON[0]}{JOB_PYTHON[1]}"
@@ -179,22 +181,11 @@ def pack_wheelhouse(wheels: Sequence[Path], requirements: Path, archive: Path) -
     Sorted members, zero timestamps and owners, fixed modes, and a gzip header without a
     time stamp: the same wheels always give the same archive (and the same S3 ETag).
     """
-    members = [(REQUIREMENTS_FILE, requirements.read_bytes())]
-    members += [(wheel.name, wheel.read_bytes()) for wheel in sorted(wheels, key=lambda w: w.name)]
-    buffer = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as zipped, \
-            tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o644
-            info.mtime = 0
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            tar.addfile(info, io.BytesIO(data))
+    members = {REQUIREMENTS_FILE: requirements.read_bytes(),
+               **{wheel.name: wheel.read_bytes() for wheel in wheels}}
     archive.parent.mkdir(parents=True, exist_ok=True)
     partial = archive.with_name(f".{archive.name}.{os.getpid()}.partial")
-    partial.write_bytes(buffer.getvalue())
+    partial.write_bytes(tarball_bytes(members))
     os.replace(partial, archive)
     return archive
 

@@ -182,5 +182,8 @@ class PipelineSpec:
     """VPC security groups of every job (with subnets). Default: no VPC."""
     enable_network_isolation: bool = True
     """No network inside the job containers (data moves outside them). Default: on."""
+    wheelhouse_uri: str | None = None
+    """``s3://`` URI of the wheelhouse archive (what ``training/requirements.txt`` needs beyond
+    the image, for offline install by the bootstrap). Default: none (nothing beyond the image)."""
 
 

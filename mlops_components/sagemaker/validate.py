@@ -71,6 +71,9 @@ def validate_pipeline_spec(spec: PipelineSpec, owner: str | None = None) -> None
     problems.matches("code_uri", spec.code_uri, _S3_URI_RE, "an s3://<bucket>/<prefix> URI")
     problems.matches("input_data_uri", spec.input_data_uri, _S3_URI_RE,
                      "an s3://<bucket>/<prefix> URI")
+    if spec.wheelhouse_uri is not None:
+        problems.matches("wheelhouse_uri", spec.wheelhouse_uri, _S3_URI_RE,
+                         "an s3://<bucket>/<key> URI of a wheelhouse archive")
     problems.matches("model_package_group_name", spec.model_package_group_name,
                      SAGEMAKER_NAME_RE, "1-63 letters, digits and hyphens")
     problems.check(isinstance(spec.target_column, str) and spec.target_column.strip() != "",

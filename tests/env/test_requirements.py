@@ -117,8 +117,8 @@ def test_wheelhouse_holds_what_the_image_lacks_and_is_reproducible(tmp_path: Pat
     assert first.name == f"wheelhouse-{requirements_key(reqs, pins)}.tar.gz"
     assert first.read_bytes() == second.read_bytes()
     with tarfile.open(first) as archive:
-        assert archive.getnames() == [REQUIREMENTS_FILE, "cycler-0.12.1-py3-none-any.whl",
-                                      "matplotlib-3.10.8-py3-none-any.whl"]
+        assert archive.getnames() == sorted([REQUIREMENTS_FILE, "cycler-0.12.1-py3-none-any.whl",
+                                             "matplotlib-3.10.8-py3-none-any.whl"])
         assert {member.mtime for member in archive.getmembers()} == {0}
 
 

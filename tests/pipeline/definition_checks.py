@@ -107,6 +107,10 @@ SCHEMA_EXCLUSIONS: tuple[tuple[str, str, str], ...] = (
     ("**.Arguments", "SkipModelValidation", "CreateModelPackage field the schema omits"),
     ("**.InferenceSpecification.Containers.*", "Environment",
      "ModelPackageContainerDefinition.Environment, which the schema omits"),
+    ("**.Arguments", "Environment",
+     "CreateTrainingJob.Environment (botocore has it), which the schema's Training step omits"),
+    ("**.TrainingJobDefinition", "Environment",
+     "HyperParameterTrainingJobDefinition.Environment (botocore has it); the schema omits it"),
 )
 #: Also: Std:Join and Std:JsonGet are replaced by {"Get": ...} before schema validation -
 #: the schema's JoinFunction is malformed (no "On", "required" misplaced), it allows only

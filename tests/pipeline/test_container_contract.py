@@ -70,7 +70,8 @@ def test_profile_runs_profile_py_on_sharded_input_report_and_baseline_kept(defin
     profile = arguments(definitions["classification"], StepName.PROFILE)
     assert profile["AppSpecification"] == {
         "ImageUri": IMAGE,
-        "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/training/profile.py"],
+        "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/training/bootstrap.py",
+                                "profile"],
         "ContainerArguments": [
             "--data-dir", "/opt/ml/processing/input/data",
             "--report-dir", "/opt/ml/processing/output/report",
@@ -98,7 +99,7 @@ def test_preprocess_runs_after_profile_and_writes_four_splits(definitions):
     preprocess = arguments(definition, StepName.PREPROCESS)
     assert steps_by_name(definition)[StepName.PREPROCESS]["DependsOn"] == ["Profile"]
     assert preprocess["AppSpecification"]["ContainerEntrypoint"] == [
-        "python3", "/opt/ml/processing/input/code/training/preprocess.py"]
+        "python3", "/opt/ml/processing/input/code/training/bootstrap.py", "preprocess"]
     assert preprocess["AppSpecification"]["ContainerArguments"] == [
         "--data-dir", "/opt/ml/processing/input/data", "--output-dir",
         "/opt/ml/processing/output", "--target", "price", "--problem-type", "regression",
@@ -117,7 +118,8 @@ def test_train_runs_train_py_in_script_mode_from_the_code_channel(definitions):
         "target": "target", "problem-type": "classification",
         "estimator": "gradient_boosting", "n-estimators": "100", "learning-rate": "0.1",
         "max-depth": "3", "seed": "42",
-        "sagemaker_program": "training/train.py",
+        # the bootstrap installs the wheelhouse, then runs MLOPS_JOB (train)
+        "sagemaker_program": "training/bootstrap.py",
         # network isolation (the default): the archive arrives as the "code" channel
         "sagemaker_submit_directory": "/opt/ml/input/data/code/sourcedir.tar.gz",
     }
@@ -133,6 +135,7 @@ def test_train_runs_train_py_in_script_mode_from_the_code_channel(definitions):
     assert train["ResourceConfig"]["InstanceType"] == {"Get": "Parameters.TrainingInstanceType"}
     assert train["ResourceConfig"]["InstanceCount"] == 1
     assert train["EnableNetworkIsolation"] is True
+    assert train["Environment"] == {"MLOPS_JOB": "train"}
     assert train["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600}
     assert "EnableManagedSpotTraining" not in train and "CheckpointConfig" not in train
 
@@ -210,7 +213,7 @@ def test_tuning_searches_the_ranges_for_the_gate_metric(definitions):
     job = tune["TrainingJobDefinition"]
     assert job["StaticHyperParameters"] == {
         "target": "target", "problem-type": "classification", "n-estimators": "100",
-        "seed": "42", "sagemaker_program": "training/train.py",
+        "seed": "42", "sagemaker_program": "training/bootstrap.py",
         "sagemaker_submit_directory": "/opt/ml/input/data/code/sourcedir.tar.gz"}
     assert job["AlgorithmSpecification"]["MetricDefinitions"] == \
         contract.METRIC_DEFINITIONS[contract.ProblemType.CLASSIFICATION]
@@ -232,7 +235,7 @@ def test_evaluate_and_register_use_the_trained_or_best_tuned_model(variant, mode
     definition = definitions[variant]
     evaluate = arguments(definition, StepName.EVALUATE)
     assert evaluate["AppSpecification"]["ContainerEntrypoint"] == [
-        "python3", "/opt/ml/processing/input/code/training/evaluate.py"]
+        "python3", "/opt/ml/processing/input/code/training/bootstrap.py", "evaluate"]
     assert evaluate["AppSpecification"]["ContainerArguments"] == [
         "--model-dir", "/opt/ml/processing/input/model",
         "--test-dir", "/opt/ml/processing/input/test",
