@@ -202,6 +202,17 @@ class BuildContext:
         return ProcessingOutput(output_name=name, s3_output=ProcessingS3Output(
             s3_uri=s3_uri, local_path=local_path, s3_upload_mode="EndOfJob"))
 
+    def data_processor(self, job: Job) -> Any:
+        """The processor of a job over the input data (Profile, Preprocess): its instance type
+        and count are pipeline parameters, so an execution can scale out."""
+        return self.processor(job, self.parameters[PipelineParameter.PROCESSING_INSTANCE_TYPE],
+                              self.parameters[PipelineParameter.PROCESSING_INSTANCE_COUNT])
+
+    def data_input(self) -> Any:
+        """The InputDataUri files, sharded by S3 key across the job's instances."""
+        return self.processing_input("data", self.parameters[PipelineParameter.INPUT_DATA_URI],
+                                     PROCESSING_DATA_DIR, sharded=True)
+
     def code_inputs(self) -> list[Any]:
         """The code location, and the wheelhouse when the jobs need packages beyond the image."""
         inputs = [self.processing_input(CODE_CHANNEL, self.code_uri, PROCESSING_CODE_DIR)]
@@ -290,17 +301,11 @@ class BuildContext:
         return inputs
 
 
-
 def profile_step(ctx: BuildContext) -> Any:
     from sagemaker.mlops.workflow import ProcessingStep
 
-    processor = ctx.processor(
-        Job.PROFILE, ctx.parameters[PipelineParameter.PROCESSING_INSTANCE_TYPE],
-        ctx.parameters[PipelineParameter.PROCESSING_INSTANCE_COUNT])
-    step_args = processor.run(
-        inputs=[*ctx.code_inputs(),
-                ctx.processing_input("data", ctx.parameters[PipelineParameter.INPUT_DATA_URI],
-                            PROCESSING_DATA_DIR, sharded=True)],
+    step_args = ctx.data_processor(Job.PROFILE).run(
+        inputs=[*ctx.code_inputs(), ctx.data_input()],
         # Both outputs are attached to the registered package (the baseline as its drift
         # baseline, the report as mlops:eda-report-uri), so both live with the model's other
         # artefacts under models/<pipeline>/<execution>/, which has no expiry: under reports/
@@ -320,17 +325,11 @@ def profile_step(ctx: BuildContext) -> Any:
                           description="EDA report and the drift baseline of the input data.")
 
 
-
 def preprocess_step(ctx: BuildContext, profile: Any) -> Any:
     from sagemaker.mlops.workflow import ProcessingStep
 
-    processor = ctx.processor(
-        Job.PREPROCESS, ctx.parameters[PipelineParameter.PROCESSING_INSTANCE_TYPE],
-        ctx.parameters[PipelineParameter.PROCESSING_INSTANCE_COUNT])
-    step_args = processor.run(
-        inputs=[*ctx.code_inputs(),
-                ctx.processing_input("data", ctx.parameters[PipelineParameter.INPUT_DATA_URI],
-                            PROCESSING_DATA_DIR, sharded=True)],
+    step_args = ctx.data_processor(Job.PREPROCESS).run(
+        inputs=[*ctx.code_inputs(), ctx.data_input()],
         outputs=[ctx.processing_output(name, f"{PROCESSING_OUTPUT_DIR}/{name}",
                                        ctx.s3("processed", name))
                  for name in PREPROCESS_OUTPUTS],
@@ -344,7 +343,6 @@ def preprocess_step(ctx: BuildContext, profile: Any) -> Any:
                           description="Clean, split and fit the feature transforms.")
 
 
-
 def train_step(ctx: BuildContext, preprocess: Any) -> tuple[Any, Any]:
     """The training step and its model artifact URI."""
     from sagemaker.mlops.workflow import TrainingStep
@@ -353,7 +351,6 @@ def train_step(ctx: BuildContext, preprocess: Any) -> tuple[Any, Any]:
     step = TrainingStep(name=StepName.TRAIN.value, step_args=step_args,
                         description="Train the model on the preprocessed data.")
     return step, step.properties.ModelArtifacts.S3ModelArtifacts
-
 
 
 def tune_step(ctx: BuildContext, preprocess: Any, tuning: TuningSpec) -> tuple[Any, Any]:
@@ -410,7 +407,6 @@ def tune_step(ctx: BuildContext, preprocess: Any, tuning: TuningSpec) -> tuple[A
     return step, best_model
 
 
-
 def evaluate_step(ctx: BuildContext, model_data: Any, preprocess: Any) -> tuple[Any, Any]:
     """The evaluation step and its ``EvaluationReport`` property file."""
     from sagemaker.core.workflow.properties import PropertyFile
@@ -438,7 +434,6 @@ def evaluate_step(ctx: BuildContext, model_data: Any, preprocess: Any) -> tuple[
                           property_files=[report],
                           description="Score the model on the held-out test split.")
     return step, report
-
 
 
 def register_step(ctx: BuildContext, model_data: Any, profile: Any, evaluate: Any) -> Any:
@@ -489,7 +484,6 @@ def register_step(ctx: BuildContext, model_data: Any, profile: Any, evaluate: An
                     "and EDA report.")
 
 
-
 def _customer_metadata(ctx: BuildContext, profile: Any) -> dict[str, Any]:
     """Traceability facts; the EDA report has no ModelMetrics slot, so it lives here."""
     return {
@@ -499,7 +493,6 @@ def _customer_metadata(ctx: BuildContext, profile: Any) -> dict[str, Any]:
         "mlops:target-column": ctx.spec.target_column,
         "mlops:gate-metric": ctx.gate.name,
     }
-
 
 
 def gate_step(ctx: BuildContext, evaluate: Any, report: Any, register: Any) -> Any:
@@ -536,7 +529,6 @@ def gate_step(ctx: BuildContext, evaluate: Any, report: Any, register: Any) -> A
         else_steps=[fail],
         description=f"Register only if {ctx.gate.name} meets MetricThreshold.",
     )
-
 
 
 def pipeline_definition(ctx: BuildContext) -> str:
