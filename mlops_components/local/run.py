@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import csv
 import json
 import shutil
 from collections.abc import Mapping
@@ -11,11 +12,32 @@ from pathlib import Path
 from typing import Any
 
 from mlops_components.enums import ProblemType
-from mlops_components.local.executor import ExecutionResult, LocalPipelineExecutor, StepCallback
+from mlops_components.local.atomic import write_atomic
+from mlops_components.local.executions import (
+    EXECUTION_RECORD,
+    ExecutionStatus,
+    allocate_execution,
+    record_execution,
+)
+from mlops_components.local.executor import (
+    ExecutionInterrupted,
+    ExecutionResult,
+    LocalPipelineExecutor,
+    StepCallback,
+)
+from mlops_components.local.jobs import JOB_LOG
 from mlops_components.local.registry import LocalRegistry
-from mlops_components.local.workdir import LocalS3, LocalWorkdir, default_workdir
+from mlops_components.local.workdir import (
+    LocalS3,
+    LocalWorkdir,
+    WorkdirError,
+    default_workdir,
+    writable_workdir,
+)
 from mlops_components.plan import Plan, plan_stack
+from mlops_components.project import load_project
 from mlops_components.sagemaker.spec import PipelineParameter
+from training.data import list_csv_files
 
 PIPELINE = "aws:sagemaker/pipeline:Pipeline"
 BUCKET_OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
@@ -29,6 +51,10 @@ DEFAULT_DATASETS = {
 
 class LocalRunError(RuntimeError):
     """The plan has nothing to run locally, or the input data cannot be used."""
+
+
+class LocalRunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a local run; the message says which execution and what was kept."""
 
 
 @dataclass
@@ -65,48 +91,109 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
               data: Path | None = None, target: str | None = None,
               problem_type: str | None = None, on_step: StepCallback | None = None,
               parameters: Mapping[str, Any] | None = None) -> LocalRun:
-    """Plan ``stack`` offline, materialise its uploads locally and execute its pipeline."""
-    if data is not None and not Path(data).exists():
-        raise LocalRunError(f"--data {data}: no such CSV file or folder of CSV files")
+    """Plan ``stack`` offline, materialise its uploads locally and execute its pipeline.
+
+    Each call is one execution with an ID of its own (runs may share a workdir). Ctrl-C
+    stops the running job, removes what the execution wrote, records it as Interrupted and
+    raises :class:`LocalRunInterrupted`.
+    """
+    files = input_csv_files(Path(data), target) if data is not None else []
     overrides = {}
     if target:
         overrides["targetColumn"] = target
     if problem_type:
         overrides["problemType"] = problem_type
+    load_project(project_dir).stack_config(stack)  # a bad project or stack is named first
+    workdir = Path(workdir or default_workdir(project_dir, stack)).resolve()
+    try:
+        layout = writable_workdir(workdir)
+    except WorkdirError as problem:
+        raise LocalRunError(f"--workdir {problem}") from problem
     plan = plan_stack(project_dir, stack, overrides)
     pipelines = plan.of_type(PIPELINE)
     if len(pipelines) != 1:
         raise LocalRunError(f"stack {stack!r} defines {len(pipelines)} SageMaker pipelines; "
                             "mlops up --local runs a stack with exactly one")
     definition = json.loads(pipelines[0].inputs["pipelineDefinition"])
-    workdir = Path(workdir or default_workdir(project_dir, stack)).resolve()
-    s3 = LocalWorkdir(workdir).s3
+    s3 = layout.s3
     _materialise_uploads(plan, s3)
 
     executor = LocalPipelineExecutor(definition, workdir, on_step=on_step)
     defaults = executor.parameter_defaults()
-    execution_id = _next_execution_id(workdir)
-    input_uri = f"{str(defaults[INPUT_PARAMETER]).rstrip('/')}/local/{execution_id}/"
-    input_dir = s3.path(input_uri)
-    if data is not None:
-        data = Path(data)
-        files = sorted(data.rglob("*.csv")) if data.is_dir() else [data]
-        if not files:
-            raise LocalRunError(f"--data {data}: the folder holds no *.csv files")
-        for file in files:
-            relative = file.relative_to(data) if data.is_dir() else Path(file.name)
-            (input_dir / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(file, input_dir / relative)
-        dataset = f"{data} ({len(files)} CSV file{'s' if len(files) > 1 else ''})"
-    else:
-        config_problem = _container_argument(definition, "--problem-type")
-        config_target = _container_argument(definition, "--target")
-        dataset = default_dataset_csv(ProblemType(config_problem), config_target,
-                                      input_dir / "data.csv")
-    execution = executor.run({INPUT_PARAMETER: input_uri, **(parameters or {})},
-                             execution_id=execution_id)
+    execution_id = allocate_execution(layout.jobs)
+    try:
+        input_uri = f"{str(defaults[INPUT_PARAMETER]).rstrip('/')}/local/{execution_id}/"
+        input_dir = s3.path(input_uri)
+        if data is not None:
+            data = Path(data)
+            for file in files:
+                relative = file.relative_to(data) if data.is_dir() else Path(file.name)
+                (input_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(file, input_dir / relative)
+            dataset = f"{data} ({len(files)} CSV file{'s' if len(files) > 1 else ''})"
+        else:
+            config_problem = _container_argument(definition, "--problem-type")
+            config_target = _container_argument(definition, "--target")
+            dataset = default_dataset_csv(ProblemType(config_problem), config_target,
+                                          input_dir / "data.csv")
+        execution = executor.run({INPUT_PARAMETER: input_uri, **(parameters or {})},
+                                 execution_id=execution_id)
+    except KeyboardInterrupt as interrupt:
+        reason = str(interrupt) if isinstance(interrupt, ExecutionInterrupted) \
+            else "interrupted"
+        discard_execution(layout, execution_id)
+        record_execution(layout.jobs, execution_id, ExecutionStatus.INTERRUPTED, reason)
+        raise LocalRunInterrupted(f"execution {execution_id} {reason}; its partial outputs "
+                                  f"were removed and nothing was registered "
+                                  f"(logs: {layout.jobs / execution_id})") from None
+    except BaseException as problem:
+        record_execution(layout.jobs, execution_id, ExecutionStatus.FAILED, str(problem))
+        raise
+    record_execution(layout.jobs, execution_id, execution.status, execution.failure_reason)
     return LocalRun(plan=plan, workdir=workdir, execution=execution, dataset=dataset,
                     registry=executor.registry)
+
+
+def input_csv_files(data: Path, target: str | None) -> list[Path]:
+    """The CSV files of ``--data``, each checked to have a header with ``target`` in it."""
+    if not data.exists():
+        raise LocalRunError(f"--data {data}: no such CSV file or folder of CSV files")
+    if data.is_dir():
+        files = list_csv_files(data)
+        if not files:
+            raise LocalRunError(f"--data {data}: the folder holds no *.csv files")
+    else:
+        files = [data]
+    for file in files:
+        try:
+            with file.open(newline="", encoding="utf-8-sig") as handle:
+                header = next(csv.reader(handle), None)
+        except (OSError, UnicodeDecodeError, csv.Error) as problem:
+            raise LocalRunError(f"--data {file}: not a readable UTF-8 CSV file "
+                                f"({problem})") from problem
+        if not header:
+            raise LocalRunError(f"--data {file}: the file is empty (no header row)")
+        if target and target not in header:
+            shown = ", ".join(header[:12]) + (", …" if len(header) > 12 else "")
+            raise LocalRunError(f"--target {target}: not a column of {file} "
+                                f"(columns: {shown})")
+    return files
+
+
+def discard_execution(workdir: LocalWorkdir, execution_id: str) -> None:
+    """Remove what an interrupted execution wrote: its objects in the local S3 and its job
+    folders; keep the job logs and the execution's record."""
+    if workdir.s3.root.is_dir():
+        for folder in sorted(workdir.s3.root.rglob(execution_id), reverse=True):
+            if folder.is_dir() and folder.name == execution_id:
+                shutil.rmtree(folder, ignore_errors=True)
+    execution = workdir.jobs / execution_id
+    for path in sorted(execution.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path.is_symlink() or path.is_file():
+            if path.name not in (JOB_LOG, EXECUTION_RECORD):
+                path.unlink(missing_ok=True)
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
 
 
 def _materialise_uploads(plan: Plan, s3: LocalS3) -> None:
@@ -115,12 +202,13 @@ def _materialise_uploads(plan: Plan, s3: LocalS3) -> None:
         inputs = resource.inputs
         target = s3.path(f"s3://{inputs['bucket']}/{inputs['key']}")
         target.parent.mkdir(parents=True, exist_ok=True)
+        # Atomic: a run that starts meanwhile reads the whole object or none of it.
         if "content" in inputs:
-            target.write_text(inputs["content"])
+            write_atomic(target, inputs["content"])
         elif "contentBase64" in inputs:
-            target.write_bytes(base64.b64decode(inputs["contentBase64"]))
+            write_atomic(target, base64.b64decode(inputs["contentBase64"]))
         elif "path" in inputs.get("source", {}).get("asset", {}):
-            shutil.copyfile(inputs["source"]["asset"]["path"], target)
+            write_atomic(target, Path(inputs["source"]["asset"]["path"]).read_bytes())
         else:
             raise LocalRunError(f"bucket object {resource.name} has no content to upload")
 
@@ -133,10 +221,3 @@ def _container_argument(definition: dict[str, Any], flag: str) -> str:
         if flag in arguments:
             return arguments[arguments.index(flag) + 1]
     raise LocalRunError(f"no step of the pipeline passes {flag}")
-
-
-def _next_execution_id(workdir: Path) -> str:
-    jobs = workdir / "jobs"
-    numbers = [int(path.name.split("-")[1]) for path in jobs.glob("local-*")
-               if path.name.split("-")[1].isdigit()] if jobs.is_dir() else []
-    return f"local-{max(numbers, default=0) + 1:04d}"
