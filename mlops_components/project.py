@@ -54,7 +54,8 @@ def load_project(directory: Path | str = ".") -> Project:
     directory = Path(directory).resolve()
     project_file = directory / "Pulumi.yaml"
     if not directory.is_dir():
-        raise ProjectError(f"project directory {directory}: no such folder")
+        what = "not a folder" if directory.exists() else "no such folder"
+        raise ProjectError(f"project directory {directory}: {what}")
     if not project_file.is_file():
         raise ProjectError(f"no Pulumi.yaml in {directory}: run from the project directory "
                            "or pass --project-dir")

@@ -92,6 +92,7 @@ def registry_list(args: argparse.Namespace) -> int:
         if target.workdir is not None:
             groups = target.registry.groups()
             if target.group not in groups:
+                _print_unfinished_executions(Console(), target.workdir)
                 return error(f"no packages in group {target.group} under "
                              f"{target.registry.root}; groups there: "
                              f"{', '.join(groups) or 'none'}")
