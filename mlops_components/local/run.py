@@ -139,12 +139,16 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
         execution = executor.run({INPUT_PARAMETER: input_uri, **(parameters or {})},
                                  execution_id=execution_id)
     except KeyboardInterrupt as interrupt:
-        reason = str(interrupt) if isinstance(interrupt, ExecutionInterrupted) \
-            else "interrupted"
-        discard_execution(layout, execution_id)
+        steps = interrupt.result.steps if isinstance(interrupt, ExecutionInterrupted) else []
+        reason = str(interrupt) if steps else "interrupted"
+        # A registered package points at the execution's objects: those stay.
+        registered = any(step.type == "RegisterModel" and step.status == "Succeeded"
+                         for step in steps)
+        discard_execution(layout, execution_id, keep_objects=registered)
         record_execution(layout.jobs, execution_id, ExecutionStatus.INTERRUPTED, reason)
-        raise LocalRunInterrupted(f"execution {execution_id} {reason}; its partial outputs "
-                                  f"were removed and nothing was registered "
+        kept = ("the package it registered and its objects stay" if registered else
+                "its partial outputs were removed and nothing was registered")
+        raise LocalRunInterrupted(f"execution {execution_id} {reason}; {kept} "
                                   f"(logs: {layout.jobs / execution_id})") from None
     except BaseException as problem:
         record_execution(layout.jobs, execution_id, ExecutionStatus.FAILED, str(problem))
@@ -180,10 +184,11 @@ def input_csv_files(data: Path, target: str | None) -> list[Path]:
     return files
 
 
-def discard_execution(workdir: LocalWorkdir, execution_id: str) -> None:
-    """Remove what an interrupted execution wrote: its objects in the local S3 and its job
-    folders; keep the job logs and the execution's record."""
-    if workdir.s3.root.is_dir():
+def discard_execution(workdir: LocalWorkdir, execution_id: str,
+                      keep_objects: bool = False) -> None:
+    """Remove what an interrupted execution wrote: its objects in the local S3 (unless
+    ``keep_objects``) and its job folders; keep the job logs and the execution's record."""
+    if not keep_objects and workdir.s3.root.is_dir():
         for folder in sorted(workdir.s3.root.rglob(execution_id), reverse=True):
             if folder.is_dir() and folder.name == execution_id:
                 shutil.rmtree(folder, ignore_errors=True)

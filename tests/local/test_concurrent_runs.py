@@ -30,6 +30,8 @@ from mlops_components.local.executions import (
 )
 from mlops_components.local.jobs import JOB_LOG
 from mlops_components.local.registry import LocalRegistry
+from mlops_components.local.run import discard_execution
+from mlops_components.local.workdir import LocalWorkdir
 from tests.conftest import REPO_ROOT
 from tests.local.conftest import run_cli
 
@@ -148,3 +150,24 @@ def test_ctrl_c_stops_the_job_and_records_the_execution_as_interrupted(project_d
     listing = run_cli("registry", "list", "--local", "--project-dir", project_dir,
                       "--workdir", workdir)
     assert "execution local-0001" in listing.text and "Interrupted" in listing.text
+
+
+@pytest.mark.parametrize("registered", [False, True])
+def test_discarding_an_interrupted_execution_keeps_what_a_registered_package_needs(
+        tmp_path, registered):
+    layout = LocalWorkdir(tmp_path)
+    execution_id = allocate_execution(layout.jobs)
+    model = layout.s3.root / "bucket" / "models" / "training" / execution_id / "model.tar.gz"
+    other = layout.s3.root / "bucket" / "models" / "training" / "local-0099" / "model.tar.gz"
+    job = layout.jobs / execution_id / "Train"
+    for path in (model, other, job / JOB_LOG, job / "opt" / "ml" / "model" / "model.joblib"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+
+    discard_execution(layout, execution_id, keep_objects=registered)
+
+    assert model.exists() == registered
+    assert other.exists()  # another execution's objects are never touched
+    assert {p.relative_to(layout.jobs / execution_id).as_posix()
+            for p in (layout.jobs / execution_id).rglob("*") if p.is_file()} == {
+        EXECUTION_RECORD, f"Train/{JOB_LOG}"}
