@@ -10,7 +10,6 @@ JSON-encoded. ``parse_config`` turns them into a typed :class:`StackConfig` or r
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +35,8 @@ from mlops_components.validation import (
     SECURITY_GROUP_RE,
     SUBNET_RE,
     ValidationError,
+    instance_count_problem,
+    threshold_problem,
 )
 from training.contract import ALL_METRICS, DEFAULT_ESTIMATOR, ESTIMATORS
 
@@ -119,7 +120,7 @@ SETTINGS: tuple[Setting, ...] = (
             else "must be empty or one of " + ", ".join(repr(m) for m in ALL_METRICS)),
     Setting("metricThreshold", "string", "",
             "Value the gate metric must reach (a number); empty: 0.8 accuracy or 0.3 r2.",
-            lambda value: None if value == "" or _is_float(value) else "must be a number"),
+            lambda value: None if value == "" else threshold_problem(_number(value), None)),
     Setting("approvalStatus", "string", ApprovalStatus.PENDING_MANUAL_APPROVAL.value,
             "Status of newly registered models: PendingManualApproval (a human approves) "
             "or Approved (auto-approval).",
@@ -131,7 +132,7 @@ SETTINGS: tuple[Setting, ...] = (
             _matches(INSTANCE_TYPE_RE, "an ML instance type such as 'ml.m5.large'")),
     Setting("processingInstanceCount", "integer", 1,
             "Instances for profile and preprocess; input files are sharded across them.",
-            _between(1, 100)),
+            instance_count_problem),
     Setting("trainingInstanceType", "string", DEFAULT_TRAINING_INSTANCE_TYPE,
             "Instance type of the training job(s).",
             _matches(INSTANCE_TYPE_RE, "an ML instance type such as 'ml.m5.large'")),
@@ -187,11 +188,11 @@ class StackConfig:
         return {"owner": self.owner} if self.owner else {}
 
 
-def _is_float(value: str) -> bool:
+def _number(value: str) -> float | None:
     try:
-        return math.isfinite(float(value))
+        return float(value)
     except ValueError:
-        return False
+        return None
 
 
 def _decode(setting: Setting, raw: Any) -> tuple[Any, str | None]:

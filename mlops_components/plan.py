@@ -30,6 +30,8 @@ from mlops_components.validation import ValidationError
 
 MOCK_ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
+#: The program file of a Pulumi Python project.
+PROGRAM_FILE = "__main__.py"
 
 #: The property that holds a resource's physical name, where Pulumi would auto-name it.
 _NAME_PROPERTIES = {
@@ -261,7 +263,7 @@ def run_program(program_dir: Path, project: str, stack: str,
     program = Path(program_dir).resolve()
     with _program_context(program):
         return evaluate(
-            lambda: runpy.run_path(str(program / "__main__.py"), run_name="__main__"),
+            lambda: runpy.run_path(str(program / PROGRAM_FILE), run_name="__main__"),
             project=project, stack=stack, config=config)
 
 
@@ -282,9 +284,12 @@ def plan_stack(project_dir: Path, stack: str,
                overrides: Mapping[str, str] | None = None) -> Plan:
     """Validate a stack's config (plus ``overrides`` of project keys), then plan it offline."""
     from mlops_components.config import parse_config
-    from mlops_components.project import load_project
+    from mlops_components.project import ProjectError, load_project
 
     project = load_project(project_dir)
+    if not (project.directory / PROGRAM_FILE).is_file():
+        raise ProjectError(f"no {PROGRAM_FILE} in {project.directory}: a Pulumi Python "
+                           "project needs its program there")
     config = project.stack_config(stack)
     config.update({f"{project.name}:{key}": value for key, value in (overrides or {}).items()})
     parse_config(config, project=project.name)

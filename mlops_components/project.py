@@ -53,20 +53,36 @@ def load_project(directory: Path | str = ".") -> Project:
     """The Pulumi project in ``directory`` (its Pulumi.yaml)."""
     directory = Path(directory).resolve()
     project_file = directory / "Pulumi.yaml"
+    if not directory.is_dir():
+        what = "not a folder" if directory.exists() else "no such folder"
+        raise ProjectError(f"project directory {directory}: {what}")
     if not project_file.is_file():
         raise ProjectError(f"no Pulumi.yaml in {directory}: run from the project directory "
                            "or pass --project-dir")
     doc = _load_yaml(project_file)
-    if not isinstance(doc.get("name"), str):
-        raise ProjectError(f"{project_file}: 'name' is missing")
-    return Project(directory=directory, name=doc["name"], declared=dict(doc.get("config") or {}))
+    if not isinstance(doc.get("name"), str) or not doc["name"].strip():
+        raise ProjectError(f"{project_file}: 'name' is missing (the project's name, a string)")
+    declared = doc.get("config") or {}
+    if not isinstance(declared, dict):
+        raise ProjectError(f"{project_file}: 'config' must be a mapping of key to "
+                           f"{{type, default, description}} (got {type(declared).__name__})")
+    for key, spec in declared.items():
+        if not isinstance(spec, dict):
+            raise ProjectError(f"{project_file}: config key {key!r} must be a mapping such as "
+                               f"{{type: string, default: ...}} (got {spec!r})")
+    return Project(directory=directory, name=doc["name"], declared=dict(declared))
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
-        raise ProjectError(f"{path.name}: not valid YAML ({error})") from error
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        reason = getattr(error, "problem", None) or type(error).__name__
+        raise ProjectError(f"{path.name}: not valid YAML{line} ({reason})") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise ProjectError(f"{path}: cannot be read ({error})") from error
     if not isinstance(doc, dict):
         raise ProjectError(f"{path.name}: expected a mapping at the top level")
     return doc

@@ -8,10 +8,13 @@ bad value and what is allowed: ``ModelRegistry 'churn': reader_account_ids[0] mu
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from enum import Enum
 from typing import Any
+
+from training.contract import NON_NEGATIVE_METRICS, UNIT_INTERVAL_METRICS
 
 #: Longest model name MlopsStack accepts. Every child's physical name is "<model>-<role>",
 #: plus "-<7 chars>" where Pulumi auto-names it, and the tightest AWS limits are 63-64
@@ -25,11 +28,15 @@ MAX_MODEL_NAME_LENGTH = 32
 ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 #: SageMaker resource names (model package group, pipeline): alphanumerics and hyphens.
 SAGEMAKER_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")
 SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 SECURITY_GROUP_RE = re.compile(r"^sg-[0-9a-f]{8,17}$")
 KMS_KEY_ONLY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 KMS_KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+$")
+
+#: Most instances one SageMaker processing job may run on (its ClusterConfig limit).
+MAX_PROCESSING_INSTANCE_COUNT = 100
 
 
 class ValidationError(ValueError):
@@ -104,3 +111,30 @@ class Problems:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# -- rules shared by the stack config, the pipeline spec and the CLI's flags ------------------
+
+
+def threshold_problem(threshold: Any, metric: str | None) -> str | None:
+    """Why ``threshold`` cannot be the gate threshold of ``metric``, or None when it can.
+
+    Finite, and inside the metric's range (``metric`` None: finiteness only).
+    """
+    if not _is_number(threshold) or not math.isfinite(threshold):
+        return "must be a finite number"
+    if metric in UNIT_INTERVAL_METRICS and not 0.0 <= threshold <= 1.0:
+        return "must be between 0.0 and 1.0"
+    if metric in NON_NEGATIVE_METRICS and threshold < 0.0:
+        return "must be >= 0.0"
+    if metric == "r2" and threshold > 1.0:
+        return "must be <= 1.0 for r2"
+    return None
+
+
+def instance_count_problem(count: Any) -> str | None:
+    """Why ``count`` cannot be a processing job's instance count, or None when it can."""
+    if not isinstance(count, int) or isinstance(count, bool) \
+            or not 1 <= count <= MAX_PROCESSING_INSTANCE_COUNT:
+        return f"must be an integer >= 1 and <= {MAX_PROCESSING_INSTANCE_COUNT}"
+    return None

@@ -4,31 +4,65 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
 
-from mlops_components.cli.errors import EXIT_INVALID, error
+from mlops_components.cli.errors import (
+    DEBUG_VARIABLE,
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    UsageError,
+    error,
+    interrupted,
+    warning,
+)
 from mlops_components.cli.registry import registry_list, set_status
 from mlops_components.cli.render import render_outputs, render_tree
 from mlops_components.enums import ApprovalStatus, ProblemType
 from mlops_components.plan import close_all_event_loops, plan_stack
-from mlops_components.project import ProjectError
+from mlops_components.project import ProjectError, load_project
 from mlops_components.sagemaker.spec import PipelineParameter
-from mlops_components.validation import ValidationError
+from mlops_components.validation import (
+    ValidationError,
+    instance_count_problem,
+    threshold_problem,
+)
 
 DEFAULT_STACK = "dev"
+EXIT_STATUSES = ("exit status: 0 success; 1 a job or the quality gate failed; 2 bad input "
+                 "(nothing ran); 130 interrupted")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "handler"):
-        parser.print_help()
-        return EXIT_INVALID
-    return args.handler(args)
+    """Run one `mlops` command; return its exit status (see :mod:`.errors`)."""
+    with _warnings_as_lines():
+        try:
+            parser = _parser()
+            args = parser.parse_args(argv)
+            if not hasattr(args, "handler"):
+                parser.print_help()
+                return EXIT_INVALID
+            return args.handler(args)
+        except KeyboardInterrupt as stop:
+            return interrupted(str(stop))
+        except (UsageError, ProjectError, ValidationError, LookupError) as problem:
+            return error(str(problem))
+        except OSError as problem:
+            where = f"{problem.filename}: " if problem.filename else ""
+            return error(f"{where}{problem.strerror or problem}")
+        except Exception as problem:
+            if os.environ.get(DEBUG_VARIABLE):
+                raise
+            return error(f"unexpected {type(problem).__name__}: {problem} "
+                         f"(set {DEBUG_VARIABLE}=1 for the traceback)")
 
 
 def run() -> None:
@@ -38,9 +72,40 @@ def run() -> None:
     sys.exit(code)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as one line (and exit status 2), not the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        if "expected one argument" in message:
+            message += " (a value that starts with '-' is written --flag=VALUE)"
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+@contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Show the local runtime's warnings (skipped registry files) as one line each, once."""
+    from mlops_components.local.registry import RegistryWarning
+
+    shown: set[str] = set()
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        if not issubclass(category, RegistryWarning):
+            return previous(message, category, filename, lineno, file, line)
+        if str(message) not in shown:
+            shown.add(str(message))
+            warning(str(message))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", RegistryWarning)
+        warnings.showwarning = show
+        yield
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlops", description=__doc__)
-    commands = parser.add_subparsers(title="commands")
+    parser = _Parser(prog="mlops", description=__doc__, epilog=EXIT_STATUSES,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(title="commands", required=True)
 
     preview = commands.add_parser(
         "preview", help="the offline plan: resources and outputs, no cloud needed")
@@ -74,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     up.set_defaults(handler=_up)
 
     registry = commands.add_parser("registry", help="model packages in the registry")
-    registry_commands = registry.add_subparsers(title="registry commands")
+    registry_commands = registry.add_subparsers(title="registry commands", required=True)
     listing = registry_commands.add_parser("list", help="list model packages")
     _add_registry_arguments(listing)
     listing.set_defaults(handler=registry_list)
@@ -111,20 +176,22 @@ def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _preview(args: argparse.Namespace) -> int:
     console = Console()
+    if args.json and args.json.is_dir():
+        return error(f"--json {args.json}: is a folder; give a file name such as plan.json")
     if args.json and not args.json.parent.is_dir():
         return error(f"--json {args.json}: folder {args.json.parent} does not exist")
-    try:
-        plan = plan_stack(args.project_dir, args.stack)
-    except (ProjectError, ValidationError) as problem:
-        return error(str(problem))
+    plan = plan_stack(args.project_dir, args.stack)
     console.print(render_tree(plan))
     console.print(render_outputs(plan))
     console.print(f"{len(plan.resources)} resources, offline plan (Pulumi mock runtime; "
                   "no AWS call was made)")
     if args.json:
-        args.json.write_text(json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n")
+        try:
+            args.json.write_text(json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n")
+        except OSError as problem:
+            return error(f"--json {args.json}: cannot write it ({problem.strerror})")
         console.print(f"plan written to {args.json}")
-    return 0
+    return EXIT_OK
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -134,28 +201,74 @@ def _up(args: argparse.Namespace) -> int:
 
     if not args.local:
         return error("mlops up deploys with the Pulumi CLI: run `pulumi up` (needs the "
-                      "Pulumi CLI and AWS credentials), or `mlops up --local` to run here")
-    if args.data is not None and not args.target:
-        return error("--data needs --target COLUMN (the column to predict)")
-    console = Console()
+                     "Pulumi CLI and AWS credentials), or `mlops up --local` to run here")
+    problem = _up_argument_problem(args)
+    if problem:
+        return error(problem)
     parameters: dict[str, object] = {}
     if args.threshold is not None:
         parameters[PipelineParameter.METRIC_THRESHOLD.value] = args.threshold
     if args.instances is not None:
-        if args.instances < 1:
-            return error(f"--instances must be >= 1 (got {args.instances})")
         parameters[PipelineParameter.PROCESSING_INSTANCE_COUNT.value] = args.instances
+        _warn_about_idle_instances(args.instances, args.data)
+    console = Console()
     try:
         with StepProgress(console) as progress:
             run = run_local(args.project_dir, args.stack, workdir=args.workdir, data=args.data,
                             target=args.target, problem_type=args.problem_type,
                             on_step=progress.update, parameters=parameters,
                             job_environment=dev_environment() if args.dev_env else None)
-    except (ProjectError, ValidationError, LocalRunError, JobEnvironmentError) as problem:
+    except (LocalRunError, JobEnvironmentError) as problem:
         return error(str(problem))
     render_summary(console, run)
-    return 0 if run.execution.status == "Succeeded" else 1
+    return EXIT_OK if run.execution.status == "Succeeded" else EXIT_FAILED
 
+
+def _up_argument_problem(args: argparse.Namespace) -> str | None:
+    """The first flag of `mlops up --local` that its rule refuses, as one line (or None)."""
+    if args.target is not None and not args.target.strip():
+        return "--target: must be a non-empty column name"
+    if args.data is not None and not args.target:
+        return "--data needs --target COLUMN (the column to predict)"
+    if args.instances is not None:
+        problem = instance_count_problem(args.instances)
+        if problem:
+            return (f"--instances {args.instances}: {problem} (SageMaker's limit for one "
+                    "processing job)")
+    if args.threshold is not None:
+        metric = _gate_metric(args)
+        problem = threshold_problem(args.threshold, metric)
+        if problem:
+            return (f"--threshold {args.threshold:g}: {problem} (gate metric "
+                    f"{metric or 'unknown'} of stack {args.stack})")
+    return None
+
+
+def _gate_metric(args: argparse.Namespace) -> str | None:
+    """The gate metric the stack's config (with ``--problem-type``) gives, if it is valid."""
+    from mlops_components.config import parse_config
+    from training.contract import gate_metric
+
+    project = load_project(args.project_dir)
+    raw = project.stack_config(args.stack)
+    if args.problem_type:
+        raw[f"{project.name}:problemType"] = args.problem_type
+    config = parse_config(raw, project=project.name)
+    try:
+        return gate_metric(config.problem_type.value, config.gate_metric or None).name
+    except ValueError:  # a gate metric of the other problem type: the component says so
+        return None
+
+
+def _warn_about_idle_instances(instances: int, data: Path | None) -> None:
+    """More instances than CSV files: ShardedByS3Key leaves the extra instances idle."""
+    from training.data import list_csv_files
+
+    files = 1 if data is None or not data.is_dir() else len(list_csv_files(data))
+    if instances > max(files, 1):
+        warning(f"--instances {instances}: only {files} CSV file{'s' * (files != 1)} to shard; "
+                f"{instances - files} instance(s) get no data, and here each instance is a "
+                "process run one after another")
 
 
 if __name__ == "__main__":

@@ -1,21 +1,28 @@
 """The registry verbs: `mlops registry list`, `mlops approve`, `mlops reject`.
 
 They act on a model package group in the local registry that `mlops up --local` fills
-(``--local``) or in SageMaker through boto3 (or an emulator, ``--endpoint-url``).
+(``--local``) or in SageMaker through boto3 (or an emulator, ``--endpoint-url``), in the
+region given by ``--region`` or else the stack's ``aws:region``.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from mlops_components.cli.errors import error
-from mlops_components.project import ProjectError, load_project
-from mlops_components.sagemaker.packages import SageMakerRegistry
-from mlops_components.validation import ValidationError
+from mlops_components.cli.errors import EXIT_OK, error
+from mlops_components.cli.render import format_metrics
+from mlops_components.project import load_project
+from mlops_components.sagemaker.packages import ReadText, SageMakerRegistry
+from mlops_components.validation import REGION_RE, SAGEMAKER_NAME_RE
+
+#: The stack config key that holds the AWS region (the Pulumi AWS provider's).
+REGION_KEY = "aws:region"
 
 
 def sagemaker_registry(region: str | None = None,
@@ -28,23 +35,51 @@ def sagemaker_registry(region: str | None = None,
                              session.client("s3", endpoint_url=endpoint_url))
 
 
-def _registry(args: argparse.Namespace):
-    """The registry to act on (local or SageMaker), how to read its documents, the group."""
+class ArgumentProblem(ValueError):
+    """A registry flag its rule refuses (one line naming the flag)."""
+
+
+@dataclass
+class _Target:
+    """The registry to act on, how to read its documents, the group, and where that is."""
+
+    registry: Any
+    read_text: ReadText
+    group: str
+    where: str
+    workdir: Path | None = None
+
+
+def _target(args: argparse.Namespace) -> _Target:
     from mlops_components.config import parse_config
     from mlops_components.local.workdir import LocalWorkdir, default_workdir
 
     project = load_project(args.project_dir)
-    group = args.group or parse_config(project.stack_config(args.stack),
-                                       project=project.name).model_name
+    stack_config = project.stack_config(args.stack)
+    if args.group is not None and not SAGEMAKER_NAME_RE.match(args.group):
+        raise ArgumentProblem(f"--group {args.group!r}: must be 1-63 letters, digits and "
+                              "hyphens (a model package group name)")
+    group = args.group or parse_config(stack_config, project=project.name).model_name
     if args.local:
-        workdir = LocalWorkdir(Path(args.workdir or default_workdir(project.directory,
-                                                                    args.stack)))
-        return workdir.registry, workdir.s3.read_text, group, "local"
-    registry = sagemaker_registry(args.region, args.endpoint_url)
-    return registry, registry.read_text, group, args.endpoint_url or "SageMaker"
-
-
-_REGISTRY_ERRORS: tuple[type[Exception], ...] = (ProjectError, ValidationError, LookupError)
+        workdir = Path(args.workdir or default_workdir(project.directory, args.stack))
+        if not workdir.is_dir():
+            flag = "--workdir" if args.workdir else f"the default workdir of stack {args.stack}"
+            raise ArgumentProblem(f"{flag} {workdir}: no such folder (mlops up --local "
+                                  "creates it; pass --workdir to look elsewhere)")
+        layout = LocalWorkdir(workdir)
+        return _Target(layout.registry, layout.s3.read_text, group,
+                       f"local registry {layout.registry.root}", workdir)
+    region = args.region or stack_config.get(REGION_KEY)
+    if region is not None and not REGION_RE.match(region):
+        flag = "--region" if args.region else f"{REGION_KEY} of stack {args.stack}"
+        raise ArgumentProblem(f"{flag} {region!r}: must be an AWS region such as 'eu-west-1'")
+    if args.endpoint_url is not None and not args.endpoint_url.startswith(("http://",
+                                                                           "https://")):
+        raise ArgumentProblem(f"--endpoint-url {args.endpoint_url!r}: must be an http:// or "
+                              "https:// URL")
+    registry = sagemaker_registry(region, args.endpoint_url)
+    return _Target(registry, registry.read_text, group,
+                   f"{args.endpoint_url or 'SageMaker'} ({region or 'default region'})")
 
 
 def registry_list(args: argparse.Namespace) -> int:
@@ -53,20 +88,45 @@ def registry_list(args: argparse.Namespace) -> int:
     from mlops_components.sagemaker.packages import package_metrics
 
     try:
-        registry, read_text, group, where = _registry(args)
-        packages = registry.packages(group)
-    except (*_REGISTRY_ERRORS, BotoCoreError, ClientError) as problem:
+        target = _target(args)
+        if target.workdir is not None:
+            groups = target.registry.groups()
+            if target.group not in groups:
+                _print_unfinished_executions(Console(), target.workdir)
+                return error(f"no packages in group {target.group} under "
+                             f"{target.registry.root}; groups there: "
+                             f"{', '.join(groups) or 'none'}")
+        packages = target.registry.packages(target.group)
+    except (ArgumentProblem, BotoCoreError, ClientError) as problem:
         return error(str(problem))
-    table = Table(title=f"model packages in {group} ({where})")
-    for column in ("version", "status", "metrics", "created", "model data"):
-        table.add_column(column, overflow="fold")
-    for package in packages:
-        metrics = package_metrics(package, read_text)
-        table.add_row(str(package["ModelPackageVersion"]), package["ModelApprovalStatus"],
-                      ", ".join(f"{name}={value:.4f}" for name, value in metrics.items()),
-                      package.get("CreationTime", ""), _model_data(package))
-    Console().print(table)
-    return 0
+    console = Console()
+    if not packages:
+        console.print(f"no packages in group {target.group} ({target.where})", highlight=False)
+    else:
+        table = Table(title=f"model packages in {target.group} ({target.where})")
+        for column in ("version", "status", "metrics", "created", "model data"):
+            table.add_column(column, overflow="fold")
+        for package in packages:
+            metrics = package_metrics(package, target.read_text)
+            table.add_row(str(package.get("ModelPackageVersion", "?")),
+                          str(package.get("ModelApprovalStatus", "?")), format_metrics(metrics),
+                          str(package.get("CreationTime", "")), _model_data(package))
+        console.print(table)
+    if target.workdir is not None:
+        _print_unfinished_executions(console, target.workdir)
+    return EXIT_OK
+
+
+def _print_unfinished_executions(console: Console, workdir: Path) -> None:
+    """Executions that Ctrl-C or a kill cut short (they registered nothing)."""
+    from mlops_components.local.executions import ExecutionStatus, executions
+    from mlops_components.local.workdir import LocalWorkdir
+
+    for record in executions(LocalWorkdir(workdir).jobs):
+        if record.status in (ExecutionStatus.INTERRUPTED, ExecutionStatus.STOPPED):
+            console.print(f"execution {record.execution_id} (started {record.started}): "
+                          f"{record.status}" + (f", {record.detail}" if record.detail else ""),
+                          highlight=False)
 
 
 def _model_data(package: dict) -> str:
@@ -78,10 +138,11 @@ def set_status(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        registry, _, group, _ = _registry(args)
-        package = registry.set_status(group, args.version, args.status, args.comment)
-    except (*_REGISTRY_ERRORS, BotoCoreError, ClientError) as problem:
+        target = _target(args)
+        package = target.registry.set_status(target.group, args.version, args.status,
+                                             args.comment)
+    except (ArgumentProblem, BotoCoreError, ClientError) as problem:
         return error(str(problem))
     Console().print(f"{package['ModelPackageArn']}: {package['ModelApprovalStatus']}",
                     highlight=False)
-    return 0
+    return EXIT_OK

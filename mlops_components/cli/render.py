@@ -57,7 +57,9 @@ def render_summary(console: Console, run: LocalRun) -> None:
     for column in ("step", "type", "status", "seconds", "detail"):
         table.add_column(column, overflow="fold")
     for step in execution.steps:
-        table.add_row(step.name, step.type, step.status, f"{step.seconds:.1f}", step.detail)
+        # A failure's reason (and its log) is printed once, below the table.
+        detail = "see 'failed:' below" if step.status == "Failed" else step.detail
+        table.add_row(step.name, step.type, step.status, f"{step.seconds:.1f}", detail)
     console.print(table)
     console.print(f"data: {run.dataset}", highlight=False)
     console.print(run.job_environment.description, highlight=False)
@@ -77,8 +79,7 @@ def render_summary(console: Console, run: LocalRun) -> None:
                             if p["ModelPackageArn"] == arn), None)
             if package:
                 metrics = package_metrics(package, s3.read_text)
-                console.print("metrics: " + ", ".join(
-                    f"{name}={value:.4f}" for name, value in metrics.items()), highlight=False)
+                console.print(f"metrics: {format_metrics(metrics)}", highlight=False)
     if execution.failure_reason:
         console.print(f"[red]failed:[/red] {execution.failure_reason}", highlight=False)
     reports, plots = _reports(run)
@@ -86,6 +87,13 @@ def render_summary(console: Console, run: LocalRun) -> None:
         console.print(f"report: {path}", highlight=False, soft_wrap=True)
     for folder, count in plots.items():
         console.print(f"plots:  {count} PNG in {folder}", highlight=False, soft_wrap=True)
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """``accuracy=0.9419, roc_auc=n/a``: a metric a split could not give (None) is n/a."""
+    return ", ".join(
+        f"{name}={value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool)
+        else f"{name}=n/a" for name, value in metrics.items())
 
 
 _SYMBOLS = {"GreaterThanOrEqualTo": ">=", "GreaterThan": ">", "LessThanOrEqualTo": "<=",

@@ -36,7 +36,7 @@ class StepResult:
 
     name: str
     type: str
-    status: str  # Succeeded | Failed | Skipped
+    status: str  # Succeeded | Failed | Interrupted
     seconds: float = 0.0
     detail: str = ""
     properties: dict[str, Any] = field(default_factory=dict)
@@ -47,7 +47,7 @@ class ExecutionResult:
     """The outcome of one local pipeline execution."""
 
     execution_id: str
-    status: str  # Succeeded | Failed
+    status: str  # Succeeded | Failed | Interrupted
     parameters: dict[str, Any]
     steps: list[StepResult] = field(default_factory=list)
     failure_reason: str = ""
@@ -113,6 +113,12 @@ class LocalPipelineExecutor:
             self._run_steps(self.definition["Steps"], result)
         except _ExecutionFailed as failure:
             result.status, result.failure_reason = "Failed", str(failure)
+        except KeyboardInterrupt:
+            running = [step.name for step in result.steps if step.status == "Interrupted"]
+            result.status = "Interrupted"
+            result.failure_reason = "interrupted" + (f" during step {running[0]}"
+                                                     if running else "")
+            raise ExecutionInterrupted(result) from None
         return result
 
     # -- scheduling ----------------------------------------------------------------------
@@ -140,7 +146,11 @@ class LocalPipelineExecutor:
         result.steps.append(step_result)
         try:
             outcome = runner(step, result)
-        except (StepFailed, ExpressionError, OSError, ValueError, KeyError,
+        except KeyboardInterrupt:
+            step_result.status = "Interrupted"
+            step_result.seconds = time.perf_counter() - started
+            raise
+        except (StepFailed, ExpressionError, OSError, ValueError, KeyError, TypeError,
                 _ExecutionFailed) as error:
             step_result.status, step_result.detail = "Failed", str(error)
             step_result.seconds = time.perf_counter() - started
@@ -267,6 +277,14 @@ class LocalPipelineExecutor:
         if kind not in compare:
             raise StepFailed(f"condition type {kind} cannot run locally")
         return compare[kind](left, right), {"Type": kind, "LeftValue": left, "RightValue": right}
+
+
+class ExecutionInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped the execution; ``result`` says where (status Interrupted)."""
+
+    def __init__(self, result: ExecutionResult):
+        super().__init__(result.failure_reason)
+        self.result = result
 
 
 class _ExecutionFailed(Exception):

@@ -12,12 +12,13 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from mlops_components.local.workdir import LocalS3, copy_objects
 from training.archives import pack_folder
@@ -157,14 +158,15 @@ class JobRunner:
             command = [self.python, *command[1:]]
         environment = {**os.environ, **self.variables, **{k: str(v) for k, v in env.items()},
                        "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
-        completed = subprocess.run(command, cwd=cwd or job, env=environment,
-                                   capture_output=True, text=True)
-        log = completed.stdout + completed.stderr
-        (job / JOB_LOG).write_text(log)
-        if completed.returncode != 0:
-            tail = "\n".join(log.strip().splitlines()[-8:])
-            raise StepFailed(f"{name} exited with {completed.returncode} "
-                             f"(log: {job / JOB_LOG}):\n{tail}")
+        with open(job / JOB_LOG, "wb") as log_file:
+            returncode = run_process_group(command, cwd or job, environment, log_file)
+        log = (job / JOB_LOG).read_text(errors="replace")
+        if returncode != 0:
+            # The job's last line is its error (a traceback ends with it); the rest stays in
+            # the log, which the message points to once.
+            lines = [line.strip() for line in log.splitlines() if line.strip()]
+            last = lines[-1] if lines else "no output"
+            raise StepFailed(f"{name} exited with {returncode}: {last} (log: {job / JOB_LOG})")
         return log
 
     def job_dir(self, name: str) -> Path:
@@ -173,6 +175,39 @@ class JobRunner:
             shutil.rmtree(job)
         job.mkdir(parents=True)
         return job
+
+
+def run_process_group(command: list[str], cwd: Path, env: Mapping[str, str],
+                      log_file: IO[bytes]) -> int:
+    """Run ``command`` in a process group of its own; return its exit status.
+
+    The job does not get the terminal's Ctrl-C itself: the interrupted `mlops` stops it (and
+    anything it started) here, so no job outlives the run that started it.
+    """
+    process = subprocess.Popen(command, cwd=cwd, env=dict(env), stdout=log_file,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        return process.wait()
+    except BaseException:
+        _stop_group(process)
+        raise
+
+
+def _stop_group(process: subprocess.Popen, grace_seconds: float = 5.0) -> None:
+    """SIGTERM the job's process group, SIGKILL what is left after a grace period."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        pass
+    try:  # also any worker the job started, even when the job itself has exited
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
 
 
 def local_path(job: Path, container_path: str) -> Path:

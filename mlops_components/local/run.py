@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import csv
 import json
 import shutil
 from collections.abc import Callable, Mapping
@@ -12,11 +13,31 @@ from typing import Any
 
 import training
 from mlops_components.enums import ProblemType
-from mlops_components.local.executor import ExecutionResult, LocalPipelineExecutor, StepCallback
+from mlops_components.local.atomic import write_atomic
+from mlops_components.local.executions import (
+    EXECUTION_RECORD,
+    ExecutionStatus,
+    allocate_execution,
+    record_execution,
+)
+from mlops_components.local.executor import (
+    ExecutionInterrupted,
+    ExecutionResult,
+    LocalPipelineExecutor,
+    StepCallback,
+)
 from mlops_components.local.job_env import JobEnvironment, ensure_job_environment
+from mlops_components.local.jobs import JOB_LOG
 from mlops_components.local.registry import LocalRegistry
-from mlops_components.local.workdir import LocalS3, LocalWorkdir, default_workdir
+from mlops_components.local.workdir import (
+    LocalS3,
+    LocalWorkdir,
+    WorkdirError,
+    default_workdir,
+    writable_workdir,
+)
 from mlops_components.plan import Plan, plan_stack
+from mlops_components.project import load_project
 from mlops_components.sagemaker.spec import PipelineParameter
 from training.contract import (
     IMAGE_REQUIREMENTS_FILE,
@@ -24,6 +45,7 @@ from training.contract import (
     REQUIREMENTS_CHECK_WARN,
     REQUIREMENTS_FILE,
 )
+from training.data import list_csv_files
 
 #: The shipped job code, whose pins define the image's job environment.
 TRAINING_CODE_DIR = Path(training.__file__).resolve().parent
@@ -40,6 +62,10 @@ DEFAULT_DATASETS = {
 
 class LocalRunError(RuntimeError):
     """The plan has nothing to run locally, or the input data cannot be used."""
+
+
+class LocalRunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a local run; the message says which execution and what was kept."""
 
 
 @dataclass
@@ -81,24 +107,31 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
               job_environment: JobEnvironment | None = None) -> LocalRun:
     """Plan ``stack`` offline, materialise its uploads locally and execute its pipeline.
 
-    Jobs run under ``job_environment``; by default the image's (Python 3.12 with the image's
-    pins and ``training/requirements.txt``, built once and cached).
+    Each call is one execution with an ID of its own (runs may share a workdir). Jobs run
+    under ``job_environment``; by default the image's (Python 3.12 with the image's pins and
+    ``training/requirements.txt``, built once and cached). Ctrl-C stops the running job,
+    removes what the execution wrote, records it as Interrupted and raises
+    :class:`LocalRunInterrupted`.
     """
-    if data is not None and not Path(data).exists():
-        raise LocalRunError(f"--data {data}: no such CSV file or folder of CSV files")
+    files = input_csv_files(Path(data), target) if data is not None else []
     overrides = {}
     if target:
         overrides["targetColumn"] = target
     if problem_type:
         overrides["problemType"] = problem_type
+    load_project(project_dir).stack_config(stack)  # a bad project or stack is named first
+    workdir = Path(workdir or default_workdir(project_dir, stack)).resolve()
+    try:
+        layout = writable_workdir(workdir)
+    except WorkdirError as problem:
+        raise LocalRunError(f"--workdir {problem}") from problem
     plan = plan_stack(project_dir, stack, overrides)
     pipelines = plan.of_type(PIPELINE)
     if len(pipelines) != 1:
         raise LocalRunError(f"stack {stack!r} defines {len(pipelines)} SageMaker pipelines; "
                             "mlops up --local runs a stack with exactly one")
     definition = json.loads(pipelines[0].inputs["pipelineDefinition"])
-    workdir = Path(workdir or default_workdir(project_dir, stack)).resolve()
-    s3 = LocalWorkdir(workdir).s3
+    s3 = layout.s3
     _materialise_uploads(plan, s3)
 
     if job_environment is None:
@@ -108,26 +141,40 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
                                      python=str(job_environment.python),
                                      job_variables=job_variables(job_environment))
     defaults = executor.parameter_defaults()
-    execution_id = _next_execution_id(workdir)
-    input_uri = f"{str(defaults[INPUT_PARAMETER]).rstrip('/')}/local/{execution_id}/"
-    input_dir = s3.path(input_uri)
-    if data is not None:
-        data = Path(data)
-        files = sorted(data.rglob("*.csv")) if data.is_dir() else [data]
-        if not files:
-            raise LocalRunError(f"--data {data}: the folder holds no *.csv files")
-        for file in files:
-            relative = file.relative_to(data) if data.is_dir() else Path(file.name)
-            (input_dir / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(file, input_dir / relative)
-        dataset = f"{data} ({len(files)} CSV file{'s' if len(files) > 1 else ''})"
-    else:
-        config_problem = _container_argument(definition, "--problem-type")
-        config_target = _container_argument(definition, "--target")
-        dataset = default_dataset_csv(ProblemType(config_problem), config_target,
-                                      input_dir / "data.csv")
-    execution = executor.run({INPUT_PARAMETER: input_uri, **(parameters or {})},
-                             execution_id=execution_id)
+    execution_id = allocate_execution(layout.jobs)
+    try:
+        input_uri = f"{str(defaults[INPUT_PARAMETER]).rstrip('/')}/local/{execution_id}/"
+        input_dir = s3.path(input_uri)
+        if data is not None:
+            data = Path(data)
+            for file in files:
+                relative = file.relative_to(data) if data.is_dir() else Path(file.name)
+                (input_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(file, input_dir / relative)
+            dataset = f"{data} ({len(files)} CSV file{'s' if len(files) > 1 else ''})"
+        else:
+            config_problem = _container_argument(definition, "--problem-type")
+            config_target = _container_argument(definition, "--target")
+            dataset = default_dataset_csv(ProblemType(config_problem), config_target,
+                                          input_dir / "data.csv")
+        execution = executor.run({INPUT_PARAMETER: input_uri, **(parameters or {})},
+                                 execution_id=execution_id)
+    except KeyboardInterrupt as interrupt:
+        steps = interrupt.result.steps if isinstance(interrupt, ExecutionInterrupted) else []
+        reason = str(interrupt) if steps else "interrupted"
+        # A registered package points at the execution's objects: those stay.
+        registered = any(step.type == "RegisterModel" and step.status == "Succeeded"
+                         for step in steps)
+        discard_execution(layout, execution_id, keep_objects=registered)
+        record_execution(layout.jobs, execution_id, ExecutionStatus.INTERRUPTED, reason)
+        kept = ("the package it registered and its objects stay" if registered else
+                "its partial outputs were removed and nothing was registered")
+        raise LocalRunInterrupted(f"execution {execution_id} {reason}; {kept} "
+                                  f"(logs: {layout.jobs / execution_id})") from None
+    except BaseException as problem:
+        record_execution(layout.jobs, execution_id, ExecutionStatus.FAILED, str(problem))
+        raise
+    record_execution(layout.jobs, execution_id, execution.status, execution.failure_reason)
     return LocalRun(plan=plan, workdir=workdir, execution=execution, dataset=dataset,
                     registry=executor.registry, job_environment=job_environment)
 
@@ -144,6 +191,49 @@ def job_variables(environment: JobEnvironment) -> dict[str, str]:
         REQUIREMENTS_CHECK_ENV: REQUIREMENTS_CHECK_WARN}
 
 
+def input_csv_files(data: Path, target: str | None) -> list[Path]:
+    """The CSV files of ``--data``, each checked to have a header with ``target`` in it."""
+    if not data.exists():
+        raise LocalRunError(f"--data {data}: no such CSV file or folder of CSV files")
+    if data.is_dir():
+        files = list_csv_files(data)
+        if not files:
+            raise LocalRunError(f"--data {data}: the folder holds no *.csv files")
+    else:
+        files = [data]
+    for file in files:
+        try:
+            with file.open(newline="", encoding="utf-8-sig") as handle:
+                header = next(csv.reader(handle), None)
+        except (OSError, UnicodeDecodeError, csv.Error) as problem:
+            raise LocalRunError(f"--data {file}: not a readable UTF-8 CSV file "
+                                f"({problem})") from problem
+        if not header:
+            raise LocalRunError(f"--data {file}: the file is empty (no header row)")
+        if target and target not in header:
+            shown = ", ".join(header[:12]) + (", …" if len(header) > 12 else "")
+            raise LocalRunError(f"--target {target}: not a column of {file} "
+                                f"(columns: {shown})")
+    return files
+
+
+def discard_execution(workdir: LocalWorkdir, execution_id: str,
+                      keep_objects: bool = False) -> None:
+    """Remove what an interrupted execution wrote: its objects in the local S3 (unless
+    ``keep_objects``) and its job folders; keep the job logs and the execution's record."""
+    if not keep_objects and workdir.s3.root.is_dir():
+        for folder in sorted(workdir.s3.root.rglob(execution_id), reverse=True):
+            if folder.is_dir() and folder.name == execution_id:
+                shutil.rmtree(folder, ignore_errors=True)
+    execution = workdir.jobs / execution_id
+    for path in sorted(execution.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path.is_symlink() or path.is_file():
+            if path.name not in (JOB_LOG, EXECUTION_RECORD):
+                path.unlink(missing_ok=True)
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
 def _materialise_uploads(plan: Plan, s3: LocalS3) -> None:
     """Do locally what `pulumi up` does for every bucket object in the plan.
 
@@ -157,12 +247,13 @@ def _materialise_uploads(plan: Plan, s3: LocalS3) -> None:
             continue
         target = s3.path(f"s3://{inputs['bucket']}/{inputs['key']}")
         target.parent.mkdir(parents=True, exist_ok=True)
+        # Atomic: a run that starts meanwhile reads the whole object or none of it.
         if "content" in inputs:
-            target.write_text(inputs["content"])
+            write_atomic(target, inputs["content"])
         elif "contentBase64" in inputs:
-            target.write_bytes(base64.b64decode(inputs["contentBase64"]))
+            write_atomic(target, base64.b64decode(inputs["contentBase64"]))
         elif "path" in inputs.get("source", {}).get("asset", {}):
-            shutil.copyfile(inputs["source"]["asset"]["path"], target)
+            write_atomic(target, Path(inputs["source"]["asset"]["path"]).read_bytes())
         else:
             raise LocalRunError(f"bucket object {resource.name} has no content to upload")
 
@@ -175,10 +266,3 @@ def _container_argument(definition: dict[str, Any], flag: str) -> str:
         if flag in arguments:
             return arguments[arguments.index(flag) + 1]
     raise LocalRunError(f"no step of the pipeline passes {flag}")
-
-
-def _next_execution_id(workdir: Path) -> str:
-    jobs = workdir / "jobs"
-    numbers = [int(path.name.split("-")[1]) for path in jobs.glob("local-*")
-               if path.name.split("-")[1].isdigit()] if jobs.is_dir() else []
-    return f"local-{max(numbers, default=0) + 1:04d}"

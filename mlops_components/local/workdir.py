@@ -7,6 +7,7 @@ that needs one of these paths asks :class:`LocalWorkdir`.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -97,3 +98,24 @@ class LocalWorkdir:
     @property
     def jobs(self) -> Path:
         return self.root / "jobs"
+
+
+class WorkdirError(ValueError):
+    """The workdir cannot be used: a file is in the way, or it cannot be written."""
+
+
+def writable_workdir(root: Path) -> LocalWorkdir:
+    """The workdir at ``root``, created if needed; an error naming it when that cannot be."""
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise WorkdirError(f"{root} is a file, not a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as problem:
+        raise WorkdirError(f"{root}: cannot create it ({problem.strerror})") from problem
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise WorkdirError(f"{root}: not writable by this user")
+    for name in ("s3", "registry", "jobs"):
+        if (root / name).exists() and not (root / name).is_dir():
+            raise WorkdirError(f"{root}: {root / name} is a file; it must be a folder")
+    return LocalWorkdir(root)

@@ -25,16 +25,18 @@ from mlops_components.sagemaker.spec import (
 from mlops_components.validation import (
     INSTANCE_TYPE_RE,
     KMS_KEY_ARN_RE,
+    REGION_RE,
     SAGEMAKER_NAME_RE,
     SECURITY_GROUP_RE,
     SUBNET_RE,
     Problems,
+    instance_count_problem,
+    threshold_problem,
 )
 from training import contract
 
 _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _BUCKET_RE = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _S3_URI_RE = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?$")
 _KMS_KEY_RE = re.compile(
     r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}"
@@ -67,7 +69,7 @@ def validate_pipeline_spec(spec: PipelineSpec, owner: str | None = None) -> None
                      "an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)")
     problems.matches("bucket", spec.bucket, _BUCKET_RE, "an S3 bucket name (3-63 lowercase "
                      "letters, digits, dots and hyphens)")
-    problems.matches("region", spec.region, _REGION_RE, "an AWS region such as 'eu-west-1'")
+    problems.matches("region", spec.region, REGION_RE, "an AWS region such as 'eu-west-1'")
     problems.matches("code_uri", spec.code_uri, _S3_URI_RE, "an s3://<bucket>/<prefix> URI")
     problems.matches("input_data_uri", spec.input_data_uri, _S3_URI_RE,
                      "an s3://<bucket>/<prefix> URI")
@@ -96,9 +98,9 @@ def validate_pipeline_spec(spec: PipelineSpec, owner: str | None = None) -> None
                  "evaluation_instance_type"):
         problems.matches(name, getattr(spec, name), INSTANCE_TYPE_RE,
                          "an ML instance type such as 'ml.m5.xlarge'")
-    problems.check(_is_int(spec.processing_instance_count)
-                   and spec.processing_instance_count >= 1, "processing_instance_count",
-                   "must be an integer >= 1", spec.processing_instance_count)
+    count_problem = instance_count_problem(spec.processing_instance_count)
+    if count_problem:
+        problems.add("processing_instance_count", count_problem, spec.processing_instance_count)
     problems.check(isinstance(spec.inference_instance_types, tuple)
                    and len(spec.inference_instance_types) >= 1, "inference_instance_types",
                    "must be a non-empty tuple of instance types", spec.inference_instance_types)
@@ -136,14 +138,9 @@ def validate_pipeline_spec(spec: PipelineSpec, owner: str | None = None) -> None
 
 def _validate_threshold(problems: Problems, threshold: Any,
                         gate: contract.GateMetric | None) -> None:
-    if not _is_number(threshold):
-        problems.add("metric_threshold", "must be a finite number", threshold)
-    elif gate is not None and gate.name in contract.UNIT_INTERVAL_METRICS:
-        problems.between("metric_threshold", threshold, 0.0, 1.0)
-    elif gate is not None and gate.name in contract.NON_NEGATIVE_METRICS:
-        problems.at_least("metric_threshold", threshold, 0.0)
-    elif gate is not None and gate.name == "r2":
-        problems.check(threshold <= 1.0, "metric_threshold", "must be <= 1.0 for r2", threshold)
+    problem = threshold_problem(threshold, gate.name if gate is not None else None)
+    if problem:
+        problems.add("metric_threshold", problem, threshold)
 
 
 def _validate_hyperparameters(problems: Problems, hyperparameters: Any) -> None:

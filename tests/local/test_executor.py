@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 import textwrap
 from pathlib import Path
@@ -211,7 +212,7 @@ FAIL_LOUDLY = """
 """
 
 
-def test_a_job_exiting_non_zero_fails_the_step_with_the_tail_of_its_log(tmp_path):
+def test_a_job_exiting_non_zero_fails_the_step_with_its_last_line_and_its_log(tmp_path):
     code = upload_script(tmp_path, "fail", FAIL_LOUDLY)
 
     result = run(tmp_path, definition(processing("Crash", code)))
@@ -220,8 +221,10 @@ def test_a_job_exiting_non_zero_fails_the_step_with_the_tail_of_its_log(tmp_path
     detail = result.step("Crash").detail
     assert "exited with 3" in detail
     assert "column 'age' is not numeric" in detail
-    assert "progress line 20" in detail
-    assert "progress line 01" not in detail  # a tail, not the whole log
+    assert "progress line" not in detail  # the error line; the rest stays in the log
+    assert "\n" not in detail
+    log = Path(re.search(r"\(log: (.+)\)$", detail).group(1))
+    assert "progress line 01" in log.read_text()
     assert "column 'age' is not numeric" in result.failure_reason
 
 

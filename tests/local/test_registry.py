@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import pytest
 
 from mlops_components.enums import ApprovalStatus
-from mlops_components.local.registry import LocalRegistry
+from mlops_components.local import atomic
+from mlops_components.local.registry import LocalRegistry, RegistryWarning
 from mlops_components.sagemaker.packages import RegistryError
 
 
@@ -107,3 +111,80 @@ def test_an_empty_or_unknown_group_is_an_error_naming_the_group(registry):
         registry.set_status("fraud", None, ApprovalStatus.APPROVED)
     assert registry.packages("fraud") == []
     assert isinstance(RegistryError("x"), LookupError)
+
+
+# -- concurrency and crashes ---------------------------------------------------------------
+
+
+def _register_many(root: str, count: int) -> list[int]:
+    registry = LocalRegistry(Path(root))
+    return [registry.register(request())["ModelPackageVersion"] for _ in range(count)]
+
+
+def test_processes_registering_at_once_get_distinct_versions(registry):
+    with ProcessPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(_register_many, [str(registry.root)] * 6, [5] * 6))
+
+    versions = sorted(v for result in results for v in result)
+    assert versions == list(range(1, 31))
+    assert [p["ModelPackageVersion"] for p in registry.packages("churn")] == versions
+
+
+class _Crash(Exception):
+    """Stands in for the process dying at one write point."""
+
+
+@pytest.mark.parametrize("write_point", ["mkstemp", "write", "fsync", "replace"])
+def test_a_crash_at_any_write_point_leaves_the_registry_as_it_was(registry, monkeypatch,
+                                                                  write_point):
+    registry.register(request())
+    registry.set_status("churn", 1, ApprovalStatus.APPROVED, "ok")
+    before = registry.packages("churn")
+
+    def crash(*_args, **_kwargs):
+        raise _Crash(write_point)
+
+    target = {"mkstemp": (atomic.tempfile, "mkstemp"), "write": (atomic.os, "fdopen"),
+              "fsync": (atomic.os, "fsync"), "replace": (atomic.os, "replace")}[write_point]
+    with monkeypatch.context() as patch:
+        patch.setattr(*target, crash)
+        with pytest.raises(_Crash):
+            registry.register(request())
+        with pytest.raises(_Crash):
+            registry.set_status("churn", 1, ApprovalStatus.REJECTED, "no")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the registry has nothing to complain about
+        assert registry.packages("churn") == before
+    assert [p.name for p in (registry.root / "churn").iterdir()] == ["1.json"]
+    assert registry.register(request())["ModelPackageVersion"] == 2
+
+
+def test_a_kill_mid_write_leaves_a_temporary_file_that_is_ignored(registry):
+    """kill -9 between write and rename: the half-written temporary file is not a version."""
+    registry.register(request())
+    (registry.root / "churn" / ".2.json.k3j4.tmp").write_text('{"ModelPackageVer')
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert [p["ModelPackageVersion"] for p in registry.packages("churn")] == [1]
+    assert registry.register(request())["ModelPackageVersion"] == 2
+
+
+def test_files_the_registry_does_not_own_are_skipped_with_a_warning(registry):
+    registry.register(request())
+    folder = registry.root / "churn"
+    (folder / "1.backup.json").write_text((folder / "1.json").read_text())
+    (folder / "notes.txt").write_text("reviewed on Monday")
+    (folder / "2.json").write_text('{"ModelPackageVersion": 2, "Mod')  # cut off by a crash
+
+    with pytest.warns(RegistryWarning) as caught:
+        packages = registry.packages("churn")
+
+    assert [p["ModelPackageVersion"] for p in packages] == [1]
+    messages = sorted(str(w.message) for w in caught)
+    assert any("1.backup.json: not a package file" in m for m in messages), messages
+    assert any("notes.txt: not a package file" in m for m in messages), messages
+    assert any("2.json: unreadable" in m for m in messages), messages
+    # The cut-off file still holds its number: the next package does not overwrite it.
+    assert registry.register(request())["ModelPackageVersion"] == 3

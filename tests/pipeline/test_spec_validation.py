@@ -57,7 +57,9 @@ INVALID = [
     ({"training_instance_type": "ml.m5"}, r"training_instance_type must be an ML instance"),
     ({"evaluation_instance_type": ""}, r"evaluation_instance_type must be an ML instance"),
     ({"processing_instance_count": 0}, r"processing_instance_count must be an integer >= 1 "
-                                       r"\(got 0\)"),
+                                       r"and <= 100 \(got 0\)"),
+    ({"processing_instance_count": 101}, r"processing_instance_count must be an integer >= 1 "
+                                         r"and <= 100 \(got 101\)"),
     ({"processing_instance_count": 1.5}, r"processing_instance_count must be an integer >= 1"),
     ({"inference_instance_types": ()}, r"inference_instance_types must be a non-empty tuple"),
     ({"inference_instance_types": ["ml.m5.large"]},

@@ -53,7 +53,7 @@ def test_pipeline_problems_surface_at_construction_all_at_once(run_pulumi):
     assert "TrainingPipeline 'churn-training': target_column must be a non-empty column " \
         "name (got ' ')" in problems
     assert "TrainingPipeline 'churn-training': processing_instance_count must be an " \
-        "integer >= 1 (got 0)" in problems
+        "integer >= 1 and <= 100 (got 0)" in problems
 
 
 def test_the_pipeline_gets_the_stack_bucket_and_group(run_pulumi):

@@ -1,0 +1,181 @@
+"""Every `mlops ...` command in the README's ```bash blocks runs as written.
+
+In a temporary copy of the project, as a user would type them (the data files they name are
+made small so the runs are quick). Commands that talk to SageMaker run against a moto server
+through ``AWS_ENDPOINT_URL`` and throwaway credentials, with no region in the environment: the
+region must come from the stack's ``aws:region``. Commands of one stack run in README order
+(the registry verbs need the run before them); the stacks run side by side, which
+`mlops up --local` allows on one workdir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+from sklearn.datasets import load_breast_cancer, load_diabetes
+
+from tests.conftest import REPO_ROOT
+
+PROJECT_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py")
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
+AWS_VERBS = ("registry", "approve", "reject")
+
+
+@dataclass(frozen=True)
+class Command:
+    line: str
+    argv: list[str]
+    comment: str
+
+    @property
+    def stack(self) -> str:
+        return self.argv[self.argv.index("--stack") + 1] if "--stack" in self.argv else "dev"
+
+    @property
+    def needs_aws(self) -> bool:
+        return self.argv[0] in AWS_VERBS and "--local" not in self.argv
+
+    @property
+    def expected_exit(self) -> int:
+        found = re.search(r"\bexit (\d+)", self.comment)
+        return int(found.group(1)) if found else 0
+
+
+def readme_commands() -> list[Command]:
+    text = (REPO_ROOT / "README.md").read_text()
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL):
+        for line in block.splitlines():
+            if line.startswith("mlops "):
+                code, _, comment = line.partition("#")
+                commands.append(Command(line, shlex.split(code)[1:], comment))
+    return commands
+
+
+def _sequences(commands: list[Command]) -> list[list[Command]]:
+    """Commands that must run in order: a local registry verb follows the latest run of its
+    stack; every run and every other command can go alongside the rest."""
+    sequences: list[list[Command]] = []
+    latest_run: dict[str, list[Command]] = {}
+    for command in commands:
+        if command.argv[0] in AWS_VERBS and not command.needs_aws \
+                and command.stack in latest_run:
+            latest_run[command.stack].append(command)
+            continue
+        sequences.append([command])
+        if command.argv[0] == "up":
+            latest_run[command.stack] = sequences[-1]
+    return sorted(sequences, key=lambda s: -len(s))  # the longest first
+
+
+def _data_files(folder: Path) -> None:
+    """Small versions of the files the README's commands name."""
+    cancer = load_breast_cancer(as_frame=True).frame.iloc[:, [0, 1, 6, 23, 30]]
+    cancer = cancer.rename(columns={"target": "churned"})
+    cancer.iloc[:160].to_csv(folder / "my.csv", index=False)
+    (folder / "shards").mkdir()
+    for index in range(3):
+        cancer.iloc[index * 60:(index + 1) * 60].to_csv(folder / "shards" / f"part-{index}.csv",
+                                                        index=False)
+    diabetes = load_diabetes(as_frame=True).frame.iloc[:160, [0, 2, 3, 8, 10]]
+    diabetes.rename(columns={"target": "price"}).to_csv(folder / "house.csv", index=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def sagemaker_with_three_packages(tmp_path):
+    """A moto server holding the prod stack's group with three pending packages."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    stack = yaml.safe_load((REPO_ROOT / "Pulumi.prod.yaml").read_text())["config"]
+    group, region = stack["mlops:modelName"], stack["aws:region"]
+    sagemaker = boto3.client("sagemaker", region_name=region, endpoint_url=endpoint,
+                             aws_access_key_id="testing", aws_secret_access_key="testing")
+    sagemaker.create_model_package_group(ModelPackageGroupName=group)
+    for version in (1, 2, 3):
+        sagemaker.create_model_package(
+            ModelPackageGroupName=group, ModelApprovalStatus="PendingManualApproval",
+            InferenceSpecification={
+                "Containers": [{"Image": IMAGE,
+                                "ModelDataUrl": f"s3://b/models/{version}/model.tar.gz"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"]})
+    config = tmp_path / "aws-config"
+    config.write_text("")
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE")}
+    environment.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing",
+                       AWS_SECRET_ACCESS_KEY="testing", AWS_CONFIG_FILE=str(config),
+                       AWS_SHARED_CREDENTIALS_FILE=str(config))
+    try:
+        yield environment, sagemaker, group
+    finally:
+        server.stop()
+
+
+def test_the_readme_names_the_commands_it_documents():
+    commands = readme_commands()
+    assert len(commands) >= 10
+    assert any(c.needs_aws for c in commands) and any(c.expected_exit == 1 for c in commands)
+    for command in commands:
+        if "--data" in command.argv:
+            assert "--target" in command.argv, f"README: {command.line!r} lacks --target"
+
+
+def test_every_readme_command_runs_as_written(tmp_path, sagemaker_with_three_packages):
+    environment, sagemaker, group = sagemaker_with_three_packages
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in PROJECT_FILES:
+        shutil.copy(REPO_ROOT / name, project / name)
+    _data_files(project)
+    environment = {**environment, "COLUMNS": "250",
+                   "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), environment.get(
+                       "PYTHONPATH", "")])}
+
+    def run(command: Command) -> tuple[Command, subprocess.CompletedProcess]:
+        completed = subprocess.run([sys.executable, "-m", "mlops_components.cli",
+                                    *command.argv], cwd=project, env=environment,
+                                   capture_output=True, text=True, timeout=900)
+        return command, completed
+
+    def run_in_order(commands: list[Command]) -> list:
+        return [run(command) for command in commands]
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = [item for sequence in pool.map(run_in_order, _sequences(readme_commands()))
+                   for item in sequence]
+
+    for command, completed in results:
+        output = completed.stdout + completed.stderr
+        assert completed.returncode == command.expected_exit, \
+            f"{command.line}\nexit {completed.returncode}\n{output[-3000:]}"
+        assert "Traceback" not in output, command.line
+    assert json.loads((project / "plan.json").read_text())["resources"]
+    statuses = {p["ModelPackageVersion"]: p["ModelApprovalStatus"] for p in [
+        sagemaker.describe_model_package(ModelPackageName=s["ModelPackageArn"])
+        for s in sagemaker.list_model_packages(ModelPackageGroupName=group)[
+            "ModelPackageSummaryList"]]}
+    assert statuses == {1: "PendingManualApproval", 2: "PendingManualApproval", 3: "Approved"}
