@@ -362,3 +362,6 @@ PROCESSING_DRIFT_DIR = f"{PROCESSING_OUTPUT_DIR}/{DRIFT_OUTPUT}"
 DEFAULT_DRIFT_WINDOW_HOURS = 24
 MAX_DRIFT_WINDOW_HOURS = 168
 """The longest window a monitor may check (a week; capture older than that is history)."""
+DRIFT_THRESHOLD_FLAGS: tuple[str, ...] = (
+    "psi-threshold", "ks-threshold", "js-threshold", "missing-threshold")
+"""drift.py flags a monitor may set (each > 0; unset: the job's conservative defaults)."""

@@ -46,6 +46,7 @@ from training.contract import (
     DRIFT_HTML_FILE,
     DRIFT_METRIC_NAMESPACE,
     DRIFT_REPORT_FILE,
+    DRIFT_THRESHOLD_FLAGS,
     ENDPOINT_DIMENSION,
     FEATURE_DIMENSION,
     FEATURE_DRIFT_SCORE_METRIC,
@@ -877,10 +878,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--window-end", type=_time, default=None, help="default: now (UTC)")
     parser.add_argument("--publish", action=argparse.BooleanOptionalAction, default=True,
                         help="publish CloudWatch metrics (needs --endpoint and --model)")
-    parser.add_argument("--psi-threshold", type=float, default=defaults.psi)
-    parser.add_argument("--ks-threshold", type=float, default=defaults.ks)
-    parser.add_argument("--js-threshold", type=float, default=defaults.js_distance)
-    parser.add_argument("--missing-threshold", type=float,
+    psi_flag, ks_flag, js_flag, missing_flag = DRIFT_THRESHOLD_FLAGS
+    parser.add_argument(f"--{psi_flag}", type=float, default=defaults.psi)
+    parser.add_argument(f"--{ks_flag}", type=float, default=defaults.ks)
+    parser.add_argument(f"--{js_flag}", type=float, default=defaults.js_distance)
+    parser.add_argument(f"--{missing_flag}", type=float,
                         default=defaults.missing_rate_increase)
     parser.add_argument("--min-rows", type=int, default=defaults.min_rows)
     parser.add_argument("--chunk-mb", type=float, default=capture.DEFAULT_CHUNK_BYTES / 2**20)
