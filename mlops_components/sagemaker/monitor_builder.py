@@ -137,3 +137,12 @@ def _pipeline(spec: MonitorSpec, session: Any, image_uri: str) -> Any:
                     "traffic against the model's baseline; reports and CloudWatch metrics.")
     return Pipeline(name=spec.pipeline_name, parameters=[baseline, instance_type],
                     steps=[step], sagemaker_session=session, pipeline_experiment_config=None)
+
+
+def model_monitor_image_uri(region: str) -> str:
+    """Model Monitor's analyzer image for ``region`` (the ``model-monitor`` engine), from the
+    SDK's bundled table, with no AWS call. Raises ``ValueError`` for an unknown region."""
+    with offline_sdk.offline_sdk(region):
+        from sagemaker.core import image_uris
+
+        return image_uris.retrieve(framework="model-monitor", region=region)
