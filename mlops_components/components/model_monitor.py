@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import pulumi
@@ -41,9 +40,11 @@ from mlops_components.bucket_layout import PREFIXES
 from mlops_components.components.iam import assume_role_policy, document, statement
 from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.components.training_pipeline import image_repositories
+from mlops_components.enums import MonitorEngine
 from mlops_components.sagemaker.cache import cached_monitor_definition
 from mlops_components.sagemaker.monitor_spec import (
     DEFAULT_MONITOR_INSTANCE_TYPE,
+    DEFAULT_MONITOR_SCHEDULE,
     MonitorSpec,
     validate_monitor_settings,
 )
@@ -68,7 +69,6 @@ from training.contract import (
     SCHEMA_VIOLATIONS_METRIC,
 )
 
-DEFAULT_SCHEDULE = "rate(1 day)"
 DEPLOYED_BASELINE_FOLDER = "deployed-baseline"
 DEFAULT_RETRY_ATTEMPTS = 3
 DEFAULT_MAX_EVENT_AGE_SECONDS = 3600
@@ -85,13 +85,6 @@ DEFAULT_MODEL_MONITOR_DRIFT_THRESHOLD = 0.1
 """Model Monitor's own default comparison threshold for a feature's baseline drift."""
 #: Model Monitor accepts only these schedule shapes (hourly or daily at the hour).
 _MODEL_MONITOR_CRON = {3600: "cron(0 * ? * * *)", 86400: "cron(0 0 ? * * *)"}
-
-
-class MonitorEngine(StrEnum):
-    """How drift is computed: our processing job, or SageMaker Model Monitor."""
-
-    PROCESSING = "processing"
-    MODEL_MONITOR = "model-monitor"
 
 
 def deployed_baseline_uri(bucket: str, model: str) -> str:
@@ -137,7 +130,7 @@ class ModelMonitorArgs:
     engine: MonitorEngine = MonitorEngine.PROCESSING
     """Drift engine. Default: processing (works without Model Monitor)."""
 
-    schedule_expression: str = DEFAULT_SCHEDULE
+    schedule_expression: str = DEFAULT_MONITOR_SCHEDULE
     """How often to check (EventBridge rate or cron; the model-monitor engine takes hourly or
     daily only). Default: "rate(1 day)"."""
 

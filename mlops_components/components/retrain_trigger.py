@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -33,26 +32,23 @@ from mlops_components import functions
 from mlops_components.bucket_layout import PREFIXES
 from mlops_components.components.iam import assume_role_policy, policy_document, statement
 from mlops_components.components.tags import child_opts, tags_for
+from mlops_components.enums import RetrainSource
 from mlops_components.sagemaker.spec import PipelineParameter
-from mlops_components.validation import Problems, is_known, schedule_problem
+from mlops_components.validation import (
+    DEFAULT_COOLDOWN_SECONDS,
+    MAX_COOLDOWN_SECONDS,
+    Problems,
+    is_known,
+    schedule_problem,
+)
 
 GATE_SOURCE = Path(functions.__file__).parent / "retrain_gate.py"
 GATE_RUNTIME = "python3.12"
-DEFAULT_COOLDOWN_SECONDS = 3600
-MAX_COOLDOWN_SECONDS = 7 * 86400
 DEFAULT_RETRY_ATTEMPTS = 3
 DEFAULT_MAX_EVENT_AGE_SECONDS = 3600
 DLQ_RETENTION_SECONDS = 14 * 86400
 """SQS's longest retention: a failed start waits two weeks for someone to look."""
 GATE_LOG_RETENTION_DAYS = 30
-
-
-class RetrainSource(StrEnum):
-    """What may start a retraining."""
-
-    SCHEDULE = "schedule"
-    NEW_DATA = "new-data"
-    DRIFT = "drift"
 
 
 def new_data_pattern(bucket_name: str, prefix: str = PREFIXES["raw"]) -> dict[str, Any]:
@@ -94,9 +90,9 @@ class RetrainTriggerArgs:
     raw_prefix: str = PREFIXES["raw"]
     """Key prefix of new training data. Default: "raw/"."""
 
-    drift_alarm_names: Sequence[pulumi.Input[str]] = ()
-    """Retrain when one of these alarms enters ALARM (ModelMonitor.drift_alarm_names).
-    Default: none (no drift rule)."""
+    drift_alarm_names: pulumi.Input[Sequence[pulumi.Input[str]]] = ()
+    """Retrain when one of these alarms enters ALARM (ModelMonitor.drift_alarm_names, an
+    Output of a non-empty list, is fine). Default: none (no drift rule)."""
 
     cooldown_seconds: int = DEFAULT_COOLDOWN_SECONDS
     """Minimum time between executions started by gated sources; 0 sends them straight to
@@ -159,7 +155,8 @@ class RetrainTrigger(pulumi.ComponentResource):
                     lambda bucket: json.dumps(new_data_pattern(bucket, args.raw_prefix),
                                               sort_keys=True))}
             else:
-                rule_inputs = {"event_pattern": pulumi.Output.all(*args.drift_alarm_names).apply(
+                rule_inputs = {"event_pattern": pulumi.Output.from_input(
+                    args.drift_alarm_names).apply(
                     lambda names: json.dumps(drift_alarm_pattern(names), sort_keys=True))}
             rules[source] = aws.cloudwatch.EventRule(
                 f"{name}-{source.value}", description=descriptions[source], tags=tags,
@@ -300,7 +297,8 @@ def _validate(name: str, args: RetrainTriggerArgs) -> list[RetrainSource]:
     problems.check(isinstance(args.raw_prefix, str) and args.raw_prefix.endswith("/")
                    and not args.raw_prefix.startswith("/"), "raw_prefix",
                    "must be a key prefix ending in '/' (not starting with one)", args.raw_prefix)
-    for index, alarm in enumerate(args.drift_alarm_names):
+    known_alarms = args.drift_alarm_names if is_known(args.drift_alarm_names) else []
+    for index, alarm in enumerate(known_alarms):
         if is_known(alarm):
             problems.check(isinstance(alarm, str) and 1 <= len(alarm) <= 255,
                            f"drift_alarm_names[{index}]", "must be an alarm name (1-255 chars)",
@@ -321,7 +319,7 @@ def _validate(name: str, args: RetrainTriggerArgs) -> list[RetrainSource]:
         sources.append(RetrainSource.SCHEDULE)
     if args.bucket_name is not None:
         sources.append(RetrainSource.NEW_DATA)
-    if args.drift_alarm_names:
+    if not is_known(args.drift_alarm_names) or args.drift_alarm_names:
         sources.append(RetrainSource.DRIFT)
     problems.check(bool(sources), "sources", "must include at least one of "
                    "schedule_expression, bucket_name, drift_alarm_names", None)

@@ -42,7 +42,6 @@ RUNNING_STATUSES = ("Executing", "Stopping")
 APPROVED = "Approved"
 #: How far back a still-running execution is looked for (pipelines stop long before).
 RUNNING_LOOKBACK = timedelta(days=30)
-DEFAULT_COOLDOWN_SECONDS = 3600
 
 S3_SOURCE = "aws.s3"
 ALARM_SOURCE = "aws.cloudwatch"
@@ -58,7 +57,7 @@ class Config:
     """The gate's settings (from the Lambda's environment)."""
 
     pipeline_name: str
-    cooldown_seconds: int = DEFAULT_COOLDOWN_SECONDS
+    cooldown_seconds: int
     model_package_group: str = ""
     input_data_parameter: str = ""
     champion_parameter: str = ""
@@ -69,7 +68,7 @@ class Config:
         pipeline = env.get("PIPELINE_NAME", "")
         if not pipeline:
             problems.append("PIPELINE_NAME is required")
-        raw = env.get("COOLDOWN_SECONDS", str(DEFAULT_COOLDOWN_SECONDS))
+        raw = env.get("COOLDOWN_SECONDS", "")
         try:
             cooldown = int(raw)
             if cooldown < 0:

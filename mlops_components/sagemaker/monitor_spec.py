@@ -46,6 +46,7 @@ class MonitorParameter(StrEnum):
 #: The monitoring pipeline's one step.
 DRIFT_CHECK_STEP = "DriftCheck"
 DEFAULT_MONITOR_INSTANCE_TYPE = "ml.m5.large"
+DEFAULT_MONITOR_SCHEDULE = "rate(1 day)"
 MIN_DRIFT_WINDOW_HOURS = 1
 
 _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")

@@ -183,6 +183,7 @@ def test_an_object_at_the_bucket_root_gives_the_bucket():
 
 @pytest.mark.parametrize(("env", "message"), [
     ({}, "PIPELINE_NAME is required"),
+    ({"PIPELINE_NAME": "p"}, "COOLDOWN_SECONDS must be an integer >= 0"),
     ({"PIPELINE_NAME": "p", "COOLDOWN_SECONDS": "-1"}, "COOLDOWN_SECONDS must be an integer"),
     ({"PIPELINE_NAME": "p", "COOLDOWN_SECONDS": "soon"}, "COOLDOWN_SECONDS must be an integer"),
     ({"PIPELINE_NAME": "p", "CHAMPION_PARAMETER": "ChampionModelUri"},
