@@ -78,6 +78,7 @@ ALARM_PERIOD_SECONDS = 3600
 #: Model Monitor's CloudWatch namespace and metric names (set by the service).
 MODEL_MONITOR_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 MODEL_MONITOR_DRIFT_METRIC_PREFIX = "feature_baseline_drift_"
+MODEL_MONITOR_SCHEDULE_DIMENSION = "MonitoringSchedule"
 MODEL_MONITOR_INPUT_DIR = f"{PROCESSING_ROOT}/input/endpoint"
 MODEL_MONITOR_OUTPUT_DIR = PROCESSING_OUTPUT_DIR
 MODEL_MONITOR_METRICS_PER_ALARM = 10
@@ -431,7 +432,9 @@ def _feature_queries(schedule: str, endpoint: pulumi.Output[str],
         metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
             namespace=MODEL_MONITOR_NAMESPACE,
             metric_name=f"{MODEL_MONITOR_DRIFT_METRIC_PREFIX}{feature}",
-            dimensions=endpoint.apply(lambda e: {"Endpoint": e, "MonitoringSchedule": schedule}),
+            # Our drift job's Endpoint dimension is named as Model Monitor's is.
+            dimensions=endpoint.apply(lambda e: {ENDPOINT_DIMENSION: e,
+                                                 MODEL_MONITOR_SCHEDULE_DIMENSION: schedule}),
             period=ALARM_PERIOD_SECONDS, stat="Maximum"))
         for index, feature in enumerate(features)]
     expression = f"MAX([{', '.join(query.id for query in queries)}])"

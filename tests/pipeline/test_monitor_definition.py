@@ -161,3 +161,11 @@ def test_the_build_is_deterministic_and_the_cache_returns_it(tmp_path, monkeypat
 def test_a_bad_spec_is_one_line_per_problem(overrides, message):
     with pytest.raises(ValidationError, match=message):
         build_monitor_definition(dataclasses.replace(BASE, **overrides))
+
+
+def test_the_bootstrap_runs_the_drift_job_with_the_step_arguments(definitions):
+    from training import bootstrap
+
+    app = drift_step(definitions["default"])["Arguments"]["AppSpecification"]
+    argv = app["ContainerEntrypoint"][2:] + app["ContainerArguments"]
+    assert bootstrap.split_job_argv(argv, {}) == (Job.DRIFT, app["ContainerArguments"])
