@@ -12,7 +12,7 @@ from rich.console import Console
 
 from mlops_components.cli.errors import EXIT_INVALID, error
 from mlops_components.cli.registry import registry_list, set_status
-from mlops_components.cli.render import render_outputs, render_tree
+from mlops_components.cli.render import render_automation, render_outputs, render_tree
 from mlops_components.enums import ApprovalStatus, ProblemType
 from mlops_components.plan import close_all_event_loops, plan_stack
 from mlops_components.project import ProjectError
@@ -114,6 +114,9 @@ def _preview(args: argparse.Namespace) -> int:
     except (ProjectError, ValidationError) as problem:
         return error(str(problem))
     console.print(render_tree(plan))
+    automation = render_automation(plan)
+    if automation is not None:
+        console.print(automation)
     console.print(render_outputs(plan))
     console.print(f"{len(plan.resources)} resources, offline plan (Pulumi mock runtime; "
                   "no AWS call was made)")
