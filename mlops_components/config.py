@@ -21,24 +21,39 @@ from mlops_components.bucket_layout import (
     MAX_RETENTION_DAYS,
     MIN_RETENTION_DAYS,
 )
-from mlops_components.enums import INITIAL_APPROVAL_STATUSES, ApprovalStatus, ProblemType
+from mlops_components.enums import (
+    INITIAL_APPROVAL_STATUSES,
+    ApprovalStatus,
+    MonitorEngine,
+    ProblemType,
+)
+from mlops_components.sagemaker.monitor_spec import DEFAULT_MONITOR_SCHEDULE, MIN_DRIFT_WINDOW_HOURS
 from mlops_components.sagemaker.spec import (
     DEFAULT_PROCESSING_INSTANCE_TYPE,
     DEFAULT_TRAINING_INSTANCE_TYPE,
 )
 from mlops_components.validation import (
     ACCOUNT_ID_RE,
+    DEFAULT_COOLDOWN_SECONDS,
     INSTANCE_TYPE_RE,
     KMS_KEY_ONLY_ARN_RE,
+    MAX_COOLDOWN_SECONDS,
     MAX_MODEL_NAME_LENGTH,
     SAGEMAKER_NAME_RE,
     SECURITY_GROUP_RE,
     SUBNET_RE,
     ValidationError,
     instance_count_problem,
+    schedule_problem,
     threshold_problem,
 )
-from training.contract import ALL_METRICS, DEFAULT_ESTIMATOR, ESTIMATORS
+from training.contract import (
+    ALL_METRICS,
+    DEFAULT_DRIFT_WINDOW_HOURS,
+    DEFAULT_ESTIMATOR,
+    ESTIMATORS,
+    MAX_DRIFT_WINDOW_HOURS,
+)
 
 #: Config namespace of the example project (the `name:` in Pulumi.yaml).
 DEFAULT_PROJECT = "mlops"
@@ -57,6 +72,10 @@ def _between(low: int, high: int) -> Check:
 def _one_of(choices: list[str]) -> Check:
     return lambda value: None if value in choices else "must be one of " + ", ".join(
         repr(choice) for choice in choices)
+
+
+def _schedule(value: str) -> str | None:
+    return schedule_problem(value)
 
 
 def _each(check: Check) -> Check:
@@ -149,6 +168,28 @@ SETTINGS: tuple[Setting, ...] = (
             _each(_matches(SUBNET_RE, "a subnet ID (subnet-...)"))),
     Setting("securityGroupIds", "array", [], "Security groups for the jobs (with subnetIds).",
             _each(_matches(SECURITY_GROUP_RE, "a security group ID (sg-...)"))),
+    Setting("monitorEngine", "string", "processing",
+            "Drift monitoring engine: processing (our drift job; works in every account) or "
+            "model-monitor (SageMaker Model Monitor, closed to new customers).",
+            _one_of([engine.value for engine in MonitorEngine])),
+    Setting("monitorSchedule", "string", DEFAULT_MONITOR_SCHEDULE,
+            "How often drift is checked: an EventBridge rate or cron expression.",
+            _schedule),
+    Setting("monitorWindowHours", "integer", DEFAULT_DRIFT_WINDOW_HOURS,
+            "Hours of captured traffic each drift check reads.",
+            _between(MIN_DRIFT_WINDOW_HOURS, MAX_DRIFT_WINDOW_HOURS)),
+    Setting("monitorFeatures", "array", [],
+            "Features to alarm on (model-monitor engine only: its metrics are per feature).",
+            _each(lambda value: None if value.strip() else "must not be empty")),
+    Setting("retrainSchedule", "string", "",
+            "Retrain on a schedule (rate or cron expression); empty: no scheduled retraining.",
+            lambda value: None if value == "" else _schedule(value)),
+    Setting("retrainOnNewData", "boolean", True,
+            "Retrain when objects are created under the bucket's raw/ prefix."),
+    Setting("retrainOnDrift", "boolean", True, "Retrain when the drift alarm fires."),
+    Setting("retrainCooldownSeconds", "integer", DEFAULT_COOLDOWN_SECONDS,
+            "Minimum seconds between retrainings started by new data or drift; 0: no gate.",
+            _between(0, MAX_COOLDOWN_SECONDS)),
 )
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -182,6 +223,14 @@ class StackConfig:
     network_isolation: bool
     subnet_ids: list[str]
     security_group_ids: list[str]
+    monitor_engine: str
+    monitor_schedule: str
+    monitor_window_hours: int
+    monitor_features: list[str]
+    retrain_schedule: str
+    retrain_on_new_data: bool
+    retrain_on_drift: bool
+    retrain_cooldown_seconds: int
 
     @property
     def tags(self) -> dict[str, str]:

@@ -7,7 +7,8 @@ from enum import StrEnum
 # The jobs run without this SDK installed, so training/ owns the enum and the SDK reuses it.
 from training.contract import Estimator, ProblemType
 
-__all__ = ["INITIAL_APPROVAL_STATUSES", "ApprovalStatus", "Estimator", "ProblemType"]
+__all__ = ["INITIAL_APPROVAL_STATUSES", "ApprovalStatus", "Estimator", "MonitorEngine",
+           "ProblemType", "RetrainSource"]
 
 
 class ApprovalStatus(StrEnum):
@@ -21,3 +22,18 @@ class ApprovalStatus(StrEnum):
 #: What a newly registered package may start as: a human approves, or it is auto-approved.
 INITIAL_APPROVAL_STATUSES: tuple[ApprovalStatus, ...] = (
     ApprovalStatus.PENDING_MANUAL_APPROVAL, ApprovalStatus.APPROVED)
+
+
+class MonitorEngine(StrEnum):
+    """How drift is computed: our processing job, or SageMaker Model Monitor."""
+
+    PROCESSING = "processing"
+    MODEL_MONITOR = "model-monitor"
+
+
+class RetrainSource(StrEnum):
+    """What may start a retraining."""
+
+    SCHEDULE = "schedule"
+    NEW_DATA = "new-data"
+    DRIFT = "drift"

@@ -154,6 +154,8 @@ def to_plain(value: Any) -> Any:
         return {"asset": {"path": str(value.path)}}
     if isinstance(value, pulumi.StringAsset):
         return {"asset": {"text": value.text}}
+    if isinstance(value, pulumi.AssetArchive):
+        return {"archive": {name: to_plain(item) for name, item in sorted(value.assets.items())}}
     return str(value)
 
 

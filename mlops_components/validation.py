@@ -33,6 +33,9 @@ INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")
 SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 SECURITY_GROUP_RE = re.compile(r"^sg-[0-9a-f]{8,17}$")
 KMS_KEY_ONLY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+#: Retraining cooldown: an hour by default (one incident, one retrain), a week at most.
+DEFAULT_COOLDOWN_SECONDS = 3600
+MAX_COOLDOWN_SECONDS = 7 * 86400
 KMS_KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+$")
 
 #: Most instances one SageMaker processing job may run on (its ClusterConfig limit).
@@ -138,3 +141,48 @@ def instance_count_problem(count: Any) -> str | None:
             or not 1 <= count <= MAX_PROCESSING_INSTANCE_COUNT:
         return f"must be an integer >= 1 and <= {MAX_PROCESSING_INSTANCE_COUNT}"
     return None
+
+
+_RATE_RE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_CRON_RE = re.compile(r"^cron\(([^()]+)\)$")
+_CRON_FIELD_RE = re.compile(r"^[0-9A-Za-z*?,/#L-]+$")
+RATE_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def schedule_problem(expression: Any) -> str | None:
+    """Why ``expression`` is not an EventBridge schedule expression; None when it is one.
+
+    ``rate(<n> <unit>)``: n >= 1, unit minute/hour/day, singular exactly when n is 1.
+    ``cron(<minutes> <hours> <day-of-month> <month> <day-of-week> <year>)``: six fields, and
+    one of day-of-month and day-of-week is ``?`` (EventBridge cannot take both).
+    """
+    allowed = ("must be rate(<n> minute(s)|hour(s)|day(s)) or cron(<6 fields>), "
+               "e.g. 'rate(1 day)' or 'cron(0 3 * * ? *)'")
+    if not isinstance(expression, str):
+        return allowed
+    rate = _RATE_RE.match(expression)
+    if rate:
+        value, unit = int(rate.group(1)), rate.group(2)
+        if value < 1:
+            return "must be a rate of at least 1"
+        if (value == 1) != (not unit.endswith("s")):
+            singular = unit.rstrip("s")
+            return f"must say '{value} {singular if value == 1 else singular + 's'}'"
+        return None
+    cron = _CRON_RE.match(expression)
+    if not cron:
+        return allowed
+    fields = cron.group(1).split()
+    if len(fields) != 6 or not all(_CRON_FIELD_RE.match(part) for part in fields):
+        return "must have 6 cron fields: minutes hours day-of-month month day-of-week year"
+    if (fields[2] == "?") == (fields[4] == "?"):
+        return "must have '?' in exactly one of day-of-month and day-of-week"
+    return None
+
+
+def rate_seconds(expression: str) -> int | None:
+    """The period of a ``rate(...)`` expression in seconds; None for a cron expression."""
+    rate = _RATE_RE.match(expression)
+    if not rate:
+        return None
+    return int(rate.group(1)) * RATE_UNIT_SECONDS[rate.group(2).rstrip("s")]

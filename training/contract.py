@@ -136,6 +136,8 @@ class Job(str, Enum):  # noqa: UP042
     PREPROCESS = "preprocess"
     TRAIN = "train"
     EVALUATE = "evaluate"
+    DRIFT = "drift"
+    """The monitoring job (not a pipeline step of training): captured traffic vs baseline."""
 
     @property
     def script(self) -> str:
@@ -331,3 +333,41 @@ TRAINING_WHEELHOUSE_DIR = f"{TRAINING_CHANNEL_ROOT}/{WHEELHOUSE_CHANNEL}"
 def wheelhouse_archive(key: str) -> str:
     """File name of the wheelhouse built from requirements with key `key`."""
     return f"wheelhouse-{key}.tar.gz"
+
+
+# --------------------------------------------------------------------------------------
+# Drift monitoring: what the drift job publishes and the ModelMonitor component alarms on
+# --------------------------------------------------------------------------------------
+
+DRIFT_METRIC_NAMESPACE = "MLOps/Drift"
+"""CloudWatch namespace the drift job publishes to (its role may publish nowhere else)."""
+DRIFT_DETECTED_METRIC = "DriftDetected"
+"""1 when any feature drifted in the window, else 0 (dimensions Endpoint, Model)."""
+FEATURE_DRIFT_SCORE_METRIC = "FeatureDriftScore"
+"""Per feature: its largest metric/threshold ratio; >= 1 means drifted (+ dimension Feature)."""
+RECORDS_ANALYZED_METRIC = "RecordsAnalyzed"
+"""Capture records read in the window (0 = no traffic)."""
+MALFORMED_RECORDS_METRIC = "MalformedRecords"
+"""Capture lines or rows skipped as malformed."""
+SCHEMA_VIOLATIONS_METRIC = "SchemaViolations"
+"""Count of schema violations (new/absent columns, wrong types) in the window."""
+ENDPOINT_DIMENSION = "Endpoint"
+MODEL_DIMENSION = "Model"
+FEATURE_DIMENSION = "Feature"
+DRIFT_REPORT_FILE = "drift_report.json"
+"""The drift job's violations report (machine-readable)."""
+DRIFT_HTML_FILE = "drift_report.html"
+"""The drift job's report for people, with per-feature plots."""
+DRIFT_OUTPUT = "drift"
+"""The drift job's processing output (the two reports)."""
+CAPTURE_INPUT = "capture"
+"""Processing input of the drift job: the endpoint's captured traffic."""
+PROCESSING_CAPTURE_DIR = f"{PROCESSING_ROOT}/input/{CAPTURE_INPUT}"
+PROCESSING_BASELINE_DIR = f"{PROCESSING_ROOT}/input/{BASELINE_OUTPUT}"
+PROCESSING_DRIFT_DIR = f"{PROCESSING_OUTPUT_DIR}/{DRIFT_OUTPUT}"
+DEFAULT_DRIFT_WINDOW_HOURS = 24
+MAX_DRIFT_WINDOW_HOURS = 168
+"""The longest window a monitor may check (a week; capture older than that is history)."""
+DRIFT_THRESHOLD_FLAGS: tuple[str, ...] = (
+    "psi-threshold", "ks-threshold", "js-threshold", "missing-threshold")
+"""drift.py flags a monitor may set (each > 0; unset: the job's conservative defaults)."""

@@ -39,34 +39,25 @@ import numpy as np
 import pandas as pd
 
 from training import capture
-from training.contract import BASELINE_STATISTICS_FILE, PROCESSING_OUTPUT_DIR, PROCESSING_ROOT
-
-# --------------------------------------------------------------------------------------
-# Shared names (to move into training/contract.py when merging: the ModelMonitor component
-# and its alarms use the same names)
-# --------------------------------------------------------------------------------------
-
-DRIFT_METRIC_NAMESPACE = "MLOps/Drift"
-"""CloudWatch namespace the drift job publishes to."""
-DRIFT_DETECTED_METRIC = "DriftDetected"
-"""1 when any feature drifted in the window, else 0 (dimensions Endpoint, Model)."""
-FEATURE_DRIFT_SCORE_METRIC = "FeatureDriftScore"
-"""Per feature: its largest metric/threshold ratio; >= 1 means drifted (+ dimension Feature)."""
-RECORDS_ANALYZED_METRIC = "RecordsAnalyzed"
-"""Capture records read in the window (0 = no traffic)."""
-MALFORMED_RECORDS_METRIC = "MalformedRecords"
-"""Capture lines or rows skipped as malformed."""
-SCHEMA_VIOLATIONS_METRIC = "SchemaViolations"
-"""Count of schema violations (new/absent columns, wrong types) in the window."""
-ENDPOINT_DIMENSION = "Endpoint"
-MODEL_DIMENSION = "Model"
-FEATURE_DIMENSION = "Feature"
-DRIFT_REPORT_FILE = "drift_report.json"
-DRIFT_HTML_FILE = "drift_report.html"
-PROCESSING_CAPTURE_DIR = f"{PROCESSING_ROOT}/input/capture"
-PROCESSING_BASELINE_DIR = f"{PROCESSING_ROOT}/input/baseline"
-PROCESSING_DRIFT_DIR = f"{PROCESSING_OUTPUT_DIR}/drift"
-DEFAULT_DRIFT_WINDOW_HOURS = 24
+from training.contract import (
+    BASELINE_STATISTICS_FILE,
+    DEFAULT_DRIFT_WINDOW_HOURS,
+    DRIFT_DETECTED_METRIC,
+    DRIFT_HTML_FILE,
+    DRIFT_METRIC_NAMESPACE,
+    DRIFT_REPORT_FILE,
+    DRIFT_THRESHOLD_FLAGS,
+    ENDPOINT_DIMENSION,
+    FEATURE_DIMENSION,
+    FEATURE_DRIFT_SCORE_METRIC,
+    MALFORMED_RECORDS_METRIC,
+    MODEL_DIMENSION,
+    PROCESSING_BASELINE_DIR,
+    PROCESSING_CAPTURE_DIR,
+    PROCESSING_DRIFT_DIR,
+    RECORDS_ANALYZED_METRIC,
+    SCHEMA_VIOLATIONS_METRIC,
+)
 
 STATUS_OK = "ok"
 STATUS_NO_TRAFFIC = "no traffic"
@@ -887,10 +878,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--window-end", type=_time, default=None, help="default: now (UTC)")
     parser.add_argument("--publish", action=argparse.BooleanOptionalAction, default=True,
                         help="publish CloudWatch metrics (needs --endpoint and --model)")
-    parser.add_argument("--psi-threshold", type=float, default=defaults.psi)
-    parser.add_argument("--ks-threshold", type=float, default=defaults.ks)
-    parser.add_argument("--js-threshold", type=float, default=defaults.js_distance)
-    parser.add_argument("--missing-threshold", type=float,
+    psi_flag, ks_flag, js_flag, missing_flag = DRIFT_THRESHOLD_FLAGS
+    parser.add_argument(f"--{psi_flag}", type=float, default=defaults.psi)
+    parser.add_argument(f"--{ks_flag}", type=float, default=defaults.ks)
+    parser.add_argument(f"--{js_flag}", type=float, default=defaults.js_distance)
+    parser.add_argument(f"--{missing_flag}", type=float,
                         default=defaults.missing_rate_increase)
     parser.add_argument("--min-rows", type=int, default=defaults.min_rows)
     parser.add_argument("--chunk-mb", type=float, default=capture.DEFAULT_CHUNK_BYTES / 2**20)

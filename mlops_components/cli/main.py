@@ -25,7 +25,7 @@ from mlops_components.cli.errors import (
     warning,
 )
 from mlops_components.cli.registry import registry_list, set_status
-from mlops_components.cli.render import render_outputs, render_tree
+from mlops_components.cli.render import render_automation, render_outputs, render_tree
 from mlops_components.enums import ApprovalStatus, ProblemType
 from mlops_components.plan import close_all_event_loops, plan_stack
 from mlops_components.project import ProjectError, load_project
@@ -182,6 +182,9 @@ def _preview(args: argparse.Namespace) -> int:
         return error(f"--json {args.json}: folder {args.json.parent} does not exist")
     plan = plan_stack(args.project_dir, args.stack)
     console.print(render_tree(plan))
+    automation = render_automation(plan)
+    if automation is not None:
+        console.print(automation)
     console.print(render_outputs(plan))
     console.print(f"{len(plan.resources)} resources, offline plan (Pulumi mock runtime; "
                   "no AWS call was made)")

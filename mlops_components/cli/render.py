@@ -145,3 +145,51 @@ def render_outputs(plan: Plan) -> Table:
     for name, value in sorted(plan.outputs.items()):
         table.add_row(name, value if isinstance(value, str) else json.dumps(value))
     return table
+
+
+_AUTOMATION_TYPES = {
+    "aws:cloudwatch/eventRule:EventRule": "rule",
+    "aws:cloudwatch/metricAlarm:MetricAlarm": "alarm",
+    "aws:sagemaker/monitoringSchedule:MonitoringSchedule": "schedule",
+}
+
+
+def render_automation(plan: Plan) -> Table | None:
+    """Every schedule, event rule and alarm: when each fires and what it starts or watches."""
+    targets: dict[str, list[str]] = {}
+    for resource in plan.resources:
+        if resource.type == "aws:cloudwatch/eventTarget:EventTarget":
+            targets.setdefault(resource.name.rsplit("-target", 1)[0], []).append(
+                str(resource.inputs.get("arn", "")).rsplit(":", 1)[-1])
+    table = Table(title="schedules, rules and alarms")
+    for column in ("kind", "name", "fires on", "starts / watches"):
+        table.add_column(column, overflow="fold")
+    for resource in plan.resources:
+        kind = _AUTOMATION_TYPES.get(resource.type)
+        if kind is not None:
+            table.add_row(kind, resource.name, *_automation_row(kind, resource.inputs,
+                                                                targets.get(resource.name)))
+    return table if table.row_count else None
+
+
+def _automation_row(kind: str, inputs: dict[str, Any], targets: list[str] | None
+                    ) -> tuple[str, str]:
+    if kind == "alarm":
+        symbol = {"GreaterThanOrEqualToThreshold": ">=", "GreaterThanThreshold": ">"}.get(
+            inputs.get("comparisonOperator", ""), inputs.get("comparisonOperator", "?"))
+        metric = inputs.get("metricName") or "max of " + ", ".join(
+            q["metric"]["metricName"] for q in inputs.get("metricQueries", []) if q.get("metric"))
+        threshold = inputs.get("threshold")
+        shown = f"{threshold:g}" if isinstance(threshold, (int, float)) else threshold
+        return f"{metric} {symbol} {shown}", str(inputs.get("name", ""))
+    if kind == "schedule":
+        config = inputs.get("monitoringScheduleConfig", {})
+        return (config.get("scheduleConfig", {}).get("scheduleExpression", ""),
+                f"Model Monitor {config.get('monitoringType', '')}")
+    if inputs.get("scheduleExpression"):
+        fires = inputs["scheduleExpression"]
+    else:
+        pattern = json.loads(inputs.get("eventPattern") or "{}")
+        fires = " ".join(pattern.get("detail-type", [])) + " " + json.dumps(
+            pattern.get("detail", {}), sort_keys=True)
+    return fires, ", ".join(targets or [])

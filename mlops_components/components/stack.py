@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 import pulumi
 
 from mlops_components.components.data_bucket import DataBucket, DataBucketArgs
+from mlops_components.components.model_monitor import ModelMonitor, ModelMonitorArgs
 from mlops_components.components.model_registry import ModelRegistry, ModelRegistryArgs
+from mlops_components.components.retrain_trigger import RetrainTrigger, RetrainTriggerArgs
 from mlops_components.components.tags import child_opts
 from mlops_components.components.training_pipeline import (
     DEFAULT_TUNING_RANGES,
@@ -17,9 +19,18 @@ from mlops_components.components.training_pipeline import (
     TrainingPipelineArgs,
 )
 from mlops_components.config import StackConfig
-from mlops_components.enums import ApprovalStatus
-from mlops_components.sagemaker.spec import TuningSpec
+from mlops_components.enums import ApprovalStatus, MonitorEngine
+from mlops_components.sagemaker.spec import PipelineParameter, TuningSpec
 from mlops_components.validation import MAX_MODEL_NAME_LENGTH, SAGEMAKER_NAME_RE, Problems
+
+#: The training pipeline parameter for the deployed model, when the pipeline declares one
+#: (the retraining gate passes the latest approved package's artifact to it).
+CHAMPION_PARAMETER: str | None = getattr(PipelineParameter, "CHAMPION_MODEL_URI", None)
+
+
+def endpoint_name(model: str) -> str:
+    """The endpoint of a model in MlopsStack (ModelEndpoint must name it the same)."""
+    return f"{model}-endpoint"
 
 
 @dataclass
@@ -35,6 +46,20 @@ class MlopsStackArgs:
 
     reader_account_ids: Sequence[str] = field(default_factory=list)
     """Other AWS accounts allowed to read approved model packages. Default: none."""
+
+    monitor: ModelMonitorArgs | None = field(default_factory=ModelMonitorArgs)
+    """Drift monitoring of the model's endpoint (endpoint, bucket, code and model are filled
+    in by the stack); None: no monitoring. Default: ModelMonitorArgs() (daily, processing)."""
+
+    retrain: RetrainTriggerArgs | None = field(default_factory=RetrainTriggerArgs)
+    """Automated retraining (pipeline, bucket and drift alarms are filled in by the stack);
+    None: none. Default: RetrainTriggerArgs() (new data and drift, one-hour cooldown)."""
+
+    retrain_on_new_data: bool = True
+    """Retrain when objects are created under the bucket's raw/ prefix. Default: True."""
+
+    retrain_on_drift: bool = True
+    """Retrain when the monitor's drift alarm fires (needs monitor). Default: True."""
 
     tags: Mapping[str, str] = field(default_factory=dict)
     """Extra tags for every resource. Default: none."""
@@ -74,12 +99,28 @@ class MlopsStackArgs:
                 enable_network_isolation=config.network_isolation,
             ),
             reader_account_ids=list(config.reader_account_ids),
+            monitor=ModelMonitorArgs(
+                engine=MonitorEngine(config.monitor_engine),
+                schedule_expression=config.monitor_schedule,
+                window_hours=config.monitor_window_hours,
+                features=list(config.monitor_features),
+                kms_key_arn=kms_key_arn,
+                subnet_ids=list(config.subnet_ids),
+                security_group_ids=list(config.security_group_ids),
+            ),
+            retrain=RetrainTriggerArgs(
+                schedule_expression=config.retrain_schedule or None,
+                cooldown_seconds=config.retrain_cooldown_seconds,
+            ),
+            retrain_on_new_data=config.retrain_on_new_data,
+            retrain_on_drift=config.retrain_on_drift,
             tags=config.tags,
         )
 
 
 class MlopsStack(pulumi.ComponentResource):
-    """Data bucket, model registry and training pipeline for one model."""
+    """Data bucket, model registry, training pipeline, drift monitoring and retraining for one
+    model."""
 
     bucket_name: pulumi.Output[str]
     """Name of the data bucket."""
@@ -95,6 +136,10 @@ class MlopsStack(pulumi.ComponentResource):
     """Name of the SageMaker training pipeline."""
     pipeline_arn: pulumi.Output[str]
     """ARN of the SageMaker training pipeline."""
+    alarm_names: pulumi.Output[list[str]]
+    """The drift monitor's alarms (empty without monitoring)."""
+    retrain_rule_names: pulumi.Output[dict[str, str]]
+    """The retraining rules by source (empty without retraining)."""
 
     def __init__(self, name: str, args: MlopsStackArgs | None = None,
                  opts: pulumi.ResourceOptions | None = None):
@@ -123,6 +168,43 @@ class MlopsStack(pulumi.ComponentResource):
                                 tags={**args.tags, **args.pipeline.tags}),
             opts=child_opts(self))
 
+        self.monitor = None
+        if args.monitor is not None:
+            self.monitor = ModelMonitor(
+                f"{name}-monitor",
+                dataclasses.replace(args.monitor,
+                                    endpoint_name=args.monitor.endpoint_name
+                                    or endpoint_name(name),
+                                    bucket_name=self.data.bucket_name,
+                                    code_uri=args.monitor.code_uri or self.pipeline.code_uri,
+                                    # the same wheels the training jobs get (report plots)
+                                    wheelhouse_uri=args.monitor.wheelhouse_uri
+                                    or self.pipeline.wheelhouse_uri,
+                                    model_name=args.monitor.model_name or name,
+                                    tags={**args.tags, **args.monitor.tags}),
+                opts=child_opts(self))
+        self.retrain = None
+        retrain = args.retrain
+        if retrain is not None:
+            on_drift = args.retrain_on_drift and self.monitor is not None
+            sources_left = (retrain.schedule_expression is not None or args.retrain_on_new_data
+                            or on_drift)
+            if sources_left:
+                self.retrain = RetrainTrigger(
+                    f"{name}-retrain",
+                    dataclasses.replace(
+                        retrain,
+                        pipeline_name=self.pipeline.pipeline_name,
+                        pipeline_arn=self.pipeline.pipeline_arn,
+                        bucket_name=self.data.bucket_name if args.retrain_on_new_data
+                        else None,
+                        drift_alarm_names=self.monitor.drift_alarm_names if on_drift else (),
+                        model_package_group_name=self.registry.model_package_group_name,
+                        champion_parameter=retrain.champion_parameter or CHAMPION_PARAMETER,
+                        model_name=retrain.model_name or name,
+                        tags={**args.tags, **retrain.tags}),
+                    opts=child_opts(self))
+
         self.bucket_name = self.data.bucket_name
         self.bucket_arn = self.data.arn
         self.model_package_group_name = self.registry.model_package_group_name
@@ -130,6 +212,10 @@ class MlopsStack(pulumi.ComponentResource):
         self.approval_event_pattern = self.registry.approval_event_pattern
         self.pipeline_name = self.pipeline.pipeline_name
         self.pipeline_arn = self.pipeline.pipeline_arn
+        self.alarm_names = self.monitor.alarm_names if self.monitor else \
+            pulumi.Output.from_input([])
+        self.retrain_rule_names = self.retrain.rule_names if self.retrain else \
+            pulumi.Output.from_input({})
         self.register_outputs({
             "bucket_name": self.bucket_name,
             "bucket_arn": self.bucket_arn,
@@ -138,4 +224,6 @@ class MlopsStack(pulumi.ComponentResource):
             "approval_event_pattern": self.approval_event_pattern,
             "pipeline_name": self.pipeline_name,
             "pipeline_arn": self.pipeline_arn,
+            "alarm_names": self.alarm_names,
+            "retrain_rule_names": self.retrain_rule_names,
         })

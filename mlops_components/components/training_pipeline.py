@@ -145,6 +145,8 @@ class TrainingPipeline(pulumi.ComponentResource):
     """The pipeline's execution role."""
     code_uri: pulumi.Output[str]
     """s3:// prefix of this version of the training code."""
+    wheelhouse_uri: pulumi.Output[str | None]
+    """s3:// URI of the jobs' wheelhouse (None when they need nothing beyond the image)."""
     definition: pulumi.Output[str]
     """The pipeline definition JSON."""
 
@@ -215,6 +217,7 @@ class TrainingPipeline(pulumi.ComponentResource):
         self.definition = pulumi.Output.all(
             bucket, role.arn, region, group, self.code_uri, args.input_data_uri,
             args.kms_key_arn, wheelhouse_uri).apply(build)
+        self.wheelhouse_uri = wheelhouse_uri
 
         role_policy = aws.iam.RolePolicy(
             f"{name}-role-policy", role=role.id,
@@ -246,6 +249,7 @@ class TrainingPipeline(pulumi.ComponentResource):
             "pipeline_arn": self.pipeline_arn,
             "role_arn": self.role_arn,
             "code_uri": self.code_uri,
+            "wheelhouse_uri": self.wheelhouse_uri,
             "definition": self.definition,
         })
 

@@ -100,6 +100,10 @@ def default_dataset_csv(problem_type: ProblemType, target: str, destination: Pat
     return f"{name} (scikit-learn, {len(frame)} rows)"
 
 
+#: The component type that owns the training pipeline in a plan.
+TRAINING_PIPELINE_TYPE = "mlops:index:TrainingPipeline"
+
+
 def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
               data: Path | None = None, target: str | None = None,
               problem_type: str | None = None, on_step: StepCallback | None = None,
@@ -126,9 +130,11 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
     except WorkdirError as problem:
         raise LocalRunError(f"--workdir {problem}") from problem
     plan = plan_stack(project_dir, stack, overrides)
-    pipelines = plan.of_type(PIPELINE)
+    # The training pipeline: the one a TrainingPipeline owns (a ModelMonitor owns another).
+    pipelines = [pipeline for pipeline in plan.of_type(PIPELINE)
+                 if (pipeline.parent or "").split("::")[-2].endswith(TRAINING_PIPELINE_TYPE)]
     if len(pipelines) != 1:
-        raise LocalRunError(f"stack {stack!r} defines {len(pipelines)} SageMaker pipelines; "
+        raise LocalRunError(f"stack {stack!r} defines {len(pipelines)} training pipelines; "
                             "mlops up --local runs a stack with exactly one")
     definition = json.loads(pipelines[0].inputs["pipelineDefinition"])
     s3 = layout.s3

@@ -21,9 +21,11 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+from mlops_components.sagemaker.monitor_spec import MonitorSpec, validate_monitor_spec
 from mlops_components.sagemaker.spec import PipelineSpec
 from mlops_components.sagemaker.validate import validate_pipeline_spec
 
@@ -62,10 +64,11 @@ def _builder_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def definition_key(spec: PipelineSpec) -> str:
+def definition_key(spec: PipelineSpec | MonitorSpec) -> str:
     """The digest of everything the definition of ``spec`` depends on."""
     fields = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
-    payload = f"{_FORMAT}\n{_builder_fingerprint()}\n{fields}"
+    kind = "" if isinstance(spec, PipelineSpec) else f"{type(spec).__name__}\n"
+    payload = f"{_FORMAT}\n{_builder_fingerprint()}\n{kind}{fields}"
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -101,16 +104,35 @@ def cached_pipeline_definition(spec: PipelineSpec, owner: str | None = None) -> 
     Validates ``spec`` first either way, so a bad spec fails the same with or without a hit.
     """
     validate_pipeline_spec(spec, owner)
+
+    def build() -> str:
+        from mlops_components.sagemaker.builder import build_pipeline_definition
+
+        return build_pipeline_definition(spec, owner)
+
+    return _cached(definition_key(spec), build)
+
+
+def cached_monitor_definition(spec: MonitorSpec, owner: str | None = None) -> str:
+    """The monitoring pipeline's definition of ``spec``: cached like the training one."""
+    validate_monitor_spec(spec, owner)
+
+    def build() -> str:
+        from mlops_components.sagemaker.monitor_builder import build_monitor_definition
+
+        return build_monitor_definition(spec, owner)
+
+    return _cached(definition_key(spec), build)
+
+
+def _cached(key: str, build: Callable[[], str]) -> str:
     folder = cache_dir()
-    key = definition_key(spec)
     path = folder / f"{key}.json" if folder is not None else None
     if path is not None:
         definition = _read(path, key)
         if definition is not None:
             return definition
-    from mlops_components.sagemaker.builder import build_pipeline_definition
-
-    definition = build_pipeline_definition(spec, owner)
+    definition = build()
     if path is not None:
         _write(path, key, definition)
     return definition

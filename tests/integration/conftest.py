@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import uuid
 from collections.abc import Iterator
 
 import boto3
@@ -40,3 +42,24 @@ def aws_client(moto_endpoint, monkeypatch):
         return boto3.client(service, region_name=REGION, endpoint_url=moto_endpoint)
 
     return client
+
+
+@pytest.fixture
+def rule_to_queue(aws_client):
+    """Create a rule with a pattern whose target is a fresh SQS queue; return a matcher."""
+    events, sqs = aws_client("events"), aws_client("sqs")
+
+    def matches(pattern: dict, event: dict) -> bool:
+        name = f"rule-{uuid.uuid4().hex[:8]}"
+        queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
+        events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": queue_arn}])
+        events.put_events(Entries=[event])
+        received = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)
+        events.remove_targets(Rule=name, Ids=["queue"])
+        events.delete_rule(Name=name)
+        return bool(received.get("Messages"))
+
+    return matches

@@ -1,13 +1,13 @@
 """The registry's approval pattern, checked by EventBridge itself (moto) on real-shaped events.
 
 moto does not implement TestEventPattern, but it delivers events that match a rule to the
-rule's SQS target: an event that arrives in the queue matched, one that does not arrive did not.
+rule's SQS target (the `rule_to_queue` fixture): an event that arrives in the queue matched,
+one that does not arrive did not.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
@@ -28,27 +28,6 @@ def package_state_change(group: str, status: str) -> dict:
         }),
         "Resources": [f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{group}/3"],
     }
-
-
-@pytest.fixture
-def rule_to_queue(aws_client):
-    """Create a rule with a pattern whose target is a fresh SQS queue; return a matcher."""
-    events, sqs = aws_client("events"), aws_client("sqs")
-
-    def matches(pattern: dict, event: dict) -> bool:
-        name = f"rule-{uuid.uuid4().hex[:8]}"
-        queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(
-            QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
-        events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": queue_arn}])
-        events.put_events(Entries=[event])
-        received = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)
-        events.remove_targets(Rule=name, Ids=["queue"])
-        events.delete_rule(Name=name)
-        return bool(received.get("Messages"))
-
-    return matches
 
 
 def test_an_approval_in_the_group_matches(rule_to_queue):

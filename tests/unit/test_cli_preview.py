@@ -1,6 +1,7 @@
 """`mlops preview`: the offline plan of the real program, and bad config refused cleanly."""
 
 import json
+import re
 import shutil
 
 import pytest
@@ -34,6 +35,13 @@ def test_preview_writes_the_resolved_plan(project, stack, capsys):
     printed = capsys.readouterr().out
     assert "aws:s3/bucket:Bucket" in printed
     assert plan["outputs"]["bucket_name"] in printed
+    assert "schedules, rules and alarms" in printed
+    rules_and_alarms = [r["name"] for r in plan["resources"] if r["type"] in (
+        "aws:cloudwatch/eventRule:EventRule", "aws:cloudwatch/metricAlarm:MetricAlarm")]
+    assert rules_and_alarms
+    for name in rules_and_alarms:
+        assert name in printed
+    assert "DriftDetected >= 1" in printed
 
 
 def _set(project, line):
@@ -93,7 +101,9 @@ def test_a_problem_found_while_outputs_resolve_is_one_line_too(project, capsys):
     plan_file = project / "plan.json"
     assert main(["preview", "--project-dir", str(project), "--json", str(plan_file)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: TrainingPipeline 'diagnosis-dev-training': region must be ")
+    # Whichever definition resolves first reports it: the training or the monitoring one.
+    assert re.match(r"error: (TrainingPipeline 'diagnosis-dev-training'|"
+                    r"ModelMonitor 'diagnosis-dev-monitor'): region must be ", err), err
     assert len(err.strip().splitlines()) == 1
     assert not plan_file.exists()
     # the process can plan again afterwards

@@ -48,6 +48,14 @@ def test_values_arrive_as_the_pulumi_cli_passes_them():
     ("mlops:kmsKeyArn", "my-key", "must be empty or a KMS key ARN (not an alias)"),
     ("mlops:kmsKeyArn", "arn:aws:kms:us-east-1:123456789012:alias/mine",
      "must be empty or a KMS key ARN (not an alias)"),
+    ("mlops:monitorEngine", "clarify", "must be one of 'processing', 'model-monitor'"),
+    ("mlops:monitorSchedule", "daily", "must be rate(<n> minute(s)|hour(s)|day(s)) or cron"),
+    ("mlops:monitorSchedule", "rate(2 day)", "must say '2 days'"),
+    ("mlops:monitorWindowHours", "0", "must be between 1 and 168"),
+    ("mlops:monitorWindowHours", "169", "must be between 1 and 168"),
+    ("mlops:retrainSchedule", "cron(0 3 * * * *)", "'?' in exactly one of day-of-month"),
+    ("mlops:retrainCooldownSeconds", "-1", "must be between 0 and 604800"),
+    ("mlops:monitorFeatures", '[" "]', "item 0 (' ') must not be empty"),
 ])
 def test_each_bad_value_is_named(key, value, message):
     with pytest.raises(ValidationError) as raised:

@@ -88,11 +88,12 @@ PLAN_AND_REPORT = """
 import json, sys
 from mlops_components.plan import plan_stack
 plan = plan_stack(sys.argv[1], "dev")
-(pipeline,) = plan.of_type("aws:sagemaker/pipeline:Pipeline")
+definitions = sorted(pipeline.inputs["pipelineDefinition"]
+                     for pipeline in plan.of_type("aws:sagemaker/pipeline:Pipeline"))
 print(json.dumps({"sdk_imported": "sagemaker" in sys.modules,
                   "heavy": sorted(m for m in ("sklearn", "pandas", "matplotlib")
                                   if m in sys.modules),
-                  "definition": pipeline.inputs["pipelineDefinition"]}))
+                  "definitions": definitions}))
 """
 
 
@@ -109,4 +110,4 @@ def test_a_warm_plan_does_not_import_the_sdk_or_the_ml_libraries(tmp_path):
     cold, warm = plan(), plan()
     assert cold["sdk_imported"] is True and warm["sdk_imported"] is False
     assert warm["heavy"] == []
-    assert warm["definition"] == cold["definition"]
+    assert warm["definitions"] == cold["definitions"] and len(cold["definitions"]) >= 1

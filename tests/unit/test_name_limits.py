@@ -79,6 +79,10 @@ NAME_LIMITS: dict[str, NameLimit] = {
     "aws:sagemaker/monitoringSchedule:MonitoringSchedule": NameLimit(
         "name", "sagemaker", "CreateMonitoringSchedule", "MonitoringScheduleName"),
     "aws:cloudwatch/eventRule:EventRule": NameLimit("name", "events", "PutRule", "Name"),
+    "aws:cloudwatch/logGroup:LogGroup": NameLimit("name", "logs", "CreateLogGroup",
+                                                  "logGroupName"),
+    "aws:lambda/permission:Permission": NameLimit("statementId", "lambda", "AddPermission",
+                                                  "StatementId"),
     "aws:cloudwatch/metricAlarm:MetricAlarm": NameLimit("name", "cloudwatch",
                                                         "PutMetricAlarm", "AlarmName"),
     # Lambda: botocore's FunctionName (max 140) also accepts a full ARN; the name itself is

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mlops_components.bucket_layout import PREFIXES
+from mlops_components.sagemaker.monitor_spec import DRIFT_CHECK_STEP, MonitorParameter
 from mlops_components.sagemaker.spec import PipelineParameter, StepName
 from tests.conftest import REPO_ROOT
 from training import contract
@@ -33,6 +34,13 @@ FACTS: dict[str, tuple[Path, set[str]]] = {
                            {member.value for member in PipelineParameter}
                            - {PipelineParameter.MODEL_APPROVAL_STATUS.value}),
     "step name": (PACKAGE / "sagemaker" / "spec.py", {member.value for member in StepName}),
+    "monitor parameter or step": (PACKAGE / "sagemaker" / "monitor_spec.py",
+                                  {member.value for member in MonitorParameter}
+                                  | {DRIFT_CHECK_STEP}),
+    "drift metric, dimension or namespace": (REPO_ROOT / "training" / "contract.py", {
+        contract.DRIFT_METRIC_NAMESPACE, contract.DRIFT_DETECTED_METRIC,
+        contract.FEATURE_DRIFT_SCORE_METRIC, contract.SCHEMA_VIOLATIONS_METRIC,
+        contract.ENDPOINT_DIMENSION, contract.MODEL_DIMENSION}),
 }
 
 

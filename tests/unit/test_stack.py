@@ -61,7 +61,8 @@ def test_the_pipeline_gets_the_stack_bucket_and_group(run_pulumi):
         pulumi.export("bucket", MlopsStack("churn").bucket_name)
 
     plan = run_pulumi(program)
-    pipeline = only(plan, "aws:sagemaker/pipeline:Pipeline")
+    (pipeline,) = [p for p in plan.of_type("aws:sagemaker/pipeline:Pipeline")
+                   if p.name == "churn-training-pipeline"]
     assert pipeline.parent == only(plan, "mlops:index:TrainingPipeline").urn
     bucket = plan.outputs["bucket"]
     assert f"s3://{bucket}/raw/" in pipeline.inputs["pipelineDefinition"]
@@ -147,3 +148,49 @@ def test_program_under_pulumi_runtime_test_decorator():
 
 def _assert_group(pattern, group):
     assert pattern["detail"]["ModelPackageGroupName"] == [group]
+
+
+def test_the_stack_monitors_its_endpoint_and_retrains_on_new_data_and_drift(run_pulumi):
+    plan = run_pulumi(lambda: MlopsStack("churn"))
+    stack = only(plan, "mlops:index:MlopsStack")
+    assert only(plan, "mlops:index:ModelMonitor").parent == stack.urn
+    assert only(plan, "mlops:index:RetrainTrigger").parent == stack.urn
+    (monitor,) = [p for p in plan.of_type("aws:sagemaker/pipeline:Pipeline")
+                  if p.name == "churn-monitor-pipeline"]
+    definition = json.loads(monitor.inputs["pipelineDefinition"])
+    arguments = definition["Steps"][0]["Arguments"]
+    assert "--endpoint" in arguments["AppSpecification"]["ContainerArguments"]
+    assert "churn-endpoint" in arguments["AppSpecification"]["ContainerArguments"]
+    code = {i["InputName"]: i["S3Input"]["S3Uri"] for i in arguments["ProcessingInputs"]}["code"]
+    assert "/code/churn-training/" in code  # the training pipeline's code, same version
+    rules = {r.name: r.inputs for r in plan.of_type("aws:cloudwatch/eventRule:EventRule")}
+    assert set(rules) == {"churn-monitor-schedule", "churn-retrain-new-data",
+                          "churn-retrain-drift"}
+    drift = json.loads(rules["churn-retrain-drift"]["eventPattern"])
+    assert drift["detail"]["alarmName"] == ["churn/churn-endpoint/drift-detected"]
+
+
+def test_monitoring_and_retraining_can_be_left_out(run_pulumi):
+    plan = run_pulumi(lambda: MlopsStack("churn", MlopsStackArgs(monitor=None, retrain=None)))
+    assert plan.of_type("mlops:index:ModelMonitor") == []
+    assert plan.of_type("mlops:index:RetrainTrigger") == []
+
+
+def test_without_monitoring_retraining_listens_to_new_data_only(run_pulumi):
+    plan = run_pulumi(lambda: MlopsStack("churn", MlopsStackArgs(monitor=None)))
+    rules = [r.name for r in plan.of_type("aws:cloudwatch/eventRule:EventRule")]
+    assert rules == ["churn-retrain-new-data"]
+
+
+@pytest.mark.parametrize(("stack", "monitor", "retrain"), [
+    ("dev", "rate(1 day)", {"new-data", "drift"}),
+    ("prod", "rate(1 hour)", {"new-data", "drift", "schedule"}),
+])
+def test_dev_monitors_daily_prod_hourly(stack, monitor, retrain):
+    plan = plan_for(stack)
+    rules = {r.name: r.inputs
+             for r in plan.of_type("aws:cloudwatch/eventRule:EventRule")}
+    model = "diagnosis-dev" if stack == "dev" else "diagnosis"
+    assert rules[f"{model}-monitor-schedule"]["scheduleExpression"] == monitor
+    assert {name.removeprefix(f"{model}-retrain-") for name in rules
+            if name.startswith(f"{model}-retrain-")} == retrain
