@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import tarfile
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,12 @@ from sklearn.datasets import load_breast_cancer
 from mlops_components.local.registry import LocalRegistry
 from mlops_components.local.workdir import LocalS3
 from tests.local.conftest import run_cli
-from training.contract import SOURCEDIR_TARBALL
+from training.contract import (
+    MODEL_CODE_DIR,
+    SERVING_CODE_DIR,
+    SERVING_MODULE,
+    SOURCEDIR_TARBALL,
+)
 
 
 def local_path(workdir: Path, uri: str) -> Path:
@@ -90,8 +96,14 @@ def test_the_uploaded_code_is_the_training_package_byte_for_byte(default_run):
     assert uploaded == expected.files
     assert tarball == expected.tarball()
     serving = package["InferenceSpecification"]["Containers"][0]["Environment"]
-    assert serving["SAGEMAKER_SUBMIT_DIRECTORY"] == \
-        f"{package['CustomerMetadataProperties']['mlops:code-uri']}/{SOURCEDIR_TARBALL}"
+    # the serving container reads the code from inside the model (no network needed)
+    assert serving["SAGEMAKER_SUBMIT_DIRECTORY"] == SERVING_CODE_DIR
+    archive = local_path(default_run.workdir,
+                         package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"])
+    with tarfile.open(archive) as model:
+        names = set(model.getnames())
+    module = SERVING_MODULE.replace(".", "/") + ".py"
+    assert f"{MODEL_CODE_DIR}/{module}" in {name.removeprefix("./") for name in names}
 
 
 # -- the failing gate --------------------------------------------------------------------
