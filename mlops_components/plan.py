@@ -105,6 +105,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state[name_property] = _physical_name(args.typ, args.name, urn)
         physical = state[name_property]
         state.setdefault("arn", _arn(args.typ, physical, self.region, self.account_id))
+        if args.typ == "aws:sqs/queue:Queue":
+            state.setdefault("url", f"https://sqs.{self.region}.amazonaws.com/"
+                                    f"{self.account_id}/{physical}")
         return f"{physical}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
@@ -151,6 +154,8 @@ def to_plain(value: Any) -> Any:
         return {"asset": {"path": str(value.path)}}
     if isinstance(value, pulumi.StringAsset):
         return {"asset": {"text": value.text}}
+    if isinstance(value, pulumi.AssetArchive):
+        return {"archive": {name: to_plain(item) for name, item in sorted(value.assets.items())}}
     return str(value)
 
 

@@ -66,6 +66,8 @@ ENDPOINT_NAME_ENV = "MLOPS_ENDPOINT_NAME"
 """Container environment the serving handler reads (serverless: it writes capture itself)."""
 
 KINDS = ("serverless", "instances")
+CAPTURE_METHODS = ("data_capture", "handler")
+"""SageMaker's DataCaptureConfig (instances only), or the serving handler writing records."""
 STRATEGIES = ("all_at_once", "canary", "linear")
 BUSY_STATUSES = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 NAME_LIMIT = 63
@@ -97,6 +99,8 @@ class Config:
     serverless_memory_mb: int = 2048
     serverless_max_concurrency: int = 5
     capture_s3_uri: str = ""
+    capture_method: str = ""
+    """data_capture or handler; empty: handler on serverless, data_capture on instances."""
     capture_sampling_percent: int = 100
     kms_key_arn: str = ""
     enable_network_isolation: bool = True
@@ -159,6 +163,7 @@ class Config:
             serverless_memory_mb=integer("SERVERLESS_MEMORY_MB", 2048, 1024, 6144),
             serverless_max_concurrency=integer("SERVERLESS_MAX_CONCURRENCY", 5, 1, 200),
             capture_s3_uri=env.get("CAPTURE_S3_URI", ""),
+            capture_method=env.get("CAPTURE_METHOD", ""),
             capture_sampling_percent=integer("CAPTURE_SAMPLING_PERCENT", 100, 0, 100),
             kms_key_arn=env.get("KMS_KEY_ARN", ""),
             enable_network_isolation=_flag(env.get("ENABLE_NETWORK_ISOLATION"), True),
@@ -175,6 +180,12 @@ class Config:
             allow_rollback_to_older=_flag(env.get("ALLOW_ROLLBACK_TO_OLDER"), False),
             tags={str(k): str(v) for k, v in tags.items()},
         )
+        if config.capture_method not in ("", *CAPTURE_METHODS):
+            problems.append(f"CAPTURE_METHOD must be one of {list(CAPTURE_METHODS)} "
+                            f"(got {config.capture_method!r})")
+        elif kind == "serverless" and config.capture_method == "data_capture":
+            problems.append("CAPTURE_METHOD 'data_capture' needs instance endpoints; serverless "
+                            "endpoints have no data capture (use 'handler')")
         if config.capture_s3_uri and not config.capture_s3_uri.startswith("s3://"):
             problems.append(f"CAPTURE_S3_URI must be an s3:// URI (got {config.capture_s3_uri!r})")
         if serverless_memory := config.serverless_memory_mb:
@@ -207,6 +218,7 @@ class Config:
             "SERVERLESS_MEMORY_MB": str(self.serverless_memory_mb),
             "SERVERLESS_MAX_CONCURRENCY": str(self.serverless_max_concurrency),
             "CAPTURE_S3_URI": self.capture_s3_uri,
+            "CAPTURE_METHOD": self.capture_method,
             "CAPTURE_SAMPLING_PERCENT": str(self.capture_sampling_percent),
             "KMS_KEY_ARN": self.kms_key_arn,
             "ENABLE_NETWORK_ISOLATION": str(self.enable_network_isolation).lower(),
@@ -227,6 +239,12 @@ class Config:
     @property
     def serverless(self) -> bool:
         return self.endpoint_kind == "serverless"
+
+    @property
+    def handler_captures(self) -> bool:
+        """Whether the serving handler (not SageMaker) writes the capture records."""
+        return bool(self.capture_s3_uri) and (
+            self.capture_method == "handler" or (self.serverless and not self.capture_method))
 
     @property
     def autoscaling(self) -> bool:
@@ -284,7 +302,7 @@ def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
 def model_request(config: Config, name: str, package_arn: str) -> dict[str, Any]:
     container: dict[str, Any] = {"ModelPackageName": package_arn}
     environment = {ENDPOINT_NAME_ENV: config.endpoint_name}
-    if config.serverless and config.capture_s3_uri:  # no data capture there: the handler writes
+    if config.handler_captures:  # serverless has no data capture: the handler writes
         environment[CAPTURE_S3_ENV] = config.capture_s3_uri
         environment[CAPTURE_SAMPLING_ENV] = str(config.capture_sampling_percent)
     container["Environment"] = environment
@@ -319,7 +337,7 @@ def endpoint_config_request(config: Config, name: str, model_name: str) -> dict[
     if not config.serverless:
         if config.kms_key_arn:
             request["KmsKeyId"] = config.kms_key_arn
-        if config.capture_s3_uri:
+        if config.capture_s3_uri and not config.handler_captures:
             capture: dict[str, Any] = {
                 "EnableCapture": True,
                 "InitialSamplingPercentage": config.capture_sampling_percent,
