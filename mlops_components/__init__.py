@@ -1,6 +1,14 @@
 """mlops-components: Pulumi component resources for the MLOps lifecycle on AWS SageMaker."""
 
 from mlops_components.components.data_bucket import DataBucket, DataBucketArgs
+from mlops_components.components.model_endpoint import (
+    AutoscalingArgs,
+    CaptureMethod,
+    DeploymentStrategy,
+    EndpointKind,
+    ModelEndpoint,
+    ModelEndpointArgs,
+)
 from mlops_components.components.model_registry import ModelRegistry, ModelRegistryArgs
 from mlops_components.components.stack import MlopsStack, MlopsStackArgs
 from mlops_components.components.training_pipeline import TrainingPipeline, TrainingPipelineArgs
@@ -10,10 +18,16 @@ from mlops_components.validation import ValidationError
 
 __all__ = [
     "ApprovalStatus",
+    "AutoscalingArgs",
+    "CaptureMethod",
     "DataBucket",
     "DataBucketArgs",
+    "DeploymentStrategy",
+    "EndpointKind",
     "MlopsStack",
     "MlopsStackArgs",
+    "ModelEndpoint",
+    "ModelEndpointArgs",
     "ModelRegistry",
     "ModelRegistryArgs",
     "ProblemType",

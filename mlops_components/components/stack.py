@@ -9,6 +9,11 @@ from dataclasses import dataclass, field
 import pulumi
 
 from mlops_components.components.data_bucket import DataBucket, DataBucketArgs
+from mlops_components.components.model_endpoint import (
+    AutoscalingArgs,
+    ModelEndpoint,
+    ModelEndpointArgs,
+)
 from mlops_components.components.model_registry import ModelRegistry, ModelRegistryArgs
 from mlops_components.components.tags import child_opts
 from mlops_components.components.training_pipeline import (
@@ -32,6 +37,10 @@ class MlopsStackArgs:
     pipeline: TrainingPipelineArgs = field(default_factory=TrainingPipelineArgs)
     """Settings of the training pipeline (bucket and group are filled in by the stack).
     Default: TrainingPipelineArgs() (classification of "target", manual approval)."""
+
+    endpoint: ModelEndpointArgs = field(default_factory=ModelEndpointArgs)
+    """Settings of the endpoint approved models deploy to (bucket, group and name are filled
+    in by the stack). Default: ModelEndpointArgs() (serverless, capture on)."""
 
     reader_account_ids: Sequence[str] = field(default_factory=list)
     """Other AWS accounts allowed to read approved model packages. Default: none."""
@@ -73,13 +82,27 @@ class MlopsStackArgs:
                 security_group_ids=list(config.security_group_ids),
                 enable_network_isolation=config.network_isolation,
             ),
+            endpoint=ModelEndpointArgs(
+                kind=config.endpoint_kind,
+                instance_type=config.endpoint_instance_type,
+                instance_count=config.endpoint_instance_count,
+                serverless_memory_mb=config.serverless_memory_mb,
+                serverless_max_concurrency=config.serverless_max_concurrency,
+                capture_sampling_percent=config.capture_sampling_percent,
+                deployment_strategy=config.deployment_strategy,
+                canary_percent=config.canary_percent,
+                autoscaling=AutoscalingArgs(min_capacity=config.autoscaling_min_capacity,
+                                            max_capacity=config.autoscaling_max_capacity)
+                if config.autoscaling_max_capacity > 0 else None,
+                kms_key_arn=kms_key_arn,
+            ),
             reader_account_ids=list(config.reader_account_ids),
             tags=config.tags,
         )
 
 
 class MlopsStack(pulumi.ComponentResource):
-    """Data bucket, model registry and training pipeline for one model."""
+    """Data bucket, model registry, training pipeline and endpoint for one model."""
 
     bucket_name: pulumi.Output[str]
     """Name of the data bucket."""
@@ -95,6 +118,8 @@ class MlopsStack(pulumi.ComponentResource):
     """Name of the SageMaker training pipeline."""
     pipeline_arn: pulumi.Output[str]
     """ARN of the SageMaker training pipeline."""
+    endpoint_name: pulumi.Output[str]
+    """Name of the SageMaker endpoint (it exists once a model has been approved)."""
 
     def __init__(self, name: str, args: MlopsStackArgs | None = None,
                  opts: pulumi.ResourceOptions | None = None):
@@ -122,6 +147,14 @@ class MlopsStack(pulumi.ComponentResource):
                                 model_name=args.pipeline.model_name or name,
                                 tags={**args.tags, **args.pipeline.tags}),
             opts=child_opts(self))
+        self.endpoint = ModelEndpoint(
+            f"{name}-endpoint",
+            dataclasses.replace(args.endpoint, bucket_name=self.data.bucket_name,
+                                model_package_group_name=self.registry.model_package_group_name,
+                                endpoint_name=args.endpoint.endpoint_name or name,
+                                model_name=args.endpoint.model_name or name,
+                                tags={**args.tags, **args.endpoint.tags}),
+            opts=child_opts(self))
 
         self.bucket_name = self.data.bucket_name
         self.bucket_arn = self.data.arn
@@ -130,6 +163,7 @@ class MlopsStack(pulumi.ComponentResource):
         self.approval_event_pattern = self.registry.approval_event_pattern
         self.pipeline_name = self.pipeline.pipeline_name
         self.pipeline_arn = self.pipeline.pipeline_arn
+        self.endpoint_name = self.endpoint.endpoint_name
         self.register_outputs({
             "bucket_name": self.bucket_name,
             "bucket_arn": self.bucket_arn,
@@ -138,4 +172,5 @@ class MlopsStack(pulumi.ComponentResource):
             "approval_event_pattern": self.approval_event_pattern,
             "pipeline_name": self.pipeline_name,
             "pipeline_arn": self.pipeline_arn,
+            "endpoint_name": self.endpoint_name,
         })

@@ -101,7 +101,7 @@ def test_dev_is_cheap_and_disposable_prod_is_kept():
 
 def test_program_exports_what_consumers_need(example_plan):
     assert set(example_plan.outputs) >= {"bucket_name", "model_package_group_name",
-                                         "approval_event_pattern"}
+                                         "approval_event_pattern", "endpoint_name"}
     group = only(example_plan, "aws:sagemaker/modelPackageGroup:ModelPackageGroup")
     assert example_plan.outputs["model_package_group_name"] == \
         group.inputs["modelPackageGroupName"]
@@ -130,3 +130,32 @@ def test_program_under_pulumi_runtime_test_decorator():
 
 def _assert_group(pattern, group):
     assert pattern["detail"]["ModelPackageGroupName"] == [group]
+
+
+def test_dev_serves_serverless_and_prod_on_instances_with_canary_blue_green():
+    from mlops_components.functions.deployer import Config, deployment_config
+
+    def deployer_config(plan):
+        function = only(plan, "aws:lambda/function:Function")
+        assert function.parent == only(plan, "mlops:index:ModelEndpoint").urn
+        return Config.from_env(function.inputs["environment"]["variables"])
+
+    dev_plan, prod_plan = plan_for("dev"), plan_for("prod")
+    dev, prod = deployer_config(dev_plan), deployer_config(prod_plan)
+    assert (dev.endpoint_kind, dev.deployment_strategy) == ("serverless", "all_at_once")
+    assert dev.endpoint_name == dev_plan.outputs["endpoint_name"] == "diagnosis-dev"
+    assert (prod.endpoint_kind, prod.deployment_strategy) == ("instances", "canary")
+    assert prod.enable_network_isolation and prod.autoscaling
+    routing = deployment_config(prod)["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing["Type"] == "CANARY"
+    assert prod.model_package_group == prod_plan.outputs["model_package_group_name"]
+
+
+def test_an_endpoint_setting_aws_refuses_fails_the_stack_at_construction(run_pulumi):
+    from mlops_components import EndpointKind, ModelEndpointArgs
+
+    args = MlopsStackArgs(endpoint=ModelEndpointArgs(kind=EndpointKind.SERVERLESS,
+                                                     deployment_strategy="canary"))
+    with pytest.raises(ValidationError, match="ModelEndpoint 'churn-endpoint': "
+                                              "deployment_strategy must be 'all_at_once'"):
+        run_pulumi(lambda: MlopsStack("churn", args))
