@@ -13,6 +13,8 @@ from rich.console import Console
 from mlops_components.cli.errors import EXIT_INVALID, error
 from mlops_components.cli.registry import registry_list, set_status
 from mlops_components.cli.render import render_outputs, render_tree
+from mlops_components.cli.serve import add_serve_parser
+from mlops_components.cli.status import add_status_parser
 from mlops_components.enums import ApprovalStatus, ProblemType
 from mlops_components.plan import close_all_event_loops, plan_stack
 from mlops_components.project import ProjectError
@@ -83,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
                              help="package version (default: the latest)")
         command.add_argument("--comment", default="", help="why (kept with the package)")
         command.set_defaults(handler=set_status, status=status)
+    add_serve_parser(commands)
+    add_status_parser(commands)
     return parser
 
 
@@ -126,6 +130,7 @@ def _preview(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     from mlops_components.cli.render import StepProgress, render_summary
     from mlops_components.local.run import LocalRunError, run_local
+    from mlops_components.local.smoke import serve_and_smoke
 
     if not args.local:
         return error("mlops up deploys with the Pulumi CLI: run `pulumi up` (needs the "
@@ -148,6 +153,7 @@ def _up(args: argparse.Namespace) -> int:
     except (ProjectError, ValidationError, LocalRunError) as problem:
         return error(str(problem))
     render_summary(console, run)
+    console.print(serve_and_smoke(run).message, highlight=False, soft_wrap=True)
     return 0 if run.execution.status == "Succeeded" else 1
 
 

@@ -85,7 +85,8 @@ from mlops_components.validation import (
 )
 
 __all__ = ["AutoscalingArgs", "CaptureMethod", "DeploymentStrategy", "EndpointKind",
-           "ModelEndpoint", "ModelEndpointArgs", "endpoint_in_service_pattern",
+           "ModelEndpoint", "ModelEndpointArgs", "deployer_function_name",
+           "endpoint_alarm_names", "endpoint_in_service_pattern",
            "validate_endpoint_args"]
 
 DEPLOYER_SOURCE = Path(deployer.__file__).resolve()
@@ -202,6 +203,18 @@ class ModelEndpointArgs:
     """Extra tags for every resource (and the deployer's SageMaker resources). Default: none."""
 
 
+def deployer_function_name(endpoint_name: str) -> str:
+    """`<endpoint>-deployer`, the endpoint part cut so it fits Lambda's 64 characters."""
+    return f"{endpoint_name[:FUNCTION_NAME_LIMIT - len('-deployer')]}-deployer"
+
+
+def endpoint_alarm_names(endpoint_name: str) -> dict[str, str]:
+    """The component's alarms by role: endpoint 5XX errors, model latency, deployer errors."""
+    return {"errors": f"{endpoint_name}-5xx-errors",
+            "latency": f"{endpoint_name}-model-latency",
+            "deployer": f"{deployer_function_name(endpoint_name)}-errors"}
+
+
 def endpoint_in_service_pattern(endpoint_name: str) -> dict:
     """EventBridge pattern for "this endpoint is now InService" (autoscaling registers then)."""
     return {
@@ -238,9 +251,8 @@ class ModelEndpoint(pulumi.ComponentResource):
         region = aws.get_region_output(opts=invoke_opts).region
         account = aws.get_caller_identity_output(opts=invoke_opts).account_id
         partition = aws.get_partition_output(opts=invoke_opts).partition
-        function_name = f"{endpoint[:FUNCTION_NAME_LIMIT - len('-deployer')]}-deployer"
-        alarm_names = {"errors": f"{endpoint}-5xx-errors", "latency": f"{endpoint}-model-latency",
-                       "deployer": f"{function_name}-errors"}
+        function_name = deployer_function_name(endpoint)
+        alarm_names = endpoint_alarm_names(endpoint)
 
         # -- the served models' role ---------------------------------------------------------
         model_role = aws.iam.Role(

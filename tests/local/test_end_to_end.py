@@ -106,6 +106,18 @@ def test_the_uploaded_code_is_the_training_package_byte_for_byte(default_run):
     assert f"{MODEL_CODE_DIR}/{module}" in {name.removeprefix("./") for name in names}
 
 
+def test_dev_auto_approves_so_the_run_ends_with_the_model_served_and_answering(default_run):
+    package = the_package(default_run)
+
+    assert package["ModelApprovalStatus"] == "Approved"
+    text = default_run.cli.text
+    assert "served version 1 at http://127.0.0.1:" in text
+    assert re.search(r"a smoke request of 3 test rows answered \[[01], [01], [01]\]", text), \
+        text[-1500:]
+    # the smoke request is in the local capture, where the endpoint would write it
+    assert [p for p in default_run.new_files if p.suffix == ".jsonl" and "capture" in p.parts]
+
+
 # -- the failing gate --------------------------------------------------------------------
 
 
@@ -124,6 +136,7 @@ def test_a_failing_gate_exits_1_registers_nothing_and_says_why(failing_gate_run)
     assert str(accuracy) in run.cli.text
     assert "0.999" in run.cli.text
     assert not [p for p in run.new_files if p.parent.name == "registry"]
+    assert "nothing was registered, so nothing is served" in run.cli.text
 
 
 # -- the user's data ---------------------------------------------------------------------
