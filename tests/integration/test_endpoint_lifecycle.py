@@ -9,6 +9,7 @@ environment, boto3 pointed at moto through AWS_ENDPOINT_URL.
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -23,6 +24,8 @@ from mlops_components.plan import evaluate
 from tests.integration.test_event_patterns import package_state_change, rule_to_queue  # noqa: F401
 
 GROUP = "churn"
+ENDPOINT = f"ep-{uuid.uuid4().hex[:8]}"
+"""moto's state is per process, shared with other tests: a name of our own."""
 ARGS = ModelEndpointArgs(bucket_name="churn-data", model_package_group_name=GROUP,
                          kind=EndpointKind.INSTANCES,
                          autoscaling=AutoscalingArgs(min_capacity=1, max_capacity=3))
@@ -30,7 +33,7 @@ ARGS = ModelEndpointArgs(bucket_name="churn-data", model_package_group_name=GROU
 
 @pytest.fixture(scope="module")
 def plan():
-    return evaluate(lambda: ModelEndpoint("churn", ARGS), project="mlops", stack="test")
+    return evaluate(lambda: ModelEndpoint(ENDPOINT, ARGS), project="mlops", stack="test")
 
 
 def rule_pattern(plan, name: str) -> dict:
@@ -52,19 +55,19 @@ def endpoint_state(name: str, status: str) -> dict:
 ])
 def test_the_planned_approval_rule_passes_approvals_of_its_group_only(
         plan, rule_to_queue, group, status, delivered):  # noqa: F811
-    pattern = rule_pattern(plan, "churn-approval-rule")
+    pattern = rule_pattern(plan, f"{ENDPOINT}-approval-rule")
     assert rule_to_queue(pattern, package_state_change(group, status)) is delivered
 
 
 @pytest.mark.parametrize(("name", "status", "delivered"), [
-    ("churn", "IN_SERVICE", True),
-    ("churn", "InService", True),
-    ("churn", "UPDATING", False),
-    ("churn-other", "IN_SERVICE", False),
+    (ENDPOINT, "IN_SERVICE", True),
+    (ENDPOINT, "InService", True),
+    (ENDPOINT, "UPDATING", False),
+    (f"{ENDPOINT}-other", "IN_SERVICE", False),
 ])
 def test_the_planned_in_service_rule_passes_this_endpoint_in_service_only(
         plan, rule_to_queue, name, status, delivered):  # noqa: F811
-    pattern = rule_pattern(plan, "churn-in-service-rule")
+    pattern = rule_pattern(plan, f"{ENDPOINT}-in-service-rule")
     assert rule_to_queue(pattern, endpoint_state(name, status)) is delivered
 
 
@@ -90,28 +93,32 @@ def approval(version: int) -> dict:
 
 def test_destroy_after_a_deployment_leaves_no_endpoint_behind(plan, as_lambda):
     sm, scaling = as_lambda("sagemaker"), as_lambda("application-autoscaling")
+
+    def endpoints():
+        return [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]
+                if e["EndpointName"] == ENDPOINT]
     (cleanup,) = plan.of_type("aws:lambda/invocation:Invocation")
     hook = json.loads(cleanup.inputs["input"])
     # GIVEN `pulumi up` (the hook's create) and no approved model yet: nothing exists
     assert deployer.handler({**hook, "tf": {"action": "create"}})["action"] == "noop"
-    assert sm.list_endpoints()["Endpoints"] == []
+    assert endpoints() == []
     # WHEN an approval deploys, the endpoint reaches InService (autoscaling registers) ...
     assert deployer.handler(approval(1))["action"] == "created"
     assert deployer.handler({"source": "aws.sagemaker",
                              "detail-type": "SageMaker Endpoint State Change",
-                             "detail": {"EndpointName": "churn",
+                             "detail": {"EndpointName": ENDPOINT,
                                         "EndpointStatus": "IN_SERVICE"}})["action"] == "updated"
-    assert [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]] == ["churn"]
+    assert endpoints() == [ENDPOINT]
     assert scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
     # ... and `pulumi destroy` deletes the Invocation (the hook's delete)
     outcome = deployer.handler({**hook, "tf": {"action": "delete", "prev_input": hook}})
     # THEN the endpoint, its config, its model and its scalable target are gone
     assert outcome["action"] == "deleted"
-    assert sm.list_endpoints()["Endpoints"] == []
-    assert sm.list_endpoint_configs(NameContains="churn")["EndpointConfigs"] == []
-    assert sm.list_models(NameContains="churn")["Models"] == []
+    assert endpoints() == []
+    assert sm.list_endpoint_configs(NameContains=ENDPOINT)["EndpointConfigs"] == []
+    assert sm.list_models(NameContains=ENDPOINT)["Models"] == []
     targets = scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
-    assert [t for t in targets if t["ResourceId"].startswith("endpoint/churn/")] == []
+    assert [t for t in targets if t["ResourceId"].startswith(f"endpoint/{ENDPOINT}/")] == []
     # and a second destroy attempt (a retried delete) finds nothing and does not fail
     again = deployer.handler({**hook, "tf": {"action": "delete", "prev_input": hook}})
     assert json.loads(again["reason"]) == {"endpoint_configs": [], "endpoints": [],
