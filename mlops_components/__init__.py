@@ -1,6 +1,14 @@
 """mlops-components: Pulumi component resources for the MLOps lifecycle on AWS SageMaker."""
 
 from mlops_components.components.data_bucket import DataBucket, DataBucketArgs
+from mlops_components.components.model_endpoint import (
+    AutoscalingArgs,
+    CaptureMethod,
+    DeploymentStrategy,
+    EndpointKind,
+    ModelEndpoint,
+    ModelEndpointArgs,
+)
 from mlops_components.components.model_monitor import ModelMonitor, ModelMonitorArgs
 from mlops_components.components.model_registry import ModelRegistry, ModelRegistryArgs
 from mlops_components.components.retrain_trigger import RetrainTrigger, RetrainTriggerArgs
@@ -12,13 +20,19 @@ from mlops_components.validation import ValidationError
 
 __all__ = [
     "ApprovalStatus",
+    "AutoscalingArgs",
+    "CaptureMethod",
     "DataBucket",
     "DataBucketArgs",
+    "DeploymentStrategy",
+    "EndpointKind",
     "MlopsStack",
     "MlopsStackArgs",
     "ModelMonitor",
     "ModelMonitorArgs",
     "MonitorEngine",
+    "ModelEndpoint",
+    "ModelEndpointArgs",
     "ModelRegistry",
     "ModelRegistryArgs",
     "ProblemType",

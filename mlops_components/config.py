@@ -27,6 +27,25 @@ from mlops_components.enums import (
     MonitorEngine,
     ProblemType,
 )
+from mlops_components.sagemaker.endpoint import (
+    CANARY_PERCENT_RANGE,
+    DEFAULT_AUTOSCALING_MAX_CAPACITY,
+    DEFAULT_AUTOSCALING_MIN_CAPACITY,
+    DEFAULT_CANARY_PERCENT,
+    DEFAULT_CAPTURE_SAMPLING_PERCENT,
+    DEFAULT_DEPLOYMENT_STRATEGY,
+    DEFAULT_ENDPOINT_INSTANCE_COUNT,
+    DEFAULT_ENDPOINT_INSTANCE_TYPE,
+    DEFAULT_ENDPOINT_KIND,
+    DEFAULT_SERVERLESS_MAX_CONCURRENCY,
+    DEFAULT_SERVERLESS_MEMORY_MB,
+    MAX_INSTANCE_COUNT,
+    SERVERLESS_CONCURRENCY_RANGE,
+    SERVERLESS_MEMORY_MB_RANGE,
+    SERVERLESS_MEMORY_STEP_MB,
+    DeploymentStrategy,
+    EndpointKind,
+)
 from mlops_components.sagemaker.monitor_spec import DEFAULT_MONITOR_SCHEDULE, MIN_DRIFT_WINDOW_HOURS
 from mlops_components.sagemaker.spec import (
     DEFAULT_PROCESSING_INSTANCE_TYPE,
@@ -190,6 +209,39 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("retrainCooldownSeconds", "integer", DEFAULT_COOLDOWN_SECONDS,
             "Minimum seconds between retrainings started by new data or drift; 0: no gate.",
             _between(0, MAX_COOLDOWN_SECONDS)),
+    Setting("endpointKind", "string", DEFAULT_ENDPOINT_KIND.value,
+            "How the endpoint serves approved models: serverless (pay per request) or "
+            "instances.", _one_of([kind.value for kind in EndpointKind])),
+    Setting("endpointInstanceType", "string", DEFAULT_ENDPOINT_INSTANCE_TYPE,
+            "Instance type of an instance endpoint.",
+            _matches(INSTANCE_TYPE_RE, "an ML instance type such as 'ml.m5.large'")),
+    Setting("endpointInstanceCount", "integer", DEFAULT_ENDPOINT_INSTANCE_COUNT,
+            "Initial instances of an instance endpoint.", _between(1, MAX_INSTANCE_COUNT)),
+    Setting("serverlessMemoryMb", "integer", DEFAULT_SERVERLESS_MEMORY_MB,
+            "Memory of a serverless endpoint (MB, a multiple of 1024).",
+            lambda value: None if SERVERLESS_MEMORY_MB_RANGE[0] <= value
+            <= SERVERLESS_MEMORY_MB_RANGE[1] and value % SERVERLESS_MEMORY_STEP_MB == 0
+            else f"must be {SERVERLESS_MEMORY_MB_RANGE[0]}-{SERVERLESS_MEMORY_MB_RANGE[1]} in "
+                 f"steps of {SERVERLESS_MEMORY_STEP_MB}"),
+    Setting("serverlessMaxConcurrency", "integer", DEFAULT_SERVERLESS_MAX_CONCURRENCY,
+            "Concurrent invocations of a serverless endpoint.",
+            _between(*SERVERLESS_CONCURRENCY_RANGE)),
+    Setting("captureSamplingPercent", "integer", DEFAULT_CAPTURE_SAMPLING_PERCENT,
+            "Percent of endpoint requests captured for drift monitoring; 0 turns capture off.",
+            _between(0, 100)),
+    Setting("deploymentStrategy", "string", DEFAULT_DEPLOYMENT_STRATEGY.value,
+            "Traffic shifting of a new model: all_at_once, or canary / linear with rollback "
+            "on alarms (instance endpoints).",
+            _one_of([strategy.value for strategy in DeploymentStrategy])),
+    Setting("canaryPercent", "integer", DEFAULT_CANARY_PERCENT,
+            "Capacity percent of the canary (or of each linear step).",
+            _between(*CANARY_PERCENT_RANGE)),
+    Setting("autoscalingMinCapacity", "integer", DEFAULT_AUTOSCALING_MIN_CAPACITY,
+            "Fewest instances when autoscaling an instance endpoint.",
+            _between(1, MAX_INSTANCE_COUNT)),
+    Setting("autoscalingMaxCapacity", "integer", DEFAULT_AUTOSCALING_MAX_CAPACITY,
+            "Most instances when autoscaling an instance endpoint; 0 turns autoscaling off.",
+            _between(0, MAX_INSTANCE_COUNT)),
 )
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -231,6 +283,16 @@ class StackConfig:
     retrain_on_new_data: bool
     retrain_on_drift: bool
     retrain_cooldown_seconds: int
+    endpoint_kind: EndpointKind
+    endpoint_instance_type: str
+    endpoint_instance_count: int
+    serverless_memory_mb: int
+    serverless_max_concurrency: int
+    capture_sampling_percent: int
+    deployment_strategy: DeploymentStrategy
+    canary_percent: int
+    autoscaling_min_capacity: int
+    autoscaling_max_capacity: int
 
     @property
     def tags(self) -> dict[str, str]:
@@ -282,6 +344,8 @@ def parse_config(raw: Mapping[str, Any], project: str = DEFAULT_PROJECT) -> Stac
     if problems:
         raise ValidationError(problems)
     values["problem_type"] = ProblemType(values["problem_type"])
+    values["endpoint_kind"] = EndpointKind(values["endpoint_kind"])
+    values["deployment_strategy"] = DeploymentStrategy(values["deployment_strategy"])
     return StackConfig(**values)
 
 

@@ -108,6 +108,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state[name_property] = _physical_name(args.typ, args.name, urn)
         physical = state[name_property]
         state.setdefault("arn", _arn(args.typ, physical, self.region, self.account_id))
+        if args.typ == "aws:sqs/queue:Queue":
+            state.setdefault("url", f"https://sqs.{self.region}.amazonaws.com/"
+                                    f"{self.account_id}/{physical}")
         return f"{physical}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:

@@ -13,19 +13,23 @@ from pathlib import Path
 from typing import Any
 
 SNAPSHOT_DIR = Path(__file__).parent / "fixtures" / "plans"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+"""Files of the repository in a plan (the deployer's code asset) are named relative to it."""
 BUCKET_OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
 _CODE_KEY = re.compile(r"code/[^/]+/([0-9a-f]{16})/")
 
 
 def normalise(plan: dict[str, Any]) -> dict[str, Any]:
-    """The plan with the code digest as ``<code-digest>``, without per-file code objects,
-    and its resources in URN order (registration order depends on Output timing)."""
+    """The plan with the code digest as ``<code-digest>``, the checkout as ``<repo>``, without
+    per-file code objects, and its resources in URN order (registration order depends on
+    Output timing)."""
     digests = {match.group(1) for resource in plan["resources"]
                if resource["type"] == BUCKET_OBJECT
                for match in [_CODE_KEY.search(resource["inputs"].get("key", ""))] if match}
     text = json.dumps(plan, sort_keys=True)
     for digest in digests:
         text = text.replace(digest, "<code-digest>")
+    text = text.replace(json.dumps(str(REPO_ROOT))[1:-1], "<repo>")
     normalised = json.loads(text)
     normalised["resources"] = sorted(
         (resource for resource in normalised["resources"]

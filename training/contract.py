@@ -150,6 +150,9 @@ class Job(str, Enum):  # noqa: UP042
 
 SERVING_MODULE = f"{PACKAGE}.inference"
 """The serving container's ``SAGEMAKER_PROGRAM``: a module name, imported from the code dir."""
+SERVING_CODE_DIR = f"{TRAINING_MODEL_DIR}/{MODEL_CODE_DIR}"
+"""The serving container's ``SAGEMAKER_SUBMIT_DIRECTORY``: the ``code/`` folder train.py puts
+inside model.tar.gz, so a container without network (network isolation) still finds the code."""
 
 # --------------------------------------------------------------------------------------
 # Hyperparameters of train.py

@@ -26,6 +26,8 @@ from mlops_components.cli.errors import (
 )
 from mlops_components.cli.registry import registry_list, set_status
 from mlops_components.cli.render import render_automation, render_outputs, render_tree
+from mlops_components.cli.serve import add_serve_parser
+from mlops_components.cli.status import add_status_parser
 from mlops_components.enums import ApprovalStatus, ProblemType
 from mlops_components.plan import close_all_event_loops, plan_stack
 from mlops_components.project import ProjectError, load_project
@@ -152,6 +154,8 @@ def _parser() -> argparse.ArgumentParser:
                              help="package version (default: the latest)")
         command.add_argument("--comment", default="", help="why (kept with the package)")
         command.set_defaults(handler=set_status, status=status)
+    add_serve_parser(commands)
+    add_status_parser(commands)
     return parser
 
 
@@ -201,6 +205,7 @@ def _up(args: argparse.Namespace) -> int:
     from mlops_components.cli.render import StepProgress, render_summary
     from mlops_components.local.job_env import JobEnvironmentError, dev_environment
     from mlops_components.local.run import LocalRunError, run_local
+    from mlops_components.local.smoke import serve_and_smoke
 
     if not args.local:
         return error("mlops up deploys with the Pulumi CLI: run `pulumi up` (needs the "
@@ -224,6 +229,7 @@ def _up(args: argparse.Namespace) -> int:
     except (LocalRunError, JobEnvironmentError) as problem:
         return error(str(problem))
     render_summary(console, run)
+    console.print(serve_and_smoke(run).message, highlight=False, soft_wrap=True)
     return EXIT_OK if run.execution.status == "Succeeded" else EXIT_FAILED
 
 

@@ -9,6 +9,11 @@ from dataclasses import dataclass, field
 import pulumi
 
 from mlops_components.components.data_bucket import DataBucket, DataBucketArgs
+from mlops_components.components.model_endpoint import (
+    AutoscalingArgs,
+    ModelEndpoint,
+    ModelEndpointArgs,
+)
 from mlops_components.components.model_monitor import ModelMonitor, ModelMonitorArgs
 from mlops_components.components.model_registry import ModelRegistry, ModelRegistryArgs
 from mlops_components.components.retrain_trigger import RetrainTrigger, RetrainTriggerArgs
@@ -20,17 +25,13 @@ from mlops_components.components.training_pipeline import (
 )
 from mlops_components.config import StackConfig
 from mlops_components.enums import ApprovalStatus, MonitorEngine
+from mlops_components.sagemaker.endpoint import endpoint_name
 from mlops_components.sagemaker.spec import PipelineParameter, TuningSpec
 from mlops_components.validation import MAX_MODEL_NAME_LENGTH, SAGEMAKER_NAME_RE, Problems
 
 #: The training pipeline parameter for the deployed model, when the pipeline declares one
 #: (the retraining gate passes the latest approved package's artifact to it).
 CHAMPION_PARAMETER: str | None = getattr(PipelineParameter, "CHAMPION_MODEL_URI", None)
-
-
-def endpoint_name(model: str) -> str:
-    """The endpoint of a model in MlopsStack (ModelEndpoint must name it the same)."""
-    return f"{model}-endpoint"
 
 
 @dataclass
@@ -43,6 +44,10 @@ class MlopsStackArgs:
     pipeline: TrainingPipelineArgs = field(default_factory=TrainingPipelineArgs)
     """Settings of the training pipeline (bucket and group are filled in by the stack).
     Default: TrainingPipelineArgs() (classification of "target", manual approval)."""
+
+    endpoint: ModelEndpointArgs = field(default_factory=ModelEndpointArgs)
+    """Settings of the endpoint approved models deploy to (bucket, group and name are filled
+    in by the stack). Default: ModelEndpointArgs() (serverless, capture on)."""
 
     reader_account_ids: Sequence[str] = field(default_factory=list)
     """Other AWS accounts allowed to read approved model packages. Default: none."""
@@ -98,6 +103,20 @@ class MlopsStackArgs:
                 security_group_ids=list(config.security_group_ids),
                 enable_network_isolation=config.network_isolation,
             ),
+            endpoint=ModelEndpointArgs(
+                kind=config.endpoint_kind,
+                instance_type=config.endpoint_instance_type,
+                instance_count=config.endpoint_instance_count,
+                serverless_memory_mb=config.serverless_memory_mb,
+                serverless_max_concurrency=config.serverless_max_concurrency,
+                capture_sampling_percent=config.capture_sampling_percent,
+                deployment_strategy=config.deployment_strategy,
+                canary_percent=config.canary_percent,
+                autoscaling=AutoscalingArgs(min_capacity=config.autoscaling_min_capacity,
+                                            max_capacity=config.autoscaling_max_capacity)
+                if config.autoscaling_max_capacity > 0 else None,
+                kms_key_arn=kms_key_arn,
+            ),
             reader_account_ids=list(config.reader_account_ids),
             monitor=ModelMonitorArgs(
                 engine=MonitorEngine(config.monitor_engine),
@@ -119,8 +138,8 @@ class MlopsStackArgs:
 
 
 class MlopsStack(pulumi.ComponentResource):
-    """Data bucket, model registry, training pipeline, drift monitoring and retraining for one
-    model."""
+    """Data bucket, model registry, training pipeline, endpoint, drift monitoring and
+    retraining for one model."""
 
     bucket_name: pulumi.Output[str]
     """Name of the data bucket."""
@@ -140,6 +159,8 @@ class MlopsStack(pulumi.ComponentResource):
     """The drift monitor's alarms (empty without monitoring)."""
     retrain_rule_names: pulumi.Output[dict[str, str]]
     """The retraining rules by source (empty without retraining)."""
+    endpoint_name: pulumi.Output[str]
+    """Name of the SageMaker endpoint (it exists once a model has been approved)."""
 
     def __init__(self, name: str, args: MlopsStackArgs | None = None,
                  opts: pulumi.ResourceOptions | None = None):
@@ -166,6 +187,14 @@ class MlopsStack(pulumi.ComponentResource):
                                 model_package_group_name=self.registry.model_package_group_name,
                                 model_name=args.pipeline.model_name or name,
                                 tags={**args.tags, **args.pipeline.tags}),
+            opts=child_opts(self))
+        self.endpoint = ModelEndpoint(
+            f"{name}-endpoint",
+            dataclasses.replace(args.endpoint, bucket_name=self.data.bucket_name,
+                                model_package_group_name=self.registry.model_package_group_name,
+                                endpoint_name=args.endpoint.endpoint_name or endpoint_name(name),
+                                model_name=args.endpoint.model_name or name,
+                                tags={**args.tags, **args.endpoint.tags}),
             opts=child_opts(self))
 
         self.monitor = None
@@ -216,6 +245,7 @@ class MlopsStack(pulumi.ComponentResource):
             pulumi.Output.from_input([])
         self.retrain_rule_names = self.retrain.rule_names if self.retrain else \
             pulumi.Output.from_input({})
+        self.endpoint_name = self.endpoint.endpoint_name
         self.register_outputs({
             "bucket_name": self.bucket_name,
             "bucket_arn": self.bucket_arn,
@@ -226,4 +256,5 @@ class MlopsStack(pulumi.ComponentResource):
             "pipeline_arn": self.pipeline_arn,
             "alarm_names": self.alarm_names,
             "retrain_rule_names": self.retrain_rule_names,
+            "endpoint_name": self.endpoint_name,
         })

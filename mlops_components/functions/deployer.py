@@ -7,7 +7,18 @@ step is idempotent: the model and endpoint config names are derived from the pac
 a hash of the deployment settings, an event whose config is already live (or being rolled out)
 does nothing, and an older version approved while a newer one is live does nothing unless
 ALLOW_ROLLBACK_TO_OLDER. "Nothing to do" outcomes return a reason; failures raise, so
-EventBridge retries and finally dead-letters the event.
+Lambda's asynchronous invocation retries the event and finally sends it to the dead-letter
+queue (EventBridge's own retry policy and DLQ cover events it cannot deliver to the function).
+
+Two more kinds of event reach the same function (one role, one place that knows the endpoint):
+
+* ``SageMaker Endpoint State Change`` to InService, for instance endpoints with autoscaling:
+  the scalable target and its target-tracking policy are registered then (Application Auto
+  Scaling refuses a variant that does not exist yet, and no endpoint exists before the first
+  approval). Both calls are upserts, so every InService event may repeat them.
+* The ``pulumi destroy`` hook: an ``aws.lambda_.Invocation`` with lifecycle scope CRUD sends
+  its input with a ``tf.action`` key; ``delete`` removes the endpoint, its scalable target and
+  every model and endpoint config the deployer made (:func:`delete_endpoint_and_configs`).
 
 boto3 + standard library only; imports nothing of mlops_components or training.
 """
@@ -32,6 +43,17 @@ logger.setLevel(logging.INFO)
 
 EVENT_SOURCE = "aws.sagemaker"
 EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
+ENDPOINT_EVENT_DETAIL_TYPE = "SageMaker Endpoint State Change"
+IN_SERVICE_EVENT_STATUSES = ("IN_SERVICE", "InService")
+"""How the endpoint state event spells InService (AWS's examples use IN_SERVICE)."""
+LIFECYCLE_KEY = "tf"
+"""Key the CRUD-scoped Lambda invocation adds to its input: ``{"action": ..., "prev_input"}``."""
+CLEANUP_MARKER = "mlops:endpoint-cleanup"
+"""Key of the cleanup invocation's input (its value: the endpoint name)."""
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+SCALING_METRIC = "SageMakerVariantInvocationsPerInstance"
+SCALE_IN_COOLDOWN_SECONDS = 300
+SCALE_OUT_COOLDOWN_SECONDS = 60
 APPROVED = "Approved"
 VARIANT_NAME = "AllTraffic"
 TAG_PACKAGE_ARN = "mlops:model-package-arn"
@@ -44,6 +66,8 @@ ENDPOINT_NAME_ENV = "MLOPS_ENDPOINT_NAME"
 """Container environment the serving handler reads (serverless: it writes capture itself)."""
 
 KINDS = ("serverless", "instances")
+CAPTURE_METHODS = ("data_capture", "handler")
+"""SageMaker's DataCaptureConfig (instances only), or the serving handler writing records."""
 STRATEGIES = ("all_at_once", "canary", "linear")
 BUSY_STATUSES = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 NAME_LIMIT = 63
@@ -75,12 +99,20 @@ class Config:
     serverless_memory_mb: int = 2048
     serverless_max_concurrency: int = 5
     capture_s3_uri: str = ""
+    capture_method: str = ""
+    """data_capture or handler; empty: handler on serverless, data_capture on instances."""
     capture_sampling_percent: int = 100
     kms_key_arn: str = ""
     enable_network_isolation: bool = True
     deployment_strategy: str = "all_at_once"
     canary_percent: int = 10
     alarm_names: tuple[str, ...] = ()
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    autoscaling_min_capacity: int = 0
+    autoscaling_max_capacity: int = 0
+    autoscaling_target_invocations: int = 0
+    """Invocations per instance per minute the policy tracks; 0: no autoscaling."""
     wait_seconds: int = 0
     allow_rollback_to_older: bool = False
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -131,30 +163,101 @@ class Config:
             serverless_memory_mb=integer("SERVERLESS_MEMORY_MB", 2048, 1024, 6144),
             serverless_max_concurrency=integer("SERVERLESS_MAX_CONCURRENCY", 5, 1, 200),
             capture_s3_uri=env.get("CAPTURE_S3_URI", ""),
+            capture_method=env.get("CAPTURE_METHOD", ""),
             capture_sampling_percent=integer("CAPTURE_SAMPLING_PERCENT", 100, 0, 100),
             kms_key_arn=env.get("KMS_KEY_ARN", ""),
             enable_network_isolation=_flag(env.get("ENABLE_NETWORK_ISOLATION"), True),
             deployment_strategy=strategy,
             canary_percent=integer("CANARY_PERCENT", 10, 1, 99),
-            alarm_names=tuple(a.strip() for a in env.get("ALARM_NAMES", "").split(",")
-                              if a.strip()),
+            alarm_names=_names(env.get("ALARM_NAMES", "")),
+            subnet_ids=_names(env.get("SUBNET_IDS", "")),
+            security_group_ids=_names(env.get("SECURITY_GROUP_IDS", "")),
+            autoscaling_min_capacity=integer("AUTOSCALING_MIN_CAPACITY", 0, 0, 1000),
+            autoscaling_max_capacity=integer("AUTOSCALING_MAX_CAPACITY", 0, 0, 1000),
+            autoscaling_target_invocations=integer("AUTOSCALING_TARGET_INVOCATIONS", 0, 0,
+                                                   1_000_000),
             wait_seconds=integer("WAIT_SECONDS", 0, 0, 840),
             allow_rollback_to_older=_flag(env.get("ALLOW_ROLLBACK_TO_OLDER"), False),
             tags={str(k): str(v) for k, v in tags.items()},
         )
+        if config.capture_method not in ("", *CAPTURE_METHODS):
+            problems.append(f"CAPTURE_METHOD must be one of {list(CAPTURE_METHODS)} "
+                            f"(got {config.capture_method!r})")
+        elif kind == "serverless" and config.capture_method == "data_capture":
+            problems.append("CAPTURE_METHOD 'data_capture' needs instance endpoints; serverless "
+                            "endpoints have no data capture (use 'handler')")
         if config.capture_s3_uri and not config.capture_s3_uri.startswith("s3://"):
             problems.append(f"CAPTURE_S3_URI must be an s3:// URI (got {config.capture_s3_uri!r})")
         if serverless_memory := config.serverless_memory_mb:
             if kind == "serverless" and serverless_memory % 1024:
                 problems.append(f"SERVERLESS_MEMORY_MB must be a multiple of 1024 "
                                 f"(got {serverless_memory})")
+        if config.autoscaling and not (
+                1 <= config.autoscaling_min_capacity <= config.autoscaling_max_capacity):
+            problems.append("AUTOSCALING_MIN_CAPACITY must be >= 1 and <= "
+                            f"AUTOSCALING_MAX_CAPACITY (got {config.autoscaling_min_capacity} "
+                            f"and {config.autoscaling_max_capacity})")
+        if config.autoscaling and kind == "serverless":
+            problems.append("AUTOSCALING_TARGET_INVOCATIONS needs instance endpoints; "
+                            "serverless endpoints scale themselves")
+        if bool(config.subnet_ids) != bool(config.security_group_ids):
+            problems.append("SUBNET_IDS and SECURITY_GROUP_IDS must be given together")
         if problems:
             raise ConfigError("deployer configuration: " + "; ".join(problems))
         return config
 
+    def to_env(self) -> dict[str, str]:
+        """The Lambda environment that `from_env` reads back as this Config."""
+        env = {
+            "ENDPOINT_NAME": self.endpoint_name,
+            "MODEL_PACKAGE_GROUP": self.model_package_group,
+            "EXECUTION_ROLE_ARN": self.execution_role_arn,
+            "ENDPOINT_KIND": self.endpoint_kind,
+            "INSTANCE_TYPE": self.instance_type,
+            "INITIAL_INSTANCE_COUNT": str(self.initial_instance_count),
+            "SERVERLESS_MEMORY_MB": str(self.serverless_memory_mb),
+            "SERVERLESS_MAX_CONCURRENCY": str(self.serverless_max_concurrency),
+            "CAPTURE_S3_URI": self.capture_s3_uri,
+            "CAPTURE_METHOD": self.capture_method,
+            "CAPTURE_SAMPLING_PERCENT": str(self.capture_sampling_percent),
+            "KMS_KEY_ARN": self.kms_key_arn,
+            "ENABLE_NETWORK_ISOLATION": str(self.enable_network_isolation).lower(),
+            "DEPLOYMENT_STRATEGY": self.deployment_strategy,
+            "CANARY_PERCENT": str(self.canary_percent),
+            "ALARM_NAMES": ",".join(self.alarm_names),
+            "SUBNET_IDS": ",".join(self.subnet_ids),
+            "SECURITY_GROUP_IDS": ",".join(self.security_group_ids),
+            "AUTOSCALING_MIN_CAPACITY": str(self.autoscaling_min_capacity),
+            "AUTOSCALING_MAX_CAPACITY": str(self.autoscaling_max_capacity),
+            "AUTOSCALING_TARGET_INVOCATIONS": str(self.autoscaling_target_invocations),
+            "WAIT_SECONDS": str(self.wait_seconds),
+            "ALLOW_ROLLBACK_TO_OLDER": str(self.allow_rollback_to_older).lower(),
+            "TAGS": json.dumps(dict(self.tags), sort_keys=True),
+        }
+        return {key: value for key, value in env.items() if value != ""}
+
     @property
     def serverless(self) -> bool:
         return self.endpoint_kind == "serverless"
+
+    @property
+    def handler_captures(self) -> bool:
+        """Whether the serving handler (not SageMaker) writes the capture records."""
+        return bool(self.capture_s3_uri) and (
+            self.capture_method == "handler" or (self.serverless and not self.capture_method))
+
+    @property
+    def autoscaling(self) -> bool:
+        return self.autoscaling_target_invocations > 0
+
+
+def _names(raw: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in raw.split(",") if name.strip())
+
+
+def scalable_resource_id(endpoint_name: str) -> str:
+    """Application Auto Scaling's id of the endpoint's variant."""
+    return f"endpoint/{endpoint_name}/variant/{VARIANT_NAME}"
 
 
 @dataclass(frozen=True)
@@ -179,7 +282,9 @@ def config_hash(config: Config, package_arn: str) -> str:
     """8 hex digits over everything that goes into the model and endpoint config."""
     settings = {k: v for k, v in asdict(config).items()
                 if k not in ("wait_seconds", "allow_rollback_to_older", "deployment_strategy",
-                             "canary_percent", "alarm_names", "tags")}
+                             "canary_percent", "alarm_names", "tags",
+                             "autoscaling_min_capacity", "autoscaling_max_capacity",
+                             "autoscaling_target_invocations")}
     settings["package"] = package_arn
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
 
@@ -197,7 +302,7 @@ def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
 def model_request(config: Config, name: str, package_arn: str) -> dict[str, Any]:
     container: dict[str, Any] = {"ModelPackageName": package_arn}
     environment = {ENDPOINT_NAME_ENV: config.endpoint_name}
-    if config.serverless and config.capture_s3_uri:  # no data capture there: the handler writes
+    if config.handler_captures:  # serverless has no data capture: the handler writes
         environment[CAPTURE_S3_ENV] = config.capture_s3_uri
         environment[CAPTURE_SAMPLING_ENV] = str(config.capture_sampling_percent)
     container["Environment"] = environment
@@ -207,8 +312,11 @@ def model_request(config: Config, name: str, package_arn: str) -> dict[str, Any]
         "ExecutionRoleArn": config.execution_role_arn,
         "Tags": _tag_list({**config.tags, TAG_MANAGED_BY: config.endpoint_name}),
     }
-    if not config.serverless:  # serverless endpoints refuse network isolation
+    if not config.serverless:  # serverless endpoints refuse network isolation and VPCs
         request["EnableNetworkIsolation"] = config.enable_network_isolation
+        if config.subnet_ids:
+            request["VpcConfig"] = {"Subnets": list(config.subnet_ids),
+                                    "SecurityGroupIds": list(config.security_group_ids)}
     return request
 
 
@@ -229,7 +337,7 @@ def endpoint_config_request(config: Config, name: str, model_name: str) -> dict[
     if not config.serverless:
         if config.kms_key_arn:
             request["KmsKeyId"] = config.kms_key_arn
-        if config.capture_s3_uri:
+        if config.capture_s3_uri and not config.handler_captures:
             capture: dict[str, Any] = {
                 "EnableCapture": True,
                 "InitialSamplingPercentage": config.capture_sampling_percent,
@@ -360,7 +468,7 @@ def _wait(sm: Any, name: str, seconds: int, poll: float) -> dict[str, Any]:
 
 
 def deploy(event: Mapping[str, Any], config: Config, sm: Any = None,
-           poll_seconds: float = POLL_SECONDS) -> Outcome:
+           poll_seconds: float = POLL_SECONDS, autoscaling: Any = None) -> Outcome:
     """Deploy the approved package of `event` to the configured endpoint, idempotently."""
     approval = parse_event(event)
     if isinstance(approval, str):
@@ -393,13 +501,15 @@ def deploy(event: Mapping[str, Any], config: Config, sm: Any = None,
         except ClientError as error:
             if not _exists_already(error):
                 raise
-            return deploy(event, config, sm, poll_seconds)  # a concurrent delivery won
+            # a concurrent delivery won the race to create it
+            return deploy(event, config, sm, poll_seconds, autoscaling)
     else:
         request: dict[str, Any] = {"EndpointName": config.endpoint_name,
                                    "EndpointConfigName": name}
         deployment = deployment_config(config)
         if deployment is not None:
             request["DeploymentConfig"] = deployment
+        _release_scaling_for_new_instance_type(sm, endpoint, config, autoscaling)
         sm.update_endpoint(**request)
         sm.add_tags(ResourceArn=endpoint["EndpointArn"], Tags=_tag_list(package_tags))
         action = "updated"
@@ -441,9 +551,103 @@ def _nothing_to_do(sm: Any, endpoint: Mapping[str, Any], approval: Approval, nam
     return None
 
 
+def _release_scaling_for_new_instance_type(sm: Any, endpoint: Mapping[str, Any],
+                                           config: Config, autoscaling: Any) -> None:
+    """Deregister the scalable target when the update changes the instance type.
+
+    UpdateEndpoint fails for a variant registered with Application Auto Scaling if the
+    instance type changes (a new model alone is allowed); the InService event that ends the
+    update registers it again.
+    """
+    if config.serverless or not endpoint.get("EndpointConfigName"):
+        return
+    live = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    types = {v.get("InstanceType") for v in live.get("ProductionVariants", [])}
+    if types and types != {config.instance_type}:
+        _deregister_scaling(autoscaling or boto3.client("application-autoscaling"),
+                            config.endpoint_name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Autoscaling (instance endpoints, once the endpoint is InService)
+
+
+def is_endpoint_in_service(event: Mapping[str, Any], endpoint_name: str) -> bool:
+    """True for this endpoint's state change to InService."""
+    detail = event.get("detail") or {}
+    return (event.get("source") == EVENT_SOURCE
+            and event.get("detail-type") == ENDPOINT_EVENT_DETAIL_TYPE
+            and detail.get("EndpointName") == endpoint_name
+            and detail.get("EndpointStatus") in IN_SERVICE_EVENT_STATUSES)
+
+
+def ensure_autoscaling(config: Config, autoscaling: Any = None) -> Outcome:
+    """Register the variant as a scalable target with a target-tracking policy (upserts)."""
+    if not config.autoscaling:
+        return Outcome("skipped", "autoscaling is off for this endpoint", config.endpoint_name)
+    autoscaling = autoscaling or boto3.client("application-autoscaling")
+    resource_id = scalable_resource_id(config.endpoint_name)
+    autoscaling.register_scalable_target(
+        ServiceNamespace="sagemaker", ResourceId=resource_id,
+        ScalableDimension=SCALABLE_DIMENSION, MinCapacity=config.autoscaling_min_capacity,
+        MaxCapacity=config.autoscaling_max_capacity)
+    autoscaling.put_scaling_policy(
+        PolicyName=f"{config.endpoint_name}-invocations", ServiceNamespace="sagemaker",
+        ResourceId=resource_id, ScalableDimension=SCALABLE_DIMENSION,
+        PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": float(config.autoscaling_target_invocations),
+            "PredefinedMetricSpecification": {"PredefinedMetricType": SCALING_METRIC},
+            "ScaleInCooldown": SCALE_IN_COOLDOWN_SECONDS,
+            "ScaleOutCooldown": SCALE_OUT_COOLDOWN_SECONDS,
+        })
+    return Outcome("updated", f"autoscaling {config.autoscaling_min_capacity}-"
+                   f"{config.autoscaling_max_capacity} instances at "
+                   f"{config.autoscaling_target_invocations} invocations per instance",
+                   config.endpoint_name)
+
+
+def _deregister_scaling(autoscaling: Any, endpoint_name: str) -> bool:
+    """Remove the variant's scalable target (and so its policies); False when there was none."""
+    try:
+        autoscaling.deregister_scalable_target(
+            ServiceNamespace="sagemaker", ResourceId=scalable_resource_id(endpoint_name),
+            ScalableDimension=SCALABLE_DIMENSION)
+        return True
+    except ClientError as error:
+        found = error.response.get("Error", {})
+        if found.get("Code") == "ObjectNotFoundException" or \
+                "No scalable target" in found.get("Message", ""):  # moto's spelling
+            return False
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+# The entry point
+
+
+def handle(event: Mapping[str, Any], config: Config, sm: Any = None,
+           autoscaling: Any = None) -> Outcome:
+    """Route one event: the destroy hook, an endpoint now InService, or an approval."""
+    lifecycle = event.get(LIFECYCLE_KEY)
+    if CLEANUP_MARKER in event:
+        action = lifecycle.get("action", "") if isinstance(lifecycle, Mapping) else ""
+        if action != "delete":
+            return Outcome("noop", f"cleanup hook ({action or 'no action'}): the endpoint is "
+                           "deleted when the stack is destroyed", config.endpoint_name)
+        deleted = delete_endpoint_and_configs(config.endpoint_name, sm, autoscaling=autoscaling)
+        return Outcome("deleted", json.dumps(deleted, sort_keys=True), config.endpoint_name)
+    if event.get("detail-type") == ENDPOINT_EVENT_DETAIL_TYPE:
+        if not is_endpoint_in_service(event, config.endpoint_name):
+            return Outcome("skipped", "not this endpoint reaching InService",
+                           config.endpoint_name)
+        return ensure_autoscaling(config, autoscaling)
+    return deploy(event, config, sm, autoscaling=autoscaling)
+
+
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, str]:
     """The Lambda entry point."""
-    outcome = deploy(event, Config.from_env())
+    outcome = handle(event, Config.from_env())
     logger.info("%s", json.dumps(outcome.as_dict()))
     return outcome.as_dict()
 
@@ -463,16 +667,21 @@ def _ignore_missing(call: Any, **kwargs: Any) -> bool:
 
 
 def delete_endpoint_and_configs(endpoint_name: str, sm: Any = None,
-                                wait_seconds: int = 0, poll_seconds: float = POLL_SECONDS
-                                ) -> dict[str, list[str]]:
-    """Delete the endpoint and every model and endpoint config the deployer made for it.
+                                wait_seconds: int = 0, poll_seconds: float = POLL_SECONDS,
+                                autoscaling: Any = None) -> dict[str, list[str]]:
+    """Delete the endpoint, its scalable target, and every model and endpoint config the
+    deployer made for it.
 
     Models and configs are found by their `mlops:managed-by-deployer` tag (= the endpoint
     name), so resources of other endpoints or made by hand stay. Running it again deletes
     nothing more and does not fail.
     """
     sm = sm or boto3.client("sagemaker")
-    deleted: dict[str, list[str]] = {"endpoints": [], "endpoint_configs": [], "models": []}
+    autoscaling = autoscaling or boto3.client("application-autoscaling")
+    deleted: dict[str, list[str]] = {"endpoints": [], "endpoint_configs": [], "models": [],
+                                     "scalable_targets": []}
+    if _deregister_scaling(autoscaling, endpoint_name):
+        deleted["scalable_targets"].append(scalable_resource_id(endpoint_name))
     if _ignore_missing(sm.delete_endpoint, EndpointName=endpoint_name):
         deleted["endpoints"].append(endpoint_name)
         deadline = time.monotonic() + wait_seconds

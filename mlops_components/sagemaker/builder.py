@@ -67,6 +67,7 @@ from training.contract import (
     PROCESSING_WHEELHOUSE_DIR,
     PROFILE_OUTPUTS,
     REPORT_OUTPUT,
+    SERVING_CODE_DIR,
     SERVING_MODULE,
     SOURCEDIR_TARBALL,
     TRAINING_CHANNEL_ROOT,
@@ -564,13 +565,16 @@ def _serving_environment(code_uri: str, region: str) -> dict[str, str]:
 
     The scikit-learn serving stack treats ``SAGEMAKER_PROGRAM`` as a module name (it strips
     ``.py`` and imports it), so ``training/inference.py`` cannot be named as a path. The
-    dotted name ``training.inference`` imports the module from the ``training`` package at
-    the root of ``sourcedir.tar.gz``, which the container downloads from
-    ``SAGEMAKER_SUBMIT_DIRECTORY`` into its code directory.
+    dotted name ``training.inference`` imports the module from the ``training`` package that
+    train.py copies into the model (``code/training/`` in model.tar.gz);
+    ``SAGEMAKER_SUBMIT_DIRECTORY`` points the container there. An ``s3://`` submit directory
+    (``code_uri``) would need the container to reach S3, which network isolation forbids;
+    ``code_uri`` stays in the package's metadata (``mlops:code-uri``) for traceability.
     """
+    del code_uri
     return {
         "SAGEMAKER_PROGRAM": SERVING_MODULE,
-        "SAGEMAKER_SUBMIT_DIRECTORY": f"{code_uri}/{SOURCEDIR_TARBALL}",
+        "SAGEMAKER_SUBMIT_DIRECTORY": SERVING_CODE_DIR,
         "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
         "SAGEMAKER_REGION": region,
     }

@@ -125,6 +125,22 @@ def cached_monitor_definition(spec: MonitorSpec, owner: str | None = None) -> st
     return _cached(definition_key(spec), build)
 
 
+def cached_sklearn_image_uri(region: str) -> str:
+    """The scikit-learn image URI for ``region`` (the SDK's offline table), cached like a
+    definition so that components needing only the image (the endpoint's model role) do not
+    import the SDK on a warm plan. Raises ValueError for a region the SDK does not know."""
+    key = hashlib.sha256(f"sklearn-image\n{_builder_fingerprint()}\n{region}".encode()
+                         ).hexdigest()
+
+    def lookup() -> str:
+        from mlops_components.sagemaker import offline_sdk
+
+        with offline_sdk.offline_sdk(region):
+            return offline_sdk.sklearn_image_uri(region)
+
+    return _cached(key, lookup)
+
+
 def _cached(key: str, build: Callable[[], str]) -> str:
     folder = cache_dir()
     path = folder / f"{key}.json" if folder is not None else None

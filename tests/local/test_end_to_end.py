@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import tarfile
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,12 @@ from sklearn.datasets import load_breast_cancer
 from mlops_components.local.registry import LocalRegistry
 from mlops_components.local.workdir import LocalS3
 from tests.local.conftest import run_cli
-from training.contract import SOURCEDIR_TARBALL
+from training.contract import (
+    MODEL_CODE_DIR,
+    SERVING_CODE_DIR,
+    SERVING_MODULE,
+    SOURCEDIR_TARBALL,
+)
 
 
 def local_path(workdir: Path, uri: str) -> Path:
@@ -90,8 +96,26 @@ def test_the_uploaded_code_is_the_training_package_byte_for_byte(default_run):
     assert uploaded == expected.files
     assert tarball == expected.tarball()
     serving = package["InferenceSpecification"]["Containers"][0]["Environment"]
-    assert serving["SAGEMAKER_SUBMIT_DIRECTORY"] == \
-        f"{package['CustomerMetadataProperties']['mlops:code-uri']}/{SOURCEDIR_TARBALL}"
+    # the serving container reads the code from inside the model (no network needed)
+    assert serving["SAGEMAKER_SUBMIT_DIRECTORY"] == SERVING_CODE_DIR
+    archive = local_path(default_run.workdir,
+                         package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"])
+    with tarfile.open(archive) as model:
+        names = set(model.getnames())
+    module = SERVING_MODULE.replace(".", "/") + ".py"
+    assert f"{MODEL_CODE_DIR}/{module}" in {name.removeprefix("./") for name in names}
+
+
+def test_dev_auto_approves_so_the_run_ends_with_the_model_served_and_answering(default_run):
+    package = the_package(default_run)
+
+    assert package["ModelApprovalStatus"] == "Approved"
+    text = default_run.cli.text
+    assert "served version 1 at http://127.0.0.1:" in text
+    assert re.search(r"a smoke request of 3 test rows answered \[[01], [01], [01]\]", text), \
+        text[-1500:]
+    # the smoke request is in the local capture, where the endpoint would write it
+    assert [p for p in default_run.new_files if p.suffix == ".jsonl" and "capture" in p.parts]
 
 
 # -- the failing gate --------------------------------------------------------------------
@@ -112,6 +136,7 @@ def test_a_failing_gate_exits_1_registers_nothing_and_says_why(failing_gate_run)
     assert str(accuracy) in run.cli.text
     assert "0.999" in run.cli.text
     assert not [p for p in run.new_files if p.parent.name == "registry"]
+    assert "nothing was registered, so nothing is served" in run.cli.text
 
 
 # -- the user's data ---------------------------------------------------------------------

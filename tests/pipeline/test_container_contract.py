@@ -287,7 +287,7 @@ def test_register_declares_the_package_for_review_with_metrics_and_baselines(def
     assert container["Image"] == IMAGE
     assert container["Environment"] == {
         "SAGEMAKER_PROGRAM": "training.inference",
-        "SAGEMAKER_SUBMIT_DIRECTORY": f"{CODE_URI}/sourcedir.tar.gz",
+        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
         "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
         "SAGEMAKER_REGION": "eu-west-1"}
     specification = register["InferenceSpecification"]

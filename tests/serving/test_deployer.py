@@ -78,6 +78,12 @@ def sm(moto_endpoint, monkeypatch):
     return WithUpdates(client, moto_endpoint)
 
 
+@pytest.fixture
+def scaling(moto_endpoint, sm):
+    return boto3.client("application-autoscaling", region_name=REGION,
+                        endpoint_url=moto_endpoint)
+
+
 def settings(**env) -> deployer.Config:
     base = {"ENDPOINT_NAME": f"ep-{uuid.uuid4().hex[:8]}", "MODEL_PACKAGE_GROUP": GROUP,
             "EXECUTION_ROLE_ARN": ROLE}
@@ -206,20 +212,23 @@ def test_names_are_deterministic_and_fit_sagemaker_limits():
     assert deployer.config_hash(config, "a") != deployer.config_hash(other, "a")
 
 
-def test_delete_removes_the_endpoint_and_what_the_deployer_made_and_is_idempotent(sm):
+def test_delete_removes_the_endpoint_and_what_the_deployer_made_and_is_idempotent(sm, scaling):
     config = settings(**INSTANCES)
     deployer.deploy(event(1), config, sm)
     deployer.deploy(event(2), config, sm)
     sm.finish(config.endpoint_name)
     sm.create_model(ModelName=f"{config.endpoint_name}-by-hand", ExecutionRoleArn=ROLE,
                     PrimaryContainer={"Image": "123.dkr.ecr.us-east-1.amazonaws.com/x:1"})
-    deleted = deployer.delete_endpoint_and_configs(config.endpoint_name, sm.client)
+    deleted = deployer.delete_endpoint_and_configs(config.endpoint_name, sm.client,
+                                                   autoscaling=scaling)
     assert deleted["endpoints"] == [config.endpoint_name]
     assert len(deleted["models"]) == 2 and len(deleted["endpoint_configs"]) == 2
     assert deployer._describe_endpoint(sm.client, config.endpoint_name) is None
     assert managed(sm, config) == ([f"{config.endpoint_name}-by-hand"], [])
-    again = deployer.delete_endpoint_and_configs(config.endpoint_name, sm.client)
-    assert again == {"endpoints": [], "endpoint_configs": [], "models": []}
+    again = deployer.delete_endpoint_and_configs(config.endpoint_name, sm.client,
+                                                 autoscaling=scaling)
+    assert again == {"endpoints": [], "endpoint_configs": [], "models": [],
+                     "scalable_targets": []}
 
 
 def test_configuration_errors_are_reported_together():
@@ -258,3 +267,99 @@ def test_lambda_handler_reads_its_environment(sm, monkeypatch):
     monkeypatch.setattr(deployer.boto3, "client", lambda service: sm)
     assert deployer.handler(event(1, "Rejected"), None)["action"] == "skipped"
     assert deployer.handler(event(1), None)["action"] == "created"
+
+
+# -- autoscaling, the destroy hook, the environment round trip -----------------------------
+
+SCALED = {**INSTANCES, "AUTOSCALING_MIN_CAPACITY": "2", "AUTOSCALING_MAX_CAPACITY": "6",
+          "AUTOSCALING_TARGET_INVOCATIONS": "200"}
+
+
+def in_service(endpoint_name: str, status: str = "IN_SERVICE") -> dict:
+    return {"version": "0", "source": "aws.sagemaker",
+            "detail-type": "SageMaker Endpoint State Change",
+            "detail": {"EndpointName": endpoint_name, "EndpointStatus": status}}
+
+
+def scalable_targets(scaling, endpoint_name):
+    targets = scaling.describe_scalable_targets(ServiceNamespace="sagemaker")
+    return [t for t in targets["ScalableTargets"]
+            if t["ResourceId"] == deployer.scalable_resource_id(endpoint_name)]
+
+
+def test_the_endpoint_reaching_in_service_registers_autoscaling_once_and_again(sm, scaling):
+    config = settings(**SCALED)
+    deployer.handle(event(1), config, sm, scaling)
+    assert scalable_targets(scaling, config.endpoint_name) == []  # not before InService
+
+    for _ in range(2):  # SageMaker may repeat the event: both calls are upserts
+        outcome = deployer.handle(in_service(config.endpoint_name), config, sm, scaling)
+        assert outcome.action == "updated"
+    [target] = scalable_targets(scaling, config.endpoint_name)
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 6)
+    assert target["ResourceId"] == f"endpoint/{config.endpoint_name}/variant/AllTraffic"
+    [policy] = scaling.describe_scaling_policies(ServiceNamespace="sagemaker")[
+        "ScalingPolicies"][-1:]
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == 200.0
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == \
+        "SageMakerVariantInvocationsPerInstance"
+
+
+@pytest.mark.parametrize("other", [
+    lambda name: in_service(name, "Updating"),
+    lambda name: in_service(f"{name}-other"),
+])
+def test_other_endpoint_events_register_nothing(sm, scaling, other):
+    config = settings(**SCALED)
+    assert deployer.handle(other(config.endpoint_name), config, sm, scaling).action == "skipped"
+    assert scalable_targets(scaling, config.endpoint_name) == []
+
+
+def test_an_instance_type_change_releases_the_scalable_target_before_updating(sm, scaling):
+    config = settings(**SCALED)
+    deployer.handle(event(1), config, sm, scaling)
+    deployer.handle(in_service(config.endpoint_name), config, sm, scaling)
+    bigger = settings(**{**SCALED, "INSTANCE_TYPE": "ml.c5.xlarge",
+                         "ENDPOINT_NAME": config.endpoint_name})
+    assert deployer.handle(event(2), bigger, sm, scaling).action == "updated"
+    assert scalable_targets(scaling, config.endpoint_name) == []
+    # a new model on the same instance type keeps it (SageMaker allows that update)
+    sm.finish(config.endpoint_name)
+    deployer.handle(in_service(config.endpoint_name), bigger, sm, scaling)
+    deployer.handle(event(3), bigger, sm, scaling)
+    assert len(scalable_targets(scaling, config.endpoint_name)) == 1
+
+
+def test_the_destroy_hook_deletes_only_on_delete(sm, scaling):
+    config = settings(**SCALED)
+    deployer.handle(event(1), config, sm, scaling)
+    deployer.handle(in_service(config.endpoint_name), config, sm, scaling)
+    hook = {deployer.CLEANUP_MARKER: config.endpoint_name}
+    for action in ("create", "update"):
+        outcome = deployer.handle({**hook, "tf": {"action": action, "prev_input": hook}},
+                                  config, sm, scaling)
+        assert outcome.action == "noop"
+    assert deployer._describe_endpoint(sm.client, config.endpoint_name) is not None
+
+    outcome = deployer.handle({**hook, "tf": {"action": "delete", "prev_input": hook}},
+                              config, sm, scaling)
+    assert outcome.action == "deleted"
+    assert deployer._describe_endpoint(sm.client, config.endpoint_name) is None
+    assert managed(sm, config) == ([], [])
+    assert scalable_targets(scaling, config.endpoint_name) == []
+
+
+def test_the_environment_round_trips_and_autoscaling_rules_are_checked():
+    config = settings(**SCALED, SUBNET_IDS="subnet-1,subnet-2", SECURITY_GROUP_IDS="sg-1")
+    assert deployer.Config.from_env(config.to_env()) == config
+    request = deployer.model_request(config, "m", package_arn(1))
+    assert request["VpcConfig"] == {"Subnets": ["subnet-1", "subnet-2"],
+                                    "SecurityGroupIds": ["sg-1"]}
+    with pytest.raises(deployer.ConfigError) as error:
+        settings(AUTOSCALING_TARGET_INVOCATIONS="100", AUTOSCALING_MIN_CAPACITY="3",
+                 AUTOSCALING_MAX_CAPACITY="2", SUBNET_IDS="subnet-1")
+    for part in ["AUTOSCALING_MIN_CAPACITY must be >= 1 and <= AUTOSCALING_MAX_CAPACITY",
+                 "serverless endpoints scale themselves",
+                 "SUBNET_IDS and SECURITY_GROUP_IDS must be given together"]:
+        assert part in str(error.value)

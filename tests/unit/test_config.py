@@ -17,6 +17,7 @@ def test_defaults_when_nothing_is_set():
     assert config.problem_type is ProblemType.CLASSIFICATION
     assert config.reader_account_ids == []
     assert config.force_destroy is False
+    assert config.endpoint_kind == "serverless" and config.autoscaling_max_capacity == 0
 
 
 def test_values_arrive_as_the_pulumi_cli_passes_them():
@@ -46,6 +47,14 @@ def test_values_arrive_as_the_pulumi_cli_passes_them():
     ("mlops:modelName", "my_model", "must be 1-32 letters, digits and hyphens"),
     ("mlops:modelName", "m" * 33, "must be 1-32 letters, digits and hyphens"),
     ("mlops:kmsKeyArn", "my-key", "must be empty or a KMS key ARN (not an alias)"),
+    ("mlops:endpointKind", "gpu", "must be one of 'serverless', 'instances'"),
+    ("mlops:serverlessMemoryMb", "1500", "must be 1024-6144 in steps of 1024"),
+    ("mlops:serverlessMemoryMb", "8192", "must be 1024-6144 in steps of 1024"),
+    ("mlops:serverlessMaxConcurrency", "201", "must be between 1 and 200"),
+    ("mlops:captureSamplingPercent", "101", "must be between 0 and 100"),
+    ("mlops:deploymentStrategy", "rolling", "must be one of 'all_at_once', 'canary', 'linear'"),
+    ("mlops:endpointInstanceCount", "0", "must be between 1 and 1000"),
+    ("mlops:autoscalingMaxCapacity", "-1", "must be between 0 and 1000"),
     ("mlops:kmsKeyArn", "arn:aws:kms:us-east-1:123456789012:alias/mine",
      "must be empty or a KMS key ARN (not an alias)"),
     ("mlops:monitorEngine", "clarify", "must be one of 'processing', 'model-monitor'"),

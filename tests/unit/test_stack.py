@@ -119,7 +119,7 @@ def test_a_reader_account_someone_lists_is_granted_and_only_it():
 
 def test_program_exports_what_consumers_need(example_plan):
     assert set(example_plan.outputs) >= {"bucket_name", "model_package_group_name",
-                                         "approval_event_pattern"}
+                                         "approval_event_pattern", "endpoint_name"}
     group = only(example_plan, "aws:sagemaker/modelPackageGroup:ModelPackageGroup")
     assert example_plan.outputs["model_package_group_name"] == \
         group.inputs["modelPackageGroupName"]
@@ -163,7 +163,8 @@ def test_the_stack_monitors_its_endpoint_and_retrains_on_new_data_and_drift(run_
     assert "churn-endpoint" in arguments["AppSpecification"]["ContainerArguments"]
     code = {i["InputName"]: i["S3Input"]["S3Uri"] for i in arguments["ProcessingInputs"]}["code"]
     assert "/code/churn-training/" in code  # the training pipeline's code, same version
-    rules = {r.name: r.inputs for r in plan.of_type("aws:cloudwatch/eventRule:EventRule")}
+    rules = {r.name: r.inputs for r in plan.of_type("aws:cloudwatch/eventRule:EventRule")
+             if "-monitor-" in r.name or "-retrain-" in r.name}
     assert set(rules) == {"churn-monitor-schedule", "churn-retrain-new-data",
                           "churn-retrain-drift"}
     drift = json.loads(rules["churn-retrain-drift"]["eventPattern"])
@@ -178,7 +179,8 @@ def test_monitoring_and_retraining_can_be_left_out(run_pulumi):
 
 def test_without_monitoring_retraining_listens_to_new_data_only(run_pulumi):
     plan = run_pulumi(lambda: MlopsStack("churn", MlopsStackArgs(monitor=None)))
-    rules = [r.name for r in plan.of_type("aws:cloudwatch/eventRule:EventRule")]
+    rules = [r.name for r in plan.of_type("aws:cloudwatch/eventRule:EventRule")
+             if "-endpoint-" not in r.name]
     assert rules == ["churn-retrain-new-data"]
 
 
@@ -194,3 +196,33 @@ def test_dev_monitors_daily_prod_hourly(stack, monitor, retrain):
     assert rules[f"{model}-monitor-schedule"]["scheduleExpression"] == monitor
     assert {name.removeprefix(f"{model}-retrain-") for name in rules
             if name.startswith(f"{model}-retrain-")} == retrain
+
+
+def test_dev_serves_serverless_and_prod_on_instances_with_canary_blue_green():
+    from mlops_components.functions.deployer import Config, deployment_config
+
+    def deployer_config(plan):
+        endpoint = only(plan, "mlops:index:ModelEndpoint").urn
+        (function,) = [f for f in plan.of_type("aws:lambda/function:Function")
+                       if f.parent == endpoint]
+        return Config.from_env(function.inputs["environment"]["variables"])
+
+    dev_plan, prod_plan = plan_for("dev"), plan_for("prod")
+    dev, prod = deployer_config(dev_plan), deployer_config(prod_plan)
+    assert (dev.endpoint_kind, dev.deployment_strategy) == ("serverless", "all_at_once")
+    assert dev.endpoint_name == dev_plan.outputs["endpoint_name"] == "diagnosis-dev-endpoint"
+    assert (prod.endpoint_kind, prod.deployment_strategy) == ("instances", "canary")
+    assert prod.enable_network_isolation and prod.autoscaling
+    routing = deployment_config(prod)["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing["Type"] == "CANARY"
+    assert prod.model_package_group == prod_plan.outputs["model_package_group_name"]
+
+
+def test_an_endpoint_setting_aws_refuses_fails_the_stack_at_construction(run_pulumi):
+    from mlops_components import EndpointKind, ModelEndpointArgs
+
+    args = MlopsStackArgs(endpoint=ModelEndpointArgs(kind=EndpointKind.SERVERLESS,
+                                                     deployment_strategy="canary"))
+    with pytest.raises(ValidationError, match="ModelEndpoint 'churn-endpoint': "
+                                              "deployment_strategy must be 'all_at_once'"):
+        run_pulumi(lambda: MlopsStack("churn", args))

@@ -1,0 +1,85 @@
+"""`mlops serve`: a package of the local registry behind the endpoint's HTTP contract.
+
+Serves the latest approved package (what the endpoint would serve) or ``--version N`` on
+127.0.0.1, prints the URL and blocks until Ctrl-C; capture records go under the local bucket's
+capture prefix, or to ``--capture-dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from pathlib import Path
+
+from rich.console import Console
+
+from mlops_components.cli.errors import error
+from mlops_components.enums import ApprovalStatus
+from mlops_components.project import ProjectError, load_project
+from mlops_components.validation import ValidationError
+
+
+def add_serve_parser(commands: argparse._SubParsersAction) -> None:
+    """Register `mlops serve` (called by cli/main.py)."""
+    from mlops_components.cli.main import _add_stack_arguments
+
+    serve = commands.add_parser(
+        "serve", help="serve a model package of the local registry on 127.0.0.1 (Ctrl-C stops)")
+    _add_stack_arguments(serve)
+    serve.add_argument("--version", type=int,
+                       help="package version (default: the latest approved one)")
+    serve.add_argument("--port", type=int, default=8080,
+                       help="port on 127.0.0.1 (default: 8080; 0 picks a free one)")
+    serve.add_argument("--capture-dir", type=Path, metavar="DIR",
+                       help="write capture records here (default: the local bucket's capture/)")
+    serve.add_argument("--workdir", type=Path, metavar="DIR",
+                       help="the local workdir (default: .mlops/<stack>)")
+    serve.set_defaults(handler=serve_command)
+
+
+def serve_command(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
+    """Serve until Ctrl-C (or until `stop` is set: tests)."""
+    from mlops_components.config import parse_config
+    from mlops_components.local.smoke import ServeError, serve_package
+    from mlops_components.local.workdir import LocalWorkdir, default_workdir
+    from mlops_components.sagemaker.packages import RegistryError
+
+    console = Console()
+    if not 0 <= args.port <= 65535:
+        return error(f"--port must be between 0 and 65535 (got {args.port})")
+    try:
+        project = load_project(args.project_dir)
+        group = parse_config(project.stack_config(args.stack), project=project.name).model_name
+        workdir = Path(args.workdir or default_workdir(project.directory, args.stack))
+        registry = LocalWorkdir(workdir).registry
+        if args.version is None:
+            package = registry.latest_approved(group)
+            if package is None:
+                versions = registry.packages(group) if (registry.root / group).is_dir() else []
+                hint = (f"; approve one with `mlops approve --local --stack {args.stack}`"
+                        if versions else f"; run `mlops up --local --stack {args.stack}` first")
+                return error(f"no approved model package in group {group!r} under "
+                             f"{registry.root}{hint}, or pick one with --version")
+        else:
+            package = registry.get(group, args.version)
+        server = serve_package(workdir, package, port=args.port, capture_dir=args.capture_dir)
+    except (ProjectError, ValidationError, RegistryError, ServeError) as problem:
+        return error(str(problem))
+    except OSError as problem:  # the port is taken, the folder is not writable
+        return error(f"cannot serve on 127.0.0.1:{args.port}: {problem.strerror or problem}")
+    status = package["ModelApprovalStatus"]
+    note = "" if status == ApprovalStatus.APPROVED.value else f" ({status}: not deployable)"
+    console.print(f"serving {group} version {package['ModelPackageVersion']}{note} at "
+                  f"{server.url}", highlight=False, soft_wrap=True)
+    console.print(f"  curl -H 'Content-Type: text/csv' --data-binary @rows.csv "
+                  f"{server.url}/invocations", highlight=False, soft_wrap=True)
+    console.print("Ctrl-C stops it", highlight=False)
+    stop = stop or threading.Event()
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        console.print("stopped", highlight=False)
+    finally:
+        server.stop()
+    return 0

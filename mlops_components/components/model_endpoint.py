@@ -1,0 +1,670 @@
+"""ModelEndpoint: a real-time endpoint that deploys every approved model package, continuously.
+
+Who owns the endpoint
+---------------------
+Pulumi never declares the SageMaker endpoint, its endpoint configs or its models. It declares
+what makes and removes them: the deployer Lambda (``functions/deployer.py``), its rules and
+roles. The two therefore never fight over one resource:
+
+* **Creation** happens on the first approval: the registry's approval rule (Approved only,
+  this group only) invokes the deployer, which creates ``<model>-v<N>-<hash>`` and the
+  endpoint. With no approved model yet, ``pulumi up`` creates no endpoint and succeeds.
+* **Updates** are the deployer's too: a new approval is a blue/green ``UpdateEndpoint``
+  (canary or linear shifting with auto-rollback on this component's alarms on instance
+  endpoints). A ``pulumi up`` that changes a setting (instance type, memory, sampling)
+  changes the deployer's environment; the next approval deploys with it. Pulumi never
+  replaces a live endpoint, and no drift shows in ``pulumi preview``.
+* **Deletion** on ``pulumi destroy``: an ``aws.lambda_.Invocation`` with lifecycle scope
+  CRUD (child ``<name>-cleanup``) invokes the same Lambda with ``tf.action = "delete"``,
+  which deletes the endpoint, its scalable target and every model and endpoint config the
+  deployer tagged as its own (``deployer.delete_endpoint_and_configs``). It runs with the
+  stack's AWS provider, inside AWS, with the deployer's role: no local boto3 credentials or
+  dynamic provider needed. Dependencies order the destroy: the rule targets depend on the
+  cleanup, so no approval can start a deployment after it; the cleanup depends on the
+  function and its role policy, so both still exist when it runs. A failing cleanup fails
+  ``pulumi destroy`` (a synchronous invocation), rather than leaving an endpoint behind.
+
+Autoscaling (instance endpoints) needs the variant to exist, which it does not before the
+first approval; so Pulumi does not declare the scalable target. The deployer registers it
+(and its target-tracking policy on ``SageMakerVariantInvocationsPerInstance``) when the
+endpoint reaches InService: a second rule sends this endpoint's InService state changes to
+the Lambda. Both calls are upserts; a deployment that changes the instance type deregisters
+the target first (SageMaker refuses that update otherwise), and InService registers it again.
+
+Failures: EventBridge retries delivery (retry policy) and dead-letters undeliverable events
+to an SQS queue; the Lambda's own failures (it raises when the endpoint is busy) are retried
+by Lambda's asynchronous invocation and then sent to the same queue. Alarms: endpoint 5XX
+errors and model latency (the rollback alarms of blue/green deployments) and deployer errors.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from mlops_components.bucket_layout import PREFIXES
+from mlops_components.components.iam import assume_role_policy, document, statement
+from mlops_components.components.model_registry import approval_event_pattern
+from mlops_components.components.tags import child_opts, tags_for
+from mlops_components.functions import deployer
+from mlops_components.sagemaker.endpoint import (
+    CANARY_PERCENT_RANGE,
+    DEFAULT_5XX_ALARM_COUNT,
+    DEFAULT_CANARY_PERCENT,
+    DEFAULT_CAPTURE_SAMPLING_PERCENT,
+    DEFAULT_DEPLOYMENT_STRATEGY,
+    DEFAULT_ENDPOINT_INSTANCE_COUNT,
+    DEFAULT_ENDPOINT_INSTANCE_TYPE,
+    DEFAULT_ENDPOINT_KIND,
+    DEFAULT_LATENCY_ALARM_MS,
+    DEFAULT_SERVERLESS_MAX_CONCURRENCY,
+    DEFAULT_SERVERLESS_MEMORY_MB,
+    DEFAULT_TARGET_INVOCATIONS_PER_INSTANCE,
+    MAX_INSTANCE_COUNT,
+    SERVERLESS_CONCURRENCY_RANGE,
+    SERVERLESS_MEMORY_MB_RANGE,
+    SERVERLESS_MEMORY_STEP_MB,
+    CaptureMethod,
+    DeploymentStrategy,
+    EndpointKind,
+)
+from mlops_components.validation import (
+    INSTANCE_TYPE_RE,
+    KMS_KEY_ONLY_ARN_RE,
+    SAGEMAKER_NAME_RE,
+    SECURITY_GROUP_RE,
+    SUBNET_RE,
+    Problems,
+)
+
+__all__ = ["AutoscalingArgs", "CaptureMethod", "DeploymentStrategy", "EndpointKind",
+           "ModelEndpoint", "ModelEndpointArgs", "deployer_function_name",
+           "endpoint_alarm_names", "endpoint_in_service_pattern",
+           "validate_endpoint_args"]
+
+DEPLOYER_SOURCE = Path(deployer.__file__).resolve()
+DEPLOYER_RUNTIME = "python3.12"
+DEPLOYER_HANDLER = f"{DEPLOYER_SOURCE.stem}.handler"
+DEPLOYER_TIMEOUT_SECONDS = 300
+DEPLOYER_MEMORY_MB = 256
+LOG_RETENTION_DAYS = 30
+FUNCTION_NAME_LIMIT = 64
+#: Lambda's asynchronous retries of a failed deployment, then the dead-letter queue.
+ASYNC_RETRY_ATTEMPTS = 2
+ASYNC_MAX_EVENT_AGE_SECONDS = 6 * 3600
+#: EventBridge's retries of an event it cannot deliver to the function.
+TARGET_RETRY_ATTEMPTS = 24
+TARGET_MAX_EVENT_AGE_SECONDS = 24 * 3600
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+ALARM_PERIOD_SECONDS = 60
+ALARM_EVALUATION_PERIODS = 3
+SAGEMAKER_METRICS = "AWS/SageMaker"
+#: Model-package-derived names the deployer gives models and configs: `<endpoint>-v<N>-<hash>`.
+#: Names longer than this keep only their first characters (deployer.resource_name cuts them).
+_NAME_PREFIX_LIMIT = 40
+
+
+@dataclass
+class AutoscalingArgs:
+    """Target tracking on invocations per instance (instance endpoints only)."""
+
+    min_capacity: int = 1
+    """Fewest instances. Default: 1."""
+
+    max_capacity: int = 4
+    """Most instances. Default: 4."""
+
+    target_invocations_per_instance: int = DEFAULT_TARGET_INVOCATIONS_PER_INSTANCE
+    """Invocations per instance per minute the policy holds. Default: 100."""
+
+
+@dataclass
+class ModelEndpointArgs:
+    """Inputs of a ModelEndpoint."""
+
+    bucket_name: pulumi.Input[str] | None = None
+    """The data bucket: model artifacts under models/, capture under capture/. Required alone;
+    MlopsStack sets it."""
+
+    model_package_group_name: pulumi.Input[str] | None = None
+    """The model package group whose approved packages deploy. Required alone; MlopsStack
+    sets it."""
+
+    endpoint_name: str | None = None
+    """Name of the SageMaker endpoint. Default: the component's name."""
+
+    kind: EndpointKind = DEFAULT_ENDPOINT_KIND
+    """Serverless or instances. Default: serverless."""
+
+    instance_type: str = DEFAULT_ENDPOINT_INSTANCE_TYPE
+    """Instance type (instances). Default: ml.m5.large."""
+
+    instance_count: int = DEFAULT_ENDPOINT_INSTANCE_COUNT
+    """Initial instance count (instances). Default: 1."""
+
+    serverless_memory_mb: int = DEFAULT_SERVERLESS_MEMORY_MB
+    """Memory of a serverless endpoint: 1024-6144 in steps of 1024. Default: 2048."""
+
+    serverless_max_concurrency: int = DEFAULT_SERVERLESS_MAX_CONCURRENCY
+    """Concurrent invocations of a serverless endpoint: 1-200. Default: 5."""
+
+    capture_sampling_percent: int = DEFAULT_CAPTURE_SAMPLING_PERCENT
+    """Percent of requests captured to the bucket's capture prefix; 0 turns capture off.
+    Default: 100."""
+
+    capture_method: CaptureMethod | None = None
+    """Who writes capture records. Default: data_capture on instances (SageMaker's
+    DataCaptureConfig), handler on serverless (which has no data capture)."""
+
+    deployment_strategy: DeploymentStrategy = DEFAULT_DEPLOYMENT_STRATEGY
+    """Traffic shifting of a blue/green update (canary and linear: instances only).
+    Default: all_at_once."""
+
+    canary_percent: int = DEFAULT_CANARY_PERCENT
+    """Capacity percent of the canary (or of each linear step). Default: 10."""
+
+    autoscaling: AutoscalingArgs | None = None
+    """Autoscaling of an instance endpoint. Default: none (a fixed instance count)."""
+
+    enable_network_isolation: bool | None = None
+    """Serve without network access. Default: True on instances; serverless endpoints
+    cannot be isolated (and their handler writes capture to S3)."""
+
+    kms_key_arn: pulumi.Input[str] | None = None
+    """Customer-managed KMS key (key ARN) for the endpoint's storage and capture; the
+    model role may decrypt the artifacts with it. Default: none (the bucket's key)."""
+
+    subnet_ids: Sequence[str] = ()
+    """VPC subnets of an instance endpoint. Default: none (SageMaker-managed network)."""
+
+    security_group_ids: Sequence[str] = ()
+    """Security groups of an instance endpoint (with subnet_ids). Default: none."""
+
+    latency_alarm_ms: float = DEFAULT_LATENCY_ALARM_MS
+    """Average model latency in milliseconds that raises the latency alarm. Default: 1000."""
+
+    error_alarm_count: int = DEFAULT_5XX_ALARM_COUNT
+    """5XX responses a minute that raise the error alarm. Default: 1."""
+
+    alarm_actions: Sequence[pulumi.Input[str]] = ()
+    """ARNs (e.g. an SNS topic) notified when an alarm fires. Default: none."""
+
+    model_name: str | None = None
+    """Model this endpoint serves, used in tags. Default: the endpoint name."""
+
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Extra tags for every resource (and the deployer's SageMaker resources). Default: none."""
+
+
+def deployer_function_name(endpoint_name: str) -> str:
+    """`<endpoint>-deployer`, the endpoint part cut so it fits Lambda's 64 characters."""
+    return f"{endpoint_name[:FUNCTION_NAME_LIMIT - len('-deployer')]}-deployer"
+
+
+def endpoint_alarm_names(endpoint_name: str) -> dict[str, str]:
+    """The component's alarms by role: endpoint 5XX errors, model latency, deployer errors."""
+    return {"errors": f"{endpoint_name}-5xx-errors",
+            "latency": f"{endpoint_name}-model-latency",
+            "deployer": f"{deployer_function_name(endpoint_name)}-errors"}
+
+
+def endpoint_in_service_pattern(endpoint_name: str) -> dict:
+    """EventBridge pattern for "this endpoint is now InService" (autoscaling registers then)."""
+    return {
+        "source": [deployer.EVENT_SOURCE],
+        "detail-type": [deployer.ENDPOINT_EVENT_DETAIL_TYPE],
+        "detail": {"EndpointName": [endpoint_name],
+                   "EndpointStatus": list(deployer.IN_SERVICE_EVENT_STATUSES)},
+    }
+
+
+class ModelEndpoint(pulumi.ComponentResource):
+    """Deploys approved packages of one group to one endpoint; removes it on destroy."""
+
+    endpoint_name: pulumi.Output[str]
+    """Name of the SageMaker endpoint (created by the deployer on the first approval)."""
+    deployer_function_name: pulumi.Output[str]
+    """The deployer Lambda."""
+    model_role_arn: pulumi.Output[str]
+    """Execution role of the served models."""
+    dead_letter_queue_url: pulumi.Output[str]
+    """Events the deployer could not handle end up here."""
+    alarm_names: pulumi.Output[list[str]]
+    """CloudWatch alarms: endpoint 5XX errors, model latency, deployer errors."""
+
+    def __init__(self, name: str, args: ModelEndpointArgs,
+                 opts: pulumi.ResourceOptions | None = None):
+        settings = _validate(name, args)
+        super().__init__("mlops:index:ModelEndpoint", name, None, opts)
+        endpoint = settings.endpoint_name
+        tags = tags_for(args.model_name or endpoint, args.tags)
+        bucket = pulumi.Output.from_input(args.bucket_name)
+        group = pulumi.Output.from_input(args.model_package_group_name)
+        invoke_opts = pulumi.InvokeOutputOptions(parent=self)
+        region = aws.get_region_output(opts=invoke_opts).region
+        account = aws.get_caller_identity_output(opts=invoke_opts).account_id
+        partition = aws.get_partition_output(opts=invoke_opts).partition
+        function_name = deployer_function_name(endpoint)
+        alarm_names = endpoint_alarm_names(endpoint)
+
+        # -- the served models' role ---------------------------------------------------------
+        model_role = aws.iam.Role(
+            f"{name}-model-role",
+            assume_role_policy=assume_role_policy("sagemaker.amazonaws.com",
+                                                  source_account=account),
+            description=f"Execution role of the models served by endpoint {endpoint}",
+            tags=tags, opts=child_opts(self))
+        aws.iam.RolePolicy(
+            f"{name}-model-role-policy", role=model_role.id,
+            policy=pulumi.Output.all(bucket, partition, region, account, args.kms_key_arn).apply(
+                lambda v: _model_policy(settings, *v)),
+            opts=child_opts(self))
+
+        # -- dead letters, logs, the function -------------------------------------------------
+        dlq = aws.sqs.Queue(
+            f"{name}-dlq", message_retention_seconds=DLQ_RETENTION_SECONDS,
+            sqs_managed_sse_enabled=True, tags=tags, opts=child_opts(self))
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-deployer-logs", name=f"/aws/lambda/{function_name}",
+            retention_in_days=LOG_RETENTION_DAYS, tags=tags,
+            opts=child_opts(self))
+        deployer_role = aws.iam.Role(
+            f"{name}-deployer-role",
+            assume_role_policy=assume_role_policy("lambda.amazonaws.com", source_account=account),
+            description=f"Deploys approved models to endpoint {endpoint}",
+            tags=tags, opts=child_opts(self))
+        deployer_policy = aws.iam.RolePolicy(
+            f"{name}-deployer-role-policy", role=deployer_role.id,
+            policy=pulumi.Output.all(group, model_role.arn, dlq.arn, log_group.arn, partition,
+                                     region, account, args.kms_key_arn).apply(
+                lambda v: _deployer_policy(settings, *v)),
+            opts=child_opts(self))
+        environment = pulumi.Output.all(model_role.arn, bucket, group, args.kms_key_arn).apply(
+            lambda v: _deployer_config(settings, alarm_names, tags, *v).to_env())
+        function = aws.lambda_.Function(
+            f"{name}-deployer",
+            name=function_name,
+            description=f"Deploys approved packages of its group to endpoint {endpoint}",
+            runtime=DEPLOYER_RUNTIME, handler=DEPLOYER_HANDLER, role=deployer_role.arn,
+            code=pulumi.AssetArchive({DEPLOYER_SOURCE.name: pulumi.FileAsset(
+                str(DEPLOYER_SOURCE))}),
+            timeout=DEPLOYER_TIMEOUT_SECONDS, memory_size=DEPLOYER_MEMORY_MB,
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
+            tags=tags, opts=child_opts(self, depends_on=[deployer_policy, log_group]))
+        aws.lambda_.FunctionEventInvokeConfig(
+            f"{name}-deployer-retries", function_name=function.name,
+            maximum_retry_attempts=ASYNC_RETRY_ATTEMPTS,
+            maximum_event_age_in_seconds=ASYNC_MAX_EVENT_AGE_SECONDS,
+            destination_config=aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgs(
+                on_failure=aws.lambda_.FunctionEventInvokeConfigDestinationConfigOnFailureArgs(
+                    destination=dlq.arn)),
+            opts=child_opts(self))
+
+        # -- `pulumi destroy` removes what the deployer made ---------------------------------
+        cleanup = aws.lambda_.Invocation(
+            f"{name}-cleanup", function_name=function.name,
+            input=json.dumps({deployer.CLEANUP_MARKER: endpoint}),
+            lifecycle_scope="CRUD", terraform_key=deployer.LIFECYCLE_KEY,
+            opts=child_opts(self, depends_on=[function, deployer_policy]))
+
+        # -- events: approvals (and InService, for autoscaling) -----------------------------
+        rules = {"approval": group.apply(
+            lambda g: json.dumps(approval_event_pattern(g), sort_keys=True))}
+        if settings.autoscaling is not None:
+            # "inservice", not "in-service": "<model>-endpoint-inservice-rule-<7>" must fit
+            # EventBridge's 64 characters at the longest model name (32).
+            rules["inservice"] = pulumi.Output.from_input(
+                json.dumps(endpoint_in_service_pattern(endpoint), sort_keys=True))
+        created_rules = []
+        for role_name, pattern in rules.items():
+            rule = aws.cloudwatch.EventRule(
+                f"{name}-{role_name}-rule", event_pattern=pattern,
+                description=f"{role_name} events of endpoint {endpoint} -> its deployer",
+                tags=tags, opts=child_opts(self))
+            permission = aws.lambda_.Permission(
+                f"{name}-{role_name}-permission", action="lambda:InvokeFunction",
+                function=function.name, principal="events.amazonaws.com",
+                source_arn=rule.arn, opts=child_opts(self))
+            aws.cloudwatch.EventTarget(
+                f"{name}-{role_name}-target", rule=rule.name, arn=function.arn,
+                retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                    maximum_event_age_in_seconds=TARGET_MAX_EVENT_AGE_SECONDS,
+                    maximum_retry_attempts=TARGET_RETRY_ATTEMPTS),
+                dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=dlq.arn),
+                # destroy removes the targets first: no deployment can start after the cleanup
+                opts=child_opts(self, depends_on=[permission, cleanup]))
+            created_rules.append(rule)
+        aws.sqs.QueuePolicy(
+            f"{name}-dlq-policy", queue_url=dlq.url,
+            policy=pulumi.Output.all(dlq.arn, *[rule.arn for rule in created_rules]).apply(
+                lambda v: json.dumps(document([statement(
+                    "Allow", ["sqs:SendMessage"], [v[0]], sid="DeadLettersFromTheRules",
+                    principal={"Service": "events.amazonaws.com"},
+                    condition={"ArnEquals": {"aws:SourceArn": sorted(v[1:])}})]),
+                    sort_keys=True)),
+            opts=child_opts(self))
+
+        # -- alarms ---------------------------------------------------------------------------
+        variant = {"EndpointName": endpoint, "VariantName": deployer.VARIANT_NAME}
+        actions = list(args.alarm_actions)
+        alarms = [
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-5xx-alarm", name=alarm_names["errors"],
+                alarm_description=f"Endpoint {endpoint} answers 5XX errors",
+                namespace=SAGEMAKER_METRICS, metric_name="Invocation5XXErrors",
+                dimensions=variant, statistic="Sum", period=ALARM_PERIOD_SECONDS,
+                evaluation_periods=ALARM_EVALUATION_PERIODS, datapoints_to_alarm=1,
+                threshold=args.error_alarm_count,
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                treat_missing_data="notBreaching", alarm_actions=actions, tags=tags,
+                opts=child_opts(self)),
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-latency-alarm", name=alarm_names["latency"],
+                alarm_description=f"Endpoint {endpoint}: average model latency above "
+                                  f"{args.latency_alarm_ms:g} ms",
+                namespace=SAGEMAKER_METRICS, metric_name="ModelLatency",
+                dimensions=variant, statistic="Average", period=ALARM_PERIOD_SECONDS,
+                evaluation_periods=ALARM_EVALUATION_PERIODS,
+                datapoints_to_alarm=ALARM_EVALUATION_PERIODS,
+                threshold=args.latency_alarm_ms * 1000,  # ModelLatency is in microseconds
+                comparison_operator="GreaterThanThreshold",
+                treat_missing_data="notBreaching", alarm_actions=actions, tags=tags,
+                opts=child_opts(self)),
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-deployer-alarm", name=alarm_names["deployer"],
+                alarm_description=f"The deployer of endpoint {endpoint} failed (see its logs "
+                                  "and the dead-letter queue)",
+                namespace="AWS/Lambda", metric_name="Errors",
+                dimensions={"FunctionName": function_name}, statistic="Sum", period=300,
+                evaluation_periods=1, threshold=1,
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                treat_missing_data="notBreaching", alarm_actions=actions, tags=tags,
+                opts=child_opts(self, depends_on=[function])),
+        ]
+
+        self.endpoint_name = pulumi.Output.from_input(endpoint)
+        self.deployer_function_name = function.name
+        self.model_role_arn = model_role.arn
+        self.dead_letter_queue_url = dlq.url
+        self.alarm_names = pulumi.Output.all(*[alarm.name for alarm in alarms])
+        self.register_outputs({
+            "endpoint_name": self.endpoint_name,
+            "deployer_function_name": self.deployer_function_name,
+            "model_role_arn": self.model_role_arn,
+            "dead_letter_queue_url": self.dead_letter_queue_url,
+            "alarm_names": self.alarm_names,
+        })
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings with defaults resolved, and their validation
+
+
+@dataclass(frozen=True)
+class _Settings:
+    endpoint_name: str
+    kind: EndpointKind
+    capture_method: CaptureMethod
+    network_isolation: bool
+    strategy: DeploymentStrategy
+    args: ModelEndpointArgs
+    autoscaling: AutoscalingArgs | None
+
+    @property
+    def serverless(self) -> bool:
+        return self.kind is EndpointKind.SERVERLESS
+
+    @property
+    def capture(self) -> bool:
+        return self.args.capture_sampling_percent > 0
+
+
+def _validate(name: str, args: ModelEndpointArgs) -> _Settings:
+    """Every rule at once; AWS refuses these combinations only after minutes of deployment."""
+    problems = Problems(f"ModelEndpoint '{name}'")
+    endpoint = args.endpoint_name or name
+    problems.check(args.bucket_name is not None, "bucket_name", "is required", None)
+    problems.check(args.model_package_group_name is not None, "model_package_group_name",
+                   "is required", None)
+    problems.matches("endpoint_name", endpoint, SAGEMAKER_NAME_RE,
+                     "1-63 letters, digits and hyphens, starting with a letter or digit")
+    kind = problems.one_of("kind", args.kind, EndpointKind)
+    strategy = problems.one_of("deployment_strategy", args.deployment_strategy,
+                               DeploymentStrategy)
+    method = problems.one_of("capture_method", args.capture_method, CaptureMethod) \
+        if args.capture_method is not None else None
+    serverless = kind == EndpointKind.SERVERLESS
+    problems.matches("instance_type", args.instance_type, INSTANCE_TYPE_RE,
+                     "an ML instance type such as 'ml.m5.large'")
+    problems.between("instance_count", args.instance_count, 1, MAX_INSTANCE_COUNT)
+    low, high = SERVERLESS_MEMORY_MB_RANGE
+    problems.check(isinstance(args.serverless_memory_mb, int)
+                   and low <= args.serverless_memory_mb <= high
+                   and args.serverless_memory_mb % SERVERLESS_MEMORY_STEP_MB == 0,
+                   "serverless_memory_mb", f"must be {low}-{high} in steps of "
+                   f"{SERVERLESS_MEMORY_STEP_MB}", args.serverless_memory_mb)
+    problems.between("serverless_max_concurrency", args.serverless_max_concurrency,
+                     *SERVERLESS_CONCURRENCY_RANGE)
+    problems.between("capture_sampling_percent", args.capture_sampling_percent, 0, 100)
+    problems.between("canary_percent", args.canary_percent, *CANARY_PERCENT_RANGE)
+    problems.check(_positive(args.latency_alarm_ms), "latency_alarm_ms", "must be > 0",
+                   args.latency_alarm_ms)
+    problems.check(_positive(args.error_alarm_count), "error_alarm_count", "must be > 0",
+                   args.error_alarm_count)
+    problems.matches("kms_key_arn", args.kms_key_arn, KMS_KEY_ONLY_ARN_RE,
+                     "a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), not an alias")
+    for index, subnet in enumerate(args.subnet_ids):
+        problems.matches(f"subnet_ids[{index}]", subnet, SUBNET_RE, "a subnet ID (subnet-...)")
+    for index, group in enumerate(args.security_group_ids):
+        problems.matches(f"security_group_ids[{index}]", group, SECURITY_GROUP_RE,
+                         "a security group ID (sg-...)")
+    problems.check(bool(args.subnet_ids) == bool(args.security_group_ids), "security_group_ids",
+                   "must be given together with subnet_ids", list(args.security_group_ids))
+    scaling = args.autoscaling
+    if scaling is not None:
+        problems.at_least("autoscaling.min_capacity", scaling.min_capacity, 1)
+        problems.check(_number(scaling.max_capacity) and _number(scaling.min_capacity)
+                       and scaling.max_capacity >= scaling.min_capacity,
+                       "autoscaling.max_capacity", "must be >= autoscaling.min_capacity",
+                       scaling.max_capacity)
+        problems.check(_positive(scaling.target_invocations_per_instance),
+                       "autoscaling.target_invocations_per_instance", "must be > 0",
+                       scaling.target_invocations_per_instance)
+
+    # combinations SageMaker refuses for serverless endpoints
+    if serverless:
+        why = "serverless endpoints support"
+        problems.check(method != CaptureMethod.DATA_CAPTURE, "capture_method",
+                       f"must be 'handler' for serverless endpoints ({why} no data capture "
+                       "config; the handler writes the same records)", method)
+        problems.check(not args.subnet_ids, "subnet_ids",
+                       f"must be empty for serverless endpoints ({why} no VPC)",
+                       list(args.subnet_ids))
+        problems.check(args.enable_network_isolation is not True, "enable_network_isolation",
+                       f"must not be True for serverless endpoints ({why} no network "
+                       "isolation)", args.enable_network_isolation)
+        problems.check(strategy == DeploymentStrategy.ALL_AT_ONCE, "deployment_strategy",
+                       f"must be 'all_at_once' for serverless endpoints ({why} no canary or "
+                       "linear traffic shifting)", getattr(strategy, "value", strategy))
+        problems.check(scaling is None, "autoscaling", "must be None for serverless endpoints "
+                       "(they scale with serverless_max_concurrency)", scaling)
+    isolated = args.enable_network_isolation if args.enable_network_isolation is not None \
+        else not serverless
+    resolved_method = method or (CaptureMethod.HANDLER if serverless
+                                 else CaptureMethod.DATA_CAPTURE)
+    problems.check(not (resolved_method == CaptureMethod.HANDLER and isolated
+                        and args.capture_sampling_percent), "capture_method",
+                   "'handler' needs network access to S3: set enable_network_isolation=False "
+                   "or use 'data_capture'", getattr(method, "value", method))
+    problems.raise_if_any()
+    return _Settings(endpoint_name=endpoint, kind=EndpointKind(kind),
+                     capture_method=resolved_method, network_isolation=isolated,
+                     strategy=DeploymentStrategy(strategy), args=args, autoscaling=scaling)
+
+
+def validate_endpoint_args(name: str, args: ModelEndpointArgs) -> None:
+    """Raise the ValidationError a ModelEndpoint `name` with `args` would raise (or nothing)."""
+    _validate(name, args)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _positive(value: Any) -> bool:
+    return _number(value) and value > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# What the deployer is told, and what its role and the models' role may do
+
+
+def _capture_uri(bucket: str) -> str:
+    return f"s3://{bucket}/{PREFIXES['capture'].rstrip('/')}"
+
+
+def _deployer_config(settings: _Settings, alarm_names: Mapping[str, str],
+                     tags: Mapping[str, str], model_role_arn: str, bucket: str, group: str,
+                     kms_key_arn: str | None) -> deployer.Config:
+    """The deployer's settings (its environment is `Config.to_env()` of this)."""
+    scaling, args = settings.autoscaling, settings.args
+    return deployer.Config(
+        endpoint_name=settings.endpoint_name, model_package_group=group,
+        execution_role_arn=model_role_arn, endpoint_kind=settings.kind.value,
+        instance_type=args.instance_type,
+        initial_instance_count=args.instance_count,
+        serverless_memory_mb=args.serverless_memory_mb,
+        serverless_max_concurrency=args.serverless_max_concurrency,
+        capture_s3_uri=_capture_uri(bucket) if settings.capture else "",
+        capture_sampling_percent=args.capture_sampling_percent,
+        capture_method=settings.capture_method.value,
+        kms_key_arn=kms_key_arn or "",
+        enable_network_isolation=settings.network_isolation,
+        deployment_strategy=settings.strategy.value,
+        canary_percent=args.canary_percent,
+        alarm_names=(alarm_names["errors"], alarm_names["latency"]),
+        subnet_ids=tuple(args.subnet_ids),
+        security_group_ids=tuple(args.security_group_ids),
+        autoscaling_min_capacity=scaling.min_capacity if scaling else 0,
+        autoscaling_max_capacity=scaling.max_capacity if scaling else 0,
+        autoscaling_target_invocations=scaling.target_invocations_per_instance if scaling
+        else 0,
+        tags=dict(tags),
+    )
+
+
+def _name_pattern(endpoint: str) -> str:
+    """ARN resource pattern of the models and configs the deployer names for `endpoint`."""
+    lower = endpoint.lower()
+    return f"{lower}-v*" if len(lower) <= _NAME_PREFIX_LIMIT else f"{lower[:_NAME_PREFIX_LIMIT]}*"
+
+
+def _deployer_policy(settings: _Settings, group: str, model_role_arn: str, dlq_arn: str,
+                     log_group_arn: str, partition: str, region: str, account: str,
+                     kms_key_arn: str | None) -> str:
+    sagemaker = f"arn:{partition}:sagemaker:{region}:{account}"
+    endpoint_arn = f"{sagemaker}:endpoint/{settings.endpoint_name.lower()}"
+    names = _name_pattern(settings.endpoint_name)
+    models, configs = f"{sagemaker}:model/{names}", f"{sagemaker}:endpoint-config/{names}"
+    statements = [
+        statement("Allow", ["sagemaker:CreateModel", "sagemaker:DescribeModel",
+                            "sagemaker:DeleteModel"], [models], sid="OwnModels"),
+        statement("Allow", ["sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig",
+                            "sagemaker:DeleteEndpointConfig"], [configs], sid="OwnEndpointConfigs"),
+        statement("Allow", ["sagemaker:CreateEndpoint", "sagemaker:DescribeEndpoint",
+                            "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint"],
+                  [endpoint_arn, configs], sid="OwnEndpoint"),
+        statement("Allow", ["sagemaker:AddTags", "sagemaker:ListTags"],
+                  [models, configs, endpoint_arn], sid="TagOwnResources"),
+        statement("Allow", ["sagemaker:ListModels", "sagemaker:ListEndpointConfigs"], ["*"],
+                  sid="FindOwnResourcesToDelete"),
+        statement("Allow", ["sagemaker:DescribeModelPackage"],
+                  [f"{sagemaker}:model-package/{group.lower()}/*"], sid="ReadApprovedPackages"),
+        statement("Allow", ["iam:PassRole"], [model_role_arn], sid="PassModelRole",
+                  condition={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
+        statement("Allow", ["logs:CreateLogStream", "logs:PutLogEvents"],
+                  [f"{log_group_arn}:*"], sid="WriteOwnLogs"),
+        statement("Allow", ["sqs:SendMessage"], [dlq_arn], sid="DeadLetterFailedDeployments"),
+        # DeregisterScalableTarget runs on every destroy, even without autoscaling
+        statement("Allow", ["application-autoscaling:DeregisterScalableTarget",
+                            "application-autoscaling:DescribeScalableTargets"], ["*"],
+                  sid="ReleaseScaling"),
+    ]
+    if settings.autoscaling is not None:
+        statements += [
+            # scalable target ARNs hold a random id assigned at registration: no narrower scope
+            statement("Allow", ["application-autoscaling:RegisterScalableTarget",
+                                "application-autoscaling:PutScalingPolicy",
+                                "application-autoscaling:DescribeScalingPolicies"], ["*"],
+                      sid="ScaleOwnVariant"),
+            statement("Allow", ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"],
+                      [f"arn:{partition}:cloudwatch:{region}:{account}:alarm:TargetTracking-"
+                       f"endpoint/{settings.endpoint_name}/*"], sid="TargetTrackingAlarms"),
+            statement("Allow", ["cloudwatch:DescribeAlarms"], ["*"], sid="ReadAlarms"),
+            statement("Allow", ["iam:CreateServiceLinkedRole"], [
+                f"arn:{partition}:iam::{account}:role/aws-service-role/"
+                "sagemaker.application-autoscaling.amazonaws.com/*"], sid="ScalingServiceRole",
+                condition={"StringEquals": {
+                    "iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}}),
+        ]
+    if kms_key_arn:
+        statements.append(statement("Allow", ["kms:CreateGrant", "kms:DescribeKey"],
+                                    [kms_key_arn], sid="EncryptEndpointStorage"))
+    return json.dumps(document(statements), sort_keys=True)
+
+
+def _model_policy(settings: _Settings, bucket: str, partition: str, region: str, account: str,
+                  kms_key_arn: str | None) -> str:
+    bucket_arn = f"arn:{partition}:s3:::{bucket}"
+    capture = f"{bucket_arn}/{PREFIXES['capture']}{settings.endpoint_name}/*"
+    statements = [
+        statement("Allow", ["s3:GetObject"],
+                  [f"{bucket_arn}/{PREFIXES['models']}*", f"{bucket_arn}/{PREFIXES['code']}*"],
+                  sid="ReadModelArtifacts"),
+        statement("Allow", ["ecr:GetAuthorizationToken"], ["*"], sid="EcrLogin"),
+        statement("Allow", ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+                            "ecr:BatchCheckLayerAvailability"],
+                  [_serving_image_repository_arn(partition, region)], sid="PullServingImage"),
+        statement("Allow", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                            "logs:DescribeLogStreams"],
+                  [f"arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/"
+                   f"Endpoints/{settings.endpoint_name}:*"], sid="WriteEndpointLogs"),
+        statement("Allow", ["cloudwatch:PutMetricData"], ["*"], sid="PublishEndpointMetrics",
+                  condition={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}),
+    ]
+    if settings.capture:
+        # DataCaptureConfig writes with this role; so does the handler (serverless)
+        statements.append(statement("Allow", ["s3:PutObject"], [capture],
+                                    sid="WriteCaptureRecords"))
+    if kms_key_arn:
+        statements.append(statement("Allow", ["kms:Decrypt", "kms:GenerateDataKey",
+                                              "kms:DescribeKey", "kms:CreateGrant"],
+                                    [kms_key_arn], sid="UseKmsKey"))
+    if settings.args.subnet_ids:
+        statements.append(statement(
+            "Allow", ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
+                      "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
+                      "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
+                      "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets",
+                      "ec2:DescribeSecurityGroups"], ["*"], sid="ServeInVpc"))
+    return json.dumps(document(statements), sort_keys=True)
+
+
+def _serving_image_repository_arn(partition: str, region: str) -> str:
+    """The scikit-learn image's ECR repository in `region` (the SDK's offline table)."""
+    from mlops_components.sagemaker.cache import cached_sklearn_image_uri
+
+    try:
+        uri = cached_sklearn_image_uri(region)
+    except ValueError:
+        uri = ""
+    match = re.match(r"^(\d{12})\.dkr\.ecr\.[^/]+/([^:@]+)", uri)
+    account, repository = match.groups() if match else ("*", "sagemaker-scikit-learn")
+    return f"arn:{partition}:ecr:{region}:{account}:repository/{repository}"

@@ -1,0 +1,63 @@
+"""The endpoint's closed choices, defaults and the limits AWS enforces (no Pulumi).
+
+The stack config (``config.py``) and the ``ModelEndpoint`` component both read these; the
+deployer Lambda (``functions/deployer.py``) spells the same values, which a test keeps equal.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EndpointKind(StrEnum):
+    """How the endpoint runs: serverless (pay per request) or on instances."""
+
+    SERVERLESS = "serverless"
+    INSTANCES = "instances"
+
+
+class DeploymentStrategy(StrEnum):
+    """How a new model takes traffic on an instance endpoint (blue/green either way)."""
+
+    ALL_AT_ONCE = "all_at_once"
+    CANARY = "canary"
+    LINEAR = "linear"
+
+
+class CaptureMethod(StrEnum):
+    """Who writes request/response capture records to the bucket's capture prefix."""
+
+    DATA_CAPTURE = "data_capture"
+    """SageMaker's DataCaptureConfig (instance endpoints only)."""
+    HANDLER = "handler"
+    """The serving handler itself (serverless endpoints; needs network access to S3)."""
+
+
+DEFAULT_ENDPOINT_KIND = EndpointKind.SERVERLESS
+DEFAULT_ENDPOINT_INSTANCE_TYPE = "ml.m5.large"
+DEFAULT_ENDPOINT_INSTANCE_COUNT = 1
+DEFAULT_SERVERLESS_MEMORY_MB = 2048
+DEFAULT_SERVERLESS_MAX_CONCURRENCY = 5
+DEFAULT_CAPTURE_SAMPLING_PERCENT = 100
+DEFAULT_DEPLOYMENT_STRATEGY = DeploymentStrategy.ALL_AT_ONCE
+DEFAULT_CANARY_PERCENT = 10
+DEFAULT_AUTOSCALING_MIN_CAPACITY = 1
+DEFAULT_AUTOSCALING_MAX_CAPACITY = 0
+"""0: no autoscaling (the config's way to leave it off)."""
+DEFAULT_TARGET_INVOCATIONS_PER_INSTANCE = 100
+"""Invocations per instance per minute the target-tracking policy holds."""
+DEFAULT_LATENCY_ALARM_MS = 1000.0
+"""Average model latency (milliseconds) over a minute that raises the latency alarm."""
+DEFAULT_5XX_ALARM_COUNT = 1
+"""5XX responses in a minute that raise the error alarm."""
+
+SERVERLESS_MEMORY_MB_RANGE = (1024, 6144)
+SERVERLESS_MEMORY_STEP_MB = 1024
+SERVERLESS_CONCURRENCY_RANGE = (1, 200)
+CANARY_PERCENT_RANGE = (1, 99)
+MAX_INSTANCE_COUNT = 1000
+
+
+def endpoint_name(model: str) -> str:
+    """The endpoint MlopsStack gives a model: its deployer, monitor, alarms and CLI agree."""
+    return f"{model}-endpoint"

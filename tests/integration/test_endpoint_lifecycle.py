@@ -1,0 +1,129 @@
+"""The ModelEndpoint's rules and destroy hook, as declared in its plan, run against moto.
+
+The patterns are taken from the component's recorded EventRule inputs (not rebuilt here) and
+checked by moto's EventBridge: an event that reaches the rule's SQS target matched. The
+deployer runs as Lambda would run it: `handler(event)` with the function's planned
+environment, boto3 pointed at moto through AWS_ENDPOINT_URL.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from mlops_components.components.model_endpoint import (
+    AutoscalingArgs,
+    EndpointKind,
+    ModelEndpoint,
+    ModelEndpointArgs,
+)
+from mlops_components.functions import deployer
+from mlops_components.plan import evaluate
+from tests.integration.test_event_patterns import package_state_change
+
+GROUP = "churn"
+ENDPOINT = f"ep-{uuid.uuid4().hex[:8]}"
+"""moto's state is per process, shared with other tests: a name of our own."""
+ARGS = ModelEndpointArgs(bucket_name="churn-data", model_package_group_name=GROUP,
+                         kind=EndpointKind.INSTANCES,
+                         autoscaling=AutoscalingArgs(min_capacity=1, max_capacity=3))
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return evaluate(lambda: ModelEndpoint(ENDPOINT, ARGS), project="mlops", stack="test")
+
+
+def rule_pattern(plan, name: str) -> dict:
+    (rule,) = [r for r in plan.of_type("aws:cloudwatch/eventRule:EventRule") if r.name == name]
+    return json.loads(rule.inputs["eventPattern"])
+
+
+def endpoint_state(name: str, status: str) -> dict:
+    return {"Source": "aws.sagemaker", "DetailType": "SageMaker Endpoint State Change",
+            "Detail": json.dumps({"EndpointName": name, "EndpointStatus": status}),
+            "Resources": [f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{name}"]}
+
+
+@pytest.mark.parametrize(("group", "status", "delivered"), [
+    (GROUP, "Approved", True),
+    (GROUP, "PendingManualApproval", False),
+    (GROUP, "Rejected", False),
+    ("fraud", "Approved", False),
+])
+def test_the_planned_approval_rule_passes_approvals_of_its_group_only(
+        plan, rule_to_queue, group, status, delivered):
+    pattern = rule_pattern(plan, f"{ENDPOINT}-approval-rule")
+    assert rule_to_queue(pattern, package_state_change(group, status)) is delivered
+
+
+@pytest.mark.parametrize(("suffix", "status", "delivered"), [
+    ("", "IN_SERVICE", True),
+    ("", "InService", True),
+    ("", "UPDATING", False),
+    ("-other", "IN_SERVICE", False),
+])
+def test_the_planned_in_service_rule_passes_this_endpoint_in_service_only(
+        plan, rule_to_queue, suffix, status, delivered):
+    pattern = rule_pattern(plan, f"{ENDPOINT}-inservice-rule")
+    assert rule_to_queue(pattern, endpoint_state(ENDPOINT + suffix, status)) is delivered
+
+
+@pytest.fixture
+def as_lambda(plan, aws_client, moto_endpoint, monkeypatch):
+    """The deployer's planned environment, with boto3 talking to moto."""
+    (function,) = plan.of_type("aws:lambda/function:Function")
+    environment = dict(function.inputs["environment"]["variables"])
+    # the model role's planned ARN; moto does not check that it exists
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    return aws_client
+
+
+def approval(version: int) -> dict:
+    arn = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{GROUP}/{version}"
+    return {"version": "0", "source": "aws.sagemaker",
+            "detail-type": "SageMaker Model Package State Change",
+            "detail": {"ModelPackageGroupName": GROUP, "ModelPackageVersion": version,
+                       "ModelPackageArn": arn, "ModelApprovalStatus": "Approved"}}
+
+
+def test_destroy_after_a_deployment_leaves_no_endpoint_behind(plan, as_lambda):
+    sm, scaling = as_lambda("sagemaker"), as_lambda("application-autoscaling")
+
+    def endpoints():
+        return [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]
+                if e["EndpointName"] == ENDPOINT]
+    (cleanup,) = plan.of_type("aws:lambda/invocation:Invocation")
+    hook = json.loads(cleanup.inputs["input"])
+    # GIVEN `pulumi up` (the hook's create) and no approved model yet: nothing exists
+    assert deployer.handler({**hook, "tf": {"action": "create"}})["action"] == "noop"
+    assert endpoints() == []
+    # WHEN an approval deploys, the endpoint reaches InService (autoscaling registers) ...
+    assert deployer.handler(approval(1))["action"] == "created"
+    assert deployer.handler({"source": "aws.sagemaker",
+                             "detail-type": "SageMaker Endpoint State Change",
+                             "detail": {"EndpointName": ENDPOINT,
+                                        "EndpointStatus": "IN_SERVICE"}})["action"] == "updated"
+    assert endpoints() == [ENDPOINT]
+    assert [m for m in sm.list_models()["Models"] if m["ModelName"].startswith(f"{ENDPOINT}-")]
+    assert scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    # ... and `pulumi destroy` deletes the Invocation (the hook's delete)
+    outcome = deployer.handler({**hook, "tf": {"action": "delete", "prev_input": hook}})
+    # THEN the endpoint, its config, its model and its scalable target are gone
+    assert outcome["action"] == "deleted"
+    assert endpoints() == []
+    # (moto ignores NameContains for models: filter here)
+    assert [c for c in sm.list_endpoint_configs()["EndpointConfigs"]
+            if c["EndpointConfigName"].startswith(f"{ENDPOINT}-")] == []
+    assert [m for m in sm.list_models()["Models"]
+            if m["ModelName"].startswith(f"{ENDPOINT}-")] == []
+    targets = scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    assert [t for t in targets if t["ResourceId"].startswith(f"endpoint/{ENDPOINT}/")] == []
+    # and a second destroy attempt (a retried delete) finds nothing and does not fail
+    again = deployer.handler({**hook, "tf": {"action": "delete", "prev_input": hook}})
+    assert json.loads(again["reason"]) == {"endpoint_configs": [], "endpoints": [],
+                                           "models": [], "scalable_targets": []}
