@@ -25,7 +25,8 @@ import csv
 import difflib
 import math
 import re
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -48,6 +49,7 @@ __all__ = [
     "check_frame",
     "detect_delimiter",
     "errors",
+    "exit_on_data_error",
     "format_problems",
     "min_rows_per_class",
     "raise_for_errors",
@@ -152,6 +154,22 @@ def raise_for_errors(problems: Iterable[DataProblem]) -> None:
     found = errors(problems)
     if found:
         raise DataCheckError(found)
+
+
+def exit_on_data_error(main: Callable[[], object]) -> None:
+    """Run a job's `main`; bad data (a SchemaError: DataCheckError, LeakError, ...) ends it
+    with one line per problem on stderr and exit status 2 instead of a traceback, so the job
+    log, and SageMaker's failure reason, say what is wrong with the data."""
+    try:
+        main()
+    except DataCheckError as error:
+        message = format_problems(error.data_problems)
+    except SchemaError as error:
+        message = "\n".join(f"error: {problem}" for problem in error.problems)
+    else:
+        return
+    print(message, file=sys.stderr)
+    raise SystemExit(2)
 
 
 def format_problems(problems: Iterable[DataProblem]) -> str:
@@ -693,7 +711,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python3 -m training.checks --data PATH --target COLUMN --problem-type TYPE``:
     print every problem, one per line; exit 2 when one is an error, else 0."""
     import argparse
-    import sys
 
     parser = argparse.ArgumentParser(description="Check a data file or folder before a run.")
     parser.add_argument("--data", type=Path, required=True, help="a CSV file or a folder of them")

@@ -23,8 +23,10 @@ def compute_metrics(
 ) -> dict[str, float]:
     """The metrics named in `training.contract.METRIC_NAMES` for this problem type.
 
-    Classification: f1 and roc_auc score the greater label as positive for two classes and are
-    macro-averaged one-vs-rest for more; roc_auc is NaN when y_true holds a single class.
+    Classification: balanced_accuracy is the mean recall over the model's classes present in
+    y_true (a constant prediction scores 1/k); f1 and roc_auc score the greater label as
+    positive for two classes and are macro-averaged one-vs-rest for more; roc_auc is NaN
+    when y_true holds a single class.
     """
     problem_type = ProblemType(problem_type)
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
@@ -37,7 +39,10 @@ def compute_metrics(
     if probabilities is None or classes is None:
         raise ValueError("classification metrics need probabilities and classes")
     classes = list(classes)
-    scores = {"accuracy": float(skmetrics.accuracy_score(y_true, y_pred))}
+    scores = {
+        "accuracy": float(skmetrics.accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": balanced_accuracy(y_true, y_pred, classes),
+    }
     roc_auc = math.nan
     if len(classes) == 2:
         positive = classes[1]
@@ -58,6 +63,15 @@ def compute_metrics(
             )
     scores["roc_auc"] = float(roc_auc)
     return scores
+
+
+def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[Any]) -> float:
+    """Mean recall over the classes that occur in y_true (scikit-learn's definition, without
+    its warning when a predicted class never occurs)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    recalls = [float(np.mean(y_pred[y_true == label] == label))
+               for label in classes if np.any(y_true == label)]
+    return float(np.mean(recalls)) if recalls else math.nan
 
 
 def predict(
