@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from training.contract import ProblemType
-from training.data import SchemaError
+from training.data import DatasetSchema, Feature, SchemaError, infer_schema
 
 __all__ = [
     "DELIMITERS",
@@ -47,6 +47,7 @@ __all__ = [
     "check_data",
     "check_file",
     "check_frame",
+    "checked_schema",
     "detect_delimiter",
     "errors",
     "exit_on_data_error",
@@ -110,6 +111,8 @@ class ProblemCode(str, Enum):  # noqa: UP042
     SMALL_CLASS = "small_class"
     TOO_FEW_ROWS = "too_few_rows"
     INFINITE_VALUES = "infinite_values"
+    SCHEMA = "schema"
+    """A problem the dataset schema found (mixed types, an empty column, --schema mismatch)."""
 
     def __str__(self) -> str:
         return self.value
@@ -705,6 +708,37 @@ def check_frame(
         )
     problems += _infinite_value_problems(frame)
     return problems
+
+
+def checked_schema(
+    data: pd.DataFrame,
+    target: str,
+    problem_type: ProblemType | str,
+    expected: Sequence[Feature] | None = None,
+    validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+) -> DatasetSchema:
+    """The schema, after the pre-flight's data checks (`training.checks.check_frame`).
+
+    Raises one DataCheckError with every error of both: the checks' messages first (the ones
+    `mlops up --local` prints), then the schema's about other columns. Warnings are printed.
+    """
+    problems = check_frame(data, target, problem_type, validation_fraction=validation_fraction,
+                           test_fraction=test_fraction)
+    found = errors(problems)
+    try:
+        schema = infer_schema(data, target, problem_type, expected)
+    except SchemaError as error:
+        named = {p.message for p in found}
+        target_named = any(f"'{target}'" in message for message in named)
+        found += [DataProblem(ProblemCode.SCHEMA.value, message) for message in error.problems
+                  if not (target_named and f"'{target}'" in message)]
+        raise_for_errors(found)
+        raise
+    raise_for_errors(found)
+    if problems:
+        print(format_problems(problems), file=sys.stderr)
+    return schema
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,8 +9,8 @@ transform/feature_plan.json.
 
 Before anything is written the data goes through the same checks `mlops up --local` runs before
 any job (`training.checks.check_frame`): a bad upload fails here with the same one-line
-messages. The features follow the data (`training.features.plan_features`, fitted on the train
-split): ID-like and constant columns are dropped (``--keep-id``, ``--keep-constant`` keep
+messages. The features follow the data (`training.features.plan_features`, on every labelled
+row; the transformer is fitted on the train split): ID-like and constant columns are dropped (``--keep-id``, ``--keep-constant`` keep
 them), dates become calendar features, many-level text is target-encoded, and a column that
 alone predicts the target stops the run (``--leak-policy drop`` or ``proceed`` instead). The
 fitted transformer is part of the model, so serving applies the same features to raw requests.
@@ -44,14 +44,7 @@ import joblib
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from training.checks import (
-    DataProblem,
-    check_frame,
-    errors,
-    exit_on_data_error,
-    format_problems,
-    raise_for_errors,
-)
+from training.checks import checked_schema, exit_on_data_error
 from training.cluster import SINGLE_HOST, Cluster, load_cluster
 from training.contract import (
     DEFAULT_SEED,
@@ -73,7 +66,6 @@ from training.data import (
     coerce_target,
     features_from_json,
     has_csv_files,
-    infer_schema,
     read_csv_folder,
 )
 from training.features import FeaturePlan, LeakPolicy, build_transformer, plan_features
@@ -110,37 +102,6 @@ def check_fractions(validation_fraction: float, test_fraction: float) -> None:
             "validation_fraction + test_fraction must be below 1 "
             f"(got {validation_fraction} + {test_fraction})"
         )
-
-
-def checked_schema(
-    data: pd.DataFrame,
-    target: str,
-    problem_type: ProblemType | str,
-    expected: Sequence[Feature] | None,
-    validation_fraction: float,
-    test_fraction: float,
-) -> DatasetSchema:
-    """The schema, after the pre-flight's data checks (`training.checks.check_frame`).
-
-    Raises one DataCheckError with every error of both: the checks' messages first (the ones
-    `mlops up --local` prints), then the schema's about other columns. Warnings are printed.
-    """
-    problems = check_frame(data, target, problem_type, validation_fraction=validation_fraction,
-                           test_fraction=test_fraction)
-    found = errors(problems)
-    try:
-        schema = infer_schema(data, target, problem_type, expected)
-    except SchemaError as error:
-        named = {p.message for p in found}
-        target_named = any(f"'{target}'" in message for message in named)
-        found += [DataProblem("schema", message) for message in error.problems
-                  if not (target_named and f"'{target}'" in message)]
-        raise_for_errors(found)
-        raise
-    raise_for_errors(found)
-    if problems:
-        print(format_problems(problems), file=sys.stderr)
-    return schema
 
 
 def split_dataset(
@@ -212,7 +173,10 @@ def preprocess(
                             test_fraction)
     cleaned = clean(data, schema)
     frames = split_dataset(cleaned, schema, validation_fraction, test_fraction, seed)
-    plan = plan_features(frames[0], target, schema.problem_type, keep_id=keep_id,
+    # The plan reads every labelled row, as Profile's alerts do, so the report and the run
+    # agree about a column (on 70% of a small table one noisy row can hide a leak); only the
+    # transformer is fitted, on the train split.
+    plan = plan_features(cleaned, target, schema.problem_type, keep_id=keep_id,
                          keep_constant=keep_constant, leak_policy=leak_policy, seed=seed)
     schema = model_schema(schema, plan)
     splits = dict(zip(SPLITS, frames, strict=True))
