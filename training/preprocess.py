@@ -10,10 +10,11 @@ transform/feature_plan.json.
 Before anything is written the data goes through the same checks `mlops up --local` runs before
 any job (`training.checks.check_frame`): a bad upload fails here with the same one-line
 messages. The features follow the data (`training.features.plan_features`, on every labelled
-row; the transformer is fitted on the train split): ID-like and constant columns are dropped (``--keep-id``, ``--keep-constant`` keep
-them), dates become calendar features, many-level text is target-encoded, and a column that
-alone predicts the target stops the run (``--leak-policy drop`` or ``proceed`` instead). The
-fitted transformer is part of the model, so serving applies the same features to raw requests.
+row; the transformer is fitted on the train split): ID-like and constant columns are dropped
+(``--keep-id``, ``--keep-constant`` keep them), dates become calendar features, many-level
+text is target-encoded, and a column that alone predicts the target stops the run
+(``--leak-policy drop`` or ``proceed`` instead). The fitted transformer is part of the model,
+so serving applies the same features to raw requests.
 
 On a processing job with N > 1 instances (input files sharded across them, every instance
 uploading to the same prefix; see `training.cluster.load_cluster`) each host splits its own

@@ -85,7 +85,8 @@ def test_target_with_only_missing_values_is_named(tmp_path, cancer_frame, shards
 
 def test_single_class_target_is_rejected(tmp_path, cancer_frame, shards):
     data = shards(cancer_frame[cancer_frame[TARGET] == 1], tmp_path / "data")
-    with pytest.raises(SchemaError, match=f"'{TARGET}' has the single value '1'; classification needs at least two"):
+    single = f"'{TARGET}' has the single value '1'; classification needs at least two"
+    with pytest.raises(SchemaError, match=single):
         run(data, tmp_path / "out")
 
 
