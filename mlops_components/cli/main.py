@@ -13,9 +13,10 @@ from rich.console import Console
 from mlops_components.cli.errors import EXIT_INVALID, error
 from mlops_components.cli.registry import registry_list, set_status
 from mlops_components.cli.render import render_outputs, render_tree
+from mlops_components.config import model_name_for_data, parse_config
 from mlops_components.enums import ApprovalStatus, ProblemType
 from mlops_components.plan import close_all_event_loops, plan_stack
-from mlops_components.project import ProjectError
+from mlops_components.project import ProjectError, load_project
 from mlops_components.sagemaker.spec import PipelineParameter
 from mlops_components.validation import ValidationError
 
@@ -67,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="local S3, jobs and registry (default: .mlops/<stack>)")
     up.add_argument("--threshold", type=float, metavar="VALUE",
                     help="override the MetricThreshold pipeline parameter for this run")
+    up.add_argument("--model-name", metavar="NAME",
+                    help="registry group of the model --data trains (default: derived from "
+                         "the --data file name, so different data never mixes in one group)")
     up.set_defaults(handler=_up)
 
     registry = commands.add_parser("registry", help="model packages in the registry")
@@ -133,6 +137,10 @@ def _up(args: argparse.Namespace) -> int:
     if args.data is not None and not args.target:
         return error("--data needs --target COLUMN (the column to predict)")
     console = Console()
+    if args.data is not None:
+        status = _check_data(console, args)
+        if status:
+            return status
     parameters: dict[str, object] = {}
     if args.threshold is not None:
         parameters[PipelineParameter.METRIC_THRESHOLD.value] = args.threshold
@@ -144,12 +152,39 @@ def _up(args: argparse.Namespace) -> int:
         with StepProgress(console) as progress:
             run = run_local(args.project_dir, args.stack, workdir=args.workdir, data=args.data,
                             target=args.target, problem_type=args.problem_type,
-                            on_step=progress.update, parameters=parameters)
+                            on_step=progress.update, parameters=parameters,
+                            model_name=args.model_name or (
+                                model_name_for_data(args.data) if args.data else None))
     except (ProjectError, ValidationError, LocalRunError) as problem:
         return error(str(problem))
     render_summary(console, run)
     return 0 if run.execution.status == "Succeeded" else 1
 
+
+def _check_data(console: Console, args: argparse.Namespace) -> int:
+    """The pre-flight data checks before any job starts: one line per problem; exit status 2
+    on an error (a failed gate is 1), warnings and notes printed and the run goes on."""
+    from training.checks import check_data
+
+    try:
+        problem_type = args.problem_type or parse_config(
+            *_stack_config(args.project_dir, args.stack)).problem_type
+    except (ProjectError, ValidationError) as problem:
+        return error(str(problem))
+    problems = check_data(args.data, args.target, problem_type)
+    failed = [problem for problem in problems if problem.is_error]
+    for problem in problems:
+        if not problem.is_error:
+            console.print(f"[yellow]{problem.severity}:[/yellow] {problem.message}",
+                          highlight=False, soft_wrap=True)
+    if failed:
+        return error("\n".join(problem.message for problem in failed))
+    return 0
+
+
+def _stack_config(project_dir: Path, stack: str) -> tuple[dict[str, str], str]:
+    project = load_project(project_dir)
+    return project.stack_config(stack), project.name
 
 
 if __name__ == "__main__":

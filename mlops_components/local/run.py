@@ -20,6 +20,7 @@ from mlops_components.sagemaker.spec import PipelineParameter
 PIPELINE = "aws:sagemaker/pipeline:Pipeline"
 BUCKET_OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
 INPUT_PARAMETER = PipelineParameter.INPUT_DATA_URI.value
+CHAMPION_PARAMETER = PipelineParameter.CHAMPION_MODEL_URI.value
 #: Real datasets that ship inside scikit-learn: the embedded default, per problem type.
 DEFAULT_DATASETS = {
     ProblemType.CLASSIFICATION: ("breast_cancer", "load_breast_cancer"),
@@ -64,11 +65,18 @@ def default_dataset_csv(problem_type: ProblemType, target: str, destination: Pat
 def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
               data: Path | None = None, target: str | None = None,
               problem_type: str | None = None, on_step: StepCallback | None = None,
-              parameters: Mapping[str, Any] | None = None) -> LocalRun:
-    """Plan ``stack`` offline, materialise its uploads locally and execute its pipeline."""
+              parameters: Mapping[str, Any] | None = None,
+              model_name: str | None = None) -> LocalRun:
+    """Plan ``stack`` offline, materialise its uploads locally and execute its pipeline.
+
+    ``model_name`` overrides the stack's modelName (the registry group). The latest approved
+    package of the group, if any, is the champion the gate compares with.
+    """
     if data is not None and not Path(data).exists():
         raise LocalRunError(f"--data {data}: no such CSV file or folder of CSV files")
     overrides = {}
+    if model_name:
+        overrides["modelName"] = model_name
     if target:
         overrides["targetColumn"] = target
     if problem_type:
@@ -103,10 +111,29 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
         config_target = _container_argument(definition, "--target")
         dataset = default_dataset_csv(ProblemType(config_problem), config_target,
                                       input_dir / "data.csv")
+    champion = champion_model_uri(definition, executor.registry)
+    if champion and CHAMPION_PARAMETER in defaults:
+        parameters = {CHAMPION_PARAMETER: champion, **(parameters or {})}
     execution = executor.run({INPUT_PARAMETER: input_uri, **(parameters or {})},
                              execution_id=execution_id)
     return LocalRun(plan=plan, workdir=workdir, execution=execution, dataset=dataset,
                     registry=executor.registry)
+
+
+def champion_model_uri(definition: dict[str, Any], registry: LocalRegistry) -> str | None:
+    """Model data of the latest approved package in the group the pipeline registers into."""
+    groups = {step.get("Arguments", {}).get("ModelPackageGroupName")
+              for step in definition["Steps"] + [
+                  branch for step in definition["Steps"]
+                  for key in ("IfSteps", "ElseSteps")
+                  for branch in step.get("Arguments", {}).get(key, [])]}
+    groups.discard(None)
+    for group in sorted(groups):
+        package = registry.latest_approved(group) if (registry.root / group).is_dir() else None
+        containers = (package or {}).get("InferenceSpecification", {}).get("Containers", [])
+        if containers and containers[0].get("ModelDataUrl"):
+            return containers[0]["ModelDataUrl"]
+    return None
 
 
 def _materialise_uploads(plan: Plan, s3: LocalS3) -> None:
