@@ -311,3 +311,24 @@ def test_many_classes_pool_the_confusion_matrix(tmp_path, no_plots):
 def test_the_imbalanced_data_keeps_its_minority(tmp_path):
     frame = imbalanced(cancer())
     assert 0.08 < frame[TARGET].mean() < 0.11
+
+
+@pytest.mark.parametrize("classes", [3, 12])
+def test_the_fast_metrics_equal_scikit_learns(classes):
+    from sklearn import metrics
+
+    from training.scoring import balanced_accuracy, macro_ovr_roc_auc
+
+    rng = np.random.default_rng(classes)
+    y = rng.integers(0, classes, 600)
+    scores = rng.integers(0, 6, (600, classes)) + 0.01  # ties, as real probabilities have
+    proba = scores / scores.sum(axis=1, keepdims=True)
+    predicted = np.where(rng.random(600) < 0.5, y, rng.integers(0, classes, 600))
+    labels = list(range(classes))
+    assert balanced_accuracy(y, predicted, labels) == pytest.approx(
+        metrics.balanced_accuracy_score(y, predicted))
+    assert macro_ovr_roc_auc(y, proba, labels) == pytest.approx(
+        metrics.roc_auc_score(y, proba, multi_class="ovr", labels=labels))
+    assert evaluate.pr_auc(y, proba, labels) == pytest.approx(np.mean(
+        [metrics.average_precision_score(y == c, proba[:, c]) for c in labels]))
+    assert np.isnan(macro_ovr_roc_auc(y[y != 0], proba[y != 0], labels))  # a class missing
