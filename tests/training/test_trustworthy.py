@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 
 import joblib
 import numpy as np
@@ -332,3 +333,20 @@ def test_the_fast_metrics_equal_scikit_learns(classes):
     assert evaluate.pr_auc(y, proba, labels) == pytest.approx(np.mean(
         [metrics.average_precision_score(y == c, proba[:, c]) for c in labels]))
     assert np.isnan(macro_ovr_roc_auc(y[y != 0], proba[y != 0], labels))  # a class missing
+
+
+def test_serving_applies_the_features_to_raw_rows_with_their_dropped_columns(imbalanced_run,
+                                                                             monkeypatch):
+    """A request carries the table as the user has it: ID, date as text, constant column."""
+    from training import inference
+
+    for variable in [v for v in os.environ if v.startswith("MLOPS_CAPTURE")]:
+        monkeypatch.delenv(variable)
+    model = inference.model_fn(str(imbalanced_run / "model"))
+    rows = churn_table().drop(columns=["leak", TARGET]).head(5)
+    body = rows.to_csv(index=False)
+    prediction = inference.predict_fn(inference.input_fn(body, "text/csv"), model)
+    assert not isinstance(prediction, inference.Failure), prediction
+    expected = joblib.load(imbalanced_run / "model" / "model.joblib").predict(
+        rows.drop(columns=["customer_id", "row_number", "constant"]))
+    np.testing.assert_array_equal(np.asarray(prediction.predictions).ravel(), expected)
