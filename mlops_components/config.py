@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mlops_components.bucket_layout import (
@@ -152,12 +153,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("forceDestroy", "boolean", False,
             "Let `pulumi destroy` delete the bucket with its objects (dev stacks only)."),
     Setting("gateMetric", "string", "",
-            "Metric the quality gate checks; empty: accuracy (classification) or r2 "
+            "Metric the quality gate checks; empty: balanced_accuracy (classification) or r2 "
             "(regression).",
             lambda value: None if value in ("", *ALL_METRICS)
             else "must be empty or one of " + ", ".join(repr(m) for m in ALL_METRICS)),
     Setting("metricThreshold", "string", "",
-            "Value the gate metric must reach (a number); empty: 0.8 accuracy or 0.3 r2.",
+            "Value the gate metric must reach (a number); empty: 0.8 balanced_accuracy "
+            "or 0.3 r2.",
             lambda value: None if value == "" else threshold_problem(_number(value), None)),
     Setting("approvalStatus", "string", ApprovalStatus.PENDING_MANUAL_APPROVAL.value,
             "Status of newly registered models: PendingManualApproval (a human approves) "
@@ -347,6 +349,15 @@ def parse_config(raw: Mapping[str, Any], project: str = DEFAULT_PROJECT) -> Stac
     values["endpoint_kind"] = EndpointKind(values["endpoint_kind"])
     values["deployment_strategy"] = DeploymentStrategy(values["deployment_strategy"])
     return StackConfig(**values)
+
+
+def model_name_for_data(path: Path | str) -> str:
+    """A modelName for a data file or folder: its name, lowercased, with every run of other
+    characters made a hyphen, cut to the length limit ("Churn_2024.csv" -> "churn-2024")."""
+    path = Path(path)
+    stem = path.stem if path.suffix.lower() == ".csv" else path.name
+    name = re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")
+    return name[:MAX_MODEL_NAME_LENGTH].rstrip("-") or "model"
 
 
 def config_from_pulumi() -> StackConfig:

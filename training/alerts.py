@@ -34,6 +34,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.tree import DecisionTreeRegressor
 
 from training.contract import (
+    ALERTS_FILE,
     DEFAULT_GATE_METRIC_NAME,
     DEFAULT_GATE_THRESHOLD,
     DEFAULT_SEED,
@@ -65,8 +66,6 @@ __all__ = [
     "write_alerts",
 ]
 
-ALERTS_FILE = "alerts.json"
-"""The alerts Profile writes next to report.html (move to training/contract.py on merge)."""
 MAX_COLUMNS = 200
 """Feature columns `alerts()` examines; the rest are named in a `columns_capped` alert."""
 NEAR_CONSTANT_SHARE = 0.99
@@ -489,7 +488,8 @@ def detect_duplicate_rows(frame: pd.DataFrame, id_columns: Sequence[str] = ()) -
 def detect_class_imbalance(target: str, labels: pd.Series) -> Alert | None:
     """`class_imbalance`: minority/majority class ratio < 0.25 (binary: minority < 20%).
 
-    Critical when always predicting the majority class would pass the default accuracy gate.
+    Critical when always predicting the majority class would pass an accuracy gate at its
+    default threshold (the default gate metric, balanced accuracy, scores that predictor 1/k).
     """
     counts = _text_values(labels).value_counts()
     if len(counts) < 2:
@@ -499,18 +499,21 @@ def detect_class_imbalance(target: str, labels: pd.Series) -> Alert | None:
         return None
     total = int(counts.sum())
     baseline = float(counts.iloc[0] / total)
-    gate = DEFAULT_GATE_THRESHOLD[DEFAULT_GATE_METRIC_NAME[ProblemType.CLASSIFICATION]]
-    passes = baseline >= gate
+    accuracy_gate = DEFAULT_GATE_THRESHOLD["accuracy"]
+    default_metric = DEFAULT_GATE_METRIC_NAME[ProblemType.CLASSIFICATION]
+    passes = baseline >= accuracy_gate
     severity = AlertSeverity.CRITICAL if passes else AlertSeverity.WARNING
-    gate_note = (f"; that passes the default accuracy gate ({gate:g}): gate on f1 or roc_auc"
-                 if passes else "")
+    gate_note = (f"; that passes an accuracy gate at {accuracy_gate:g}: gate on "
+                 f"{default_metric} (the default; this predictor scores "
+                 f"{1 / len(counts):.2f} on it)" if passes else "")
     return _alert(AlertKind.CLASS_IMBALANCE, target, severity,
                   f"target '{target}' is imbalanced: class {counts.index[-1]!r} is "
                   f"{counts.iloc[-1] / total:.1%} of rows; always predicting {counts.index[0]!r} "
-                  f"scores accuracy {baseline:.3f}{gate_note}",
+                  f"scores accuracy {baseline:.3f} (the majority baseline){gate_note}",
                   class_counts=dict(counts.items()), minority_class=counts.index[-1],
                   minority_share=float(counts.iloc[-1] / total), majority_class=counts.index[0],
-                  majority_baseline_accuracy=baseline, default_gate_threshold=gate)
+                  majority_baseline_accuracy=baseline, accuracy_gate_threshold=accuracy_gate,
+                  majority_baseline_balanced_accuracy=1 / len(counts))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ import csv
 import difflib
 import math
 import re
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -34,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from training.contract import ProblemType
-from training.data import SchemaError
+from training.data import DatasetSchema, Feature, SchemaError, infer_schema
 
 __all__ = [
     "DELIMITERS",
@@ -46,8 +47,10 @@ __all__ = [
     "check_data",
     "check_file",
     "check_frame",
+    "checked_schema",
     "detect_delimiter",
     "errors",
+    "exit_on_data_error",
     "format_problems",
     "min_rows_per_class",
     "raise_for_errors",
@@ -108,6 +111,8 @@ class ProblemCode(str, Enum):  # noqa: UP042
     SMALL_CLASS = "small_class"
     TOO_FEW_ROWS = "too_few_rows"
     INFINITE_VALUES = "infinite_values"
+    SCHEMA = "schema"
+    """A problem the dataset schema found (mixed types, an empty column, --schema mismatch)."""
 
     def __str__(self) -> str:
         return self.value
@@ -152,6 +157,22 @@ def raise_for_errors(problems: Iterable[DataProblem]) -> None:
     found = errors(problems)
     if found:
         raise DataCheckError(found)
+
+
+def exit_on_data_error(main: Callable[[], object]) -> None:
+    """Run a job's `main`; bad data (a SchemaError: DataCheckError, LeakError, ...) ends it
+    with one line per problem on stderr and exit status 2 instead of a traceback, so the job
+    log, and SageMaker's failure reason, say what is wrong with the data."""
+    try:
+        main()
+    except DataCheckError as error:
+        message = format_problems(error.data_problems)
+    except SchemaError as error:
+        message = "\n".join(f"error: {problem}" for problem in error.problems)
+    else:
+        return
+    print(message, file=sys.stderr)
+    raise SystemExit(2)
 
 
 def format_problems(problems: Iterable[DataProblem]) -> str:
@@ -689,11 +710,41 @@ def check_frame(
     return problems
 
 
+def checked_schema(
+    data: pd.DataFrame,
+    target: str,
+    problem_type: ProblemType | str,
+    expected: Sequence[Feature] | None = None,
+    validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+) -> DatasetSchema:
+    """The schema, after the pre-flight's data checks (`training.checks.check_frame`).
+
+    Raises one DataCheckError with every error of both: the checks' messages first (the ones
+    `mlops up --local` prints), then the schema's about other columns. Warnings are printed.
+    """
+    problems = check_frame(data, target, problem_type, validation_fraction=validation_fraction,
+                           test_fraction=test_fraction)
+    found = errors(problems)
+    try:
+        schema = infer_schema(data, target, problem_type, expected)
+    except SchemaError as error:
+        named = {p.message for p in found}
+        target_named = any(f"'{target}'" in message for message in named)
+        found += [DataProblem(ProblemCode.SCHEMA.value, message) for message in error.problems
+                  if not (target_named and f"'{target}'" in message)]
+        raise_for_errors(found)
+        raise
+    raise_for_errors(found)
+    if problems:
+        print(format_problems(problems), file=sys.stderr)
+    return schema
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python3 -m training.checks --data PATH --target COLUMN --problem-type TYPE``:
     print every problem, one per line; exit 2 when one is an error, else 0."""
     import argparse
-    import sys
 
     parser = argparse.ArgumentParser(description="Check a data file or folder before a run.")
     parser.add_argument("--data", type=Path, required=True, help="a CSV file or a folder of them")

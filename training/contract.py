@@ -77,6 +77,12 @@ REPORT_FILE = "report.html"
 """The EDA report Profile writes."""
 SUMMARY_FILE = "summary.json"
 """The machine-readable profile next to the report."""
+ALERTS_FILE = "alerts.json"
+"""The EDA alerts (column, kind, severity, evidence) Profile writes next to report.html."""
+FEATURE_PLAN_FILE = "feature_plan.json"
+"""Preprocess's feature decisions (roles, dropped columns and why), next to the transformer."""
+NO_CHAMPION_FILE = "NO_CHAMPION"
+"""The marker object a ChampionModelUri holds when there is no champion model yet."""
 TRAINING_METRICS_FILE = "metrics.json"
 """Hyperparameters and validation metrics a training job writes to its output data folder."""
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
@@ -114,6 +120,8 @@ PROCESSING_CODE_DIR = f"{PROCESSING_ROOT}/input/code"
 PROCESSING_DATA_DIR = f"{PROCESSING_ROOT}/input/data"
 PROCESSING_MODEL_DIR = f"{PROCESSING_ROOT}/input/model"
 PROCESSING_TEST_DIR = f"{PROCESSING_ROOT}/input/test"
+PROCESSING_CHAMPION_DIR = f"{PROCESSING_ROOT}/input/champion"
+"""Where Evaluate receives the champion model (or the NO_CHAMPION marker)."""
 PROCESSING_OUTPUT_DIR = f"{PROCESSING_ROOT}/output"
 TRAINING_MODEL_DIR = f"{CONTAINER_ROOT}/model"
 TRAINING_CHANNEL_ROOT = f"{CONTAINER_ROOT}/input/data"
@@ -187,6 +195,10 @@ TARGET_FLAG = "target"
 PROBLEM_TYPE_FLAG = "problem-type"
 ESTIMATOR_FLAG = "estimator"
 SEED_FLAG = "seed"
+LEAK_POLICY_FLAG = "leak-policy"
+"""Preprocess flag: what to do with a column that leaks the target (stop, drop, proceed)."""
+GATE_METRIC_FLAG = "gate-metric"
+"""Evaluate flag: the metric the gate compares, so the gaps it writes are the gate's."""
 RESERVED_HYPERPARAMETERS: tuple[str, ...] = (
     TARGET_FLAG, PROBLEM_TYPE_FLAG, ESTIMATOR_FLAG, SEED_FLAG,
     "sagemaker_program", "sagemaker_submit_directory")
@@ -197,7 +209,7 @@ TUNABLE_HYPERPARAMETERS: tuple[str, ...] = (*DEFAULT_HYPERPARAMETERS, ESTIMATOR_
 # --------------------------------------------------------------------------------------
 
 METRIC_NAMES: dict[ProblemType, tuple[str, ...]] = {
-    ProblemType.CLASSIFICATION: ("accuracy", "f1", "roc_auc"),
+    ProblemType.CLASSIFICATION: ("accuracy", "balanced_accuracy", "f1", "roc_auc"),
     ProblemType.REGRESSION: ("rmse", "mae", "r2"),
 }
 """Metrics train.py prints and evaluate.py writes, per problem type, in that order."""
@@ -206,6 +218,7 @@ ALL_METRICS: tuple[str, ...] = tuple(name for names in METRIC_NAMES.values() for
 
 HIGHER_IS_BETTER: dict[str, bool] = {
     "accuracy": True,
+    "balanced_accuracy": True,
     "f1": True,
     "roc_auc": True,
     "rmse": False,
@@ -213,7 +226,7 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "r2": True,
 }
 
-UNIT_INTERVAL_METRICS: tuple[str, ...] = ("accuracy", "f1", "roc_auc")
+UNIT_INTERVAL_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "f1", "roc_auc")
 """Metrics bounded to [0, 1]."""
 NON_NEGATIVE_METRICS: tuple[str, ...] = ("rmse", "mae")
 """Metrics that cannot be negative."""
@@ -273,14 +286,66 @@ class GateMetric:
 
 
 DEFAULT_GATE_METRIC_NAME: dict[ProblemType, str] = {
-    ProblemType.CLASSIFICATION: "accuracy",
+    # Balanced accuracy (mean recall over classes): a majority-class predictor scores exactly
+    # 1/k whatever the imbalance (0.5 on two classes), it is defined for any number of classes
+    # and for every test split (roc_auc is not when a class is missing from it), and it reads
+    # like accuracy, so a threshold means the same on balanced and imbalanced data. Plain
+    # accuracy approves a model that always answers "no churn" on 9% churners.
+    ProblemType.CLASSIFICATION: "balanced_accuracy",
     ProblemType.REGRESSION: "r2",  # scale-free, so one default threshold suits any target
 }
 
-DEFAULT_GATE_THRESHOLD: dict[str, float] = {"accuracy": 0.8, "f1": 0.8, "roc_auc": 0.8,
-                                            "r2": 0.3}
+DEFAULT_GATE_THRESHOLD: dict[str, float] = {"accuracy": 0.8, "balanced_accuracy": 0.8,
+                                            "f1": 0.8, "roc_auc": 0.8, "r2": 0.3}
 """Gate thresholds used when none is configured; rmse and mae depend on the target's scale,
 so they have none and need an explicit threshold."""
+
+# The gate's comparisons beyond the threshold: against a trivial baseline (majority class or
+# mean, scored on the same test split) and against the champion (the latest approved model).
+# SageMaker conditions compare two values and pipeline expressions have no arithmetic, so
+# Evaluate writes the differences into evaluation.json and the conditions compare them with
+# the BaselineMargin and ChampionMargin parameters.
+
+GATE_SECTION = "gate"
+"""evaluation.json section the quality gate reads (the values below are its keys)."""
+BASELINE_SECTION = "baseline_metrics"
+"""evaluation.json section: the trivial baseline's metrics, in the model's metric shape."""
+CHAMPION_SECTION = "champion_metrics"
+"""evaluation.json section: the champion's metrics on the same split (when there is one)."""
+BASELINE_GAP = "baseline_gap"
+"""How much better the model is than the baseline on the gate metric (see `gate_gap`)."""
+CHAMPION_GAP = "champion_gap"
+"""How much better the model is than the champion (0 when there is none)."""
+CHAMPION_PRESENT = "champion_present"
+"""1 when a champion was scored, else 0 (then the champion condition holds)."""
+DEFAULT_BASELINE_MARGIN = 0.05
+"""The model must beat the baseline by this much: 0.05 of a unit-interval metric or of r2
+(5 points of balanced accuracy over chance), or 5% of the baseline's rmse/mae (relative,
+because their scale is the target's). Small enough that any useful model clears it, large
+enough that a majority-class predictor or noise around it does not."""
+DEFAULT_CHAMPION_MARGIN = 0.0
+"""The model must be at least as good as the champion by default (ties pass)."""
+RELATIVE_GAP_METRICS: tuple[str, ...] = ("rmse", "mae")
+"""Metrics whose gaps are relative to the reference value (their scale is the target's)."""
+
+
+def gate_gap(metric: str, model: float, reference: float) -> float:
+    """How much better `model` is than `reference` on `metric`: positive is better.
+
+    Higher-is-better metrics: model - reference. rmse and mae: (reference - model) /
+    reference, a share of the reference's error (0 when the reference is perfect and the
+    model too; -1 per unit of error otherwise).
+    """
+    if metric in RELATIVE_GAP_METRICS:
+        if reference == 0:
+            return 0.0 if model == 0 else -1.0
+        return (reference - model) / abs(reference)
+    return model - reference if HIGHER_IS_BETTER[metric] else reference - model
+
+
+def gate_json_path(key: str) -> str:
+    """JsonGet path of a gate value in evaluation.json, e.g. ``gate.baseline_gap``."""
+    return f"{GATE_SECTION}.{key}"
 
 
 def gate_metric(problem_type: ProblemType | str, name: str | None = None) -> GateMetric:

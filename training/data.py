@@ -49,6 +49,9 @@ class DatasetSchema:
     """Column order of the split CSV files, target included."""
     class_labels: tuple[int | str, ...] | None = None
     """Sorted class labels (classification only)."""
+    dropped: Mapping[str, str] | None = None
+    """Input columns the model does not use, with the reason (id_like, constant,
+    target_leakage); a request may still send them."""
 
     @property
     def feature_names(self) -> list[str]:
@@ -73,6 +76,7 @@ class DatasetSchema:
             ],
             "columns": list(self.columns),
             "class_labels": None if self.class_labels is None else list(self.class_labels),
+            "dropped": dict(self.dropped or {}),
         }
 
     @classmethod
@@ -84,6 +88,7 @@ class DatasetSchema:
             features=features_from_json(data),
             columns=tuple(data["columns"]),
             class_labels=None if labels is None else tuple(labels),
+            dropped=dict(data.get("dropped") or {}),
         )
 
 
@@ -107,8 +112,18 @@ def has_csv_files(folder: str | Path) -> bool:
 
 
 def _read_header(path: Path) -> list[str] | None:
+    from training.checks import detect_delimiter  # it imports this module
+
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        return next(csv.reader(handle), None)
+        return next(csv.reader(handle, delimiter=detect_delimiter(path)), None)
+
+
+def read_data_file(path: Path) -> pd.DataFrame:
+    """One CSV file as text, with the delimiter the pre-flight checks detect (`training.checks`
+    imports this module, hence the late import)."""
+    from training.checks import read_data_file as read_checked
+
+    return read_checked(path)
 
 
 def read_csv_folder(folder: str | Path) -> pd.DataFrame:
@@ -151,7 +166,7 @@ def read_csv_folder(folder: str | Path) -> pd.DataFrame:
                 )
                 continue
         try:
-            frame = pd.read_csv(path, dtype=str, encoding="utf-8-sig")
+            frame = read_data_file(path)
         except (pd.errors.ParserError, UnicodeDecodeError) as error:
             problems.append(f"file '{name}' is not valid UTF-8 CSV: {error}")
             continue

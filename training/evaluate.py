@@ -1,19 +1,37 @@
-"""Evaluation job: score the trained model on the test split, in SageMaker's model-metrics shape.
+"""Evaluation job: score the model, a trivial baseline and the champion on the test split.
 
     python3 training/evaluate.py --model-dir /opt/ml/processing/input/model \
         --test-dir /opt/ml/processing/input/test \
-        --output-dir /opt/ml/processing/output/evaluation --target COLUMN --problem-type ...
+        --champion-dir /opt/ml/processing/input/champion \
+        --output-dir /opt/ml/processing/output/evaluation --target COLUMN --problem-type ... \
+        --gate-metric balanced_accuracy
 
 Reads every CSV file under the test folder (each preprocess host's split file). Writes
-evaluation.json (read by the pipeline's condition step with JsonGet, e.g.
-`classification_metrics.accuracy.value`) and plots: confusion matrix and ROC curve, or
-residuals and predicted-vs-actual. Without matplotlib (not in the job image) it writes
-evaluation.json alone and says so.
+evaluation.json in SageMaker's model-metrics shape (``classification_metrics`` or
+``regression_metrics``), plus:
+
+- ``baseline_metrics``: the same metrics for the trivial baseline (always the majority class
+  of the test split with its class shares as probabilities, or always the test split's mean),
+  so it is at least as strong as one fitted on train;
+- ``champion_metrics``: the champion model's (the latest approved one) on the same rows, when
+  the champion folder holds a model instead of the NO_CHAMPION marker;
+- ``gate``: the gate metric's values and the gaps the quality gate compares with its margins
+  (see `training.contract.gate_gap`), since pipeline conditions cannot subtract;
+- ``details``: per-class precision/recall/F1, PR-AUC, the calibration curve, permutation
+  importance of the raw input columns and the (capped) confusion matrix.
+
+evaluation.html shows all of it with plots. Many classes stay fast and readable: the confusion
+matrix shows the MAX_MATRIX_CLASSES most frequent classes (the rest pooled as "other"), ROC
+curves the MAX_CURVES most frequent, and the report says so. Without matplotlib (not in the
+job image) the plots are skipped and the report says so.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import html
+import math
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -25,23 +43,67 @@ if __package__ in (None, ""):  # run as a file by the container: make `training`
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import confusion_matrix, roc_curve
+from sklearn import metrics as skmetrics
+from sklearn.calibration import calibration_curve
 
 from training import plots
 from training.contract import (
+    BASELINE_GAP,
+    BASELINE_SECTION,
+    CHAMPION_GAP,
+    CHAMPION_PRESENT,
+    CHAMPION_SECTION,
+    DEFAULT_SEED,
     EVALUATION_FILE,
     EVALUATION_OUTPUT,
     EVALUATION_SECTION,
+    GATE_METRIC_FLAG,
+    GATE_SECTION,
+    HIGHER_IS_BETTER,
     METRIC_NAMES,
+    NO_CHAMPION_FILE,
+    PROCESSING_CHAMPION_DIR,
     PROCESSING_MODEL_DIR,
     PROCESSING_OUTPUT_DIR,
     PROCESSING_TEST_DIR,
     ProblemType,
+    gate_gap,
+    gate_metric,
 )
-from training.data import DatasetSchema, coerce_target, read_csv_folder
+from training.data import (
+    DatasetSchema,
+    SchemaError,
+    coerce_features,
+    coerce_target,
+    read_csv_folder,
+)
 from training.jsonio import write_json
 from training.model_files import extract_model, load_model
-from training.scoring import compute_metrics, predict
+from training.scoring import balanced_accuracy, compute_metrics, predict
+
+EVALUATION_REPORT_FILE = "evaluation.html"
+MAX_MATRIX_CLASSES = 20
+"""Classes shown in the confusion matrix; the others are pooled into one "other" row/column."""
+MAX_CURVES = 10
+"""One-vs-rest ROC curves drawn at most (the most frequent classes)."""
+MAX_CLASS_ROWS = 50
+"""Per-class rows in the HTML report (all classes are in evaluation.json)."""
+IMPORTANCE_ROWS = 1000
+IMPORTANCE_REPEATS = 3
+MAX_IMPORTANCE_FEATURES = 50
+"""Permutation importance: rows sampled, shuffles per column, columns examined at most."""
+CALIBRATION_BINS = 10
+OTHER = "(other)"
+UNSCORED_GAP = -1.0
+"""The gap written when a metric is undefined (e.g. roc_auc on a one-class split): the gate
+must not pass on a number that does not exist."""
+
+
+def metric_section(problem_type: ProblemType | str, metrics: dict[str, float],
+                   extra: Sequence[str] = ()) -> dict[str, Any]:
+    """{metric: {"value", "standard_deviation"}} for the contract's metrics (and `extra`)."""
+    names = [*METRIC_NAMES[ProblemType(problem_type)], *[n for n in extra if n in metrics]]
+    return {name: {"value": metrics[name], "standard_deviation": "NaN"} for name in names}
 
 
 def evaluation_document(
@@ -49,68 +111,257 @@ def evaluation_document(
 ) -> dict[str, Any]:
     """SageMaker model-metrics JSON: {section: {metric: {"value", "standard_deviation"}}}."""
     problem_type = ProblemType(problem_type)
-    return {
-        EVALUATION_SECTION[problem_type]: {
-            name: {"value": metrics[name], "standard_deviation": "NaN"}
-            for name in METRIC_NAMES[problem_type]
-        }
+    return {EVALUATION_SECTION[problem_type]: metric_section(problem_type, metrics)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Baseline and champion
+
+
+def baseline_predictions(
+    problem_type: ProblemType, y_true: np.ndarray, classes: Sequence[Any] | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The trivial baseline on these rows: the majority class (probabilities: class shares),
+    or the mean."""
+    if problem_type is ProblemType.REGRESSION:
+        return np.full(len(y_true), float(np.mean(y_true))), None
+    classes = list(classes or [])
+    counts = np.array([np.sum(y_true == label) for label in classes], dtype=float)
+    majority = classes[int(np.argmax(counts))]
+    shares = counts / counts.sum() if counts.sum() else np.full(len(classes), 1 / len(classes))
+    predicted = np.array([majority] * len(y_true), dtype=np.asarray(y_true).dtype)
+    return predicted, np.tile(shares, (len(y_true), 1))
+
+
+def load_champion(champion_dir: Path | None, scratch: str) -> tuple[Any, DatasetSchema] | None:
+    """The champion model, or None when the folder is absent, empty or holds the marker."""
+    if champion_dir is None or not champion_dir.exists():
+        return None
+    if (champion_dir / NO_CHAMPION_FILE).exists() or not any(champion_dir.iterdir()):
+        return None
+    return load_model(extract_model(champion_dir, scratch))
+
+
+def score_champion(champion: tuple[Any, DatasetSchema], schema: DatasetSchema,
+                   test: pd.DataFrame) -> dict[str, float]:
+    """The champion's metrics on the test rows; ValueError when it cannot score them."""
+    model, champion_schema = champion
+    if (champion_schema.target, champion_schema.problem_type) != (schema.target,
+                                                                  schema.problem_type):
+        raise ValueError(f"the champion predicts {champion_schema.target!r} "
+                         f"({champion_schema.problem_type.value}), not {schema.target!r}")
+    y_true = coerce_target(test[schema.target], schema).to_numpy()
+    y_pred, probabilities = predict(model, test, champion_schema)
+    classes = getattr(model, "classes_", None)
+    return compute_metrics(schema.problem_type, y_true, y_pred, probabilities, classes)
+
+
+def _gap(metric: str, model: float, reference: float) -> float:
+    if not (math.isfinite(model) and math.isfinite(reference)):
+        return UNSCORED_GAP
+    return gate_gap(metric, model, reference)
+
+
+def gate_values(metric: str, model: dict[str, float], baseline: dict[str, float],
+                champion: dict[str, float] | None, champion_note: str | None) -> dict[str, Any]:
+    """The `gate` section: values and gaps of the gate metric."""
+    values: dict[str, Any] = {
+        "metric": metric,
+        "higher_is_better": HIGHER_IS_BETTER[metric],
+        "model": model[metric],
+        "baseline": baseline[metric],
+        BASELINE_GAP: _gap(metric, model[metric], baseline[metric]),
+        CHAMPION_PRESENT: 0 if champion is None else 1,
+        CHAMPION_GAP: 0.0 if champion is None else _gap(metric, model[metric], champion[metric]),
     }
+    if champion is not None:
+        values["champion"] = champion[metric]
+    if champion_note:
+        values["champion_note"] = champion_note
+    return values
 
 
-def plot_classification(
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    probabilities: np.ndarray,
-    classes: Sequence[Any],
-    output_dir: Path,
-) -> list[Path]:
-    """confusion_matrix.png and roc_curve.png (one-vs-rest curves for more than two classes)."""
-    labels = [str(c) for c in classes]
-    matrix = confusion_matrix(y_true, y_pred, labels=list(classes))
-    figure = plots.new_figure(1.2 + 0.6 * len(labels) + 2, 1.2 + 0.6 * len(labels) + 1.5)
+# ---------------------------------------------------------------------------------------------
+# Details: per class, PR-AUC, calibration, permutation importance, confusion matrix
+
+
+def per_class_scores(y_true: np.ndarray, y_pred: np.ndarray,
+                     classes: Sequence[Any]) -> dict[str, dict[str, float]]:
+    precision, recall, f1, support = skmetrics.precision_recall_fscore_support(
+        y_true, y_pred, labels=list(classes), zero_division=0)
+    return {str(label): {"precision": float(p), "recall": float(r), "f1": float(f),
+                         "support": int(s)}
+            for label, p, r, f, s in zip(classes, precision, recall, f1, support, strict=True)}
+
+
+def pr_auc(y_true: np.ndarray, probabilities: np.ndarray, classes: Sequence[Any]) -> float:
+    """Average precision: of the greater label for two classes, macro one-vs-rest for more
+    (classes absent from y_true left out); NaN when undefined."""
+    classes = list(classes)
+    columns = [(y_true == label, probabilities[:, index])
+               for index, label in enumerate(classes)][1 if len(classes) == 2 else 0:]
+    scores = [average_precision(positives, scores) for positives, scores in columns
+              if positives.any()]
+    return float(np.mean(scores)) if scores else math.nan
+
+
+def average_precision(positives: np.ndarray, scores: np.ndarray) -> float:
+    """scikit-learn's average precision (sum over thresholds of precision × recall step),
+    in plain numpy: called once per class, its input validation dominated at 300 classes."""
+    order = np.argsort(-scores, kind="mergesort")
+    ranked, hits = scores[order], positives[order].astype(float)
+    last = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]
+    true_positives = np.cumsum(hits)[last]
+    precision = true_positives / (last + 1)
+    recall = true_positives / true_positives[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def calibration(y_true: np.ndarray, y_pred: np.ndarray, probabilities: np.ndarray,
+                classes: Sequence[Any]) -> dict[str, Any]:
+    """Reliability curve: the positive class's probability for two classes, else the
+    confidence of the predicted class against whether it was right."""
+    if len(classes) == 2:
+        outcome, confidence = y_true == classes[1], probabilities[:, 1]
+        kind = f"P({classes[1]})"
+    else:
+        outcome, confidence = y_true == y_pred, probabilities.max(axis=1)
+        kind = "confidence of the predicted class"
+    observed, predicted = calibration_curve(outcome, confidence, n_bins=CALIBRATION_BINS,
+                                            strategy="uniform")
+    brier = float(np.mean((confidence - outcome) ** 2))
+    return {"of": kind, "mean_predicted": predicted.tolist(), "observed": observed.tolist(),
+            "brier_score": brier}
+
+
+def permutation_importance(model: Any, test: pd.DataFrame, schema: DatasetSchema,
+                           seed: int = DEFAULT_SEED) -> dict[str, Any]:
+    """How much the gate-free score (balanced accuracy or r2) drops when one raw input column
+    is shuffled, on at most IMPORTANCE_ROWS rows and MAX_IMPORTANCE_FEATURES columns."""
+    rng = np.random.default_rng(seed)
+    rows = test if len(test) <= IMPORTANCE_ROWS else test.sample(IMPORTANCE_ROWS,
+                                                                  random_state=seed)
+    features = coerce_features(rows, schema.features).reset_index(drop=True)
+    y_true = coerce_target(rows[schema.target], schema).to_numpy()
+    classify = schema.problem_type is ProblemType.CLASSIFICATION
+    classes = list(getattr(model, "classes_", []))
+
+    def score(frame: pd.DataFrame) -> float:
+        predicted = np.asarray(model.predict(frame))
+        if classify:
+            return balanced_accuracy(y_true, predicted, classes)
+        return float(skmetrics.r2_score(y_true, predicted))
+
+    reference = score(features)
+    columns = list(features.columns)[:MAX_IMPORTANCE_FEATURES]
+    drops = {}
+    for name in columns:
+        losses = []
+        for _ in range(IMPORTANCE_REPEATS):
+            shuffled = features.copy()
+            shuffled[name] = features[name].to_numpy()[rng.permutation(len(features))]
+            losses.append(reference - score(shuffled))
+        drops[name] = (float(np.mean(losses)), float(np.std(losses)))
+    ranked = sorted(drops.items(), key=lambda item: -item[1][0])
+    return {"score": "balanced_accuracy" if classify else "r2", "reference": reference,
+            "rows": len(features), "repeats": IMPORTANCE_REPEATS,
+            "columns_examined": len(columns), "columns_total": len(features.columns),
+            "importances": [{"column": name, "mean_drop": mean, "std": std}
+                            for name, (mean, std) in ranked]}
+
+
+def capped_confusion(y_true: np.ndarray, y_pred: np.ndarray,
+                     classes: Sequence[Any]) -> dict[str, Any]:
+    """The confusion matrix of the MAX_MATRIX_CLASSES most frequent classes (by test rows),
+    the rest pooled into OTHER."""
+    classes = list(classes)
+    if len(classes) > MAX_MATRIX_CLASSES:
+        support = pd.Series(y_true).value_counts()
+        order = sorted(classes, key=lambda c: (-int(support.get(c, 0)), str(c)))
+        shown = order[: MAX_MATRIX_CLASSES - 1]
+    else:
+        shown = classes
+    keep = set(shown)
+    pooled = len(shown) < len(classes)
+
+    def label(values: np.ndarray) -> np.ndarray:
+        return np.array([str(v) if v in keep else OTHER for v in values], dtype=object)
+
+    labels = [str(c) for c in shown] + ([OTHER] if pooled else [])
+    matrix = skmetrics.confusion_matrix(label(y_true), label(y_pred), labels=labels)
+    return {"labels": labels, "matrix": matrix.tolist(), "classes_total": len(classes),
+            "pooled_classes": len(classes) - len(shown)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Plots
+
+
+def plot_classification(y_true: np.ndarray, probabilities: np.ndarray, classes: Sequence[Any],
+                        confusion: dict[str, Any], calibrated: dict[str, Any],
+                        output_dir: Path) -> dict[str, bytes]:
+    """confusion_matrix.png (capped), roc_curve.png (at most MAX_CURVES) and
+    calibration.png; returns the PNGs by title."""
+    pngs: dict[str, bytes] = {}
+    labels, matrix = confusion["labels"], np.asarray(confusion["matrix"])
+    figure = plots.new_figure(1.2 + 0.5 * len(labels) + 2, 1.2 + 0.5 * len(labels) + 1.5)
     axes = figure.subplots()
     image = axes.imshow(matrix, cmap="Blues")
     figure.colorbar(image, ax=axes)
-    axes.set(
-        xticks=range(len(labels)),
-        yticks=range(len(labels)),
-        xticklabels=labels,
-        yticklabels=labels,
-        xlabel="predicted",
-        ylabel="actual",
-        title="Confusion matrix (test)",
-    )
+    axes.set(xticks=range(len(labels)), yticks=range(len(labels)), xlabel="predicted",
+             ylabel="actual", title="Confusion matrix (test)")
+    axes.set_xticklabels(labels, rotation=90)
+    axes.set_yticklabels(labels)
     threshold = matrix.max() / 2 if matrix.size else 0
     for (row, column), count in np.ndenumerate(matrix):
         color = "white" if count > threshold else "black"
-        axes.text(column, row, str(count), ha="center", va="center", color=color)
-    plots.save_png(figure, output_dir / "confusion_matrix.png")
+        axes.text(column, row, str(count), ha="center", va="center", color=color, fontsize=8)
+    pngs["confusion matrix"] = plots.save_png(figure, output_dir / "confusion_matrix.png")
 
     figure = plots.new_figure(5, 5)
     axes = figure.subplots()
-    positives = classes[1:] if len(classes) == 2 else classes
+    classes = list(classes)
+    positives = classes[1:] if len(classes) == 2 else sorted(
+        classes, key=lambda c: -int(np.sum(y_true == c)))[:MAX_CURVES]
     for label in positives:
-        index = list(classes).index(label)
+        index = classes.index(label)
         is_positive = np.asarray(y_true) == label
         if is_positive.all() or not is_positive.any():
             continue
-        fpr, tpr, _ = roc_curve(is_positive, probabilities[:, index])
+        fpr, tpr, _ = skmetrics.roc_curve(is_positive, probabilities[:, index])
         axes.plot(fpr, tpr, label=f"{label}")
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
     axes.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve (test)")
-    axes.legend(loc="lower right", title="positive class")
-    plots.save_png(figure, output_dir / "roc_curve.png")
-    return [output_dir / "confusion_matrix.png", output_dir / "roc_curve.png"]
+    axes.legend(loc="lower right", title="positive class", fontsize=7)
+    pngs["ROC curve"] = plots.save_png(figure, output_dir / "roc_curve.png")
+
+    figure = plots.new_figure(5, 5)
+    axes = figure.subplots()
+    axes.plot(calibrated["mean_predicted"], calibrated["observed"], marker="o", label="model")
+    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
+    axes.set(xlabel=f"mean predicted {calibrated['of']}", ylabel="observed frequency",
+             title="Calibration (test)")
+    axes.legend(loc="upper left")
+    pngs["calibration"] = plots.save_png(figure, output_dir / "calibration.png")
+    return pngs
 
 
-def plot_regression(y_true: np.ndarray, y_pred: np.ndarray, output_dir: Path) -> list[Path]:
-    """residuals.png and predicted_vs_actual.png."""
+def plot_regression(y_true: np.ndarray, y_pred: np.ndarray, output_dir: Path) -> dict[str, bytes]:
+    """residuals.png, residual_histogram.png and predicted_vs_actual.png."""
+    pngs: dict[str, bytes] = {}
+    residuals = y_true - y_pred
     figure = plots.new_figure()
     axes = figure.subplots()
-    axes.scatter(y_pred, y_true - y_pred, s=12, alpha=0.7)
+    axes.scatter(y_pred, residuals, s=12, alpha=0.7)
     axes.axhline(0, color="grey", linestyle="--")
     axes.set(xlabel="predicted", ylabel="actual - predicted", title="Residuals (test)")
-    plots.save_png(figure, output_dir / "residuals.png")
+    pngs["residuals"] = plots.save_png(figure, output_dir / "residuals.png")
+
+    figure = plots.new_figure()
+    axes = figure.subplots()
+    axes.hist(residuals, bins=30, color="#4c72b0")
+    axes.set(xlabel="actual - predicted", ylabel="rows", title="Residual distribution (test)")
+    pngs["residual distribution"] = plots.save_png(figure, output_dir / "residual_histogram.png")
 
     figure = plots.new_figure(5, 5)
     axes = figure.subplots()
@@ -118,32 +369,158 @@ def plot_regression(y_true: np.ndarray, y_pred: np.ndarray, output_dir: Path) ->
     low, high = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
     axes.plot([low, high], [low, high], color="grey", linestyle="--")
     axes.set(xlabel="actual", ylabel="predicted", title="Predicted vs actual (test)")
-    plots.save_png(figure, output_dir / "predicted_vs_actual.png")
-    return [output_dir / "residuals.png", output_dir / "predicted_vs_actual.png"]
+    pngs["predicted vs actual"] = plots.save_png(figure, output_dir / "predicted_vs_actual.png")
+    return pngs
+
+
+# ---------------------------------------------------------------------------------------------
+# The report
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return "n/a" if not math.isfinite(value) else f"{value:.4f}"
+    return html.escape(str(value))
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_number(c)}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def render_report(document: dict[str, Any], problem_type: ProblemType,
+                  pngs: dict[str, bytes], notes: Sequence[str]) -> str:
+    """evaluation.html: the gate, model vs baseline vs champion, details, plots."""
+    section = EVALUATION_SECTION[problem_type]
+    gate = document[GATE_SECTION]
+    names = list(document[section])
+    columns = ["metric", "model", "baseline"] + (["champion"] if CHAMPION_SECTION in document
+                                                 else [])
+    rows = []
+    for name in names:
+        row = [name, document[section][name]["value"],
+               document[BASELINE_SECTION][section].get(name, {}).get("value", math.nan)]
+        if CHAMPION_SECTION in document:
+            row.append(document[CHAMPION_SECTION][section].get(name, {}).get("value", math.nan))
+        rows.append(row)
+    body = ["<h1>Model evaluation (test split)</h1>",
+            f"<p>Gate metric <b>{html.escape(gate['metric'])}</b>: model "
+            f"{_number(gate['model'])}, trivial baseline {_number(gate['baseline'])} "
+            f"(gap {_number(gate[BASELINE_GAP])})"
+            + (f", champion {_number(gate['champion'])} (gap {_number(gate[CHAMPION_GAP])})"
+               if gate[CHAMPION_PRESENT] else ", no champion yet") + ".</p>",
+            *[f"<p class=note>{html.escape(n)}</p>" for n in notes],
+            "<h2>Metrics</h2>", _table(columns, rows)]
+    details = document["details"]
+    if "per_class" in details:
+        per_class = sorted(details["per_class"].items(), key=lambda item: -item[1]["support"])
+        shown = per_class[:MAX_CLASS_ROWS]
+        body.append("<h2>Per class</h2>")
+        if len(shown) < len(per_class):
+            body.append(f"<p class=note>the {len(shown)} most frequent of {len(per_class)} "
+                        f"classes shown; all are in {EVALUATION_FILE}</p>")
+        body.append(_table(["class", "precision", "recall", "f1", "support"],
+                           [[label, s["precision"], s["recall"], s["f1"], s["support"]]
+                            for label, s in shown]))
+    importance = details["permutation_importance"]
+    body.append("<h2>Permutation importance</h2>")
+    body.append(f"<p>drop in {importance['score']} when a column is shuffled "
+                f"({importance['rows']} test rows, {importance['repeats']} shuffles"
+                + (f"; {importance['columns_examined']} of {importance['columns_total']} "
+                   "columns examined" if importance["columns_examined"]
+                   < importance["columns_total"] else "") + ")</p>")
+    body.append(_table(["column", "mean drop", "std"],
+                       [[i["column"], i["mean_drop"], i["std"]]
+                        for i in importance["importances"][:20]]))
+    for title, png in pngs.items():
+        data = base64.b64encode(png).decode("ascii")
+        body.append(f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,'
+                    f'{data}"><figcaption>{html.escape(title)}</figcaption></figure>')
+    style = ("body{font-family:sans-serif;margin:2em;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0}"
+             "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}"
+             "figure{display:inline-block;margin:4px}.note{color:#a60}")
+    return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f"<title>Model evaluation</title><style>{style}</style></head><body>"
+            f"{''.join(body)}</body></html>\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# The job
 
 
 def evaluate(
-    model: Any, schema: DatasetSchema, test: pd.DataFrame, output_dir: str | Path
+    model: Any,
+    schema: DatasetSchema,
+    test: pd.DataFrame,
+    output_dir: str | Path,
+    champion: tuple[Any, DatasetSchema] | None = None,
+    metric: str | None = None,
 ) -> dict[str, Any]:
-    """Score `model` on the test frame; write evaluation.json and plots; return the document."""
+    """Score `model`, the trivial baseline and `champion` on the test frame; write
+    evaluation.json, evaluation.html and plots; return the document."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    problem_type = schema.problem_type
+    gate = gate_metric(problem_type, metric)
+    section = EVALUATION_SECTION[problem_type]
     y_true = coerce_target(test[schema.target], schema).to_numpy()
     y_pred, probabilities = predict(model, test, schema)
-    can_plot = plots.available()
-    if schema.problem_type is ProblemType.CLASSIFICATION:
-        classes = list(model.classes_)
-        metrics = compute_metrics(schema.problem_type, y_true, y_pred, probabilities, classes)
-        if can_plot:
-            plot_classification(y_true, y_pred, probabilities, classes, output_dir)
+    classes = list(model.classes_) if problem_type is ProblemType.CLASSIFICATION else None
+    metrics = compute_metrics(problem_type, y_true, y_pred, probabilities, classes)
+    baseline_pred, baseline_proba = baseline_predictions(problem_type, y_true, classes)
+    baseline = compute_metrics(problem_type, y_true, baseline_pred, baseline_proba, classes)
+    notes: list[str] = []
+    champion_metrics, champion_note = None, None
+    if champion is not None:
+        try:
+            champion_metrics = score_champion(champion, schema, test)
+        except (SchemaError, ValueError, KeyError) as error:
+            champion_note = f"the champion could not score the test split: {error}"
+            notes.append(champion_note + "; the gate compared with the baseline only")
+            print(f"warning: {champion_note}", file=sys.stderr)
+    details: dict[str, Any] = {}
+    extra: list[str] = []
+    if problem_type is ProblemType.CLASSIFICATION:
+        metrics["pr_auc"] = pr_auc(y_true, probabilities, classes)
+        baseline["pr_auc"] = pr_auc(y_true, baseline_proba, classes)
+        extra = ["pr_auc"]
+        details["per_class"] = per_class_scores(y_true, y_pred, classes)
+        details["calibration"] = calibration(y_true, y_pred, probabilities, classes)
+        details["confusion_matrix"] = capped_confusion(y_true, y_pred, classes)
+        if details["confusion_matrix"]["pooled_classes"]:
+            notes.append(f"confusion matrix: the {MAX_MATRIX_CLASSES - 1} most frequent of "
+                         f"{len(classes)} classes, the rest pooled as {OTHER}")
+        if len(classes) > 2 and len(classes) > MAX_CURVES:
+            notes.append(f"ROC curves drawn for the {MAX_CURVES} most frequent of "
+                         f"{len(classes)} classes")
+    details["permutation_importance"] = permutation_importance(model, test, schema)
+    document: dict[str, Any] = {
+        section: metric_section(problem_type, metrics, extra),
+        BASELINE_SECTION: {section: metric_section(problem_type, baseline, extra)},
+        GATE_SECTION: gate_values(gate.name, metrics, baseline, champion_metrics,
+                                  champion_note),
+        "details": details,
+    }
+    if champion_metrics is not None:
+        document[CHAMPION_SECTION] = {section: metric_section(problem_type, champion_metrics)}
+    pngs: dict[str, bytes] = {}
+    if plots.available():
+        if problem_type is ProblemType.CLASSIFICATION:
+            pngs = plot_classification(y_true, probabilities, classes,
+                                       details["confusion_matrix"], details["calibration"],
+                                       output_dir)
+        else:
+            pngs = plot_regression(y_true.astype(float), np.asarray(y_pred, dtype=float),
+                                   output_dir)
     else:
-        metrics = compute_metrics(schema.problem_type, y_true, y_pred)
-        if can_plot:
-            plot_regression(y_true, np.asarray(y_pred, dtype=float), output_dir)
-    if not can_plot:
         print(plots.SKIPPED_NOTE)
-    document = evaluation_document(schema.problem_type, metrics)
+        notes.append(plots.SKIPPED_NOTE)
     write_json(output_dir / EVALUATION_FILE, document)
+    (output_dir / EVALUATION_REPORT_FILE).write_text(
+        render_report(document, problem_type, pngs, notes), encoding="utf-8")
     return document
 
 
@@ -151,11 +528,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     parser.add_argument("--model-dir", type=Path, default=Path(PROCESSING_MODEL_DIR))
     parser.add_argument("--test-dir", type=Path, default=Path(PROCESSING_TEST_DIR))
+    parser.add_argument("--champion-dir", type=Path, default=None,
+                        help=f"the champion's model (default: none; {PROCESSING_CHAMPION_DIR} "
+                             f"in the pipeline, holding {NO_CHAMPION_FILE} when there is none)")
     parser.add_argument(
         "--output-dir", type=Path, default=Path(PROCESSING_OUTPUT_DIR) / EVALUATION_OUTPUT
     )
     parser.add_argument("--target", help="Default: the target the model was trained on.")
     parser.add_argument("--problem-type", choices=[p.value for p in ProblemType])
+    parser.add_argument(f"--{GATE_METRIC_FLAG}", dest="gate_metric",
+                        help="Default: the problem type's default gate metric.")
     return parser.parse_args(argv)
 
 
@@ -163,6 +545,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="model-") as scratch:
         model, schema = load_model(extract_model(args.model_dir, scratch))
+        champion = load_champion(args.champion_dir, str(Path(scratch) / "champion"))
     if args.target is not None and args.target != schema.target:
         raise ValueError(
             f"--target {args.target!r} differs from the model's target {schema.target!r}"
@@ -172,8 +555,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             f"--problem-type {args.problem_type!r} differs from the model's "
             f"{schema.problem_type.value!r}"
         )
-    document = evaluate(model, schema, read_csv_folder(args.test_dir), args.output_dir)
-    print(f"wrote {args.output_dir / EVALUATION_FILE}: {document}")
+    document = evaluate(model, schema, read_csv_folder(args.test_dir), args.output_dir,
+                        champion, args.gate_metric)
+    gate = document[GATE_SECTION]
+    print(f"wrote {args.output_dir / EVALUATION_FILE}: {gate['metric']} model={gate['model']}"
+          f" baseline={gate['baseline']} champion={gate.get('champion', 'none')}")
     return document
 
 

@@ -43,7 +43,8 @@ from training.alerts import (
     parse_datetimes,
     typed_frame,
 )
-from training.contract import DEFAULT_SEED, ProblemType
+from training.contract import DEFAULT_SEED, LEAK_POLICY_FLAG, ProblemType
+from training.data import SchemaError
 
 __all__ = [
     "CALENDAR_PARTS",
@@ -57,8 +58,6 @@ __all__ = [
     "plan_features",
 ]
 
-LEAK_POLICY_FLAG = "leak-policy"
-"""The preprocess/CLI flag that sets `leak_policy` (move to training/contract.py on merge)."""
 DEFAULT_DATETIME_PARTS: tuple[str, ...] = ("year", "month", "dayofweek", "dayofyear")
 DEFAULT_MAX_ONEHOT_LEVELS = 20
 MISSING_CATEGORY = "(missing)"
@@ -102,8 +101,9 @@ class DropReason(str, Enum):  # noqa: UP042
         return self.value
 
 
-class LeakError(ValueError):
-    """Columns leak the target; the message is one line naming them and the way out."""
+class LeakError(SchemaError):
+    """Columns leak the target; the message is one line naming them and the way out (a
+    SchemaError, so jobs report it like any other data problem)."""
 
     def __init__(self, target: str, leaks: Sequence[Alert]) -> None:
         self.columns = [alert.column for alert in leaks]

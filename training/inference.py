@@ -201,7 +201,9 @@ def model_fn(model_dir: str) -> ServedModel:
         schema=schema,
         capture=capture_from_env(os.environ),
         numeric=tuple(f.type is FeatureType.NUMERIC for f in schema.features),
-        known_columns=frozenset([*schema.feature_names, schema.target]),
+        # Columns Preprocess dropped (IDs, constants) may come with a request: ignored.
+        known_columns=frozenset([*schema.feature_names, *(schema.dropped or {}),
+                                 schema.target]),
     )
 
 

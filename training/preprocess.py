@@ -4,7 +4,17 @@
         --output-dir /opt/ml/processing/output --target COLUMN --problem-type classification
 
 Writes train/train.csv, validation/validation.csv, test/test.csv (raw features and target, the
-input's column order) and transform/preprocessor.joblib + transform/schema.json.
+input's column order) and transform/preprocessor.joblib + transform/schema.json +
+transform/feature_plan.json.
+
+Before anything is written the data goes through the same checks `mlops up --local` runs before
+any job (`training.checks.check_frame`): a bad upload fails here with the same one-line
+messages. The features follow the data (`training.features.plan_features`, on every labelled
+row; the transformer is fitted on the train split): ID-like and constant columns are dropped
+(``--keep-id``, ``--keep-constant`` keep them), dates become calendar features, many-level
+text is target-encoded, and a column that alone predicts the target stops the run
+(``--leak-policy drop`` or ``proceed`` instead). The fitted transformer is part of the model,
+so serving applies the same features to raw requests.
 
 On a processing job with N > 1 instances (input files sharded across them, every instance
 uploading to the same prefix; see `training.cluster.load_cluster`) each host splits its own
@@ -24,6 +34,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +43,14 @@ if __package__ in (None, ""):  # run as a file by the container: make `training`
 
 import joblib
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from training.checks import checked_schema, exit_on_data_error
 from training.cluster import SINGLE_HOST, Cluster, load_cluster
 from training.contract import (
     DEFAULT_SEED,
+    FEATURE_PLAN_FILE,
+    LEAK_POLICY_FLAG,
     PREPROCESSOR_FILE,
     PROCESSING_DATA_DIR,
     PROCESSING_OUTPUT_DIR,
@@ -57,9 +67,9 @@ from training.data import (
     coerce_target,
     features_from_json,
     has_csv_files,
-    infer_schema,
     read_csv_folder,
 )
+from training.features import FeaturePlan, LeakPolicy, build_transformer, plan_features
 from training.jsonio import read_json, write_json
 
 
@@ -80,14 +90,8 @@ def clean(data: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
     return typed.reset_index(drop=True)
 
 
-def split_dataset(
-    data: pd.DataFrame,
-    schema: DatasetSchema,
-    validation_fraction: float = 0.15,
-    test_fraction: float = 0.15,
-    seed: int = DEFAULT_SEED,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Train, validation and test frames: disjoint, seeded, stratified by class when possible."""
+def check_fractions(validation_fraction: float, test_fraction: float) -> None:
+    """ValueError unless both fractions are in (0, 1) and leave rows to train on."""
     for name, value in (
         ("validation_fraction", validation_fraction),
         ("test_fraction", test_fraction),
@@ -99,6 +103,17 @@ def split_dataset(
             "validation_fraction + test_fraction must be below 1 "
             f"(got {validation_fraction} + {test_fraction})"
         )
+
+
+def split_dataset(
+    data: pd.DataFrame,
+    schema: DatasetSchema,
+    validation_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = DEFAULT_SEED,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Train, validation and test frames: disjoint, seeded, stratified by class when possible."""
+    check_fractions(validation_fraction, test_fraction)
     stratify = schema.problem_type is ProblemType.CLASSIFICATION
 
     def _split(frame: pd.DataFrame, size: float) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -125,23 +140,12 @@ def split_file(split: str, cluster: Cluster = SINGLE_HOST) -> str:
     return f"{split}/{split}{suffix}.csv"
 
 
-def build_preprocessor(schema: DatasetSchema) -> ColumnTransformer:
-    """Median-impute + scale numeric features; most-frequent-impute + one-hot categorical ones."""
-    transformers: list[tuple[str, Any, list[str]]] = []
-    if schema.numeric_features:
-        numeric = Pipeline(
-            [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
-        )
-        transformers.append(("numeric", numeric, schema.numeric_features))
-    if schema.categorical_features:
-        categorical = Pipeline(
-            [
-                ("impute", SimpleImputer(strategy="most_frequent")),
-                ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-            ]
-        )
-        transformers.append(("categorical", categorical, schema.categorical_features))
-    return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+def model_schema(schema: DatasetSchema, plan: FeaturePlan) -> DatasetSchema:
+    """The schema of what the model reads: the plan's feature columns (input order) and the
+    dropped ones with their reason."""
+    used = set(plan.feature_columns)
+    return replace(schema, features=tuple(f for f in schema.features if f.name in used),
+                   dropped=dict(plan.dropped))
 
 
 def preprocess(
@@ -154,32 +158,48 @@ def preprocess(
     seed: int = DEFAULT_SEED,
     expected: Sequence[Feature] | None = None,
     cluster: Cluster = SINGLE_HOST,
+    leak_policy: LeakPolicy | str = LeakPolicy.STOP,
+    keep_id: bool = False,
+    keep_constant: bool = False,
 ) -> dict[str, Any]:
-    """Validate, clean, split, fit the transformer on train; write it all under `output_dir`.
+    """Check, clean, split, plan and fit the features on train; write it all under `output_dir`.
 
-    On a cluster the split files carry the host's name and only the primary writes transform/.
+    Raises DataCheckError (the pre-flight's problems), SchemaError, or LeakError when a column
+    leaks the target under the "stop" policy. On a cluster the split files carry the host's
+    name and only the primary writes transform/.
     """
     output_dir = Path(output_dir)
-    schema = infer_schema(data, target, problem_type, expected)
+    check_fractions(validation_fraction, test_fraction)
+    schema = checked_schema(data, target, problem_type, expected, validation_fraction,
+                            test_fraction)
     cleaned = clean(data, schema)
     frames = split_dataset(cleaned, schema, validation_fraction, test_fraction, seed)
+    # The plan reads every labelled row, as Profile's alerts do, so the report and the run
+    # agree about a column (on 70% of a small table one noisy row can hide a leak); only the
+    # transformer is fitted, on the train split.
+    plan = plan_features(cleaned, target, schema.problem_type, keep_id=keep_id,
+                         keep_constant=keep_constant, leak_policy=leak_policy, seed=seed)
+    schema = model_schema(schema, plan)
     splits = dict(zip(SPLITS, frames, strict=True))
     for name, frame in splits.items():
         path = output_dir / split_file(name, cluster)
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)
     if cluster.is_primary:
-        features = coerce_features(frames[0], schema.features)  # the train split
-        preprocessor = build_preprocessor(schema).fit(features)
+        train = frames[0]
+        preprocessor = build_transformer(plan).fit(
+            coerce_features(train, schema.features), train[schema.target])
         transform_dir = output_dir / TRANSFORM_OUTPUT
         transform_dir.mkdir(parents=True, exist_ok=True)
         joblib.dump(preprocessor, transform_dir / PREPROCESSOR_FILE)
         write_json(transform_dir / SCHEMA_FILE, schema.to_dict())
+        write_json(transform_dir / FEATURE_PLAN_FILE, plan.to_dict())
     return {
         "rows_in": len(data),
         "rows_dropped_missing_target": int(data[target].isna().sum()),
         "rows_after_cleaning": len(cleaned),
         **{f"rows_{name}": len(frame) for name, frame in splits.items()},
+        "dropped_columns": dict(plan.dropped),
     }
 
 
@@ -193,6 +213,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test-fraction", type=float, default=0.15)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--schema", type=Path, help="JSON of expected feature columns and types")
+    parser.add_argument(f"--{LEAK_POLICY_FLAG}", dest="leak_policy", default=LeakPolicy.STOP.value,
+                        choices=[p.value for p in LeakPolicy],
+                        help="a column that alone predicts the target: stop the run (default), "
+                             "drop it, or proceed with it")
+    parser.add_argument("--keep-id", action="store_true",
+                        help="keep ID-like columns as features (default: dropped)")
+    parser.add_argument("--keep-constant", action="store_true",
+                        help="keep constant columns as features (default: dropped)")
     return parser.parse_args(argv)
 
 
@@ -214,6 +242,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         args.seed,
         expected,
         cluster,
+        leak_policy=args.leak_policy,
+        keep_id=args.keep_id,
+        keep_constant=args.keep_constant,
     )
     host = f"{cluster.current_host}: " if cluster.is_multi_host else ""
     print(host + " ".join(f"{key}={value}" for key, value in counts.items()))
@@ -221,4 +252,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    exit_on_data_error(main)

@@ -4,8 +4,12 @@
         --report-dir /opt/ml/processing/output/report \
         --baseline-dir /opt/ml/processing/output/baseline --target COLUMN --problem-type ...
 
-Report folder: report.html (self-contained, PNGs embedded), the same PNGs, summary.json. Without
-matplotlib (it is not in the job image) the report and summary are written without plots.
+Report folder: report.html (self-contained, PNGs embedded), the same PNGs, summary.json and
+alerts.json (`training.alerts`: ID-like, constant, date, high-cardinality, missing, skewed,
+duplicate rows, class imbalance, integer codes, target leakage, each with its evidence), which
+the report shows first. Without matplotlib (it is not in the job image) the report and summary
+are written without plots. The data goes through the pre-flight's checks first
+(`training.checks.checked_schema`), so a bad upload fails with the same one-line messages.
 Baseline folder: statistics.json and constraints.json in SageMaker Model Monitor's format (see
 `training.baseline`): what drift checks compare live traffic against; constraints.json is also
 valid as preprocess --schema.
@@ -35,9 +39,12 @@ if __package__ in (None, ""):  # run as a file by the container: make `training`
 import pandas as pd
 
 from training import plots
+from training.alerts import Alert, AlertKind, AlertSeverity, alerts, write_alerts
 from training.baseline import baseline_constraints, baseline_statistics
+from training.checks import checked_schema, exit_on_data_error
 from training.cluster import SINGLE_HOST, Cluster, load_cluster
 from training.contract import (
+    ALERTS_FILE,
     BASELINE_CONSTRAINTS_FILE,
     BASELINE_OUTPUT,
     BASELINE_STATISTICS_FILE,
@@ -53,7 +60,6 @@ from training.data import (
     coerce_features,
     coerce_target,
     has_csv_files,
-    infer_schema,
     read_csv_folder,
 )
 from training.jsonio import write_json
@@ -63,6 +69,11 @@ TOP_CATEGORIES = 10
 """Categories listed per column in the report and summary.json."""
 MAX_DISTRIBUTION_PLOTS = 60
 MAX_CORRELATION_COLUMNS = 40
+
+
+def correlation_columns(numeric_columns: int) -> int:
+    """Numeric columns the correlation chart shows (the first MAX_CORRELATION_COLUMNS)."""
+    return min(numeric_columns, MAX_CORRELATION_COLUMNS)
 
 
 def _quantile_key(q: float) -> str:
@@ -202,11 +213,45 @@ def _image(title: str, png: bytes) -> str:
     )
 
 
-def render_html(summary: dict[str, Any], images: dict[str, list[tuple[str, bytes]]]) -> str:
-    """A self-contained HTML report: tables from `summary`, `images` (section -> PNGs) inline."""
+def feature_decisions(found: Sequence[Alert]) -> dict[str, list[str]]:
+    """What Preprocess does by default with the alerted columns (`plan_features` acts on the
+    same alerts): dropped IDs and constants, dates as calendar features, leaks stop the run."""
+    def columns(kind: AlertKind) -> list[str]:
+        return [a.column for a in found if a.kind == kind.value and a.column is not None]
+
+    return {"dropped_id_like": columns(AlertKind.ID_LIKE),
+            "dropped_constant": columns(AlertKind.CONSTANT),
+            "calendar_features": columns(AlertKind.DATETIME),
+            "leaking_stop_the_run": columns(AlertKind.TARGET_LEAKAGE)}
+
+
+def _alerts_html(found: Sequence[Alert], decisions: dict[str, list[str]]) -> str:
+    if not found:
+        return "<h2>Alerts</h2><p>none: no column looks like an ID, a date, a constant or a " \
+               "leak, and nothing is badly missing, skewed or imbalanced</p>"
+    rows = "".join(
+        f"<tr class={html.escape(a.severity)}><td>{html.escape(a.severity)}</td>"
+        f"<td>{html.escape(a.kind)}</td><td>{html.escape(a.column or '(table)')}</td>"
+        f"<td>{html.escape(a.message)}</td></tr>" for a in found)
+    labels = {"dropped_id_like": "dropped as ID-like", "dropped_constant": "dropped as constant",
+              "calendar_features": "used as calendar features",
+              "leaking_stop_the_run": "leak the target: the run stops (--leak-policy)"}
+    lines = "".join(f"<li>{html.escape(', '.join(columns))}: {labels[key]}</li>"
+                    for key, columns in decisions.items() if columns)
+    return ("<h2>Alerts</h2><table><tr><th>severity</th><th>alert</th><th>column</th>"
+            f"<th>evidence</th></tr>{rows}</table>"
+            + (f"<p>What Preprocess does with these by default:</p><ul>{lines}</ul>"
+               if lines else ""))
+
+
+def render_html(summary: dict[str, Any], images: dict[str, list[tuple[str, bytes]]],
+                found: Sequence[Alert] = ()) -> str:
+    """A self-contained HTML report: alerts first, then tables from `summary` and `images`
+    (section -> PNGs) inline."""
     target = summary["target"]
     overview = [
         ("rows", summary["rows"]),
+        ("rows without a target (dropped)", summary.get("rows_missing_target", 0)),
         ("columns", summary["columns"]),
         ("duplicate rows", summary["duplicate_rows"]),
         ("missing cells", summary["missing_cells"]),
@@ -270,7 +315,8 @@ def render_html(summary: dict[str, Any], images: dict[str, list[tuple[str, bytes
     notes = "".join(f"<p class=note>{html.escape(n)}</p>" for n in summary.get("notes", []))
     body = [
         "<h1>Data profile</h1>",
-        "<table>"
+        _alerts_html(found, summary.get("feature_decisions", {})),
+        "<h2>Overview</h2><table>"
         + "".join(f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in overview)
         + "</table>",
         notes,
@@ -289,6 +335,7 @@ def render_html(summary: dict[str, Any], images: dict[str, list[tuple[str, bytes
         "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}"
         ".grid{display:flex;flex-wrap:wrap;gap:8px}figure{margin:4px}"
         "figcaption{font-size:12px;color:#555}.note{color:#a60}"
+        ".critical td{background:#fbe3e3}.warning td{background:#fff4d6}"
     )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Data profile</title>'
@@ -311,12 +358,14 @@ def plot_profile(
     target_png = plots.save_png(_target_figure(target_values, schema), report_dir / "target.png")
     images["Target"] = [("target", target_png)]
     missing = pd.Series({name: stats["missing_fraction"] for name, stats in column_stats.items()})
-    missing_png = plots.save_png(_missing_figure(missing), report_dir / "missing_values.png")
-    images["Missing values"] = [("missing values", missing_png)]
+    missing = missing[missing > 0]
+    if not missing.empty:  # no chart for a problem that is not there
+        missing_png = plots.save_png(_missing_figure(missing), report_dir / "missing_values.png")
+        images["Missing values"] = [("missing values", missing_png)]
     taken: set[str] = set()
     images["Distributions"] = []
-    for name in plotted:
-        values = target_values if name == target else features[name]
+    for name in plotted:  # features only: the target has its own chart
+        values = features[name]
         figure = _distribution_figure(name, values, column_stats[name]["type"] == "numeric")
         path = report_dir / f"dist_{_safe_name(name, taken)}.png"
         images["Distributions"].append((name, plots.save_png(figure, path)))
@@ -326,7 +375,7 @@ def plot_profile(
         else [features[schema.numeric_features]],
         axis=1,
     )
-    numeric = numeric.iloc[:, :MAX_CORRELATION_COLUMNS]
+    numeric = numeric.iloc[:, :correlation_columns(numeric.shape[1])]
     if numeric.shape[1] >= 2:
         correlation = numeric.corr().fillna(0.0)
         png = plots.save_png(_correlation_figure(correlation), report_dir / "correlation.png")
@@ -349,7 +398,8 @@ def profile_dataframe(
     """
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
-    schema = infer_schema(data, target, problem_type)
+    schema = checked_schema(data, target, problem_type)
+    found = alerts(data, target, schema.problem_type)
     features = coerce_features(data, schema.features)
     labelled = data[target].notna()
     target_values = coerce_target(data.loc[labelled, target], schema)
@@ -366,16 +416,30 @@ def profile_dataframe(
         stats = numeric_stats(values) if numeric else categorical_stats(values)
         column_stats[name] = {"type": "numeric" if numeric else "categorical", **stats}
     notes = list(notes)
-    plotted = list(schema.columns)[:MAX_DISTRIBUTION_PLOTS]
+    missing_target = int(data[target].isna().sum())
+    if missing_target:
+        notes.append(f"{missing_target} of {len(data)} rows have no value for target "
+                     f"'{target}': Preprocess drops them before training")
+    feature_names = schema.feature_names
+    plotted = feature_names[:MAX_DISTRIBUTION_PLOTS]
     can_plot = plots.available()
     if not can_plot:
         notes.append(plots.SKIPPED_NOTE)
-    elif len(schema.columns) > len(plotted):
-        notes.append(
-            f"distributions plotted for the first {len(plotted)} of {len(schema.columns)} columns"
-        )
+    else:
+        if len(feature_names) > len(plotted):
+            notes.append(f"distributions plotted for the first {len(plotted)} of "
+                         f"{len(feature_names)} feature columns")
+        numeric_count = len(schema.numeric_features) + (
+            1 if schema.problem_type is ProblemType.REGRESSION else 0)
+        shown = correlation_columns(numeric_count)
+        if shown < numeric_count:
+            notes.append(f"correlation shown for {shown} of {numeric_count:,} numeric columns")
     summary: dict[str, Any] = {
         "rows": len(data),
+        "rows_missing_target": missing_target,
+        "alerts": {severity.value: sum(a.severity == severity.value for a in found)
+                   for severity in AlertSeverity},
+        "feature_decisions": feature_decisions(found),
         "columns": len(schema.columns),
         "duplicate_rows": int(data.duplicated().sum()),
         "missing_cells": int(data.isna().sum().sum()),
@@ -389,8 +453,10 @@ def profile_dataframe(
         if can_plot
         else {}
     )
-    (report_dir / REPORT_FILE).write_text(render_html(summary, images), encoding="utf-8")
+    (report_dir / REPORT_FILE).write_text(render_html(summary, images, found),
+                                          encoding="utf-8")
     write_json(report_dir / SUMMARY_FILE, summary)
+    write_alerts(report_dir / ALERTS_FILE, found)
     if baseline_dir is not None:
         baseline_dir = Path(baseline_dir)
         statistics = baseline_statistics(features, schema.features)
@@ -453,4 +519,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    exit_on_data_error(main)

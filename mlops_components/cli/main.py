@@ -28,6 +28,7 @@ from mlops_components.cli.registry import registry_list, set_status
 from mlops_components.cli.render import render_automation, render_outputs, render_tree
 from mlops_components.cli.serve import add_serve_parser
 from mlops_components.cli.status import add_status_parser
+from mlops_components.config import model_name_for_data, parse_config
 from mlops_components.enums import ApprovalStatus, ProblemType
 from mlops_components.plan import close_all_event_loops, plan_stack
 from mlops_components.project import ProjectError, load_project
@@ -138,6 +139,9 @@ def _parser() -> argparse.ArgumentParser:
                          "runs, and the summary says so)")
     up.add_argument("--threshold", type=float, metavar="VALUE",
                     help="override the MetricThreshold pipeline parameter for this run")
+    up.add_argument("--model-name", metavar="NAME",
+                    help="registry group of the model --data trains (default: derived from "
+                         "the --data file name, so different data never mixes in one group)")
     up.set_defaults(handler=_up)
 
     registry = commands.add_parser("registry", help="model packages in the registry")
@@ -213,6 +217,10 @@ def _up(args: argparse.Namespace) -> int:
     problem = _up_argument_problem(args)
     if problem:
         return error(problem)
+    if args.data is not None:
+        status = _check_data(Console(), args)
+        if status:
+            return status
     parameters: dict[str, object] = {}
     if args.threshold is not None:
         parameters[PipelineParameter.METRIC_THRESHOLD.value] = args.threshold
@@ -225,7 +233,9 @@ def _up(args: argparse.Namespace) -> int:
             run = run_local(args.project_dir, args.stack, workdir=args.workdir, data=args.data,
                             target=args.target, problem_type=args.problem_type,
                             on_step=progress.update, parameters=parameters,
-                            job_environment=dev_environment() if args.dev_env else None)
+                            job_environment=dev_environment() if args.dev_env else None,
+                            model_name=args.model_name or (
+                                model_name_for_data(args.data) if args.data else None))
     except (LocalRunError, JobEnvironmentError) as problem:
         return error(str(problem))
     render_summary(console, run)
@@ -278,6 +288,32 @@ def _warn_about_idle_instances(instances: int, data: Path | None) -> None:
         warning(f"--instances {instances}: only {files} CSV file{'s' * (files != 1)} to shard; "
                 f"{instances - files} instance(s) get no data, and here each instance is a "
                 "process run one after another")
+
+
+def _check_data(console: Console, args: argparse.Namespace) -> int:
+    """The pre-flight data checks before any job starts: one line per problem; exit status 2
+    on an error (a failed gate is 1), warnings and notes printed and the run goes on."""
+    from training.checks import check_data
+
+    try:
+        problem_type = args.problem_type or parse_config(
+            *_stack_config(args.project_dir, args.stack)).problem_type
+    except (ProjectError, ValidationError) as problem:
+        return error(str(problem))
+    problems = check_data(args.data, args.target, problem_type)
+    failed = [problem for problem in problems if problem.is_error]
+    for problem in problems:
+        if not problem.is_error:
+            console.print(f"[yellow]{problem.severity}:[/yellow] {problem.message}",
+                          highlight=False, soft_wrap=True)
+    if failed:
+        return error("\n".join(problem.message for problem in failed))
+    return 0
+
+
+def _stack_config(project_dir: Path, stack: str) -> tuple[dict[str, str], str]:
+    project = load_project(project_dir)
+    return project.stack_config(stack), project.name
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,13 +14,26 @@ from rich.tree import Tree
 
 from mlops_components.local.workdir import LocalWorkdir
 from mlops_components.sagemaker.packages import package_metrics
-from training.contract import EVALUATION_FILE
+from mlops_components.sagemaker.spec import PipelineParameter
+from training.contract import (
+    ALERTS_FILE,
+    BASELINE_GAP,
+    CHAMPION_GAP,
+    CHAMPION_PRESENT,
+    EVALUATION_FILE,
+    EVALUATION_OUTPUT,
+    GATE_SECTION,
+    REPORT_OUTPUT,
+    SUMMARY_FILE,
+)
 
 if TYPE_CHECKING:
     from mlops_components.local.run import LocalRun
     from mlops_components.plan import Plan
 
 _MARKS = {"Succeeded": "[green]✓[/green]", "Failed": "[red]✗[/red]"}
+#: Critical and warning data alerts listed one per line in the summary, at most.
+MAX_ALERT_LINES = 8
 
 
 class StepProgress:
@@ -59,19 +73,26 @@ def render_summary(console: Console, run: LocalRun) -> None:
     for step in execution.steps:
         # A failure's reason (and its log) is printed once, below the table.
         detail = "see 'failed:' below" if step.status == "Failed" else step.detail
+        if step.type in ("Training", "Tuning") and step.status == "Succeeded" and detail:
+            detail = f"validation split: {detail}"  # the gate reads the test split
         table.add_row(step.name, step.type, step.status, f"{step.seconds:.1f}", detail)
     console.print(table)
     console.print(f"data: {run.dataset}", highlight=False)
     console.print(run.job_environment.description, highlight=False)
     console.print(f"registry: {run.registry.root}", highlight=False, soft_wrap=True)
+    _render_profile(console, run)
 
     s3 = LocalWorkdir(run.workdir).s3
     for step in execution.steps:
         if step.type == "Condition":
-            verdict = "[green]passed[/green]" if step.properties.get("Outcome") \
-                else "[red]failed[/red]"
-            console.print(f"quality gate: {verdict} " + "; ".join(
-                _comparison(values) for values in step.properties.get("Conditions", [])))
+            passed = bool(step.properties.get("Outcome"))
+            verdict = "[green]passed[/green]" if passed else "[red]failed[/red]"
+            words = _gate_in_words(run)
+            if words:
+                console.print(f"quality gate: {verdict}: " + "; ".join(words), highlight=False)
+            else:
+                console.print(f"quality gate: {verdict} " + "; ".join(
+                    _comparison(values) for values in step.properties.get("Conditions", [])))
         if step.type == "RegisterModel":
             console.print(f"registered: {step.detail}", highlight=False)
             arn = step.properties.get("ModelPackageArn", "")
@@ -110,6 +131,76 @@ def _comparison(values: dict[str, Any]) -> str:
     holds = {">=": left >= right, ">": left > right, "<=": left <= right, "<": left < right,
              "==": left == right}[symbol]
     return text + ("" if holds else f" (missed by {abs(left - right):.4f})")
+
+
+def _step_file(run: LocalRun, output: str, name: str) -> Any:
+    """A JSON file a succeeded processing step wrote into one of its outputs, or None."""
+    for step in run.execution.steps:
+        if step.type != "Processing" or step.status != "Succeeded":
+            continue
+        folder = run.local_outputs(step.name).get(output)
+        if folder is not None and (folder / name).is_file():
+            return json.loads((folder / name).read_text())
+    return None
+
+
+def _render_profile(console: Console, run: LocalRun) -> None:
+    """The EDA alerts (critical and warning ones by line) and the rows without a target."""
+    found = _step_file(run, REPORT_OUTPUT, ALERTS_FILE)
+    summary = _step_file(run, REPORT_OUTPUT, SUMMARY_FILE) or {}
+    missing = summary.get("rows_missing_target")
+    if missing:
+        console.print(f"rows dropped: {missing} of {summary.get('rows')} have no target value",
+                      highlight=False)
+    if not found:
+        return
+    counts = found.get("counts", {})
+    console.print("data alerts: " + ", ".join(f"{count} {severity}"
+                                              for severity, count in counts.items()),
+                  highlight=False)
+    serious = [a for a in found.get("alerts", []) if a.get("severity") in ("critical", "warning")]
+    for alert in serious[:MAX_ALERT_LINES]:
+        console.print(f"  {alert['severity']}: {alert['message']}", highlight=False,
+                      soft_wrap=True)
+    if len(serious) > MAX_ALERT_LINES:
+        console.print(f"  … {len(serious) - MAX_ALERT_LINES} more in {ALERTS_FILE}",
+                      highlight=False)
+
+
+def _gate_in_words(run: LocalRun) -> list[str]:
+    """Each check of the gate as a true sentence, with the split its numbers come from."""
+    document = _step_file(run, EVALUATION_OUTPUT, EVALUATION_FILE)
+    gate = (document or {}).get(GATE_SECTION)
+    parameters = run.execution.parameters
+    if not gate:
+        return []
+    metric, model = gate["metric"], gate["model"]
+    threshold = float(parameters.get(PipelineParameter.METRIC_THRESHOLD.value, math.nan))
+    higher = gate.get("higher_is_better", True)
+    meets = model >= threshold if higher else model <= threshold
+    words = [f"{metric} on the test split {_fmt(model)} "
+             + (f"meets the threshold {threshold:g}" if meets else
+                f"is {'below' if higher else 'above'} the threshold {threshold:g}")]
+    margin = float(parameters.get(PipelineParameter.BASELINE_MARGIN.value, math.nan))
+    gap = gate.get(BASELINE_GAP)
+    beaten = gap is not None and gap >= margin
+    words.append(f"{'beats' if beaten else 'does not beat'} the trivial baseline "
+                 f"({_fmt(gate.get('baseline'))}) by the margin {margin:g} "
+                 f"(gap {_fmt(gap)})")
+    if gate.get(CHAMPION_PRESENT):
+        margin = float(parameters.get(PipelineParameter.CHAMPION_MARGIN.value, math.nan))
+        gap = gate.get(CHAMPION_GAP)
+        beaten = gap is not None and gap >= margin
+        words.append(f"{'beats' if beaten else 'does not beat'} the champion "
+                     f"({_fmt(gate.get('champion'))}) by the margin {margin:g} "
+                     f"(gap {_fmt(gap)})")
+    else:
+        words.append(gate.get("champion_note") or "no champion yet")
+    return words
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "n/a"
 
 
 def _reports(run: LocalRun) -> tuple[list[Path], dict[Path, int]]:

@@ -31,7 +31,7 @@ from mlops_components.validation import MAX_MODEL_NAME_LENGTH, SAGEMAKER_NAME_RE
 
 #: The training pipeline parameter for the deployed model, when the pipeline declares one
 #: (the retraining gate passes the latest approved package's artifact to it).
-CHAMPION_PARAMETER: str | None = getattr(PipelineParameter, "CHAMPION_MODEL_URI", None)
+CHAMPION_PARAMETER: str = PipelineParameter.CHAMPION_MODEL_URI.value
 
 
 @dataclass

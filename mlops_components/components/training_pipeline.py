@@ -23,6 +23,7 @@ from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.enums import ApprovalStatus, ProblemType
 from mlops_components.sagemaker.cache import cached_pipeline_definition
 from mlops_components.sagemaker.spec import (
+    DEFAULT_LEAK_POLICY,
     DEFAULT_PROCESSING_INSTANCE_TYPE,
     DEFAULT_TRAINING_INSTANCE_TYPE,
     ContinuousRange,
@@ -30,10 +31,13 @@ from mlops_components.sagemaker.spec import (
     PipelineSpec,
     ScalingType,
     TuningSpec,
+    no_champion_key,
 )
 from mlops_components.sagemaker.validate import validate_pipeline_spec
 from mlops_components.validation import KMS_KEY_ONLY_ARN_RE, Problems, is_known
 from training.contract import (
+    DEFAULT_BASELINE_MARGIN,
+    DEFAULT_CHAMPION_MARGIN,
     DEFAULT_ESTIMATOR,
     DEFAULT_GATE_METRIC_NAME,
     DEFAULT_GATE_THRESHOLD,
@@ -80,11 +84,23 @@ class TrainingPipelineArgs:
     """Default of the InputDataUri parameter. Default: s3://<bucket>/raw/."""
 
     gate_metric: str | None = None
-    """Metric the quality gate checks. Default: accuracy (classification), r2 (regression)."""
+    """Metric the quality gate checks. Default: balanced_accuracy (classification), r2
+    (regression)."""
 
     metric_threshold: float | None = None
-    """Value the gate metric must reach. Default: 0.8 for accuracy, f1 and roc_auc, 0.3 for
-    r2; rmse and mae depend on the target's scale and need one."""
+    """Value the gate metric must reach. Default: 0.8 for accuracy, balanced_accuracy, f1 and
+    roc_auc, 0.3 for r2; rmse and mae depend on the target's scale and need one."""
+
+    baseline_margin: float = DEFAULT_BASELINE_MARGIN
+    """How much the gate metric must beat the trivial baseline (majority class or mean) by
+    on the test split; relative for rmse and mae. Default: 0.05."""
+
+    champion_margin: float = DEFAULT_CHAMPION_MARGIN
+    """How much it must beat the latest approved model by, when there is one. Default: 0.0."""
+
+    leak_policy: str = DEFAULT_LEAK_POLICY
+    """What preprocessing does with a column that alone predicts the target: stop the run,
+    drop the column, or proceed with it. Default: stop."""
 
     approval_status: ApprovalStatus = ApprovalStatus.PENDING_MANUAL_APPROVAL
     """Status of newly registered packages. Default: PendingManualApproval."""
@@ -184,6 +200,12 @@ class TrainingPipeline(pulumi.ComponentResource):
             key=f"{code_key_prefix}/{SOURCEDIR_TARBALL}",
             source=pulumi.FileAsset(str(package.tarball_file())),
             content_type="application/gzip", tags=tags, opts=keep))
+        # ChampionModelUri's default: a prefix holding only the marker that means "no approved
+        # model yet", so Evaluate always has a champion input and the gate skips the champion.
+        uploads.append(aws.s3.BucketObjectv2(
+            f"{name}-no-champion", bucket=bucket, key=no_champion_key(pipeline_name),
+            content="No champion: no model has been approved yet.\n",
+            content_type="text/plain", tags=tags, opts=child_opts(self)))
         self.code_uri = bucket.apply(lambda b: f"s3://{b}/{code_key_prefix}")
         # What the jobs need beyond the image reaches them as wheels, installed offline by the
         # bootstrap; keyed by the requirements (not the code), so a code change re-uploads none.
@@ -392,7 +414,9 @@ def pipeline_spec(name: str, args: TrainingPipelineArgs, **resolved: Any) -> Pip
         estimator=args.estimator, hyperparameters=dict(args.hyperparameters),
         tuning=args.tuning, use_spot=args.use_spot_training,
         subnets=tuple(args.subnet_ids), security_group_ids=tuple(args.security_group_ids),
-        enable_network_isolation=args.enable_network_isolation, **resolved)
+        enable_network_isolation=args.enable_network_isolation,
+        baseline_margin=args.baseline_margin, champion_margin=args.champion_margin,
+        leak_policy=args.leak_policy, **resolved)
 
 
 def _validate(name: str, args: TrainingPipelineArgs) -> None:

@@ -53,6 +53,7 @@ TRAINING_CODE_DIR = Path(training.__file__).resolve().parent
 PIPELINE = "aws:sagemaker/pipeline:Pipeline"
 BUCKET_OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
 INPUT_PARAMETER = PipelineParameter.INPUT_DATA_URI.value
+CHAMPION_PARAMETER = PipelineParameter.CHAMPION_MODEL_URI.value
 #: Real datasets that ship inside scikit-learn: the embedded default, per problem type.
 DEFAULT_DATASETS = {
     ProblemType.CLASSIFICATION: ("breast_cancer", "load_breast_cancer"),
@@ -108,17 +109,21 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
               data: Path | None = None, target: str | None = None,
               problem_type: str | None = None, on_step: StepCallback | None = None,
               parameters: Mapping[str, Any] | None = None,
-              job_environment: JobEnvironment | None = None) -> LocalRun:
+              job_environment: JobEnvironment | None = None,
+              model_name: str | None = None) -> LocalRun:
     """Plan ``stack`` offline, materialise its uploads locally and execute its pipeline.
 
     Each call is one execution with an ID of its own (runs may share a workdir). Jobs run
     under ``job_environment``; by default the image's (Python 3.12 with the image's pins and
-    ``training/requirements.txt``, built once and cached). Ctrl-C stops the running job,
-    removes what the execution wrote, records it as Interrupted and raises
-    :class:`LocalRunInterrupted`.
+    ``training/requirements.txt``, built once and cached). ``model_name`` overrides the
+    stack's modelName (the registry group); the latest approved package of the group, if
+    any, is the champion the gate compares with. Ctrl-C stops the running job, removes what
+    the execution wrote, records it as Interrupted and raises :class:`LocalRunInterrupted`.
     """
     files = input_csv_files(Path(data), target) if data is not None else []
     overrides = {}
+    if model_name:
+        overrides["modelName"] = model_name
     if target:
         overrides["targetColumn"] = target
     if problem_type:
@@ -163,6 +168,9 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
             config_target = _container_argument(definition, "--target")
             dataset = default_dataset_csv(ProblemType(config_problem), config_target,
                                           input_dir / "data.csv")
+        champion = champion_model_uri(definition, executor.registry)
+        if champion and CHAMPION_PARAMETER in defaults:
+            parameters = {CHAMPION_PARAMETER: champion, **(parameters or {})}
         execution = executor.run({INPUT_PARAMETER: input_uri, **(parameters or {})},
                                  execution_id=execution_id)
     except KeyboardInterrupt as interrupt:
@@ -238,6 +246,22 @@ def discard_execution(workdir: LocalWorkdir, execution_id: str,
                 path.unlink(missing_ok=True)
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
+
+
+def champion_model_uri(definition: dict[str, Any], registry: LocalRegistry) -> str | None:
+    """Model data of the latest approved package in the group the pipeline registers into."""
+    groups = {step.get("Arguments", {}).get("ModelPackageGroupName")
+              for step in definition["Steps"] + [
+                  branch for step in definition["Steps"]
+                  for key in ("IfSteps", "ElseSteps")
+                  for branch in step.get("Arguments", {}).get(key, [])]}
+    groups.discard(None)
+    for group in sorted(groups):
+        package = registry.latest_approved(group) if (registry.root / group).is_dir() else None
+        containers = (package or {}).get("InferenceSpecification", {}).get("Containers", [])
+        if containers and containers[0].get("ModelDataUrl"):
+            return containers[0]["ModelDataUrl"]
+    return None
 
 
 def _materialise_uploads(plan: Plan, s3: LocalS3) -> None:

@@ -1,9 +1,11 @@
 """The SageMaker pipeline definition of the training loop, built offline with the SDK v3.
 
 Steps: ``Profile`` (EDA report + drift baseline) -> ``Preprocess`` (clean, split, fit the
-feature transforms) -> ``Train`` or ``Tune`` -> ``Evaluate`` -> ``QualityGate`` (the gate
-metric from ``evaluation.json`` against the ``MetricThreshold`` parameter) -> ``Register``
-(model package with metrics, drift baselines and the EDA report) or ``QualityGateFailed``.
+feature transforms) -> ``Train`` or ``Tune`` -> ``Evaluate`` (the model, a trivial baseline
+and the champion at ``ChampionModelUri``, on the test split) -> ``QualityGate`` (from
+``evaluation.json``: the gate metric meets ``MetricThreshold``, beats the baseline by
+``BaselineMargin`` and the champion, if any, by ``ChampionMargin``) -> ``Register`` (model
+package with metrics, drift baselines and the EDA report) or ``QualityGateFailed``.
 
 Every job runs the scikit-learn container on the ``training/`` package uploaded under
 ``spec.code_uri``: processing jobs get that prefix as an input and run
@@ -42,6 +44,7 @@ from mlops_components.sagemaker.spec import (
     StepName,
     TuningSpec,
     TuningStrategy,
+    no_champion_uri,
 )
 from mlops_components.sagemaker.validate import validate_pipeline_spec
 from mlops_components.validation import Problems
@@ -59,6 +62,7 @@ from training.contract import (
     JOB_ENV,
     MODEL_ARCHIVE,
     PREPROCESS_OUTPUTS,
+    PROCESSING_CHAMPION_DIR,
     PROCESSING_CODE_DIR,
     PROCESSING_DATA_DIR,
     PROCESSING_MODEL_DIR,
@@ -140,6 +144,16 @@ class BuildContext:
             PipelineParameter.EVALUATION_INSTANCE_TYPE: ParameterString(
                 PipelineParameter.EVALUATION_INSTANCE_TYPE.value,
                 default_value=spec.evaluation_instance_type),
+            PipelineParameter.BASELINE_MARGIN: ParameterFloat(
+                PipelineParameter.BASELINE_MARGIN.value,
+                default_value=float(spec.baseline_margin)),
+            PipelineParameter.CHAMPION_MARGIN: ParameterFloat(
+                PipelineParameter.CHAMPION_MARGIN.value,
+                default_value=float(spec.champion_margin)),
+            PipelineParameter.CHAMPION_MODEL_URI: ParameterString(
+                PipelineParameter.CHAMPION_MODEL_URI.value,
+                default_value=spec.champion_model_uri
+                or no_champion_uri(spec.bucket, spec.pipeline_name)),
         }
 
     # ---- locations ------------------------------------------------------------------
@@ -338,7 +352,8 @@ def preprocess_step(ctx: BuildContext, profile: Any) -> Any:
                    "--output-dir", PROCESSING_OUTPUT_DIR,
                    "--target", ctx.spec.target_column,
                    "--problem-type", ctx.problem_type.value,
-                   "--seed", str(ctx.spec.seed)])
+                   "--seed", str(ctx.spec.seed),
+                   f"--{contract.LEAK_POLICY_FLAG}", ctx.spec.leak_policy])
     return ProcessingStep(name=StepName.PREPROCESS.value, step_args=step_args,
                           depends_on=[profile],
                           description="Clean, split and fit the feature transforms.")
@@ -419,21 +434,27 @@ def evaluate_step(ctx: BuildContext, model_data: Any, preprocess: Any) -> tuple[
         inputs=[*ctx.code_inputs(),
                 ctx.processing_input("model", model_data, PROCESSING_MODEL_DIR),
                 ctx.processing_input("test", ctx.output_uri(preprocess, "test"),
-                                     PROCESSING_TEST_DIR)],
+                                     PROCESSING_TEST_DIR),
+                ctx.processing_input(
+                    "champion", ctx.parameters[PipelineParameter.CHAMPION_MODEL_URI],
+                    PROCESSING_CHAMPION_DIR)],
         # evaluation.json is the registered package's ModelQuality statistics: no expiry.
         outputs=[ctx.processing_output(EVALUATION_OUTPUT,
                                        f"{PROCESSING_OUTPUT_DIR}/{EVALUATION_OUTPUT}",
                                        ctx.s3("models", EVALUATION_OUTPUT))],
         arguments=["--model-dir", PROCESSING_MODEL_DIR,
                    "--test-dir", PROCESSING_TEST_DIR,
+                   "--champion-dir", PROCESSING_CHAMPION_DIR,
                    "--output-dir", f"{PROCESSING_OUTPUT_DIR}/{EVALUATION_OUTPUT}",
                    "--target", ctx.spec.target_column,
-                   "--problem-type", ctx.problem_type.value])
+                   "--problem-type", ctx.problem_type.value,
+                   f"--{contract.GATE_METRIC_FLAG}", ctx.gate.name])
     report = PropertyFile(name=EVALUATION_REPORT, output_name=EVALUATION_OUTPUT,
                           path=EVALUATION_FILE)
     step = ProcessingStep(name=StepName.EVALUATE.value, step_args=step_args,
                           property_files=[report],
-                          description="Score the model on the held-out test split.")
+                          description="Score the model, a trivial baseline and the champion "
+                                      "on the held-out test split.")
     return step, report
 
 
@@ -497,38 +518,67 @@ def _customer_metadata(ctx: BuildContext, profile: Any) -> dict[str, Any]:
 
 
 def gate_step(ctx: BuildContext, evaluate: Any, report: Any, register: Any) -> Any:
+    """Register only if the gate metric meets MetricThreshold, beats the trivial baseline by
+    BaselineMargin, and beats the champion (when there is one) by ChampionMargin.
+
+    Conditions compare two values and pipeline expressions cannot subtract, so Evaluate
+    writes the gaps (``gate.baseline_gap``, ``gate.champion_gap``, positive = better, see
+    ``training.contract.gate_gap``) and the conditions compare them with the margins.
+    """
     from sagemaker.core.workflow.conditions import (
+        ConditionEquals,
         ConditionGreaterThanOrEqualTo,
         ConditionLessThanOrEqualTo,
+        ConditionOr,
     )
     from sagemaker.core.workflow.functions import Join, JsonGet
     from sagemaker.mlops.workflow import ConditionStep, FailStep
 
+    def value(json_path: str) -> Any:
+        return JsonGet(step_name=evaluate.name, property_file=report, json_path=json_path)
+
     threshold = ctx.parameters[PipelineParameter.METRIC_THRESHOLD]
-    metric_value = JsonGet(step_name=evaluate.name, property_file=report,
-                           json_path=ctx.gate.json_path)
+    baseline_margin = ctx.parameters[PipelineParameter.BASELINE_MARGIN]
+    champion_margin = ctx.parameters[PipelineParameter.CHAMPION_MARGIN]
+    metric_value = value(ctx.gate.json_path)
+    baseline_gap = value(contract.gate_json_path(contract.BASELINE_GAP))
+    champion_gap = value(contract.gate_json_path(contract.CHAMPION_GAP))
+    champion_present = value(contract.gate_json_path(contract.CHAMPION_PRESENT))
     if ctx.gate.higher_is_better:
-        condition = ConditionGreaterThanOrEqualTo(left=metric_value, right=threshold)
-        relation, needed = "is below", "at least"
+        meets_threshold = ConditionGreaterThanOrEqualTo(left=metric_value, right=threshold)
+        needed = "at least"
     else:
-        condition = ConditionLessThanOrEqualTo(left=metric_value, right=threshold)
-        relation, needed = "is above", "at most"
+        meets_threshold = ConditionLessThanOrEqualTo(left=metric_value, right=threshold)
+        needed = "at most"
+    conditions = [
+        meets_threshold,
+        ConditionGreaterThanOrEqualTo(left=baseline_gap, right=baseline_margin),
+        ConditionOr(conditions=[
+            ConditionEquals(left=champion_present, right=0),
+            ConditionGreaterThanOrEqualTo(left=champion_gap, right=champion_margin),
+        ]),
+    ]
     fail = FailStep(
         name=StepName.QUALITY_GATE_FAILED.value,
         error_message=Join(on=" ", values=[
             f"Quality gate failed: {ctx.gate.name} =", metric_value,
-            f"{relation} the threshold", threshold,
-            f"(MetricThreshold; {ctx.gate.name} must be {needed} the threshold).",
-            "The model was not registered.",
+            f"(MetricThreshold: {needed}", threshold,
+            "); gap to the trivial baseline =", baseline_gap,
+            "(BaselineMargin: at least", baseline_margin,
+            "); gap to the champion =", champion_gap,
+            "(ChampionMargin: at least", champion_margin,
+            "; champion present:", champion_present,
+            "). The model was not registered.",
         ]),
         description="Stop: the model missed the quality gate.",
     )
     return ConditionStep(
         name=StepName.QUALITY_GATE.value,
-        conditions=[condition],
+        conditions=conditions,
         if_steps=[register],
         else_steps=[fail],
-        description=f"Register only if {ctx.gate.name} meets MetricThreshold.",
+        description=f"Register only if {ctx.gate.name} meets MetricThreshold and beats the "
+                    "trivial baseline and the champion by their margins.",
     )
 
 

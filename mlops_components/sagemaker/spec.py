@@ -10,8 +10,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from mlops_components.bucket_layout import PREFIXES
 from mlops_components.enums import ApprovalStatus, ProblemType
-from training.contract import DEFAULT_ESTIMATOR, DEFAULT_SEED
+from training.contract import (
+    DEFAULT_BASELINE_MARGIN,
+    DEFAULT_CHAMPION_MARGIN,
+    DEFAULT_ESTIMATOR,
+    DEFAULT_SEED,
+    NO_CHAMPION_FILE,
+)
 
 
 class PipelineParameter(StrEnum):
@@ -24,6 +31,9 @@ class PipelineParameter(StrEnum):
     PROCESSING_INSTANCE_COUNT = "ProcessingInstanceCount"
     TRAINING_INSTANCE_TYPE = "TrainingInstanceType"
     EVALUATION_INSTANCE_TYPE = "EvaluationInstanceType"
+    BASELINE_MARGIN = "BaselineMargin"
+    CHAMPION_MARGIN = "ChampionMargin"
+    CHAMPION_MODEL_URI = "ChampionModelUri"
 
 
 class StepName(StrEnum):
@@ -41,6 +51,23 @@ class StepName(StrEnum):
 
 #: Name of the evaluation property file the gate reads.
 EVALUATION_REPORT = "EvaluationReport"
+
+#: Folder (under the pipeline's models/ prefix) holding the NO_CHAMPION marker the
+#: TrainingPipeline uploads: ChampionModelUri's default until a model is approved.
+NO_CHAMPION_FOLDER = "no-champion"
+#: Values of preprocess ``--leak-policy`` (training.features.LeakPolicy; no pandas here).
+LEAK_POLICIES: tuple[str, ...] = ("stop", "drop", "proceed")
+DEFAULT_LEAK_POLICY = "stop"
+
+
+def no_champion_key(pipeline_name: str) -> str:
+    """Key of the marker object that means "no champion yet"."""
+    return f"{PREFIXES['models']}{pipeline_name}/{NO_CHAMPION_FOLDER}/{NO_CHAMPION_FILE}"
+
+
+def no_champion_uri(bucket: str, pipeline_name: str) -> str:
+    """ChampionModelUri's default: the prefix holding the marker (an S3 prefix input)."""
+    return f"s3://{bucket}/{PREFIXES['models']}{pipeline_name}/{NO_CHAMPION_FOLDER}/"
 
 # --------------------------------------------------------------------------------------
 # Defaults
@@ -185,5 +212,14 @@ class PipelineSpec:
     wheelhouse_uri: str | None = None
     """``s3://`` URI of the wheelhouse archive (what ``training/requirements.txt`` needs beyond
     the image, for offline install by the bootstrap). Default: none (nothing beyond the image)."""
+    baseline_margin: float = DEFAULT_BASELINE_MARGIN
+    """Default of ``BaselineMargin``: how much the gate metric must beat the trivial baseline
+    by (absolute; relative for rmse and mae). Default: 0.05."""
+    champion_margin: float = DEFAULT_CHAMPION_MARGIN
+    """Default of ``ChampionMargin``: how much it must beat the champion by. Default: 0.0."""
+    champion_model_uri: str | None = None
+    """Default of ``ChampionModelUri``. Default: the no-champion marker's prefix."""
+    leak_policy: str = DEFAULT_LEAK_POLICY
+    """Preprocess ``--leak-policy``: stop, drop or proceed on a leaking column. Default: stop."""
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from mlops_components.enums import ApprovalStatus, ProblemType
 from mlops_components.sagemaker.spec import (
+    LEAK_POLICIES,
     MAX_RUNTIME_SECONDS_LIMIT,
     CategoricalRange,
     ContinuousRange,
@@ -93,6 +94,15 @@ def validate_pipeline_spec(spec: PipelineSpec, owner: str | None = None) -> None
             problems.add("gate_metric", f"must be a {problem_type.value} metric ({allowed})",
                          spec.gate_metric)
     _validate_threshold(problems, spec.metric_threshold, gate)
+    problems.check(_is_number(spec.baseline_margin), "baseline_margin",
+                   "must be a finite number", spec.baseline_margin)
+    problems.check(_is_number(spec.champion_margin), "champion_margin",
+                   "must be a finite number", spec.champion_margin)
+    if spec.champion_model_uri is not None:
+        problems.matches("champion_model_uri", spec.champion_model_uri, _S3_URI_RE,
+                         "an s3://<bucket>/<key or prefix> URI")
+    problems.check(spec.leak_policy in LEAK_POLICIES, "leak_policy",
+                   f"must be one of {', '.join(LEAK_POLICIES)}", spec.leak_policy)
 
     for name in ("processing_instance_type", "training_instance_type",
                  "evaluation_instance_type"):

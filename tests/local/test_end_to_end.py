@@ -12,12 +12,13 @@ import re
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sklearn.datasets import load_breast_cancer
 
 from mlops_components.local.registry import LocalRegistry
 from mlops_components.local.workdir import LocalS3
-from tests.local.conftest import run_cli
+from tests.local.conftest import run_cli, up_local
 from training.contract import (
     MODEL_CODE_DIR,
     SERVING_CODE_DIR,
@@ -129,14 +130,35 @@ def test_a_failing_gate_exits_1_registers_nothing_and_says_why(failing_gate_run)
     s3 = run.workdir / "s3"
     (evaluation_file,) = [p for p in run.new_files
                           if p.name == "evaluation.json" and p.is_relative_to(s3)]
-    accuracy = json.loads(evaluation_file.read_text())["classification_metrics"][
-        "accuracy"]["value"]
-    assert accuracy < 0.999
-    assert "accuracy" in run.cli.text
-    assert str(accuracy) in run.cli.text
-    assert "0.999" in run.cli.text
+    gate = json.loads(evaluation_file.read_text())["gate"]
+    assert gate["metric"] == "balanced_accuracy" and gate["model"] < 0.999
+    text = " ".join(run.cli.text.split())
+    assert (f"quality gate: failed: balanced_accuracy on the test split {gate['model']:.4f} "
+            "is below the threshold 0.999") in text
+    assert str(gate["model"]) in text  # the Fail step's message names the exact value
     assert not [p for p in run.new_files if p.parent.name == "registry"]
     assert "nothing was registered, so nothing is served" in run.cli.text
+
+
+def test_the_second_run_compares_with_the_approved_first_model(failing_gate_run, dev_config):
+    """dev approves automatically, so the default run's model is the champion of the next."""
+    assert dev_config["approvalStatus"] == "Approved"
+    s3 = failing_gate_run.workdir / "s3"
+    (evaluation_file,) = [p for p in failing_gate_run.new_files
+                          if p.name == "evaluation.json" and p.is_relative_to(s3)]
+    gate = json.loads(evaluation_file.read_text())["gate"]
+    assert gate["champion_present"] == 1
+    assert gate["champion_gap"] == 0.0  # the same data and seed give the same model
+    text = " ".join(failing_gate_run.cli.text.split())
+    assert f"beats the champion ({gate['champion']:.4f}) by the margin 0" in text
+    assert f"beats the trivial baseline ({gate['baseline']:.4f})" in text
+
+
+def test_the_summary_labels_the_split_of_each_number(default_run):
+    text = " ".join(default_run.cli.text.split())
+    assert "validation split: accuracy=" in text
+    assert "on the test split" in text
+    assert "no champion yet" in text
 
 
 # -- the user's data ---------------------------------------------------------------------
@@ -144,6 +166,7 @@ def test_a_failing_gate_exits_1_registers_nothing_and_says_why(failing_gate_run)
 
 def test_user_regression_data_runs_the_regression_path(regression_run, diabetes_csv):
     package = the_package(regression_run)
+    assert package["ModelPackageGroupName"] == "diabetes"  # the data's own group
 
     assert package["CustomerMetadataProperties"]["mlops:problem-type"] == "regression"
     assert package["CustomerMetadataProperties"]["mlops:target-column"] == "progression"
@@ -206,3 +229,51 @@ def test_approving_a_version_that_does_not_exist_exits_2_naming_it(default_run, 
     assert result.code == 2
     assert "99" in result.err and dev_config["modelName"] in result.err
     assert registry.packages() == before
+
+
+def test_bad_data_exits_2_with_one_line_per_problem_before_any_job(project_dir, tmp_path):
+    data = tmp_path / "churn.csv"
+    frame = load_breast_cancer(as_frame=True).frame
+    frame.loc[3, "mean area"] = float("inf")
+    frame.to_csv(data, index=False)
+    workdir = tmp_path / "work"
+    result = run_cli("up", "--local", "--project-dir", project_dir, "--workdir", workdir,
+                     "--data", data, "--target", "taget")
+
+    assert result.code == 2
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert len(lines) == 1, result.err
+    assert "target column 'taget' not found; did you mean 'target'?" in lines[0]
+    assert "Traceback" not in result.err + result.out
+    assert not workdir.exists()
+
+
+def test_a_continuous_target_under_classification_suggests_regression(project_dir, tmp_path,
+                                                                     diabetes_csv):
+    workdir = tmp_path / "work"
+    result = run_cli("up", "--local", "--project-dir", project_dir, "--workdir", workdir,
+                     "--data", diabetes_csv, "--target", "bmi")
+
+    assert result.code == 2
+    assert "use --problem-type regression" in " ".join(result.err.split())
+    assert not workdir.exists()
+
+
+def test_a_model_no_better_than_the_majority_class_is_rejected(project_dir, tmp_path):
+    """The churn-like table, its leak removed and every feature shuffled: whatever the model
+    learns is noise. With the threshold at 0, only the baseline condition can stop it."""
+    from tests.training.dirty_data import churn_table
+
+    frame = churn_table().drop(columns=["leak"])
+    rng = np.random.default_rng(1)
+    for column in frame.columns.drop("churned"):
+        frame[column] = rng.permutation(frame[column].to_numpy())
+    data = tmp_path / "churn_noise.csv"
+    frame.to_csv(data, index=False)
+    run = up_local(project_dir, tmp_path / "work", "--data", data, "--target", "churned",
+                   "--threshold", "0")
+
+    assert run.cli.code == 1, run.cli.text[-2000:]
+    assert run.packages_after == []
+    text = " ".join(run.cli.text.split())
+    assert "does not beat the trivial baseline (0.5000) by the margin 0.05" in text

@@ -54,6 +54,9 @@ def test_parameters_are_the_api_names_with_the_spec_defaults(definitions):
         "ProcessingInstanceCount": ("Integer", 1),
         "TrainingInstanceType": ("String", "ml.m5.xlarge"),
         "EvaluationInstanceType": ("String", "ml.m5.large"),
+        "BaselineMargin": ("Float", 0.05),
+        "ChampionMargin": ("Float", 0.0),
+        "ChampionModelUri": ("String", f"s3://{BUCKET}/models/diagnosis-training/no-champion/"),
     }
     assert set(parameters) == {parameter.value for parameter in PipelineParameter}
     assert parameters["ModelApprovalStatus"]["EnumValues"] == [
@@ -103,7 +106,7 @@ def test_preprocess_runs_after_profile_and_writes_four_splits(definitions):
     assert preprocess["AppSpecification"]["ContainerArguments"] == [
         "--data-dir", "/opt/ml/processing/input/data", "--output-dir",
         "/opt/ml/processing/output", "--target", "price", "--problem-type", "regression",
-        "--seed", "42"]
+        "--seed", "42", "--leak-policy", "stop"]
     assert inputs_by_name(preprocess)["data"]["S3DataDistributionType"] == "ShardedByS3Key"
     assert {name: (output["LocalPath"], output["S3Uri"])
             for name, output in outputs_by_name(preprocess).items()} == {
@@ -198,7 +201,7 @@ def test_tuning_searches_the_ranges_for_the_gate_metric(definitions):
     tune = arguments(definitions["tuning"], StepName.TUNE)
     config = tune["HyperParameterTuningJobConfig"]
     assert config["HyperParameterTuningJobObjective"] == {
-        "MetricName": "validation:accuracy", "Type": "Maximize"}
+        "MetricName": "validation:balanced_accuracy", "Type": "Maximize"}
     assert config["ResourceLimits"] == {"MaxNumberOfTrainingJobs": 6,
                                         "MaxParallelTrainingJobs": 2}
     assert config["Strategy"] == "Bayesian"
@@ -239,9 +242,13 @@ def test_evaluate_and_register_use_the_trained_or_best_tuned_model(variant, mode
     assert evaluate["AppSpecification"]["ContainerArguments"] == [
         "--model-dir", "/opt/ml/processing/input/model",
         "--test-dir", "/opt/ml/processing/input/test",
+        "--champion-dir", "/opt/ml/processing/input/champion",
         "--output-dir", "/opt/ml/processing/output/evaluation",
-        "--target", "target", "--problem-type", "classification"]
+        "--target", "target", "--problem-type", "classification",
+        "--gate-metric", "balanced_accuracy"]
     inputs = inputs_by_name(evaluate)
+    assert inputs["champion"]["S3Uri"] == {"Get": "Parameters.ChampionModelUri"}
+    assert inputs["champion"]["LocalPath"] == "/opt/ml/processing/input/champion"
     assert inputs["model"]["S3Uri"] == model_data
     assert inputs["model"]["LocalPath"] == "/opt/ml/processing/input/model"
     assert inputs["test"]["S3Uri"] == output_ref("Preprocess", "test")
@@ -258,8 +265,8 @@ def test_evaluate_and_register_use_the_trained_or_best_tuned_model(variant, mode
 
 
 @pytest.mark.parametrize("variant, comparison, metric, path", [
-    ("classification", "GreaterThanOrEqualTo", "accuracy",
-     "classification_metrics.accuracy.value"),
+    ("classification", "GreaterThanOrEqualTo", "balanced_accuracy",
+     "classification_metrics.balanced_accuracy.value"),
     ("regression", "LessThanOrEqualTo", "rmse", "regression_metrics.rmse.value"),
     ("regression-tuning", "GreaterThanOrEqualTo", "r2", "regression_metrics.r2.value"),
 ])
@@ -269,13 +276,28 @@ def test_quality_gate_compares_the_gate_metric_with_the_threshold(variant, compa
     metric_value = {"Std:JsonGet": {
         "PropertyFile": {"Get": f"Steps.Evaluate.PropertyFiles.{EVALUATION_REPORT}"},
         "Path": path}}
-    assert gate["Conditions"] == [{"Type": comparison, "LeftValue": metric_value,
-                                   "RightValue": {"Get": "Parameters.MetricThreshold"}}]
+    def gate_value(key):
+        return {"Std:JsonGet": {
+            "PropertyFile": {"Get": f"Steps.Evaluate.PropertyFiles.{EVALUATION_REPORT}"},
+            "Path": f"gate.{key}"}}
+
+    assert gate["Conditions"] == [
+        {"Type": comparison, "LeftValue": metric_value,
+         "RightValue": {"Get": "Parameters.MetricThreshold"}},
+        {"Type": "GreaterThanOrEqualTo", "LeftValue": gate_value("baseline_gap"),
+         "RightValue": {"Get": "Parameters.BaselineMargin"}},
+        {"Type": "Or", "Conditions": [
+            {"Type": "Equals", "LeftValue": gate_value("champion_present"), "RightValue": 0},
+            {"Type": "GreaterThanOrEqualTo", "LeftValue": gate_value("champion_gap"),
+             "RightValue": {"Get": "Parameters.ChampionMargin"}}]},
+    ]
     assert [step["Name"] for step in gate["IfSteps"]] == ["Register"]
     assert [step["Name"] for step in gate["ElseSteps"]] == ["QualityGateFailed"]
     message = gate["ElseSteps"][0]["Arguments"]["ErrorMessage"]["Std:Join"]
-    assert metric_value in message["Values"]
-    assert {"Get": "Parameters.MetricThreshold"} in message["Values"]
+    for value in (metric_value, gate_value("baseline_gap"), gate_value("champion_gap"),
+                  {"Get": "Parameters.MetricThreshold"}, {"Get": "Parameters.BaselineMargin"},
+                  {"Get": "Parameters.ChampionMargin"}):
+        assert value in message["Values"]
     assert any(metric in value for value in message["Values"] if isinstance(value, str))
 
 

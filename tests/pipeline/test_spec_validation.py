@@ -43,7 +43,11 @@ INVALID = [
      r"problem_type must be one of 'classification', 'regression' \(got 'clustering'\)"),
     ({"approval_status": "Maybe"}, r"approval_status must be one of 'PendingManualApproval'"),
     ({"gate_metric": "rmse"}, r"gate_metric must be a classification metric "
-                              r"\(accuracy, f1, roc_auc\) \(got 'rmse'\)"),
+                              r"\(accuracy, balanced_accuracy, f1, roc_auc\) \(got 'rmse'\)"),
+    ({"baseline_margin": math.inf}, r"baseline_margin must be a finite number"),
+    ({"champion_margin": "0"}, r"champion_margin must be a finite number \(got '0'\)"),
+    ({"champion_model_uri": "models/champion"}, r"champion_model_uri must be an s3://"),
+    ({"leak_policy": "ignore"}, r"leak_policy must be one of stop, drop, proceed"),
     ({"metric_threshold": 1.5}, r"metric_threshold must be between 0.0 and 1.0 \(got 1.5\)"),
     ({"metric_threshold": -0.1}, r"metric_threshold must be between 0.0 and 1.0"),
     ({"metric_threshold": math.nan}, r"metric_threshold must be a finite number"),

@@ -17,6 +17,7 @@ from training.contract import (
     METRIC_NAMES,
     ProblemType,
     format_metric_line,
+    gate_gap,
     gate_metric,
 )
 
@@ -39,17 +40,30 @@ def test_metric_line_matches_the_tuner_regex_from_the_contract():
 
 
 def test_default_gate_metrics():
-    accuracy = DEFAULT_GATE_METRIC[ProblemType.CLASSIFICATION]
+    balanced = DEFAULT_GATE_METRIC[ProblemType.CLASSIFICATION]
     r2 = DEFAULT_GATE_METRIC["regression"]
-    assert (accuracy.json_path, accuracy.higher_is_better) == (
-        "classification_metrics.accuracy.value",
+    assert (balanced.json_path, balanced.higher_is_better) == (
+        "classification_metrics.balanced_accuracy.value",
         True,
     )
+    assert gate_metric("classification", "accuracy").json_path == (
+        "classification_metrics.accuracy.value")
     assert (r2.json_path, r2.higher_is_better) == ("regression_metrics.r2.value", True)
     assert gate_metric("regression", "rmse").higher_is_better is False
     assert gate_metric("regression", "mae").higher_is_better is False
     assert gate_metric("regression", "r2").higher_is_better is True
     assert gate_metric("classification", "roc_auc").tuning_metric == "validation:roc_auc"
+
+
+@pytest.mark.parametrize(("metric", "model", "reference", "gap"), [
+    ("balanced_accuracy", 0.9, 0.5, 0.4),
+    ("r2", 0.1, 0.3, -0.2),
+    ("rmse", 40.0, 50.0, 0.2),  # 20% less error than the reference
+    ("mae", 60.0, 50.0, -0.2),
+    ("rmse", 0.0, 0.0, 0.0),
+])
+def test_gate_gap_is_positive_when_the_model_is_better(metric, model, reference, gap):
+    assert gate_gap(metric, model, reference) == pytest.approx(gap)
 
 
 def test_gate_metric_rejects_a_metric_of_the_other_problem_type():

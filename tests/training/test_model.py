@@ -53,8 +53,10 @@ def test_evaluation_json_has_the_sagemaker_model_metrics_shape(run_name, request
         parse_constant=lambda c: pytest.fail(f"evaluation.json must be strict JSON, found {c}"),
     )
     section = f"{run.problem_type}_metrics"
-    assert list(document) == [section]
-    assert sorted(document[section]) == sorted(METRIC_NAMES[run.problem_type])
+    assert sorted(document) == sorted([section, "baseline_metrics", "gate", "details"])
+    extra = ["pr_auc"] if run.problem_type == "classification" else []
+    assert sorted(document[section]) == sorted([*METRIC_NAMES[run.problem_type], *extra])
+    assert list(document["baseline_metrics"]) == [section]
     for name, entry in document[section].items():
         assert set(entry) == {"value", "standard_deviation"}, name
         assert entry["standard_deviation"] == "NaN"
@@ -116,7 +118,7 @@ def test_unseen_category_does_not_break_prediction(classification_run):
 def test_model_ships_the_transformer_and_the_schema(classification_run):
     model = joblib.load(classification_run.model_dir / "model.joblib")
     assert [name for name, _ in model.steps] == ["features", "model"]
-    assert model.named_steps["features"].named_transformers_["categorical"] is not None
+    assert model.named_steps["features"].named_transformers_["onehot"] is not None
     shipped = (classification_run.model_dir / "schema.json").read_text()
     assert shipped == (classification_run.processed / "transform" / "schema.json").read_text()
     assert sorted(p.name for p in classification_run.model_dir.iterdir()) == [

@@ -84,7 +84,8 @@ def test_evaluate_without_matplotlib_writes_the_same_evaluation_json(
         patch.setitem(sys.modules, "matplotlib", None)
         evaluate.evaluate(model, schema, test, tmp_path)
     assert out.getvalue().count(plots.SKIPPED_NOTE) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["evaluation.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evaluation.html", "evaluation.json"]
+    assert plots.SKIPPED_NOTE in (tmp_path / "evaluation.html").read_text()
     written = (tmp_path / "evaluation.json").read_text()
     assert written == (run.evaluation / "evaluation.json").read_text()
     assert load_schema(run.model_dir / "schema.json") == schema

@@ -85,7 +85,8 @@ def test_target_with_only_missing_values_is_named(tmp_path, cancer_frame, shards
 
 def test_single_class_target_is_rejected(tmp_path, cancer_frame, shards):
     data = shards(cancer_frame[cancer_frame[TARGET] == 1], tmp_path / "data")
-    with pytest.raises(SchemaError, match=f"'{TARGET}' has a single class"):
+    single = f"'{TARGET}' has the single value '1'; classification needs at least two"
+    with pytest.raises(SchemaError, match=single):
         run(data, tmp_path / "out")
 
 
@@ -309,7 +310,7 @@ def test_transformer_is_fitted_on_the_train_split_only(classification_run):
 
 def test_transformer_one_hot_encodes_the_categorical_column(classification_run):
     transformer = joblib.load(classification_run.processed / "transform" / "preprocessor.joblib")
-    encoder = transformer.named_transformers_["categorical"].named_steps["onehot"]
+    encoder = transformer.named_transformers_["onehot"].named_steps["encode"]
     assert [set(c) for c in encoder.categories_] == [{"small", "medium", "large"}]
     assert encoder.handle_unknown == "ignore"
 

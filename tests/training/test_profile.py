@@ -39,7 +39,9 @@ def test_report_is_self_contained_and_covers_every_column(classification_run, ca
 def test_report_folder_has_the_embedded_plots_as_files(classification_run, cancer_frame):
     pngs = {p.name for p in classification_run.report.glob("*.png")}
     assert {"target.png", "missing_values.png", "correlation.png", "dist_size_band.png"} <= pngs
-    assert len([p for p in pngs if p.startswith("dist_")]) == len(cancer_frame.columns)
+    # one per feature: the target has its own chart, not a second one among the features
+    assert len([p for p in pngs if p.startswith("dist_")]) == len(cancer_frame.columns) - 1
+    assert f"dist_{classification_run.target}.png" not in pngs
 
 
 def test_summary_matches_pandas_on_the_source_data(classification_run, cancer_frame):

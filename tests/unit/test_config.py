@@ -7,7 +7,7 @@ import yaml
 
 from mlops_components.config import SETTINGS, parse_config
 from mlops_components.enums import ProblemType
-from mlops_components.validation import ValidationError
+from mlops_components.validation import MAX_MODEL_NAME_LENGTH, ValidationError
 from tests.conftest import REPO_ROOT
 
 
@@ -95,3 +95,26 @@ def test_declared_defaults_pass_their_own_rules():
     parse_config({f"mlops:{key}": spec["default"] if isinstance(spec["default"], str)
                   else json.dumps(spec["default"])
                   for key, spec in declared.items()})
+
+
+@pytest.mark.parametrize(("path", "name"), [
+    ("data/Churn_2024.csv", "churn-2024"),
+    ("house prices.CSV", "house-prices"),
+    ("shards/", "shards"),
+    ("__.csv", "model"),
+    ("x" * 80 + ".csv", "x" * MAX_MODEL_NAME_LENGTH),
+])
+def test_a_data_files_model_name_follows_the_model_name_rule(path, name):
+    from mlops_components.config import SETTINGS, model_name_for_data
+
+    derived = model_name_for_data(path)
+    assert derived == name
+    (model_name,) = [s for s in SETTINGS if s.key == "modelName"]
+    assert model_name.check(derived) is None
+
+
+def test_the_model_name_rule_rejects_what_derivation_avoids():
+    from mlops_components.config import SETTINGS
+
+    (model_name,) = [s for s in SETTINGS if s.key == "modelName"]
+    assert model_name.check("Churn_2024") is not None

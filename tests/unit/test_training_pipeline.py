@@ -77,11 +77,16 @@ def test_definition_is_valid_for_the_apis_its_steps_call(default_plan):
     assert reference_problems(definition) == []
 
 
+def code_objects(plan):
+    """The code's objects: content-addressed by the code (the wheelhouse is addressed by the
+    requirements instead, see tests/unit/test_job_packages.py)."""
+    return [r for r in plan.of_type(OBJECT)
+            if r.inputs["key"].startswith("code/") and "/wheelhouse/" not in r.inputs["key"]]
+
+
 def test_code_is_uploaded_content_addressed(default_plan):
     package = package_training_code()
-    # The wheelhouse is addressed by the requirements instead (tests/unit/test_job_packages.py).
-    keys = sorted(r.inputs["key"] for r in default_plan.of_type(OBJECT)
-                  if "/wheelhouse/" not in r.inputs["key"])
+    keys = sorted(r.inputs["key"] for r in code_objects(default_plan))
     prefix = f"code/churn-training/{package.digest}/"
     assert keys == sorted([prefix + path for path in package.files] +
                           [prefix + "sourcedir.tar.gz"])
@@ -103,11 +108,9 @@ def test_unchanged_code_gives_the_same_definition_and_a_change_a_new_one(tmp_pat
     (changed_dir / "train.py").write_text((changed_dir / "train.py").read_text() + "\n# v2\n")
     changed = run_pulumi(make(code_dir=changed_dir))
     assert definition_of(changed) != definition_of(default_plan)
-    old_keys = {r.inputs["key"] for r in default_plan.of_type(OBJECT)}
-    new_keys = {r.inputs["key"] for r in changed.of_type(OBJECT)}
-    # Every code object is new; the wheelhouse, keyed by the unchanged requirements, is not.
-    assert {key for key in old_keys & new_keys} == {
-        key for key in old_keys if "/wheelhouse/" in key}
+    old_keys = {r.inputs["key"] for r in code_objects(default_plan)}
+    new_keys = {r.inputs["key"] for r in code_objects(changed)}
+    assert old_keys.isdisjoint(new_keys)
 
 
 def test_pipeline_is_created_after_its_code_and_permissions(default_plan):
@@ -126,7 +129,18 @@ def test_the_tarball_is_byte_reproducible(monkeypatch):
 
 def test_old_code_outlives_a_code_change(default_plan):
     """Registered packages and running executions keep pointing at the old code's keys."""
-    assert all(r.retain_on_delete for r in default_plan.of_type(OBJECT))
+    assert all(r.retain_on_delete for r in code_objects(default_plan))
+
+
+def test_the_no_champion_marker_is_championmodeluris_default(default_plan):
+    """Evaluate always gets a champion input; until a model is approved it is the marker."""
+    (marker,) = [r for r in default_plan.of_type(OBJECT) if not r.inputs["key"].startswith(
+        "code/")]
+    assert marker.inputs["key"] == "models/churn-training/no-champion/NO_CHAMPION"
+    definition = definition_of(default_plan)
+    (champion,) = [p for p in definition["Parameters"] if p["Name"] == "ChampionModelUri"]
+    assert champion["DefaultValue"] == f"s3://{BUCKET}/models/churn-training/no-champion/"
+    assert marker.urn in set(only(default_plan, PIPELINE).dependencies)
 
 
 def test_role_is_assumable_by_sagemaker_in_this_account_only(default_plan):
