@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -31,7 +32,23 @@ from tests.conftest import REPO_ROOT
 
 PROJECT_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py")
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
-AWS_VERBS = ("registry", "approve", "reject")
+AWS_VERBS = ("registry", "approve", "reject", "status")
+#: Commands that act on what the stack's latest local run left (so they follow it).
+LOCAL_FOLLOWERS = (*AWS_VERBS, "serve")
+#: Commands that run until Ctrl-C: started, given time to come up, then interrupted.
+SERVES_UNTIL_CTRL_C = ("serve",)
+
+
+def serve_then_interrupt(argv: list[str], cwd: Path, environment: dict[str, str]
+                         ) -> subprocess.CompletedProcess:
+    """Run a serving command until it says where it serves (or exits), then press Ctrl-C."""
+    process = subprocess.Popen(argv, cwd=cwd, env=environment, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    first = process.stdout.readline() if process.stdout else ""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    return subprocess.CompletedProcess(argv, process.returncode, first + out, err)
 
 
 @dataclass(frozen=True)
@@ -71,7 +88,7 @@ def _sequences(commands: list[Command]) -> list[list[Command]]:
     sequences: list[list[Command]] = []
     latest_run: dict[str, list[Command]] = {}
     for command in commands:
-        if command.argv[0] in AWS_VERBS and not command.needs_aws \
+        if command.argv[0] in LOCAL_FOLLOWERS and not command.needs_aws \
                 and command.stack in latest_run:
             latest_run[command.stack].append(command)
             continue
@@ -156,8 +173,10 @@ def test_every_readme_command_runs_as_written(tmp_path, sagemaker_with_three_pac
                        "PYTHONPATH", "")])}
 
     def run(command: Command) -> tuple[Command, subprocess.CompletedProcess]:
-        completed = subprocess.run([sys.executable, "-m", "mlops_components.cli",
-                                    *command.argv], cwd=project, env=environment,
+        argv = [sys.executable, "-m", "mlops_components.cli", *command.argv]
+        if command.argv[0] in SERVES_UNTIL_CTRL_C:
+            return command, serve_then_interrupt(argv, project, environment)
+        completed = subprocess.run(argv, cwd=project, env=environment,
                                    capture_output=True, text=True, timeout=900)
         return command, completed
 

@@ -34,12 +34,17 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> None:
                        help="write capture records here (default: the local bucket's capture/)")
     serve.add_argument("--workdir", type=Path, metavar="DIR",
                        help="the local workdir (default: .mlops/<stack>)")
+    serve.add_argument("--dev-env", action="store_true",
+                       help="serve under this interpreter instead of the image's Python and "
+                            "pins (the ones the model was trained with)")
     serve.set_defaults(handler=serve_command)
 
 
 def serve_command(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     """Serve until Ctrl-C (or until `stop` is set: tests)."""
     from mlops_components.config import parse_config
+    from mlops_components.local.job_env import JobEnvironmentError
+    from mlops_components.local.run import image_job_environment
     from mlops_components.local.smoke import ServeError, serve_package
     from mlops_components.local.workdir import LocalWorkdir, default_workdir
     from mlops_components.sagemaker.packages import RegistryError
@@ -62,8 +67,12 @@ def serve_command(args: argparse.Namespace, stop: threading.Event | None = None)
                              f"{registry.root}{hint}, or pick one with --version")
         else:
             package = registry.get(group, args.version)
-        server = serve_package(workdir, package, port=args.port, capture_dir=args.capture_dir)
-    except (ProjectError, ValidationError, RegistryError, ServeError) as problem:
+        python = None if args.dev_env else \
+            str(image_job_environment().python)
+        server = serve_package(workdir, package, port=args.port, capture_dir=args.capture_dir,
+                               python=python)
+    except (ProjectError, ValidationError, RegistryError, ServeError, JobEnvironmentError,
+            ValueError) as problem:
         return error(str(problem))
     except OSError as problem:  # the port is taken, the folder is not writable
         return error(f"cannot serve on 127.0.0.1:{args.port}: {problem.strerror or problem}")

@@ -20,6 +20,9 @@ import importlib
 import logging
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -233,3 +236,95 @@ def serve_model(
     thread = threading.Thread(target=server.serve_forever, name="mlops-serve", daemon=True)
     thread.start()
     return ServerHandle(server, thread, workdir, extracted)
+
+
+# --------------------------------------------------------------------------------------
+# Serving under another interpreter: the job environment (the image's Python and pins)
+# --------------------------------------------------------------------------------------
+
+#: The line the serving process prints once it listens: ``serving <url>``.
+_READY = "serving "
+
+
+class ProcessServer:
+    """A local endpoint served by another interpreter, as the image's container serves it.
+
+    The model was trained under the job environment's packages; unpickling it under
+    another scikit-learn is exactly the mismatch the image would not have. Same interface
+    as :class:`ServerHandle`: ``url``, ``stop()``, a context manager.
+    """
+
+    def __init__(self, process: subprocess.Popen, url: str, log: Path) -> None:
+        self._process, self.url, self.log = process, url, log
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+    def __enter__(self) -> ProcessServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def serve_with(python: str, model_dir: str | Path, host: str = "127.0.0.1", port: int = 0,
+               capture_dir: str | Path | None = None, *,
+               capture_sampling_percent: float = 100.0) -> ProcessServer:
+    """:func:`serve_model` run by ``python`` (the job environment) in a process of its own."""
+    import training
+
+    code_root = Path(training.__file__).resolve().parent.parent
+    log = Path(tempfile.mkdtemp(prefix="mlops-serve-log-")) / "serve.log"
+    command = [python, str(Path(__file__).resolve()), str(model_dir), "--host", host,
+               "--port", str(port), "--capture-sampling", str(capture_sampling_percent)]
+    if capture_dir is not None:
+        command += ["--capture-dir", str(capture_dir)]
+    environment = {**os.environ, "PYTHONPATH": str(code_root)}
+    with log.open("w") as log_file:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_file, text=True,
+                                   env=environment)
+    line = process.stdout.readline() if process.stdout else ""
+    if not line.startswith(_READY):
+        process.wait(timeout=10)
+        lines = [text for text in log.read_text().splitlines() if text.strip()]
+        raise ValueError(f"the model server under {python} did not start: "
+                         f"{lines[-1] if lines else 'no output'} (log: {log})")
+    return ProcessServer(process, line[len(_READY):].strip(), log)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve one model until SIGTERM or Ctrl-C (run by :func:`serve_with`)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("model_dir")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--capture-dir")
+    parser.add_argument("--capture-sampling", type=float, default=100.0)
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    handle = serve_model(args.model_dir, args.host, args.port, args.capture_dir,
+                         capture_sampling_percent=args.capture_sampling)
+    print(f"{_READY}{handle.url}", flush=True)
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    handle.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    # Run as a script by another interpreter: import training/ from PYTHONPATH, not this
+    # folder's modules.
+    sys.path[:] = [entry for entry in sys.path
+                   if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+    sys.exit(main())

@@ -21,7 +21,7 @@ from typing import Any
 from mlops_components.bucket_layout import PREFIXES
 from mlops_components.enums import ApprovalStatus
 from mlops_components.local.run import LocalRun
-from mlops_components.local.serve import ServerHandle, serve_model
+from mlops_components.local.serve import ProcessServer, ServerHandle, serve_model, serve_with
 from mlops_components.local.workdir import LocalWorkdir
 from mlops_components.sagemaker.spec import StepName
 
@@ -61,8 +61,11 @@ def capture_uri(package: dict[str, Any]) -> str | None:
 
 def serve_package(workdir: Path, package: dict[str, Any], *, host: str = "127.0.0.1",
                   port: int = 0, capture_dir: Path | None = None,
-                  capture_sampling_percent: float = 100.0) -> ServerHandle:
-    """Serve a local registry package's model.tar.gz (capture: under the bucket's prefix)."""
+                  capture_sampling_percent: float = 100.0,
+                  python: str | None = None) -> ServerHandle | ProcessServer:
+    """Serve a local registry package's model.tar.gz (capture: under the bucket's prefix),
+    under ``python`` (the job environment: the packages the model was trained with) when
+    given, else in this process."""
     s3 = LocalWorkdir(Path(workdir)).s3
     url = model_data_url(package)
     archive = s3.path(url) if url.startswith("s3://") else None
@@ -72,6 +75,9 @@ def serve_package(workdir: Path, package: dict[str, Any], *, host: str = "127.0.
                          + (f" (looked for {archive})" if archive else ""))
     if capture_dir is None and capture_uri(package):
         capture_dir = s3.path(capture_uri(package))
+    if python is not None:
+        return serve_with(python, archive, host, port, capture_dir,
+                          capture_sampling_percent=capture_sampling_percent)
     return serve_model(archive, host=host, port=port, capture_dir=capture_dir,
                        capture_sampling_percent=capture_sampling_percent)
 
@@ -128,7 +134,8 @@ def serve_and_smoke(run: LocalRun) -> SmokeResult:
         return SmokeResult(False, "the run left no test split to send as a smoke request",
                            package)
     try:
-        with serve_package(run.workdir, package) as server:
+        with serve_package(run.workdir, package,
+                           python=str(run.job_environment.python)) as server:
             status, text = invoke(server.url, body)
             url = server.url
     except (ServeError, OSError, ValueError) as problem:

@@ -50,7 +50,8 @@ def start_up(project_dir: Path, workdir: Path, data: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "mlops_components.cli", "up", "--local", "--project-dir",
          str(project_dir), "--workdir", str(workdir), "--data", str(data), "--target", "label",
-         "--threshold", "0.5"],
+         # one group for all three: versions are allocated under the registry's lock
+         "--model-name", "shared", "--threshold", "0.5"],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "COLUMNS": "250"})
 

@@ -98,7 +98,8 @@ def test_serve_answers_on_127_0_0_1_captures_and_stops_on_ctrl_c(project, local_
     capture = tmp_path / "capture"
     env = {**os.environ, "COLUMNS": "250", "PYTHONPATH": str(REPO_ROOT)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "mlops_components.cli", "serve", "--project-dir", directory,
+        [sys.executable, "-m", "mlops_components.cli", "serve", "--dev-env",
+         "--project-dir", directory,
          "--port", "0", "--capture-dir", capture],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -142,7 +143,8 @@ def test_serve_problems_are_one_line(project, local_registry, setup, argv, messa
         shutil.rmtree(workdir / "registry")
     if setup == "no-archive":
         shutil.rmtree(workdir / "s3")
-    code, text = run_cli("serve", "--project-dir", directory, "--port", "0", *argv)
+    code, text = run_cli("serve", "--dev-env", "--project-dir", directory, "--port", "0",
+                         *argv)
     assert code == 2
     assert message in text and "Traceback" not in text
 
@@ -157,7 +159,7 @@ class _StopAfterStart:
 def _serve_args(directory: Path, **overrides):
     import argparse
     values = dict(project_dir=directory, stack="dev", version=None, port=0, capture_dir=None,
-                  workdir=None)
+                  workdir=None, dev_env=True)  # the test fitted its models here
     values.update(overrides)
     return argparse.Namespace(**values)
 
@@ -258,9 +260,12 @@ def fake_run(workdir: Path, registry: LocalRegistry, package: dict | None, stack
     steps = [] if package is None else [SimpleNamespace(
         type="RegisterModel", status="Succeeded",
         properties={"ModelPackageArn": package["ModelPackageArn"]})]
+    # The test's models were fitted by this interpreter: serve them under it (a real run
+    # serves under the job environment that trained its model).
     return SimpleNamespace(execution=SimpleNamespace(steps=steps), registry=registry,
                            workdir=workdir, plan=SimpleNamespace(stack=stack),
-                           local_outputs=lambda step: {"test": test_dir})
+                           local_outputs=lambda step: {"test": test_dir},
+                           job_environment=SimpleNamespace(python=sys.executable))
 
 
 @pytest.fixture
