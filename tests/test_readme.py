@@ -189,6 +189,9 @@ def test_every_readme_command_runs_as_written(tmp_path, sagemaker_with_three_pac
 
     for command, completed in results:
         output = completed.stdout + completed.stderr
+        if command.argv[0] in SERVES_UNTIL_CTRL_C and completed.returncode == 130:
+            assert "serving" in output, output  # it served, then Ctrl-C stopped it (130)
+            continue
         assert completed.returncode == command.expected_exit, \
             f"{command.line}\nexit {completed.returncode}\n{output[-3000:]}"
         assert "Traceback" not in output, command.line

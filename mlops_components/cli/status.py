@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mlops_components.cli.errors import error
+from mlops_components.cli.registry import REGION_KEY
 from mlops_components.enums import ApprovalStatus
 from mlops_components.project import ProjectError, load_project
 from mlops_components.sagemaker.endpoint import endpoint_name as stack_endpoint_name
@@ -39,14 +40,17 @@ def status_command(args: argparse.Namespace) -> int:
 
     try:
         project = load_project(args.project_dir)
-        config = parse_config(project.stack_config(args.stack), project=project.name)
+        stack_config = project.stack_config(args.stack)
+        config = parse_config(stack_config, project=project.name)
         group = args.group or config.model_name
         endpoint_name = stack_endpoint_name(config.model_name)  # as MlopsStack names it
         if args.local:
             report = _local_status(Path(args.workdir) if args.workdir else None, project,
                                    args.stack, group)
         else:
-            report = _aws_status(args.region, args.endpoint_url, group, endpoint_name)
+            # As the registry verbs: --region, else the stack's aws:region.
+            region = args.region or stack_config.get(REGION_KEY)
+            report = _aws_status(region, args.endpoint_url, group, endpoint_name)
     except (ProjectError, ValidationError, RegistryError, BotoCoreError, ClientError) as problem:
         return error(str(problem))
     _render(Console(), report)

@@ -48,3 +48,8 @@ def locked(folder: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def is_partial_write(path: Path) -> bool:
+    """Whether ``path`` is another writer's temporary file, not yet renamed into place."""
+    return path.name.startswith(PRIVATE_PREFIX) and path.name.endswith(".tmp")

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import weakref
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -256,21 +257,27 @@ class ProcessServer:
 
     def __init__(self, process: subprocess.Popen, url: str, log: Path) -> None:
         self._process, self.url, self.log = process, url, log
+        # However this process ends (Ctrl-C at any moment included), the server goes with it.
+        self._finalizer = weakref.finalize(self, _stop_process, process)
 
     def stop(self) -> None:
-        if self._process.poll() is None:
-            self._process.send_signal(signal.SIGTERM)
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        self._finalizer()
 
     def __enter__(self) -> ProcessServer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def serve_with(python: str, model_dir: str | Path, host: str = "127.0.0.1", port: int = 0,

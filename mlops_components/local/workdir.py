@@ -13,6 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlops_components.local.atomic import is_partial_write
 from mlops_components.local.registry import LocalRegistry
 
 WORKDIR_FOLDER = ".mlops"
@@ -47,7 +48,10 @@ class LocalS3:
         parent = base.parent if not uri.endswith("/") else base
         found = []
         if parent.is_dir():
-            for file in sorted(p for p in parent.rglob("*") if p.is_file()):
+            # Another run may be writing under the same prefix (atomic writes: a temporary
+            # file, then a rename): only what is in place is an object.
+            for file in sorted(p for p in parent.rglob("*")
+                               if p.is_file() and not is_partial_write(p)):
                 relative = file.relative_to(parent).as_posix()
                 if uri.endswith("/") or relative.startswith(prefix):
                     cut = 0 if uri.endswith("/") else len(prefix)
