@@ -47,7 +47,6 @@ from mlops_components.sagemaker.spec import (
     no_champion_uri,
 )
 from mlops_components.sagemaker.validate import validate_pipeline_spec
-from mlops_components.validation import Problems
 from training import contract
 from training.contract import (
     BASELINE_CONSTRAINTS_FILE,
@@ -92,15 +91,8 @@ def build_pipeline_definition(spec: PipelineSpec, owner: str | None = None) -> s
     """
     validate_pipeline_spec(spec, owner)
     with offline_sdk.offline_sdk(spec.region):
-        try:
-            image_uri = offline_sdk.sklearn_image_uri(spec.region)
-        except ValueError as error:
-            problems = Problems(owner or f"PipelineSpec {spec.pipeline_name!r}")
-            problems.add("region", "must be a region with the SageMaker scikit-learn "
-                         f"{offline_sdk.SKLEARN_FRAMEWORK_VERSION} image ({error})",
-                         spec.region)
-            problems.raise_if_any()
-        session = offline_sdk.pipeline_session(spec.bucket, spec.region)
+        image_uri, session = offline_sdk.image_and_session(
+            spec.region, spec.bucket, owner or f"PipelineSpec {spec.pipeline_name!r}")
         definition = pipeline_definition(BuildContext(spec, session, image_uri))
     return json.dumps(json.loads(definition), sort_keys=True, separators=(",", ":"))
 

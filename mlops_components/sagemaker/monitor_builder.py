@@ -34,7 +34,6 @@ from mlops_components.sagemaker.monitor_spec import (
     MonitorSpec,
     validate_monitor_spec,
 )
-from mlops_components.validation import Problems
 from training.contract import (
     BASELINE_OUTPUT,
     BOOTSTRAP_SCRIPT,
@@ -58,15 +57,8 @@ def build_monitor_definition(spec: MonitorSpec, owner: str | None = None) -> str
     """
     validate_monitor_spec(spec, owner)
     with offline_sdk.offline_sdk(spec.region):
-        try:
-            image_uri = offline_sdk.sklearn_image_uri(spec.region)
-        except ValueError as error:
-            problems = Problems(owner or f"MonitorSpec {spec.pipeline_name!r}")
-            problems.add("region", "must be a region with the SageMaker scikit-learn "
-                         f"{offline_sdk.SKLEARN_FRAMEWORK_VERSION} image ({error})",
-                         spec.region)
-            problems.raise_if_any()
-        session = offline_sdk.pipeline_session(spec.bucket, spec.region)
+        image_uri, session = offline_sdk.image_and_session(
+            spec.region, spec.bucket, owner or f"MonitorSpec {spec.pipeline_name!r}")
         definition = _pipeline(spec, session, image_uri).definition()
     return json.dumps(json.loads(definition), sort_keys=True, separators=(",", ":"))
 

@@ -290,3 +290,18 @@ def sklearn_image_uri(region: str, version: str = SKLEARN_FRAMEWORK_VERSION) -> 
         instance_type="ml.m5.xlarge",
         image_scope="training",
     )
+
+
+def image_and_session(region: str, bucket: str, owner: str) -> tuple[str, Any]:
+    """The scikit-learn image for ``region`` and a session for ``bucket``; call inside
+    :func:`offline_sdk`. A region without the image is a ValidationError naming ``owner``."""
+    from mlops_components.validation import Problems
+
+    try:
+        image_uri = sklearn_image_uri(region)
+    except ValueError as error:
+        problems = Problems(owner)
+        problems.add("region", "must be a region with the SageMaker scikit-learn "
+                     f"{SKLEARN_FRAMEWORK_VERSION} image ({error})", region)
+        problems.raise_if_any()
+    return image_uri, pipeline_session(bucket, region)
