@@ -39,6 +39,7 @@ from mlops_components.local.workdir import (
 from mlops_components.plan import Plan, plan_stack
 from mlops_components.project import load_project
 from mlops_components.sagemaker.spec import PipelineParameter
+from training.checks import detect_delimiter
 from training.contract import (
     IMAGE_REQUIREMENTS_FILE,
     REQUIREMENTS_CHECK_ENV,
@@ -217,8 +218,9 @@ def input_csv_files(data: Path, target: str | None) -> list[Path]:
         files = [data]
     for file in files:
         try:
+            # The jobs read `;`, tab and `|` files too (training/checks.py detects which).
             with file.open(newline="", encoding="utf-8-sig") as handle:
-                header = next(csv.reader(handle), None)
+                header = next(csv.reader(handle, delimiter=detect_delimiter(file)), None)
         except (OSError, UnicodeDecodeError, csv.Error) as problem:
             raise LocalRunError(f"--data {file}: not a readable UTF-8 CSV file "
                                 f"({problem})") from problem
