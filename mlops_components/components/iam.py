@@ -46,3 +46,24 @@ def assume_role_policy(service: str, *, source_account: pulumi.Input[str] | None
     condition = {"StringEquals": {"aws:SourceAccount": source_account}} if source_account else None
     return policy_document([statement("Allow", ["sts:AssumeRole"], None,
                                       principal={"Service": service}, condition=condition)])
+
+
+#: What a SageMaker job needs to put its network interfaces in the caller's VPC (EC2 offers no
+#: resource-level permission for these, hence "*").
+VPC_JOB_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
+                   "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
+                   "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
+                   "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets",
+                   "ec2:DescribeSecurityGroups")
+
+
+def job_key_and_network_statements(kms_key_arn: str | None, in_vpc: bool) -> list[dict[str, Any]]:
+    """The statements a job role gets only when configured: its KMS key, and VPC networking."""
+    statements = []
+    if kms_key_arn:
+        statements.append(statement("Allow", ["kms:Decrypt", "kms:GenerateDataKey",
+                                              "kms:CreateGrant", "kms:DescribeKey"],
+                                    [kms_key_arn], sid="UseKmsKey"))
+    if in_vpc:
+        statements.append(statement("Allow", list(VPC_JOB_ACTIONS), ["*"], sid="RunJobsInVpc"))
+    return statements

@@ -37,7 +37,12 @@ import pulumi
 import pulumi_aws as aws
 
 from mlops_components.bucket_layout import PREFIXES
-from mlops_components.components.iam import assume_role_policy, document, statement
+from mlops_components.components.iam import (
+    assume_role_policy,
+    document,
+    job_key_and_network_statements,
+    statement,
+)
 from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.components.training_pipeline import image_repositories
 from mlops_components.enums import MonitorEngine
@@ -482,17 +487,7 @@ def _common_statements(role_arn: str | None, partition: str, region: str, accoun
         statements.append(statement("Allow", ["iam:PassRole"], [role_arn], sid="PassOwnRole",
                                     condition={"StringEquals": {
                                         "iam:PassedToService": "sagemaker.amazonaws.com"}}))
-    if kms:
-        statements.append(statement("Allow", ["kms:Decrypt", "kms:GenerateDataKey",
-                                              "kms:CreateGrant", "kms:DescribeKey"], [kms],
-                                    sid="UseKmsKey"))
-    if in_vpc:
-        statements.append(statement(
-            "Allow", ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
-                      "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
-                      "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
-                      "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets",
-                      "ec2:DescribeSecurityGroups"], ["*"], sid="RunJobsInVpc"))
+    statements += job_key_and_network_statements(kms, in_vpc)
     return statements
 
 

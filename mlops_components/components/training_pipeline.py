@@ -18,7 +18,12 @@ from mlops_components.components.code_package import (
     package_training_code,
     training_wheelhouse,
 )
-from mlops_components.components.iam import assume_role_policy, document, statement
+from mlops_components.components.iam import (
+    assume_role_policy,
+    document,
+    job_key_and_network_statements,
+    statement,
+)
 from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.enums import ApprovalStatus, ProblemType
 from mlops_components.sagemaker.cache import cached_pipeline_definition
@@ -363,17 +368,7 @@ def _execution_policy(*, bucket: pulumi.Output[str], input_data_uri: pulumi.Inpu
                       [f"arn:{part}:ecr:{reg}:{repo.split('/')[0]}:repository/{repo.split('/')[1]}"
                        for repo in image_repositories(definition_json)], sid="PullJobImages"),
         ]
-        if kms:
-            statements.append(statement("Allow", ["kms:Decrypt", "kms:GenerateDataKey",
-                                                  "kms:CreateGrant", "kms:DescribeKey"],
-                                        [kms], sid="UseKmsKey"))
-        if in_vpc:
-            statements.append(statement(
-                "Allow", ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
-                          "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
-                          "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
-                          "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets",
-                          "ec2:DescribeSecurityGroups"], ["*"], sid="RunJobsInVpc"))
+        statements += job_key_and_network_statements(kms, in_vpc)
         return json.dumps(document(statements), sort_keys=True)
 
     return pulumi.Output.all(bucket, group, role_arn, input_data_uri, definition, partition,
