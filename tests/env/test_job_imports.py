@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mlops_components.sagemaker.requirements import canonical_name, parse_requirements
 from tests.env.conftest import PINS, REPO_ROOT, REQUIREMENTS
+from tests.python_source import parse
 from training.contract import PACKAGE
 
 IMPORT_TO_DISTRIBUTION = {
@@ -30,7 +31,7 @@ IMPORT_TO_DISTRIBUTION = {
 def top_level_imports(source: str) -> set[str]:
     """Top-level names of every absolute import in `source` (relative imports excluded)."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(parse(source)):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.python_source import parse_file
 from training import contract
 from training.contract import (
     DEFAULT_GATE_METRIC,
@@ -98,7 +99,7 @@ SHARED_LITERALS.update({split: "SPLITS" for split in contract.SPLITS})
 
 def string_literals(path: Path) -> list[tuple[int, str]]:
     """(line, value) of every string constant in `path` except docstrings."""
-    tree = ast.parse(path.read_text())
+    tree = parse_file(path)
     docstrings = {
         id(node.body[0].value)
         for node in ast.walk(tree)

@@ -18,6 +18,7 @@ from mlops_components.bucket_layout import PREFIXES
 from mlops_components.sagemaker.monitor_spec import DRIFT_CHECK_STEP, MonitorParameter
 from mlops_components.sagemaker.spec import PipelineParameter, StepName
 from tests.conftest import REPO_ROOT
+from tests.python_source import parse_file
 from training import contract
 
 PACKAGE = REPO_ROOT / "mlops_components"
@@ -56,7 +57,7 @@ def _docstrings(tree: ast.AST) -> set[int]:
 
 def literal_copies(path: Path) -> list[str]:
     """``file:line: 'value' (kind)`` for every contract literal spelled in ``path``."""
-    tree = ast.parse(path.read_text(), filename=str(path))
+    tree = parse_file(path)
     skip = _docstrings(tree)
     copies = []
     for node in ast.walk(tree):
