@@ -15,6 +15,16 @@ PREFIXES: dict[str, str] = {
     "capture": "capture/",
 }
 
+DEPLOYED_BASELINE_FOLDER = "deployed-baseline"
+
+
+def deployed_baseline_uri(bucket: str, model: str) -> str:
+    """Where the drift baseline of the model an endpoint serves lives: the endpoint's deployer
+    copies the approved package's baseline here, the monitor reads it (its default
+    BaselineUri)."""
+    return f"s3://{bucket}/{PREFIXES['models']}{model}/{DEPLOYED_BASELINE_FOLDER}/"
+
+
 DEFAULT_CAPTURE_RETENTION_DAYS = 30
 DEFAULT_REPORT_RETENTION_DAYS = 365
 DEFAULT_NONCURRENT_VERSION_RETENTION_DAYS = 30

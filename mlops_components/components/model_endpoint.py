@@ -49,7 +49,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from mlops_components.bucket_layout import PREFIXES
+from mlops_components.bucket_layout import PREFIXES, deployed_baseline_uri
 from mlops_components.components.iam import assume_role_policy, document, statement
 from mlops_components.components.model_registry import approval_event_pattern
 from mlops_components.components.tags import child_opts, tags_for
@@ -197,7 +197,9 @@ class ModelEndpointArgs:
     """ARNs (e.g. an SNS topic) notified when an alarm fires. Default: none."""
 
     model_name: str | None = None
-    """Model this endpoint serves, used in tags. Default: the endpoint name."""
+    """Model this endpoint serves: its tags, and where the deployer copies the deployed
+    package's drift baseline (``models/<model>/deployed-baseline/``, ModelMonitor's default
+    BaselineUri). Default: the endpoint name."""
 
     tags: Mapping[str, str] = field(default_factory=dict)
     """Extra tags for every resource (and the deployer's SageMaker resources). Default: none."""
@@ -283,7 +285,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         deployer_policy = aws.iam.RolePolicy(
             f"{name}-deployer-role-policy", role=deployer_role.id,
             policy=pulumi.Output.all(group, model_role.arn, dlq.arn, log_group.arn, partition,
-                                     region, account, args.kms_key_arn).apply(
+                                     region, account, args.kms_key_arn, bucket).apply(
                 lambda v: _deployer_policy(settings, *v)),
             opts=child_opts(self))
         environment = pulumi.Output.all(model_role.arn, bucket, group, args.kms_key_arn).apply(
@@ -425,6 +427,10 @@ class _Settings:
     def capture(self) -> bool:
         return self.args.capture_sampling_percent > 0
 
+    @property
+    def model_name(self) -> str:
+        return self.args.model_name or self.endpoint_name
+
 
 def _validate(name: str, args: ModelEndpointArgs) -> _Settings:
     """Every rule at once; AWS refuses these combinations only after minutes of deployment."""
@@ -544,6 +550,7 @@ def _deployer_config(settings: _Settings, alarm_names: Mapping[str, str],
         serverless_max_concurrency=args.serverless_max_concurrency,
         capture_s3_uri=_capture_uri(bucket) if settings.capture else "",
         capture_sampling_percent=args.capture_sampling_percent,
+        baseline_s3_uri=deployed_baseline_uri(bucket, settings.model_name),
         capture_method=settings.capture_method.value,
         kms_key_arn=kms_key_arn or "",
         enable_network_isolation=settings.network_isolation,
@@ -560,6 +567,11 @@ def _deployer_config(settings: _Settings, alarm_names: Mapping[str, str],
     )
 
 
+def _object_arn(partition: str, prefix_uri: str) -> str:
+    """ARN pattern of every object under an ``s3://bucket/prefix/`` URI."""
+    return f"arn:{partition}:s3:::{prefix_uri.removeprefix('s3://')}*"
+
+
 def _name_pattern(endpoint: str) -> str:
     """ARN resource pattern of the models and configs the deployer names for `endpoint`."""
     lower = endpoint.lower()
@@ -568,7 +580,7 @@ def _name_pattern(endpoint: str) -> str:
 
 def _deployer_policy(settings: _Settings, group: str, model_role_arn: str, dlq_arn: str,
                      log_group_arn: str, partition: str, region: str, account: str,
-                     kms_key_arn: str | None) -> str:
+                     kms_key_arn: str | None, bucket: str) -> str:
     sagemaker = f"arn:{partition}:sagemaker:{region}:{account}"
     endpoint_arn = f"{sagemaker}:endpoint/{settings.endpoint_name.lower()}"
     names = _name_pattern(settings.endpoint_name)
@@ -592,6 +604,13 @@ def _deployer_policy(settings: _Settings, group: str, model_role_arn: str, dlq_a
         statement("Allow", ["logs:CreateLogStream", "logs:PutLogEvents"],
                   [f"{log_group_arn}:*"], sid="WriteOwnLogs"),
         statement("Allow", ["sqs:SendMessage"], [dlq_arn], sid="DeadLetterFailedDeployments"),
+        # the package's drift baseline (pipeline outputs under models/) -> deployed-baseline/
+        statement("Allow", ["s3:GetObject"],
+                  [_object_arn(partition, f"s3://{bucket}/{PREFIXES['models']}")],
+                  sid="ReadPackageBaselines"),
+        statement("Allow", ["s3:PutObject"], [_object_arn(
+            partition, deployed_baseline_uri(bucket, settings.model_name))],
+            sid="WriteDeployedBaseline"),
         # DeregisterScalableTarget runs on every destroy, even without autoscaling
         statement("Allow", ["application-autoscaling:DeregisterScalableTarget",
                             "application-autoscaling:DescribeScalableTargets"], ["*"],
@@ -615,8 +634,12 @@ def _deployer_policy(settings: _Settings, group: str, model_role_arn: str, dlq_a
                     "iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}}),
         ]
     if kms_key_arn:
-        statements.append(statement("Allow", ["kms:CreateGrant", "kms:DescribeKey"],
-                                    [kms_key_arn], sid="EncryptEndpointStorage"))
+        statements += [
+            statement("Allow", ["kms:CreateGrant", "kms:DescribeKey"], [kms_key_arn],
+                      sid="EncryptEndpointStorage"),
+            statement("Allow", ["kms:Decrypt", "kms:GenerateDataKey"], [kms_key_arn],
+                      sid="CopyEncryptedBaseline"),
+        ]
     return json.dumps(document(statements), sort_keys=True)
 
 

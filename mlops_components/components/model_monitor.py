@@ -17,10 +17,11 @@ Two engines (:class:`MonitorEngine`):
 
 The baseline: the ``baseline_uri`` prefix holds ``statistics.json`` and
 ``constraints.json``. Its default, ``s3://<bucket>/models/<model>/deployed-baseline/``
-(:func:`deployed_baseline_uri`), is where the endpoint's deployer is to copy the
-DriftCheckBaselines of the package it deploys, so monitoring always compares with the model
-that serves. A manual run of the processing pipeline may pass another ``BaselineUri``
-(e.g. a registered package's baseline prefix).
+(:func:`~mlops_components.bucket_layout.deployed_baseline_uri`), is where the endpoint's
+deployer copies the DriftCheckBaselines of the package it deploys (before the endpoint
+changes), so monitoring compares with the model that serves. A manual run of the
+processing pipeline may pass another ``BaselineUri`` (e.g. a registered package's baseline
+prefix).
 
 Alarm names start with ``<model>/<endpoint>/``; :attr:`ModelMonitor.drift_alarm_names` are
 the ones that mean "the data moved" (RetrainTrigger's drift source matches them exactly).
@@ -36,7 +37,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from mlops_components.bucket_layout import PREFIXES
+from mlops_components.bucket_layout import PREFIXES, deployed_baseline_uri
 from mlops_components.components.iam import (
     assume_role_policy,
     document,
@@ -74,7 +75,6 @@ from training.contract import (
     SCHEMA_VIOLATIONS_METRIC,
 )
 
-DEPLOYED_BASELINE_FOLDER = "deployed-baseline"
 DEFAULT_RETRY_ATTEMPTS = 3
 DEFAULT_MAX_EVENT_AGE_SECONDS = 3600
 DLQ_RETENTION_SECONDS = 14 * 86400
@@ -91,11 +91,6 @@ DEFAULT_MODEL_MONITOR_DRIFT_THRESHOLD = 0.1
 """Model Monitor's own default comparison threshold for a feature's baseline drift."""
 #: Model Monitor accepts only these schedule shapes (hourly or daily at the hour).
 _MODEL_MONITOR_CRON = {3600: "cron(0 * ? * * *)", 86400: "cron(0 0 ? * * *)"}
-
-
-def deployed_baseline_uri(bucket: str, model: str) -> str:
-    """Where the baseline of the model an endpoint serves lives (the default BaselineUri)."""
-    return f"s3://{bucket}/{PREFIXES['models']}{model}/{DEPLOYED_BASELINE_FOLDER}/"
 
 
 def capture_uri(bucket: str, endpoint: str) -> str:

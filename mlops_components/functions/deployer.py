@@ -102,6 +102,9 @@ class Config:
     capture_method: str = ""
     """data_capture or handler; empty: handler on serverless, data_capture on instances."""
     capture_sampling_percent: int = 100
+    baseline_s3_uri: str = ""
+    """s3:// prefix the deployed package's drift baselines are copied to (the monitor's
+    BaselineUri); empty: not copied."""
     kms_key_arn: str = ""
     enable_network_isolation: bool = True
     deployment_strategy: str = "all_at_once"
@@ -165,6 +168,7 @@ class Config:
             capture_s3_uri=env.get("CAPTURE_S3_URI", ""),
             capture_method=env.get("CAPTURE_METHOD", ""),
             capture_sampling_percent=integer("CAPTURE_SAMPLING_PERCENT", 100, 0, 100),
+            baseline_s3_uri=env.get("BASELINE_S3_URI", ""),
             kms_key_arn=env.get("KMS_KEY_ARN", ""),
             enable_network_isolation=_flag(env.get("ENABLE_NETWORK_ISOLATION"), True),
             deployment_strategy=strategy,
@@ -188,6 +192,9 @@ class Config:
                             "endpoints have no data capture (use 'handler')")
         if config.capture_s3_uri and not config.capture_s3_uri.startswith("s3://"):
             problems.append(f"CAPTURE_S3_URI must be an s3:// URI (got {config.capture_s3_uri!r})")
+        if config.baseline_s3_uri and not config.baseline_s3_uri.startswith("s3://"):
+            problems.append(f"BASELINE_S3_URI must be an s3:// URI (got "
+                            f"{config.baseline_s3_uri!r})")
         if serverless_memory := config.serverless_memory_mb:
             if kind == "serverless" and serverless_memory % 1024:
                 problems.append(f"SERVERLESS_MEMORY_MB must be a multiple of 1024 "
@@ -220,6 +227,7 @@ class Config:
             "CAPTURE_S3_URI": self.capture_s3_uri,
             "CAPTURE_METHOD": self.capture_method,
             "CAPTURE_SAMPLING_PERCENT": str(self.capture_sampling_percent),
+            "BASELINE_S3_URI": self.baseline_s3_uri,
             "KMS_KEY_ARN": self.kms_key_arn,
             "ENABLE_NETWORK_ISOLATION": str(self.enable_network_isolation).lower(),
             "DEPLOYMENT_STRATEGY": self.deployment_strategy,
@@ -410,6 +418,44 @@ def parse_event(event: Mapping[str, Any]) -> Approval | str:
 # SageMaker calls
 
 
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """(bucket, key) of an ``s3://bucket/key`` URI."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def baseline_uris(package: Mapping[str, Any]) -> list[str]:
+    """s3:// URIs of a package's drift baselines (data statistics, then constraints)."""
+    quality = (package.get("DriftCheckBaselines") or {}).get("ModelDataQuality") or {}
+    return [quality[part]["S3Uri"] for part in ("Statistics", "Constraints")
+            if isinstance(quality.get(part), Mapping) and quality[part].get("S3Uri")]
+
+
+def copy_baseline(package: Mapping[str, Any], destination: str, s3: Any) -> list[str]:
+    """Copy the package's drift baseline files under ``destination`` (same file names).
+
+    Only copies within the destination's bucket (the deployer's role may read nothing
+    else); a package without drift baselines copies nothing and says so in the log.
+    """
+    sources = baseline_uris(package)
+    arn = package.get("ModelPackageArn", "the package")
+    if not sources:
+        logger.warning("%s has no DriftCheckBaselines: %s is left as it is", arn, destination)
+        return []
+    bucket, prefix = split_s3_uri(destination)
+    copied = []
+    for source in sources:
+        source_bucket, key = split_s3_uri(source)
+        if source_bucket != bucket:
+            raise DeploymentError(f"{arn}: drift baseline {source} is outside bucket {bucket}; "
+                                  "the deployer copies baselines within its bucket only")
+        target = f"{prefix.rstrip('/')}/{key.rsplit('/', 1)[-1]}"
+        s3.copy_object(Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": key})
+        copied.append(f"s3://{bucket}/{target}")
+    logger.info("copied the drift baseline of %s to %s", arn, destination)
+    return copied
+
+
 def _not_found(error: ClientError) -> bool:
     message = error.response.get("Error", {}).get("Message", "")
     return (error.response.get("Error", {}).get("Code") in ("ValidationException",
@@ -468,8 +514,14 @@ def _wait(sm: Any, name: str, seconds: int, poll: float) -> dict[str, Any]:
 
 
 def deploy(event: Mapping[str, Any], config: Config, sm: Any = None,
-           poll_seconds: float = POLL_SECONDS, autoscaling: Any = None) -> Outcome:
-    """Deploy the approved package of `event` to the configured endpoint, idempotently."""
+           poll_seconds: float = POLL_SECONDS, autoscaling: Any = None,
+           s3: Any = None) -> Outcome:
+    """Deploy the approved package of `event` to the configured endpoint, idempotently.
+
+    The package's drift baseline is copied to ``baseline_s3_uri`` first, so the monitor
+    compares traffic with the model being deployed; a failed copy changes nothing and
+    raises (the event is retried).
+    """
     approval = parse_event(event)
     if isinstance(approval, str):
         return Outcome("skipped", approval, config.endpoint_name)
@@ -487,6 +539,9 @@ def deploy(event: Mapping[str, Any], config: Config, sm: Any = None,
         skip = _nothing_to_do(sm, endpoint, approval, name, config)
         if skip is not None:
             return skip
+    if config.baseline_s3_uri:
+        copy_baseline(sm.describe_model_package(ModelPackageName=arn), config.baseline_s3_uri,
+                      s3 or boto3.client("s3"))
     _create(sm.create_model, model_request(config, name, arn),
             lambda: sm.describe_model(ModelName=name))
     _create(sm.create_endpoint_config, endpoint_config_request(config, name, name),
@@ -502,7 +557,7 @@ def deploy(event: Mapping[str, Any], config: Config, sm: Any = None,
             if not _exists_already(error):
                 raise
             # a concurrent delivery won the race to create it
-            return deploy(event, config, sm, poll_seconds, autoscaling)
+            return deploy(event, config, sm, poll_seconds, autoscaling, s3)
     else:
         request: dict[str, Any] = {"EndpointName": config.endpoint_name,
                                    "EndpointConfigName": name}
@@ -627,7 +682,7 @@ def _deregister_scaling(autoscaling: Any, endpoint_name: str) -> bool:
 
 
 def handle(event: Mapping[str, Any], config: Config, sm: Any = None,
-           autoscaling: Any = None) -> Outcome:
+           autoscaling: Any = None, s3: Any = None) -> Outcome:
     """Route one event: the destroy hook, an endpoint now InService, or an approval."""
     lifecycle = event.get(LIFECYCLE_KEY)
     if CLEANUP_MARKER in event:
@@ -642,7 +697,7 @@ def handle(event: Mapping[str, Any], config: Config, sm: Any = None,
             return Outcome("skipped", "not this endpoint reaching InService",
                            config.endpoint_name)
         return ensure_autoscaling(config, autoscaling)
-    return deploy(event, config, sm, autoscaling=autoscaling)
+    return deploy(event, config, sm, autoscaling=autoscaling, s3=s3)
 
 
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, str]:

@@ -235,12 +235,14 @@ def test_configuration_errors_are_reported_together():
     with pytest.raises(deployer.ConfigError) as error:
         deployer.Config.from_env({"ENDPOINT_KIND": "gpu", "DEPLOYMENT_STRATEGY": "canary",
                                   "INITIAL_INSTANCE_COUNT": "0", "TAGS": "[1]",
-                                  "CAPTURE_S3_URI": "bucket/capture"})
+                                  "CAPTURE_S3_URI": "bucket/capture",
+                                  "BASELINE_S3_URI": "bucket/models/churn/deployed-baseline/"})
     message = str(error.value)
     for part in ["ENDPOINT_NAME is required", "EXECUTION_ROLE_ARN is required",
                  "ENDPOINT_KIND must be one of ['serverless', 'instances'] (got 'gpu')",
                  "INITIAL_INSTANCE_COUNT must be between 1 and 1000 (got 0)",
-                 "TAGS must be a JSON object", "CAPTURE_S3_URI must be an s3:// URI"]:
+                 "TAGS must be a JSON object", "CAPTURE_S3_URI must be an s3:// URI",
+                 "BASELINE_S3_URI must be an s3:// URI"]:
         assert part in message
     with pytest.raises(deployer.ConfigError, match="serverless endpoints deploy all_at_once"):
         settings(DEPLOYMENT_STRATEGY="linear")
@@ -351,7 +353,8 @@ def test_the_destroy_hook_deletes_only_on_delete(sm, scaling):
 
 
 def test_the_environment_round_trips_and_autoscaling_rules_are_checked():
-    config = settings(**SCALED, SUBNET_IDS="subnet-1,subnet-2", SECURITY_GROUP_IDS="sg-1")
+    config = settings(**SCALED, SUBNET_IDS="subnet-1,subnet-2", SECURITY_GROUP_IDS="sg-1",
+                      BASELINE_S3_URI="s3://bucket/models/churn/deployed-baseline/")
     assert deployer.Config.from_env(config.to_env()) == config
     request = deployer.model_request(config, "m", package_arn(1))
     assert request["VpcConfig"] == {"Subnets": ["subnet-1", "subnet-2"],
@@ -363,3 +366,74 @@ def test_the_environment_round_trips_and_autoscaling_rules_are_checked():
                  "serverless endpoints scale themselves",
                  "SUBNET_IDS and SECURITY_GROUP_IDS must be given together"]:
         assert part in str(error.value)
+
+
+# -- the deployed package's drift baseline, where the monitor reads it ---------------------
+
+
+def registered_package(sm, moto_endpoint, bucket: str, baseline_bucket: str | None = None,
+                       with_baseline: bool = True) -> str:
+    """A package in moto's registry whose DriftCheckBaselines point at files in S3."""
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_endpoint)
+    baseline_bucket = baseline_bucket or bucket
+    for name in {bucket, baseline_bucket}:
+        s3.create_bucket(Bucket=name)
+    prefix = f"models/churn-training/exec-{uuid.uuid4().hex[:6]}/baseline"
+    for file, body in (("statistics.json", b'{"features": []}'),
+                       ("constraints.json", b'{"features": [], "version": 0.0}')):
+        s3.put_object(Bucket=baseline_bucket, Key=f"{prefix}/{file}", Body=body)
+    group = f"group-{uuid.uuid4().hex[:6]}"
+    sm.create_model_package_group(ModelPackageGroupName=group)
+    request = {"ModelPackageGroupName": group, "ModelApprovalStatus": "Approved",
+               "InferenceSpecification": {
+                   "Containers": [{"Image": "image", "ModelDataUrl": f"s3://{bucket}/m.tar.gz"}],
+                   "SupportedContentTypes": ["text/csv"],
+                   "SupportedResponseMIMETypes": ["application/json"]}}
+    if with_baseline:
+        quality = {part: {"ContentType": "application/json",
+                          "S3Uri": f"s3://{baseline_bucket}/{prefix}/{part.lower()}.json"}
+                   for part in ("Statistics", "Constraints")}
+        request["DriftCheckBaselines"] = {"ModelDataQuality": quality}
+    return sm.create_model_package(**request)["ModelPackageArn"], group, s3
+
+
+def approval_of(arn: str, group: str) -> dict:
+    return {"source": "aws.sagemaker", "detail-type": "SageMaker Model Package State Change",
+            "detail": {"ModelPackageGroupName": group, "ModelPackageArn": arn,
+                       "ModelPackageVersion": 1, "ModelApprovalStatus": "Approved"}}
+
+
+def test_deploying_copies_the_packages_drift_baseline_to_the_monitors_prefix(sm, moto_endpoint):
+    bucket = f"data-{uuid.uuid4().hex[:8]}"
+    arn, group, s3 = registered_package(sm, moto_endpoint, bucket)
+    destination = f"s3://{bucket}/models/churn/deployed-baseline/"
+    config = settings(MODEL_PACKAGE_GROUP=group, BASELINE_S3_URI=destination)
+    outcome = deployer.deploy(approval_of(arn, group), config, sm, s3=s3)
+    assert outcome.action == "created"
+    copied = s3.list_objects_v2(Bucket=bucket, Prefix="models/churn/deployed-baseline/")
+    assert sorted(o["Key"] for o in copied["Contents"]) == [
+        "models/churn/deployed-baseline/constraints.json",
+        "models/churn/deployed-baseline/statistics.json"]
+    body = s3.get_object(Bucket=bucket, Key="models/churn/deployed-baseline/constraints.json")
+    assert body["Body"].read() == b'{"features": [], "version": 0.0}'
+
+
+def test_a_baseline_in_another_bucket_is_refused_before_anything_is_created(sm, moto_endpoint):
+    bucket = f"data-{uuid.uuid4().hex[:8]}"
+    arn, group, s3 = registered_package(sm, moto_endpoint, bucket,
+                                        baseline_bucket=f"other-{uuid.uuid4().hex[:8]}")
+    config = settings(MODEL_PACKAGE_GROUP=group,
+                      BASELINE_S3_URI=f"s3://{bucket}/models/churn/deployed-baseline/")
+    with pytest.raises(deployer.DeploymentError, match="outside bucket"):
+        deployer.deploy(approval_of(arn, group), config, sm, s3=s3)
+    assert managed(sm, config) == ([], [])
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="models/churn/")
+
+
+def test_a_package_without_baselines_still_deploys_and_copies_nothing(sm, moto_endpoint):
+    bucket = f"data-{uuid.uuid4().hex[:8]}"
+    arn, group, s3 = registered_package(sm, moto_endpoint, bucket, with_baseline=False)
+    config = settings(MODEL_PACKAGE_GROUP=group,
+                      BASELINE_S3_URI=f"s3://{bucket}/models/churn/deployed-baseline/")
+    assert deployer.deploy(approval_of(arn, group), config, sm, s3=s3).action == "created"
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="models/churn/")

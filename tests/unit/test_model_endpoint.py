@@ -243,6 +243,19 @@ def test_the_deployer_passes_only_the_model_role_and_only_to_sagemaker(serverles
         ["PassModelRole"]
 
 
+def test_the_deployer_reads_package_baselines_and_writes_only_the_deployed_baseline(
+        serverless_plan):
+    statements = policy(serverless_plan, "churn-deployer-role-policy")
+    bucket = f"arn:aws:s3:::{BUCKET}"
+    assert statements["ReadPackageBaselines"]["Action"] == ["s3:GetObject"]
+    assert statements["ReadPackageBaselines"]["Resource"] == [f"{bucket}/models/*"]
+    writes = {sid: s["Resource"] for sid, s in statements.items()
+              if any(a.startswith("s3:Put") for a in s["Action"])}
+    assert writes == {"WriteDeployedBaseline": [f"{bucket}/models/churn/deployed-baseline/*"]}
+    assert env(serverless_plan)["BASELINE_S3_URI"] == \
+        f"s3://{BUCKET}/models/churn/deployed-baseline/"
+
+
 @pytest.mark.parametrize(("plan_name", "scales"), [("serverless_plan", False),
                                                    ("instances_plan", True)])
 def test_only_an_autoscaled_endpoint_may_register_scaling(plan_name, scales, request):
@@ -261,6 +274,7 @@ def test_kms_is_granted_only_for_the_configured_key(plan_name, kms, request):
         assert model["UseKmsKey"]["Resource"] == [KMS]
         assert policy(plan, "churn-deployer-role-policy")["EncryptEndpointStorage"][
             "Resource"] == [KMS]
+    assert ("CopyEncryptedBaseline" in policy(plan, "churn-deployer-role-policy")) is kms
 
 
 def test_the_model_role_reads_models_and_code_and_writes_only_its_capture(serverless_plan):

@@ -171,6 +171,19 @@ def test_the_stack_monitors_its_endpoint_and_retrains_on_new_data_and_drift(run_
     assert drift["detail"]["alarmName"] == ["churn/churn-endpoint/drift-detected"]
 
 
+def test_the_deployer_copies_the_baseline_to_where_the_monitor_reads_it(run_pulumi):
+    plan = run_pulumi(lambda: MlopsStack("churn"))
+    (deployer_function,) = [f for f in plan.of_type("aws:lambda/function:Function")
+                            if f.name == "churn-endpoint-deployer"]
+    deployer_env = deployer_function.inputs["environment"]["variables"]
+    (monitor,) = [p for p in plan.of_type("aws:sagemaker/pipeline:Pipeline")
+                  if p.name == "churn-monitor-pipeline"]
+    parameters = {p["Name"]: p.get("DefaultValue")
+                  for p in json.loads(monitor.inputs["pipelineDefinition"])["Parameters"]}
+    assert parameters["BaselineUri"].endswith("/models/churn/deployed-baseline/")
+    assert deployer_env["BASELINE_S3_URI"] == parameters["BaselineUri"]
+
+
 def test_monitoring_and_retraining_can_be_left_out(run_pulumi):
     plan = run_pulumi(lambda: MlopsStack("churn", MlopsStackArgs(monitor=None, retrain=None)))
     assert plan.of_type("mlops:index:ModelMonitor") == []
