@@ -394,6 +394,9 @@ REQUIREMENTS_CHECK_ENV = "MLOPS_REQUIREMENTS_CHECK"
 """``warn``: the bootstrap reports unmet pins instead of stopping (the development-interpreter
 opt-out of ``mlops up --local``, whose packages are not the image's)."""
 REQUIREMENTS_CHECK_WARN = "warn"
+LOCAL_METRICS_FILE_ENV = "MLOPS_LOCAL_METRICS_FILE"
+"""A JSON Lines file the drift job appends its metric data to instead of calling CloudWatch:
+the local stand-in for CloudWatch that ``mlops up --local`` evaluates the alarms against."""
 PROCESSING_WHEELHOUSE_DIR = f"{PROCESSING_ROOT}/input/{WHEELHOUSE_CHANNEL}"
 TRAINING_WHEELHOUSE_DIR = f"{TRAINING_CHANNEL_ROOT}/{WHEELHOUSE_CHANNEL}"
 

@@ -27,6 +27,7 @@ import html
 import io
 import json
 import math
+import os
 import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -50,6 +51,7 @@ from training.contract import (
     ENDPOINT_DIMENSION,
     FEATURE_DIMENSION,
     FEATURE_DRIFT_SCORE_METRIC,
+    LOCAL_METRICS_FILE_ENV,
     MALFORMED_RECORDS_METRIC,
     MODEL_DIMENSION,
     PROCESSING_BASELINE_DIR,
@@ -823,6 +825,15 @@ def publish_metrics(
     return calls
 
 
+def write_local_metrics(path: Path, metric_data: Sequence[Mapping[str, Any]]) -> None:
+    """Append PutMetricData items (with the namespace) as JSON lines: local CloudWatch."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        for datum in metric_data:
+            out.write(json.dumps({"Namespace": DRIFT_METRIC_NAMESPACE, **datum}, default=str)
+                      + "\n")
+
+
 # --------------------------------------------------------------------------------------
 # The job
 # --------------------------------------------------------------------------------------
@@ -913,7 +924,11 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{report['drifted_features']}; records={report['records_read']}; "
           f"malformed={report['malformed']['total']}; "
           f"schema violations={len(report['violations'])}")
-    if args.publish:
+    if args.publish and os.environ.get(LOCAL_METRICS_FILE_ENV):
+        path = Path(os.environ[LOCAL_METRICS_FILE_ENV])
+        write_local_metrics(path, cloudwatch_metric_data(report, args.endpoint, args.model))
+        print(f"drift: metrics appended to {path} (the local stand-in for CloudWatch)")
+    elif args.publish:
         import boto3
         from botocore.exceptions import BotoCoreError, ClientError
 

@@ -11,6 +11,8 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from mlops_components.local.events import matches as local_matches
+
 REGION = "us-east-1"
 
 
@@ -44,9 +46,22 @@ def aws_client(moto_endpoint, monkeypatch):
     return client
 
 
+def delivered_event(entry: dict) -> dict:
+    """The event EventBridge delivers for a PutEvents entry (the fields patterns can match)."""
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": entry["DetailType"],
+            "source": entry["Source"], "account": "123456789012", "time": "2026-11-27T00:00:00Z",
+            "region": "us-east-1", "resources": entry.get("Resources", []),
+            "detail": json.loads(entry.get("Detail") or "{}")}
+
+
 @pytest.fixture
 def rule_to_queue(aws_client):
-    """Create a rule with a pattern whose target is a fresh SQS queue; return a matcher."""
+    """Create a rule with a pattern whose target is a fresh SQS queue; return a matcher.
+
+    Every call also asks the local matcher (`mlops up --local` runs the stack's rules with
+    it) and fails if it disagrees with EventBridge (moto), so each pattern test is a parity
+    test too.
+    """
     events, sqs = aws_client("events"), aws_client("sqs")
 
     def matches(pattern: dict, event: dict) -> bool:
@@ -60,6 +75,9 @@ def rule_to_queue(aws_client):
         received = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)
         events.remove_targets(Rule=name, Ids=["queue"])
         events.delete_rule(Name=name)
-        return bool(received.get("Messages"))
+        arrived = bool(received.get("Messages"))
+        assert local_matches(pattern, delivered_event(event)) is arrived, (
+            f"the local matcher says {not arrived}, EventBridge {arrived}: {pattern} / {event}")
+        return arrived
 
     return matches

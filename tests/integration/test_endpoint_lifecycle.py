@@ -23,10 +23,11 @@ from mlops_components.functions import deployer
 from mlops_components.plan import evaluate
 from tests.integration.test_event_patterns import package_state_change
 
-GROUP = "churn"
+GROUP = f"churn-{uuid.uuid4().hex[:8]}"
 ENDPOINT = f"ep-{uuid.uuid4().hex[:8]}"
-"""moto's state is per process, shared with other tests: a name of our own."""
-ARGS = ModelEndpointArgs(bucket_name="churn-data", model_package_group_name=GROUP,
+BUCKET = f"churn-data-{uuid.uuid4().hex[:8]}"
+"""moto's state is per process, shared with other tests: names of our own."""
+ARGS = ModelEndpointArgs(bucket_name=BUCKET, model_package_group_name=GROUP,
                          kind=EndpointKind.INSTANCES,
                          autoscaling=AutoscalingArgs(min_capacity=1, max_capacity=3))
 
@@ -83,6 +84,24 @@ def as_lambda(plan, aws_client, moto_endpoint, monkeypatch):
     return aws_client
 
 
+def register_package(sm, s3) -> str:
+    """A package of the group, its drift baseline in the bucket (as the pipeline leaves it)."""
+    s3.create_bucket(Bucket=BUCKET)
+    quality = {}
+    for part in ("Statistics", "Constraints"):
+        key = f"models/churn-training/exec-1/baseline/{part.lower()}.json"
+        s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps({"part": part}).encode())
+        quality[part] = {"ContentType": "application/json", "S3Uri": f"s3://{BUCKET}/{key}"}
+    sm.create_model_package_group(ModelPackageGroupName=GROUP)
+    return sm.create_model_package(
+        ModelPackageGroupName=GROUP, ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": "image", "ModelDataUrl": f"s3://{BUCKET}/m.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["application/json"]},
+        DriftCheckBaselines={"ModelDataQuality": quality})["ModelPackageArn"]
+
+
 def approval(version: int) -> dict:
     arn = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{GROUP}/{version}"
     return {"version": "0", "source": "aws.sagemaker",
@@ -103,7 +122,12 @@ def test_destroy_after_a_deployment_leaves_no_endpoint_behind(plan, as_lambda):
     assert deployer.handler({**hook, "tf": {"action": "create"}})["action"] == "noop"
     assert endpoints() == []
     # WHEN an approval deploys, the endpoint reaches InService (autoscaling registers) ...
+    s3 = as_lambda("s3")
+    assert register_package(sm, s3) == approval(1)["detail"]["ModelPackageArn"]
     assert deployer.handler(approval(1))["action"] == "created"
+    deployed = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"models/{ENDPOINT}/deployed-baseline/")
+    assert sorted(o["Key"].rsplit("/", 1)[-1] for o in deployed["Contents"]) == [
+        "constraints.json", "statistics.json"]  # where the monitor of this model reads
     assert deployer.handler({"source": "aws.sagemaker",
                              "detail-type": "SageMaker Endpoint State Change",
                              "detail": {"EndpointName": ENDPOINT,

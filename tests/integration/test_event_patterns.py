@@ -43,3 +43,34 @@ def test_an_approval_in_the_group_matches(rule_to_queue):
 def test_other_states_and_groups_do_not_match(rule_to_queue, group, status):
     assert not rule_to_queue(approval_event_pattern("churn"),
                              package_state_change(group, status))
+
+
+# -- the local matcher (mlops up --local) agrees with EventBridge on every operator it has ----
+
+ENTRY = {"Source": "custom.test", "DetailType": "Thing Happened",
+         "Detail": json.dumps({"name": "raw/churn/a.csv", "count": 3, "flag": True,
+                               "tags": ["red", "blue"], "nested": {"state": "ALARM"}})}
+
+
+@pytest.mark.parametrize(("detail_pattern", "delivered"), [
+    ({"name": ["raw/churn/a.csv"]}, True),
+    ({"name": [{"prefix": "raw/"}]}, True),
+    ({"name": [{"prefix": "processed/"}]}, False),
+    ({"name": [{"anything-but": "raw/churn/a.csv"}]}, False),
+    ({"name": [{"anything-but": {"prefix": "processed/"}}]}, True),
+    ({"name": [{"anything-but": ["x", "y"]}]}, True),
+    ({"count": [3]}, True),
+    ({"count": ["3"]}, False),
+    ({"flag": [True]}, True),
+    ({"tags": ["blue"]}, True),
+    ({"tags": ["green"]}, False),
+    ({"missing": [{"exists": False}]}, True),
+    ({"missing": [{"exists": True}]}, False),
+    ({"name": [{"exists": True}]}, True),
+    ({"nested": {"state": ["ALARM", "OK"]}}, True),
+    ({"nested": {"state": ["OK"]}}, False),
+    ({"name": {"state": ["ALARM"]}}, False),
+])
+def test_the_local_matcher_agrees_with_eventbridge(rule_to_queue, detail_pattern, delivered):
+    pattern = {"source": ["custom.test"], "detail": detail_pattern}
+    assert rule_to_queue(pattern, ENTRY) is delivered  # the fixture compares both

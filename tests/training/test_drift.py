@@ -339,6 +339,29 @@ def test_main_writes_the_json_and_html_reports(diabetes_frame, tmp_path, capsys)
     assert page.count("<img") == live.shape[1]
 
 
+def test_with_a_local_metrics_file_main_appends_there_instead_of_calling_cloudwatch(
+        diabetes_frame, tmp_path, monkeypatch, capsys):
+    baseline, live = split(diabetes_frame)
+    live["s5"] *= 2
+    write_csv_capture(live, tmp_path / "capture")
+    write_statistics(baseline, tmp_path / "baseline")
+    metrics = tmp_path / "cloudwatch" / "metrics.jsonl"
+    monkeypatch.setenv(drift.LOCAL_METRICS_FILE_ENV, str(metrics))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # any CloudWatch call fails
+    arguments = ["--capture-dir", str(tmp_path / "capture"), "--baseline-dir",
+                 str(tmp_path / "baseline"), "--output-dir", str(tmp_path / "out"),
+                 "--window-hours", "0", "--endpoint", "churn-endpoint", "--model", "churn"]
+    assert drift.main(arguments) == 0
+    assert drift.main(arguments) == 0
+    data = [json.loads(line) for line in metrics.read_text().splitlines()]
+    flags = [d for d in data if d["MetricName"] == drift.DRIFT_DETECTED_METRIC]
+    assert [d["Value"] for d in flags] == [1.0, 1.0]  # appended, one per run
+    assert {d["Namespace"] for d in data} == {drift.DRIFT_METRIC_NAMESPACE}
+    assert flags[0]["Dimensions"] == [{"Name": "Endpoint", "Value": "churn-endpoint"},
+                                      {"Name": "Model", "Value": "churn"}]
+    assert "local stand-in for CloudWatch" in capsys.readouterr().out
+
+
 # --------------------------------------------------------------------------------------
 # CloudWatch
 # --------------------------------------------------------------------------------------
