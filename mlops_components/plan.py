@@ -72,8 +72,17 @@ class Plan:
                      for resource in self.resources]
         return {"stack": self.stack, "resources": resources, "outputs": self.outputs}
 
-    def of_type(self, type_token: str) -> list[RecordedResource]:
-        return [resource for resource in self.resources if resource.type == type_token]
+    def of_type(self, type_token: str, owner_type: str | None = None) -> list[RecordedResource]:
+        """Resources of ``type_token``; with ``owner_type``, only those whose parent is a
+        component of that type (``mlops:index:ModelMonitor``...)."""
+        return [resource for resource in self.resources if resource.type == type_token
+                and (owner_type is None or _parent_type(resource).endswith(owner_type))]
+
+
+def _parent_type(resource: RecordedResource) -> str:
+    """The type chain in the parent's URN (``urn:pulumi:stack::project::types::name``)."""
+    parts = (resource.parent or "").split("::")
+    return parts[-2] if len(parts) >= 2 else ""
 
 
 def _physical_name(type_token: str, name: str, urn: str) -> str:

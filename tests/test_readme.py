@@ -195,6 +195,11 @@ def test_every_readme_command_runs_as_written(tmp_path, sagemaker_with_three_pac
         assert completed.returncode == command.expected_exit, \
             f"{command.line}\nexit {completed.returncode}\n{output[-3000:]}"
         assert "Traceback" not in output, command.line
+        if command.argv == ["up", "--local"]:  # the main job turns the loop once
+            flat = " ".join(output.split())
+            for promised in ("drift in", "drift-detected: ALARM", "retrain rule",
+                             "retrain: the challenger"):
+                assert promised in flat, f"{command.line}: no {promised!r} in\n{output[-3000:]}"
     assert json.loads((project / "plan.json").read_text())["resources"]
     statuses = {p["ModelPackageVersion"]: p["ModelApprovalStatus"] for p in [
         sagemaker.describe_model_package(ModelPackageName=s["ModelPackageArn"])

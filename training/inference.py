@@ -208,10 +208,13 @@ def model_fn(model_dir: str) -> ServedModel:
 
 
 def with_capture(
-    model: ServedModel, directory: str | Path | None, sampling_percent: float = 100.0
+    model: ServedModel, directory: str | Path | None, sampling_percent: float = 100.0,
+    endpoint_name: str = CaptureSink.endpoint_name,
 ) -> ServedModel:
-    """The same model writing capture records to a local `directory` (None: no capture)."""
-    sink = None if directory is None else CaptureSink(Path(directory), None, sampling_percent)
+    """The same model writing capture records to a local `directory` (None: no capture),
+    under ``<endpoint_name>/AllTraffic/yyyy/mm/dd/hh/`` as SageMaker lays them out."""
+    sink = None if directory is None else CaptureSink(Path(directory), None, sampling_percent,
+                                                      endpoint_name)
     return replace(model, capture=sink)
 
 

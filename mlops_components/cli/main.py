@@ -7,10 +7,10 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from rich.console import Console
 
@@ -38,6 +38,9 @@ from mlops_components.validation import (
     instance_count_problem,
     threshold_problem,
 )
+
+if TYPE_CHECKING:
+    from mlops_components.local.run import LocalRun
 
 DEFAULT_STACK = "dev"
 EXIT_STATUSES = ("exit status: 0 success; 1 a job or the quality gate failed; 2 bad input "
@@ -142,6 +145,9 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--model-name", metavar="NAME",
                     help="registry group of the model --data trains (default: derived from "
                          "the --data file name, so different data never mixes in one group)")
+    up.add_argument("--no-loop", action="store_true",
+                    help="stop after serving: no shifted traffic, drift check, alarm, retrain "
+                         "rule or second run")
     up.set_defaults(handler=_up)
 
     registry = commands.add_parser("registry", help="model packages in the registry")
@@ -228,19 +234,56 @@ def _up(args: argparse.Namespace) -> int:
         parameters[PipelineParameter.PROCESSING_INSTANCE_COUNT.value] = args.instances
         _warn_about_idle_instances(args.instances, args.data)
     console = Console()
-    try:
+    job_environment = dev_environment() if args.dev_env else None
+
+    def run_once() -> LocalRun:
         with StepProgress(console) as progress:
-            run = run_local(args.project_dir, args.stack, workdir=args.workdir, data=args.data,
-                            target=args.target, problem_type=args.problem_type,
-                            on_step=progress.update, parameters=parameters,
-                            job_environment=dev_environment() if args.dev_env else None,
-                            model_name=args.model_name or (
-                                model_name_for_data(args.data) if args.data else None))
+            return run_local(args.project_dir, args.stack, workdir=args.workdir,
+                             data=args.data, target=args.target,
+                             problem_type=args.problem_type, on_step=progress.update,
+                             parameters=parameters, job_environment=job_environment,
+                             model_name=args.model_name or (
+                                 model_name_for_data(args.data) if args.data else None))
+
+    try:
+        run = run_once()
     except (LocalRunError, JobEnvironmentError) as problem:
         return error(str(problem))
     render_summary(console, run)
-    console.print(serve_and_smoke(run).message, highlight=False, soft_wrap=True)
-    return EXIT_OK if run.execution.status == "Succeeded" else EXIT_FAILED
+    smoke = serve_and_smoke(run)
+    console.print(smoke.message, highlight=False, soft_wrap=True)
+    status = EXIT_OK if run.execution.status == "Succeeded" else EXIT_FAILED
+    if smoke.served and not args.no_loop:
+        return _loop(console, run, smoke.package, run_once) or status
+    return status
+
+
+def _loop(console: Console, run: LocalRun, package: dict, retrain: Callable[[], LocalRun]
+          ) -> int:
+    """Stages 6-7 after serving: traffic, drift, alarm, rule, retrain (local/loop.py)."""
+    from mlops_components.cli.render import StepProgress, render_summary, retrain_outcome
+    from mlops_components.local.loop import LoopStopped, close_the_loop
+    from mlops_components.local.run import LocalRunError
+
+    console.rule("monitor and retrain, as the stack would (mlops up --local --no-loop skips)")
+
+    def say(stage: str, message: str) -> None:
+        console.print(f"[bold]{stage}:[/bold] {message}", highlight=False, soft_wrap=True)
+
+    try:
+        with StepProgress(console) as progress:
+            result = close_the_loop(run, package, retrain, say, on_step=progress.update)
+    except (LoopStopped, LocalRunError) as problem:
+        warning(f"the loop stopped: {problem}")
+        return EXIT_OK
+    if result.retrain is None:
+        return EXIT_OK
+    render_summary(console, result.retrain)
+    console.print(f"[bold]retrain:[/bold] {retrain_outcome(result.retrain)}", highlight=False,
+                  soft_wrap=True)
+    crashed = result.retrain.execution.status != "Succeeded" and not any(
+        step.type == "Fail" for step in result.retrain.execution.steps)
+    return EXIT_FAILED if crashed else EXIT_OK
 
 
 def _up_argument_problem(args: argparse.Namespace) -> str | None:

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
+from mlops_components.enums import ApprovalStatus
 from mlops_components.local.workdir import LocalWorkdir
 from mlops_components.sagemaker.packages import package_metrics
 from mlops_components.sagemaker.spec import PipelineParameter
@@ -165,6 +166,23 @@ def _render_profile(console: Console, run: LocalRun) -> None:
     if len(serious) > MAX_ALERT_LINES:
         console.print(f"  … {len(serious) - MAX_ALERT_LINES} more in {ALERTS_FILE}",
                       highlight=False)
+
+
+def retrain_outcome(run: LocalRun) -> str:
+    """One line: what a retraining run's champion/challenger gate led to."""
+    registered = [step for step in run.execution.steps
+                  if step.type == "RegisterModel" and step.status == "Succeeded"]
+    if registered:
+        arn = registered[-1].properties.get("ModelPackageArn", "")
+        approved = any(p["ModelPackageArn"] == arn and p["ModelApprovalStatus"] ==
+                       ApprovalStatus.APPROVED.value for p in run.registry.packages())
+        return (f"the challenger passed the gate and is registered ({registered[-1].detail}); "
+                + ("approved, so the endpoint's deployer would deploy it now" if approved else
+                   "it is deployed once approved (mlops approve)"))
+    if any(step.type == "Fail" for step in run.execution.steps):
+        return ("the challenger did not pass the gate: the champion keeps serving "
+                "(nothing was registered)")
+    return f"the retraining run {run.execution.status}: {run.execution.failure_reason}"
 
 
 def _gate_in_words(run: LocalRun) -> list[str]:

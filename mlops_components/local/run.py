@@ -84,10 +84,14 @@ class LocalRun:
 
     def local_outputs(self, step: str) -> dict[str, Path]:
         """Local folders of a processing step's outputs, by output name."""
-        s3 = LocalWorkdir(self.workdir).s3
-        properties = self.execution.step(step).properties
-        return {output["OutputName"]: s3.path(output["S3Output"]["S3Uri"])
-                for output in properties.get("ProcessingOutputConfig", {}).get("Outputs", [])}
+        return step_outputs(self.execution, step, LocalWorkdir(self.workdir).s3)
+
+
+def step_outputs(execution: ExecutionResult, step: str, s3: LocalS3) -> dict[str, Path]:
+    """Local folders of a processing step's outputs in ``execution``, by output name."""
+    properties = execution.step(step).properties
+    return {output["OutputName"]: s3.path(output["S3Output"]["S3Uri"])
+            for output in properties.get("ProcessingOutputConfig", {}).get("Outputs", [])}
 
 
 def default_dataset_csv(problem_type: ProblemType, target: str, destination: Path) -> str:
@@ -137,12 +141,7 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
         raise LocalRunError(f"--workdir {problem}") from problem
     plan = plan_stack(project_dir, stack, overrides)
     # The training pipeline: the one a TrainingPipeline owns (a ModelMonitor owns another).
-    pipelines = [pipeline for pipeline in plan.of_type(PIPELINE)
-                 if (pipeline.parent or "").split("::")[-2].endswith(TRAINING_PIPELINE_TYPE)]
-    if len(pipelines) != 1:
-        raise LocalRunError(f"stack {stack!r} defines {len(pipelines)} training pipelines; "
-                            "mlops up --local runs a stack with exactly one")
-    definition = json.loads(pipelines[0].inputs["pipelineDefinition"])
+    definition = training_definition(plan)
     s3 = layout.s3
     _materialise_uploads(plan, s3)
 
@@ -165,8 +164,8 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
                 shutil.copy2(file, input_dir / relative)
             dataset = f"{data} ({len(files)} CSV file{'s' if len(files) > 1 else ''})"
         else:
-            config_problem = _container_argument(definition, "--problem-type")
-            config_target = _container_argument(definition, "--target")
+            config_problem = container_argument(definition, "--problem-type")
+            config_target = container_argument(definition, "--target")
             dataset = default_dataset_csv(ProblemType(config_problem), config_target,
                                           input_dir / "data.csv")
         champion = champion_model_uri(definition, executor.registry)
@@ -192,6 +191,16 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
     record_execution(layout.jobs, execution_id, execution.status, execution.failure_reason)
     return LocalRun(plan=plan, workdir=workdir, execution=execution, dataset=dataset,
                     registry=executor.registry, job_environment=job_environment)
+
+
+def training_definition(plan: Plan) -> dict[str, Any]:
+    """The definition of the plan's training pipeline (the one a TrainingPipeline owns; a
+    ModelMonitor owns another)."""
+    pipelines = plan.of_type(PIPELINE, TRAINING_PIPELINE_TYPE)
+    if len(pipelines) != 1:
+        raise LocalRunError(f"stack {plan.stack!r} defines {len(pipelines)} training "
+                            "pipelines; mlops up --local runs a stack with exactly one")
+    return json.loads(pipelines[0].inputs["pipelineDefinition"])
 
 
 def image_job_environment(progress: Callable[[str], None] | None = None) -> JobEnvironment:
@@ -290,7 +299,7 @@ def _materialise_uploads(plan: Plan, s3: LocalS3) -> None:
             raise LocalRunError(f"bucket object {resource.name} has no content to upload")
 
 
-def _container_argument(definition: dict[str, Any], flag: str) -> str:
+def container_argument(definition: dict[str, Any], flag: str) -> str:
     """A flag's value from the first processing step that passes it (the stack's own setting)."""
     for step in definition["Steps"]:
         arguments = step.get("Arguments", {}).get("AppSpecification", {}).get(

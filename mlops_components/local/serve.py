@@ -202,6 +202,7 @@ def serve_model(
     *,
     capture_sampling_percent: float = 100.0,
     handler_module: str = SERVING_MODULE,
+    endpoint_name: str | None = None,
 ) -> ServerHandle:
     """Load the model once and serve it on `host:port` (0: a free port) in a background thread.
 
@@ -226,7 +227,9 @@ def serve_model(
             configure: Callable | None = getattr(module, "with_capture", None)
             if configure is None:
                 raise ValueError(f"handler module {handler_module} cannot write capture records")
-            dispatcher.model = configure(dispatcher.model, capture_dir, capture_sampling_percent)
+            named = {"endpoint_name": endpoint_name} if endpoint_name else {}
+            dispatcher.model = configure(dispatcher.model, capture_dir, capture_sampling_percent,
+                                         **named)
         default_accept = os.environ.get(DEFAULT_ACCEPT_ENV) or JSON
         server = ThreadingHTTPServer((host, port), _handler_class(dispatcher, default_accept))
     except BaseException:
@@ -282,7 +285,8 @@ def _stop_process(process: subprocess.Popen) -> None:
 
 def serve_with(python: str, model_dir: str | Path, host: str = "127.0.0.1", port: int = 0,
                capture_dir: str | Path | None = None, *,
-               capture_sampling_percent: float = 100.0) -> ProcessServer:
+               capture_sampling_percent: float = 100.0,
+               endpoint_name: str | None = None) -> ProcessServer:
     """:func:`serve_model` run by ``python`` (the job environment) in a process of its own."""
     import training
 
@@ -292,6 +296,8 @@ def serve_with(python: str, model_dir: str | Path, host: str = "127.0.0.1", port
                "--port", str(port), "--capture-sampling", str(capture_sampling_percent)]
     if capture_dir is not None:
         command += ["--capture-dir", str(capture_dir)]
+    if endpoint_name:
+        command += ["--endpoint-name", endpoint_name]
     environment = {**os.environ, "PYTHONPATH": str(code_root)}
     with log.open("w") as log_file:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_file, text=True,
@@ -315,11 +321,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--capture-dir")
     parser.add_argument("--capture-sampling", type=float, default=100.0)
+    parser.add_argument("--endpoint-name")
     args = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     handle = serve_model(args.model_dir, args.host, args.port, args.capture_dir,
-                         capture_sampling_percent=args.capture_sampling)
+                         capture_sampling_percent=args.capture_sampling,
+                         endpoint_name=args.endpoint_name)
     print(f"{_READY}{handle.url}", flush=True)
     try:
         stop.wait()

@@ -20,11 +20,15 @@ from typing import Any
 
 from mlops_components.bucket_layout import PREFIXES
 from mlops_components.enums import ApprovalStatus
+from mlops_components.functions import deployer
 from mlops_components.local.run import LocalRun
 from mlops_components.local.serve import ProcessServer, ServerHandle, serve_model, serve_with
 from mlops_components.local.workdir import LocalWorkdir
+from mlops_components.plan import Plan
 from mlops_components.sagemaker.spec import StepName
 
+ENDPOINT_TYPE = "mlops:index:ModelEndpoint"
+FUNCTION = "aws:lambda/function:Function"
 SMOKE_ROWS = 3
 SMOKE_TIMEOUT_SECONDS = 30
 
@@ -46,6 +50,17 @@ class SmokeResult:
     response: Any = None
 
 
+def planned_endpoint_name(plan: Plan) -> str | None:
+    """The endpoint the stack's deployer deploys to (it names the capture folder)."""
+    for function in plan.of_type(FUNCTION, ENDPOINT_TYPE):
+        variables = (function.inputs.get("environment") or {}).get("variables") or {}
+        try:
+            return deployer.Config.from_env(variables).endpoint_name
+        except deployer.ConfigError:
+            continue
+    return None
+
+
 def model_data_url(package: dict[str, Any]) -> str:
     containers = package.get("InferenceSpecification", {}).get("Containers", [])
     return containers[0].get("ModelDataUrl", "") if containers else ""
@@ -61,11 +76,12 @@ def capture_uri(package: dict[str, Any]) -> str | None:
 
 def serve_package(workdir: Path, package: dict[str, Any], *, host: str = "127.0.0.1",
                   port: int = 0, capture_dir: Path | None = None,
-                  capture_sampling_percent: float = 100.0,
-                  python: str | None = None) -> ServerHandle | ProcessServer:
+                  capture_sampling_percent: float = 100.0, python: str | None = None,
+                  endpoint_name: str | None = None) -> ServerHandle | ProcessServer:
     """Serve a local registry package's model.tar.gz (capture: under the bucket's prefix),
     under ``python`` (the job environment: the packages the model was trained with) when
-    given, else in this process."""
+    given, else in this process. ``endpoint_name`` names the capture folder
+    (``<capture>/<endpoint_name>/AllTraffic/...``, as SageMaker writes it)."""
     s3 = LocalWorkdir(Path(workdir)).s3
     url = model_data_url(package)
     archive = s3.path(url) if url.startswith("s3://") else None
@@ -77,9 +93,11 @@ def serve_package(workdir: Path, package: dict[str, Any], *, host: str = "127.0.
         capture_dir = s3.path(capture_uri(package))
     if python is not None:
         return serve_with(python, archive, host, port, capture_dir,
-                          capture_sampling_percent=capture_sampling_percent)
+                          capture_sampling_percent=capture_sampling_percent,
+                          endpoint_name=endpoint_name)
     return serve_model(archive, host=host, port=port, capture_dir=capture_dir,
-                       capture_sampling_percent=capture_sampling_percent)
+                       capture_sampling_percent=capture_sampling_percent,
+                       endpoint_name=endpoint_name)
 
 
 def invoke(url: str, body: str, content_type: str = "text/csv",
@@ -134,8 +152,8 @@ def serve_and_smoke(run: LocalRun) -> SmokeResult:
         return SmokeResult(False, "the run left no test split to send as a smoke request",
                            package)
     try:
-        with serve_package(run.workdir, package,
-                           python=str(run.job_environment.python)) as server:
+        with serve_package(run.workdir, package, python=str(run.job_environment.python),
+                           endpoint_name=planned_endpoint_name(run.plan)) as server:
             status, text = invoke(server.url, body)
             url = server.url
     except (ServeError, OSError, ValueError) as problem:

@@ -71,7 +71,9 @@ def up_local(project_dir: Path, workdir: Path, *extra: Any) -> UpRun:
     before = registry.packages()
     # Read before the run: a later read could see edits made to training/ meanwhile.
     code_before = package_training_code()
-    cli = run_cli("up", "--local", "--project-dir", project_dir, "--workdir", workdir, *extra)
+    # The loop after serving (traffic, drift, retrain) is the README test's and test_loop's.
+    cli = run_cli("up", "--local", "--no-loop", "--project-dir", project_dir, "--workdir",
+                  workdir, *extra)
     return UpRun(cli=cli, workdir=workdir, packages_before=before,
                  packages_after=registry.packages(), new_files=_files(workdir) - before_files,
                  code_before=code_before)

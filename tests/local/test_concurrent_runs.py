@@ -48,8 +48,9 @@ def small_csv(path: Path, rows: slice) -> Path:
 
 def start_up(project_dir: Path, workdir: Path, data: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "mlops_components.cli", "up", "--local", "--project-dir",
-         str(project_dir), "--workdir", str(workdir), "--data", str(data), "--target", "label",
+        [sys.executable, "-m", "mlops_components.cli", "up", "--local", "--no-loop",
+         "--project-dir", str(project_dir), "--workdir", str(workdir), "--data", str(data),
+         "--target", "label",
          # one group for all three: versions are allocated under the registry's lock
          "--model-name", "shared", "--threshold", "0.5"],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -1,0 +1,390 @@
+"""The loop closed on one machine: what `mlops up --local` does after serving a model.
+
+In AWS the stack wires serve -> monitor -> retrain through services; here each service's
+part runs as the plan declares it:
+
+1. the deployer's part: the served package's drift baseline goes to the monitor's
+   ``BaselineUri`` (``models/<model>/deployed-baseline/``);
+2. traffic: rows of the run's test split with two numeric features shifted, sent to the local
+   endpoint, which captures them where the real endpoint does (``capture/<endpoint>/``);
+3. the plan's monitoring pipeline runs its DriftCheck job under the job environment; its
+   metrics go to a local CloudWatch file (``cloudwatch/metrics.jsonl`` in the workdir);
+4. the plan's drift alarms are evaluated against those metrics;
+5. the alarm's state-change event is matched against the plan's retrain rules;
+6. the retrain gate's cooldown is checked against the local executions (reported: in AWS it
+   would hold the event; the loop starts the run anyway, to show it);
+7. a new training run, whose gate compares the challenger with the champion.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import operator
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mlops_components.functions import deployer, retrain_gate
+from mlops_components.local.events import matches
+from mlops_components.local.executions import (
+    ExecutionStatus,
+    allocate_execution,
+    executions,
+    record_execution,
+)
+from mlops_components.local.executor import (
+    ExecutionInterrupted,
+    ExecutionResult,
+    LocalPipelineExecutor,
+    StepCallback,
+)
+from mlops_components.local.run import (
+    PIPELINE,
+    LocalRun,
+    container_argument,
+    job_variables,
+    step_outputs,
+    training_definition,
+)
+from mlops_components.local.smoke import (
+    FUNCTION,
+    invoke,
+    planned_endpoint_name,
+    serve_package,
+)
+from mlops_components.local.workdir import LocalWorkdir
+from mlops_components.plan import Plan
+from mlops_components.sagemaker.monitor_spec import DRIFT_CHECK_STEP, MonitorParameter
+from training.contract import (
+    DRIFT_HTML_FILE,
+    DRIFT_OUTPUT,
+    DRIFT_REPORT_FILE,
+    LOCAL_METRICS_FILE_ENV,
+)
+
+MONITOR_TYPE = "mlops:index:ModelMonitor"
+RETRAIN_TYPE = "mlops:index:RetrainTrigger"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+RULE = "aws:cloudwatch/eventRule:EventRule"
+LOCAL_METRICS_FILE = Path("cloudwatch") / "metrics.jsonl"
+"""The local CloudWatch: metric data the jobs would have put, one JSON object a line."""
+
+SHIFTED_FEATURES = 2
+SHIFT_STANDARD_DEVIATIONS = 3.0
+TRAFFIC_ROWS = 300
+ROWS_PER_REQUEST = 10
+
+_COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    "GreaterThanOrEqualToThreshold": operator.ge,
+    "GreaterThanThreshold": operator.gt,
+    "LessThanThreshold": operator.lt,
+    "LessThanOrEqualToThreshold": operator.le,
+}
+
+
+class LoopStopped(Exception):
+    """The loop cannot go on (the stack has no monitor, nothing was served...): why."""
+
+
+@dataclass
+class LoopResult:
+    """What one turn of the loop did, stage by stage."""
+
+    lines: list[tuple[str, str]] = field(default_factory=list)
+    """(stage, message) in order."""
+    report: dict[str, Any] | None = None
+    alarms: dict[str, str] = field(default_factory=dict)
+    """Drift alarm name -> ALARM, OK or INSUFFICIENT_DATA."""
+    matched_rules: list[str] = field(default_factory=list)
+    retrain: LocalRun | None = None
+
+
+# --------------------------------------------------------------------------------------
+# What the plan declares
+
+
+def monitor_definition(plan: Plan) -> dict[str, Any]:
+    """The processing monitor's pipeline definition (one DriftCheck step)."""
+    pipelines = plan.of_type(PIPELINE, MONITOR_TYPE)
+    if not pipelines:
+        raise LoopStopped("the stack has no processing-engine ModelMonitor, so there is no "
+                          "drift check to run here")
+    return json.loads(pipelines[0].inputs["pipelineDefinition"])
+
+
+def _drift_step(definition: Mapping[str, Any]) -> Mapping[str, Any]:
+    return next(s for s in definition["Steps"] if s["Name"] == DRIFT_CHECK_STEP)["Arguments"]
+
+
+def capture_uri(definition: Mapping[str, Any]) -> str:
+    """s3:// prefix of the endpoint's capture the DriftCheck job reads."""
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"]
+              for i in _drift_step(definition)["ProcessingInputs"]}
+    return inputs["capture"]
+
+
+def baseline_uri(definition: Mapping[str, Any]) -> str:
+    defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
+    return defaults[MonitorParameter.BASELINE_URI.value]
+
+
+# --------------------------------------------------------------------------------------
+# 1. the deployer's part
+
+
+def publish_baseline(workdir: LocalWorkdir, package: Mapping[str, Any], destination: str
+                     ) -> list[str]:
+    """Copy the package's drift baseline files under ``destination`` (the local S3)."""
+    target = workdir.s3.path(destination)
+    copied = []
+    for uri in deployer.baseline_uris(package):
+        source = workdir.s3.path(uri)
+        if not source.is_file():
+            raise LoopStopped(f"the package's drift baseline {uri} is missing ({source})")
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target / source.name)
+        copied.append(source.name)
+    if not copied:
+        raise LoopStopped(f"package version {package.get('ModelPackageVersion')} has no "
+                          "drift baseline to monitor against")
+    return copied
+
+
+# --------------------------------------------------------------------------------------
+# 2. traffic
+
+
+def shifted_traffic(test_csv: Path, target: str, rows: int = TRAFFIC_ROWS, seed: int = 0
+                    ) -> tuple[list[str], list[str]]:
+    """CSV request bodies (``ROWS_PER_REQUEST`` rows each, no header, no target: what
+    SageMaker clients send) of test rows drawn with replacement, the most spread numeric
+    features moved by a few standard deviations; and the names of the shifted features."""
+    import pandas as pd
+
+    frame = pd.read_csv(test_csv)
+    frame = frame.drop(columns=[target], errors="ignore")
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
+               and frame[c].nunique() > 2]
+    spread = frame[numeric].std().sort_values(ascending=False) if numeric else pd.Series()
+    shifted = [str(c) for c in spread.index[:SHIFTED_FEATURES]]
+    sample = frame.sample(n=rows, replace=True, random_state=seed).reset_index(drop=True)
+    for column in shifted:
+        step = float(spread[column]) or 1.0
+        sample[column] = sample[column] + SHIFT_STANDARD_DEVIATIONS * step
+    bodies = []
+    for start in range(0, rows, ROWS_PER_REQUEST):
+        out = io.StringIO()
+        sample.iloc[start:start + ROWS_PER_REQUEST].to_csv(out, index=False, header=False,
+                                                           quoting=csv.QUOTE_MINIMAL)
+        bodies.append(out.getvalue())
+    return bodies, shifted
+
+
+def send_traffic(url: str, bodies: Sequence[str]) -> tuple[int, list[str]]:
+    """POST every body; (how many answered 200, the distinct failure lines)."""
+    answered, failures = 0, []
+    for body in bodies:
+        status, text = invoke(url, body)
+        if status == 200:
+            answered += 1
+        elif (line := f"HTTP {status}: {text.strip()[:200]}") not in failures:
+            failures.append(line)
+    return answered, failures
+
+
+# --------------------------------------------------------------------------------------
+# 3-4. the drift check and the alarms
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The local CloudWatch's metric data, oldest first (unreadable lines skipped)."""
+    data = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                data.append(json.loads(line))
+            except ValueError:
+                continue
+    return data
+
+
+def alarm_state(alarm: Mapping[str, Any], metrics: Sequence[Mapping[str, Any]]
+                ) -> tuple[str, float | None]:
+    """The state a metric alarm of the plan takes on the newest matching datum."""
+    dimensions = dict(alarm.get("dimensions") or {})
+    values = [m["Value"] for m in metrics
+              if m.get("Namespace") == alarm.get("namespace")
+              and m.get("MetricName") == alarm.get("metricName")
+              and {d["Name"]: d["Value"] for d in m.get("Dimensions", [])} == dimensions]
+    compare = _COMPARISONS.get(alarm.get("comparisonOperator", ""))
+    if not values or compare is None:
+        return "INSUFFICIENT_DATA", None
+    return ("ALARM" if compare(values[-1], float(alarm["threshold"])) else "OK"), values[-1]
+
+
+def alarm_event(name: str, reason: str, region: str = "us-east-1") -> dict[str, Any]:
+    """The CloudWatch Alarm State Change event EventBridge would deliver."""
+    return {"version": "0", "source": "aws.cloudwatch",
+            "detail-type": "CloudWatch Alarm State Change", "region": region,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "resources": [f"arn:aws:cloudwatch:{region}:000000000000:alarm:{name}"],
+            "detail": {"alarmName": name, "state": {"value": "ALARM", "reason": reason},
+                       "previousState": {"value": "OK"}}}
+
+
+# --------------------------------------------------------------------------------------
+# The loop
+
+
+def close_the_loop(run: LocalRun, package: Mapping[str, Any],
+                   retrain: Callable[[], LocalRun], say: Callable[[str, str], None],
+                   on_step: StepCallback | None = None) -> LoopResult:
+    """Turn the loop once after ``run`` served ``package`` (see the module docstring).
+
+    ``retrain`` starts the new training run (the caller knows its data and flags); ``say``
+    reports each stage as it ends. Raises :class:`LoopStopped` when a stage cannot run.
+    """
+    result = LoopResult()
+
+    def tell(stage: str, message: str) -> None:
+        result.lines.append((stage, message))
+        say(stage, message)
+
+    workdir = LocalWorkdir(run.workdir)
+    definition = monitor_definition(run.plan)
+    endpoint = planned_endpoint_name(run.plan)
+    if endpoint is None:
+        raise LoopStopped("the stack has no ModelEndpoint, so no traffic to monitor")
+
+    # 1. the deployer copies the baseline where the monitor reads it
+    destination = baseline_uri(definition)
+    copied = publish_baseline(workdir, package, destination)
+    tell("deploy", f"version {package['ModelPackageVersion']}'s drift baseline "
+                   f"({', '.join(copied)}) copied to {destination}, as the deployer does")
+
+    # 2. shifted traffic to the local endpoint, captured where the real one captures
+    test = sorted((run.local_outputs("Preprocess").get("test") or Path("/nonexistent"))
+                  .glob("*.csv"))
+    if not test:
+        raise LoopStopped("the run left no test split to draw traffic from")
+    bodies, shifted = shifted_traffic(
+        test[0], container_argument(training_definition(run.plan), "--target"))
+    captured = capture_uri(definition)
+    with serve_package(run.workdir, package, python=str(run.job_environment.python),
+                       endpoint_name=endpoint) as server:
+        answered, failures = send_traffic(server.url, bodies)
+    tell("traffic", f"{len(bodies) * ROWS_PER_REQUEST} test rows in {len(bodies)} requests to "
+                    f"the local endpoint {endpoint}, with {', '.join(shifted) or 'no feature'} "
+                    f"moved by +{SHIFT_STANDARD_DEVIATIONS:g} standard deviations; "
+                    f"{answered} answered 200; captured under {captured}"
+         + (f"; failures: {'; '.join(failures)}" if failures else ""))
+    if answered == 0:
+        raise LoopStopped("no request was answered, so nothing was captured")
+
+    # 3. the monitoring pipeline's DriftCheck, metrics to the local CloudWatch
+    metrics_file = run.workdir / LOCAL_METRICS_FILE
+    execution = _run_monitor(run, definition, metrics_file, on_step)
+    if execution.status != "Succeeded":
+        logs = workdir.jobs / execution.execution_id
+        raise LoopStopped(f"drift check {execution.execution_id} {execution.status}: "
+                          f"{execution.failure_reason} (logs: {logs})")
+    report_dir = step_outputs(execution, DRIFT_CHECK_STEP, workdir.s3)[DRIFT_OUTPUT]
+    report = json.loads((report_dir / DRIFT_REPORT_FILE).read_text())
+    result.report = report
+    drifted = [f for f in report["features"] if f["drifted"]]
+    checked = f"{report['rows_analyzed']} captured rows of the monitor's window checked"
+    if report["status"] != "ok":
+        checked += f" ({report['status']}: too few rows to judge)"
+    tell("drift", f"{checked}: " + (
+        f"drift in {', '.join(_scored(f) for f in drifted)}" if drifted else "no drift")
+        + (f"; {len(report['violations'])} schema violations" if report["violations"] else "")
+        + f"; report: {report_dir / DRIFT_HTML_FILE}")
+
+    # 4. the drift alarms on those metrics
+    metrics = read_metrics(metrics_file)
+    alarms = [a for a in run.plan.of_type(ALARM, MONITOR_TYPE)]
+    rules = {r.inputs.get("name") or r.name: json.loads(r.inputs["eventPattern"])
+             for r in run.plan.of_type(RULE, RETRAIN_TYPE) if r.inputs.get("eventPattern")}
+    events = []
+    for alarm in alarms:
+        name = alarm.inputs.get("name") or alarm.name
+        state, value = alarm_state(alarm.inputs, metrics)
+        result.alarms[name] = state
+        if state == "ALARM":
+            events.append(alarm_event(name, f"{alarm.inputs.get('metricName')} = {value:g}"))
+    tell("alarm", ", ".join(f"{name}: {state}" for name, state in result.alarms.items())
+         or "the monitor declares no alarms")
+
+    # 5. the retrain rules against the alarm events
+    for event in events:
+        result.matched_rules += [name for name, pattern in rules.items()
+                                 if matches(pattern, event)]
+    if not result.matched_rules:
+        tell("rule", "no retrain rule matches " + (
+            "the alarm events" if events else "(no alarm is in ALARM)") + ": no retraining")
+        return result
+    tell("rule", f"retrain rule {', '.join(sorted(set(result.matched_rules)))} matches "
+                 f"{events[0]['detail']['alarmName']} entering ALARM")
+
+    # 6. the gate's cooldown, as the Lambda would judge it
+    tell("gate", _cooldown_verdict(run, ignore={execution.execution_id}))
+
+    # 7. retrain: the new run's gate compares the challenger with the champion
+    result.retrain = retrain()
+    return result
+
+
+def _scored(feature: Mapping[str, Any]) -> str:
+    return f"{feature['name']} (score {feature['drift_score']:.2f})"
+
+
+def _run_monitor(run: LocalRun, definition: dict[str, Any], metrics_file: Path,
+                 on_step: StepCallback | None) -> ExecutionResult:
+    workdir = LocalWorkdir(run.workdir)
+    variables = {**job_variables(run.job_environment), LOCAL_METRICS_FILE_ENV: str(metrics_file)}
+    executor = LocalPipelineExecutor(definition, run.workdir, on_step=on_step,
+                                     python=str(run.job_environment.python),
+                                     job_variables=variables)
+    execution_id = allocate_execution(workdir.jobs)
+    try:
+        execution = executor.run(execution_id=execution_id)
+    except ExecutionInterrupted:
+        record_execution(workdir.jobs, execution_id, ExecutionStatus.INTERRUPTED, "interrupted")
+        raise
+    record_execution(workdir.jobs, execution_id, execution.status, execution.failure_reason)
+    return execution
+
+
+def _cooldown_verdict(run: LocalRun, ignore: set[str]) -> str:
+    """What the retrain gate Lambda would decide now, from the local executions (those in
+    ``ignore``, the monitor's, are not training executions)."""
+    gates = run.plan.of_type(FUNCTION, RETRAIN_TYPE)
+    variables = ((gates[0].inputs.get("environment") or {}).get("variables") or {}) \
+        if gates else {}
+    try:
+        config = retrain_gate.Config.from_env(variables)
+    except retrain_gate.ConfigError:
+        return "the rule starts the pipeline directly (no cooldown gate): retraining"
+    now = datetime.now(UTC)
+    training = [{"PipelineExecutionArn": record.execution_id,
+                 "PipelineExecutionStatus": record.status,
+                 "StartTime": _started(record.started)}
+                for record in executions(LocalWorkdir(run.workdir).jobs)
+                if record.execution_id not in ignore]
+    blocked = retrain_gate.blocking_execution(training, now, config.cooldown_seconds)
+    if blocked:
+        return (f"in AWS the retrain gate would hold this event ({blocked}); the local loop "
+                "starts the run anyway, to show the challenger against the champion")
+    return f"the retrain gate (cooldown {config.cooldown_seconds} s) lets it start: retraining"
+
+
+def _started(text: str) -> datetime | None:
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return None

@@ -1,0 +1,127 @@
+"""The pieces of the local loop (mlops up --local after serving), each against the real plan.
+
+The loop end to end runs in the README test (`mlops up --local`, whose output must show the
+drift, the alarm, the matched rule and the retrain outcome); here each stage's rule, quickly.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from mlops_components.components.stack import MlopsStack
+from mlops_components.local import loop
+from mlops_components.local.events import matches
+from mlops_components.local.workdir import LocalWorkdir
+from training import drift
+
+
+@pytest.fixture(scope="module")
+def plan():
+    from mlops_components.plan import evaluate
+
+    return evaluate(lambda: MlopsStack("churn"), project="mlops", stack="test")
+
+
+def drift_alarm(plan):
+    (alarm,) = [a for a in plan.of_type(loop.ALARM, loop.MONITOR_TYPE)
+                if a.inputs["name"].endswith("/drift-detected")]
+    return alarm.inputs
+
+
+def metrics_of(tmp_path: Path, drifted: bool, endpoint: str, model: str = "churn") -> list:
+    """What the drift job appends for a report (the job's own functions, not a copy)."""
+    report = {"drift": drifted, "records_read": 300, "malformed": {"total": 0},
+              "violations": [], "features": []}
+    path = tmp_path / "metrics.jsonl"
+    drift.write_local_metrics(path, drift.cloudwatch_metric_data(report, endpoint, model))
+    return loop.read_metrics(path)
+
+
+def test_the_planned_drift_alarm_fires_on_the_jobs_drift_flag_only(plan, tmp_path):
+    alarm = drift_alarm(plan)
+    endpoint = alarm["dimensions"]["Endpoint"]
+    assert loop.alarm_state(alarm, metrics_of(tmp_path / "a", True, endpoint)) == ("ALARM", 1.0)
+    assert loop.alarm_state(alarm, metrics_of(tmp_path / "b", False, endpoint)) == ("OK", 0.0)
+    assert loop.alarm_state(alarm, metrics_of(tmp_path / "c", True, "other-endpoint"))[0] == \
+        "INSUFFICIENT_DATA"
+    assert loop.alarm_state(alarm, [])[0] == "INSUFFICIENT_DATA"
+
+
+def test_the_newest_datum_decides(plan, tmp_path):
+    alarm = drift_alarm(plan)
+    endpoint = alarm["dimensions"]["Endpoint"]
+    older = metrics_of(tmp_path / "a", True, endpoint)
+    newer = metrics_of(tmp_path / "b", False, endpoint)
+    assert loop.alarm_state(alarm, older + newer)[0] == "OK"
+
+
+def test_the_alarm_event_matches_the_planned_retrain_rule_and_nothing_else(plan):
+    alarm = drift_alarm(plan)
+    (rule,) = [r for r in plan.of_type(loop.RULE, loop.RETRAIN_TYPE)
+               if r.name.endswith("-retrain-drift")]
+    pattern = json.loads(rule.inputs["eventPattern"])
+    event = loop.alarm_event(alarm["name"], "DriftDetected = 1")
+    assert matches(pattern, event)
+    assert not matches(pattern, loop.alarm_event("churn/other-endpoint/drift-detected", "x"))
+    event["detail"]["state"]["value"] = "OK"
+    assert not matches(pattern, event)
+
+
+def test_the_monitor_reads_what_the_deployer_part_and_the_endpoint_write(plan):
+    definition = loop.monitor_definition(plan)
+    endpoint = loop.planned_endpoint_name(plan)
+    assert loop.capture_uri(definition).endswith(f"/capture/{endpoint}/")
+    assert loop.baseline_uri(definition).endswith("/models/churn/deployed-baseline/")
+
+
+def test_shifted_traffic_moves_two_features_and_leaves_out_the_target(tmp_path):
+    frame = load_breast_cancer(as_frame=True).frame
+    test_csv = tmp_path / "test.csv"
+    frame.to_csv(test_csv, index=False)
+    bodies, shifted = loop.shifted_traffic(test_csv, "target")
+    assert len(bodies) == loop.TRAFFIC_ROWS // loop.ROWS_PER_REQUEST
+    names = list(frame.columns.drop("target"))  # no header: the baseline's column order
+    sent = pd.concat(pd.read_csv(io.StringIO(body), header=None, names=names)
+                     for body in bodies)
+    assert len(sent) == loop.TRAFFIC_ROWS and "target" not in sent.columns
+    assert len(shifted) == 2
+    for column in frame.columns.drop("target"):
+        moved = (sent[column].mean() - frame[column].mean()) / frame[column].std()
+        assert bool(moved > 2) == (column in shifted), column  # 3 std, give or take sampling
+
+
+def test_publishing_the_baseline_copies_the_packages_files_or_says_what_is_missing(tmp_path):
+    workdir = LocalWorkdir(tmp_path)
+    source = "s3://bucket/models/churn-training/local-0001/baseline"
+    for name in ("statistics.json", "constraints.json"):
+        path = workdir.s3.path(f"{source}/{name}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(name)
+    package = {"ModelPackageVersion": 1, "DriftCheckBaselines": {"ModelDataQuality": {
+        "Statistics": {"S3Uri": f"{source}/statistics.json"},
+        "Constraints": {"S3Uri": f"{source}/constraints.json"}}}}
+    destination = "s3://bucket/models/churn/deployed-baseline/"
+    assert loop.publish_baseline(workdir, package, destination) == [
+        "statistics.json", "constraints.json"]
+    assert (workdir.s3.path(destination) / "constraints.json").read_text() == "constraints.json"
+    with pytest.raises(loop.LoopStopped, match="has no drift baseline"):
+        loop.publish_baseline(workdir, {"ModelPackageVersion": 2}, destination)
+    workdir.s3.path(f"{source}/statistics.json").unlink()
+    with pytest.raises(loop.LoopStopped, match="statistics.json is missing"):
+        loop.publish_baseline(workdir, package, destination)
+
+
+def test_a_stack_without_a_processing_monitor_stops_the_loop_with_why():
+    from mlops_components.components.stack import MlopsStackArgs
+    from mlops_components.plan import evaluate
+
+    plan = evaluate(lambda: MlopsStack("churn", MlopsStackArgs(monitor=None)),
+                    project="mlops", stack="test")
+    with pytest.raises(loop.LoopStopped, match="no processing-engine ModelMonitor"):
+        loop.monitor_definition(plan)
