@@ -28,6 +28,7 @@ from mlops_components.functions import deployer
 from mlops_components.local.registry import LocalRegistry
 from mlops_components.local.smoke import invoke, serve_and_smoke
 from mlops_components.local.workdir import LocalS3
+from mlops_components.plan import Plan
 from mlops_components.sagemaker.endpoint import endpoint_name as stack_endpoint_name
 from tests.conftest import REPO_ROOT
 
@@ -263,7 +264,7 @@ def fake_run(workdir: Path, registry: LocalRegistry, package: dict | None, stack
     # The test's models were fitted by this interpreter: serve them under it (a real run
     # serves under the job environment that trained its model).
     return SimpleNamespace(execution=SimpleNamespace(steps=steps), registry=registry,
-                           workdir=workdir, plan=SimpleNamespace(stack=stack),
+                           workdir=workdir, plan=Plan(stack=stack),
                            local_outputs=lambda step: {"test": test_dir},
                            job_environment=SimpleNamespace(python=sys.executable))
 
