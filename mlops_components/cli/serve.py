@@ -26,6 +26,9 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser(
         "serve", help="serve a model package of the local registry on 127.0.0.1 (Ctrl-C stops)")
     _add_stack_arguments(serve)
+    serve.add_argument("--group", metavar="NAME",
+                       help="model package group (default: the stack's model; a --data run "
+                            "registers into a group named after its data)")
     serve.add_argument("--version", type=int,
                        help="package version (default: the latest approved one)")
     serve.add_argument("--port", type=int, default=8080,
@@ -47,6 +50,7 @@ def serve_command(args: argparse.Namespace, stop: threading.Event | None = None)
     from mlops_components.local.run import image_job_environment
     from mlops_components.local.smoke import ServeError, serve_package
     from mlops_components.local.workdir import LocalWorkdir, default_workdir
+    from mlops_components.sagemaker.endpoint import endpoint_name
     from mlops_components.sagemaker.packages import RegistryError
 
     console = Console()
@@ -54,7 +58,8 @@ def serve_command(args: argparse.Namespace, stop: threading.Event | None = None)
         return error(f"--port must be between 0 and 65535 (got {args.port})")
     try:
         project = load_project(args.project_dir)
-        group = parse_config(project.stack_config(args.stack), project=project.name).model_name
+        group = args.group or parse_config(project.stack_config(args.stack),
+                                           project=project.name).model_name
         workdir = Path(args.workdir or default_workdir(project.directory, args.stack))
         registry = LocalWorkdir(workdir).registry
         if args.version is None:
@@ -69,8 +74,9 @@ def serve_command(args: argparse.Namespace, stop: threading.Event | None = None)
             package = registry.get(group, args.version)
         python = None if args.dev_env else \
             str(image_job_environment().python)
+        # capture lands where the monitor of this model reads: capture/<endpoint>/
         server = serve_package(workdir, package, port=args.port, capture_dir=args.capture_dir,
-                               python=python)
+                               python=python, endpoint_name=endpoint_name(group))
     except (ProjectError, ValidationError, RegistryError, ServeError, JobEnvironmentError,
             ValueError) as problem:
         return error(str(problem))

@@ -141,12 +141,15 @@ def serve_and_smoke(run: LocalRun) -> SmokeResult:
         return SmokeResult(False, f"registered package {arn} is not in {run.registry.root}")
     version = package["ModelPackageVersion"]
     stack = run.plan.stack
+    # a --data run registers into a group of its own: the commands name the group
+    group = package.get("ModelPackageGroupName", "")
+    group_flag = f" --group {group}" if group else ""
     if package["ModelApprovalStatus"] != ApprovalStatus.APPROVED.value:
         return SmokeResult(
             False, f"version {version} is {package['ModelApprovalStatus']}, so it is not "
                    f"served: approve it with `mlops approve --local --stack {stack} --version "
-                   f"{version}`, then serve it with `mlops serve --stack {stack} --version "
-                   f"{version}`", package)
+                   f"{version}{group_flag}`, then serve it with `mlops serve --stack {stack} "
+                   f"--version {version}{group_flag}`", package)
     body = sample_rows(run)
     if body is None:
         return SmokeResult(False, "the run left no test split to send as a smoke request",
@@ -168,5 +171,6 @@ def serve_and_smoke(run: LocalRun) -> SmokeResult:
     predictions = answer.get("predictions") if isinstance(answer, dict) else answer
     return SmokeResult(
         True, f"served version {version} at {url}; a smoke request of {SMOKE_ROWS} test rows "
-              f"answered {predictions} (keep it serving: `mlops serve --stack {stack}`)",
+              f"answered {predictions} (keep it serving: `mlops serve --stack {stack}"
+              f"{group_flag}`)",
         package, url, status, answer)

@@ -118,6 +118,26 @@ def test_serve_answers_on_127_0_0_1_captures_and_stops_on_ctrl_c(project, local_
     assert list(capture.rglob("*.jsonl"))
 
 
+def test_serve_group_serves_another_group_and_captures_under_its_endpoint(
+        project, local_registry, tmp_path):
+    from mlops_components.cli.serve import serve_command
+
+    directory, model = project
+    workdir, registry, _ = local_registry
+    for package in registry.packages(model):  # the same archive, in a --data run's group
+        registry.register({**{k: package[k] for k in ("ModelApprovalStatus",
+                                                     "InferenceSpecification")},
+                           "ModelPackageGroupName": "my-data"})
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = serve_command(_serve_args(directory, group="my-data"), stop=_StopAfterStart())
+    assert code == 0
+    assert "serving my-data version 1 at http://127.0.0.1:" in out.getvalue()
+    code, text = run_cli("serve", "--dev-env", "--project-dir", directory, "--port", "0",
+                         "--group", "nobody")
+    assert code == 2 and "no approved model package in group 'nobody'" in text
+
+
 def test_serve_a_waiting_version_says_it_is_not_deployable(project, local_registry):
     from mlops_components.cli.serve import serve_command
 
@@ -160,7 +180,7 @@ class _StopAfterStart:
 def _serve_args(directory: Path, **overrides):
     import argparse
     values = dict(project_dir=directory, stack="dev", version=None, port=0, capture_dir=None,
-                  workdir=None, dev_env=True)  # the test fitted its models here
+                  workdir=None, dev_env=True, group=None)  # the test fitted its models here
     values.update(overrides)
     return argparse.Namespace(**values)
 
@@ -286,7 +306,8 @@ def test_an_approved_package_is_served_and_answers_the_smoke_request(local_regis
     assert result.served and result.status == 200, result.message
     assert len(result.response["predictions"]) == 3
     assert result.url.startswith("http://127.0.0.1:")
-    assert "served version 1" in result.message and "mlops serve --stack dev" in result.message
+    assert "served version 1" in result.message
+    assert f"mlops serve --stack dev --group {model}`" in result.message
     assert time.monotonic() - started < 30
     # the smoke request was captured where the endpoint writes capture: the bucket's capture/
     assert list((workdir / "s3" / BUCKET / "capture").rglob("*.jsonl"))
@@ -297,8 +318,8 @@ def test_a_waiting_package_is_not_served_and_the_user_is_told_how(local_registry
     result = serve_and_smoke(fake_run(workdir, registry, registry.get(model, 2), "prod",
                                       test_split))
     assert not result.served
-    assert "mlops approve --local --stack prod --version 2" in result.message
-    assert "mlops serve --stack prod --version 2" in result.message
+    assert f"mlops approve --local --stack prod --version 2 --group {model}`" in result.message
+    assert f"mlops serve --stack prod --version 2 --group {model}`" in result.message
 
 
 def test_nothing_registered_means_nothing_served(local_registry, test_split):
