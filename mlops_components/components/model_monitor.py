@@ -384,25 +384,27 @@ class ModelMonitor(pulumi.ComponentResource):
         if engine is MonitorEngine.PROCESSING:
             dimensions = endpoint.apply(
                 lambda e: {ENDPOINT_DIMENSION: e, MODEL_DIMENSION: model})
-            drift.append(aws.cloudwatch.MetricAlarm(
-                f"{name}-drift-alarm",
-                name=endpoint.apply(lambda e: alarm_name(model, e, "drift-detected")),
-                alarm_description=f"{model}: the last drift check found drifted features "
-                                  "(see the drift report under reports/)",
-                namespace=DRIFT_METRIC_NAMESPACE, metric_name=DRIFT_DETECTED_METRIC,
-                dimensions=dimensions, statistic="Maximum",
-                comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
-                opts=child_opts(self), **common))
-            if args.alarm_on_schema_violations:
-                others.append(aws.cloudwatch.MetricAlarm(
-                    f"{name}-schema-alarm",
-                    name=endpoint.apply(lambda e: alarm_name(model, e, "schema-violations")),
-                    alarm_description=f"{model}: requests broke the schema (new or missing "
-                                      "columns, text in numeric columns)",
-                    namespace=DRIFT_METRIC_NAMESPACE, metric_name=SCHEMA_VIOLATIONS_METRIC,
+
+            def at_least_once(resource: str, what: str, metric: str, description: str) -> Any:
+                """An alarm on one of the drift job's metrics reaching 1 in a run."""
+                return aws.cloudwatch.MetricAlarm(
+                    f"{name}-{resource}",
+                    name=endpoint.apply(lambda e: alarm_name(model, e, what)),
+                    alarm_description=f"{model}: {description}",
+                    namespace=DRIFT_METRIC_NAMESPACE, metric_name=metric,
                     dimensions=dimensions, statistic="Maximum",
                     comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
-                    opts=child_opts(self), **common))
+                    opts=child_opts(self), **common)
+
+            drift.append(at_least_once(
+                "drift-alarm", "drift-detected", DRIFT_DETECTED_METRIC,
+                "the last drift check found drifted features (see the drift report under "
+                "reports/)"))
+            if args.alarm_on_schema_violations:
+                others.append(at_least_once(
+                    "schema-alarm", "schema-violations", SCHEMA_VIOLATIONS_METRIC,
+                    "requests broke the schema (new or missing columns, text in numeric "
+                    "columns)"))
         else:
             features = list(args.features)
             for index in range(0, len(features), MODEL_MONITOR_METRICS_PER_ALARM):
