@@ -300,6 +300,7 @@ def _add_request(
 
 _CSV_START = b'"mode":"INPUT","data":"'
 _CSV_END = b'","encoding":"CSV"}'
+_TYPE_KEY = b'"observedContentType":"'
 _CSV_PREFIX = re.compile(
     rb'"endpointInput":\{"observedContentType":"([^"\\]*)",' + re.escape(_CSV_START) + rb"\Z")
 """The end of a line's text before its request data, when the request is CSV-encoded."""
@@ -335,6 +336,12 @@ def _csv_fast(chunk: bytes) -> PayloadBatch | None:
     return PayloadBatch(csv=joined, lines=len(line_ends), records=len(line_ends))
 
 
+def _csv_filed(content_type: str) -> bool:
+    """Whether :func:`_add_request` files a CSV-encoded request of this type as CSV (a JSON
+    content type wins over the encoding)."""
+    return is_csv(content_type) or not is_json(content_type)
+
+
 def _rows(view: np.ndarray, width: int) -> np.ndarray:
     """Every `width`-byte slice of `view` as a row (row i starts at byte i), without copying."""
     return np.lib.stride_tricks.as_strided(view, (len(view) - width + 1, width), (1, 1),
@@ -355,8 +362,7 @@ def _csv_same_prefix(chunk: bytes, view: np.ndarray, line_ends: np.ndarray) -> b
     match = _CSV_PREFIX.search(chunk, 0, width)
     if match is None:
         return None
-    content_type = match.group(1).decode("utf-8", "replace")
-    if is_json(content_type) and not is_csv(content_type):  # filed as JSON by the line path
+    if not _csv_filed(match.group(1).decode("utf-8", "replace")):
         return None
     line_starts = np.empty_like(line_ends)
     line_starts[0] = 0
@@ -389,24 +395,31 @@ def _csv_same_prefix(chunk: bytes, view: np.ndarray, line_ends: np.ndarray) -> b
 
 
 def _csv_found(chunk: bytes, expected: int) -> bytes | None:
-    """The CSV data of a chunk by two ``bytes.find`` calls per line, joined by newlines, if
-    there are `expected` requests (one per line) and no slice leaves its request's data."""
-    find = chunk.find
+    """The CSV data of a chunk by ``bytes.find`` per line, joined by newlines, if there are
+    `expected` requests (one per line), none of a JSON content type, and no slice leaves its
+    request's data."""
+    find, rfind = chunk.find, chunk.rfind
     datas: list[bytes] = []
     append = datas.append
+    content_types = set()
     start_length = len(_CSV_START)
     position = 0
     while True:
         start = find(_CSV_START, position)
         if start < 0:
             break
+        type_start = rfind(_TYPE_KEY, position, start)
+        if type_start < 0:
+            return None
+        content_types.add(chunk[type_start + len(_TYPE_KEY):start - 2])
         start += start_length
         end = find(_CSV_END, start)
         if end < 0:
             return None
         append(chunk[start:end])
         position = end
-    if len(datas) != expected:
+    if len(datas) != expected or not all(_csv_filed(t.decode("utf-8", "replace"))
+                                         for t in content_types):
         return None
     joined = b"\n".join(datas)
     if joined.count(b"\n") != len(datas) - 1:  # a slice spanned two lines
