@@ -8,7 +8,7 @@ a Model Monitor baseline, then runs, each in its own subprocess so peak RSS is i
 (a) straightforward: every line through json.loads, payloads split into a DataFrame, the
     same statistics (bucket counts on the baseline's edges, missing counts) on the whole
     frame;
-(b) training.drift.collect: chunked regex extraction, one C CSV parse per chunk, bincount.
+(b) training.drift.collect: chunks cut up with numpy, one C CSV parse per chunk, counts.
 
 Prints records/s and peak RSS (ru_maxrss) of both and checks both found the same counts.
 """

@@ -12,8 +12,9 @@ A capture file is JSON Lines, one inference per line, in SageMaker's layout
 payload base64-encoded; ``observedContentType`` then says whether it is CSV or JSON).
 
 Reading is built for windows of millions of lines: files are read in chunks of bytes. When a
-chunk is all CSV requests in SageMaker's serialisation, ``bytes.find`` cuts every payload out
-of it and they are joined for one C CSV parse: no JSON parsing at all. Other chunks go line by
+chunk is all CSV requests in SageMaker's serialisation, numpy finds every payload in it at
+once (``bytes.find`` per line when the lines' layouts differ) and they are joined for one C
+CSV parse: no JSON parsing at all. Other chunks go line by
 line: a compiled regex where it recognises the request, :func:`json.loads` where it does not;
 lines that still fail are counted by reason, never fatal.
 Memory is bounded by the chunk size, not by the window.
@@ -299,53 +300,133 @@ def _add_request(
 
 _CSV_START = b'"mode":"INPUT","data":"'
 _CSV_END = b'","encoding":"CSV"}'
+_TYPE_KEY = b'"observedContentType":"'
+_CSV_PREFIX = re.compile(
+    rb'"endpointInput":\{"observedContentType":"([^"\\]*)",' + re.escape(_CSV_START) + rb"\Z")
+"""The end of a line's text before its request data, when the request is CSV-encoded."""
+_DATA_WINDOW = 256
+"""Bytes after each data start searched at once for the data's closing quote; longer data
+(rows of many features) is found with ``bytes.find`` line by line."""
 
 
 def _csv_fast(chunk: bytes) -> PayloadBatch | None:
-    """The CSV requests of a chunk by ``bytes.find`` alone, if every line is one CSV request.
+    """The CSV requests of a chunk without JSON parsing, if every line is one CSV request.
 
-    The common case (CSV traffic in SageMaker's serialisation) costs two ``find`` calls per
-    line and no JSON parsing. The chunk is vouched for only if the number of requests found
-    equals the number of lines, every line ends with ``}`` (no truncated line) and no slice
-    spans two lines or runs past its request's data into the response (data never holds a
-    raw newline or an unescaped quote: JSON escapes them); otherwise None, and the caller
-    parses the chunk line by line.
+    The chunk is vouched for only if every line ends with ``}`` (no truncated line) and each
+    line's request is CSV-encoded with data that ends inside the line (data never holds a raw
+    newline or an unescaped quote: JSON escapes them); otherwise None, and the caller parses
+    the chunk line by line. JSON escapes in the data (multi-row payloads) are decoded for the
+    whole chunk at once.
     """
-    find = chunk.find
+    view = np.frombuffer(chunk, dtype=np.uint8)
+    line_ends = np.flatnonzero(view == ord("\n"))
+    if not len(line_ends) or line_ends[-1] != len(view) - 1 \
+            or not np.all(view[line_ends - 1] == ord("}")):
+        return None
+    joined = _csv_same_prefix(chunk, view, line_ends)
+    if joined is None:
+        joined = _csv_found(chunk, len(line_ends))
+    if joined is None:
+        return None
+    if b"\\" in joined:
+        try:
+            joined = json.loads(b'"' + joined + b'"', strict=False).encode("utf-8")
+        except ValueError:
+            return None
+    return PayloadBatch(csv=joined, lines=len(line_ends), records=len(line_ends))
+
+
+def _csv_filed(content_type: str) -> bool:
+    """Whether :func:`_add_request` files a CSV-encoded request of this type as CSV (a JSON
+    content type wins over the encoding)."""
+    return is_csv(content_type) or not is_json(content_type)
+
+
+def _rows(view: np.ndarray, width: int) -> np.ndarray:
+    """Every `width`-byte slice of `view` as a row (row i starts at byte i), without copying."""
+    return np.lib.stride_tricks.as_strided(view, (len(view) - width + 1, width), (1, 1),
+                                           writeable=False)
+
+
+def _csv_same_prefix(chunk: bytes, view: np.ndarray, line_ends: np.ndarray) -> bytes | None:
+    """The data of every line joined by newlines, when every line starts with the first
+    line's text up to its CSV data (one endpoint's traffic: same layout, same content type).
+
+    Found with whole-array operations: no Python work per line, except a ``find`` for data
+    longer than :data:`_DATA_WINDOW` bytes. None when the lines differ.
+    """
+    head = chunk.find(_CSV_START, 0, int(line_ends[0]))
+    if head < 0:
+        return None
+    width = head + len(_CSV_START)
+    match = _CSV_PREFIX.search(chunk, 0, width)
+    if match is None:
+        return None
+    if not _csv_filed(match.group(1).decode("utf-8", "replace")):
+        return None
+    line_starts = np.empty_like(line_ends)
+    line_starts[0] = 0
+    line_starts[1:] = line_ends[:-1] + 1
+    starts = line_starts + width
+    if np.any(starts > line_ends):
+        return None
+    if not np.all(_rows(view, width)[line_starts] == view[:width]):
+        return None
+    ends = np.full(len(starts), -1, dtype=np.int64)
+    span = min(_DATA_WINDOW, len(view))
+    inside = np.flatnonzero(starts <= len(view) - span)
+    windows = _rows(view, span)[starts[inside]]
+    quotes = windows == ord('"')
+    first = quotes.argmax(axis=1)
+    hit = quotes[np.arange(len(inside)), first]
+    ends[inside[hit]] = starts[inside[hit]] + first[hit]
+    for index in np.flatnonzero(ends < 0).tolist():  # long data, or the chunk's last bytes
+        ends[index] = chunk.find(b'"', int(starts[index]))
+    suffix = np.frombuffer(_CSV_END, dtype=np.uint8)
+    if np.any(ends < 0) or np.any(ends + len(suffix) > line_ends) \
+            or not np.all(_rows(view, len(suffix))[ends] == suffix):
+        return None
+    lengths = ends - starts
+    if len(inside) == len(starts) and hit.all():  # all in the windows: cut them out at once
+        block = windows[:, :int(lengths.max()) + 1]
+        block[np.arange(len(block)), lengths] = ord("\n")  # the closing quote
+        return block[np.arange(block.shape[1]) <= lengths[:, None]][:-1].tobytes()
+    return b"\n".join(map(chunk.__getitem__, map(slice, starts.tolist(), ends.tolist())))
+
+
+def _csv_found(chunk: bytes, expected: int) -> bytes | None:
+    """The CSV data of a chunk by ``bytes.find`` per line, joined by newlines, if there are
+    `expected` requests (one per line), none of a JSON content type, and no slice leaves its
+    request's data."""
+    find, rfind = chunk.find, chunk.rfind
     datas: list[bytes] = []
     append = datas.append
+    content_types = set()
     start_length = len(_CSV_START)
     position = 0
     while True:
         start = find(_CSV_START, position)
         if start < 0:
             break
+        type_start = rfind(_TYPE_KEY, position, start)
+        if type_start < 0:
+            return None
+        content_types.add(chunk[type_start + len(_TYPE_KEY):start - 2])
         start += start_length
         end = find(_CSV_END, start)
         if end < 0:
             return None
         append(chunk[start:end])
         position = end
-    if not datas or not _whole_lines(chunk, len(datas)):
+    if len(datas) != expected or not all(_csv_filed(t.decode("utf-8", "replace"))
+                                         for t in content_types):
         return None
     joined = b"\n".join(datas)
     if joined.count(b"\n") != len(datas) - 1:  # a slice spanned two lines
         return None
     if joined.count(b'"') != joined.count(b'\\"'):  # a slice ran past its request's data
         return None
-    if b"\\" in joined:  # JSON escapes (multi-row payloads): decode the whole chunk at once
-        try:
-            joined = json.loads(b'"' + joined + b'"', strict=False).encode("utf-8")
-        except ValueError:
-            return None
-    return PayloadBatch(csv=joined, lines=len(datas), records=len(datas))
-
-
-def _whole_lines(chunk: bytes, expected: int) -> bool:
-    """Whether `chunk` has exactly `expected` lines and each ends with ``}`` (not truncated)."""
-    view = np.frombuffer(chunk, dtype=np.uint8)
-    ends = np.flatnonzero(view == 10)
-    return len(ends) == expected and bool(np.all(view[ends - 1] == ord("}")))
+    return joined
 
 
 def _parse_chunk_lines(chunk: bytes) -> PayloadBatch:

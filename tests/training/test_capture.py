@@ -145,3 +145,56 @@ def test_malformed_lines_are_counted_and_never_fatal(tmp_path):
     assert batch.malformed == {"bad JSON": 2, "bad base64": 1, "unknown encoding": 1,
                                "unsupported content type": 1}
     assert batch.lines == 7  # the blank line is not a line of data
+
+
+def _lines(*requests: tuple[str, str], response: str = '{"p": "0.5"}') -> bytes:
+    """Capture lines of (body, content type) requests, as capture_line writes them."""
+    return b"".join(capture.capture_line(capture.capture_record(
+        body, content_type, response, "application/json", time=T0))
+        for body, content_type in requests)
+
+
+WIDE = ",".join(f"{i}.25" for i in range(80))  # data longer than the fast path's window
+
+
+@pytest.mark.parametrize(("chunk", "same_prefix"), [
+    pytest.param(_lines(*[(f"{i},{i}.5", "text/csv") for i in range(40)]), True, id="uniform"),
+    pytest.param(_lines(*[(f"{i},{i}.5", "text/csv") for i in range(9)], response="0" * 300),
+                 True, id="every-data-inside-its-window"),
+    pytest.param(_lines(("1,2", "text/csv"), (WIDE, "text/csv"), ("3,4", "text/csv"),
+                        (WIDE, "text/csv")), True, id="data-longer-than-the-window"),
+    pytest.param(_lines(("1,x\\", "text/csv"), ("2,y\\\\", "text/csv")), True,
+                 id="data-ends-in-a-backslash"),
+    pytest.param(_lines(("1,2\n3,4", "text/csv"), ("5,é", "text/csv")), True, id="escapes"),
+    pytest.param(_lines(("1,2", "text/csv"), ("3,4", "text/csv; charset=utf-8")), False,
+                 id="content-types-differ"),
+    pytest.param(_lines(('"a,b",1', "text/csv"), ("c,2", "text/csv")), False,
+                 id="escaped-quote"),
+])
+def test_the_fast_path_finds_what_the_line_path_finds(chunk, same_prefix, monkeypatch):
+    if same_prefix:  # lines laid out alike need no per-line find
+        monkeypatch.setattr(capture, "_csv_found", lambda *_: pytest.fail("per-line find"))
+    fast = capture._csv_fast(chunk)
+    slow = capture._parse_chunk_lines(chunk)
+    assert fast is not None
+    assert not slow.json and not slow.malformed
+    assert (fast.csv, fast.lines, fast.records) == (slow.csv, slow.lines, slow.records)
+
+
+def test_the_fast_path_refuses_json_content_truncated_data_and_unfinished_lines():
+    # a JSON content type is JSON to the line path whatever its encoding says
+    json_typed = _lines(("1,2", "text/csv"), ("3,4", "text/csv")).replace(
+        b'"text/csv","mode":"INPUT"', b'"application/json","mode":"INPUT"')
+    assert capture._csv_fast(json_typed) is None
+    assert capture._parse_chunk_lines(json_typed).json == [b"1,2", b"3,4"]
+    mixed = _lines(("0,1", "text/csv; charset=utf-8")) + json_typed  # the per-line find too
+    assert capture._csv_fast(mixed) is None
+    # a line cut inside its data that still ends with "}": its data must not run on
+    # into the next line's
+    good = _lines(("1,2", "text/csv"))
+    cut = good[:good.index(b'"data":"') + len(b'"data":"1,')] + b"}\n"
+    assert capture._csv_fast(cut + good) is None
+    assert capture._parse_chunk_lines(cut + good).malformed == {"bad JSON": 1}
+    quoted_end = good[:good.index(b'"data":"') + len(b'"data":"1,2"')] + b"}\n"
+    assert capture._csv_fast(good + quoted_end) is None  # data closes, the line does not
+    assert capture._csv_fast(good + good[:-1]) is None  # the last line has no newline

@@ -437,3 +437,15 @@ def test_no_traffic_publishes_a_zero_flag_and_zero_records(tmp_path, cancer_fram
     window = (now - timedelta(minutes=5), now + timedelta(minutes=5))
     assert _values(cloudwatch, drift.DRIFT_DETECTED_METRIC, dims, *window) == [0.0]
     assert _values(cloudwatch, drift.RECORDS_ANALYZED_METRIC, dims, *window) == [0.0]
+
+
+@pytest.mark.parametrize("points", [5, 200])  # compared per point / searchsorted per value
+def test_bin_counts_are_searchsorted_bincount_with_ties_infinities_and_nan(points):
+    rng = np.random.default_rng(3)
+    grid = np.sort(np.concatenate([[0.0, 0.0], rng.normal(size=points - 2)]))
+    values = np.concatenate([rng.normal(size=500), grid, [np.inf, -np.inf, -0.0],
+                             [np.nan] * 7])
+    expected = np.bincount(np.searchsorted(grid, values[~np.isnan(values)], side="left"),
+                           minlength=points + 1)
+    counts = drift._bin_counts(grid, values, int(np.count_nonzero(~np.isnan(values))))
+    assert counts.tolist() == expected.tolist()
