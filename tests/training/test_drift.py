@@ -255,6 +255,27 @@ def test_json_payload_shapes_give_the_same_statistics_as_csv(diabetes_frame, tmp
         f["metrics"] for f in from_csv["features"]]
 
 
+def test_csv_requests_with_the_header_row_are_read_like_headerless_ones(diabetes_frame,
+                                                                        tmp_path):
+    baseline, live = split(diabetes_frame)
+    live = live.head(120)
+    write_csv_capture(live, tmp_path / "plain", rows_per_request=10)
+    header = ",".join(live.columns)
+    records = [capture.capture_record(
+        header + "\n" + live.iloc[i:i + 10].to_csv(header=False, index=False,
+                                                   lineterminator="\n").rstrip("\n"),
+        "text/csv", "0.5", "text/csv", time=T0) for i in range(0, len(live), 10)]
+    capture.append_records(tmp_path / "headed", records)
+    write_statistics(baseline, tmp_path / "baseline")
+    plain = drift.run_drift(tmp_path / "plain", tmp_path / "baseline", window_hours=0)
+    headed = drift.run_drift(tmp_path / "headed", tmp_path / "baseline", window_hours=0)
+    assert headed["header_rows_skipped"] == 12 and plain["header_rows_skipped"] == 0
+    assert headed["rows_analyzed"] == plain["rows_analyzed"] == 120
+    assert headed["violations"] == [] and headed["malformed"]["total"] == 0
+    assert [f["metrics"] for f in headed["features"]] == [
+        f["metrics"] for f in plain["features"]]
+
+
 def test_new_and_absent_json_columns_are_schema_violations(diabetes_frame, tmp_path):
     baseline, live = split(diabetes_frame)
     records = live.drop(columns=["s6"]).assign(customer_id=range(len(live))).to_dict("records")
