@@ -249,19 +249,6 @@ def close_event_loop() -> None:
         asyncio.set_event_loop(asyncio.new_event_loop())
 
 
-def close_all_event_loops() -> None:
-    """Just before the process exits: close the loops the mock monitor's threads created,
-    which would otherwise print a traceback from their finalizers at interpreter shutdown."""
-    import asyncio
-    import contextlib
-    import gc
-
-    for loop in [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop)]:
-        with contextlib.suppress(Exception):
-            if not loop.is_running() and not loop.is_closed():
-                loop.close()
-
-
 def run_program(program_dir: Path, project: str, stack: str,
                 config: Mapping[str, str]) -> Plan:
     """Evaluate ``program_dir/__main__.py`` under the mocks and return its plan."""
