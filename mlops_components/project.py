@@ -73,9 +73,13 @@ def load_project(directory: Path | str = ".") -> Project:
     return Project(directory=directory, name=doc["name"], declared=dict(declared))
 
 
+#: yaml.safe_load's rules, parsed by libyaml where PyYAML has it: ~8x faster on stack files.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _load_yaml(path: Path) -> dict[str, Any]:
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
+        doc = yaml.load(path.read_text(), Loader=_SAFE_LOADER) or {}
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""

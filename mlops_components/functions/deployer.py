@@ -35,7 +35,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
 logger = logging.getLogger(__name__)
@@ -456,6 +455,17 @@ def copy_baseline(package: Mapping[str, Any], destination: str, s3: Any) -> list
     return copied
 
 
+def _client(service: str) -> Any:
+    """A boto3 client; boto3 is imported on the first call, not with this module.
+
+    The components import this module for its names and rules, and `mlops preview` should not
+    pay ~0.3 s for a library only the Lambda calls; in Lambda the first event imports it once.
+    """
+    import boto3
+
+    return boto3.client(service)
+
+
 def _not_found(error: ClientError) -> bool:
     message = error.response.get("Error", {}).get("Message", "")
     return (error.response.get("Error", {}).get("Code") in ("ValidationException",
@@ -532,7 +542,7 @@ def deploy(event: Mapping[str, Any], config: Config, sm: Any = None,
     if approval.status != APPROVED:
         return Outcome("skipped", f"approval status is {approval.status!r}, not {APPROVED!r}: "
                        "nothing is deployed", config.endpoint_name, "", arn)
-    sm = sm or boto3.client("sagemaker")
+    sm = sm or _client("sagemaker")
     name = resource_name(config.endpoint_name, approval.version, config_hash(config, arn))
     endpoint = _describe_endpoint(sm, config.endpoint_name)
     if endpoint is not None:
@@ -541,7 +551,7 @@ def deploy(event: Mapping[str, Any], config: Config, sm: Any = None,
             return skip
     if config.baseline_s3_uri:
         copy_baseline(sm.describe_model_package(ModelPackageName=arn), config.baseline_s3_uri,
-                      s3 or boto3.client("s3"))
+                      s3 or _client("s3"))
     _create(sm.create_model, model_request(config, name, arn),
             lambda: sm.describe_model(ModelName=name))
     _create(sm.create_endpoint_config, endpoint_config_request(config, name, name),
@@ -619,7 +629,7 @@ def _release_scaling_for_new_instance_type(sm: Any, endpoint: Mapping[str, Any],
     live = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     types = {v.get("InstanceType") for v in live.get("ProductionVariants", [])}
     if types and types != {config.instance_type}:
-        _deregister_scaling(autoscaling or boto3.client("application-autoscaling"),
+        _deregister_scaling(autoscaling or _client("application-autoscaling"),
                             config.endpoint_name)
 
 
@@ -640,7 +650,7 @@ def ensure_autoscaling(config: Config, autoscaling: Any = None) -> Outcome:
     """Register the variant as a scalable target with a target-tracking policy (upserts)."""
     if not config.autoscaling:
         return Outcome("skipped", "autoscaling is off for this endpoint", config.endpoint_name)
-    autoscaling = autoscaling or boto3.client("application-autoscaling")
+    autoscaling = autoscaling or _client("application-autoscaling")
     resource_id = scalable_resource_id(config.endpoint_name)
     autoscaling.register_scalable_target(
         ServiceNamespace="sagemaker", ResourceId=resource_id,
@@ -731,8 +741,8 @@ def delete_endpoint_and_configs(endpoint_name: str, sm: Any = None,
     name), so resources of other endpoints or made by hand stay. Running it again deletes
     nothing more and does not fail.
     """
-    sm = sm or boto3.client("sagemaker")
-    autoscaling = autoscaling or boto3.client("application-autoscaling")
+    sm = sm or _client("sagemaker")
+    autoscaling = autoscaling or _client("application-autoscaling")
     deleted: dict[str, list[str]] = {"endpoints": [], "endpoint_configs": [], "models": [],
                                      "scalable_targets": []}
     if _deregister_scaling(autoscaling, endpoint_name):

@@ -266,7 +266,7 @@ def test_lambda_handler_reads_its_environment(sm, monkeypatch):
     for key, value in {"ENDPOINT_NAME": config.endpoint_name, "MODEL_PACKAGE_GROUP": GROUP,
                        "EXECUTION_ROLE_ARN": ROLE}.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(deployer.boto3, "client", lambda service: sm)
+    monkeypatch.setattr(boto3, "client", lambda service: sm)
     assert deployer.handler(event(1, "Rejected"), None)["action"] == "skipped"
     assert deployer.handler(event(1), None)["action"] == "created"
 

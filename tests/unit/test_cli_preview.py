@@ -76,11 +76,18 @@ def test_console_script_runs_offline(project):
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "mlops_components.cli", "preview",
-                             "--project-dir", str(project)],
-                            capture_output=True, text=True, timeout=120)
+    def preview(*options: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "mlops_components.cli", "preview",
+                               "--project-dir", str(project), *options],
+                              capture_output=True, text=True, timeout=120)
+
+    result = preview()
     assert result.returncode == 0, result.stderr
     assert "no AWS call was made" in result.stdout
+    assert result.stderr == ""  # the quick exit leaves no finalizer traceback behind
+    failed = preview("--stack", "qa")  # and it passes the exit status on
+    assert failed.returncode == 2
+    assert failed.stderr.startswith("error: stack 'qa'") and failed.stdout == ""
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

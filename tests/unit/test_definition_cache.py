@@ -91,7 +91,7 @@ plan = plan_stack(sys.argv[1], "dev")
 definitions = sorted(pipeline.inputs["pipelineDefinition"]
                      for pipeline in plan.of_type("aws:sagemaker/pipeline:Pipeline"))
 print(json.dumps({"sdk_imported": "sagemaker" in sys.modules,
-                  "heavy": sorted(m for m in ("sklearn", "pandas", "matplotlib")
+                  "heavy": sorted(m for m in ("sklearn", "pandas", "matplotlib", "boto3")
                                   if m in sys.modules),
                   "definitions": definitions}))
 """
