@@ -53,6 +53,7 @@ from mlops_components.local.run import (
 )
 from mlops_components.local.smoke import (
     FUNCTION,
+    held_out_csv_files,
     invoke,
     planned_endpoint_name,
     serve_package,
@@ -268,8 +269,7 @@ def close_the_loop(run: LocalRun, package: Mapping[str, Any],
                    f"({', '.join(copied)}) copied to {destination}, as the deployer does")
 
     # 2. shifted traffic to the local endpoint, captured where the real one captures
-    test = sorted((run.local_outputs("Preprocess").get("test") or Path("/nonexistent"))
-                  .glob("*.csv"))
+    test = held_out_csv_files(run)
     if not test:
         raise LoopStopped("the run left no test split to draw traffic from")
     bodies, shifted = shifted_traffic(

@@ -112,10 +112,15 @@ def invoke(url: str, body: str, content_type: str = "text/csv",
         return error.code, error.read().decode()
 
 
+def held_out_csv_files(run: LocalRun) -> list[Path]:
+    """The CSV files of the run's test split (Preprocess's ``test`` output), sorted."""
+    folder = run.local_outputs(StepName.PREPROCESS.value).get("test")
+    return sorted(folder.glob("*.csv")) if folder and folder.is_dir() else []
+
+
 def sample_rows(run: LocalRun, rows: int = SMOKE_ROWS) -> str | None:
     """The first rows of the run's test split as CSV with its header, or None."""
-    folder = run.local_outputs(StepName.PREPROCESS.value).get("test")
-    files = sorted(folder.glob("*.csv")) if folder and folder.is_dir() else []
+    files = held_out_csv_files(run)
     if not files:
         return None
     with files[0].open(newline="") as source:

@@ -23,7 +23,7 @@ from mlops_components.functions import deployer
 from mlops_components.plan import evaluate
 from tests.integration.test_event_patterns import package_state_change
 
-GROUP = f"churn-{uuid.uuid4().hex[:8]}"
+GROUP = "churn-lifecycle"  # in test ids: the same in every xdist worker
 ENDPOINT = f"ep-{uuid.uuid4().hex[:8]}"
 BUCKET = f"churn-data-{uuid.uuid4().hex[:8]}"
 """moto's state is per process, shared with other tests: names of our own."""
