@@ -46,6 +46,7 @@ from mlops_components.local.executor import (
 from mlops_components.local.run import (
     PIPELINE,
     LocalRun,
+    LocalRunInterrupted,
     container_argument,
     job_variables,
     step_outputs,
@@ -353,9 +354,11 @@ def _run_monitor(run: LocalRun, definition: dict[str, Any], metrics_file: Path,
     execution_id = allocate_execution(workdir.jobs)
     try:
         execution = executor.run(execution_id=execution_id)
-    except ExecutionInterrupted:
-        record_execution(workdir.jobs, execution_id, ExecutionStatus.INTERRUPTED, "interrupted")
-        raise
+    except ExecutionInterrupted as interrupt:
+        reason = interrupt.result.failure_reason
+        record_execution(workdir.jobs, execution_id, ExecutionStatus.INTERRUPTED, reason)
+        raise LocalRunInterrupted(f"drift check {execution_id} {reason}; no report, no alarm "
+                                  f"(logs: {workdir.jobs / execution_id})") from None
     record_execution(workdir.jobs, execution_id, execution.status, execution.failure_reason)
     return execution
 
