@@ -9,10 +9,11 @@ names to distributions, and fails naming the module, the import and the files to
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.metadata
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from mlops_components.sagemaker.requirements import canonical_name, parse_requirements
@@ -39,11 +40,17 @@ def top_level_imports(source: str) -> set[str]:
     return names
 
 
+@functools.cache
+def _installed_distributions() -> Mapping[str, list[str]]:
+    """Import name -> distributions, of this interpreter (a scan of every installed one)."""
+    return importlib.metadata.packages_distributions()
+
+
 def distribution_of(import_name: str) -> str:
     """The distribution an import name comes from (static table, installed metadata, name)."""
     if import_name in IMPORT_TO_DISTRIBUTION:
         return IMPORT_TO_DISTRIBUTION[import_name]
-    installed = importlib.metadata.packages_distributions().get(import_name)
+    installed = _installed_distributions().get(import_name)
     return canonical_name(installed[0] if installed else import_name)
 
 
