@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from pulumi.runtime import resource as runtime_resource
 
@@ -21,3 +23,12 @@ def test_the_stack_trace_is_put_back_when_the_program_fails():
     with pytest.raises(RuntimeError, match="boom"), mocked_runtime("mlops", "unit"):
         raise RuntimeError("boom")
     assert runtime_resource._get_stack_trace is original
+
+
+def test_the_gc_runs_less_often_only_while_a_plan_runs():
+    before = gc.get_threshold()
+    with mocked_runtime("proj", "dev"):
+        assert gc.get_threshold()[0] > before[0]
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
