@@ -459,7 +459,12 @@ def profile_dataframe(
     write_alerts(report_dir / ALERTS_FILE, found)
     if baseline_dir is not None:
         baseline_dir = Path(baseline_dir)
-        statistics = baseline_statistics(features, schema.features)
+        # The baseline describes what the served model is sent: not the ID-like and constant
+        # columns Preprocess drops (a request has one value per model feature, in order).
+        decisions = summary["feature_decisions"]
+        dropped = {*decisions["dropped_id_like"], *decisions["dropped_constant"]}
+        statistics = baseline_statistics(
+            features, [f for f in schema.features if f.name not in dropped])
         write_json(baseline_dir / BASELINE_STATISTICS_FILE, statistics)
         write_json(baseline_dir / BASELINE_CONSTRAINTS_FILE, baseline_constraints(statistics))
     return summary

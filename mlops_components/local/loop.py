@@ -47,10 +47,8 @@ from mlops_components.local.run import (
     PIPELINE,
     LocalRun,
     LocalRunInterrupted,
-    container_argument,
     job_variables,
     step_outputs,
-    training_definition,
 )
 from mlops_components.local.smoke import (
     FUNCTION,
@@ -63,6 +61,7 @@ from mlops_components.local.workdir import LocalWorkdir
 from mlops_components.plan import Plan
 from mlops_components.sagemaker.monitor_spec import DRIFT_CHECK_STEP, MonitorParameter
 from training.contract import (
+    BASELINE_STATISTICS_FILE,
     DRIFT_HTML_FILE,
     DRIFT_OUTPUT,
     DRIFT_REPORT_FILE,
@@ -161,15 +160,28 @@ def publish_baseline(workdir: LocalWorkdir, package: Mapping[str, Any], destinat
 # 2. traffic
 
 
-def shifted_traffic(test_csv: Path, target: str, rows: int = TRAFFIC_ROWS, seed: int = 0
-                    ) -> tuple[list[str], list[str]]:
-    """CSV request bodies (``ROWS_PER_REQUEST`` rows each, no header, no target: what
-    SageMaker clients send) of test rows drawn with replacement, the most spread numeric
-    features moved by a few standard deviations; and the names of the shifted features."""
+def baseline_features(statistics: Path) -> list[str]:
+    """The model's input columns in request order: the baseline's features."""
+    try:
+        return [feature["name"] for feature in json.loads(statistics.read_text())["features"]]
+    except (OSError, ValueError, KeyError, TypeError) as problem:
+        raise LoopStopped(f"cannot read the baseline's features from {statistics}: "
+                          f"{problem}") from problem
+
+
+def shifted_traffic(test_csv: Path, features: Sequence[str], rows: int = TRAFFIC_ROWS,
+                    seed: int = 0) -> tuple[list[str], list[str]]:
+    """CSV request bodies (``ROWS_PER_REQUEST`` rows each, no header: what SageMaker clients
+    send) of test rows drawn with replacement, only the model's ``features`` in their order
+    (no target, no dropped ID column), the most spread numeric ones moved by a few standard
+    deviations; and the names of the shifted features."""
     import pandas as pd
 
     frame = pd.read_csv(test_csv)
-    frame = frame.drop(columns=[target], errors="ignore")
+    missing = [name for name in features if name not in frame.columns]
+    if missing:
+        raise LoopStopped(f"the test split lacks the model's features {missing}")
+    frame = frame[list(features)]
     numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
                and frame[c].nunique() > 2]
     spread = frame[numeric].std().sort_values(ascending=False) if numeric else pd.Series()
@@ -273,8 +285,8 @@ def close_the_loop(run: LocalRun, package: Mapping[str, Any],
     test = held_out_csv_files(run)
     if not test:
         raise LoopStopped("the run left no test split to draw traffic from")
-    bodies, shifted = shifted_traffic(
-        test[0], container_argument(training_definition(run.plan), "--target"))
+    bodies, shifted = shifted_traffic(test[0], baseline_features(
+        workdir.s3.path(destination) / BASELINE_STATISTICS_FILE))
     captured = capture_uri(definition)
     with serve_package(run.workdir, package, python=str(run.job_environment.python),
                        endpoint_name=endpoint) as server:

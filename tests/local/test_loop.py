@@ -80,18 +80,21 @@ def test_the_monitor_reads_what_the_deployer_part_and_the_endpoint_write(plan):
     assert loop.baseline_uri(definition).endswith("/models/churn/deployed-baseline/")
 
 
-def test_shifted_traffic_moves_two_features_and_leaves_out_the_target(tmp_path):
+def test_shifted_traffic_sends_the_models_features_in_order_and_moves_two(tmp_path):
     frame = load_breast_cancer(as_frame=True).frame
     test_csv = tmp_path / "test.csv"
     frame.to_csv(test_csv, index=False)
-    bodies, shifted = loop.shifted_traffic(test_csv, "target")
+    frame.insert(0, "customer_id", range(len(frame)))  # dropped by Preprocess: not sent
+    frame.to_csv(test_csv, index=False)
+    names = list(frame.columns.drop(["target", "customer_id"]))[::-1]  # the baseline's order
+    bodies, shifted = loop.shifted_traffic(test_csv, names)
     assert len(bodies) == loop.TRAFFIC_ROWS // loop.ROWS_PER_REQUEST
-    names = list(frame.columns.drop("target"))  # no header: the baseline's column order
+    assert all(body.splitlines()[0].count(",") == len(names) - 1 for body in bodies)
     sent = pd.concat(pd.read_csv(io.StringIO(body), header=None, names=names)
                      for body in bodies)
     assert len(sent) == loop.TRAFFIC_ROWS and "target" not in sent.columns
     assert len(shifted) == 2
-    for column in frame.columns.drop("target"):
+    for column in names:
         moved = (sent[column].mean() - frame[column].mean()) / frame[column].std()
         assert bool(moved > 2) == (column in shifted), column  # 3 std, give or take sampling
 
@@ -125,3 +128,10 @@ def test_a_stack_without_a_processing_monitor_stops_the_loop_with_why():
                     project="mlops", stack="test")
     with pytest.raises(loop.LoopStopped, match="no processing-engine ModelMonitor"):
         loop.monitor_definition(plan)
+
+
+def test_traffic_needs_the_models_features_in_the_test_split(tmp_path):
+    test_csv = tmp_path / "test.csv"
+    test_csv.write_text("a,b\n1,2\n")
+    with pytest.raises(loop.LoopStopped, match=r"lacks the model's features \['c'\]"):
+        loop.shifted_traffic(test_csv, ["a", "c"])

@@ -194,3 +194,16 @@ def test_profile_counts_missing_labels_and_duplicates(tmp_path, cancer_frame):
     assert summary["duplicate_rows"] == int(frame.duplicated().sum())
     assert summary["target"]["missing"] == 3
     assert sum(summary["target"]["class_counts"].values()) == len(frame) - 3
+
+
+def test_the_baseline_leaves_out_the_columns_preprocess_drops(tmp_path):
+    """The monitor compares requests with the baseline: one value per model feature, in order;
+    an ID column Preprocess drops is not in a request, so it is not in the baseline."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"customer_id": range(1000, 1300), "age": rng.normal(40, 9, 300),
+                          "region": "eu", "plan": rng.choice(["a", "b"], 300),
+                          "label": rng.integers(0, 2, 300)})
+    profile_dataframe(frame, "label", "classification", tmp_path / "report", tmp_path / "base")
+    statistics = json.loads((tmp_path / "base" / "statistics.json").read_text())
+    served = preprocess.plan_features(frame, "label", "classification").feature_columns
+    assert [f["name"] for f in statistics["features"]] == list(served) == ["age", "plan"]
