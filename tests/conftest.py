@@ -33,20 +33,3 @@ def only(plan: Plan, type_token: str):
     found = plan.of_type(type_token)
     assert len(found) == 1, f"expected one {type_token}, found {[r.name for r in found]}"
     return found[0]
-
-
-#: The longest test files (minutes each), started first. With two xdist workers and
-#: ``--dist loadfile``, a long file that starts late runs alone at the end (the suite took
-#: 8.7 or 9.7 minutes depending on where the README test landed); longest first keeps both
-#: workers busy to the end.
-LONGEST_FIRST = (
-    "tests/test_readme.py",
-    "tests/env/test_training_under_image.py",
-    "tests/local/test_end_to_end.py",
-    "tests/local/test_concurrent_runs.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
