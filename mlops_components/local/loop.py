@@ -320,7 +320,7 @@ def close_the_loop(run: LocalRun, package: Mapping[str, Any],
 
     # 4. the drift alarms on those metrics
     metrics = read_metrics(metrics_file)
-    alarms = [a for a in run.plan.of_type(ALARM, MONITOR_TYPE)]
+    alarms = run.plan.of_type(ALARM, MONITOR_TYPE)
     rules = {r.inputs.get("name") or r.name: json.loads(r.inputs["eventPattern"])
              for r in run.plan.of_type(RULE, RETRAIN_TYPE) if r.inputs.get("eventPattern")}
     events = []
