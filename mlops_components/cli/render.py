@@ -199,19 +199,20 @@ def _gate_in_words(run: LocalRun) -> list[str]:
     words = [f"{metric} on the test split {_fmt(model)} "
              + (f"meets the threshold {threshold:g}" if meets else
                 f"is {'below' if higher else 'above'} the threshold {threshold:g}")]
-    margin = float(parameters.get(PipelineParameter.BASELINE_MARGIN.value, math.nan))
-    gap = gate.get(BASELINE_GAP)
-    beaten = gap is not None and gap >= margin
-    words.append(f"{'beats' if beaten else 'does not beat'} the trivial baseline "
-                 f"({_fmt(gate.get('baseline'))}) by the margin {margin:g} "
-                 f"(gap {_fmt(gap)})")
+
+    def against(rival: str, value_key: str, gap_key: str, margin: PipelineParameter) -> str:
+        """Whether the model beats ``rival`` by its margin, with both numbers."""
+        needed = float(parameters.get(margin.value, math.nan))
+        gap = gate.get(gap_key)
+        beaten = gap is not None and gap >= needed
+        return (f"{'beats' if beaten else 'does not beat'} the {rival} "
+                f"({_fmt(gate.get(value_key))}) by the margin {needed:g} (gap {_fmt(gap)})")
+
+    words.append(against("trivial baseline", "baseline", BASELINE_GAP,
+                         PipelineParameter.BASELINE_MARGIN))
     if gate.get(CHAMPION_PRESENT):
-        margin = float(parameters.get(PipelineParameter.CHAMPION_MARGIN.value, math.nan))
-        gap = gate.get(CHAMPION_GAP)
-        beaten = gap is not None and gap >= margin
-        words.append(f"{'beats' if beaten else 'does not beat'} the champion "
-                     f"({_fmt(gate.get('champion'))}) by the margin {margin:g} "
-                     f"(gap {_fmt(gap)})")
+        words.append(against("champion", "champion", CHAMPION_GAP,
+                             PipelineParameter.CHAMPION_MARGIN))
     else:
         words.append(gate.get("champion_note") or "no champion yet")
     return words
