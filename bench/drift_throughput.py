@@ -1,4 +1,4 @@
-"""Drift job throughput: the straightforward reader against training.drift's streaming one.
+"""Drift job throughput: the straightforward reader against training.monitor.drift's streaming one.
 
     python bench/drift_throughput.py [--records 1000000] [--features 10] [--keep DIR]
 
@@ -8,7 +8,7 @@ a Model Monitor baseline, then runs, each in its own subprocess so peak RSS is i
 (a) straightforward: every line through json.loads, payloads split into a DataFrame, the
     same statistics (bucket counts on the baseline's edges, missing counts) on the whole
     frame;
-(b) training.drift.collect: chunks cut up with numpy, one C CSV parse per chunk, counts.
+(b) training.monitor.drift.collect: chunks cut up with numpy, one C CSV parse per chunk, counts.
 
 Prints records/s and peak RSS (ru_maxrss) of both and checks both found the same counts.
 """
@@ -115,8 +115,9 @@ def straightforward(capture_dir: Path, baseline_path: Path) -> dict:
 
 
 def streaming(capture_dir: Path, baseline_path: Path) -> dict:
-    """(b): training.drift.collect."""
-    from training import capture, drift
+    """(b): training.monitor.drift.collect."""
+    from training import capture
+    from training.monitor import drift
 
     stats = drift.collect(drift.load_baseline(baseline_path),
                           capture.list_capture_files(capture_dir))
@@ -128,7 +129,7 @@ def run_one(method: str, capture_dir: Path, baseline: Path) -> None:
     """Child process: run one method, print a JSON line with time, RSS and results."""
     import pandas  # noqa: F401 - imports are not part of the measured work
 
-    from training import drift  # noqa: F401
+    from training.monitor import drift  # noqa: F401
 
     function = {"straightforward": straightforward, "streaming": streaming}[method]
     started = time.perf_counter()

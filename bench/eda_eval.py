@@ -30,10 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from training import evaluate, preprocess, profile, train  # noqa: E402
 from training.contract import EVALUATION_FILE  # noqa: E402
-from training.data import read_csv_folder  # noqa: E402
-from training.model_files import load_model  # noqa: E402
+from training.data import preprocess  # noqa: E402
+from training.data.schema import read_csv_folder  # noqa: E402
+from training.eda import profile  # noqa: E402
+from training.evaluate import evaluate  # noqa: E402
+from training.train import train  # noqa: E402
+from training.train.model_files import load_model  # noqa: E402
 
 
 def default_data() -> pd.DataFrame:

@@ -34,8 +34,8 @@ from tests.serving.conftest import (  # noqa: E402
     cancer_frame,
     fit_and_save,
 )
-from training import inference  # noqa: E402
-from training.data import coerce_features  # noqa: E402
+from training.data.schema import coerce_features  # noqa: E402
+from training.serve import inference  # noqa: E402
 
 
 def best_of(fn, repeat: int, number: int) -> float:

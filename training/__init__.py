@@ -1,11 +1,20 @@
-"""Code that SageMaker jobs run, and that runs locally: profile, preprocess, train, evaluate, serve.
+"""Code that SageMaker jobs run, and that runs locally: one package per lifecycle stage.
 
-Only what the SageMaker scikit-learn image ships may be imported here (scikit-learn, pandas,
-numpy, joblib); matplotlib is optional (see `training.plots`). `training.contract` and
-`training.baseline`'s reader import the standard library only, so the pipeline builder and the
-drift checks can import them cheaply.
+    data/      stage 2 and the table handling the others build on: schema, checks, alerts,
+               features, the Preprocess job
+    eda/       stage 1: the Profile job (data report and drift baseline)
+    train/     stage 3: the Train job, metrics, the model folder
+    evaluate/  stage 4: the Evaluate job (model vs trivial baseline vs champion)
+    serve/     stage 5: the serving handler
+    monitor/   stage 6: the Drift job
 
-Modules: contract (shared names), jsonio, cluster, data (CSV folders, types, schema), scoring,
-model_files, plots, baseline (Model Monitor statistics/constraints); the jobs profile,
-preprocess, train, evaluate; and inference (the serving entry points).
+At the root, what the stages share: `contract` (every shared name), `bootstrap` (every job's
+entry point), `baseline` and `capture` (the Model Monitor baseline and data-capture formats),
+`jsonio`, `archives`, `cluster`, `plots`. A stage imports the root and earlier stages only
+(import-linter contract in pyproject.toml).
+
+Only what the SageMaker scikit-learn image ships may be imported here, plus the pinned extras
+of `requirements.txt` (matplotlib, optional: see `training.plots`). `training.contract` and
+`training.baseline`'s reader import the standard library only, so the pipeline builder can
+import them cheaply.
 """

@@ -7,10 +7,10 @@ Jobs run with network isolation, so nothing can come from the internet at run ti
 ``training/requirements.txt`` lists arrives as a wheelhouse (wheels for CPython 3.12 manylinux
 x86_64 plus that file) built at deploy time; this script installs the wheels the image lacks
 with ``pip install --no-index --no-deps --target <temporary site dir>``, puts that folder first
-on the import path (and on PYTHONPATH, for worker processes), and runs
-``training.<job>`` as ``__main__``. With no wheelhouse, it checks the requirements are already
-installed (the local job environment) and runs the job, or stops with one line saying what is
-missing. Standard library only: it runs before anything is installed.
+on the import path (and on PYTHONPATH, for worker processes), and runs the job's module
+(``training.<stage>.<job>``) as ``__main__``. With no wheelhouse, it checks the requirements
+are already installed (the local job environment) and runs the job, or stops with one line
+saying what is missing. Standard library only: it runs before anything is installed.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 
 if __name__ == "__main__":
-    # Run as a script, Python puts training/ itself first on sys.path, where profile.py would
-    # shadow the standard library's profile module. Import from the code dir instead.
+    # Run as a script, Python puts training/ itself first on sys.path, where a module of ours
+    # could shadow one of the standard library's. Import from the code dir instead.
     _here = Path(__file__).resolve().parent
     sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _here]
     sys.path.insert(0, str(_here.parent))
@@ -209,10 +209,9 @@ def prepare(code_dir: Path, environ: MutableMapping[str, str], scratch: Path, *,
 
 
 def run_job(job: Job, args: Sequence[str]) -> None:
-    """Run ``training.<job>`` as ``__main__`` with `args` as its command line."""
-    module = f"{PACKAGE}.{job.value}"
+    """Run the job's module as ``__main__`` with `args` as its command line."""
     sys.argv = [str(CODE_DIR / job.script), *args]
-    runpy.run_module(module, run_name="__main__", alter_sys=True)
+    runpy.run_module(job.module, run_name="__main__", alter_sys=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

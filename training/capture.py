@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-# Shared names (to move into training/contract.py when merging).
+# The capture format: file names and the fields SageMaker writes.
 CAPTURE_FILE_SUFFIX = ".jsonl"
 """Extension of SageMaker data-capture files."""
 CAPTURE_EVENT_VERSION = "0"

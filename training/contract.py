@@ -137,8 +137,29 @@ PACKAGE = "training"
 """The package name of the job code inside every code location and archive."""
 
 
+class Stage(str, Enum):  # noqa: UP042
+    """The packages of :data:`PACKAGE`, one per lifecycle stage, in the order they may import.
+
+    A stage imports the shared modules at the package root and earlier stages, never a later
+    one (an import-linter contract in pyproject.toml holds this).
+    """
+
+    DATA = "data"
+    """Reading, checking and typing a table; the EDA alerts; the features; data preparation."""
+    EDA = "eda"
+    """The data report and the drift baseline written beside it."""
+    TRAIN = "train"
+    """Fitting the model, its metrics, the model folder and archive."""
+    EVALUATE = "evaluate"
+    """Scoring the model, a trivial baseline and the champion; the gate's numbers."""
+    SERVE = "serve"
+    """The handler the serving container loads."""
+    MONITOR = "monitor"
+    """Captured traffic against the baseline: drift metrics, report and CloudWatch."""
+
+
 class Job(str, Enum):  # noqa: UP042
-    """The job scripts of the pipeline, by module name inside :data:`PACKAGE`."""
+    """The job scripts of the pipeline, by module name inside their stage's package."""
 
     PROFILE = "profile"
     PREPROCESS = "preprocess"
@@ -148,15 +169,33 @@ class Job(str, Enum):  # noqa: UP042
     """The monitoring job (not a pipeline step of training): captured traffic vs baseline."""
 
     @property
+    def stage(self) -> Stage:
+        """The stage package that holds the job's module."""
+        return _JOB_STAGES[self]
+
+    @property
+    def module(self) -> str:
+        """The job's module: ``training.<stage>.<job>``."""
+        return f"{PACKAGE}.{self.stage.value}.{self.value}"
+
+    @property
     def script(self) -> str:
-        """Path of the script inside a code location: ``training/<job>.py``."""
-        return f"{PACKAGE}/{self.value}.py"
+        """Path of the script inside a code location: ``training/<stage>/<job>.py``."""
+        return f"{PACKAGE}/{self.stage.value}/{self.value}.py"
 
     def __str__(self) -> str:
         return self.value
 
 
-SERVING_MODULE = f"{PACKAGE}.inference"
+_JOB_STAGES = {
+    Job.PROFILE: Stage.EDA,
+    Job.PREPROCESS: Stage.DATA,
+    Job.TRAIN: Stage.TRAIN,
+    Job.EVALUATE: Stage.EVALUATE,
+    Job.DRIFT: Stage.MONITOR,
+}
+
+SERVING_MODULE = f"{PACKAGE}.{Stage.SERVE.value}.inference"
 """The serving container's ``SAGEMAKER_PROGRAM``: a module name, imported from the code dir."""
 SERVING_CODE_DIR = f"{TRAINING_MODEL_DIR}/{MODEL_CODE_DIR}"
 """The serving container's ``SAGEMAKER_SUBMIT_DIRECTORY``: the ``code/`` folder train.py puts

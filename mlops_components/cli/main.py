@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from rich.console import Console
 
+from mlops_components.cli.arguments import add_registry_arguments, add_stack_arguments
 from mlops_components.cli.errors import (
     DEBUG_VARIABLE,
     EXIT_FAILED,
@@ -43,7 +44,6 @@ from mlops_components.validation import (
 if TYPE_CHECKING:
     from mlops_components.local.run import LocalRun
 
-DEFAULT_STACK = "dev"
 EXIT_STATUSES = ("exit status: 0 success; 1 a job or the quality gate failed; 2 bad input "
                  "(nothing ran); 130 interrupted")
 
@@ -124,14 +124,14 @@ def _parser() -> argparse.ArgumentParser:
 
     preview = commands.add_parser(
         "preview", help="the offline plan: resources and outputs, no cloud needed")
-    _add_stack_arguments(preview)
+    add_stack_arguments(preview)
     preview.add_argument("--json", type=Path, metavar="FILE",
                          help="also write the plan, with every input resolved, as JSON")
     preview.set_defaults(handler=_preview)
 
     up = commands.add_parser(
         "up", help="deploy; with --local: plan offline, then run the training pipeline here")
-    _add_stack_arguments(up)
+    add_stack_arguments(up)
     up.add_argument("--local", action="store_true",
                     help="execute the generated pipeline definition on this machine")
     up.add_argument("--data", type=Path, metavar="CSV",
@@ -162,13 +162,13 @@ def _parser() -> argparse.ArgumentParser:
     registry = commands.add_parser("registry", help="model packages in the registry")
     registry_commands = registry.add_subparsers(title="registry commands", required=True)
     listing = registry_commands.add_parser("list", help="list model packages")
-    _add_registry_arguments(listing)
+    add_registry_arguments(listing)
     listing.set_defaults(handler=registry_list)
 
     for verb, status in (("approve", ApprovalStatus.APPROVED),
                          ("reject", ApprovalStatus.REJECTED)):
         command = commands.add_parser(verb, help=f"{verb} a model package")
-        _add_registry_arguments(command)
+        add_registry_arguments(command)
         command.add_argument("--version", type=int,
                              help="package version (default: the latest)")
         command.add_argument("--comment", default="", help="why (kept with the package)")
@@ -176,25 +176,6 @@ def _parser() -> argparse.ArgumentParser:
     add_serve_parser(commands)
     add_status_parser(commands)
     return parser
-
-
-def _add_registry_arguments(parser: argparse.ArgumentParser) -> None:
-    _add_stack_arguments(parser)
-    parser.add_argument("--group", help="model package group (default: the stack's model)")
-    parser.add_argument("--local", action="store_true",
-                        help="use the local registry that mlops up --local fills")
-    parser.add_argument("--workdir", type=Path, metavar="DIR",
-                        help="with --local: the local workdir (default: .mlops/<stack>)")
-    parser.add_argument("--region", help="AWS region (default: from your AWS configuration)")
-    parser.add_argument("--endpoint-url", metavar="URL",
-                        help="talk to an emulator (e.g. moto) instead of AWS")
-
-
-def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack", default=DEFAULT_STACK,
-                        help=f"stack whose Pulumi.<stack>.yaml to use (default: {DEFAULT_STACK})")
-    parser.add_argument("--project-dir", type=Path, default=Path("."),
-                        help="directory with Pulumi.yaml and __main__.py (default: .)")
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -333,7 +314,7 @@ def _gate_metric(args: argparse.Namespace) -> str | None:
 
 def _warn_about_idle_instances(instances: int, data: Path | None) -> None:
     """More instances than CSV files: ShardedByS3Key leaves the extra instances idle."""
-    from training.data import list_csv_files
+    from training.data.schema import list_csv_files
 
     files = 1 if data is None or not data.is_dir() else len(list_csv_files(data))
     if instances > max(files, 1):
@@ -345,7 +326,7 @@ def _warn_about_idle_instances(instances: int, data: Path | None) -> None:
 def _check_data(console: Console, args: argparse.Namespace) -> int:
     """The pre-flight data checks before any job starts: one line per problem; exit status 2
     on an error (a failed gate is 1), warnings and notes printed and the run goes on."""
-    from training.checks import check_data
+    from training.data.checks import check_data
 
     try:
         problem_type = args.problem_type or parse_config(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from mlops_components.cli.arguments import add_stack_arguments
 from mlops_components.cli.errors import error
 from mlops_components.enums import ApprovalStatus
 from mlops_components.project import ProjectError, load_project
@@ -21,11 +22,9 @@ from mlops_components.validation import ValidationError
 
 def add_serve_parser(commands: argparse._SubParsersAction) -> None:
     """Register `mlops serve` (called by cli/main.py)."""
-    from mlops_components.cli.main import _add_stack_arguments
-
     serve = commands.add_parser(
         "serve", help="serve a model package of the local registry on 127.0.0.1 (Ctrl-C stops)")
-    _add_stack_arguments(serve)
+    add_stack_arguments(serve)
     serve.add_argument("--group", metavar="NAME",
                        help="model package group (default: the stack's model; a --data run "
                             "registers into a group named after its data)")

@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from mlops_components.cli.arguments import add_registry_arguments
 from mlops_components.cli.errors import error
 from mlops_components.cli.registry import REGION_KEY
 from mlops_components.enums import ApprovalStatus
@@ -25,11 +26,9 @@ from mlops_components.validation import ValidationError
 
 def add_status_parser(commands: argparse._SubParsersAction) -> None:
     """Register `mlops status` (called by cli/main.py)."""
-    from mlops_components.cli.main import _add_registry_arguments
-
     status = commands.add_parser(
         "status", help="model versions, approvals, the live package, the endpoint and alarms")
-    _add_registry_arguments(status)
+    add_registry_arguments(status)
     status.set_defaults(handler=status_command)
 
 

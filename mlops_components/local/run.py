@@ -39,14 +39,14 @@ from mlops_components.local.workdir import (
 from mlops_components.plan import Plan, plan_stack
 from mlops_components.project import load_project
 from mlops_components.sagemaker.spec import PipelineParameter
-from training.checks import detect_delimiter
 from training.contract import (
     IMAGE_REQUIREMENTS_FILE,
     REQUIREMENTS_CHECK_ENV,
     REQUIREMENTS_CHECK_WARN,
     REQUIREMENTS_FILE,
 )
-from training.data import list_csv_files
+from training.data.files import detect_delimiter
+from training.data.schema import list_csv_files
 
 #: The shipped job code, whose pins define the image's job environment.
 TRAINING_CODE_DIR = Path(training.__file__).resolve().parent
@@ -227,7 +227,7 @@ def input_csv_files(data: Path, target: str | None) -> list[Path]:
         files = [data]
     for file in files:
         try:
-            # The jobs read `;`, tab and `|` files too (training/checks.py detects which).
+            # The jobs read `;`, tab and `|` files too (training/data/checks.py detects which).
             with file.open(newline="", encoding="utf-8-sig") as handle:
                 header = next(csv.reader(handle, delimiter=detect_delimiter(file)), None)
         except (OSError, UnicodeDecodeError, csv.Error) as problem:

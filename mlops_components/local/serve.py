@@ -2,7 +2,8 @@
 
 ``GET /ping`` answers 200 once the model is loaded; ``POST /invocations`` runs the handler
 module exactly as the scikit-learn image's single-model stack does (sagemaker-containers'
-``Transformer`` under Flask, see the docstring of ``training/inference.py``): ``model_fn`` once,
+``Transformer`` under Flask, see the docstring of ``training/serve/inference.py``):
+``model_fn`` once,
 then per request ``input_fn(content, content_type)`` -> ``predict_fn(data, model)`` ->
 ``output_fn(prediction, accept)``; a tuple result is ``(body, mimetype)``; a WSGI-callable result
 (a Flask/werkzeug ``Response``, our ``Reply``) is run as Flask's ``make_response`` runs it; a
@@ -210,7 +211,7 @@ def serve_model(
     archive itself (extracted to a temporary folder removed by `stop()`). With `capture_dir`,
     sampled capture records go there in SageMaker's JSONL format.
     """
-    from training.model_files import extract_model  # noqa: PLC0415 - needs the training deps
+    from training.train.model_files import extract_model  # noqa: PLC0415 - needs the training deps
 
     source = Path(model_dir)
     if not source.exists():

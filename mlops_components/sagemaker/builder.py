@@ -14,7 +14,7 @@ mode (``sagemaker_program`` / ``sagemaker_submit_directory`` hyperparameters), s
 uploads nothing. With network isolation (the default) a container cannot fetch
 ``sourcedir.tar.gz`` itself, so SageMaker stages it as the ``code`` channel and
 ``sagemaker_submit_directory`` names the staged file, as the SDK v2 did. The registered model
-serves with ``SAGEMAKER_PROGRAM=training.inference`` (a module name, see
+serves with ``SAGEMAKER_PROGRAM=training.serve.inference`` (a module name, see
 :func:`_serving_environment`).
 
 :func:`build_pipeline_definition` is a pure function of :class:`PipelineSpec`: the same spec
@@ -606,8 +606,8 @@ def _serving_environment(code_uri: str, region: str) -> dict[str, str]:
     """Environment of the serving container of a registered model.
 
     The scikit-learn serving stack treats ``SAGEMAKER_PROGRAM`` as a module name (it strips
-    ``.py`` and imports it), so ``training/inference.py`` cannot be named as a path. The
-    dotted name ``training.inference`` imports the module from the ``training`` package that
+    ``.py`` and imports it), so ``training/serve/inference.py`` cannot be named as a path. The
+    dotted name ``training.serve.inference`` imports the module from the ``training`` package that
     train.py copies into the model (``code/training/`` in model.tar.gz);
     ``SAGEMAKER_SUBMIT_DIRECTORY`` points the container there. An ``s3://`` submit directory
     (``code_uri``) would need the container to reach S3, which network isolation forbids;

@@ -55,7 +55,7 @@ EVALUATION_REPORT = "EvaluationReport"
 #: Folder (under the pipeline's models/ prefix) holding the NO_CHAMPION marker the
 #: TrainingPipeline uploads: ChampionModelUri's default until a model is approved.
 NO_CHAMPION_FOLDER = "no-champion"
-#: Values of preprocess ``--leak-policy`` (training.features.LeakPolicy; no pandas here).
+#: Values of preprocess ``--leak-policy`` (training.data.features.LeakPolicy; no pandas here).
 LEAK_POLICIES: tuple[str, ...] = ("stop", "drop", "proceed")
 DEFAULT_LEAK_POLICY = "stop"
 

@@ -55,7 +55,9 @@ def code_dir(tmp_path: Path) -> Path:
     package.mkdir(parents=True)
     for name in ("__init__.py", "contract.py", "bootstrap.py"):
         shutil.copy(REPO_ROOT / PACKAGE / name, package / name)
-    (package / f"{Job.PROFILE.value}.py").write_text(JOB_SCRIPT)
+    job_script = tmp_path / "code" / Job.PROFILE.script
+    job_script.parent.mkdir()
+    job_script.write_text(JOB_SCRIPT)
     (package / REQUIREMENTS_FILE).write_text("mlops-demo==1.0  # the job imports it\n")
     return package.parent
 
@@ -107,7 +109,7 @@ def test_missing_requirement_without_wheelhouse_stops_with_one_line(code_dir: Pa
 
 def test_empty_requirements_just_run(code_dir: Path, tmp_path: Path) -> None:
     (code_dir / PACKAGE / REQUIREMENTS_FILE).write_text("# nothing beyond the image\n")
-    (code_dir / PACKAGE / "profile.py").write_text(
+    (code_dir / Job.PROFILE.script).write_text(
         "import sys\nfrom pathlib import Path\nPath(sys.argv[1]).write_text('ran')\n")
     out = tmp_path / "out.txt"
     result = run_bootstrap(code_dir, ["profile", str(out)])

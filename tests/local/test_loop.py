@@ -18,7 +18,7 @@ from mlops_components.components.stack import MlopsStack
 from mlops_components.local import loop
 from mlops_components.local.events import matches
 from mlops_components.local.workdir import LocalWorkdir
-from training import drift
+from training.monitor import drift
 
 
 @pytest.fixture(scope="module")

@@ -308,7 +308,7 @@ def test_register_declares_the_package_for_review_with_metrics_and_baselines(def
     container = register["InferenceSpecification"]["Containers"][0]
     assert container["Image"] == IMAGE
     assert container["Environment"] == {
-        "SAGEMAKER_PROGRAM": "training.inference",
+        "SAGEMAKER_PROGRAM": "training.serve.inference",
         "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
         "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
         "SAGEMAKER_REGION": "eu-west-1"}

@@ -25,7 +25,6 @@ from tests.pipeline.definition_checks import (
     reference_problems,
     schema_problems,
 )
-from training import drift
 from training.contract import (
     BOOTSTRAP_SCRIPT,
     PROCESSING_BASELINE_DIR,
@@ -33,6 +32,7 @@ from training.contract import (
     PROCESSING_DRIFT_DIR,
     Job,
 )
+from training.monitor import drift
 
 BASE = MonitorSpec(
     pipeline_name="diagnosis-monitor",

@@ -1,6 +1,6 @@
 """Real models for the serving tests: small scikit-learn pipelines fitted on the breast cancer
 (binary, with a text column and missing values) and diabetes (regression) datasets shipped with
-scikit-learn, saved as model.joblib + schema.json exactly as training/train.py leaves them."""
+scikit-learn, saved as model.joblib + schema.json exactly as training/train/train.py leaves them."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from training.contract import MODEL_FILE, SCHEMA_FILE
-from training.data import coerce_features, infer_schema
+from training.data.schema import coerce_features, infer_schema
 from training.jsonio import write_json
 
 CLASSIFICATION_TARGET = "diagnosis_benign"

@@ -10,8 +10,8 @@ import joblib
 import numpy as np
 import pytest
 
-from training import inference
-from training.data import coerce_features, load_schema
+from training.data.schema import coerce_features, load_schema
+from training.serve import inference
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +236,7 @@ def test_capture_settings_from_the_environment(tmp_path):
 
 def test_features_are_typed_as_in_training(served, rows):
     """float64 numbers and object text (not pandas' inferred str dtype), in schema order."""
-    from training.data import coerce_features as reference
+    from training.data.schema import coerce_features as reference
 
     body = rows[served.schema.feature_names].to_csv(index=False, header=False)
     features = inference.request_features(inference.input_fn(body, "text/csv"), served)

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from mlops_components.local.serve import serve_model
-from training.model_files import package_model
+from training.train.model_files import package_model
 
 
 def request(url, method, path, body=b"", headers=None):

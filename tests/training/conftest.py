@@ -13,9 +13,12 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes
 
-from training import evaluate, preprocess, profile, train
 from training.contract import MODEL_ARCHIVE
-from training.model_files import package_model
+from training.data import preprocess
+from training.eda import profile
+from training.evaluate import evaluate
+from training.train import train
+from training.train.model_files import package_model
 
 CLASSIFICATION_TARGET = "diagnosis_benign"
 REGRESSION_TARGET = "progression"

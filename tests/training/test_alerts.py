@@ -19,8 +19,8 @@ from tests.training.dirty_data import (
     churn_table,
     diabetes,
 )
-from training import alerts as alerts_module
-from training.alerts import (
+from training.data import alerts as alerts_module
+from training.data.alerts import (
     Alert,
     AlertKind,
     alerts,

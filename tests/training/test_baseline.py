@@ -21,7 +21,7 @@ from training.baseline import (
     sketch_sample,
 )
 from training.contract import FeatureType
-from training.data import Feature
+from training.data.schema import Feature
 
 FIXTURES = Path(__file__).parent / "fixtures" / "model_monitor"
 STATISTICS_SCHEMA = json.loads((FIXTURES / "statistics.schema.json").read_text())

@@ -10,20 +10,15 @@ import pytest
 from sklearn.datasets import load_iris
 
 from tests.training.dirty_data import REGRESSION_TARGET, TARGET, cancer, diabetes
-from training.checks import (
+from training.data.checks import check_data, check_file, check_frame, main, min_rows_per_class
+from training.data.files import detect_delimiter, read_data_file
+from training.data.problems import (
     DataCheckError,
     ProblemCode,
-    check_data,
-    check_file,
-    check_frame,
-    detect_delimiter,
+    SchemaError,
     errors,
-    main,
-    min_rows_per_class,
     raise_for_errors,
-    read_data_file,
 )
-from training.data import SchemaError
 
 C, R = "classification", "regression"
 

@@ -24,10 +24,14 @@ from sklearn.datasets import load_wine
 
 from tests.training.conftest import CLASSIFICATION_TARGET, breast_cancer
 from training import cluster as cluster_module
-from training import evaluate, preprocess, profile, train
 from training.cluster import SINGLE_HOST, Cluster, load_cluster
-from training.contract import RESOURCE_CONFIG_ENV, SPLITS
-from training.data import SchemaError, load_schema
+from training.contract import RESOURCE_CONFIG_ENV, SPLITS, Job
+from training.data import preprocess
+from training.data.problems import SchemaError
+from training.data.schema import load_schema
+from training.eda import profile
+from training.evaluate import evaluate
+from training.train import train
 
 HOSTS = ("algo-1", "algo-2")
 REPO = Path(__file__).resolve().parents[2]
@@ -323,7 +327,7 @@ def test_a_secondary_host_without_files_exits_0_as_a_script(tmp_path):
     result = subprocess.run(
         [
             sys.executable,
-            str(REPO / "training" / "preprocess.py"),
+            str(REPO / Job.PREPROCESS.script),
             *preprocess_args(tmp_path / "data", tmp_path / "output"),
         ],
         env=env,

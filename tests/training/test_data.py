@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from training.contract import FeatureType
-from training.data import (
+from training.data.problems import SchemaError
+from training.data.schema import (
     Feature,
-    SchemaError,
     coerce_features,
     features_from_json,
     infer_feature_type,

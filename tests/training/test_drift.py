@@ -1,4 +1,4 @@
-"""training.drift on real data: no alarm on an iid half, alarms on shifted features, schema
+"""training.monitor.drift on real data: no alarm on an iid half, alarms on shifted features, schema
 violations, empty and malformed windows, the job's entry point and CloudWatch publishing."""
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training import capture, drift
+from training import capture
 from training.contract import BASELINE_STATISTICS_FILE
+from training.monitor import drift
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 TARGETS = ("diagnosis_benign", "progression")

@@ -23,7 +23,7 @@ from tests.training.dirty_data import (
     churn_table,
     diabetes,
 )
-from training.features import (
+from training.data.features import (
     DatetimeFeatures,
     FeaturePlan,
     LeakError,

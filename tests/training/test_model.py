@@ -11,9 +11,10 @@ import pytest
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.metrics import accuracy_score, mean_squared_error
 
-from training import preprocess, train
 from training.contract import DEFAULT_GATE_METRIC, METRIC_DEFINITIONS, METRIC_NAMES
-from training.data import coerce_features, coerce_target, load_schema, read_csv_folder
+from training.data import preprocess
+from training.data.schema import coerce_features, coerce_target, load_schema, read_csv_folder
+from training.train import train
 
 
 def evaluation(run) -> dict:

@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from training.model_files import extract_model, package_model
+from training.train.model_files import extract_model, package_model
 
 
 def test_package_model_is_reproducible_and_flat(tmp_path):

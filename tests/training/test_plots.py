@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from training import evaluate, plots
-from training.data import load_schema, read_csv_folder
-from training.model_files import load_model
-from training.profile import profile_dataframe
+from training import plots
+from training.contract import Job
+from training.data.schema import load_schema, read_csv_folder
+from training.eda.profile import profile_dataframe
+from training.evaluate import evaluate
+from training.train.model_files import load_model
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,7 +39,8 @@ def test_available_says_whether_matplotlib_imports(monkeypatch):
 
 def test_importing_the_jobs_does_not_import_matplotlib():
     code = (
-        "import sys, training.profile, training.evaluate, training.train, training.inference\n"
+        "import sys, training.eda.profile, training.evaluate.evaluate, training.train.train\n"
+        "import training.serve.inference\n"
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
@@ -109,7 +112,7 @@ def test_profile_runs_as_a_script_where_matplotlib_cannot_be_imported(tmp_path, 
         [
             sys.executable,
             "-S",
-            str(REPO / "training" / "profile.py"),
+            str(REPO / Job.PROFILE.script),
             "--data-dir", str(data),
             "--report-dir", str(tmp_path / "report"),
             "--baseline-dir", str(tmp_path / "baseline"),

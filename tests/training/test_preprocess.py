@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training import preprocess
 from training.contract import SPLITS
-from training.data import SchemaError, read_csv_folder
+from training.data import preprocess
+from training.data.problems import SchemaError
+from training.data.schema import read_csv_folder
 
 TARGET = "diagnosis_benign"
 

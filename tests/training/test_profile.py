@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training import preprocess
-from training.data import SchemaError
-from training.profile import profile_dataframe
+from training.data import preprocess
+from training.data.problems import SchemaError
+from training.eda.profile import profile_dataframe
 
 
 def load(path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.scoring import compute_metrics
+from training.train.scoring import compute_metrics
 
 
 def test_compute_metrics_binary_scores_the_greater_label_as_positive():

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from training.contract import SERVING_MODULE, Job
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -39,13 +41,13 @@ def test_train_runs_as_a_file_like_the_container_runs_it(classification_run, tmp
     result = subprocess.run(
         [
             *python,
-            "training/train.py",
+            "training/train/train.py",
             "--estimator",
             '"linear"',
             "--problem-type",
             "classification",
             "--sagemaker_program",
-            "training/train.py",
+            "training/train/train.py",
         ],
         cwd=code_dir,
         env=env,
@@ -57,8 +59,9 @@ def test_train_runs_as_a_file_like_the_container_runs_it(classification_run, tmp
     assert re.search(r"validation:accuracy=([0-9\.]+);", result.stdout)
     model_dir = tmp_path / "model"
     assert sorted(p.name for p in model_dir.iterdir()) == ["code", "model.joblib", "schema.json"]
-    shipped = sorted(p.name for p in (model_dir / "code" / "training").iterdir())
-    assert shipped == sorted(p.name for p in (code_dir / "training").glob("*.py"))
+    shipped = model_dir / "code" / "training"
+    assert sorted(p.relative_to(shipped) for p in shipped.rglob("*.py")) == sorted(
+        p.relative_to(code_dir / "training") for p in (code_dir / "training").rglob("*.py"))
 
 
 def test_every_script_bootstraps_when_executed_as_a_file(tmp_path):
@@ -81,8 +84,8 @@ def test_every_script_bootstraps_when_executed_as_a_file(tmp_path):
         "    print('ok', path)\n"
     )
     scripts = [
-        str(code_dir / "training" / f"{name}.py")
-        for name in ("profile", "preprocess", "evaluate", "inference")
+        *(str(code_dir / job.script) for job in (Job.PROFILE, Job.PREPROCESS, Job.EVALUATE)),
+        str(code_dir / (SERVING_MODULE.replace(".", "/") + ".py")),
     ]
     result = subprocess.run(
         [*python, "-c", code, *scripts],

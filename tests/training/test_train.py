@@ -13,7 +13,6 @@ import pytest
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from training import train
 from training.contract import (
     DEFAULT_ESTIMATOR,
     DEFAULT_HYPERPARAMETERS,
@@ -22,7 +21,8 @@ from training.contract import (
     HYPERPARAMETERS,
     ProblemType,
 )
-from training.model_files import extract_model
+from training.train import train
+from training.train.model_files import extract_model
 
 
 def test_train_arguments_accept_sagemaker_quoted_values_and_unknown_flags(monkeypatch, tmp_path):
@@ -104,37 +104,41 @@ def test_an_integer_hyperparameter_rejects_a_fraction():
 def test_copy_code_ships_the_package_py_files_only(tmp_path):
     package = tmp_path / "src" / "training"
     package.mkdir(parents=True)
-    for name in ("__init__.py", "inference.py", "data.py"):
+    for name in ("__init__.py", "serve/__init__.py", "serve/inference.py", "data/schema.py"):
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
         (package / name).write_text(f"# {name}\n")
     (package / "requirements.txt").write_text("matplotlib==3.9.2\n")
-    (package / "__pycache__").mkdir()
-    (package / "__pycache__" / "data.cpython-312.pyc").write_bytes(b"\x00")
+    (package / "data" / "__pycache__").mkdir()
+    (package / "data" / "__pycache__" / "schema.cpython-312.pyc").write_bytes(b"\x00")
     copied = train.copy_code(tmp_path / "model", package)
     code = tmp_path / "model" / "code"
     assert [p.relative_to(code).as_posix() for p in copied] == [
         "training/__init__.py",
-        "training/data.py",
-        "training/inference.py",
+        "training/data/schema.py",
+        "training/serve/__init__.py",
+        "training/serve/inference.py",
     ]
     assert sorted(p.name for p in code.iterdir()) == ["training"]  # no code/requirements.txt
-    assert (code / "training" / "inference.py").read_text() == "# inference.py\n"
+    assert (code / "training" / "serve" / "inference.py").read_text() == "# serve/inference.py\n"
 
 
 def test_train_copies_the_package_it_runs_from(classification_run):
     shipped = classification_run.model_dir / "code" / "training"
-    source = Path(train.__file__).resolve().parent
-    assert sorted(p.name for p in shipped.iterdir()) == sorted(p.name for p in source.glob("*.py"))
-    assert (shipped / "inference.py").read_bytes() == (source / "inference.py").read_bytes()
+    source = Path(train.__file__).resolve().parents[1]
+    assert sorted(p.relative_to(shipped) for p in shipped.rglob("*.py")) == sorted(
+        p.relative_to(source) for p in source.rglob("*.py"))
+    handler = Path("serve") / "inference.py"
+    assert (shipped / handler).read_bytes() == (source / handler).read_bytes()
 
 
 def test_the_model_archive_carries_the_serving_code(classification_run, tmp_path):
     with tarfile.open(classification_run.archive_dir / "model.tar.gz") as tar:
         names = tar.getnames()
-    assert {"model.joblib", "schema.json", "code/training/inference.py"} <= set(names)
+    assert {"model.joblib", "schema.json", "code/training/serve/inference.py"} <= set(names)
     assert "code/training/contract.py" in names and "code/requirements.txt" not in names
     extracted = extract_model(classification_run.archive_dir, tmp_path / "model")
     code = (
-        "import sys; sys.path.insert(0, sys.argv[1]); import training.inference as i; "
+        "import sys; sys.path.insert(0, sys.argv[1]); import training.serve.inference as i; "
         "print(i.model_fn(sys.argv[2]).schema.target)"
     )
     result = subprocess.run(

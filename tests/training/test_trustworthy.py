@@ -15,8 +15,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_digits
 
 from tests.training.dirty_data import TARGET, as_csv_text, cancer, churn_table, imbalanced
-from training import evaluate, plots, preprocess, profile, train
-from training.alerts import AlertKind
+from training import plots
 from training.contract import (
     ALERTS_FILE,
     BASELINE_GAP,
@@ -28,8 +27,14 @@ from training.contract import (
     NO_CHAMPION_FILE,
     gate_json_path,
 )
-from training.data import DatasetSchema, SchemaError, load_schema, read_csv_folder
-from training.features import LeakError
+from training.data import preprocess
+from training.data.alerts import AlertKind
+from training.data.features import LeakError
+from training.data.problems import SchemaError
+from training.data.schema import DatasetSchema, load_schema, read_csv_folder
+from training.eda import profile
+from training.evaluate import evaluate
+from training.train import train
 
 
 @pytest.fixture
@@ -123,7 +128,7 @@ def test_the_leak_stops_preprocess_by_default_naming_the_column(tmp_path):
 
 def test_the_leak_stops_the_job_with_one_line_and_exit_2(tmp_path, capsys):
     data = write(churn_table(), tmp_path / "data")
-    from training.checks import exit_on_data_error
+    from training.data.problems import exit_on_data_error
 
     with pytest.raises(SystemExit) as stopped:
         exit_on_data_error(lambda: preprocess.main(
@@ -318,7 +323,7 @@ def test_the_imbalanced_data_keeps_its_minority(tmp_path):
 def test_the_fast_metrics_equal_scikit_learns(classes):
     from sklearn import metrics
 
-    from training.scoring import balanced_accuracy, macro_ovr_roc_auc
+    from training.train.scoring import balanced_accuracy, macro_ovr_roc_auc
 
     rng = np.random.default_rng(classes)
     y = rng.integers(0, classes, 600)
@@ -338,7 +343,7 @@ def test_the_fast_metrics_equal_scikit_learns(classes):
 def test_serving_applies_the_features_to_raw_rows_with_their_dropped_columns(imbalanced_run,
                                                                              monkeypatch):
     """A request carries the table as the user has it: ID, date as text, constant column."""
-    from training import inference
+    from training.serve import inference
 
     for variable in [v for v in os.environ if v.startswith("MLOPS_CAPTURE")]:
         monkeypatch.delenv(variable)

@@ -105,7 +105,8 @@ def test_unchanged_code_gives_the_same_definition_and_a_change_a_new_one(tmp_pat
 
     changed_dir = tmp_path / "training"
     shutil.copytree(TRAINING_DIR, changed_dir, ignore=shutil.ignore_patterns("__pycache__"))
-    (changed_dir / "train.py").write_text((changed_dir / "train.py").read_text() + "\n# v2\n")
+    changed = changed_dir / "train" / "train.py"
+    changed.write_text(changed.read_text() + "\n# v2\n")
     changed = run_pulumi(make(code_dir=changed_dir))
     assert definition_of(changed) != definition_of(default_plan)
     old_keys = {r.inputs["key"] for r in code_objects(default_plan)}

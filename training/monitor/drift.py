@@ -2,7 +2,7 @@
 
 Usage (a SageMaker processing job, or locally)::
 
-    python -m training.drift --capture-dir /opt/ml/processing/input/capture \\
+    python -m training.monitor.drift --capture-dir /opt/ml/processing/input/capture \\
         --baseline-dir /opt/ml/processing/input/baseline \\
         --output-dir /opt/ml/processing/output/drift \\
         --endpoint churn --model churn-v3 --window-hours 24 [--no-publish]

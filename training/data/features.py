@@ -1,6 +1,6 @@
 """Features that fit the data: which columns the model uses, how each is encoded, and why.
 
-`plan_features` reads the same alerts the EDA report shows (`training.alerts.column_alerts`
+`plan_features` reads the same alerts the EDA report shows (`training.data.alerts.column_alerts`
 and `detect_leakage`) and turns them into a `FeaturePlan`: ID-like and constant columns are
 dropped, a leaking column stops the run (or is dropped, or kept, by `leak_policy`), dates
 become calendar features, text becomes one-hot (few levels) or target-encoded (many).
@@ -34,7 +34,8 @@ from sklearn.preprocessing import (
 )
 from sklearn.utils.validation import check_is_fitted
 
-from training.alerts import (
+from training.contract import DEFAULT_SEED, LEAK_POLICY_FLAG, ProblemType
+from training.data.alerts import (
     Alert,
     AlertKind,
     column_alerts,
@@ -43,8 +44,7 @@ from training.alerts import (
     parse_datetimes,
     typed_frame,
 )
-from training.contract import DEFAULT_SEED, LEAK_POLICY_FLAG, ProblemType
-from training.data import SchemaError
+from training.data.problems import SchemaError
 
 __all__ = [
     "CALENDAR_PARTS",

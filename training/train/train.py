@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # run as a file by the container: make `training` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import joblib
 from sklearn.base import BaseEstimator
@@ -64,7 +64,7 @@ from training.contract import (
     ProblemType,
     format_metric_line,
 )
-from training.data import (
+from training.data.schema import (
     DatasetSchema,
     coerce_features,
     coerce_target,
@@ -72,11 +72,11 @@ from training.data import (
     read_csv_folder,
 )
 from training.jsonio import to_jsonable, write_json
-from training.scoring import score_model
+from training.train.scoring import score_model
 
 NULLABLE_HYPERPARAMETERS = ("max-depth",)
 """Hyperparameters that accept "None": a tree depth of None means unlimited."""
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 """The `training` package this script runs from; its .py files ship inside the model."""
 
 
@@ -226,16 +226,19 @@ def hyperparameter_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def copy_code(model_dir: Path, package_dir: Path = PACKAGE_DIR) -> list[Path]:
-    """Copy the package's .py files to `<model_dir>/code/training/` (sorted, nothing else).
+    """Copy the package's .py files, stage packages included, to `<model_dir>/code/training/`
+    (sorted, nothing else).
 
     The serving container runs with network isolation and cannot fetch code from S3; with the
-    code inside model.tar.gz it imports `training.inference` from `code/`.
+    code inside model.tar.gz it imports `training.serve.inference` from `code/`.
     """
     destination = model_dir / MODEL_CODE_DIR / PACKAGE
     destination.mkdir(parents=True, exist_ok=True)
     copied = []
-    for source in sorted(package_dir.glob("*.py")):
-        copied.append(Path(shutil.copyfile(source, destination / source.name)))
+    for source in sorted(package_dir.rglob("*.py")):
+        target = destination / source.relative_to(package_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        copied.append(Path(shutil.copyfile(source, target)))
     return copied
 
 

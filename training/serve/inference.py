@@ -78,14 +78,14 @@ from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # loaded as a top-level module: make `training` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import numpy as np
 import pandas as pd
 
 from training.contract import FeatureType, ProblemType
-from training.data import DatasetSchema
-from training.model_files import load_model
+from training.data.schema import DatasetSchema
+from training.train.model_files import load_model
 
 CSV = "text/csv"
 JSON = "application/json"

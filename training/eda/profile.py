@@ -1,15 +1,15 @@
 """EDA job: an HTML data report (tables and plots) and the drift-monitoring baseline.
 
-    python3 training/profile.py --data-dir /opt/ml/processing/input/data \
+    python3 training/eda/profile.py --data-dir /opt/ml/processing/input/data \
         --report-dir /opt/ml/processing/output/report \
         --baseline-dir /opt/ml/processing/output/baseline --target COLUMN --problem-type ...
 
 Report folder: report.html (self-contained, PNGs embedded), the same PNGs, summary.json and
-alerts.json (`training.alerts`: ID-like, constant, date, high-cardinality, missing, skewed,
+alerts.json (`training.data.alerts`: ID-like, constant, date, high-cardinality, missing, skewed,
 duplicate rows, class imbalance, integer codes, target leakage, each with its evidence), which
 the report shows first. Without matplotlib (it is not in the job image) the report and summary
 are written without plots. The data goes through the pre-flight's checks first
-(`training.checks.checked_schema`), so a bad upload fails with the same one-line messages.
+(`training.data.checks.checked_schema`), so a bad upload fails with the same one-line messages.
 Baseline folder: statistics.json and constraints.json in SageMaker Model Monitor's format (see
 `training.baseline`): what drift checks compare live traffic against; constraints.json is also
 valid as preprocess --schema.
@@ -34,14 +34,12 @@ from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # run as a file by the container: make `training` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import pandas as pd
 
 from training import plots
-from training.alerts import Alert, AlertKind, AlertSeverity, alerts, write_alerts
 from training.baseline import baseline_constraints, baseline_statistics
-from training.checks import checked_schema, exit_on_data_error
 from training.cluster import SINGLE_HOST, Cluster, load_cluster
 from training.contract import (
     ALERTS_FILE,
@@ -55,7 +53,10 @@ from training.contract import (
     SUMMARY_FILE,
     ProblemType,
 )
-from training.data import (
+from training.data.alerts import Alert, AlertKind, AlertSeverity, alerts, write_alerts
+from training.data.checks import checked_schema
+from training.data.problems import exit_on_data_error
+from training.data.schema import (
     DatasetSchema,
     coerce_features,
     coerce_target,

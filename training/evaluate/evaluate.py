@@ -1,6 +1,6 @@
 """Evaluation job: score the model, a trivial baseline and the champion on the test split.
 
-    python3 training/evaluate.py --model-dir /opt/ml/processing/input/model \
+    python3 training/evaluate/evaluate.py --model-dir /opt/ml/processing/input/model \
         --test-dir /opt/ml/processing/input/test \
         --champion-dir /opt/ml/processing/input/champion \
         --output-dir /opt/ml/processing/output/evaluation --target COLUMN --problem-type ... \
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # run as a file by the container: make `training` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import numpy as np
 import pandas as pd
@@ -70,16 +70,11 @@ from training.contract import (
     gate_gap,
     gate_metric,
 )
-from training.data import (
-    DatasetSchema,
-    SchemaError,
-    coerce_features,
-    coerce_target,
-    read_csv_folder,
-)
+from training.data.problems import SchemaError
+from training.data.schema import DatasetSchema, coerce_features, coerce_target, read_csv_folder
 from training.jsonio import write_json
-from training.model_files import extract_model, load_model
-from training.scoring import balanced_accuracy, compute_metrics, predict
+from training.train.model_files import extract_model, load_model
+from training.train.scoring import balanced_accuracy, compute_metrics, predict
 
 EVALUATION_REPORT_FILE = "evaluation.html"
 MAX_MATRIX_CLASSES = 20

@@ -16,17 +16,11 @@ import pandas as pd
 
 from training.baseline import MONITOR_FEATURE_TYPES
 from training.contract import FeatureType, ProblemType
+from training.data.files import detect_delimiter, read_data_file
+from training.data.problems import SchemaError
 from training.jsonio import read_json, to_jsonable
 
 SCHEMA_VERSION = 1
-
-
-class SchemaError(ValueError):
-    """The data does not meet the contract; the message names every offending column or file."""
-
-    def __init__(self, problems: str | Sequence[str]) -> None:
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("; ".join(self.problems))
 
 
 @dataclass(frozen=True)
@@ -112,18 +106,8 @@ def has_csv_files(folder: str | Path) -> bool:
 
 
 def _read_header(path: Path) -> list[str] | None:
-    from training.checks import detect_delimiter  # it imports this module
-
     with path.open(newline="", encoding="utf-8-sig") as handle:
         return next(csv.reader(handle, delimiter=detect_delimiter(path)), None)
-
-
-def read_data_file(path: Path) -> pd.DataFrame:
-    """One CSV file as text, with the delimiter the pre-flight checks detect (`training.checks`
-    imports this module, hence the late import)."""
-    from training.checks import read_data_file as read_checked
-
-    return read_checked(path)
 
 
 def read_csv_folder(folder: str | Path) -> pd.DataFrame:

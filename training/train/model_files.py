@@ -10,7 +10,7 @@ import joblib
 
 from training.archives import pack_folder
 from training.contract import MODEL_ARCHIVE, MODEL_FILE, SCHEMA_FILE
-from training.data import DatasetSchema, load_schema
+from training.data.schema import DatasetSchema, load_schema
 
 
 def package_model(model_dir: str | Path, archive_path: str | Path) -> Path:

@@ -12,7 +12,7 @@ from scipy.stats import rankdata
 from sklearn import metrics as skmetrics
 
 from training.contract import ProblemType
-from training.data import DatasetSchema, coerce_features, coerce_target
+from training.data.schema import DatasetSchema, coerce_features, coerce_target
 
 
 def compute_metrics(

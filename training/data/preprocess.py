@@ -1,6 +1,6 @@
 """Data preparation job: validate, clean, split deterministically, fit the feature transformer.
 
-    python3 training/preprocess.py --data-dir /opt/ml/processing/input/data \
+    python3 training/data/preprocess.py --data-dir /opt/ml/processing/input/data \
         --output-dir /opt/ml/processing/output --target COLUMN --problem-type classification
 
 Writes train/train.csv, validation/validation.csv, test/test.csv (raw features and target, the
@@ -8,8 +8,8 @@ input's column order) and transform/preprocessor.joblib + transform/schema.json 
 transform/feature_plan.json.
 
 Before anything is written the data goes through the same checks `mlops up --local` runs before
-any job (`training.checks.check_frame`): a bad upload fails here with the same one-line
-messages. The features follow the data (`training.features.plan_features`, on every labelled
+any job (`training.data.checks.check_frame`): a bad upload fails here with the same one-line
+messages. The features follow the data (`training.data.features.plan_features`, on every labelled
 row; the transformer is fitted on the train split): ID-like and constant columns are dropped
 (``--keep-id``, ``--keep-constant`` keep them), dates become calendar features, many-level
 text is target-encoded, and a column that alone predicts the target stops the run
@@ -39,13 +39,12 @@ from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # run as a file by the container: make `training` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import joblib
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from training.checks import checked_schema, exit_on_data_error
 from training.cluster import SINGLE_HOST, Cluster, load_cluster
 from training.contract import (
     DEFAULT_SEED,
@@ -59,17 +58,18 @@ from training.contract import (
     TRANSFORM_OUTPUT,
     ProblemType,
 )
-from training.data import (
+from training.data.checks import checked_schema
+from training.data.features import FeaturePlan, LeakPolicy, build_transformer, plan_features
+from training.data.problems import SchemaError, exit_on_data_error
+from training.data.schema import (
     DatasetSchema,
     Feature,
-    SchemaError,
     coerce_features,
     coerce_target,
     features_from_json,
     has_csv_files,
     read_csv_folder,
 )
-from training.features import FeaturePlan, LeakPolicy, build_transformer, plan_features
 from training.jsonio import read_json, write_json
 
 
