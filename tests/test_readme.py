@@ -161,6 +161,7 @@ def test_the_readme_names_the_commands_it_documents():
             assert "--target" in command.argv, f"README: {command.line!r} lacks --target"
 
 
+@pytest.mark.slow
 def test_every_readme_command_runs_as_written(tmp_path, sagemaker_with_three_packages):
     environment, sagemaker, group = sagemaker_with_three_packages
     project = tmp_path / "project"

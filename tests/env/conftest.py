@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from training.contract import IMAGE_REQUIREMENTS_FILE, PACKAGE, REQUIREMENTS_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -14,8 +12,3 @@ PINS = REPO_ROOT / PACKAGE / IMAGE_REQUIREMENTS_FILE
 REQUIREMENTS = REPO_ROOT / PACKAGE / REQUIREMENTS_FILE
 CACHE_ROOT = Path(os.environ.get("MLOPS_TEST_CACHE", "~/.cache/mlops-components")).expanduser()
 """Kept across runs: the job environment and the wheelhouse are built once per pin set."""
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "network: downloads from PyPI the first time (cached across runs after)")

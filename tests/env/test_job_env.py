@@ -156,6 +156,7 @@ def test_the_opt_out_is_described_as_the_development_interpreter() -> None:
 
 
 @pytest.mark.network
+@pytest.mark.slow
 def test_real_environment_has_exactly_the_pinned_versions() -> None:
     environment = ensure_job_environment(PINS, REQUIREMENTS, CACHE_ROOT / "job-env")
     pinned = {req.name: req.version

@@ -150,6 +150,7 @@ def test_a_failed_download_is_one_line_naming_the_requirement(tmp_path: Path) ->
 
 
 @pytest.mark.network
+@pytest.mark.slow
 def test_real_wheelhouse_of_the_repository_requirements() -> None:
     destination = CACHE_ROOT / "wheelhouse"
     archive = build_wheelhouse(REQUIREMENTS, PINS, destination)
@@ -164,6 +165,7 @@ def test_real_wheelhouse_of_the_repository_requirements() -> None:
 
 
 @pytest.mark.network
+@pytest.mark.slow
 def test_real_download_failure_names_the_missing_version(tmp_path: Path) -> None:
     reqs = write(tmp_path, "r.txt", "matplotlib==0.0.0\n")
     with pytest.raises(WheelhouseError, match=r"^cannot download matplotlib==0\.0\.0 .*"):

@@ -21,6 +21,8 @@ from mlops_components.local.job_env import (
 )
 from tests.env.conftest import CACHE_ROOT, PINS, REPO_ROOT, REQUIREMENTS
 
+pytestmark = pytest.mark.slow
+
 #: The test tools the training tests need beyond the image (never the job code): pytest, and
 #: jsonschema for the Model Monitor baseline schemas.
 TEST_TOOLS = ("pytest==9.0.3", "jsonschema==4.25.1")

@@ -72,7 +72,9 @@ def rule_to_queue(aws_client):
         events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
         events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": queue_arn}])
         events.put_events(Entries=[event])
-        received = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)
+        # moto delivers to a rule's targets within the PutEvents call, so the queue holds the
+        # event now or never: no long poll (a second per non-matching event).
+        received = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)
         events.remove_targets(Rule=name, Ids=["queue"])
         events.delete_rule(Name=name)
         arrived = bool(received.get("Messages"))

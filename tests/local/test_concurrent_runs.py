@@ -35,6 +35,8 @@ from mlops_components.local.workdir import LocalWorkdir
 from tests.conftest import REPO_ROOT
 from tests.local.conftest import run_cli
 
+pytestmark = pytest.mark.slow
+
 COLUMNS = ["mean radius", "mean texture", "mean concavity", "worst area", "target"]
 
 

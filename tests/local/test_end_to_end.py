@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.datasets import load_breast_cancer
 
 from mlops_components.local.registry import LocalRegistry
@@ -25,6 +26,8 @@ from training.contract import (
     SERVING_MODULE,
     SOURCEDIR_TARBALL,
 )
+
+pytestmark = pytest.mark.slow
 
 
 def local_path(workdir: Path, uri: str) -> Path:
