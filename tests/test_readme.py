@@ -207,3 +207,16 @@ def test_every_readme_command_runs_as_written(tmp_path, sagemaker_with_three_pac
         for s in sagemaker.list_model_packages(ModelPackageGroupName=group)[
             "ModelPackageSummaryList"]]}
     assert statuses == {1: "PendingManualApproval", 2: "PendingManualApproval", 3: "Approved"}
+
+
+def test_ci_runs_exactly_the_readmes_set_up_and_test_commands():
+    """`.ci/run` is the newcomer's path: a set-up step the README lacks (or the other way
+    round) would let CI pass where a newcomer fails."""
+    quickstart = re.search(r"## Quickstart.*?```bash\n(.*?)```", (REPO_ROOT / "README.md")
+                           .read_text(), flags=re.DOTALL).group(1)
+    commands = [line.partition("  #")[0].strip() for line in quickstart.splitlines()]
+    set_up, test = commands[0], commands[-1]
+    ci = [line.strip() for line in (REPO_ROOT / ".ci" / "run").read_text().splitlines()
+          if line.strip() and not line.lstrip().startswith("#")]
+    assert set_up in ci and test in ci, (set_up, test, ci)
+    assert ci.index(set_up) < ci.index(test)
