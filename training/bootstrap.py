@@ -19,12 +19,44 @@ import os
 import sys
 from pathlib import Path
 
+
+def unpack_code(code_dir: Path, package: str) -> Path:
+    """The folder that holds the whole `package`: `code_dir` itself, or a temporary folder
+    with the archive from `code_dir` whose members are the package's, unpacked.
+
+    A processing job's code location holds this script and the package as one archive (one S3
+    object instead of one per module); a training job's container has already unpacked it.
+    Standard library only, and no project import: it runs before the package is importable.
+    """
+    if (code_dir / package / "__init__.py").is_file():
+        return code_dir
+    import atexit
+    import shutil
+    import tarfile
+    import tempfile
+
+    for archive in sorted(code_dir.glob("*.tar.gz")):
+        with tarfile.open(archive, "r:gz") as source:
+            if not any(name.startswith(f"{package}/") for name in source.getnames()):
+                continue
+            unpacked = Path(tempfile.mkdtemp(prefix="mlops-code-"))
+            atexit.register(shutil.rmtree, unpacked, ignore_errors=True)
+            source.extractall(unpacked, filter="data")
+            return unpacked
+    raise SystemExit(f"bootstrap: {code_dir} holds neither the {package} package nor an "
+                     "archive of it")
+
+
 if __name__ == "__main__":
     # Run as a script, Python puts training/ itself first on sys.path, where a module of ours
-    # could shadow one of the standard library's. Import from the code dir instead.
+    # could shadow one of the standard library's. Import from the code dir instead, and let
+    # the jobs' own processes import it too.
     _here = Path(__file__).resolve().parent
     sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _here]
-    sys.path.insert(0, str(_here.parent))
+    _code_dir = str(unpack_code(_here.parent, _here.name))
+    sys.path.insert(0, _code_dir)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        part for part in (_code_dir, os.environ.get("PYTHONPATH", "")) if part)
 
 import importlib.metadata  # noqa: E402
 import re  # noqa: E402
@@ -48,8 +80,9 @@ from training.contract import (  # noqa: E402
     Job,
 )
 
-CODE_DIR = Path(__file__).resolve().parent.parent
-"""The folder that holds the ``training`` package (the job's code location)."""
+CODE_DIR = Path(sys.modules[PACKAGE].__file__).resolve().parent.parent
+"""The folder that holds the whole ``training`` package: the job's code location, or where
+`unpack_code` put the package's archive."""
 
 InstalledVersion = Callable[[str], "str | None"]
 

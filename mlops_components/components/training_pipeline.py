@@ -41,6 +41,7 @@ from mlops_components.sagemaker.spec import (
 from mlops_components.sagemaker.validate import validate_pipeline_spec
 from mlops_components.validation import KMS_KEY_ONLY_ARN_RE, Problems, is_known
 from training.contract import (
+    BOOTSTRAP_SCRIPT,
     DEFAULT_BASELINE_MARGIN,
     DEFAULT_CHAMPION_MARGIN,
     DEFAULT_ESTIMATOR,
@@ -190,21 +191,23 @@ class TrainingPipeline(pulumi.ComponentResource):
         package = package_training_code(args.code_dir)
         code_key_prefix = f"{PREFIXES['code']}{pipeline_name}/{package.digest}"
         # A code change replaces these objects (new keys); the old versions stay, because
-        # registered packages and running executions still point at them.
+        # registered packages and running executions still point at them. The package travels
+        # as one archive (training jobs unpack it as their source dir; every job's bootstrap,
+        # the one loose file, unpacks it for processing jobs): two objects a model, not one
+        # per module.
         keep = child_opts(self, retain_on_delete=True)
         uploads = [
             aws.s3.BucketObjectv2(
-                f"{name}-code-{_object_suffix(path)}", bucket=bucket,
-                key=f"{code_key_prefix}/{path}", content=content.decode(),
-                content_type="text/x-python" if path.endswith(".py") else "text/plain",
-                tags=tags, opts=keep)
-            for path, content in sorted(package.files.items())
+                f"{name}-code-{_object_suffix(BOOTSTRAP_SCRIPT)}", bucket=bucket,
+                key=f"{code_key_prefix}/{BOOTSTRAP_SCRIPT}",
+                content=package.files[BOOTSTRAP_SCRIPT].decode(),
+                content_type="text/x-python", tags=tags, opts=keep),
+            aws.s3.BucketObjectv2(
+                f"{name}-code-sourcedir", bucket=bucket,
+                key=f"{code_key_prefix}/{SOURCEDIR_TARBALL}",
+                source=pulumi.FileAsset(str(package.tarball_file())),
+                content_type="application/gzip", tags=tags, opts=keep),
         ]
-        uploads.append(aws.s3.BucketObjectv2(
-            f"{name}-code-sourcedir", bucket=bucket,
-            key=f"{code_key_prefix}/{SOURCEDIR_TARBALL}",
-            source=pulumi.FileAsset(str(package.tarball_file())),
-            content_type="application/gzip", tags=tags, opts=keep))
         # ChampionModelUri's default: a prefix holding only the marker that means "no approved
         # model yet", so Evaluate always has a champion input and the gate skips the champion.
         uploads.append(aws.s3.BucketObjectv2(

@@ -8,15 +8,28 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from mlops_components.components.code_package import package_training_code
 from mlops_components.sagemaker.requirements import pack_wheelhouse
 from tests.env.conftest import REPO_ROOT
 from training import bootstrap
-from training.contract import JOB_ENV, PACKAGE, REQUIREMENTS_FILE, WHEELHOUSE_ENV, Job
+from training.archives import tarball_bytes
+from training.contract import (
+    BOOTSTRAP_SCRIPT,
+    JOB_ENV,
+    PACKAGE,
+    REQUIREMENTS_CHECK_ENV,
+    REQUIREMENTS_CHECK_WARN,
+    REQUIREMENTS_FILE,
+    SOURCEDIR_TARBALL,
+    WHEELHOUSE_ENV,
+    Job,
+)
 
 JOB_SCRIPT = '''
 import cProfile  # imports the standard library's profile: this file must not shadow it
@@ -116,6 +129,39 @@ def test_empty_requirements_just_run(code_dir: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "bootstrap: no requirements beyond the image"
     assert out.read_text() == "ran"
+
+
+def test_a_code_location_of_the_bootstrap_and_the_archive_runs_the_job(tmp_path: Path) -> None:
+    """What a processing job receives: the bootstrap alone, and the whole package as one
+    archive beside it (plus another archive that is not the package)."""
+    package = package_training_code()
+    location = tmp_path / "code"
+    (location / PACKAGE).mkdir(parents=True)
+    (location / BOOTSTRAP_SCRIPT).write_bytes(package.files[BOOTSTRAP_SCRIPT])
+    (location / "wheelhouse-other.tar.gz").write_bytes(tarball_bytes({"x.whl": b""}))
+    (location / SOURCEDIR_TARBALL).write_bytes(package.tarball())
+    environ = {key: value for key, value in os.environ.items()
+               if key not in (WHEELHOUSE_ENV, JOB_ENV, "PYTHONPATH")}
+    result = subprocess.run(
+        [sys.executable, str(location / BOOTSTRAP_SCRIPT), Job.PREPROCESS.value, "--help"],
+        capture_output=True, text=True,
+        env={**environ, REQUIREMENTS_CHECK_ENV: REQUIREMENTS_CHECK_WARN},
+        cwd=tmp_path, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "--leak-policy" in result.stdout  # the real job's own --help ran
+    assert not list(Path(tempfile.gettempdir()).glob(f"mlops-code-*/{BOOTSTRAP_SCRIPT}")), \
+        "the unpacked code outlived the job"
+
+
+def test_a_code_location_without_the_package_says_so(tmp_path: Path) -> None:
+    location = tmp_path / "code"
+    (location / PACKAGE).mkdir(parents=True)
+    shutil.copy(REPO_ROOT / BOOTSTRAP_SCRIPT, location / BOOTSTRAP_SCRIPT)
+    result = subprocess.run([sys.executable, str(location / BOOTSTRAP_SCRIPT), "profile"],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"bootstrap: {location} holds neither the {PACKAGE} "
+                                     "package nor an archive of it")
 
 
 @pytest.mark.parametrize(("argv", "environ", "message"), [

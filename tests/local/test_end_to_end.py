@@ -21,6 +21,7 @@ from mlops_components.local.registry import LocalRegistry
 from mlops_components.local.workdir import LocalS3
 from tests.local.conftest import run_cli, up_local
 from training.contract import (
+    BOOTSTRAP_SCRIPT,
     MODEL_CODE_DIR,
     SERVING_CODE_DIR,
     SERVING_MODULE,
@@ -96,9 +97,8 @@ def test_the_uploaded_code_is_the_training_package_byte_for_byte(default_run):
     assert code_dir.parent.parent.name == "code"  # code/<pipeline>/<digest>/
     uploaded = {path.relative_to(code_dir).as_posix(): path.read_bytes()
                 for path in code_dir.rglob("*") if path.is_file()}
-    tarball = uploaded.pop(SOURCEDIR_TARBALL)
-    assert uploaded == expected.files
-    assert tarball == expected.tarball()
+    assert uploaded == {BOOTSTRAP_SCRIPT: expected.files[BOOTSTRAP_SCRIPT],
+                        SOURCEDIR_TARBALL: expected.tarball()}
     serving = package["InferenceSpecification"]["Containers"][0]["Environment"]
     # the serving container reads the code from inside the model (no network needed)
     assert serving["SAGEMAKER_SUBMIT_DIRECTORY"] == SERVING_CODE_DIR
