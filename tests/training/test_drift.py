@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from training import capture
+from training.baseline import baseline_statistics, bucket_counts
 from training.contract import (
     BASELINE_STATISTICS_FILE,
     DRIFT_DETECTED_METRIC,
@@ -27,13 +28,15 @@ from training.contract import (
     MALFORMED_RECORDS_METRIC,
     RECORDS_ANALYZED_METRIC,
     SCHEMA_VIOLATIONS_METRIC,
+    FeatureType,
 )
+from training.data.schema import Feature
 from training.monitor import drift
 from training.monitor.cloudwatch import cloudwatch_metric_data, publish_metrics
 from training.monitor.metrics import DriftThresholds, js_distance, psi
 from training.monitor.reference import DriftInputError, load_baseline
 from training.monitor.report import STATUS_LOW_TRAFFIC, STATUS_NO_TRAFFIC, STATUS_OK
-from training.monitor.window import _bin_counts
+from training.monitor.window import NumericWindow
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 TARGETS = ("diagnosis_benign", "progression")
@@ -485,5 +488,35 @@ def test_bin_counts_are_searchsorted_bincount_with_ties_infinities_and_nan(point
                              [np.nan] * 7])
     expected = np.bincount(np.searchsorted(grid, values[~np.isnan(values)], side="left"),
                            minlength=points + 1)
-    counts = _bin_counts(grid, values, int(np.count_nonzero(~np.isnan(values))))
+    counts = bucket_counts(grid, values, int(np.count_nonzero(~np.isnan(values))))
     assert counts.tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("sketch", [True, False])  # bucket counts, or read off the CDF grid
+def test_profile_and_the_drift_check_count_a_value_on_a_bucket_edge_in_the_same_bucket(
+        tmp_path, sketch):
+    """The baseline's buckets over [0, 8] have an edge at 4.0: both 4s count in the bucket
+    below it when Profile writes the baseline and when the drift check bins the same values,
+    so identical traffic has PSI 0."""
+    values = [0, 1, 2, 3, 4, 4, 5, 6, 7, 8]
+    frame = pd.DataFrame({"x": values})
+    statistics = baseline_statistics(frame, [Feature("x", FeatureType.NUMERIC)])
+    kll = statistics["features"][0]["numerical_statistics"]["distribution"]["kll"]
+    if not sketch:
+        del kll["sketch"]
+    written = [bucket["count"] for bucket in kll["buckets"]]
+    assert written == [1, 1, 1, 1, 2, 0, 1, 1, 1, 1]
+    folder = tmp_path / "baseline"
+    folder.mkdir()
+    (folder / BASELINE_STATISTICS_FILE).write_text(json.dumps(statistics))
+
+    window = NumericWindow(load_baseline(folder).features[0])
+    window.update(np.array(values, dtype=float))
+    write_csv_capture(frame, tmp_path / "capture")
+    report = drift.run_drift(tmp_path / "capture", folder, window_hours=0,
+                             thresholds=DriftThresholds(min_rows=1))
+
+    assert window.counts.tolist() == written
+    feature = by_name(report)["x"]
+    assert feature["current"]["bucket_counts"] == written
+    assert feature["metrics"]["psi"]["value"] == 0.0
