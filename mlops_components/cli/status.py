@@ -76,7 +76,7 @@ def _aws_status(region: str | None, endpoint_url: str | None, group: str,
 
     from mlops_components.cli.registry import sagemaker_registry
     from mlops_components.components.model_endpoint import endpoint_alarm_names
-    from mlops_components.functions.deployer import TAG_PACKAGE_ARN, TAG_PACKAGE_VERSION
+    from mlops_components.functions.deployer.config import TAG_PACKAGE_ARN, TAG_PACKAGE_VERSION
 
     session = boto3.session.Session(region_name=region)
     sagemaker = session.client("sagemaker", endpoint_url=endpoint_url)

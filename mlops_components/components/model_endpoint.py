@@ -3,7 +3,7 @@
 Who owns the endpoint
 ---------------------
 Pulumi never declares the SageMaker endpoint, its endpoint configs or its models. It declares
-what makes and removes them: the deployer Lambda (``functions/deployer.py``), its rules and
+what makes and removes them: the deployer Lambda (``functions/deployer/``), its rules and
 roles. The two therefore never fight over one resource:
 
 * **Creation** happens on the first approval: the registry's approval rule (Approved only,
@@ -89,9 +89,10 @@ __all__ = ["AutoscalingArgs", "CaptureMethod", "DeploymentStrategy", "EndpointKi
            "endpoint_alarm_names", "endpoint_in_service_pattern",
            "validate_endpoint_args"]
 
-DEPLOYER_SOURCE = Path(deployer.__file__).resolve()
+DEPLOYER_PACKAGE = Path(deployer.__file__).resolve().parent
+"""The deployer's package; the Lambda loads it as the top-level package of that name."""
 DEPLOYER_RUNTIME = "python3.12"
-DEPLOYER_HANDLER = f"{DEPLOYER_SOURCE.stem}.handler"
+DEPLOYER_HANDLER = f"{DEPLOYER_PACKAGE.name}.handler"
 DEPLOYER_TIMEOUT_SECONDS = 300
 DEPLOYER_MEMORY_MB = 256
 LOG_RETENTION_DAYS = 30
@@ -205,6 +206,12 @@ class ModelEndpointArgs:
     """Extra tags for every resource (and the deployer's SageMaker resources). Default: none."""
 
 
+def deployer_code_assets() -> dict[str, pulumi.FileAsset]:
+    """The Lambda's code archive: every module of the deployer package, under its name."""
+    return {f"{DEPLOYER_PACKAGE.name}/{module.name}": pulumi.FileAsset(str(module))
+            for module in sorted(DEPLOYER_PACKAGE.glob("*.py"))}
+
+
 def deployer_function_name(endpoint_name: str) -> str:
     """`<endpoint>-deployer`, the endpoint part cut so it fits Lambda's 64 characters."""
     return f"{endpoint_name[:FUNCTION_NAME_LIMIT - len('-deployer')]}-deployer"
@@ -295,8 +302,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             name=function_name,
             description=f"Deploys approved packages of its group to endpoint {endpoint}",
             runtime=DEPLOYER_RUNTIME, handler=DEPLOYER_HANDLER, role=deployer_role.arn,
-            code=pulumi.AssetArchive({DEPLOYER_SOURCE.name: pulumi.FileAsset(
-                str(DEPLOYER_SOURCE))}),
+            code=pulumi.AssetArchive(deployer_code_assets()),
             timeout=DEPLOYER_TIMEOUT_SECONDS, memory_size=DEPLOYER_MEMORY_MB,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
             tags=tags, opts=child_opts(self, depends_on=[deployer_policy, log_group]))

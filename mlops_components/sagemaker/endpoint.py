@@ -1,7 +1,7 @@
 """The endpoint's closed choices, defaults and the limits AWS enforces (no Pulumi).
 
 The stack config (``config.py``) and the ``ModelEndpoint`` component both read these; the
-deployer Lambda (``functions/deployer.py``) spells the same values, which a test keeps equal.
+deployer Lambda (``functions/deployer/``) spells the same values, which a test keeps equal.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from mlops_components.components.stack import MlopsStack
 from mlops_components.local import loop
 from mlops_components.local.events import matches
 from mlops_components.local.workdir import LocalWorkdir
-from training.monitor import drift
+from training.monitor.cloudwatch import cloudwatch_metric_data, write_local_metrics
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def metrics_of(tmp_path: Path, drifted: bool, endpoint: str, model: str = "churn
     report = {"drift": drifted, "records_read": 300, "malformed": {"total": 0},
               "violations": [], "features": []}
     path = tmp_path / "metrics.jsonl"
-    drift.write_local_metrics(path, drift.cloudwatch_metric_data(report, endpoint, model))
+    write_local_metrics(path, cloudwatch_metric_data(report, endpoint, model))
     return loop.read_metrics(path)
 
 

@@ -33,6 +33,7 @@ from training.contract import (
     Job,
 )
 from training.monitor import drift
+from training.monitor.metrics import DriftThresholds
 
 BASE = MonitorSpec(
     pipeline_name="diagnosis-monitor",
@@ -102,7 +103,7 @@ def test_the_arguments_are_what_the_drift_job_parses(definitions):
     assert (args.endpoint, args.model, args.window_hours) == ("diagnosis-endpoint",
                                                               "diagnosis", 1.0)
     assert (args.psi_threshold, args.js_threshold) == (0.3, 0.15)
-    assert args.ks_threshold == drift.DriftThresholds().ks
+    assert args.ks_threshold == DriftThresholds().ks
     assert args.publish
 
 

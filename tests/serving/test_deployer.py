@@ -15,6 +15,7 @@ from botocore.exceptions import ParamValidationError
 from botocore.stub import Stubber
 
 from mlops_components.functions import deployer
+from mlops_components.functions.deployer.calls import describe_endpoint
 
 REGION = "us-east-1"
 GROUP = "churn-models"
@@ -223,7 +224,7 @@ def test_delete_removes_the_endpoint_and_what_the_deployer_made_and_is_idempoten
                                                    autoscaling=scaling)
     assert deleted["endpoints"] == [config.endpoint_name]
     assert len(deleted["models"]) == 2 and len(deleted["endpoint_configs"]) == 2
-    assert deployer._describe_endpoint(sm.client, config.endpoint_name) is None
+    assert describe_endpoint(sm.client, config.endpoint_name) is None
     assert managed(sm, config) == ([f"{config.endpoint_name}-by-hand"], [])
     again = deployer.delete_endpoint_and_configs(config.endpoint_name, sm.client,
                                                  autoscaling=scaling)
@@ -342,12 +343,12 @@ def test_the_destroy_hook_deletes_only_on_delete(sm, scaling):
         outcome = deployer.handle({**hook, "tf": {"action": action, "prev_input": hook}},
                                   config, sm, scaling)
         assert outcome.action == "noop"
-    assert deployer._describe_endpoint(sm.client, config.endpoint_name) is not None
+    assert describe_endpoint(sm.client, config.endpoint_name) is not None
 
     outcome = deployer.handle({**hook, "tf": {"action": "delete", "prev_input": hook}},
                               config, sm, scaling)
     assert outcome.action == "deleted"
-    assert deployer._describe_endpoint(sm.client, config.endpoint_name) is None
+    assert describe_endpoint(sm.client, config.endpoint_name) is None
     assert managed(sm, config) == ([], [])
     assert scalable_targets(scaling, config.endpoint_name) == []
 

@@ -153,11 +153,12 @@ def test_domains_are_listed_for_small_cardinality_only():
 # --- the pieces ----------------------------------------------------------------------------------
 
 
-def test_equal_width_buckets_match_numpy_and_close_the_last_bucket():
+def test_equal_width_buckets_count_a_value_on_an_edge_in_the_bucket_below():
     values = [0.0, 0.5, 1.0, 9.99, 10.0, 10.0]
     buckets = equal_width_buckets(values)
-    counts, edges = np.histogram(values, bins=10)
-    assert [b["count"] for b in buckets] == counts.tolist()
+    _, edges = np.histogram(values, bins=10)
+    counts = np.bincount(np.searchsorted(edges[1:-1], values, side="left"), minlength=10)
+    assert [b["count"] for b in buckets] == counts.tolist() == [3, 0, 0, 0, 0, 0, 0, 0, 0, 3]
     assert [b["upper_bound"] for b in buckets] == pytest.approx(edges[1:].tolist())
 
 

@@ -16,8 +16,27 @@ import pandas as pd
 import pytest
 
 from training import capture
-from training.contract import BASELINE_STATISTICS_FILE
+from training.baseline import baseline_statistics, bucket_counts
+from training.contract import (
+    BASELINE_STATISTICS_FILE,
+    DRIFT_DETECTED_METRIC,
+    DRIFT_HTML_FILE,
+    DRIFT_METRIC_NAMESPACE,
+    DRIFT_REPORT_FILE,
+    FEATURE_DRIFT_SCORE_METRIC,
+    LOCAL_METRICS_FILE_ENV,
+    MALFORMED_RECORDS_METRIC,
+    RECORDS_ANALYZED_METRIC,
+    SCHEMA_VIOLATIONS_METRIC,
+    FeatureType,
+)
+from training.data.schema import Feature
 from training.monitor import drift
+from training.monitor.cloudwatch import cloudwatch_metric_data, publish_metrics
+from training.monitor.metrics import DriftThresholds, js_distance, psi
+from training.monitor.reference import DriftInputError, load_baseline
+from training.monitor.report import STATUS_LOW_TRAFFIC, STATUS_NO_TRAFFIC, STATUS_OK
+from training.monitor.window import NumericWindow
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 TARGETS = ("diagnosis_benign", "progression")
@@ -95,7 +114,7 @@ def split(frame: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFram
 def check(baseline_frame, capture_dir, tmp_path, sketch=False, **thresholds):
     write_statistics(baseline_frame, tmp_path / "baseline", sketch)
     return drift.run_drift(capture_dir, tmp_path / "baseline",
-                           window_hours=0, thresholds=drift.DriftThresholds(**thresholds))
+                           window_hours=0, thresholds=DriftThresholds(**thresholds))
 
 
 def by_name(report):
@@ -112,7 +131,7 @@ def test_no_alarm_on_a_held_out_half_of_the_training_data(cancer_frame, tmp_path
     baseline, live = split(cancer_frame)
     write_csv_capture(live, tmp_path / "capture")
     report = check(baseline, tmp_path / "capture", tmp_path, sketch=sketch)
-    assert report["status"] == drift.STATUS_OK
+    assert report["status"] == STATUS_OK
     assert report["records_read"] == report["rows_analyzed"] == len(live)
     assert report["drift"] is False, report["drifted_features"]
     assert report["violations"] == []
@@ -183,13 +202,13 @@ def test_an_empty_window_is_no_traffic_and_no_alarm(cancer_frame, tmp_path):
     write_statistics(baseline, tmp_path / "baseline")
     later = drift.run_drift(tmp_path / "capture", tmp_path / "baseline",
                             window_hours=1, window_end=T0 + timedelta(days=2))
-    assert later["status"] == drift.STATUS_NO_TRAFFIC
+    assert later["status"] == STATUS_NO_TRAFFIC
     assert later["drift"] is False and later["records_read"] == 0 and later["features"] == []
     empty = drift.run_drift(tmp_path / "nothing-here", tmp_path / "baseline", window_hours=0)
-    assert empty["status"] == drift.STATUS_NO_TRAFFIC
+    assert empty["status"] == STATUS_NO_TRAFFIC
     inside = drift.run_drift(tmp_path / "capture", tmp_path / "baseline", window_hours=1,
                              window_end=T0 + timedelta(minutes=30))
-    assert inside["status"] == drift.STATUS_OK and inside["records_read"] == len(live)
+    assert inside["status"] == STATUS_OK and inside["records_read"] == len(live)
 
 
 def test_a_handful_of_rows_is_reported_but_never_alarms(cancer_frame, tmp_path):
@@ -197,7 +216,7 @@ def test_a_handful_of_rows_is_reported_but_never_alarms(cancer_frame, tmp_path):
     live["mean radius"] += 10 * baseline["mean radius"].std()
     write_csv_capture(live.head(10), tmp_path / "capture")
     report = check(baseline, tmp_path / "capture", tmp_path)
-    assert report["status"] == drift.STATUS_LOW_TRAFFIC
+    assert report["status"] == STATUS_LOW_TRAFFIC
     assert report["drift"] is False
     assert by_name(report)["mean radius"]["metrics"]["psi"]["value"] > 0.2
 
@@ -315,25 +334,25 @@ def test_small_chunks_give_identical_results_with_memory_bounded_by_the_chunk(ca
 
 
 def test_metric_functions_on_known_inputs():
-    assert drift.psi(np.array([10, 20, 30]), np.array([10, 20, 30])) == pytest.approx(0.0)
-    assert drift.psi(np.array([50, 50]), np.array([90, 10]), smoothing=0) == pytest.approx(
+    assert psi(np.array([10, 20, 30]), np.array([10, 20, 30])) == pytest.approx(0.0)
+    assert psi(np.array([50, 50]), np.array([90, 10]), smoothing=0) == pytest.approx(
         0.4 * math.log(0.9 / 0.5) - 0.4 * math.log(0.1 / 0.5))
-    assert math.isfinite(drift.psi(np.array([100, 0]), np.array([0, 100])))
-    assert drift.js_distance({"a": 1, "b": 1}, {"a": 5, "b": 5}) == pytest.approx(0.0)
-    assert drift.js_distance({"a": 1}, {"b": 1}) == pytest.approx(1.0)
+    assert math.isfinite(psi(np.array([100, 0]), np.array([0, 100])))
+    assert js_distance({"a": 1, "b": 1}, {"a": 5, "b": 5}) == pytest.approx(0.0)
+    assert js_distance({"a": 1}, {"b": 1}) == pytest.approx(1.0)
 
 
 def test_bad_baselines_give_one_line_naming_the_file_and_feature(tmp_path, capsys):
-    with pytest.raises(drift.DriftInputError, match="statistics.json: baseline statistics"):
-        drift.load_baseline(tmp_path)
+    with pytest.raises(DriftInputError, match="statistics.json: baseline statistics"):
+        load_baseline(tmp_path)
     path = tmp_path / BASELINE_STATISTICS_FILE
     path.write_text(json.dumps({"features": [{"name": "age", "inferred_type": "Date"}]}))
-    with pytest.raises(drift.DriftInputError, match="'age' has inferred_type 'Date'"):
-        drift.load_baseline(path)
+    with pytest.raises(DriftInputError, match="'age' has inferred_type 'Date'"):
+        load_baseline(path)
     path.write_text(json.dumps({"features": [{"name": "age", "inferred_type": "Integral",
                                               "numerical_statistics": {"common": {}}}]}))
-    with pytest.raises(drift.DriftInputError, match="'age' needs kll buckets"):
-        drift.load_baseline(path)
+    with pytest.raises(DriftInputError, match="'age' needs kll buckets"):
+        load_baseline(path)
     assert drift.main(["--capture-dir", str(tmp_path), "--baseline-dir", str(tmp_path),
                        "--output-dir", str(tmp_path / "out"), "--no-publish"]) == 2
     err = capsys.readouterr().err
@@ -352,10 +371,10 @@ def test_main_writes_the_json_and_html_reports(diabetes_frame, tmp_path, capsys)
                        "--window-hours", "2", "--window-end", "2026-11-27T11:00:00Z",
                        "--no-publish"])
     assert code == 0
-    report = json.loads((tmp_path / "out" / drift.DRIFT_REPORT_FILE).read_text())
+    report = json.loads((tmp_path / "out" / DRIFT_REPORT_FILE).read_text())
     assert report["drifted_features"] == ["s5"]
     assert report["window"]["hours"] == 2.0
-    page = (tmp_path / "out" / drift.DRIFT_HTML_FILE).read_text()
+    page = (tmp_path / "out" / DRIFT_HTML_FILE).read_text()
     assert "s5" in page and "DRIFT" in page
     pytest.importorskip("matplotlib")
     assert page.count("<img") == live.shape[1]
@@ -368,7 +387,7 @@ def test_with_a_local_metrics_file_main_appends_there_instead_of_calling_cloudwa
     write_csv_capture(live, tmp_path / "capture")
     write_statistics(baseline, tmp_path / "baseline")
     metrics = tmp_path / "cloudwatch" / "metrics.jsonl"
-    monkeypatch.setenv(drift.LOCAL_METRICS_FILE_ENV, str(metrics))
+    monkeypatch.setenv(LOCAL_METRICS_FILE_ENV, str(metrics))
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # any CloudWatch call fails
     arguments = ["--capture-dir", str(tmp_path / "capture"), "--baseline-dir",
                  str(tmp_path / "baseline"), "--output-dir", str(tmp_path / "out"),
@@ -376,9 +395,9 @@ def test_with_a_local_metrics_file_main_appends_there_instead_of_calling_cloudwa
     assert drift.main(arguments) == 0
     assert drift.main(arguments) == 0
     data = [json.loads(line) for line in metrics.read_text().splitlines()]
-    flags = [d for d in data if d["MetricName"] == drift.DRIFT_DETECTED_METRIC]
+    flags = [d for d in data if d["MetricName"] == DRIFT_DETECTED_METRIC]
     assert [d["Value"] for d in flags] == [1.0, 1.0]  # appended, one per run
-    assert {d["Namespace"] for d in data} == {drift.DRIFT_METRIC_NAMESPACE}
+    assert {d["Namespace"] for d in data} == {DRIFT_METRIC_NAMESPACE}
     assert flags[0]["Dimensions"] == [{"Name": "Endpoint", "Value": "churn-endpoint"},
                                       {"Name": "Model", "Value": "churn"}]
     assert "local stand-in for CloudWatch" in capsys.readouterr().out
@@ -412,7 +431,7 @@ def cloudwatch():
 def _values(client, name, dimensions, start, end):
     result = client.get_metric_data(
         MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": {
-            "Namespace": drift.DRIFT_METRIC_NAMESPACE, "MetricName": name,
+            "Namespace": DRIFT_METRIC_NAMESPACE, "MetricName": name,
             "Dimensions": dimensions}, "Period": 60, "Stat": "Maximum"}}],
         StartTime=start, EndTime=end)
     return result["MetricDataResults"][0]["Values"]
@@ -424,24 +443,24 @@ def test_publish_metrics_batches_and_cloudwatch_sees_them(cancer_frame, tmp_path
     write_csv_capture(live, tmp_path / "capture")
     report = check(baseline, tmp_path / "capture", tmp_path)
     now = datetime.now(UTC).replace(microsecond=0)
-    data = drift.cloudwatch_metric_data(report, "churn-ep", "churn-v3", timestamp=now)
+    data = cloudwatch_metric_data(report, "churn-ep", "churn-v3", timestamp=now)
     assert len(data) == 4 + live.shape[1]
     assert all(d["Dimensions"][:2] == [{"Name": "Endpoint", "Value": "churn-ep"},
                                        {"Name": "Model", "Value": "churn-v3"}] for d in data)
-    calls = drift.publish_metrics(cloudwatch, data, batch_size=7)
+    calls = publish_metrics(cloudwatch, data, batch_size=7)
     assert calls == math.ceil(len(data) / 7)
 
-    listed = cloudwatch.list_metrics(Namespace=drift.DRIFT_METRIC_NAMESPACE)["Metrics"]
+    listed = cloudwatch.list_metrics(Namespace=DRIFT_METRIC_NAMESPACE)["Metrics"]
     scores = {next(d["Value"] for d in m["Dimensions"] if d["Name"] == "Feature")
-              for m in listed if m["MetricName"] == drift.FEATURE_DRIFT_SCORE_METRIC}
+              for m in listed if m["MetricName"] == FEATURE_DRIFT_SCORE_METRIC}
     assert scores == set(live.columns)
     dims = [{"Name": "Endpoint", "Value": "churn-ep"}, {"Name": "Model", "Value": "churn-v3"}]
     window = (now - timedelta(minutes=5), now + timedelta(minutes=5))
-    assert _values(cloudwatch, drift.DRIFT_DETECTED_METRIC, dims, *window) == [1.0]
-    radius = _values(cloudwatch, drift.FEATURE_DRIFT_SCORE_METRIC,
+    assert _values(cloudwatch, DRIFT_DETECTED_METRIC, dims, *window) == [1.0]
+    radius = _values(cloudwatch, FEATURE_DRIFT_SCORE_METRIC,
                      [*dims, {"Name": "Feature", "Value": "mean radius"}], *window)
     assert radius and radius[0] > 1
-    texture = _values(cloudwatch, drift.FEATURE_DRIFT_SCORE_METRIC,
+    texture = _values(cloudwatch, FEATURE_DRIFT_SCORE_METRIC,
                       [*dims, {"Name": "Feature", "Value": "mean texture"}], *window)
     assert texture and texture[0] < 1
 
@@ -450,15 +469,15 @@ def test_no_traffic_publishes_a_zero_flag_and_zero_records(tmp_path, cancer_fram
     baseline, _ = split(cancer_frame)
     report = check(baseline, tmp_path / "empty", tmp_path)
     now = datetime.now(UTC).replace(microsecond=0)
-    data = drift.cloudwatch_metric_data(report, "quiet-ep", "m1", timestamp=now)
+    data = cloudwatch_metric_data(report, "quiet-ep", "m1", timestamp=now)
     assert {d["MetricName"] for d in data} == {
-        drift.DRIFT_DETECTED_METRIC, drift.RECORDS_ANALYZED_METRIC,
-        drift.MALFORMED_RECORDS_METRIC, drift.SCHEMA_VIOLATIONS_METRIC}
-    assert drift.publish_metrics(cloudwatch, data) == 1
+        DRIFT_DETECTED_METRIC, RECORDS_ANALYZED_METRIC,
+        MALFORMED_RECORDS_METRIC, SCHEMA_VIOLATIONS_METRIC}
+    assert publish_metrics(cloudwatch, data) == 1
     dims = [{"Name": "Endpoint", "Value": "quiet-ep"}, {"Name": "Model", "Value": "m1"}]
     window = (now - timedelta(minutes=5), now + timedelta(minutes=5))
-    assert _values(cloudwatch, drift.DRIFT_DETECTED_METRIC, dims, *window) == [0.0]
-    assert _values(cloudwatch, drift.RECORDS_ANALYZED_METRIC, dims, *window) == [0.0]
+    assert _values(cloudwatch, DRIFT_DETECTED_METRIC, dims, *window) == [0.0]
+    assert _values(cloudwatch, RECORDS_ANALYZED_METRIC, dims, *window) == [0.0]
 
 
 @pytest.mark.parametrize("points", [5, 200])  # compared per point / searchsorted per value
@@ -469,5 +488,35 @@ def test_bin_counts_are_searchsorted_bincount_with_ties_infinities_and_nan(point
                              [np.nan] * 7])
     expected = np.bincount(np.searchsorted(grid, values[~np.isnan(values)], side="left"),
                            minlength=points + 1)
-    counts = drift._bin_counts(grid, values, int(np.count_nonzero(~np.isnan(values))))
+    counts = bucket_counts(grid, values, int(np.count_nonzero(~np.isnan(values))))
     assert counts.tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("sketch", [True, False])  # bucket counts, or read off the CDF grid
+def test_profile_and_the_drift_check_count_a_value_on_a_bucket_edge_in_the_same_bucket(
+        tmp_path, sketch):
+    """The baseline's buckets over [0, 8] have an edge at 4.0: both 4s count in the bucket
+    below it when Profile writes the baseline and when the drift check bins the same values,
+    so identical traffic has PSI 0."""
+    values = [0, 1, 2, 3, 4, 4, 5, 6, 7, 8]
+    frame = pd.DataFrame({"x": values})
+    statistics = baseline_statistics(frame, [Feature("x", FeatureType.NUMERIC)])
+    kll = statistics["features"][0]["numerical_statistics"]["distribution"]["kll"]
+    if not sketch:
+        del kll["sketch"]
+    written = [bucket["count"] for bucket in kll["buckets"]]
+    assert written == [1, 1, 1, 1, 2, 0, 1, 1, 1, 1]
+    folder = tmp_path / "baseline"
+    folder.mkdir()
+    (folder / BASELINE_STATISTICS_FILE).write_text(json.dumps(statistics))
+
+    window = NumericWindow(load_baseline(folder).features[0])
+    window.update(np.array(values, dtype=float))
+    write_csv_capture(frame, tmp_path / "capture")
+    report = drift.run_drift(tmp_path / "capture", folder, window_hours=0,
+                             thresholds=DriftThresholds(min_rows=1))
+
+    assert window.counts.tolist() == written
+    feature = by_name(report)["x"]
+    assert feature["current"]["bucket_counts"] == written
+    assert feature["metrics"]["psi"]["value"] == 0.0

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
+import subprocess
+import sys
 
 import pulumi
 import pytest
 
 from mlops_components.components.model_endpoint import (
-    DEPLOYER_SOURCE,
+    DEPLOYER_PACKAGE,
     AutoscalingArgs,
     CaptureMethod,
     DeploymentStrategy,
@@ -98,13 +101,25 @@ def test_pulumi_declares_no_endpoint_so_up_succeeds_with_no_approved_model(plan_
     assert plan.outputs["endpoint_name"] == "churn"
 
 
-def test_the_deployer_is_the_repo_file_on_python_3_12(serverless_plan):
+def test_the_deployer_is_the_repo_package_on_python_3_12(serverless_plan):
     function = only(serverless_plan, FUNCTION)
+    modules = sorted(DEPLOYER_PACKAGE.glob("*.py"))
     assert function.inputs["runtime"] == "python3.12"
     assert function.inputs["handler"] == "deployer.handler"
-    assert function.inputs["code"] == {"archive": {"deployer.py": {"asset": {
-        "path": str(DEPLOYER_SOURCE)}}}}
-    assert DEPLOYER_SOURCE.name == "deployer.py" and DEPLOYER_SOURCE.is_file()
+    assert function.inputs["code"] == {"archive": {
+        f"deployer/{module.name}": {"asset": {"path": str(module)}} for module in modules}}
+    assert DEPLOYER_PACKAGE.name == "deployer" and len(modules) > 1
+
+
+def test_the_deployer_archive_imports_alone_as_the_lambda_loads_it(tmp_path):
+    """Unpacked as Lambda unpacks it, `deployer.handler` imports with nothing of the project."""
+    for module in DEPLOYER_PACKAGE.glob("*.py"):
+        (tmp_path / "deployer").mkdir(exist_ok=True)
+        shutil.copy(module, tmp_path / "deployer" / module.name)
+    code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import deployer; "
+            "assert callable(deployer.handler); "
+            "assert not [m for m in sys.modules if m.startswith('mlops_components')]")
+    subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, check=True, timeout=60)
 
 
 def test_the_deployer_environment_is_a_valid_config_for_each_kind(serverless_plan,

@@ -1,1 +1,10 @@
-"""Stage 6, monitoring: the Drift job compares captured traffic with the training baseline."""
+"""Stage 6, monitoring: the Drift job compares captured traffic with the training baseline.
+
+    drift       the job: arguments, the window's files, the reports, publishing
+    reference   the baseline's statistics.json as the checks read it
+    window      fixed-size counts per feature, updated chunk by chunk
+    payloads    captured CSV rows and JSON bodies into those counts
+    metrics     PSI, KS, JS distance, missing rate, schema violations and their thresholds
+    report      drift_report.json's document and the HTML page
+    cloudwatch  the report as CloudWatch metrics (or the local metrics file)
+"""
