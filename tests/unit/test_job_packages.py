@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,10 @@ from mlops_components.sagemaker.requirements import requirements_key
 from tests.unit.test_training_pipeline import OBJECT, definition_of, make
 from training.contract import (
     IMAGE_REQUIREMENTS_FILE,
+    PACKAGE,
     PROCESSING_WHEELHOUSE_DIR,
     REQUIREMENTS_FILE,
+    SOURCEDIR_TARBALL,
     WHEELHOUSE_CHANNEL,
 )
 
@@ -78,9 +81,11 @@ def test_a_package_added_to_requirements_changes_the_wheelhouse_the_jobs_get(tmp
     assert set(wheelhouse_inputs(definition_of(extended)).values()) == {
         f"s3://stack-bucket/{after.inputs['key']}"}
     # ... and the code the jobs run carries the requirement the bootstrap checks and installs.
-    shipped_files = {Path(r.inputs["key"]).name: r.inputs.get("content")
-                     for r in extended.of_type(OBJECT)}
-    assert "lightgbm==4.6.0" in shipped_files[REQUIREMENTS_FILE]
+    (code_archive,) = [r for r in extended.of_type(OBJECT)
+                       if r.inputs["key"].endswith(f"/{SOURCEDIR_TARBALL}")]
+    with tarfile.open(code_archive.inputs["source"]["asset"]["path"]) as archive:
+        shipped = archive.extractfile(f"{PACKAGE}/{REQUIREMENTS_FILE}").read().decode()
+    assert "lightgbm==4.6.0" in shipped
 
 
 def test_nothing_beyond_the_image_means_no_wheelhouse_and_no_input(tmp_path):
