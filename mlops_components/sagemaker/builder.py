@@ -612,11 +612,19 @@ def _serving_environment(code_uri: str, region: str) -> dict[str, str]:
     ``SAGEMAKER_SUBMIT_DIRECTORY`` points the container there. An ``s3://`` submit directory
     (``code_uri``) would need the container to reach S3, which network isolation forbids;
     ``code_uri`` stays in the package's metadata (``mlops:code-uri``) for traceability.
+
+    ``PYTHONPATH`` names the same folder: the serving stack first tries
+    ``importlib.import_module(SAGEMAKER_PROGRAM)`` and only when that fails copies the submit
+    directory to ``/opt/ml/code`` and runs ``pip install .`` there, which needs the package
+    index (pip's build isolation fetches setuptools): impossible under network isolation, and
+    a download at every cold start of a serverless endpoint. With the code folder on the path
+    the first import succeeds and nothing is installed.
     """
     del code_uri
     return {
         "SAGEMAKER_PROGRAM": SERVING_MODULE,
         "SAGEMAKER_SUBMIT_DIRECTORY": SERVING_CODE_DIR,
+        "PYTHONPATH": SERVING_CODE_DIR,
         "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
         "SAGEMAKER_REGION": region,
     }

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import copy
+import os
 import re
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +14,7 @@ from mlops_components.sagemaker.definition import steps_by_name
 from mlops_components.sagemaker.spec import EVALUATION_REPORT, PipelineParameter, StepName
 from tests.pipeline.conftest import BUCKET, CODE_URI, VARIANTS
 from training import contract
-from training.contract import SERVING_MODULE
+from training.train.train import copy_code
 
 PIPELINE = "diagnosis-training"
 IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
@@ -310,6 +309,7 @@ def test_register_declares_the_package_for_review_with_metrics_and_baselines(def
     assert container["Environment"] == {
         "SAGEMAKER_PROGRAM": "training.serve.inference",
         "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+        "PYTHONPATH": "/opt/ml/model/code",
         "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
         "SAGEMAKER_REGION": "eu-west-1"}
     specification = register["InferenceSpecification"]
@@ -391,22 +391,32 @@ def test_expiry_check_catches_a_report_under_reports(definitions):
         f"s3://{BUCKET}/reports/{PIPELINE}"]
 
 
-def test_serving_program_is_a_module_importable_from_the_source_archive_layout(tmp_path):
-    # GIVEN the code as the serving container extracts sourcedir.tar.gz: training/ at the root
-    repo = Path(__file__).resolve().parents[2]
-    shutil.copytree(repo / "training", tmp_path / "training",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    # WHEN SAGEMAKER_PROGRAM is imported the way the scikit-learn serving stack does
-    # (``.py`` stripped, then importlib.import_module), with only that folder to find it in
-    program = f"""
-import importlib, sys
-sys.path.insert(0, {str(tmp_path)!r})
-name = {SERVING_MODULE!r}
-module = importlib.import_module(name[:-3] if name.endswith(".py") else name)
-assert module.__file__.startswith({str(tmp_path)!r}), module.__file__
+def test_the_packages_environment_imports_the_serving_program_without_installing(
+        definitions, tmp_path):
+    """The serving stack's first step, as the container runs it: a fresh interpreter with the
+    registered package's environment, started outside the code folder, imports
+    SAGEMAKER_PROGRAM. When that import fails the stack copies the submit directory and runs
+    `pip install .`, which network isolation forbids, so this import must succeed."""
+    # GIVEN the model folder as the endpoint unpacks model.tar.gz under /opt/ml/model, with
+    # the code the Train job copies into it
+    register = arguments(definitions["classification"], StepName.REGISTER)
+    environment = register["InferenceSpecification"]["Containers"][0]["Environment"]
+    model_root = tmp_path / "opt" / "ml" / "model"
+    copy_code(model_root)
+    container_env = {name: value.replace("/opt/ml/model", str(model_root))
+                     for name, value in environment.items()}
+    # WHEN the stack imports the program, with nothing but that environment (and the
+    # image's site-packages) to find it
+    program = """
+import importlib, os
+module = importlib.import_module(os.environ["SAGEMAKER_PROGRAM"])
+assert module.__file__.startswith(os.environ["SAGEMAKER_SUBMIT_DIRECTORY"]), module.__file__
 assert callable(module.model_fn) and callable(module.input_fn)
 """
-    completed = subprocess.run([sys.executable, "-I", "-c", program], capture_output=True,
-                               text=True, cwd=tmp_path)
-    # THEN it imports the module from the archive, with the hooks the container calls
+    site_packages = [path for path in sys.path if path.endswith("site-packages")]
+    container_env["PYTHONPATH"] = os.pathsep.join(
+        [container_env.get("PYTHONPATH", ""), *site_packages])
+    completed = subprocess.run([sys.executable, "-S", "-c", program], capture_output=True,
+                               text=True, cwd="/", env=container_env)
+    # THEN the module comes from the model's own code folder, with the hooks it calls
     assert completed.returncode == 0, completed.stderr
