@@ -194,6 +194,16 @@ class ServedModel:
     numeric: tuple[bool, ...] = ()
     """Per feature in schema order: numeric (True) or categorical."""
     known_columns: frozenset[str] = frozenset()
+    numeric_positions: list[int] = field(init=False, repr=False, compare=False)
+    """Schema positions of the numeric features (worked out once, not per request)."""
+    numeric_columns: pd.Index = field(init=False, repr=False, compare=False)
+    """Their names, as the columns of the numeric block of every request's frame."""
+
+    def __post_init__(self) -> None:
+        positions = [index for index, flag in enumerate(self.numeric) if flag]
+        names = self.schema.feature_names
+        object.__setattr__(self, "numeric_positions", positions)
+        object.__setattr__(self, "numeric_columns", pd.Index([names[i] for i in positions]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -413,26 +423,32 @@ def request_features(payload: Payload, model: ServedModel) -> pd.DataFrame:
         if header is not None:
             position = {name: index for index, name in enumerate(header)}
             table = table[:, [position[name] for name in names]]
-    numeric = [index for index, flag in enumerate(model.numeric) if flag]
-    frame = pd.DataFrame(_numeric_block(table[:, numeric], [names[i] for i in numeric],
-                                        text_only=_media_type(payload.content_type) == CSV),
-                         columns=[names[i] for i in numeric])
+    numeric = model.numeric_positions
+    block = _numeric_block(table[:, numeric], model.numeric_columns,
+                           text_only=_media_type(payload.content_type) == CSV)
+    frame = pd.DataFrame(block, columns=model.numeric_columns, copy=False)
     for index, flag in enumerate(model.numeric):
         if not flag:
-            text = pd.Series(_categorical(table[:, index], len(table)), dtype=object)
+            text = pd.Series(_categorical(table[:, index], len(table)), dtype=object, copy=False)
             frame.insert(index, names[index], text)  # object, as training typed it (not str)
     return frame
 
 
 def _numeric_block(block: np.ndarray, names: Sequence[str], text_only: bool) -> np.ndarray:
     """float64 values; empty, null and 'nan' are missing; text, booleans and infinities are not
-    numbers (the error names the first offending row and column)."""
+    numbers (the error names the first offending row and column).
+
+    `block` is the request's own copy (a fancy-indexed slice), so it is cleaned in place. CSV
+    cells are always strings: only ``""`` can be missing there, so the null check is skipped.
+    """
     parsed = None
     if text_only or not any(isinstance(v, bool) for v in block.flat):
-        cleaned = block.copy()
-        cleaned[(cleaned == "") | pd.isna(cleaned)] = np.nan
+        missing = block == ""
+        if not text_only:
+            missing |= pd.isna(block)
+        block[missing] = np.nan  # still missing to the error walk below
         try:
-            parsed = cleaned.astype(np.float64)
+            parsed = block.astype(np.float64)
         except (TypeError, ValueError):
             parsed = None
     if parsed is not None and not np.isinf(parsed).any():
