@@ -1,4 +1,9 @@
-"""SageMaker data capture: write capture records, and stream the request payloads back fast.
+"""SageMaker data capture: the one module that knows the format, writing and reading it.
+
+Writers: :func:`capture_record` builds one line, :func:`append_records` files a batch of
+records under a folder, and an endpoint's handler writes as it serves with
+:class:`FolderCaptureWriter` (appends at once) or :class:`S3CaptureWriter` (puts small
+batches: at most :data:`FLUSH_RECORDS` records or :data:`FLUSH_SECONDS` old, and at exit).
 
 A capture file is JSON Lines, one inference per line, in SageMaker's layout
 ``<prefix>/<yyyy>/<mm>/<dd>/<hh>/<mm>-<ss>-<ms>-<uuid>.jsonl``::
@@ -22,12 +27,16 @@ Memory is bounded by the chunk size, not by the window.
 
 from __future__ import annotations
 
+import atexit
 import binascii
 import json
+import logging
 import re
+import threading
+import time as clock
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,6 +54,12 @@ ENCODING_CSV = "CSV"
 ENCODING_JSON = "JSON"
 ENCODING_BASE64 = "BASE64"
 
+FLUSH_RECORDS = 100
+"""Buffered S3 capture records are put once this many are waiting..."""
+FLUSH_SECONDS = 30.0
+"""...or once the oldest has waited this long: serverless containers are recycled when idle,
+and whatever is still in memory then is lost."""
+
 DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024
 """Bytes read per chunk: the unit that bounds the reader's memory."""
 
@@ -56,6 +71,8 @@ _INPUT_PATTERN = re.compile(
 )
 """One request as SageMaker (and :func:`capture_record`) serialise it; groups: content type,
 data (still JSON-escaped), encoding."""
+
+logger = logging.getLogger(__name__)
 
 _HOUR_PATH = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/]+$")
 
@@ -147,6 +164,13 @@ def hour_folder(time: datetime) -> str:
     return time.astimezone(UTC).strftime("%Y/%m/%d/%H")
 
 
+def capture_file_name(time: datetime) -> str:
+    """SageMaker's name for a capture file whose first record is at `time`:
+    ``mm-ss-ms-<uuid>.jsonl`` (unique, so writers never collide)."""
+    time = time.astimezone(UTC)
+    return f"{time:%M-%S}-{time.microsecond // 1000:03d}-{uuid.uuid4()}{CAPTURE_FILE_SUFFIX}"
+
+
 def append_records(folder: str | Path, records: Iterable[Mapping[str, Any]]) -> list[Path]:
     """Write records as new capture files under `folder`, one file per inference hour.
 
@@ -163,13 +187,114 @@ def append_records(folder: str | Path, records: Iterable[Mapping[str, Any]]) -> 
         first.setdefault(key, time)
     written = []
     for key, group in by_hour.items():
-        time = first[key].astimezone(UTC)
-        name = f"{time:%M-%S}-{time.microsecond // 1000:03d}-{uuid.uuid4()}{CAPTURE_FILE_SUFFIX}"
-        path = Path(folder) / key / name
+        path = Path(folder) / key / capture_file_name(first[key])
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"".join(capture_line(record) for record in group))
         written.append(path)
     return written
+
+
+class FolderCaptureWriter:
+    """Records appended to a local folder as they come, like an endpoint writes them.
+
+    Each record goes into its own hour's folder (``yyyy/mm/dd/hh/``), in one file per hour per
+    writer, named after that hour's first record; nothing is buffered. Thread-safe.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self._lock = threading.Lock()
+        self._hour: str | None = None
+        self._path: Path | None = None
+
+    def write(self, record: Mapping[str, Any], time: datetime | None = None) -> None:
+        """Append one record (`time`: its inference time, read from the record if not given)."""
+        time = time or record_time(record)
+        key, line = hour_folder(time), capture_line(record)
+        with self._lock:
+            if key != self._hour or self._path is None:
+                path = self.folder / key / capture_file_name(time)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._hour, self._path = key, path
+            with open(self._path, "ab") as handle:
+                handle.write(line)
+
+    def flush(self) -> None:
+        """Nothing to do: every record is on disk once `write` returns."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class S3CaptureWriter:
+    """Records put to ``s3://bucket/prefix/yyyy/mm/dd/hh/`` in small batches, each record
+    under its own hour.
+
+    Records wait in memory until :data:`FLUSH_RECORDS` of them are buffered or the oldest is
+    :data:`FLUSH_SECONDS` old (checked on every write, and by a daemon timer when no request
+    comes), and at interpreter exit; one object per hour per batch. A failed put is logged
+    and its records are dropped: capture never fails or blocks a prediction. Thread-safe.
+    """
+
+    def __init__(self, s3_uri: str, client: Any = None, *, max_records: int = FLUSH_RECORDS,
+                 max_seconds: float = FLUSH_SECONDS,
+                 monotonic: Callable[[], float] = clock.monotonic) -> None:
+        bucket, _, prefix = s3_uri.removeprefix("s3://").partition("/")
+        if not bucket:
+            raise ValueError(f"capture S3 URI {s3_uri!r} names no bucket")
+        self.bucket, self.prefix = bucket, prefix.strip("/")
+        self.max_records, self.max_seconds = max_records, max_seconds
+        if client is None:  # now, not at exit: boto3 cannot build a client during shutdown
+            import boto3  # noqa: PLC0415 - the image has it; the drift job need not load it
+
+            client = boto3.client("s3")
+        self._client = client
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._hours: dict[str, tuple[datetime, list[bytes]]] = {}
+        self._count = 0
+        self._oldest = 0.0
+        self._timer: threading.Timer | None = None
+        atexit.register(self.flush)
+
+    def write(self, record: Mapping[str, Any], time: datetime | None = None) -> None:
+        """Buffer one record; put the buffer if it is now full or old enough."""
+        time = time or record_time(record)
+        key, line = hour_folder(time), capture_line(record)
+        with self._lock:
+            if not self._count:
+                self._oldest = self._monotonic()
+            self._hours.setdefault(key, (time, []))[1].append(line)
+            self._count += 1
+            due = (self._count >= self.max_records
+                   or self._monotonic() - self._oldest >= self.max_seconds)
+            if not due and (self._timer is None or not self._timer.is_alive()):
+                self._timer = threading.Timer(self.max_seconds, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Put every buffered record now, one object per hour; never raises."""
+        with self._lock:
+            hours, self._hours, self._count = self._hours, {}, 0
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        for key, (first, lines) in hours.items():
+            object_key = f"{self.prefix}/{key}/{capture_file_name(first)}".lstrip("/")
+            try:
+                self._client.put_object(Bucket=self.bucket, Key=object_key,
+                                      Body=b"".join(lines), ContentType="application/jsonl")
+            except Exception:  # noqa: BLE001 - capture must not fail the endpoint
+                logger.warning("data capture: %d record(s) for s3://%s/%s lost", len(lines),
+                               self.bucket, object_key, exc_info=True)
+
+    def close(self) -> None:
+        """Put what is buffered and stop watching for exit."""
+        self.flush()
+        atexit.unregister(self.flush)
 
 
 # --------------------------------------------------------------------------------------

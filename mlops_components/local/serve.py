@@ -18,6 +18,7 @@ The handler runs in-process under the calling interpreter, on a thread per conne
 from __future__ import annotations
 
 import importlib
+import io
 import logging
 import os
 import shutil
@@ -146,18 +147,28 @@ def _handler_class(dispatcher: Dispatcher, default_accept: str) -> type[BaseHTTP
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "mlops-serve"
+        # TCP_NODELAY on every accepted socket: with Nagle's algorithm on, a reply that
+        # follows a small unacknowledged segment waits for the client's delayed ACK (~40 ms).
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             logger.debug("%s " + format, self.address_string(), *args)
 
         def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-            self.send_response(status)
-            for name, value in headers:
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
+            """Status line, headers and body in one write (one segment for small replies)."""
+            socket_writer, self.wfile = self.wfile, io.BytesIO()
+            try:
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+                response = self.wfile.getvalue()
+            finally:
+                self.wfile = socket_writer
+            socket_writer.write(response)
 
         def do_GET(self) -> None:  # noqa: N802
             if self.path.split("?")[0] == "/ping":

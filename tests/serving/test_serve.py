@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import http.client
 import json
+import socket
 import threading
 from urllib.parse import urlsplit
 
@@ -144,3 +146,45 @@ def test_handler_that_raises_or_returns_a_str_is_served_as_the_image_would(class
         assert invoke(handle.url, "hi", "text/csv")[:2] == (200, "text/html; charset=utf-8")
         assert invoke(handle.url, "tuple", "text/csv")[:2] == (200, "text/csv; charset=utf-8")
         assert invoke(handle.url, "boom", "text/csv")[0] == 500
+
+
+def test_replies_leave_with_nagle_off_and_in_one_write(server, csv_rows, monkeypatch):
+    """Nagle's algorithm holding a reply's second small write until the client's delayed ACK
+    costs ~40 ms a request: the accepted socket has TCP_NODELAY and each reply is one send."""
+    handle, _ = server
+    server_sends: list[int] = []
+    real_sendall = socket.socket.sendall
+
+    def sendall(sock, data, *args):
+        if sock.getsockname()[1] == handle.port:
+            server_sends.append(len(data))
+        return real_sendall(sock, data, *args)
+
+    monkeypatch.setattr(socket.socket, "sendall", sendall)
+    connection = http.client.HTTPConnection(handle.host, handle.port, timeout=30)
+    try:
+        for _ in range(2):  # keep-alive: the same accepted socket answers both
+            connection.request("POST", "/invocations", csv_rows.encode(),
+                               {"Content-Type": "text/csv"})
+            response = connection.getresponse()
+            body = response.read()
+            assert response.status == 200
+        client_end = connection.sock.getsockname()
+        [accepted] = _accepted_sockets(client_end)
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        connection.close()
+    assert len(server_sends) == 2 and server_sends[-1] > len(body)  # headers and body at once
+
+
+def _accepted_sockets(client_end):
+    """The server's sockets connected to `client_end` (found among this process's objects)."""
+    found = []
+    for sock in gc.get_objects():
+        if isinstance(sock, socket.socket) and sock.fileno() != -1:
+            try:
+                if sock.getpeername() == client_end:
+                    found.append(sock)
+            except OSError:
+                continue
+    return found

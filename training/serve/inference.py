@@ -60,7 +60,6 @@ How the image calls this module (read from the public sources, July 2026)
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import json
@@ -69,11 +68,9 @@ import math
 import os
 import random
 import sys
-import threading
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +80,7 @@ if __package__ in (None, ""):  # loaded as a top-level module: make `training` i
 import numpy as np
 import pandas as pd
 
+from training import capture
 from training.contract import FeatureType, ProblemType
 from training.data.schema import DatasetSchema
 from training.train.model_files import load_model
@@ -167,14 +165,23 @@ class Prediction:
 
 @dataclass
 class CaptureSink:
-    """Where and how often to write capture records (SageMaker's capture JSONL format)."""
+    """Where and how often to write capture records: under ``<endpoint>/AllTraffic/`` of a
+    local `directory` and/or an `s3_uri`, as SageMaker lays them out."""
 
     directory: Path | None = None
     s3_uri: str | None = None
     sampling_percent: float = 100.0
     endpoint_name: str = "endpoint"
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _buffer: list[str] = field(default_factory=list, repr=False)
+    writers: list[capture.FolderCaptureWriter | capture.S3CaptureWriter] = field(
+        init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        variant = f"{self.endpoint_name}/{VARIANT_NAME}"
+        self.writers = []
+        if self.directory is not None:
+            self.writers.append(capture.FolderCaptureWriter(Path(self.directory) / variant))
+        if self.s3_uri:
+            self.writers.append(capture.S3CaptureWriter(f"{self.s3_uri.rstrip('/')}/{variant}"))
 
 
 @dataclass(frozen=True)
@@ -187,6 +194,16 @@ class ServedModel:
     numeric: tuple[bool, ...] = ()
     """Per feature in schema order: numeric (True) or categorical."""
     known_columns: frozenset[str] = frozenset()
+    numeric_positions: list[int] = field(init=False, repr=False, compare=False)
+    """Schema positions of the numeric features (worked out once, not per request)."""
+    numeric_columns: pd.Index = field(init=False, repr=False, compare=False)
+    """Their names, as the columns of the numeric block of every request's frame."""
+
+    def __post_init__(self) -> None:
+        positions = [index for index, flag in enumerate(self.numeric) if flag]
+        names = self.schema.feature_names
+        object.__setattr__(self, "numeric_positions", positions)
+        object.__setattr__(self, "numeric_columns", pd.Index([names[i] for i in positions]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,26 +423,32 @@ def request_features(payload: Payload, model: ServedModel) -> pd.DataFrame:
         if header is not None:
             position = {name: index for index, name in enumerate(header)}
             table = table[:, [position[name] for name in names]]
-    numeric = [index for index, flag in enumerate(model.numeric) if flag]
-    frame = pd.DataFrame(_numeric_block(table[:, numeric], [names[i] for i in numeric],
-                                        text_only=_media_type(payload.content_type) == CSV),
-                         columns=[names[i] for i in numeric])
+    numeric = model.numeric_positions
+    block = _numeric_block(table[:, numeric], model.numeric_columns,
+                           text_only=_media_type(payload.content_type) == CSV)
+    frame = pd.DataFrame(block, columns=model.numeric_columns, copy=False)
     for index, flag in enumerate(model.numeric):
         if not flag:
-            text = pd.Series(_categorical(table[:, index], len(table)), dtype=object)
+            text = pd.Series(_categorical(table[:, index], len(table)), dtype=object, copy=False)
             frame.insert(index, names[index], text)  # object, as training typed it (not str)
     return frame
 
 
 def _numeric_block(block: np.ndarray, names: Sequence[str], text_only: bool) -> np.ndarray:
     """float64 values; empty, null and 'nan' are missing; text, booleans and infinities are not
-    numbers (the error names the first offending row and column)."""
+    numbers (the error names the first offending row and column).
+
+    `block` is the request's own copy (a fancy-indexed slice), so it is cleaned in place. CSV
+    cells are always strings: only ``""`` can be missing there, so the null check is skipped.
+    """
     parsed = None
     if text_only or not any(isinstance(v, bool) for v in block.flat):
-        cleaned = block.copy()
-        cleaned[(cleaned == "") | pd.isna(cleaned)] = np.nan
+        missing = block == ""
+        if not text_only:
+            missing |= pd.isna(block)
+        block[missing] = np.nan  # still missing to the error walk below
         try:
-            parsed = cleaned.astype(np.float64)
+            parsed = block.astype(np.float64)
         except (TypeError, ValueError):
             parsed = None
     if parsed is not None and not np.isinf(parsed).any():
@@ -551,84 +574,23 @@ def _csv_body(prediction: Prediction) -> bytes:
 # ---------------------------------------------------------------------------------------------
 # Data capture (serverless endpoints have none; the handler writes SageMaker's format itself)
 
-def _encoding(content_type: str) -> str:
-    media_type = _media_type(content_type)
-    return "CSV" if media_type == CSV else "JSON" if media_type == JSON else "BASE64"
-
-
-def _capture_data(content_type: str, body: str | bytes, mode: str) -> dict[str, str]:
-    encoding = _encoding(content_type)
-    if encoding == "BASE64":
-        raw = body.encode("utf-8") if isinstance(body, str) else body
-        data = base64.b64encode(raw).decode("ascii")
-    else:
-        data = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else body
-    return {"observedContentType": content_type, "mode": mode, "data": data,
-            "encoding": encoding}
-
-
-def capture_record(payload: Payload, reply: Reply, now: datetime | None = None) -> dict:
-    """One SageMaker data-capture record for a request and its reply."""
-    now = now or datetime.now(timezone.utc)  # noqa: UP017 - the image's code style
-    return {
-        "captureData": {
-            "endpointInput": _capture_data(payload.content_type, payload.body, "INPUT"),
-            "endpointOutput": _capture_data(reply.content_type, reply.body, "OUTPUT"),
-        },
-        "eventMetadata": {
-            "eventId": str(uuid.uuid4()),
-            "inferenceTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        },
-        "eventVersion": "0",
-    }
-
 
 def _write_capture(sink: CaptureSink, payload: Payload, reply: Reply) -> None:
-    """Write a sampled capture record; never raises (capture must not fail a prediction).
-
-    Local folders get one JSONL file per hour, like SageMaker's
-    ``<endpoint>/<variant>/yyyy/mm/dd/hh/`` layout; S3 records are buffered and put in
-    batches (see `flush_capture`). The lead may swap this for training/capture.py.
-    """
+    """Write a sampled capture record; never raises (capture must not fail a prediction)."""
     try:
         if sink.sampling_percent < 100 and random.random() * 100 >= sink.sampling_percent:
             return
-        now = datetime.now(timezone.utc)  # noqa: UP017
-        line = json.dumps(capture_record(payload, reply, now)) + "\n"
-        hour_path = (f"{sink.endpoint_name}/{VARIANT_NAME}/{now:%Y/%m/%d/%H}")
-        with sink._lock:
-            if sink.directory is not None:
-                folder = sink.directory / hour_path
-                folder.mkdir(parents=True, exist_ok=True)
-                with (folder / f"capture-{os.getpid()}.jsonl").open("a", encoding="utf-8") as f:
-                    f.write(line)
-            if sink.s3_uri:
-                sink._buffer.append(line)
-                if len(sink._buffer) >= 1000:
-                    _flush_s3(sink, hour_path)
+        now = datetime.now(UTC)
+        record = capture.capture_record(payload.body, payload.content_type, reply.body,
+                                        reply.content_type, time=now)
+        for writer in sink.writers:
+            writer.write(record, now)
     except Exception:  # noqa: BLE001
         logger.warning("data capture failed; the prediction is unaffected", exc_info=True)
 
 
-def _flush_s3(sink: CaptureSink, hour_path: str) -> None:
-    lines, sink._buffer = sink._buffer, []
-    if not lines or not sink.s3_uri:
-        return
-    import boto3  # the image has boto3; imported lazily so local serving never needs it
-
-    bucket, _, prefix = sink.s3_uri.removeprefix("s3://").partition("/")
-    key = f"{prefix.rstrip('/')}/{hour_path}/{uuid.uuid4()}.jsonl".lstrip("/")
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body="".join(lines).encode())
-
-
 def flush_capture(model: ServedModel) -> None:
-    """Put buffered S3 capture records now (call at shutdown); never raises."""
-    sink = model.capture
-    if sink is None or not sink.s3_uri:
-        return
-    try:
-        now = datetime.now(timezone.utc)  # noqa: UP017
-        with sink._lock:
-            _flush_s3(sink, f"{sink.endpoint_name}/{VARIANT_NAME}/{now:%Y/%m/%d/%H}")
-    except Exception:  # noqa: BLE001
-        logger.warning("data capture flush failed", exc_info=True)
+    """Put buffered S3 capture records now (they are also put at exit); never raises."""
+    if model.capture is not None:
+        for writer in model.capture.writers:
+            writer.flush()
