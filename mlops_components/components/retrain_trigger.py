@@ -336,7 +336,8 @@ class RetrainTrigger(pulumi.ComponentResource):
         schedules = group.arn.apply(
             lambda arn: arn.replace(":schedule-group/", ":schedule/") + "/*")
         return [
-            statement("Allow", ["dynamodb:GetItem", "dynamodb:PutItem"], [table.arn],
+            statement("Allow", ["dynamodb:GetItem", "dynamodb:PutItem",
+                                "dynamodb:UpdateItem"], [table.arn],
                       sid="ClaimTheStart"),
             statement("Allow", ["scheduler:CreateSchedule"], [schedules],
                       sid="ScheduleRechecks"),

@@ -386,3 +386,56 @@ def test_the_environment_is_read():
                             "SCHEDULE_GROUP": "g", "RECHECK_ROLE_ARN": RECHECK_ROLE})
     assert (gate.pipeline_name, gate.cooldown_seconds, gate.input_data_parameter) == \
         ("p", 600, "InputDataUri")
+
+
+#: Actions the gate's role needs that no line of its code calls: Lambda writes its logs and
+#: dead-letters failed events with the function's role, and CreateSchedule with a RoleArn
+#: needs iam:PassRole on that role.
+RUNTIME_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage",
+                   "iam:PassRole"}
+
+
+def recording(client, calls: set[str]):
+    """The client, noting the IAM action of every request it sends."""
+    prefix = client.meta.service_model.service_id.lower().replace(" ", "")
+    client.meta.events.register(
+        "before-call.*.*", lambda model, **_: calls.add(f"{prefix}:{model.name}"))
+    return client
+
+
+def test_the_gate_role_allows_exactly_the_actions_its_code_calls(aws_client, sm, clients, gate,
+                                                                 state, pipeline):
+    """Every path: settle, start with a champion, a drift event held, its re-check, the
+    schedule. Compared both ways with the policy RetrainTrigger plans for the same sources."""
+    from tests.unit.test_retrain_trigger import ROLE_POLICY, args, by_name, run
+
+    calls: set[str] = set()
+    traced = Clients(*(recording(aws_client(service), calls)
+                       for service in ("sagemaker", "dynamodb", "scheduler", "cloudwatch")))
+    group = f"churn-{uuid.uuid4().hex[:6]}"
+    sm.create_model_package_group(ModelPackageGroupName=group)
+    sm.create_model_package(
+        ModelPackageGroupName=group, ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1",
+                            "ModelDataUrl": f"s3://{BUCKET}/models/v1.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]})
+    config = gate(settle_seconds=300, model_package_group=group,
+                  champion_parameter="ChampionModelUri")
+    now = datetime.now(UTC)
+    handle(object_created("raw/x/a.csv", at=now), traced, config, now=now)
+    (settled,) = rechecks(clients, state[1])
+    assert handle(settled["event"], traced, config, now=now + timedelta(minutes=10))["started"]
+    drift_alarm(clients)
+    during = now + timedelta(minutes=20)
+    assert not handle(alarm(at=during), traced, config, now=during)["started"]
+    drift = next(r for r in rechecks(clients, state[1]) if r["event"]["detail"]["alarm_name"])
+    assert handle(drift["event"], traced, config, now=now + timedelta(hours=2))["started"]
+    assert handle(scheduled(), traced, config, now=now + timedelta(hours=2))["started"]
+
+    plan = run(args(model_package_group_name="churn", champion_parameter="ChampionModelUri"))
+    statements = json.loads(by_name(plan, ROLE_POLICY)["churn-retrain-gate-policy"]["policy"])
+    planned = {action for s in statements["Statement"] for action in s["Action"]}
+    assert planned - RUNTIME_ACTIONS == calls, (
+        f"missing from the policy: {sorted(calls - planned)}; "
+        f"allowed but never called: {sorted(planned - RUNTIME_ACTIONS - calls)}")
