@@ -8,13 +8,17 @@ Three sources, each its own rule:
 - ``drift``: ``CloudWatch Alarm State Change`` to ``ALARM`` of this model's drift alarms only
   (matched by exact name).
 
-A source with a cooldown (by default new-data and drift) targets a small gate Lambda
-(``functions/retrain_gate.py``) that starts an execution only if none is running and none
-started within the cooldown, and passes the new object's prefix as the input data. A source
-without one targets the pipeline directly (EventBridge's SageMaker pipeline target, with a
-role that may only ``StartPipelineExecution`` on that one pipeline); EventBridge cannot build
-an ``s3://`` URI from an event, so a direct new-data target trains on the pipeline's default
-input (the whole raw prefix). Every target has a retry policy and a dead-letter queue.
+A source with a cooldown (by default new-data and drift), and every source when a champion is
+compared (only code can look the champion up), targets a small gate Lambda
+(``functions/retrain_gate.py``): it starts an execution only if none is running and none
+started within the cooldown, re-checks a held event at the cooldown's end (an alarm that stays
+in ALARM sends no second event), lets new data settle before training on its prefix, and passes
+the prefix and the champion as parameters. Its state is one DynamoDB item per pipeline claimed
+by a conditional write (no reserved concurrency: small accounts cannot reserve any), and its
+re-checks are one-time EventBridge Scheduler schedules in its own group. A source without the
+gate targets the pipeline directly (EventBridge's SageMaker pipeline target, with a role that
+may only ``StartPipelineExecution`` on that one pipeline). Every target has a retry policy and
+a dead-letter queue.
 """
 
 from __future__ import annotations
@@ -49,6 +53,9 @@ DEFAULT_MAX_EVENT_AGE_SECONDS = 3600
 DLQ_RETENTION_SECONDS = 14 * 86400
 """SQS's longest retention: a failed start waits two weeks for someone to look."""
 GATE_LOG_RETENTION_DAYS = 30
+DEFAULT_SETTLE_SECONDS = 300
+"""New data waits this long before training: a multi-file upload is one execution."""
+MAX_SETTLE_SECONDS = 3600
 
 
 def new_data_pattern(bucket_name: str, prefix: str = PREFIXES["raw"]) -> dict[str, Any]:
@@ -101,6 +108,10 @@ class RetrainTriggerArgs:
     cooldown_sources: Sequence[RetrainSource] = (RetrainSource.NEW_DATA, RetrainSource.DRIFT)
     """Sources that go through the cooldown gate. Default: new-data and drift."""
 
+    settle_seconds: int = DEFAULT_SETTLE_SECONDS
+    """How long new data settles before the gate trains on its prefix (0-3600), so the first
+    file of an upload does not start training on a partial prefix. Default: 300."""
+
     model_package_group_name: pulumi.Input[str] | None = None
     """Group whose latest Approved package the gate passes as the champion. Default: none."""
 
@@ -136,8 +147,9 @@ class RetrainTrigger(pulumi.ComponentResource):
         sources = _validate(name, args)
         super().__init__("mlops:index:RetrainTrigger", name, None, opts)
         tags = tags_for(args.model_name, args.tags)
-        gated = {source for source in sources
-                 if args.cooldown_seconds > 0 and source in set(args.cooldown_sources)}
+        # Only the gate can look up the champion, so with one every source goes through it.
+        gated = {source for source in sources if args.champion_parameter or (
+            args.cooldown_seconds > 0 and source in set(args.cooldown_sources))}
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         pipeline_arn = pulumi.Output.from_input(args.pipeline_arn)
 
@@ -202,7 +214,7 @@ class RetrainTrigger(pulumi.ComponentResource):
 
         self.gate_function_name = pulumi.Output.from_input(None)
         if gated:
-            gate = self._gate(name, args, pipeline_arn, dlq, identity, tags)
+            gate = self._gate(name, args, pipeline_arn, dlq, identity, tags, gated)
             for source in sorted(gated):
                 permission = aws.lambda_.Permission(
                     f"{name}-{source.value}-invoke", action="lambda:InvokeFunction",
@@ -224,8 +236,10 @@ class RetrainTrigger(pulumi.ComponentResource):
         })
 
     def _gate(self, name: str, args: RetrainTriggerArgs, pipeline_arn: pulumi.Output[str],
-              dlq: aws.sqs.Queue, identity: Any, tags: dict[str, str]) -> aws.lambda_.Function:
-        """The cooldown gate: a Lambda that may list and start this pipeline's executions."""
+              dlq: aws.sqs.Queue, identity: Any, tags: dict[str, str],
+              gated: set[RetrainSource]) -> aws.lambda_.Function:
+        """The gate: a Lambda that may list and start this pipeline's executions, keep its
+        last start in a table and schedule re-checks of itself."""
         role = aws.iam.Role(
             f"{name}-gate-role",
             assume_role_policy=assume_role_policy("lambda.amazonaws.com",
@@ -235,6 +249,9 @@ class RetrainTrigger(pulumi.ComponentResource):
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-gate-logs", name=f"/aws/lambda/{function_name}",
             retention_in_days=GATE_LOG_RETENTION_DAYS, tags=tags, opts=child_opts(self))
+        cooled = {source.value for source in gated
+                  if args.cooldown_seconds > 0 and source in set(args.cooldown_sources)}
+        settle = args.settle_seconds if RetrainSource.NEW_DATA in gated else 0
         statements = [
             statement("Allow", ["sagemaker:ListPipelineExecutions",
                                 "sagemaker:StartPipelineExecution"], [pipeline_arn],
@@ -243,6 +260,22 @@ class RetrainTrigger(pulumi.ComponentResource):
                       [log_group.arn.apply(lambda arn: f"{arn}:*")], sid="WriteOwnLogs"),
             statement("Allow", ["sqs:SendMessage"], [dlq.arn], sid="DeadLetters"),
         ]
+        environment: dict[str, pulumi.Input[str]] = {
+            "PIPELINE_NAME": args.pipeline_name,
+            "COOLDOWN_SECONDS": str(args.cooldown_seconds),
+            "COOLDOWN_SOURCES": ",".join(sorted(cooled)),
+            "SETTLE_SECONDS": str(settle),
+            "INPUT_DATA_PARAMETER": PipelineParameter.INPUT_DATA_URI.value,
+        }
+        if cooled or settle:
+            statements += self._gate_state(name, function_name, args, dlq, identity, tags,
+                                           environment)
+        if RetrainSource.DRIFT.value in cooled:
+            statements.append(pulumi.Output.all(pipeline_arn, args.drift_alarm_names).apply(
+                lambda values: statement(
+                    "Allow", ["cloudwatch:DescribeAlarms"],
+                    [_arn_in(values[0], "cloudwatch", f"alarm:{alarm}") for alarm in values[1]],
+                    sid="ReadDriftAlarms")))
         if args.champion_parameter:
             group_arn = pulumi.Output.all(pipeline_arn, args.model_package_group_name).apply(
                 lambda values: _sagemaker_arn(values[0], "model-package",
@@ -254,29 +287,72 @@ class RetrainTrigger(pulumi.ComponentResource):
                 statement("Allow", ["sagemaker:DescribeModelPackage"], [group_arn],
                           sid="ReadApprovedPackage"),
             ]
-        policy = aws.iam.RolePolicy(f"{name}-gate-policy", role=role.id,
-                                    policy=policy_document(statements), opts=child_opts(self))
-        environment = {
-            "PIPELINE_NAME": args.pipeline_name,
-            "COOLDOWN_SECONDS": str(args.cooldown_seconds),
-            "INPUT_DATA_PARAMETER": PipelineParameter.INPUT_DATA_URI.value,
-        }
-        if args.champion_parameter:
             environment["CHAMPION_PARAMETER"] = args.champion_parameter
             environment["MODEL_PACKAGE_GROUP"] = args.model_package_group_name
-        return aws.lambda_.Function(
+        policy = aws.iam.RolePolicy(f"{name}-gate-policy", role=role.id,
+                                    policy=policy_document(statements), opts=child_opts(self))
+        gate = aws.lambda_.Function(
             f"{name}-gate", name=function_name, runtime=GATE_RUNTIME,
             handler=f"{GATE_SOURCE.stem}.handler", role=role.arn,
             code=pulumi.AssetArchive({GATE_SOURCE.name: pulumi.StringAsset(
                 GATE_SOURCE.read_text())}),
+            # No reserved concurrency: the state table's conditional write serialises starts.
             timeout=60, memory_size=128,
-            # Serialised invocations: a storm queues up and each sees the last one's start.
-            reserved_concurrent_executions=1,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
             dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=dlq.arn),
             description=f"Starts {args.model_name or 'the'} retraining at most once per "
                         f"{args.cooldown_seconds} s",
             tags=tags, opts=child_opts(self, depends_on=[policy, log_group]))
+        if cooled or settle:
+            aws.iam.RolePolicy(
+                f"{name}-recheck-policy", role=self._recheck_role.id,
+                policy=policy_document([
+                    statement("Allow", ["lambda:InvokeFunction"], [gate.arn],
+                              sid="InvokeTheGate"),
+                    statement("Allow", ["sqs:SendMessage"], [dlq.arn], sid="DeadLetters")]),
+                opts=child_opts(self))
+        return gate
+
+    def _gate_state(self, name: str, function_name: str, args: RetrainTriggerArgs,
+                    dlq: aws.sqs.Queue, identity: Any, tags: dict[str, str],
+                    environment: dict[str, pulumi.Input[str]]) -> list[dict[str, Any]]:
+        """The gate's last-start table and its re-check schedules: the resources, the
+        environment that names them, and the gate's statements on them."""
+        table = aws.dynamodb.Table(
+            f"{name}-gate-state", billing_mode="PAY_PER_REQUEST", hash_key="pipeline",
+            attributes=[aws.dynamodb.TableAttributeArgs(name="pipeline", type="S")],
+            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
+            tags=tags, opts=child_opts(self))
+        group = aws.scheduler.ScheduleGroup(f"{name}-rechecks", name=function_name, tags=tags,
+                                            opts=child_opts(self))
+        self._recheck_role = aws.iam.Role(
+            f"{name}-recheck-role",
+            assume_role_policy=assume_role_policy("scheduler.amazonaws.com",
+                                                  source_account=identity.account_id),
+            description="EventBridge Scheduler: invoke the retraining gate for a re-check",
+            tags=tags, opts=child_opts(self))
+        environment |= {"STATE_TABLE": table.name, "SCHEDULE_GROUP": group.name,
+                        "RECHECK_ROLE_ARN": self._recheck_role.arn, "DEAD_LETTER_ARN": dlq.arn}
+        schedules = group.arn.apply(
+            lambda arn: arn.replace(":schedule-group/", ":schedule/") + "/*")
+        return [
+            statement("Allow", ["dynamodb:GetItem", "dynamodb:PutItem",
+                                "dynamodb:UpdateItem"], [table.arn],
+                      sid="ClaimTheStart"),
+            statement("Allow", ["scheduler:CreateSchedule"], [schedules],
+                      sid="ScheduleRechecks"),
+            statement("Allow", ["iam:PassRole"], [self._recheck_role.arn],
+                      sid="PassTheRecheckRole",
+                      condition={"StringEquals": {"iam:PassedToService":
+                                                  "scheduler.amazonaws.com"}}),
+        ]
+
+
+def _arn_in(pipeline_arn: str, service: str, resource: str) -> str:
+    """An ARN of ``service`` in the pipeline's partition, region and account."""
+    parts = pipeline_arn.split(":")
+    partition, region, account = parts[1], parts[3], parts[4]
+    return f"arn:{partition}:{service}:{region}:{account}:{resource}"
 
 
 def _sagemaker_arn(pipeline_arn: str, kind: str, resource: str) -> str:
@@ -309,6 +385,7 @@ def _validate(name: str, args: RetrainTriggerArgs) -> list[RetrainSource]:
         args.cooldown_seconds)
     for index, source in enumerate(args.cooldown_sources):
         problems.one_of(f"cooldown_sources[{index}]", source, RetrainSource)
+    problems.between("settle_seconds", args.settle_seconds, 0, MAX_SETTLE_SECONDS)
     problems.between("retry_attempts", args.retry_attempts, 0, 185)
     problems.between("max_event_age_seconds", args.max_event_age_seconds, 60, 86400)
     problems.check(not args.champion_parameter or args.model_package_group_name is not None,

@@ -65,7 +65,7 @@ def test_one_rule_per_source(default_plan):
     assert set(default_plan.outputs["rules"]) == {"schedule", "new-data", "drift"}
 
 
-def test_new_data_and_drift_go_through_the_gate_the_schedule_straight_to_the_pipeline(
+def test_without_a_champion_new_data_and_drift_go_through_the_gate_the_schedule_straight_to_the_pipeline(  # noqa: E501
         default_plan):
     targets = by_name(default_plan, TARGET)
     assert targets["churn-retrain-new-data-target"]["arn"] == GATE_ARN
@@ -88,15 +88,29 @@ def test_every_target_retries_and_dead_letters(default_plan):
     assert gate["deadLetterConfig"]["targetArn"].startswith(DLQ_ARN_PREFIX)
 
 
-def test_the_gate_is_serialised_and_configured(default_plan):
+def test_the_gate_reserves_no_concurrency_and_claims_starts_in_its_table(default_plan):
     gate = only(default_plan, FUNCTION).inputs
-    assert gate["reservedConcurrentExecutions"] == 1
+    assert "reservedConcurrentExecutions" not in gate
+    table = only(default_plan, "aws:dynamodb/table:Table").inputs
+    assert (table["hashKey"], table["billingMode"]) == ("pipeline", "PAY_PER_REQUEST")
+    assert table["serverSideEncryption"] == {"enabled": True}
+    variables = gate["environment"]["variables"]
+    assert variables["STATE_TABLE"] and variables["RECHECK_ROLE_ARN"]
+    assert variables["SCHEDULE_GROUP"] == "churn-retrain-gate"
+    assert variables["DEAD_LETTER_ARN"].startswith(DLQ_ARN_PREFIX)
+
+
+def test_the_gate_is_configured(default_plan):
+    gate = only(default_plan, FUNCTION).inputs
     assert gate["runtime"] == "python3.12"
     assert gate["handler"] == "retrain_gate.handler"
     assert gate["code"]["archive"]["retrain_gate.py"]["asset"]["text"] == \
         GATE_SOURCE.read_text()
-    assert gate["environment"]["variables"] == {
+    variables = gate["environment"]["variables"]
+    assert {k: variables[k] for k in ("PIPELINE_NAME", "COOLDOWN_SECONDS", "COOLDOWN_SOURCES",
+                                      "SETTLE_SECONDS", "INPUT_DATA_PARAMETER")} == {
         "PIPELINE_NAME": "churn-training", "COOLDOWN_SECONDS": "3600",
+        "COOLDOWN_SOURCES": "drift,new-data", "SETTLE_SECONDS": "300",
         "INPUT_DATA_PARAMETER": "InputDataUri"}
     permissions = by_name(default_plan, "aws:lambda/permission:Permission")
     assert {p["principal"] for p in permissions.values()} == {"events.amazonaws.com"}
@@ -139,7 +153,28 @@ def test_the_schedule_may_use_the_gate_too():
                     drift_alarm_names=[]))
     (target,) = by_name(plan, TARGET).values()
     assert target["arn"] == GATE_ARN
-    assert plan.of_type("aws:iam/role:Role")[0].name == "churn-retrain-gate-role"
+    assert {r.name for r in plan.of_type("aws:iam/role:Role")} == {
+        "churn-retrain-gate-role", "churn-retrain-recheck-role"}
+    variables = only(plan, FUNCTION).inputs["environment"]["variables"]
+    assert (variables["COOLDOWN_SOURCES"], variables["SETTLE_SECONDS"]) == ("schedule", "0")
+
+
+def test_with_a_champion_the_schedule_goes_through_the_gate_without_its_cooldown():
+    """Only the gate can look the champion up: a direct pipeline target would retrain weekly
+    with no comparison against the deployed model."""
+    plan = run(args(model_package_group_name="churn", champion_parameter="ChampionModelUri"))
+    assert {t["arn"] for t in by_name(plan, TARGET).values()} == {GATE_ARN}
+    variables = only(plan, FUNCTION).inputs["environment"]["variables"]
+    assert variables["COOLDOWN_SOURCES"] == "drift,new-data"
+    assert variables["CHAMPION_PARAMETER"] == "ChampionModelUri"
+
+
+def test_with_a_champion_and_no_cooldown_every_source_still_gets_the_champion():
+    plan = run(args(cooldown_seconds=0, model_package_group_name="churn",
+                    champion_parameter="ChampionModelUri"))
+    assert {t["arn"] for t in by_name(plan, TARGET).values()} == {GATE_ARN}
+    variables = only(plan, FUNCTION).inputs["environment"]["variables"]
+    assert variables["COOLDOWN_SOURCES"] == ""
 
 
 def test_only_the_sources_asked_for_get_rules():
@@ -154,6 +189,7 @@ def test_only_the_sources_asked_for_get_rules():
     ({"cooldown_sources": ["sometimes"]}, r"cooldown_sources\[0\] must be one of"),
     ({"raw_prefix": "raw"}, "raw_prefix must be a key prefix ending in '/'"),
     ({"retry_attempts": 200}, "retry_attempts must be between 0 and 185"),
+    ({"settle_seconds": 7200}, "settle_seconds must be between 0 and 3600"),
     ({"max_event_age_seconds": 10}, "max_event_age_seconds must be between 60 and 86400"),
     ({"pipeline_arn": None}, "pipeline_arn is required"),
     ({"champion_parameter": "ChampionModelUri"}, "champion_parameter needs"),

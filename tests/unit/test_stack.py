@@ -23,6 +23,27 @@ def example_plan(request):
     return plan_for(request.param)
 
 
+def test_no_planned_lambda_reserves_concurrency(example_plan):
+    """A reservation must leave the account's minimum unreserved: with a total limit of 10 or
+    50 (new accounts), any reservation can make `pulumi up` fail."""
+    functions = example_plan.of_type("aws:lambda/function:Function")
+    assert any(f.name.endswith("-retrain-gate") for f in functions)
+    assert [(f.name, f.inputs["reservedConcurrentExecutions"]) for f in functions
+            if f.inputs.get("reservedConcurrentExecutions", -1) != -1] == []
+
+
+def test_the_stack_compares_every_retrain_with_the_champion(example_plan):
+    """The schedule too: with the stack's champion parameter, every retrain rule targets the
+    gate, which passes ChampionModelUri (a direct pipeline target cannot look it up)."""
+    (gate,) = [f for f in example_plan.of_type("aws:lambda/function:Function")
+               if f.name.endswith("-retrain-gate")]
+    targets = [t.inputs for t in example_plan.of_type("aws:cloudwatch/eventTarget:EventTarget")
+               if "-retrain-" in t.name]
+    assert targets and all(t["arn"].endswith(f":function/{gate.inputs['name']}")
+                           for t in targets)
+    assert gate.inputs["environment"]["variables"]["CHAMPION_PARAMETER"] == "ChampionModelUri"
+
+
 def test_components_are_children_of_the_stack(run_pulumi):
     plan = run_pulumi(lambda: MlopsStack("churn", MlopsStackArgs(tags={"team": "ml"})))
     stack = only(plan, "mlops:index:MlopsStack")
