@@ -91,6 +91,9 @@ NAME_LIMITS: dict[str, NameLimit] = {
     # SQS: "A queue name can have up to 80 characters" (SQS API reference, CreateQueue);
     # botocore's QueueName is a plain String.
     "aws:sqs/queue:Queue": NameLimit("name", fixed_max=80),
+    "aws:dynamodb/table:Table": NameLimit("name", "dynamodb", "CreateTable", "TableName"),
+    "aws:scheduler/scheduleGroup:ScheduleGroup": NameLimit("name", "scheduler",
+                                                           "CreateScheduleGroup", "Name"),
 }
 
 
