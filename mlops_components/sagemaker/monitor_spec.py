@@ -45,6 +45,9 @@ class MonitorParameter(StrEnum):
 
 #: The monitoring pipeline's one step.
 DRIFT_CHECK_STEP = "DriftCheck"
+#: The drift job's arguments naming what it reads from S3 itself.
+CAPTURE_URI_FLAG = "--capture-uri"
+BASELINE_URI_FLAG = "--baseline-uri"
 DEFAULT_MONITOR_INSTANCE_TYPE = "ml.m5.large"
 DEFAULT_MONITOR_SCHEDULE = "rate(1 day)"
 MIN_DRIFT_WINDOW_HOURS = 1
