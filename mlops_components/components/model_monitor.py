@@ -48,6 +48,7 @@ from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.components.training_pipeline import image_repositories
 from mlops_components.enums import MonitorEngine
 from mlops_components.sagemaker.cache import cached_monitor_definition
+from mlops_components.sagemaker.endpoint import EndpointKind
 from mlops_components.sagemaker.monitor_spec import (
     DEFAULT_MONITOR_INSTANCE_TYPE,
     DEFAULT_MONITOR_SCHEDULE,
@@ -130,6 +131,11 @@ class ModelMonitorArgs:
 
     engine: MonitorEngine = MonitorEngine.PROCESSING
     """Drift engine. Default: processing (works without Model Monitor)."""
+
+    endpoint_kind: EndpointKind | None = None
+    """Kind of the monitored endpoint; the model-monitor engine refuses a serverless one
+    (Model Monitor does not support serverless endpoints). MlopsStack sets it. Default:
+    not checked."""
 
     schedule_expression: str = DEFAULT_MONITOR_SCHEDULE
     """How often to check (EventBridge rate or cron; the model-monitor engine takes hourly or
@@ -534,11 +540,23 @@ def _model_monitor_policy(name: str, bucket: str, endpoint: str, baseline: str, 
     return json.dumps(document(statements), sort_keys=True)
 
 
+def serverless_problem(problems: Problems, field_name: str, engine: Any,
+                       endpoint_kind: Any) -> None:
+    """Model Monitor does not support serverless endpoints: its engine needs instances."""
+    kind = endpoint_kind.value if isinstance(endpoint_kind, EndpointKind) else endpoint_kind
+    problems.check(
+        not (engine == MonitorEngine.MODEL_MONITOR and kind == EndpointKind.SERVERLESS.value),
+        field_name, f"must be {MonitorEngine.PROCESSING.value!r} for a serverless endpoint "
+        f"(Model Monitor does not support serverless endpoints; {engine!s} is allowed with "
+        f"endpoint kind {EndpointKind.INSTANCES.value!r} only)", str(engine))
+
+
 def _validate(name: str, model: str, args: ModelMonitorArgs) -> MonitorEngine:
     problems = Problems(f"ModelMonitor '{name}'")
     problems.check(args.endpoint_name is not None, "endpoint_name", "is required", None)
     problems.check(args.bucket_name is not None, "bucket_name", "is required", None)
     engine = problems.one_of("engine", args.engine, MonitorEngine)
+    serverless_problem(problems, "engine", engine, args.endpoint_kind)
     problems.matches("name", name, SAGEMAKER_NAME_RE,
                      "1-63 letters, digits and hyphens (it names the monitoring pipeline)")
     problems.matches("model_name", model, SAGEMAKER_NAME_RE,

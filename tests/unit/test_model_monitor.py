@@ -66,8 +66,10 @@ def test_processing_engine_is_a_one_step_pipeline_the_service_accepts(processing
     assert reference_problems(definition) == []
     inputs = {i["InputName"]: i["S3Input"]["S3Uri"]
               for i in definition["Steps"][0]["Arguments"]["ProcessingInputs"]}
-    assert inputs["capture"] == f"s3://{BUCKET}/capture/{ENDPOINT}/"
-    assert inputs["code"] == CODE
+    assert inputs == {"code": CODE}  # capture and baseline: read by the job (may be empty)
+    arguments = definition["Steps"][0]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--capture-uri") + 1] == \
+        f"s3://{BUCKET}/capture/{ENDPOINT}/"
 
 
 def test_a_schedule_rule_starts_the_monitor_pipeline_with_retry_and_dlq(processing_plan):
@@ -182,6 +184,11 @@ def test_model_monitor_takes_hourly_or_daily(expression, cron):
     ({"engine": MonitorEngine.MODEL_MONITOR, "features": ["a"],
       "schedule_expression": "rate(6 hours)"}, "must be hourly or daily for Model Monitor"),
     ({"endpoint_name": None}, "endpoint_name is required"),
+    ({"engine": MonitorEngine.MODEL_MONITOR, "features": ["a"], "code_uri": None,
+      "endpoint_kind": "serverless"},
+     r"ModelMonitor 'churn-monitor': engine must be 'processing' for a serverless endpoint "
+     r"\(Model Monitor does not support serverless endpoints; model-monitor is allowed with "
+     r"endpoint kind 'instances' only\) \(got 'model-monitor'\)"),
     ({"subnet_ids": ["subnet-0123456789abcdef0"]}, "subnet_ids and security_group_ids"),
 ])
 def test_bad_arguments_fail_at_construction(overrides, message):
