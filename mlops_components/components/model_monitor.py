@@ -461,7 +461,8 @@ def _s3_path(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _read_statements(partition: str, uris: Sequence[str]) -> list[dict[str, Any]]:
+def _read_statements(partition: str, uris: Sequence[str], read_sid: str = "ReadInputs",
+                     list_sid: str = "ListInputs") -> list[dict[str, Any]]:
     """GetObject under each prefix, and ListBucket limited to those prefixes."""
     objects: list[str] = []
     listing: dict[str, set[str]] = {}
@@ -469,11 +470,11 @@ def _read_statements(partition: str, uris: Sequence[str]) -> list[dict[str, Any]
         bucket, key = _s3_path(uri)
         objects.append(f"arn:{partition}:s3:::{bucket}/{key}*")
         listing.setdefault(bucket, set()).add(f"{key}*")
-    statements = [statement("Allow", ["s3:GetObject"], sorted(set(objects)), sid="ReadInputs")]
+    statements = [statement("Allow", ["s3:GetObject"], sorted(set(objects)), sid=read_sid)]
     for index, (bucket, prefixes) in enumerate(sorted(listing.items())):
         statements.append(statement(
             "Allow", ["s3:ListBucket"], [f"arn:{partition}:s3:::{bucket}"],
-            sid=f"ListInputs{index}", condition={"StringLike": {"s3:prefix": sorted(prefixes)}}))
+            sid=f"{list_sid}{index}", condition={"StringLike": {"s3:prefix": sorted(prefixes)}}))
     return statements
 
 
@@ -501,19 +502,32 @@ def _pull(partition: str, region: str, repositories: Sequence[str]) -> dict[str,
                       f"{repo.split('/')[1]}" for repo in repositories], sid="PullJobImage")
 
 
+def baseline_read_uris(bucket: str, baseline: str) -> list[str]:
+    """What a run's ``BaselineUri`` may name: any baseline under the stack bucket's
+    ``models/`` (the deployed one, a registered package's), and the configured one if it lies
+    elsewhere. A manual run naming anything else gets AccessDenied: one line, exit 2."""
+    models = f"s3://{bucket}/{PREFIXES['models']}"
+    return [models] + ([baseline] if not baseline.startswith(models) else [])
+
+
 def _processing_policy(name: str, bucket: str, endpoint: str, baseline: str, code: str,
                        wheelhouse: str | None, role_arn: str, definition: str, partition: str,
                        region: str, account: str, kms: str | None, in_vpc: bool) -> str:
-    """Exactly what the monitoring pipeline needs: read its inputs, write its reports,
-    publish metrics in the drift namespace only, run its one processing job."""
+    """Exactly what the monitoring pipeline needs. SageMaker, with this role: its code (and
+    wheels) in, its reports out, its one processing job. The drift job's own calls
+    (``training.monitor.source``, ``cloudwatch``): ListObjectsV2 and GetObject on the
+    endpoint's capture and the baselines, PutMetricData in the drift namespace only."""
     sagemaker_arn = f"arn:{partition}:sagemaker:{region}:{account}"
-    inputs = [capture_uri(bucket, endpoint), baseline, code] + ([wheelhouse] if wheelhouse else [])
+    inputs = [code] + ([wheelhouse] if wheelhouse else [])
+    job_reads = [capture_uri(bucket, endpoint), *baseline_read_uris(bucket, baseline)]
     statements = [
-        *_read_statements(partition, inputs),
+        *_read_statements(partition, inputs, "ReadInputs", "ListInputs"),
+        *_read_statements(partition, job_reads, "JobReadWindowAndBaseline",
+                          "JobListWindowAndBaseline"),
         statement("Allow", ["s3:PutObject", "s3:AbortMultipartUpload"],
                   [f"arn:{partition}:s3:::{bucket}/{PREFIXES['reports']}{name}/*"],
                   sid="WriteReports"),
-        statement("Allow", ["cloudwatch:PutMetricData"], ["*"], sid="PublishDriftMetrics",
+        statement("Allow", ["cloudwatch:PutMetricData"], ["*"], sid="JobPublishDriftMetrics",
                   condition={"StringEquals": {"cloudwatch:namespace": DRIFT_METRIC_NAMESPACE}}),
         statement("Allow", ["sagemaker:CreateProcessingJob", "sagemaker:AddTags"],
                   [f"{sagemaker_arn}:processing-job/pipelines-*"], sid="RunDriftJob"),

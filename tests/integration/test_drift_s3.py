@@ -228,3 +228,88 @@ def test_main_reads_the_local_s3_folder_when_told(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # any S3 call would fail
     assert main(tmp_path, "--no-publish") == 0
     assert report(tmp_path)["records_read"] == 30
+
+
+# --------------------------------------------------------------------------------------
+# The role's job statements are exactly the job's calls
+
+
+def _job_calls(calls: list[tuple[str, str, dict]]) -> list[tuple[str, str, dict]]:
+    """(IAM action, resource ARN, condition context) of each recorded request."""
+    found = []
+    for service, operation, params in calls:
+        if (service, operation) == ("s3", "ListObjectsV2"):
+            found.append(("s3:ListBucket", f"arn:aws:s3:::{params['Bucket']}",
+                          {"s3:prefix": params.get("Prefix", "")}))
+        elif (service, operation) == ("s3", "GetObject"):
+            found.append(("s3:GetObject", f"arn:aws:s3:::{params['Bucket']}/{params['Key']}",
+                          {}))
+        elif (service, operation) == ("cloudwatch", "PutMetricData"):
+            found.append(("cloudwatch:PutMetricData", "*",
+                          {"cloudwatch:namespace": params["Namespace"]}))
+        else:
+            found.append((f"{service}:{operation}", "?", {}))
+    return found
+
+
+def _allows(statement: dict, action: str, resource: str, context: dict) -> bool:
+    from fnmatch import fnmatchcase
+
+    if statement["Effect"] != "Allow" or action not in statement["Action"]:
+        return False
+    if not any(fnmatchcase(resource, pattern) for pattern in statement["Resource"]):
+        return False
+    for operator, conditions in statement.get("Condition", {}).items():
+        for key, wanted in conditions.items():
+            wanted = wanted if isinstance(wanted, list) else [wanted]
+            if key not in context:
+                return False
+            match = fnmatchcase if operator == "StringLike" else str.__eq__
+            if not any(match(context[key], value) for value in wanted):
+                return False
+    return True
+
+
+def test_the_roles_job_statements_are_exactly_what_the_job_calls(s3, tmp_path, monkeypatch):
+    import boto3
+
+    from mlops_components.components.model_monitor import ModelMonitor, ModelMonitorArgs
+    from mlops_components.plan import evaluate
+
+    client, _ = s3
+    put_baseline(client, tmp_path, frame())
+    put_capture(client, tmp_path, frame(seed=1), END - timedelta(hours=2))
+    calls: list[tuple[str, str, dict]] = []
+    session = boto3.session.Session()
+    session.events.register(
+        "provide-client-params.*.*",
+        lambda params, model, **_: calls.append(
+            (model.service_model.endpoint_prefix if model.service_model.endpoint_prefix
+             != "monitoring" else "cloudwatch", model.name, dict(params))))
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", session)
+
+    assert main(tmp_path) == 0
+    assert report(tmp_path)["status"] == STATUS_OK
+
+    plan = evaluate(lambda: ModelMonitor("churn-monitor", ModelMonitorArgs(
+        endpoint_name=ENDPOINT, bucket_name=BUCKET, model_name="churn",
+        code_uri=f"s3://{BUCKET}/code/churn-training/0123")), project="mlops", stack="test")
+    (role_policy,) = [r for r in plan.of_type("aws:iam/rolePolicy:RolePolicy")
+                      if r.name == "churn-monitor-role-policy"]
+    statements = json.loads(role_policy.inputs["policy"])["Statement"]
+    job = [s for s in statements if s["Sid"].startswith("Job")]
+
+    requests = _job_calls(calls)
+    assert {action for action, _, _ in requests} == {
+        "s3:ListBucket", "s3:GetObject", "cloudwatch:PutMetricData"}
+    denied = [r for r in requests if not any(_allows(s, *r) for s in statements)]
+    assert denied == []
+    # ...and every action and resource of the job's statements is one the job used
+    for statement in job:
+        for action in statement["Action"]:
+            for resource in statement["Resource"]:
+                used = [r for r in requests if r[0] == action and _allows(
+                    {**statement, "Action": [action], "Resource": [resource]}, *r)]
+                assert used, (statement["Sid"], action, resource)
+    assert not any(_allows(s, *r) for r in requests for s in statements
+                   if not s["Sid"].startswith("Job"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 
 import pulumi
@@ -110,19 +111,50 @@ def test_the_job_role_reads_its_inputs_writes_its_reports_and_publishes_drift_on
         processing_plan):
     statements = {s["Sid"]: s for s in policy(processing_plan, "churn-monitor-role-policy")[
         "Statement"]}
-    assert statements["ReadInputs"]["Resource"] == [
-        f"arn:aws:s3:::{BUCKET}/capture/{ENDPOINT}/*",
-        f"arn:aws:s3:::{BUCKET}/code/churn-training/0123456789abcdef*",
-        f"arn:aws:s3:::{BUCKET}/models/churn/deployed-baseline/*"]
+    assert statements["ReadInputs"]["Resource"] == [  # SageMaker's processing input
+        f"arn:aws:s3:::{BUCKET}/code/churn-training/0123456789abcdef*"]
+    assert statements["JobReadWindowAndBaseline"]["Resource"] == [  # the job's own reads
+        f"arn:aws:s3:::{BUCKET}/capture/{ENDPOINT}/*", f"arn:aws:s3:::{BUCKET}/models/*"]
+    assert statements["JobListWindowAndBaseline0"]["Condition"] == {
+        "StringLike": {"s3:prefix": [f"capture/{ENDPOINT}/*", "models/*"]}}
     assert statements["WriteReports"]["Resource"] == [
         f"arn:aws:s3:::{BUCKET}/reports/churn-monitor/*"]
-    assert statements["PublishDriftMetrics"]["Condition"] == {
+    assert statements["JobPublishDriftMetrics"]["Condition"] == {
         "StringEquals": {"cloudwatch:namespace": DRIFT_METRIC_NAMESPACE}}
     for statement in statements.values():
         assert not any(action.endswith("*") for action in statement["Action"])
         if statement["Resource"] == ["*"]:
             assert statement["Action"] in (["cloudwatch:PutMetricData"],
                                            ["ecr:GetAuthorizationToken"])
+
+
+@pytest.mark.parametrize(("baseline", "readable"), [
+    (f"s3://{BUCKET}/models/churn/deployed-baseline/", True),
+    (f"s3://{BUCKET}/models/churn-training/exec-1/baseline/", True),  # a registered package
+    (f"s3://{BUCKET}/raw/statistics/", False),
+    ("s3://someone-elses-bucket/models/churn/", False),
+])
+def test_a_manual_baseline_uri_is_readable_anywhere_under_the_buckets_models(
+        processing_plan, baseline, readable):
+    """A manual run may pass another BaselineUri (e.g. a registered package's baseline): the
+    role reads what the parameter may name, models/* of the stack's bucket, and no more."""
+    statements = {s["Sid"]: s for s in policy(processing_plan, "churn-monitor-role-policy")[
+        "Statement"]}
+    bucket, _, key = baseline.removeprefix("s3://").partition("/")
+    obj = f"arn:aws:s3:::{bucket}/{key}statistics.json"
+    reads = statements["JobReadWindowAndBaseline"]["Resource"]
+    assert any(fnmatch.fnmatchcase(obj, pattern) for pattern in reads) is readable
+    listing = statements["JobListWindowAndBaseline0"]
+    assert (listing["Resource"] == [f"arn:aws:s3:::{bucket}"] and any(
+        fnmatch.fnmatchcase(f"{key}statistics.json", prefix)
+        for prefix in listing["Condition"]["StringLike"]["s3:prefix"])) is readable
+
+
+def test_a_configured_baseline_outside_models_is_readable_too():
+    plan = run(baseline_uri=f"s3://{BUCKET}/baselines/churn/")
+    statements = {s["Sid"]: s for s in policy(plan, "churn-monitor-role-policy")["Statement"]}
+    assert f"arn:aws:s3:::{BUCKET}/baselines/churn/*" in \
+        statements["JobReadWindowAndBaseline"]["Resource"]
 
 
 def test_a_given_baseline_replaces_the_deployed_one():
