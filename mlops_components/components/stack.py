@@ -218,6 +218,8 @@ class MlopsStack(pulumi.ComponentResource):
                                     or self.pipeline.wheelhouse_uri,
                                     model_name=args.monitor.model_name or name,
                                     endpoint_kind=args.endpoint.kind,
+                                    watched_pipeline_arns=[*args.monitor.watched_pipeline_arns,
+                                                           self.pipeline.pipeline_arn],
                                     tags={**args.tags, **args.monitor.tags}),
                 opts=child_opts(self))
         self.retrain = None

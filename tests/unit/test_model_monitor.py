@@ -13,12 +13,17 @@ from mlops_components.components.model_monitor import (
     ModelMonitor,
     ModelMonitorArgs,
     MonitorEngine,
+    health_period_seconds,
     model_monitor_schedule,
 )
 from mlops_components.plan import evaluate
 from tests.conftest import only
 from tests.pipeline.definition_checks import check_step_arguments, reference_problems
-from training.contract import DRIFT_DETECTED_METRIC, DRIFT_METRIC_NAMESPACE
+from training.contract import (
+    DRIFT_DETECTED_METRIC,
+    DRIFT_METRIC_NAMESPACE,
+    RECORDS_ANALYZED_METRIC,
+)
 
 BUCKET = "churn-data"
 CODE = f"s3://{BUCKET}/code/churn-training/0123456789abcdef"
@@ -74,7 +79,7 @@ def test_processing_engine_is_a_one_step_pipeline_the_service_accepts(processing
 
 
 def test_a_schedule_rule_starts_the_monitor_pipeline_with_retry_and_dlq(processing_plan):
-    rule = only(processing_plan, RULE)
+    (rule,) = [r for r in processing_plan.of_type(RULE) if r.name == "churn-monitor-schedule"]
     assert rule.inputs["scheduleExpression"] == "rate(1 day)"
     target = only(processing_plan, TARGET)
     pipeline_arn = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/churn-monitor"
@@ -98,13 +103,54 @@ def test_alarms_on_drift_and_schema_named_after_model_and_endpoint(processing_pl
         "GreaterThanOrEqualToThreshold", 1)
     assert "churn/churn-endpoint/schema-violations" in alarms
     assert processing_plan.outputs["drift_alarms"] == ["churn/churn-endpoint/drift-detected"]
-    assert len(processing_plan.outputs["alarms"]) == 2
+    assert len(processing_plan.outputs["alarms"]) == 3
+    # chosen: between runs there is no data and the last verdict stands...
+    assert drift["treatMissingData"] == "ignore"
+
+
+def test_a_monitor_that_analyses_nothing_for_two_periods_alarms(processing_plan):
+    """...so a monitor that stopped (or sees no traffic, no capture, no baseline) must not
+    look healthy: no RecordsAnalyzed datum counts as breaching."""
+    alarms = {a.inputs["name"]: a.inputs for a in processing_plan.of_type(ALARM)}
+    health = alarms["churn/churn-endpoint/no-records-analysed"]
+    assert (health["namespace"], health["metricName"], health["statistic"]) == (
+        DRIFT_METRIC_NAMESPACE, RECORDS_ANALYZED_METRIC, "Sum")
+    assert (health["comparisonOperator"], health["threshold"]) == (
+        "LessThanOrEqualToThreshold", 0)
+    assert health["period"] == 86400  # the daily schedule
+    assert health["evaluationPeriods"] == health["datapointsToAlarm"] == 2
+    assert health["treatMissingData"] == "breaching"
+    assert "churn/churn-endpoint/no-records-analysed" not in \
+        processing_plan.outputs["drift_alarms"]  # not a retraining signal
+
+
+@pytest.mark.parametrize(("schedule", "period"), [
+    ("rate(1 hour)", 3600), ("rate(1 day)", 86400), ("rate(5 minutes)", 300),
+    ("rate(7 days)", 302400), ("cron(0 3 * * ? *)", 86400)])
+def test_the_health_period_is_the_schedules_within_cloudwatchs_limits(schedule, period):
+    assert health_period_seconds(schedule) == period
+
+
+def test_failed_monitoring_and_watched_pipeline_executions_reach_the_alarm_actions():
+    topic = "arn:aws:sns:us-east-1:123456789012:ml-alerts"
+    training = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/churn-training"
+    plan = run(alarm_actions=[topic], watched_pipeline_arns=[training])
+    (rule,) = [r for r in plan.of_type(RULE) if r.name == "churn-monitor-failures"]
+    pattern = json.loads(rule.inputs["eventPattern"])
+    assert pattern == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Building Pipeline Execution Status Change"],
+        "detail": {"currentPipelineExecutionStatus": ["Failed"], "pipelineArn": [
+            "arn:aws:sagemaker:us-east-1:123456789012:pipeline/churn-monitor", training]}}
+    targets = [t for t in plan.of_type(TARGET) if t.name.startswith("churn-monitor-failures")]
+    assert [t.inputs["arn"] for t in targets] == [topic]
+    assert all(a.inputs["alarmActions"] == [topic] for a in plan.of_type(ALARM))
 
 
 def test_schema_alarm_can_be_turned_off():
     plan = run(alarm_on_schema_violations=False)
     assert [a.inputs["name"] for a in plan.of_type(ALARM)] == [
-        "churn/churn-endpoint/drift-detected"]
+        "churn/churn-endpoint/drift-detected", "churn/churn-endpoint/no-records-analysed"]
 
 
 def test_the_job_role_reads_its_inputs_writes_its_reports_and_publishes_drift_only(

@@ -165,10 +165,13 @@ def test_the_stack_monitors_its_endpoint_and_retrains_on_new_data_and_drift(run_
     assert "/code/churn-training/" in code  # the training pipeline's code, same version
     rules = {r.name: r.inputs for r in plan.of_type("aws:cloudwatch/eventRule:EventRule")
              if "-monitor-" in r.name or "-retrain-" in r.name}
-    assert set(rules) == {"churn-monitor-schedule", "churn-retrain-new-data",
-                          "churn-retrain-drift"}
+    assert set(rules) == {"churn-monitor-schedule", "churn-monitor-failures",
+                          "churn-retrain-new-data", "churn-retrain-drift"}
     drift = json.loads(rules["churn-retrain-drift"]["eventPattern"])
     assert drift["detail"]["alarmName"] == ["churn/churn-endpoint/drift-detected"]
+    failures = json.loads(rules["churn-monitor-failures"]["eventPattern"])
+    assert [arn.rsplit("/", 1)[1] for arn in failures["detail"]["pipelineArn"]] == [
+        "churn-monitor", "churn-training"]  # the training pipeline's failures too
 
 
 def test_the_deployer_copies_the_baseline_to_where_the_monitor_reads_it(run_pulumi):
