@@ -363,9 +363,8 @@ def _scored(feature: Mapping[str, Any]) -> str:
 def _run_monitor(run: LocalRun, definition: dict[str, Any], metrics_file: Path,
                  on_step: StepCallback | None) -> ExecutionResult:
     workdir = LocalWorkdir(run.workdir)
-    # The job reads S3 itself: here the local S3 folder, through the same window listing.
-    variables = {**job_variables(run.job_environment), LOCAL_METRICS_FILE_ENV: str(metrics_file),
-                 LOCAL_S3_ROOT_ENV: str(workdir.s3.root)}
+    variables = {**job_variables(run.job_environment),
+                 **monitor_variables(workdir, metrics_file)}
     executor = LocalPipelineExecutor(definition, run.workdir, on_step=on_step,
                                      python=str(run.job_environment.python),
                                      job_variables=variables)
@@ -379,6 +378,12 @@ def _run_monitor(run: LocalRun, definition: dict[str, Any], metrics_file: Path,
                                   f"(logs: {workdir.jobs / execution_id})") from None
     record_execution(workdir.jobs, execution_id, execution.status, execution.failure_reason)
     return execution
+
+
+def monitor_variables(workdir: LocalWorkdir, metrics_file: Path) -> dict[str, str]:
+    """What the drift job gets locally: the local CloudWatch file, and the local S3 folder,
+    which it lists and reads (the window's hour folders, the baseline) instead of S3."""
+    return {LOCAL_METRICS_FILE_ENV: str(metrics_file), LOCAL_S3_ROOT_ENV: str(workdir.s3.root)}
 
 
 def _cooldown_verdict(run: LocalRun, ignore: set[str]) -> str:
