@@ -88,7 +88,7 @@ class MonitorSpec:
     max_runtime_seconds: int = DEFAULT_MAX_RUNTIME_SECONDS
     """Time limit of the job. Default: 3600."""
     volume_size_gb: int = DEFAULT_VOLUME_SIZE_GB
-    """Disk of the job (the capture prefix is downloaded to it). Default: 30."""
+    """Disk of the job (the window's capture files are copied to it). Default: 30."""
     wheelhouse_uri: str | None = None
     """s3:// URI of the wheelhouse for what the image lacks (plots). Default: none."""
     kms_key_id: str | None = None
