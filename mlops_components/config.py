@@ -343,6 +343,13 @@ def parse_config(raw: Mapping[str, Any], project: str = DEFAULT_PROJECT) -> Stac
             problems.append(f"config {full_key}: {problem} (got {raw[full_key]!r})")
         else:
             values[setting.attribute] = value
+    if values["monitor_engine"] == MonitorEngine.MODEL_MONITOR.value \
+            and values["endpoint_kind"] == EndpointKind.SERVERLESS.value:
+        problems.append(
+            f"config {prefix}monitorEngine: must be {MonitorEngine.PROCESSING.value!r} with "
+            f"{prefix}endpointKind {EndpointKind.SERVERLESS.value!r} (Model Monitor does not "
+            f"support serverless endpoints; 'model-monitor' needs endpointKind "
+            f"{EndpointKind.INSTANCES.value!r}) (got {values['monitor_engine']!r})")
     if problems:
         raise ValidationError(problems)
     values["problem_type"] = ProblemType(values["problem_type"])

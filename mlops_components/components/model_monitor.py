@@ -25,6 +25,14 @@ prefix).
 
 Alarm names start with ``<model>/<endpoint>/``; :attr:`ModelMonitor.drift_alarm_names` are
 the ones that mean "the data moved" (RetrainTrigger's drift source matches them exactly).
+
+The monitor's own health (processing engine): ``no-records-analysed`` alarms when the sum of
+``RecordsAnalyzed`` is 0 for two schedule periods, missing data counting as breaching (no
+traffic, no capture, no baseline yet, or a drift check that no longer runs). The drift
+alarms treat missing data as ``ignore`` on purpose: between runs there is none and the last
+verdict stands, so a dead monitor's drift alarm would stay OK: the health alarm is what says
+so. An EventBridge rule sends every failed execution of the monitoring pipeline (and of
+``watched_pipeline_arns``: MlopsStack adds the training pipeline) to ``alarm_actions``.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.components.training_pipeline import image_repositories
 from mlops_components.enums import MonitorEngine
 from mlops_components.sagemaker.cache import cached_monitor_definition
+from mlops_components.sagemaker.endpoint import EndpointKind
 from mlops_components.sagemaker.monitor_spec import (
     DEFAULT_MONITOR_INSTANCE_TYPE,
     DEFAULT_MONITOR_SCHEDULE,
@@ -72,6 +81,7 @@ from training.contract import (
     MODEL_DIMENSION,
     PROCESSING_OUTPUT_DIR,
     PROCESSING_ROOT,
+    RECORDS_ANALYZED_METRIC,
     SCHEMA_VIOLATIONS_METRIC,
 )
 
@@ -79,7 +89,15 @@ DEFAULT_RETRY_ATTEMPTS = 3
 DEFAULT_MAX_EVENT_AGE_SECONDS = 3600
 DLQ_RETENTION_SECONDS = 14 * 86400
 ALARM_PERIOD_SECONDS = 3600
-"""Alarms look at hourly periods; between runs no data arrives and the state is kept."""
+"""Drift alarms look at hourly periods; between runs no data arrives and the state is kept."""
+HEALTH_ALARM_PERIODS = 2
+"""The health alarm fires after this many schedule periods without records analysed."""
+MAX_HEALTH_PERIOD_SECONDS = 7 * 86400 // HEALTH_ALARM_PERIODS
+"""CloudWatch evaluates at most 7 days: longer schedules are watched over 7 days."""
+DEFAULT_HEALTH_PERIOD_SECONDS = 86400
+"""Period of the health alarm for a cron schedule (its interval is not derived)."""
+PIPELINE_STATUS_DETAIL_TYPE = "SageMaker Model Building Pipeline Execution Status Change"
+PIPELINE_FAILED_STATUS = "Failed"
 #: Model Monitor's CloudWatch namespace and metric names (set by the service).
 MODEL_MONITOR_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 MODEL_MONITOR_DRIFT_METRIC_PREFIX = "feature_baseline_drift_"
@@ -101,6 +119,20 @@ def capture_uri(bucket: str, endpoint: str) -> str:
 def alarm_name(model: str, endpoint: str, what: str) -> str:
     """``<model>/<endpoint>/<what>``: model names have no '/', so the prefix is unambiguous."""
     return f"{model}/{endpoint}/{what}"
+
+
+def health_period_seconds(schedule_expression: str) -> int:
+    """The health alarm's period: the schedule's interval (a whole number of minutes, at most
+    half of CloudWatch's 7-day evaluation limit); a day for a cron schedule."""
+    seconds = rate_seconds(schedule_expression) or DEFAULT_HEALTH_PERIOD_SECONDS
+    return min(max(60, -(-seconds // 60) * 60), MAX_HEALTH_PERIOD_SECONDS)
+
+
+def pipeline_failed_pattern(pipeline_arns: Sequence[str]) -> dict[str, Any]:
+    """EventBridge pattern: an execution of one of these pipelines failed."""
+    return {"source": ["aws.sagemaker"], "detail-type": [PIPELINE_STATUS_DETAIL_TYPE],
+            "detail": {"currentPipelineExecutionStatus": [PIPELINE_FAILED_STATUS],
+                       "pipelineArn": list(pipeline_arns)}}
 
 
 def model_monitor_schedule(expression: str) -> str | None:
@@ -131,6 +163,11 @@ class ModelMonitorArgs:
     engine: MonitorEngine = MonitorEngine.PROCESSING
     """Drift engine. Default: processing (works without Model Monitor)."""
 
+    endpoint_kind: EndpointKind | None = None
+    """Kind of the monitored endpoint; the model-monitor engine refuses a serverless one
+    (Model Monitor does not support serverless endpoints). MlopsStack sets it. Default:
+    not checked."""
+
     schedule_expression: str = DEFAULT_MONITOR_SCHEDULE
     """How often to check (EventBridge rate or cron; the model-monitor engine takes hourly or
     daily only). Default: "rate(1 day)"."""
@@ -150,7 +187,13 @@ class ModelMonitorArgs:
     """Also alarm when requests break the schema (not a retraining signal). Default: True."""
 
     alarm_actions: Sequence[pulumi.Input[str]] = ()
-    """ARNs notified when an alarm fires (e.g. an SNS topic). Default: none."""
+    """ARNs notified when an alarm fires (e.g. an SNS topic). Also the targets of the failed
+    pipeline execution rule (an SNS topic whose policy lets events.amazonaws.com publish).
+    Default: none."""
+
+    watched_pipeline_arns: Sequence[pulumi.Input[str]] = ()
+    """Other pipelines whose failed executions go to alarm_actions, with the monitoring
+    pipeline's own (MlopsStack: the training pipeline). Default: none."""
 
     features: Sequence[str] = ()
     """Feature names to alarm on (model-monitor engine only; its metrics are per feature).
@@ -197,6 +240,8 @@ class ModelMonitor(pulumi.ComponentResource):
     """The EventBridge rule (processing) or monitoring schedule (model-monitor)."""
     reports_uri: pulumi.Output[str]
     """s3:// prefix the reports are written under."""
+    failure_rule_name: pulumi.Output[str]
+    """EventBridge rule matching failed executions of the watched pipelines."""
 
     def __init__(self, name: str, args: ModelMonitorArgs,
                  opts: pulumi.ResourceOptions | None = None):
@@ -219,21 +264,25 @@ class ModelMonitor(pulumi.ComponentResource):
                                                   source_account=self._identity.account_id),
             description=f"Drift monitoring of {model}", tags=self._tags, opts=child_opts(self))
 
+        watched = list(args.watched_pipeline_arns)
         if engine is MonitorEngine.PROCESSING:
-            self.pipeline_name, self.schedule_name = self._processing(
+            self.pipeline_name, self.schedule_name, pipeline_arn = self._processing(
                 name, model, args, role, bucket, endpoint, baseline)
+            watched.insert(0, pipeline_arn)
         else:
             self.pipeline_name = pulumi.Output.from_input(None)
             self.schedule_name = self._model_monitor(name, args, role, bucket, endpoint,
                                                      baseline)
         self.drift_alarm_names, self.alarm_names = self._alarms(
             name, model, args, engine, endpoint)
+        self.failure_rule_name = self._failure_rule(name, model, args, watched)
         self.register_outputs({
             "alarm_names": self.alarm_names,
             "drift_alarm_names": self.drift_alarm_names,
             "pipeline_name": self.pipeline_name,
             "schedule_name": self.schedule_name,
             "reports_uri": self.reports_uri,
+            "failure_rule_name": self.failure_rule_name,
         })
 
     # ---- processing engine ------------------------------------------------------------
@@ -306,7 +355,25 @@ class ModelMonitor(pulumi.ComponentResource):
                 maximum_event_age_in_seconds=DEFAULT_MAX_EVENT_AGE_SECONDS),
             dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=dlq.arn),
             opts=child_opts(self, depends_on=[start_policy]))
-        return pipeline.pipeline_name, rule.name
+        return pipeline.pipeline_name, rule.name, pipeline.arn
+
+    # ---- failed pipeline executions ---------------------------------------------------
+
+    def _failure_rule(self, name: str, model: str, args: ModelMonitorArgs,
+                      pipeline_arns: Sequence[pulumi.Input[str]]) -> pulumi.Output[str]:
+        """A failed monitoring (or watched training) execution notifies the alarm actions: a
+        job that fails every run publishes nothing, which no metric alarm can tell apart
+        from a quiet day in time."""
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-failures",
+            description=f"Failed executions of {model}'s monitoring and training pipelines",
+            event_pattern=pulumi.Output.all(*pipeline_arns).apply(
+                lambda arns: json.dumps(pipeline_failed_pattern(arns), sort_keys=True)),
+            tags=self._tags, opts=child_opts(self))
+        for index, action in enumerate(args.alarm_actions):
+            aws.cloudwatch.EventTarget(f"{name}-failures-target-{index}", rule=rule.name,
+                                       arn=action, opts=child_opts(self))
+        return rule.name
 
     # ---- model-monitor engine ---------------------------------------------------------
 
@@ -378,7 +445,10 @@ class ModelMonitor(pulumi.ComponentResource):
                 endpoint: pulumi.Output[str]) -> tuple[pulumi.Output, pulumi.Output]:
         common = {"alarm_actions": list(args.alarm_actions), "period": ALARM_PERIOD_SECONDS,
                   "evaluation_periods": 1, "datapoints_to_alarm": 1,
-                  # Between scheduled runs there is no data: keep the last verdict.
+                  # Chosen: between scheduled runs there is no data, so the last verdict is
+                  # kept (a drift in ALARM stays there until a run says otherwise). A monitor
+                  # that stops running would keep its last state forever too: the health
+                  # alarm and the failure rule say so instead.
                   "treat_missing_data": "ignore", "tags": self._tags}
         drift, others = [], []
         if engine is MonitorEngine.PROCESSING:
@@ -400,6 +470,20 @@ class ModelMonitor(pulumi.ComponentResource):
                 "drift-alarm", "drift-detected", DRIFT_DETECTED_METRIC,
                 "the last drift check found drifted features (see the drift report under "
                 "reports/)"))
+            others.append(aws.cloudwatch.MetricAlarm(
+                f"{name}-health-alarm",
+                name=endpoint.apply(lambda e: alarm_name(model, e, "no-records-analysed")),
+                alarm_description=f"{model}: no capture records analysed for "
+                                  f"{HEALTH_ALARM_PERIODS} schedule periods (no traffic, no "
+                                  "capture, no baseline, or the drift check is not running)",
+                namespace=DRIFT_METRIC_NAMESPACE, metric_name=RECORDS_ANALYZED_METRIC,
+                dimensions=dimensions, statistic="Sum",
+                period=health_period_seconds(args.schedule_expression),
+                evaluation_periods=HEALTH_ALARM_PERIODS, datapoints_to_alarm=HEALTH_ALARM_PERIODS,
+                comparison_operator="LessThanOrEqualToThreshold", threshold=0,
+                # No datum means no run reached CloudWatch: that is the failure it watches.
+                treat_missing_data="breaching", alarm_actions=list(args.alarm_actions),
+                tags=self._tags, opts=child_opts(self)))
             if args.alarm_on_schema_violations:
                 others.append(at_least_once(
                     "schema-alarm", "schema-violations", SCHEMA_VIOLATIONS_METRIC,
@@ -455,7 +539,8 @@ def _s3_path(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _read_statements(partition: str, uris: Sequence[str]) -> list[dict[str, Any]]:
+def _read_statements(partition: str, uris: Sequence[str], read_sid: str = "ReadInputs",
+                     list_sid: str = "ListInputs") -> list[dict[str, Any]]:
     """GetObject under each prefix, and ListBucket limited to those prefixes."""
     objects: list[str] = []
     listing: dict[str, set[str]] = {}
@@ -463,11 +548,11 @@ def _read_statements(partition: str, uris: Sequence[str]) -> list[dict[str, Any]
         bucket, key = _s3_path(uri)
         objects.append(f"arn:{partition}:s3:::{bucket}/{key}*")
         listing.setdefault(bucket, set()).add(f"{key}*")
-    statements = [statement("Allow", ["s3:GetObject"], sorted(set(objects)), sid="ReadInputs")]
+    statements = [statement("Allow", ["s3:GetObject"], sorted(set(objects)), sid=read_sid)]
     for index, (bucket, prefixes) in enumerate(sorted(listing.items())):
         statements.append(statement(
             "Allow", ["s3:ListBucket"], [f"arn:{partition}:s3:::{bucket}"],
-            sid=f"ListInputs{index}", condition={"StringLike": {"s3:prefix": sorted(prefixes)}}))
+            sid=f"{list_sid}{index}", condition={"StringLike": {"s3:prefix": sorted(prefixes)}}))
     return statements
 
 
@@ -495,19 +580,32 @@ def _pull(partition: str, region: str, repositories: Sequence[str]) -> dict[str,
                       f"{repo.split('/')[1]}" for repo in repositories], sid="PullJobImage")
 
 
+def baseline_read_uris(bucket: str, baseline: str) -> list[str]:
+    """What a run's ``BaselineUri`` may name: any baseline under the stack bucket's
+    ``models/`` (the deployed one, a registered package's), and the configured one if it lies
+    elsewhere. A manual run naming anything else gets AccessDenied: one line, exit 2."""
+    models = f"s3://{bucket}/{PREFIXES['models']}"
+    return [models] + ([baseline] if not baseline.startswith(models) else [])
+
+
 def _processing_policy(name: str, bucket: str, endpoint: str, baseline: str, code: str,
                        wheelhouse: str | None, role_arn: str, definition: str, partition: str,
                        region: str, account: str, kms: str | None, in_vpc: bool) -> str:
-    """Exactly what the monitoring pipeline needs: read its inputs, write its reports,
-    publish metrics in the drift namespace only, run its one processing job."""
+    """Exactly what the monitoring pipeline needs. SageMaker, with this role: its code (and
+    wheels) in, its reports out, its one processing job. The drift job's own calls
+    (``training.monitor.source``, ``cloudwatch``): ListObjectsV2 and GetObject on the
+    endpoint's capture and the baselines, PutMetricData in the drift namespace only."""
     sagemaker_arn = f"arn:{partition}:sagemaker:{region}:{account}"
-    inputs = [capture_uri(bucket, endpoint), baseline, code] + ([wheelhouse] if wheelhouse else [])
+    inputs = [code] + ([wheelhouse] if wheelhouse else [])
+    job_reads = [capture_uri(bucket, endpoint), *baseline_read_uris(bucket, baseline)]
     statements = [
-        *_read_statements(partition, inputs),
+        *_read_statements(partition, inputs, "ReadInputs", "ListInputs"),
+        *_read_statements(partition, job_reads, "JobReadWindowAndBaseline",
+                          "JobListWindowAndBaseline"),
         statement("Allow", ["s3:PutObject", "s3:AbortMultipartUpload"],
                   [f"arn:{partition}:s3:::{bucket}/{PREFIXES['reports']}{name}/*"],
                   sid="WriteReports"),
-        statement("Allow", ["cloudwatch:PutMetricData"], ["*"], sid="PublishDriftMetrics",
+        statement("Allow", ["cloudwatch:PutMetricData"], ["*"], sid="JobPublishDriftMetrics",
                   condition={"StringEquals": {"cloudwatch:namespace": DRIFT_METRIC_NAMESPACE}}),
         statement("Allow", ["sagemaker:CreateProcessingJob", "sagemaker:AddTags"],
                   [f"{sagemaker_arn}:processing-job/pipelines-*"], sid="RunDriftJob"),
@@ -534,11 +632,23 @@ def _model_monitor_policy(name: str, bucket: str, endpoint: str, baseline: str, 
     return json.dumps(document(statements), sort_keys=True)
 
 
+def serverless_problem(problems: Problems, field_name: str, engine: Any,
+                       endpoint_kind: Any) -> None:
+    """Model Monitor does not support serverless endpoints: its engine needs instances."""
+    kind = endpoint_kind.value if isinstance(endpoint_kind, EndpointKind) else endpoint_kind
+    problems.check(
+        not (engine == MonitorEngine.MODEL_MONITOR and kind == EndpointKind.SERVERLESS.value),
+        field_name, f"must be {MonitorEngine.PROCESSING.value!r} for a serverless endpoint "
+        f"(Model Monitor does not support serverless endpoints; {engine!s} is allowed with "
+        f"endpoint kind {EndpointKind.INSTANCES.value!r} only)", str(engine))
+
+
 def _validate(name: str, model: str, args: ModelMonitorArgs) -> MonitorEngine:
     problems = Problems(f"ModelMonitor '{name}'")
     problems.check(args.endpoint_name is not None, "endpoint_name", "is required", None)
     problems.check(args.bucket_name is not None, "bucket_name", "is required", None)
     engine = problems.one_of("engine", args.engine, MonitorEngine)
+    serverless_problem(problems, "engine", engine, args.endpoint_kind)
     problems.matches("name", name, SAGEMAKER_NAME_RE,
                      "1-63 letters, digits and hyphens (it names the monitoring pipeline)")
     problems.matches("model_name", model, SAGEMAKER_NAME_RE,

@@ -14,7 +14,11 @@ from mlops_components.components.model_endpoint import (
     ModelEndpoint,
     ModelEndpointArgs,
 )
-from mlops_components.components.model_monitor import ModelMonitor, ModelMonitorArgs
+from mlops_components.components.model_monitor import (
+    ModelMonitor,
+    ModelMonitorArgs,
+    serverless_problem,
+)
 from mlops_components.components.model_registry import ModelRegistry, ModelRegistryArgs
 from mlops_components.components.retrain_trigger import RetrainTrigger, RetrainTriggerArgs
 from mlops_components.components.tags import child_opts
@@ -169,6 +173,9 @@ class MlopsStack(pulumi.ComponentResource):
         problems.check(bool(SAGEMAKER_NAME_RE.match(name)) and len(name) <= MAX_MODEL_NAME_LENGTH,
                        "name", f"must be 1-{MAX_MODEL_NAME_LENGTH} letters, digits and hyphens, "
                        "starting with a letter or digit", name)
+        if args.monitor is not None:
+            serverless_problem(problems, "monitor.engine", args.monitor.engine,
+                               args.endpoint.kind)
         problems.raise_if_any()
         super().__init__("mlops:index:MlopsStack", name, None, opts)
         bucket_args = dataclasses.replace(args.bucket,
@@ -210,6 +217,9 @@ class MlopsStack(pulumi.ComponentResource):
                                     wheelhouse_uri=args.monitor.wheelhouse_uri
                                     or self.pipeline.wheelhouse_uri,
                                     model_name=args.monitor.model_name or name,
+                                    endpoint_kind=args.endpoint.kind,
+                                    watched_pipeline_arns=[*args.monitor.watched_pipeline_arns,
+                                                           self.pipeline.pipeline_arn],
                                     tags={**args.tags, **args.monitor.tags}),
                 opts=child_opts(self))
         self.retrain = None

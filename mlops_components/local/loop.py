@@ -59,13 +59,18 @@ from mlops_components.local.smoke import (
 )
 from mlops_components.local.workdir import LocalWorkdir
 from mlops_components.plan import Plan
-from mlops_components.sagemaker.monitor_spec import DRIFT_CHECK_STEP, MonitorParameter
+from mlops_components.sagemaker.monitor_spec import (
+    CAPTURE_URI_FLAG,
+    DRIFT_CHECK_STEP,
+    MonitorParameter,
+)
 from training.contract import (
     BASELINE_STATISTICS_FILE,
     DRIFT_HTML_FILE,
     DRIFT_OUTPUT,
     DRIFT_REPORT_FILE,
     LOCAL_METRICS_FILE_ENV,
+    LOCAL_S3_ROOT_ENV,
 )
 
 MONITOR_TYPE = "mlops:index:ModelMonitor"
@@ -123,10 +128,9 @@ def _drift_step(definition: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def capture_uri(definition: Mapping[str, Any]) -> str:
-    """s3:// prefix of the endpoint's capture the DriftCheck job reads."""
-    inputs = {i["InputName"]: i["S3Input"]["S3Uri"]
-              for i in _drift_step(definition)["ProcessingInputs"]}
-    return inputs["capture"]
+    """s3:// prefix of the endpoint's capture the DriftCheck job reads (its --capture-uri)."""
+    arguments = list(_drift_step(definition)["AppSpecification"]["ContainerArguments"])
+    return arguments[arguments.index(CAPTURE_URI_FLAG) + 1]
 
 
 def baseline_uri(definition: Mapping[str, Any]) -> str:
@@ -359,7 +363,8 @@ def _scored(feature: Mapping[str, Any]) -> str:
 def _run_monitor(run: LocalRun, definition: dict[str, Any], metrics_file: Path,
                  on_step: StepCallback | None) -> ExecutionResult:
     workdir = LocalWorkdir(run.workdir)
-    variables = {**job_variables(run.job_environment), LOCAL_METRICS_FILE_ENV: str(metrics_file)}
+    variables = {**job_variables(run.job_environment),
+                 **monitor_variables(workdir, metrics_file)}
     executor = LocalPipelineExecutor(definition, run.workdir, on_step=on_step,
                                      python=str(run.job_environment.python),
                                      job_variables=variables)
@@ -373,6 +378,12 @@ def _run_monitor(run: LocalRun, definition: dict[str, Any], metrics_file: Path,
                                   f"(logs: {workdir.jobs / execution_id})") from None
     record_execution(workdir.jobs, execution_id, execution.status, execution.failure_reason)
     return execution
+
+
+def monitor_variables(workdir: LocalWorkdir, metrics_file: Path) -> dict[str, str]:
+    """What the drift job gets locally: the local CloudWatch file, and the local S3 folder,
+    which it lists and reads (the window's hour folders, the baseline) instead of S3."""
+    return {LOCAL_METRICS_FILE_ENV: str(metrics_file), LOCAL_S3_ROOT_ENV: str(workdir.s3.root)}
 
 
 def _cooldown_verdict(run: LocalRun, ignore: set[str]) -> str:

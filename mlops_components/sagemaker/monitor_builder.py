@@ -3,18 +3,19 @@
 One step, ``DriftCheck``: a processing job on the scikit-learn image that runs
 ``python3 /opt/ml/processing/input/code/training/bootstrap.py drift <args>`` with
 
-- inputs: the training code, the endpoint's capture prefix (the job keeps only the files of
-  the last ``window_hours`` by their ``yyyy/mm/dd/hh`` folders; the capture lifecycle rule
-  bounds what is downloaded), the baseline (the ``BaselineUri`` parameter) and, when given,
-  the wheelhouse;
+- inputs: the training code and, when given, the wheelhouse. The capture and the baseline
+  are not processing inputs: SageMaker refuses an input prefix with no objects, and both are
+  empty before the first deployment (capture also before traffic and after it expires). The
+  job gets their URIs (``--capture-uri``; ``--baseline-uri`` is the ``BaselineUri``
+  parameter) and reads them itself: the baseline's statistics.json and only the hour folders
+  of the last ``window_hours`` (``training.monitor.source``);
 - output: ``drift_report.json`` and ``drift_report.html`` under
   ``s3://<bucket>/reports/<pipeline>/<execution id>/drift``;
 - CloudWatch metrics in the drift namespace, dimensions Endpoint and Model.
 
-Network isolation is off for this job only, and only because the job itself calls
-``cloudwatch:PutMetricData`` (SageMaker moves S3 data outside the container, but metrics go
-from inside). Its role makes up for it: read on the capture, baseline and code prefixes, write
-on its reports prefix, ``PutMetricData`` in the drift namespace only.
+Network isolation is off for this job only, because the job itself calls S3 (its window) and
+``cloudwatch:PutMetricData``. Its role makes up for it: read on the capture, baseline and code
+prefixes, write on its reports prefix, ``PutMetricData`` in the drift namespace only.
 
 :func:`build_monitor_definition` is a pure function of :class:`MonitorSpec`: the same spec
 gives byte-identical JSON, and it makes no AWS call (see :mod:`offline_sdk`).
@@ -29,15 +30,15 @@ from mlops_components.bucket_layout import PREFIXES
 from mlops_components.sagemaker import offline_sdk
 from mlops_components.sagemaker.builder import BuildContext
 from mlops_components.sagemaker.monitor_spec import (
+    BASELINE_URI_FLAG,
+    CAPTURE_URI_FLAG,
     DRIFT_CHECK_STEP,
     MonitorParameter,
     MonitorSpec,
     validate_monitor_spec,
 )
 from training.contract import (
-    BASELINE_OUTPUT,
     BOOTSTRAP_SCRIPT,
-    CAPTURE_INPUT,
     DRIFT_OUTPUT,
     DRIFT_THRESHOLD_FLAGS,
     PROCESSING_BASELINE_DIR,
@@ -63,9 +64,14 @@ def build_monitor_definition(spec: MonitorSpec, owner: str | None = None) -> str
     return json.dumps(json.loads(definition), sort_keys=True, separators=(",", ":"))
 
 
-def drift_arguments(spec: MonitorSpec) -> list[str]:
-    """drift.py's arguments: fixed paths, the endpoint and model, the window, thresholds."""
-    arguments = ["--capture-dir", PROCESSING_CAPTURE_DIR,
+def drift_arguments(spec: MonitorSpec, baseline_uri: Any = None) -> list[Any]:
+    """drift.py's arguments: what it reads from S3, fixed paths, the endpoint and model, the
+    window, thresholds. ``baseline_uri``: the ``BaselineUri`` parameter (default: the spec's
+    URI)."""
+    arguments = [CAPTURE_URI_FLAG, spec.capture_uri,
+                 BASELINE_URI_FLAG, baseline_uri if baseline_uri is not None
+                 else spec.baseline_uri,
+                 "--capture-dir", PROCESSING_CAPTURE_DIR,
                  "--baseline-dir", PROCESSING_BASELINE_DIR,
                  "--output-dir", PROCESSING_DRIFT_DIR,
                  "--endpoint", spec.endpoint_name,
@@ -101,7 +107,8 @@ def _pipeline(spec: MonitorSpec, session: Any, image_uri: str) -> Any:
         max_runtime_in_seconds=spec.max_runtime_seconds,
         base_job_name=Job.DRIFT.value,
         sagemaker_session=session,
-        # The job publishes its metrics itself: it needs a route to CloudWatch.
+        # The job reads its window from S3 and publishes its metrics itself: it needs a route
+        # to S3 and CloudWatch.
         network_config=NetworkConfig(
             enable_network_isolation=False,
             security_group_ids=list(spec.security_group_ids) or None,
@@ -110,8 +117,6 @@ def _pipeline(spec: MonitorSpec, session: Any, image_uri: str) -> Any:
     )
     inputs = [
         BuildContext.processing_input("code", spec.code_uri.rstrip("/"), PROCESSING_CODE_DIR),
-        BuildContext.processing_input(CAPTURE_INPUT, spec.capture_uri, PROCESSING_CAPTURE_DIR),
-        BuildContext.processing_input(BASELINE_OUTPUT, baseline, PROCESSING_BASELINE_DIR),
     ]
     if spec.wheelhouse_uri:
         inputs.append(BuildContext.processing_input(WHEELHOUSE_CHANNEL, spec.wheelhouse_uri,
@@ -122,7 +127,7 @@ def _pipeline(spec: MonitorSpec, session: Any, image_uri: str) -> Any:
     step_args = processor.run(
         inputs=inputs,
         outputs=[BuildContext.processing_output(DRIFT_OUTPUT, PROCESSING_DRIFT_DIR, reports)],
-        arguments=drift_arguments(spec))
+        arguments=drift_arguments(spec, baseline))
     step = ProcessingStep(
         name=DRIFT_CHECK_STEP, step_args=step_args,
         description=f"Drift of {spec.endpoint_name}'s last {spec.window_hours} h of captured "

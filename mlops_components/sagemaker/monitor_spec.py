@@ -45,6 +45,9 @@ class MonitorParameter(StrEnum):
 
 #: The monitoring pipeline's one step.
 DRIFT_CHECK_STEP = "DriftCheck"
+#: The drift job's arguments naming what it reads from S3 itself.
+CAPTURE_URI_FLAG = "--capture-uri"
+BASELINE_URI_FLAG = "--baseline-uri"
 DEFAULT_MONITOR_INSTANCE_TYPE = "ml.m5.large"
 DEFAULT_MONITOR_SCHEDULE = "rate(1 day)"
 MIN_DRIFT_WINDOW_HOURS = 1
@@ -85,7 +88,7 @@ class MonitorSpec:
     max_runtime_seconds: int = DEFAULT_MAX_RUNTIME_SECONDS
     """Time limit of the job. Default: 3600."""
     volume_size_gb: int = DEFAULT_VOLUME_SIZE_GB
-    """Disk of the job (the capture prefix is downloaded to it). Default: 30."""
+    """Disk of the job (the window's capture files are copied to it). Default: 30."""
     wheelhouse_uri: str | None = None
     """s3:// URI of the wheelhouse for what the image lacks (plots). Default: none."""
     kms_key_id: str | None = None

@@ -97,3 +97,36 @@ def test_the_alarm_leaving_alarm_does_not_match(rule_to_queue, state):
 ])
 def test_other_alarms_do_not_match(rule_to_queue, name):
     assert not rule_to_queue(drift_alarm_pattern([DRIFT_ALARM]), alarm_state_change(name, "ALARM"))
+
+
+# --------------------------------------------------------------------------------------
+# ModelMonitor's failed-execution rule, on real-shaped pipeline status events
+
+
+def _pipeline_status_event(pipeline_arn: str, status: str) -> dict:
+    from mlops_components.components.model_monitor import PIPELINE_STATUS_DETAIL_TYPE
+
+    execution = f"{pipeline_arn}/execution/abc123"
+    return {"Source": "aws.sagemaker", "DetailType": PIPELINE_STATUS_DETAIL_TYPE,
+            "Resources": [pipeline_arn, execution],
+            "Detail": json.dumps({"pipelineArn": pipeline_arn, "pipelineExecutionArn": execution,
+                                  "currentPipelineExecutionStatus": status,
+                                  "previousPipelineExecutionStatus": "Executing",
+                                  "executionStartTime": "2026-11-27T00:00:00Z",
+                                  "executionEndTime": "2026-11-27T00:10:00Z"})}
+
+
+@pytest.mark.parametrize(("pipeline", "status", "expected"), [
+    ("churn-monitor", "Failed", True),
+    ("churn-training", "Failed", True),
+    ("churn-monitor", "Succeeded", False),
+    ("churn-monitor", "Stopped", False),
+    ("other-pipeline", "Failed", False),
+])
+def test_failed_executions_of_the_watched_pipelines_match(rule_to_queue, pipeline, status,
+                                                          expected):
+    from mlops_components.components.model_monitor import pipeline_failed_pattern
+
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/"
+    pattern = pipeline_failed_pattern([f"{arn}churn-monitor", f"{arn}churn-training"])
+    assert rule_to_queue(pattern, _pipeline_status_event(f"{arn}{pipeline}", status)) is expected

@@ -135,3 +135,52 @@ def test_traffic_needs_the_models_features_in_the_test_split(tmp_path):
     test_csv.write_text("a,b\n1,2\n")
     with pytest.raises(loop.LoopStopped, match=r"lacks the model's features \['c'\]"):
         loop.shifted_traffic(test_csv, ["a", "c"])
+
+
+def test_the_planned_drift_check_runs_on_the_local_s3_with_and_without_data(plan, tmp_path):
+    """The DriftCheck step as planned (BaselineUri resolved into its arguments, container
+    paths mapped) reads the local S3 folder: no baseline yet is a successful "no data" run,
+    then the window's capture is checked."""
+    import os
+    import sys
+    from datetime import UTC, datetime
+
+    from mlops_components.local.executor import LocalPipelineExecutor
+    from mlops_components.local.run import step_outputs
+    from tests.training.test_drift import write_csv_capture, write_statistics
+    from training.contract import DRIFT_OUTPUT, DRIFT_REPORT_FILE, RECORDS_ANALYZED_METRIC
+
+    definition = loop.monitor_definition(plan)
+    step = definition["Steps"][0]["Arguments"]
+    # the code channel as the job sees it, the drift module run from this checkout
+    step["AppSpecification"]["ContainerEntrypoint"] = [sys.executable, "-m",
+                                                        "training.monitor.drift"]
+    workdir = LocalWorkdir(tmp_path)
+    code = workdir.s3.path(step["ProcessingInputs"][0]["S3Input"]["S3Uri"])
+    code.mkdir(parents=True)
+    (code / "placeholder").write_text("code")
+    metrics_file = tmp_path / "metrics.jsonl"
+    variables = {**loop.monitor_variables(workdir, metrics_file),
+                 "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+                 "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}  # any real AWS call fails
+    executor = LocalPipelineExecutor(definition, tmp_path, python=sys.executable,
+                                     job_variables={**os.environ, **variables})
+
+    def drift_report(execution_id):
+        execution = executor.run(execution_id=execution_id)
+        assert execution.status == "Succeeded", execution.failure_reason
+        folder = step_outputs(execution, "DriftCheck", workdir.s3)[DRIFT_OUTPUT]
+        return json.loads((folder / DRIFT_REPORT_FILE).read_text())
+
+    first = drift_report("local-1")  # before the first deployment: nothing anywhere
+    assert (first["status"], first["records_read"]) == ("no baseline", 0)
+
+    frame = pd.DataFrame(load_breast_cancer(as_frame=True).data.iloc[:, :4])
+    write_statistics(frame, workdir.s3.path(loop.baseline_uri(definition)))
+    write_csv_capture(frame, workdir.s3.path(loop.capture_uri(definition)) / "AllTraffic",
+                      time=datetime.now(UTC), rows_per_request=10)
+    second = drift_report("local-2")
+    assert second["status"] == "ok" and second["rows_analyzed"] == len(frame)
+    records = [m["Value"] for m in loop.read_metrics(metrics_file)
+               if m["MetricName"] == RECORDS_ANALYZED_METRIC]
+    assert records == [0.0, float(-(-len(frame) // 10))]  # one record per 10 rows

@@ -97,7 +97,11 @@ def test_one_step_runs_the_drift_job_through_the_bootstrap(definitions):
 
 def test_the_arguments_are_what_the_drift_job_parses(definitions):
     app = drift_step(definitions["tuned"])["Arguments"]["AppSpecification"]
-    args = drift.parse_args(app["ContainerArguments"])
+    arguments = app["ContainerArguments"]
+    baseline = {"Get": f"Parameters.{MonitorParameter.BASELINE_URI}"}
+    assert arguments[arguments.index("--baseline-uri") + 1] == baseline
+    args = drift.parse_args([BASE.baseline_uri if a == baseline else a for a in arguments])
+    assert (args.capture_uri, args.baseline_uri) == (BASE.capture_uri, BASE.baseline_uri)
     assert (str(args.capture_dir), str(args.baseline_dir), str(args.output_dir)) == (
         PROCESSING_CAPTURE_DIR, PROCESSING_BASELINE_DIR, PROCESSING_DRIFT_DIR)
     assert (args.endpoint, args.model, args.window_hours) == ("diagnosis-endpoint",
@@ -107,13 +111,21 @@ def test_the_arguments_are_what_the_drift_job_parses(definitions):
     assert args.publish
 
 
-def test_inputs_are_code_capture_baseline_and_the_reports_go_under_reports(definitions):
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_capture_and_baseline_are_no_processing_inputs_the_job_reads_them(definitions,
+                                                                          variant):
+    """SageMaker refuses an input prefix with no objects: before the first deployment, before
+    traffic and after capture expires, the capture and baseline prefixes are empty."""
+    arguments = drift_step(definitions[variant])["Arguments"]
+    inputs = {item["InputName"]: item["S3Input"] for item in arguments["ProcessingInputs"]}
+    assert set(inputs) <= {"code", "wheelhouse"}
+    assert all(item["S3Uri"].startswith(CODE_URI) for item in inputs.values())
+
+
+def test_inputs_are_code_and_wheels_and_the_reports_go_under_reports(definitions):
     arguments = drift_step(definitions["tuned"])["Arguments"]
     inputs = {item["InputName"]: item["S3Input"] for item in arguments["ProcessingInputs"]}
     assert inputs["code"]["S3Uri"] == CODE_URI
-    assert inputs["capture"]["S3Uri"] == BASE.capture_uri
-    assert inputs["capture"]["LocalPath"] == PROCESSING_CAPTURE_DIR
-    assert inputs["baseline"]["S3Uri"] == {"Get": f"Parameters.{MonitorParameter.BASELINE_URI}"}
     assert inputs["wheelhouse"]["S3Uri"].endswith("wheelhouse-abc.tar.gz")
     (output,) = arguments["ProcessingOutputConfig"]["Outputs"]
     assert output["S3Output"]["LocalPath"] == PROCESSING_DRIFT_DIR

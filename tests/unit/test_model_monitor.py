@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 
 import pulumi
@@ -12,12 +13,17 @@ from mlops_components.components.model_monitor import (
     ModelMonitor,
     ModelMonitorArgs,
     MonitorEngine,
+    health_period_seconds,
     model_monitor_schedule,
 )
 from mlops_components.plan import evaluate
 from tests.conftest import only
 from tests.pipeline.definition_checks import check_step_arguments, reference_problems
-from training.contract import DRIFT_DETECTED_METRIC, DRIFT_METRIC_NAMESPACE
+from training.contract import (
+    DRIFT_DETECTED_METRIC,
+    DRIFT_METRIC_NAMESPACE,
+    RECORDS_ANALYZED_METRIC,
+)
 
 BUCKET = "churn-data"
 CODE = f"s3://{BUCKET}/code/churn-training/0123456789abcdef"
@@ -66,12 +72,14 @@ def test_processing_engine_is_a_one_step_pipeline_the_service_accepts(processing
     assert reference_problems(definition) == []
     inputs = {i["InputName"]: i["S3Input"]["S3Uri"]
               for i in definition["Steps"][0]["Arguments"]["ProcessingInputs"]}
-    assert inputs["capture"] == f"s3://{BUCKET}/capture/{ENDPOINT}/"
-    assert inputs["code"] == CODE
+    assert inputs == {"code": CODE}  # capture and baseline: read by the job (may be empty)
+    arguments = definition["Steps"][0]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--capture-uri") + 1] == \
+        f"s3://{BUCKET}/capture/{ENDPOINT}/"
 
 
 def test_a_schedule_rule_starts_the_monitor_pipeline_with_retry_and_dlq(processing_plan):
-    rule = only(processing_plan, RULE)
+    (rule,) = [r for r in processing_plan.of_type(RULE) if r.name == "churn-monitor-schedule"]
     assert rule.inputs["scheduleExpression"] == "rate(1 day)"
     target = only(processing_plan, TARGET)
     pipeline_arn = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/churn-monitor"
@@ -95,32 +103,104 @@ def test_alarms_on_drift_and_schema_named_after_model_and_endpoint(processing_pl
         "GreaterThanOrEqualToThreshold", 1)
     assert "churn/churn-endpoint/schema-violations" in alarms
     assert processing_plan.outputs["drift_alarms"] == ["churn/churn-endpoint/drift-detected"]
-    assert len(processing_plan.outputs["alarms"]) == 2
+    assert len(processing_plan.outputs["alarms"]) == 3
+    # chosen: between runs there is no data and the last verdict stands...
+    assert drift["treatMissingData"] == "ignore"
+
+
+def test_a_monitor_that_analyses_nothing_for_two_periods_alarms(processing_plan):
+    """...so a monitor that stopped (or sees no traffic, no capture, no baseline) must not
+    look healthy: no RecordsAnalyzed datum counts as breaching."""
+    alarms = {a.inputs["name"]: a.inputs for a in processing_plan.of_type(ALARM)}
+    health = alarms["churn/churn-endpoint/no-records-analysed"]
+    assert (health["namespace"], health["metricName"], health["statistic"]) == (
+        DRIFT_METRIC_NAMESPACE, RECORDS_ANALYZED_METRIC, "Sum")
+    assert (health["comparisonOperator"], health["threshold"]) == (
+        "LessThanOrEqualToThreshold", 0)
+    assert health["period"] == 86400  # the daily schedule
+    assert health["evaluationPeriods"] == health["datapointsToAlarm"] == 2
+    assert health["treatMissingData"] == "breaching"
+    assert "churn/churn-endpoint/no-records-analysed" not in \
+        processing_plan.outputs["drift_alarms"]  # not a retraining signal
+
+
+@pytest.mark.parametrize(("schedule", "period"), [
+    ("rate(1 hour)", 3600), ("rate(1 day)", 86400), ("rate(5 minutes)", 300),
+    ("rate(7 days)", 302400), ("cron(0 3 * * ? *)", 86400)])
+def test_the_health_period_is_the_schedules_within_cloudwatchs_limits(schedule, period):
+    assert health_period_seconds(schedule) == period
+
+
+def test_failed_monitoring_and_watched_pipeline_executions_reach_the_alarm_actions():
+    topic = "arn:aws:sns:us-east-1:123456789012:ml-alerts"
+    training = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/churn-training"
+    plan = run(alarm_actions=[topic], watched_pipeline_arns=[training])
+    (rule,) = [r for r in plan.of_type(RULE) if r.name == "churn-monitor-failures"]
+    pattern = json.loads(rule.inputs["eventPattern"])
+    assert pattern == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Building Pipeline Execution Status Change"],
+        "detail": {"currentPipelineExecutionStatus": ["Failed"], "pipelineArn": [
+            "arn:aws:sagemaker:us-east-1:123456789012:pipeline/churn-monitor", training]}}
+    targets = [t for t in plan.of_type(TARGET) if t.name.startswith("churn-monitor-failures")]
+    assert [t.inputs["arn"] for t in targets] == [topic]
+    assert all(a.inputs["alarmActions"] == [topic] for a in plan.of_type(ALARM))
 
 
 def test_schema_alarm_can_be_turned_off():
     plan = run(alarm_on_schema_violations=False)
     assert [a.inputs["name"] for a in plan.of_type(ALARM)] == [
-        "churn/churn-endpoint/drift-detected"]
+        "churn/churn-endpoint/drift-detected", "churn/churn-endpoint/no-records-analysed"]
 
 
 def test_the_job_role_reads_its_inputs_writes_its_reports_and_publishes_drift_only(
         processing_plan):
     statements = {s["Sid"]: s for s in policy(processing_plan, "churn-monitor-role-policy")[
         "Statement"]}
-    assert statements["ReadInputs"]["Resource"] == [
-        f"arn:aws:s3:::{BUCKET}/capture/{ENDPOINT}/*",
-        f"arn:aws:s3:::{BUCKET}/code/churn-training/0123456789abcdef*",
-        f"arn:aws:s3:::{BUCKET}/models/churn/deployed-baseline/*"]
+    assert statements["ReadInputs"]["Resource"] == [  # SageMaker's processing input
+        f"arn:aws:s3:::{BUCKET}/code/churn-training/0123456789abcdef*"]
+    assert statements["JobReadWindowAndBaseline"]["Resource"] == [  # the job's own reads
+        f"arn:aws:s3:::{BUCKET}/capture/{ENDPOINT}/*", f"arn:aws:s3:::{BUCKET}/models/*"]
+    assert statements["JobListWindowAndBaseline0"]["Condition"] == {
+        "StringLike": {"s3:prefix": [f"capture/{ENDPOINT}/*", "models/*"]}}
     assert statements["WriteReports"]["Resource"] == [
         f"arn:aws:s3:::{BUCKET}/reports/churn-monitor/*"]
-    assert statements["PublishDriftMetrics"]["Condition"] == {
+    assert statements["JobPublishDriftMetrics"]["Condition"] == {
         "StringEquals": {"cloudwatch:namespace": DRIFT_METRIC_NAMESPACE}}
     for statement in statements.values():
         assert not any(action.endswith("*") for action in statement["Action"])
         if statement["Resource"] == ["*"]:
             assert statement["Action"] in (["cloudwatch:PutMetricData"],
                                            ["ecr:GetAuthorizationToken"])
+
+
+@pytest.mark.parametrize(("baseline", "readable"), [
+    (f"s3://{BUCKET}/models/churn/deployed-baseline/", True),
+    (f"s3://{BUCKET}/models/churn-training/exec-1/baseline/", True),  # a registered package
+    (f"s3://{BUCKET}/raw/statistics/", False),
+    ("s3://someone-elses-bucket/models/churn/", False),
+])
+def test_a_manual_baseline_uri_is_readable_anywhere_under_the_buckets_models(
+        processing_plan, baseline, readable):
+    """A manual run may pass another BaselineUri (e.g. a registered package's baseline): the
+    role reads what the parameter may name, models/* of the stack's bucket, and no more."""
+    statements = {s["Sid"]: s for s in policy(processing_plan, "churn-monitor-role-policy")[
+        "Statement"]}
+    bucket, _, key = baseline.removeprefix("s3://").partition("/")
+    obj = f"arn:aws:s3:::{bucket}/{key}statistics.json"
+    reads = statements["JobReadWindowAndBaseline"]["Resource"]
+    assert any(fnmatch.fnmatchcase(obj, pattern) for pattern in reads) is readable
+    listing = statements["JobListWindowAndBaseline0"]
+    assert (listing["Resource"] == [f"arn:aws:s3:::{bucket}"] and any(
+        fnmatch.fnmatchcase(f"{key}statistics.json", prefix)
+        for prefix in listing["Condition"]["StringLike"]["s3:prefix"])) is readable
+
+
+def test_a_configured_baseline_outside_models_is_readable_too():
+    plan = run(baseline_uri=f"s3://{BUCKET}/baselines/churn/")
+    statements = {s["Sid"]: s for s in policy(plan, "churn-monitor-role-policy")["Statement"]}
+    assert f"arn:aws:s3:::{BUCKET}/baselines/churn/*" in \
+        statements["JobReadWindowAndBaseline"]["Resource"]
 
 
 def test_a_given_baseline_replaces_the_deployed_one():
@@ -182,6 +262,11 @@ def test_model_monitor_takes_hourly_or_daily(expression, cron):
     ({"engine": MonitorEngine.MODEL_MONITOR, "features": ["a"],
       "schedule_expression": "rate(6 hours)"}, "must be hourly or daily for Model Monitor"),
     ({"endpoint_name": None}, "endpoint_name is required"),
+    ({"engine": MonitorEngine.MODEL_MONITOR, "features": ["a"], "code_uri": None,
+      "endpoint_kind": "serverless"},
+     r"ModelMonitor 'churn-monitor': engine must be 'processing' for a serverless endpoint "
+     r"\(Model Monitor does not support serverless endpoints; model-monitor is allowed with "
+     r"endpoint kind 'instances' only\) \(got 'model-monitor'\)"),
     ({"subnet_ids": ["subnet-0123456789abcdef0"]}, "subnet_ids and security_group_ids"),
 ])
 def test_bad_arguments_fail_at_construction(overrides, message):

@@ -186,10 +186,13 @@ def test_the_stack_monitors_its_endpoint_and_retrains_on_new_data_and_drift(run_
     assert "/code/churn-training/" in code  # the training pipeline's code, same version
     rules = {r.name: r.inputs for r in plan.of_type("aws:cloudwatch/eventRule:EventRule")
              if "-monitor-" in r.name or "-retrain-" in r.name}
-    assert set(rules) == {"churn-monitor-schedule", "churn-retrain-new-data",
-                          "churn-retrain-drift"}
+    assert set(rules) == {"churn-monitor-schedule", "churn-monitor-failures",
+                          "churn-retrain-new-data", "churn-retrain-drift"}
     drift = json.loads(rules["churn-retrain-drift"]["eventPattern"])
     assert drift["detail"]["alarmName"] == ["churn/churn-endpoint/drift-detected"]
+    failures = json.loads(rules["churn-monitor-failures"]["eventPattern"])
+    assert [arn.rsplit("/", 1)[1] for arn in failures["detail"]["pipelineArn"]] == [
+        "churn-monitor", "churn-training"]  # the training pipeline's failures too
 
 
 def test_the_deployer_copies_the_baseline_to_where_the_monitor_reads_it(run_pulumi):
@@ -260,3 +263,34 @@ def test_an_endpoint_setting_aws_refuses_fails_the_stack_at_construction(run_pul
     with pytest.raises(ValidationError, match="ModelEndpoint 'churn-endpoint': "
                                               "deployment_strategy must be 'all_at_once'"):
         run_pulumi(lambda: MlopsStack("churn", args))
+
+
+def test_model_monitor_on_a_serverless_endpoint_fails_the_stack_before_anything():
+    from mlops_components import EndpointKind, ModelEndpointArgs
+    from mlops_components.components.model_monitor import ModelMonitorArgs, MonitorEngine
+    from mlops_components.plan import mocked_runtime
+
+    args = MlopsStackArgs(endpoint=ModelEndpointArgs(kind=EndpointKind.SERVERLESS),
+                          monitor=ModelMonitorArgs(engine=MonitorEngine.MODEL_MONITOR,
+                                                   features=["age"],
+                                                   schedule_expression="rate(1 hour)"))
+    with mocked_runtime("mlops", "test") as monitor:
+        with pytest.raises(ValidationError, match=r"MlopsStack 'churn': monitor.engine must be "
+                                                  r"'processing' for a serverless endpoint.*"
+                                                  r"'instances' only.*got 'model-monitor'"):
+            MlopsStack("churn", args)
+    assert monitor.recorded == []
+
+
+def test_model_monitor_engine_with_serverless_in_config_is_refused():
+    from mlops_components.config import parse_config
+
+    with pytest.raises(ValidationError) as raised:
+        parse_config({"mlops:monitorEngine": "model-monitor",
+                      "mlops:endpointKind": "serverless"})
+    (problem,) = raised.value.problems
+    assert problem.startswith("config mlops:monitorEngine: must be 'processing' with "
+                              "mlops:endpointKind 'serverless'")
+    assert "got 'model-monitor'" in problem
+    assert parse_config({"mlops:monitorEngine": "model-monitor",
+                         "mlops:endpointKind": "instances"}).monitor_engine == "model-monitor"

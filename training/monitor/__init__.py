@@ -1,6 +1,7 @@
 """Stage 6, monitoring: the Drift job compares captured traffic with the training baseline.
 
     drift       the job: arguments, the window's files, the reports, publishing
+    source      the window's hour folders and the baseline, read from S3 by the job itself
     reference   the baseline's statistics.json as the checks read it
     window      fixed-size counts per feature, updated chunk by chunk
     payloads    captured CSV rows and JSON bodies into those counts

@@ -2,10 +2,17 @@
 
 Usage (a SageMaker processing job, or locally)::
 
-    python -m training.monitor.drift --capture-dir /opt/ml/processing/input/capture \\
+    python -m training.monitor.drift \\
+        --capture-uri s3://<bucket>/capture/churn/ --baseline-uri s3://<bucket>/models/... \\
+        --capture-dir /opt/ml/processing/input/capture \\
         --baseline-dir /opt/ml/processing/input/baseline \\
         --output-dir /opt/ml/processing/output/drift \\
         --endpoint churn --model churn-v3 --window-hours 24 [--no-publish]
+
+With ``--capture-uri`` / ``--baseline-uri`` the job copies the window's hour folders and the
+baseline's statistics.json from S3 itself (``source``) into the two folders; without them it
+reads the folders as they are. No baseline or no capture in the window is "no data": a report
+that says so, ``RecordsAnalyzed`` 0, exit 0.
 
 The job reads the baseline (``reference``), streams the window's capture files into
 fixed-size counts (``payloads``, ``window``), computes the drift metrics (``metrics``),
@@ -43,7 +50,19 @@ from training.monitor.cloudwatch import (
 from training.monitor.metrics import DEFAULT_THRESHOLDS, DriftThresholds
 from training.monitor.payloads import collect
 from training.monitor.reference import Baseline, DriftInputError, load_baseline
-from training.monitor.report import drift_report, render_html
+from training.monitor.report import (
+    STATUS_NO_TRAFFIC,
+    drift_report,
+    no_baseline_report,
+    render_html,
+)
+from training.monitor.source import (
+    ObjectStore,
+    SourceError,
+    default_store,
+    fetch_baseline,
+    fetch_window,
+)
 
 
 def run_drift(
@@ -61,19 +80,62 @@ def run_drift(
     """
     if not isinstance(baseline, Baseline):
         baseline = load_baseline(baseline)
-    end = window_end or datetime.now(UTC)
-    start = end - timedelta(hours=window_hours) if window_hours > 0 else None
+    start, end = window_bounds(window_hours, window_end)
     files = capture.list_capture_files(capture_dir, start, end if start else None)
     stats = collect(baseline, files, chunk_bytes)
-    window = {"start": start.isoformat() if start else None, "end": end.isoformat(),
-              "hours": window_hours}
-    report = drift_report(stats, thresholds, window)
+    report = drift_report(stats, thresholds, _window(start, end, window_hours))
+    if report["status"] == STATUS_NO_TRAFFIC:
+        report["note"] = ("no capture records in the window: no traffic, capture not written "
+                          "yet, or expired")
     if output_dir is not None:
-        output = Path(output_dir)
-        output.mkdir(parents=True, exist_ok=True)
-        (output / DRIFT_REPORT_FILE).write_text(json.dumps(report, indent=2, default=str))
-        (output / DRIFT_HTML_FILE).write_text(render_html(report))
+        write_reports(report, output_dir)
     return report
+
+
+def window_bounds(window_hours: float, window_end: datetime | None = None
+                  ) -> tuple[datetime | None, datetime]:
+    """(start, end) of the window; start None when ``window_hours`` <= 0 (every file)."""
+    end = window_end or datetime.now(UTC)
+    return (end - timedelta(hours=window_hours) if window_hours > 0 else None), end
+
+
+def _window(start: datetime | None, end: datetime, hours: float) -> dict[str, Any]:
+    return {"start": start.isoformat() if start else None, "end": end.isoformat(),
+            "hours": hours}
+
+
+def write_reports(report: dict[str, Any], output_dir: str | Path) -> None:
+    """``drift_report.json`` and ``drift_report.html`` in ``output_dir``."""
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / DRIFT_REPORT_FILE).write_text(json.dumps(report, indent=2, default=str))
+    (output / DRIFT_HTML_FILE).write_text(render_html(report))
+
+
+def run_drift_from_s3(
+    store: ObjectStore,
+    capture_uri: str,
+    baseline_uri: str,
+    capture_dir: str | Path,
+    baseline_dir: str | Path,
+    output_dir: str | Path | None = None,
+    window_hours: float = DEFAULT_DRIFT_WINDOW_HOURS,
+    window_end: datetime | None = None,
+    thresholds: DriftThresholds = DEFAULT_THRESHOLDS,
+    chunk_bytes: int = capture.DEFAULT_CHUNK_BYTES,
+) -> dict[str, Any]:
+    """The check on what the job reads from S3 itself: the baseline, then the window's hour
+    folders only. No baseline: a "no baseline" report (the window is not read)."""
+    start, end = window_bounds(window_hours, window_end)
+    if fetch_baseline(store, baseline_uri, Path(baseline_dir)) is None:
+        report = no_baseline_report(baseline_uri, _window(start, end, window_hours),
+                                    thresholds)
+        if output_dir is not None:
+            write_reports(report, output_dir)
+        return report
+    fetch_window(store, capture_uri, Path(capture_dir), start, end)
+    return run_drift(capture_dir, baseline_dir, output_dir, window_hours, end, thresholds,
+                     chunk_bytes)
 
 
 def _time(text: str) -> datetime:
@@ -86,6 +148,11 @@ def _time(text: str) -> datetime:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     defaults = DriftThresholds()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--capture-uri", default=None,
+                        help="s3:// prefix of the endpoint's capture: the window's hour "
+                             "folders are copied into --capture-dir")
+    parser.add_argument("--baseline-uri", default=None,
+                        help="s3:// prefix of statistics.json, copied into --baseline-dir")
     parser.add_argument("--capture-dir", type=Path, default=Path(PROCESSING_CAPTURE_DIR))
     parser.add_argument("--baseline-dir", type=Path, default=Path(PROCESSING_BASELINE_DIR))
     parser.add_argument("--output-dir", type=Path, default=Path(PROCESSING_DRIFT_DIR))
@@ -121,12 +188,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      js_distance=args.js_threshold,
                                      missing_rate_increase=args.missing_threshold,
                                      min_rows=args.min_rows)
-        report = run_drift(args.capture_dir, args.baseline_dir, args.output_dir,
-                           args.window_hours, args.window_end, thresholds,
-                           max(int(args.chunk_mb * 2**20), 1024))
-    except DriftInputError as error:
+        if bool(args.capture_uri) != bool(args.baseline_uri):
+            raise DriftInputError("--capture-uri and --baseline-uri go together")
+        chunk = max(int(args.chunk_mb * 2**20), 1024)
+        if args.capture_uri:
+            report = run_drift_from_s3(default_store(), args.capture_uri, args.baseline_uri,
+                                       args.capture_dir, args.baseline_dir, args.output_dir,
+                                       args.window_hours, args.window_end, thresholds, chunk)
+        else:
+            report = run_drift(args.capture_dir, args.baseline_dir, args.output_dir,
+                               args.window_hours, args.window_end, thresholds, chunk)
+    except (DriftInputError, SourceError) as error:
         print(f"drift: {error}", file=sys.stderr)
         return 2
+    if report.get("note"):
+        print(f"drift: {report['note']}")
     print(f"drift: {report['status']}; drift={report['drift']} "
           f"{report['drifted_features']}; records={report['records_read']}; "
           f"malformed={report['malformed']['total']}; "

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from training.contract import BASELINE_STATISTICS_FILE
 from training.monitor.metrics import (
     DEFAULT_THRESHOLDS,
     DriftThresholds,
@@ -26,6 +27,8 @@ from training.monitor.window import WindowStatistics
 STATUS_OK = "ok"
 STATUS_NO_TRAFFIC = "no traffic"
 STATUS_LOW_TRAFFIC = "low traffic"
+STATUS_NO_BASELINE = "no baseline"
+"""No statistics.json at the baseline URI (before the first deployment): nothing to compare."""
 
 
 def drift_report(
@@ -65,6 +68,31 @@ def drift_report(
                      "features": len(stats.baseline.features)},
         "features": features,
         "violations": violations,
+    }
+
+
+def no_baseline_report(baseline_uri: str, window: Mapping[str, Any] | None = None,
+                       thresholds: DriftThresholds = DEFAULT_THRESHOLDS) -> dict[str, Any]:
+    """The report of a run with no baseline to compare with: no data, no drift, one note."""
+    return {
+        "version": 1,
+        "status": STATUS_NO_BASELINE,
+        "note": f"no {BASELINE_STATISTICS_FILE} under {baseline_uri}: nothing to compare the "
+                "window with (no model deployed yet?); records were not read",
+        "drift": False,
+        "drifted_features": [],
+        "schema_violation": False,
+        "window": dict(window or {}),
+        "files_read": 0,
+        "lines_read": 0,
+        "records_read": 0,
+        "rows_analyzed": 0,
+        "header_rows_skipped": 0,
+        "malformed": {"total": 0, "by_reason": {}},
+        "thresholds": asdict(thresholds),
+        "baseline": None,
+        "features": [],
+        "violations": [],
     }
 
 
@@ -125,6 +153,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         "table{border-collapse:collapse}</style></head><body>"
         f"<h1>Drift report: {esc(report['status'])}, "
         f"{'DRIFT' if report['drift'] else 'no drift'}</h1>"
+        + (f"<p>{esc(report['note'])}</p>" if report.get("note") else "") +
         f"<p>Window {esc(json.dumps(report['window']))}; {report['records_read']} records, "
         f"{report['rows_analyzed']} rows, {report['malformed']['total']} malformed "
         f"{esc(json.dumps(report['malformed']['by_reason']))}.</p>"
