@@ -148,8 +148,14 @@ def _safe_name(name: str, taken: set[str]) -> str:
     return candidate
 
 
+FIXED_TITLE_CHARACTERS = 28
+"""A distribution titled by a longer column name is cropped to fit, not laid out fixed."""
+
+
 def _distribution_figure(name: str, values: pd.Series, numeric: bool) -> Any:
-    figure = plots.new_figure(4.0, 3.0)
+    # A histogram's labels are numbers and its title the column name: a fixed layout fits it
+    # (drawn once); category names on the axis need the crop.
+    figure = plots.new_figure(4.0, 3.0, fixed=numeric and len(name) <= FIXED_TITLE_CHARACTERS)
     axes = figure.subplots()
     if numeric:
         axes.hist(values.dropna().to_numpy(), bins=30, color="#4c72b0")
@@ -186,9 +192,10 @@ def _correlation_figure(correlation: pd.DataFrame) -> Any:
 
 
 def _target_figure(target: pd.Series, schema: DatasetSchema) -> Any:
-    figure = plots.new_figure(5.0, 3.2)
+    regression = schema.problem_type is ProblemType.REGRESSION
+    figure = plots.new_figure(5.0, 3.2, fixed=regression and len(schema.target) <= 40)
     axes = figure.subplots()
-    if schema.problem_type is ProblemType.CLASSIFICATION:
+    if not regression:
         counts = target.value_counts().reindex(list(schema.class_labels or ()), fill_value=0)
         axes.bar([str(c) for c in counts.index], counts.to_numpy(), color="#8172b2")
         axes.set(xlabel=schema.target, ylabel="rows", title="Target balance")

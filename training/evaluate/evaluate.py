@@ -313,7 +313,7 @@ def plot_classification(y_true: np.ndarray, probabilities: np.ndarray, classes: 
         axes.text(column, row, str(count), ha="center", va="center", color=color, fontsize=8)
     pngs["confusion matrix"] = plots.save_png(figure, output_dir / "confusion_matrix.png")
 
-    figure = plots.new_figure(5, 5)
+    figure = plots.new_figure(5, 5, fixed=True)  # class names only in the legend, inside
     axes = figure.subplots()
     classes = list(classes)
     positives = classes[1:] if len(classes) == 2 else sorted(
@@ -330,7 +330,7 @@ def plot_classification(y_true: np.ndarray, probabilities: np.ndarray, classes: 
     axes.legend(loc="lower right", title="positive class", fontsize=7)
     pngs["ROC curve"] = plots.save_png(figure, output_dir / "roc_curve.png")
 
-    figure = plots.new_figure(5, 5)
+    figure = plots.new_figure(5, 5, fixed=True)
     axes = figure.subplots()
     axes.plot(calibrated["mean_predicted"], calibrated["observed"], marker="o", label="model")
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
@@ -345,20 +345,20 @@ def plot_regression(y_true: np.ndarray, y_pred: np.ndarray, output_dir: Path) ->
     """residuals.png, residual_histogram.png and predicted_vs_actual.png."""
     pngs: dict[str, bytes] = {}
     residuals = y_true - y_pred
-    figure = plots.new_figure()
+    figure = plots.new_figure(fixed=True)
     axes = figure.subplots()
     axes.scatter(y_pred, residuals, s=12, alpha=0.7)
     axes.axhline(0, color="grey", linestyle="--")
     axes.set(xlabel="predicted", ylabel="actual - predicted", title="Residuals (test)")
     pngs["residuals"] = plots.save_png(figure, output_dir / "residuals.png")
 
-    figure = plots.new_figure()
+    figure = plots.new_figure(fixed=True)
     axes = figure.subplots()
     axes.hist(residuals, bins=30, color="#4c72b0")
     axes.set(xlabel="actual - predicted", ylabel="rows", title="Residual distribution (test)")
     pngs["residual distribution"] = plots.save_png(figure, output_dir / "residual_histogram.png")
 
-    figure = plots.new_figure(5, 5)
+    figure = plots.new_figure(5, 5, fixed=True)
     axes = figure.subplots()
     axes.scatter(y_true, y_pred, s=12, alpha=0.7)
     low, high = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
