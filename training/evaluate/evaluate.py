@@ -241,21 +241,28 @@ def permutation_importance(model: Any, test: pd.DataFrame, schema: DatasetSchema
     classify = schema.problem_type is ProblemType.CLASSIFICATION
     classes = list(getattr(model, "classes_", []))
 
-    def score(frame: pd.DataFrame) -> float:
-        predicted = np.asarray(model.predict(frame))
+    def score(predicted: np.ndarray) -> float:
         if classify:
             return balanced_accuracy(y_true, predicted, classes)
         return float(skmetrics.r2_score(y_true, predicted))
 
-    reference = score(features)
     columns = list(features.columns)[:MAX_IMPORTANCE_FEATURES]
-    drops = {}
+    # Every shuffled copy goes through the model in one predict call, stacked: the model
+    # predicts row by row, so the predictions are those of one call per copy, without the
+    # pipeline's per-call cost paid 1 + columns x repeats times (91 calls on 30 columns).
+    copies = [features]
     for name in columns:
-        losses = []
         for _ in range(IMPORTANCE_REPEATS):
             shuffled = features.copy()
             shuffled[name] = features[name].to_numpy()[rng.permutation(len(features))]
-            losses.append(reference - score(shuffled))
+            copies.append(shuffled)
+    predicted = np.asarray(model.predict(pd.concat(copies, ignore_index=True)))
+    scores = [score(part) for part in np.split(predicted, len(copies))]
+    reference = scores[0]
+    drops = {}
+    for index, name in enumerate(columns):
+        first = 1 + index * IMPORTANCE_REPEATS
+        losses = [reference - value for value in scores[first:first + IMPORTANCE_REPEATS]]
         drops[name] = (float(np.mean(losses)), float(np.std(losses)))
     ranked = sorted(drops.items(), key=lambda item: -item[1][0])
     return {"score": "balanced_accuracy" if classify else "r2", "reference": reference,
