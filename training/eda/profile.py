@@ -36,6 +36,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file by the container: make `training` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import numpy as np
 import pandas as pd
 
 from training import plots
@@ -158,7 +159,10 @@ def _distribution_figure(name: str, values: pd.Series, numeric: bool) -> Any:
     figure = plots.new_figure(4.0, 3.0, fixed=numeric and len(name) <= FIXED_TITLE_CHARACTERS)
     axes = figure.subplots()
     if numeric:
-        axes.hist(values.dropna().to_numpy(), bins=30, color="#4c72b0")
+        # hist's bins as one filled outline: the same picture as its 30 adjacent, edgeless bars,
+        # one patch to lay out and draw instead of 30 (most of a histogram's plotting time)
+        counts, edges = np.histogram(values.dropna().to_numpy(dtype=float), bins=30)
+        axes.stairs(counts, edges, fill=True, color="#4c72b0")
         axes.set_ylabel("rows")
     else:
         counts = category_counts(values).head(20)
