@@ -10,8 +10,13 @@ data). A local run is timed through ``run_local`` with an ``on_step`` callback:
 - prepare:  from the end of the plan to the first step (uploads materialised, dataset written)
 - <step>:   each pipeline step, from Executing to its final status
 - run_local: the whole call; process: the interpreter's wall time, imports included
+- stages 1-4: the sum of the Profile, Preprocess, Train and Evaluate jobs (Processing and
+  Training steps)
 
-`mlops preview` is timed as a subprocess (``mlops preview --project-dir <copy>``).
+`mlops preview` is timed as a subprocess (``mlops preview --project-dir <copy>``), and so is the
+whole loop (``mlops up --local``: the run, serving, traffic, the drift check and the second
+run) in its own empty workdir. Both run this checkout's code (``python -m mlops_components.cli``
+with it first on PYTHONPATH), not whatever the ``mlops`` script was installed from.
 Prints a table (per repetition and median) and writes bench/results/local_run.json.
 """
 
@@ -92,25 +97,48 @@ def local_run_in_fresh_process(project_dir: Path, scratch: Path, index: int) -> 
     return measured
 
 
-def preview_seconds(project_dir: Path) -> float:
-    mlops = shutil.which("mlops")
-    command = [mlops] if mlops else [sys.executable, "-m", "mlops_components.cli"]
+def _cli(arguments: list[str], cwd: Path) -> float:
+    """Seconds `mlops <arguments>` of this checkout takes as a subprocess."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     begin = time.perf_counter()
-    subprocess.run([*command, "preview", "--project-dir", str(project_dir), "--stack", STACK],
-                   check=True, capture_output=True, cwd=project_dir)
-    return time.perf_counter() - begin
+    completed = subprocess.run([sys.executable, "-m", "mlops_components.cli", *arguments],
+                               capture_output=True, text=True, cwd=cwd, env=env)
+    seconds = time.perf_counter() - begin
+    if completed.returncode != 0:
+        raise SystemExit(f"mlops {' '.join(arguments)} failed:\n{completed.stdout[-3000:]}"
+                         f"{completed.stderr[-3000:]}")
+    return seconds
 
 
-def table(runs: list[dict], previews: list[float]) -> list[tuple[str, list[float]]]:
+def preview_seconds(project_dir: Path) -> float:
+    return _cli(["preview", "--project-dir", str(project_dir), "--stack", STACK], project_dir)
+
+
+def loop_seconds(project_dir: Path, workdir: Path) -> float:
+    """The whole `mlops up --local`: run, serve, shifted traffic, drift check, second run."""
+    return _cli(["up", "--local", "--project-dir", str(project_dir), "--stack", STACK,
+                 "--workdir", str(workdir)], project_dir)
+
+
+JOB_STEP_TYPES = ("Processing", "Training")
+
+
+def table(runs: list[dict], previews: list[float],
+          loops: list[float]) -> list[tuple[str, list[float]]]:
     """Rows of (label, seconds per repetition), in the order a run goes."""
     rows = [("plan (mock engine + definition)", [r["plan"] for r in runs]),
             ("prepare (uploads, dataset)", [r["prepare"] for r in runs])]
     for name, step in runs[0]["steps"].items():
         rows.append((f"  {name} ({step['type']})",
                      [r["steps"].get(name, {}).get("seconds", float("nan")) for r in runs]))
-    rows += [("run_local total", [r["run_local"] for r in runs]),
+    rows += [("stages 1-4 (the four jobs)",
+              [sum(step["seconds"] for step in r["steps"].values()
+                   if step["type"] in JOB_STEP_TYPES) for r in runs]),
+             ("run_local total", [r["run_local"] for r in runs]),
              ("process wall (imports included)", [r["process"] for r in runs]),
-             ("mlops preview (subprocess)", previews)]
+             ("mlops preview (subprocess)", previews),
+             ("mlops up --local, whole loop", loops)]
     return rows
 
 
@@ -131,15 +159,17 @@ def main(argv: list[str] | None = None) -> int:
         project_dir.mkdir()
         for name in PROJECT_FILES:
             shutil.copy(REPO / name, project_dir / name)
-        runs, previews = [], []
+        runs, previews, loops = [], [], []
         for index in range(1, args.repeat + 1):
             runs.append(local_run_in_fresh_process(project_dir, scratch, index))
             previews.append(preview_seconds(project_dir))
+            loops.append(loop_seconds(project_dir, scratch / f"loop-{index}"))
             print(f"repetition {index}/{args.repeat}: local run "
                   f"{runs[-1]['process']:.1f} s ({runs[-1]['execution_status']}), "
-                  f"preview {previews[-1]:.1f} s", file=sys.stderr)
+                  f"preview {previews[-1]:.1f} s, whole loop {loops[-1]:.1f} s",
+                  file=sys.stderr)
 
-    rows = table(runs, previews)
+    rows = table(runs, previews, loops)
     header = "".join(f"{f'run {i}':>9}" for i in range(1, len(runs) + 1))
     print(f"{'seconds':34s}{header}{'median':>9}")
     for label, values in rows:
@@ -155,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         "median_seconds": {label.strip(): statistics.median(values) for label, values in rows},
         "local_runs": runs,
         "preview_seconds": previews,
+        "loop_seconds": loops,
     }, indent=2) + "\n")
     print(f"written to {RESULTS.relative_to(REPO)}")
     return 0 if all(run["execution_status"] == "Succeeded" for run in runs) else 1

@@ -18,6 +18,7 @@ from mlops_components.local.job_env import (
     ensure_job_environment,
     environment_key,
     find_job_python,
+    install_command,
 )
 from mlops_components.sagemaker.requirements import parse_requirements
 from tests.env.conftest import CACHE_ROOT, PINS, REQUIREMENTS
@@ -171,3 +172,14 @@ def test_real_environment_has_exactly_the_pinned_versions() -> None:
     python = versions.pop("python")
     assert python == [3, 12] or not environment.exact
     assert versions == {name: pinned[name] for name in versions}
+
+
+def test_environments_are_installed_with_their_bytecode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jobs must not recompile pandas/scikit-learn at each start: the install writes the .pyc
+    files, and environments built another way get another key (so they are rebuilt once)."""
+    command = install_command(Path("/venv/bin/python"))
+    assert "--compile-bytecode" in command or "--compile" in command
+    pins, reqs = parse_requirements(PINS), parse_requirements(REQUIREMENTS)
+    before = environment_key(pins, reqs, (3, 12, 1))
+    monkeypatch.setattr("mlops_components.local.job_env.BUILD_LAYOUT", "source-only")
+    assert environment_key(pins, reqs, (3, 12, 1)) != before

@@ -128,3 +128,37 @@ def test_profile_runs_as_a_script_where_matplotlib_cannot_be_imported(tmp_path, 
     assert result.returncode == 0, result.stderr
     assert plots.SKIPPED_NOTE in (tmp_path / "report" / "report.html").read_text()
     assert (tmp_path / "baseline" / "statistics.json").is_file()
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_a_fixed_layout_figure_is_saved_at_its_size_with_its_text_inside():
+    """Fixed figures are drawn once (no crop): their labels must fit the fixed margins."""
+    import numpy as np
+
+    from training.eda.profile import FIXED_TITLE_CHARACTERS, _distribution_figure
+
+    name = "w" * FIXED_TITLE_CHARACTERS
+    values = pd_series(np.linspace(0, 2_000_000, 5000))
+    figure = _distribution_figure(name, values, numeric=True)
+    assert figure.get_label() == plots.FIXED_LAYOUT
+    assert _png_size(plots.figure_png(figure)) == (400, 300)
+    drawn = figure.get_tightbbox(figure.canvas.get_renderer())
+    width, height = figure.get_size_inches()
+    assert drawn.x0 >= 0 and drawn.y0 >= 0 and drawn.x1 <= width and drawn.y1 <= height
+
+
+def test_figures_with_data_sized_labels_are_cropped_to_what_they_draw():
+    figure = plots.new_figure(4.0, 3.0)
+    axes = figure.subplots()
+    axes.barh(["a category name far longer than any margin could hold"], [3])
+    width, _ = _png_size(plots.figure_png(figure))
+    assert width > 400  # the long label widened the PNG instead of being cut off
+
+
+def pd_series(values):
+    import pandas as pd
+
+    return pd.Series(values)

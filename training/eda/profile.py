@@ -36,6 +36,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file by the container: make `training` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import numpy as np
 import pandas as pd
 
 from training import plots
@@ -148,11 +149,20 @@ def _safe_name(name: str, taken: set[str]) -> str:
     return candidate
 
 
+FIXED_TITLE_CHARACTERS = 28
+"""A distribution titled by a longer column name is cropped to fit, not laid out fixed."""
+
+
 def _distribution_figure(name: str, values: pd.Series, numeric: bool) -> Any:
-    figure = plots.new_figure(4.0, 3.0)
+    # A histogram's labels are numbers and its title the column name: a fixed layout fits it
+    # (drawn once); category names on the axis need the crop.
+    figure = plots.new_figure(4.0, 3.0, fixed=numeric and len(name) <= FIXED_TITLE_CHARACTERS)
     axes = figure.subplots()
     if numeric:
-        axes.hist(values.dropna().to_numpy(), bins=30, color="#4c72b0")
+        # hist's bins as one filled outline: the same picture as its 30 adjacent, edgeless bars,
+        # one patch to lay out and draw instead of 30 (most of a histogram's plotting time)
+        counts, edges = np.histogram(values.dropna().to_numpy(dtype=float), bins=30)
+        axes.stairs(counts, edges, fill=True, color="#4c72b0")
         axes.set_ylabel("rows")
     else:
         counts = category_counts(values).head(20)
@@ -186,9 +196,10 @@ def _correlation_figure(correlation: pd.DataFrame) -> Any:
 
 
 def _target_figure(target: pd.Series, schema: DatasetSchema) -> Any:
-    figure = plots.new_figure(5.0, 3.2)
+    regression = schema.problem_type is ProblemType.REGRESSION
+    figure = plots.new_figure(5.0, 3.2, fixed=regression and len(schema.target) <= 40)
     axes = figure.subplots()
-    if schema.problem_type is ProblemType.CLASSIFICATION:
+    if not regression:
         counts = target.value_counts().reindex(list(schema.class_labels or ()), fill_value=0)
         axes.bar([str(c) for c in counts.index], counts.to_numpy(), color="#8172b2")
         axes.set(xlabel=schema.target, ylabel="rows", title="Target balance")
