@@ -12,6 +12,16 @@ from mlops_components.plan import Plan, evaluate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+PIPELINE_RUN_FIXTURES = frozenset({"classification_run", "regression_run"})
+"""Session fixtures that run the whole training pipeline (profile → evaluate) in-process."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs a whole pipeline run is slow: out of the fast subset (-m "not slow")."""
+    for item in items:
+        if PIPELINE_RUN_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture
 def run_pulumi() -> Callable[..., Plan]:

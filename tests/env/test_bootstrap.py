@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -142,15 +141,15 @@ def test_a_code_location_of_the_bootstrap_and_the_archive_runs_the_job(tmp_path:
     (location / SOURCEDIR_TARBALL).write_bytes(package.tarball())
     environ = {key: value for key, value in os.environ.items()
                if key not in (WHEELHOUSE_ENV, JOB_ENV, "PYTHONPATH")}
+    job_tmp = tmp_path / "job-tmp"
+    job_tmp.mkdir()
     result = subprocess.run(
         [sys.executable, str(location / BOOTSTRAP_SCRIPT), Job.PREPROCESS.value, "--help"],
-        capture_output=True, text=True,
-        env={**environ, REQUIREMENTS_CHECK_ENV: REQUIREMENTS_CHECK_WARN},
-        cwd=tmp_path, timeout=120, check=False)
+        capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False,
+        env={**environ, REQUIREMENTS_CHECK_ENV: REQUIREMENTS_CHECK_WARN, "TMPDIR": str(job_tmp)})
     assert result.returncode == 0, result.stderr
     assert "--leak-policy" in result.stdout  # the real job's own --help ran
-    assert not list(Path(tempfile.gettempdir()).glob(f"mlops-code-*/{BOOTSTRAP_SCRIPT}")), \
-        "the unpacked code outlived the job"
+    assert not list(job_tmp.glob("mlops-code-*")), "the unpacked code outlived the job"
 
 
 def test_a_code_location_without_the_package_says_so(tmp_path: Path) -> None:

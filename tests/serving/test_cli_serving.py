@@ -93,6 +93,7 @@ def rows_csv(classifier, count: int = 3) -> str:
 # -- mlops serve --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_serve_answers_on_127_0_0_1_captures_and_stops_on_ctrl_c(project, local_registry,
                                                                  classifier, tmp_path):
     directory, _ = project
@@ -118,6 +119,7 @@ def test_serve_answers_on_127_0_0_1_captures_and_stops_on_ctrl_c(project, local_
     assert list(capture.rglob("*.jsonl"))
 
 
+@pytest.mark.slow
 def test_serve_group_serves_another_group_and_captures_under_its_endpoint(
         project, local_registry, tmp_path):
     from mlops_components.cli.serve import serve_command
@@ -297,6 +299,7 @@ def test_split(tmp_path, classifier) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_an_approved_package_is_served_and_answers_the_smoke_request(local_registry,
                                                                      test_split):
     workdir, registry, model = local_registry

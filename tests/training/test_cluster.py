@@ -34,6 +34,8 @@ from training.evaluate import evaluate
 from training.train import train
 
 HOSTS = ("algo-1", "algo-2")
+pytestmark = pytest.mark.slow  # every test runs the jobs on sharded input
+
 REPO = Path(__file__).resolve().parents[2]
 
 

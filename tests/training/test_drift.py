@@ -306,6 +306,7 @@ def test_new_and_absent_json_columns_are_schema_violations(diabetes_frame, tmp_p
     assert by_name(report)["s6"]["metrics"]["missing_rate"]["current"] == 1.0
 
 
+@pytest.mark.slow
 def test_small_chunks_give_identical_results_with_memory_bounded_by_the_chunk(cancer_frame,
                                                                               tmp_path):
     baseline, live = split(cancer_frame)

@@ -37,6 +37,7 @@ def test_available_says_whether_matplotlib_imports(monkeypatch):
     assert plots.available() is False
 
 
+@pytest.mark.slow
 def test_importing_the_jobs_does_not_import_matplotlib():
     code = (
         "import sys, training.eda.profile, training.evaluate.evaluate, training.train.train\n"
@@ -94,6 +95,7 @@ def test_evaluate_without_matplotlib_writes_the_same_evaluation_json(
     assert load_schema(run.model_dir / "schema.json") == schema
 
 
+@pytest.mark.slow
 def test_profile_runs_as_a_script_where_matplotlib_cannot_be_imported(tmp_path, cancer_frame):
     """The job image's situation: the script alone, site-packages without matplotlib."""
     blocker = tmp_path / "blocker"

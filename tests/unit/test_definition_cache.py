@@ -97,6 +97,7 @@ print(json.dumps({"sdk_imported": "sagemaker" in sys.modules,
 """
 
 
+@pytest.mark.slow
 def test_a_warm_plan_does_not_import_the_sdk_or_the_ml_libraries(tmp_path):
     environment = {**os.environ, cache.CACHE_ENV: str(tmp_path)}
 
