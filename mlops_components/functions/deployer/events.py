@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -164,33 +164,41 @@ def deploy(event: Mapping[str, Any], config: Config, sm: Any = None,
                      s3=s3, cloudwatch=cloudwatch, clock=clock)
 
 
-def newest_approved(sm: Any, config: Config, approval: Approval | None = None
-                    ) -> Approval | None:
-    """The newest Approved, Completed package of the group (the event's, if the registry does
-    not list it yet); None when there is none."""
-    listed: Approval | None = None
+def approved_packages(sm: Any, config: Config, approval: Approval | None = None
+                      ) -> Iterator[Approval]:
+    """Approved, Completed packages of the group, newest first, read lazily.
+
+    The event's package comes first if the registry does not list it yet (its list lags
+    behind its events) and it is still approved; a late event of a package rejected since
+    deploys nothing.
+    """
     pages = sm.get_paginator("list_model_packages").paginate(
         ModelPackageGroupName=config.model_package_group, ModelApprovalStatus=APPROVED,
         SortBy="CreationTime", SortOrder="Descending")
+    first = True
     for page in pages:
         for summary in page.get("ModelPackageSummaryList", []):
-            if summary.get("ModelPackageStatus") == COMPLETED:
-                listed = Approval(summary["ModelPackageArn"], int(summary["ModelPackageVersion"]),
-                                  config.model_package_group, APPROVED, COMPLETED)
-                break
-        if listed is not None:
-            break
-    if approval is None or (listed is not None and listed.version >= approval.version):
-        return listed
-    try:  # newer than the list: still approved, or rejected since the event was sent?
+            if summary.get("ModelPackageStatus") != COMPLETED:
+                continue
+            listed = Approval(summary["ModelPackageArn"], int(summary["ModelPackageVersion"]),
+                              config.model_package_group, APPROVED, COMPLETED)
+            if first and approval is not None and approval.version > listed.version and \
+                    _still_approved(sm, approval):
+                yield approval
+            first = False
+            yield listed
+    if first and approval is not None and _still_approved(sm, approval):
+        yield approval
+
+
+def _still_approved(sm: Any, approval: Approval) -> bool:
+    try:
         package = sm.describe_model_package(ModelPackageName=approval.package_arn)
     except ClientError as error:
-        if not_found(error):  # the registry's list and describe lag behind its events
-            return approval
+        if not_found(error):  # not visible yet: the event is the newest word
+            return True
         raise
-    if package.get("ModelApprovalStatus") == APPROVED:
-        return approval
-    return listed
+    return package.get("ModelApprovalStatus") == APPROVED
 
 
 def reconcile(config: Config, sm: Any = None, approval: Approval | None = None, *,
@@ -220,25 +228,41 @@ def reconcile(config: Config, sm: Any = None, approval: Approval | None = None, 
     serving = settle(sm, endpoint, config, s3, cloudwatch) if endpoint else None
     if endpoint is not None and status == "InService" and config.autoscaling:
         ensure_autoscaling(config, autoscaling)
-    target = newest_approved(sm, config, approval)
+    target, name, passed_over = None, "", []
+    for candidate in approved_packages(sm, config, approval):
+        if serving and candidate.version < serving.version and \
+                not config.allow_rollback_to_older:
+            break  # what serves is newer
+        name = resource_name(config.endpoint_name, candidate.version,
+                             config_hash(config, candidate.package_arn))
+        if endpoint is not None and endpoint.get("EndpointConfigName") == name:
+            return Outcome("noop", "this package is already live", config.endpoint_name,
+                           name, candidate.package_arn)
+        found = config_tags(sm, name)
+        if found and TAG_FAILED in found:  # failed or rolled back: never again
+            passed_over.append(f"version {candidate.version} failed or was rolled back "
+                               f"({found[TAG_FAILED]})")
+            continue
+        target = candidate
+        break
     if target is None:
-        return Outcome("noop", f"no approved package in {config.model_package_group}",
-                       config.endpoint_name)
+        if passed_over:
+            reason = "; ".join(passed_over) + ": approve a newer version or change a setting"
+        elif serving and serving.version:
+            older = f"version {approval.version} is older" if approval and \
+                approval.version < serving.version else "no approved package is newer"
+            reason = (f"{older} than the live version {serving.version}; "
+                      "set ALLOW_ROLLBACK_TO_OLDER=true to roll back")
+        else:
+            reason = f"no approved package in {config.model_package_group}"
+        action = "noop" if not passed_over and not serving else "skipped"
+        return Outcome(action, reason, config.endpoint_name, "",
+                       approval.package_arn if approval else "")
     arn = target.package_arn
-    name = resource_name(config.endpoint_name, target.version, config_hash(config, arn))
 
     def outcome(action: str, reason: str) -> Outcome:
         return Outcome(action, reason, config.endpoint_name, name, arn)
 
-    if endpoint is not None and endpoint.get("EndpointConfigName") == name:
-        return outcome("noop", "this package is already live")
-    found = config_tags(sm, name)
-    if found and TAG_FAILED in found:
-        return outcome("skipped", f"version {target.version} failed or was rolled back "
-                       f"({found[TAG_FAILED]}); approve a newer version or change a setting")
-    if serving and serving.version > target.version and not config.allow_rollback_to_older:
-        return outcome("skipped", f"version {target.version} is older than the live version "
-                       f"{serving.version}; set ALLOW_ROLLBACK_TO_OLDER=true to roll back")
     package_tags = {TAG_PACKAGE_ARN: arn, TAG_PACKAGE_VERSION: str(target.version)}
     _create(sm.create_model, model_request(config, name, arn),
             lambda: sm.describe_model(ModelName=name))
