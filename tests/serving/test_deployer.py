@@ -568,3 +568,11 @@ def test_a_package_without_baselines_still_deploys_and_copies_nothing(sm, moto_e
     endpoint = sm.describe_endpoint(EndpointName=config.endpoint_name)
     assert tags_of(sm, endpoint["EndpointArn"])["mlops:model-package-arn"] == arn
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="models/churn/")
+
+
+@pytest.mark.parametrize(("strategy", "percent", "allowed"), [
+    ("canary", "51", "between 1 and 50"), ("linear", "5", "between 10 and 50"),
+    ("linear", "60", "between 10 and 50")])
+def test_the_lambda_refuses_step_sizes_sagemaker_refuses(strategy, percent, allowed):
+    with pytest.raises(deployer.ConfigError, match=f"CANARY_PERCENT must be {allowed}"):
+        settings(**{**INSTANCES, "DEPLOYMENT_STRATEGY": strategy, "CANARY_PERCENT": percent})
