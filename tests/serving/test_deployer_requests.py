@@ -8,7 +8,11 @@ driven through the first deployment, InService, an update, InService again and t
 hook with REAL botocore clients: moto's server where it implements the API, botocore's
 Stubber for UpdateEndpoint (moto has none). botocore validates each request against the
 service model before it leaves the client, so a ParamValidationError fails the test (as it
-would fail the Lambda). A `before-call` hook counts the requests that passed validation.
+would fail the Lambda). A `before-call` hook counts the requests that passed validation,
+and the component's planned role policy for the same configuration must grant every action
+the deployer used, plus what AWS checks for the caller behind it (DescribeAlarms on
+UpdateEndpoint's rollback alarms; DescribeEndpoint and UpdateEndpointWeightsAndCapacities
+behind RegisterScalableTarget).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from mlops_components.components.model_endpoint import (
     EndpointKind,
     ModelEndpointArgs,
     _deployer_config,
+    _deployer_policy,
     _validate,
     endpoint_alarm_names,
 )
@@ -40,6 +45,15 @@ VALIDATED: Counter[str] = Counter()
 """The deployer's requests that passed botocore's validation, by operation (not the test's
 own set-up and checks)."""
 _DEPLOYER_CALLING = [False]
+_THIS_CONFIGURATION: Counter[str] = Counter()
+#: Permissions AWS checks for the caller beyond the API's own action.
+IMPLIED = {
+    "s3:CopyObject": ["s3:GetObject", "s3:PutObject"],
+    "application-autoscaling:RegisterScalableTarget": [
+        "sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"],
+}
+"""UpdateEndpoint with AutoRollbackConfiguration also needs cloudwatch:DescribeAlarms on the
+alarms (checked below from the request itself)."""
 
 
 def configurations() -> list[tuple[str, ModelEndpointArgs]]:
@@ -77,6 +91,7 @@ def test_the_table_covers_every_accepted_combination():
 def counted(client):
     def count(model, **_):
         if _DEPLOYER_CALLING[0]:
+            _THIS_CONFIGURATION[f"{client.meta.service_model.service_name}:{model.name}"] += 1
             VALIDATED[f"{client.meta.service_model.service_name}:{model.name}"] += 1
     client.meta.events.register("before-call.*.*", count)
     return client
@@ -128,6 +143,7 @@ def test_create_update_and_delete_send_only_requests_botocore_accepts(
     s3.create_bucket(Bucket=bucket)
     sm.create_model_package_group(ModelPackageGroupName=group)
     endpoint = f"ep-{uuid.uuid4().hex[:8]}"
+    _THIS_CONFIGURATION.clear()
     settings = _validate(endpoint, args)
     config = _deployer_config(settings, endpoint_alarm_names(endpoint), {"team": "ml"}, ROLE,
                               bucket, group, args.kms_key_arn)
@@ -158,6 +174,30 @@ def test_create_update_and_delete_send_only_requests_botocore_accepts(
     hook = {deployer.CLEANUP_MARKER: endpoint}
     outcome = handle({**hook, "tf": {"action": "delete", "prev_input": hook}})
     assert json.loads(outcome.reason)["endpoints"] == [endpoint]
+    allowed_for_what_it_called(settings, group, bucket, args.kms_key_arn, update)
+
+
+def allowed_for_what_it_called(settings, group: str, bucket: str, kms: str | None,
+                               update: dict) -> None:
+    """The planned role policy allows every action the deployer used (resources aside)."""
+    policy = json.loads(_deployer_policy(
+        settings, group, ROLE, "arn:aws:sqs:us-east-1:123456789012:dlq",
+        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/d", "aws", REGION,
+        "123456789012", kms, bucket))
+    granted = {action: statement["Resource"] for statement in policy["Statement"]
+               for action in statement["Action"]}
+    needed = {}
+    for call in _THIS_CONFIGURATION:
+        for implied in IMPLIED.get(call, [call]):
+            needed[implied] = call
+    rollback = (update.get("DeploymentConfig") or {}).get("AutoRollbackConfiguration")
+    for alarm in (rollback or {}).get("Alarms", []):
+        resources = granted.get("cloudwatch:DescribeAlarms", [])
+        assert any(r == "*" or r.endswith(f":alarm:{alarm['AlarmName']}") for r in resources), \
+            f"UpdateEndpoint rolls back on {alarm['AlarmName']} but may not describe it"
+    missing = {action: call for action, call in needed.items() if action not in granted}
+    assert not missing, f"the deployer's role lacks {missing}"
+    _THIS_CONFIGURATION.clear()
 
 
 def test_report_the_requests_validated(capsys):
