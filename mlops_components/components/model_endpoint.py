@@ -24,17 +24,29 @@ roles. The two therefore never fight over one resource:
   function and its role policy, so both still exist when it runs. A failing cleanup fails
   ``pulumi destroy`` (a synchronous invocation), rather than leaving an endpoint behind.
 
+Reconciling: a second rule (every endpoint) sends this endpoint's state changes to InService
+or Failed to the Lambda. An approval that arrives while the endpoint is busy (a canary takes
+15 minutes or more; Lambda retries only twice, minutes apart) does nothing; the state change
+that ends the deployment deploys the newest approved package then. The live-version tags and
+the monitor's deployed baseline are written at InService with that config only, so after an
+auto-rollback they still name the model really serving. A Failed endpoint is deleted and
+recreated by the same reconcile.
+
 Autoscaling (instance endpoints) needs the variant to exist, which it does not before the
 first approval; so Pulumi does not declare the scalable target. The deployer registers it
 (and its target-tracking policy on ``SageMakerVariantInvocationsPerInstance``) when the
-endpoint reaches InService: a second rule sends this endpoint's InService state changes to
-the Lambda. Both calls are upserts; a deployment that changes the instance type deregisters
-the target first (SageMaker refuses that update otherwise), and InService registers it again.
+endpoint reaches InService. Both calls are upserts; a deployment that changes the instance
+type deregisters the target first (SageMaker refuses that update otherwise), and InService
+registers it again.
 
 Failures: EventBridge retries delivery (retry policy) and dead-letters undeliverable events
-to an SQS queue; the Lambda's own failures (it raises when the endpoint is busy) are retried
-by Lambda's asynchronous invocation and then sent to the same queue. Alarms: endpoint 5XX
-errors and model latency (the rollback alarms of blue/green deployments) and deployer errors.
+to an SQS queue; the Lambda's own errors are retried by Lambda's asynchronous invocation and
+then sent to the same queue. Alarms: endpoint 5XX errors and model latency (the rollback
+alarms of blue/green deployments), deployer errors, and failed deployments: a CloudWatch
+alarm on the ``FailedDeployments`` metric the deployer publishes (namespace
+``mlops/Deployer``) when a deployment rolls back or the endpoint fails. A metric, rather
+than an EventBridge rule to the alarm actions, because it is an alarm like the others: same
+actions, state and history in the console, and the deployer knows which deployment failed.
 """
 
 from __future__ import annotations
@@ -67,6 +79,7 @@ from mlops_components.sagemaker.endpoint import (
     DEFAULT_SERVERLESS_MAX_CONCURRENCY,
     DEFAULT_SERVERLESS_MEMORY_MB,
     DEFAULT_TARGET_INVOCATIONS_PER_INSTANCE,
+    LINEAR_STEP_PERCENT_RANGE,
     MAX_INSTANCE_COUNT,
     SERVERLESS_CONCURRENCY_RANGE,
     SERVERLESS_MEMORY_MB_RANGE,
@@ -169,7 +182,7 @@ class ModelEndpointArgs:
     Default: all_at_once."""
 
     canary_percent: int = DEFAULT_CANARY_PERCENT
-    """Capacity percent of the canary (or of each linear step). Default: 10."""
+    """Capacity percent of the canary (1-50) or of each linear step (10-50). Default: 10."""
 
     autoscaling: AutoscalingArgs | None = None
     """Autoscaling of an instance endpoint. Default: none (a fixed instance count)."""
@@ -218,19 +231,22 @@ def deployer_function_name(endpoint_name: str) -> str:
 
 
 def endpoint_alarm_names(endpoint_name: str) -> dict[str, str]:
-    """The component's alarms by role: endpoint 5XX errors, model latency, deployer errors."""
+    """The component's alarms by role: endpoint 5XX errors, model latency, deployer errors,
+    failed (or rolled-back) deployments."""
     return {"errors": f"{endpoint_name}-5xx-errors",
             "latency": f"{endpoint_name}-model-latency",
-            "deployer": f"{deployer_function_name(endpoint_name)}-errors"}
+            "deployer": f"{deployer_function_name(endpoint_name)}-errors",
+            "deployment": f"{endpoint_name}-deployment-failed"}
 
 
 def endpoint_in_service_pattern(endpoint_name: str) -> dict:
-    """EventBridge pattern for "this endpoint is now InService" (autoscaling registers then)."""
+    """EventBridge pattern for "this endpoint is now InService or Failed": a deployment ended,
+    the deployer reconciles (and registers autoscaling at InService)."""
     return {
         "source": [deployer.EVENT_SOURCE],
         "detail-type": [deployer.ENDPOINT_EVENT_DETAIL_TYPE],
         "detail": {"EndpointName": [endpoint_name],
-                   "EndpointStatus": list(deployer.IN_SERVICE_EVENT_STATUSES)},
+                   "EndpointStatus": list(deployer.ENDPOINT_EVENT_STATUSES)},
     }
 
 
@@ -322,14 +338,13 @@ class ModelEndpoint(pulumi.ComponentResource):
             lifecycle_scope="CRUD", terraform_key=deployer.LIFECYCLE_KEY,
             opts=child_opts(self, depends_on=[function, deployer_policy]))
 
-        # -- events: approvals (and InService, for autoscaling) -----------------------------
+        # -- events: approvals, and the endpoint's InService / Failed (reconcile) -----------
+        # "inservice", not "in-service": "<model>-endpoint-inservice-rule-<7>" must fit
+        # EventBridge's 64 characters at the longest model name (32).
         rules = {"approval": group.apply(
-            lambda g: json.dumps(approval_event_pattern(g), sort_keys=True))}
-        if settings.autoscaling is not None:
-            # "inservice", not "in-service": "<model>-endpoint-inservice-rule-<7>" must fit
-            # EventBridge's 64 characters at the longest model name (32).
-            rules["inservice"] = pulumi.Output.from_input(
-                json.dumps(endpoint_in_service_pattern(endpoint), sort_keys=True))
+            lambda g: json.dumps(approval_event_pattern(g), sort_keys=True)),
+            "inservice": pulumi.Output.from_input(
+                json.dumps(endpoint_in_service_pattern(endpoint), sort_keys=True))}
         created_rules = []
         for role_name, pattern in rules.items():
             rule = aws.cloudwatch.EventRule(
@@ -395,6 +410,17 @@ class ModelEndpoint(pulumi.ComponentResource):
                 comparison_operator="GreaterThanOrEqualToThreshold",
                 treat_missing_data="notBreaching", alarm_actions=actions, tags=tags,
                 opts=child_opts(self, depends_on=[function])),
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-deployment-alarm", name=alarm_names["deployment"],
+                alarm_description=f"A deployment to endpoint {endpoint} rolled back or the "
+                                  "endpoint failed (the deployer's logs say which package)",
+                namespace=deployer.METRICS_NAMESPACE,
+                metric_name=deployer.FAILED_DEPLOYMENTS_METRIC,
+                dimensions={"EndpointName": endpoint}, statistic="Sum", period=300,
+                evaluation_periods=1, threshold=1,
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                treat_missing_data="notBreaching", alarm_actions=actions, tags=tags,
+                opts=child_opts(self)),
         ]
 
         self.endpoint_name = pulumi.Output.from_input(endpoint)
@@ -465,7 +491,9 @@ def _validate(name: str, args: ModelEndpointArgs) -> _Settings:
     problems.between("serverless_max_concurrency", args.serverless_max_concurrency,
                      *SERVERLESS_CONCURRENCY_RANGE)
     problems.between("capture_sampling_percent", args.capture_sampling_percent, 0, 100)
-    problems.between("canary_percent", args.canary_percent, *CANARY_PERCENT_RANGE)
+    step_range = LINEAR_STEP_PERCENT_RANGE if strategy == DeploymentStrategy.LINEAR \
+        else CANARY_PERCENT_RANGE
+    problems.between("canary_percent", args.canary_percent, *step_range)
     problems.check(_positive(args.latency_alarm_ms), "latency_alarm_ms", "must be > 0",
                    args.latency_alarm_ms)
     problems.check(_positive(args.error_alarm_count), "error_alarm_count", "must be > 0",
@@ -588,6 +616,7 @@ def _deployer_policy(settings: _Settings, group: str, model_role_arn: str, dlq_a
                      log_group_arn: str, partition: str, region: str, account: str,
                      kms_key_arn: str | None, bucket: str) -> str:
     sagemaker = f"arn:{partition}:sagemaker:{region}:{account}"
+    alarms = endpoint_alarm_names(settings.endpoint_name)
     endpoint_arn = f"{sagemaker}:endpoint/{settings.endpoint_name.lower()}"
     names = _name_pattern(settings.endpoint_name)
     models, configs = f"{sagemaker}:model/{names}", f"{sagemaker}:endpoint-config/{names}"
@@ -610,6 +639,11 @@ def _deployer_policy(settings: _Settings, group: str, model_role_arn: str, dlq_a
         statement("Allow", ["logs:CreateLogStream", "logs:PutLogEvents"],
                   [f"{log_group_arn}:*"], sid="WriteOwnLogs"),
         statement("Allow", ["sqs:SendMessage"], [dlq_arn], sid="DeadLetterFailedDeployments"),
+        statement("Allow", ["sagemaker:ListModelPackages"], ["*"],
+                  sid="FindNewestApprovedPackage"),  # no resource-level scope for List*
+        statement("Allow", ["cloudwatch:PutMetricData"], ["*"], sid="CountFailedDeployments",
+                  condition={"StringEquals": {"cloudwatch:namespace":
+                                              deployer.METRICS_NAMESPACE}}),
         # the package's drift baseline (pipeline outputs under models/) -> deployed-baseline/
         statement("Allow", ["s3:GetObject"],
                   [_object_arn(partition, f"s3://{bucket}/{PREFIXES['models']}")],
@@ -622,8 +656,18 @@ def _deployer_policy(settings: _Settings, group: str, model_role_arn: str, dlq_a
                             "application-autoscaling:DescribeScalableTargets"], ["*"],
                   sid="ReleaseScaling"),
     ]
+    if not settings.serverless:
+        # UpdateEndpoint's AutoRollbackConfiguration: the caller must read the alarms
+        statements.append(statement(
+            "Allow", ["cloudwatch:DescribeAlarms"],
+            [f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{alarm}"
+             for alarm in (alarms["errors"], alarms["latency"])], sid="ReadRollbackAlarms"))
     if settings.autoscaling is not None:
         statements += [
+            # RegisterScalableTarget checks the caller may describe and resize the variant
+            statement("Allow", ["sagemaker:DescribeEndpoint",
+                                "sagemaker:UpdateEndpointWeightsAndCapacities"],
+                      [endpoint_arn], sid="ResizeOwnVariant"),
             # scalable target ARNs hold a random id assigned at registration: no narrower scope
             statement("Allow", ["application-autoscaling:RegisterScalableTarget",
                                 "application-autoscaling:PutScalingPolicy",

@@ -23,13 +23,18 @@ READER_ACTIONS = (
 
 
 def approval_event_pattern(model_package_group_name: str) -> dict:
-    """EventBridge pattern for "a package of this group became Approved" (and nothing else)."""
+    """EventBridge pattern for "a package of this group is Approved and Completed".
+
+    ``ModelPackageStatus: Completed``: a package still being created (or whose creation
+    failed) must not deploy, even if it is already marked Approved.
+    """
     return {
         "source": ["aws.sagemaker"],
         "detail-type": ["SageMaker Model Package State Change"],
         "detail": {
             "ModelPackageGroupName": [model_package_group_name],
             "ModelApprovalStatus": ["Approved"],
+            "ModelPackageStatus": ["Completed"],
         },
     }
 

@@ -54,7 +54,10 @@ DEFAULT_5XX_ALARM_COUNT = 1
 SERVERLESS_MEMORY_MB_RANGE = (1024, 6144)
 SERVERLESS_MEMORY_STEP_MB = 1024
 SERVERLESS_CONCURRENCY_RANGE = (1, 200)
-CANARY_PERCENT_RANGE = (1, 99)
+CANARY_PERCENT_RANGE = (1, 50)
+"""SageMaker: a canary is at most half of the endpoint's capacity."""
+LINEAR_STEP_PERCENT_RANGE = (10, 50)
+"""SageMaker: each linear step is 10-50 % of the endpoint's capacity."""
 MAX_INSTANCE_COUNT = 1000
 
 

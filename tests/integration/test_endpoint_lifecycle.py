@@ -48,25 +48,32 @@ def endpoint_state(name: str, status: str) -> dict:
             "Resources": [f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{name}"]}
 
 
-@pytest.mark.parametrize(("group", "status", "delivered"), [
-    (GROUP, "Approved", True),
-    (GROUP, "PendingManualApproval", False),
-    (GROUP, "Rejected", False),
-    ("fraud", "Approved", False),
+@pytest.mark.parametrize(("group", "status", "package_status", "delivered"), [
+    (GROUP, "Approved", "Completed", True),
+    (GROUP, "PendingManualApproval", "Completed", False),
+    (GROUP, "Rejected", "Completed", False),
+    ("fraud", "Approved", "Completed", False),
+    (GROUP, "Approved", "InProgress", False),
+    (GROUP, "Approved", "Failed", False),
 ])
-def test_the_planned_approval_rule_passes_approvals_of_its_group_only(
-        plan, rule_to_queue, group, status, delivered):
+def test_the_planned_approval_rule_passes_completed_approvals_of_its_group_only(
+        plan, rule_to_queue, group, status, package_status, delivered):
     pattern = rule_pattern(plan, f"{ENDPOINT}-approval-rule")
-    assert rule_to_queue(pattern, package_state_change(group, status)) is delivered
+    assert rule_to_queue(pattern, package_state_change(group, status, package_status)) \
+        is delivered
 
 
 @pytest.mark.parametrize(("suffix", "status", "delivered"), [
     ("", "IN_SERVICE", True),
     ("", "InService", True),
+    ("", "FAILED", True),
+    ("", "UPDATE_ROLLBACK_FAILED", True),
     ("", "UPDATING", False),
+    ("", "ROLLING_BACK", False),
     ("-other", "IN_SERVICE", False),
+    ("-other", "FAILED", False),
 ])
-def test_the_planned_in_service_rule_passes_this_endpoint_in_service_only(
+def test_the_planned_state_rule_passes_this_endpoint_in_service_or_failed_only(
         plan, rule_to_queue, suffix, status, delivered):
     pattern = rule_pattern(plan, f"{ENDPOINT}-inservice-rule")
     assert rule_to_queue(pattern, endpoint_state(ENDPOINT + suffix, status)) is delivered
@@ -107,7 +114,8 @@ def approval(version: int) -> dict:
     return {"version": "0", "source": "aws.sagemaker",
             "detail-type": "SageMaker Model Package State Change",
             "detail": {"ModelPackageGroupName": GROUP, "ModelPackageVersion": version,
-                       "ModelPackageArn": arn, "ModelApprovalStatus": "Approved"}}
+                       "ModelPackageArn": arn, "ModelApprovalStatus": "Approved",
+                       "ModelPackageStatus": "Completed"}}
 
 
 def test_destroy_after_a_deployment_leaves_no_endpoint_behind(plan, as_lambda):
@@ -125,13 +133,22 @@ def test_destroy_after_a_deployment_leaves_no_endpoint_behind(plan, as_lambda):
     s3 = as_lambda("s3")
     assert register_package(sm, s3) == approval(1)["detail"]["ModelPackageArn"]
     assert deployer.handler(approval(1))["action"] == "created"
-    deployed = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"models/{ENDPOINT}/deployed-baseline/")
+    baseline = f"models/{ENDPOINT}/deployed-baseline/"
+    # nothing says what is served until SageMaker says InService (it could still fail)
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix=baseline)
+    arn = sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointArn"]
+    assert "mlops:model-package-arn" not in {
+        t["Key"] for t in sm.list_tags(ResourceArn=arn)["Tags"]}
+    outcome = deployer.handler({"source": "aws.sagemaker",
+                                "detail-type": "SageMaker Endpoint State Change",
+                                "detail": {"EndpointName": ENDPOINT,
+                                           "EndpointStatus": "IN_SERVICE"}})
+    assert outcome["action"] == "noop"  # the newest approved package is live already
+    deployed = s3.list_objects_v2(Bucket=BUCKET, Prefix=baseline)
     assert sorted(o["Key"].rsplit("/", 1)[-1] for o in deployed["Contents"]) == [
         "constraints.json", "statistics.json"]  # where the monitor of this model reads
-    assert deployer.handler({"source": "aws.sagemaker",
-                             "detail-type": "SageMaker Endpoint State Change",
-                             "detail": {"EndpointName": ENDPOINT,
-                                        "EndpointStatus": "IN_SERVICE"}})["action"] == "updated"
+    tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn)["Tags"]}
+    assert tags["mlops:model-package-version"] == "1"
     assert endpoints() == [ENDPOINT]
     assert [m for m in sm.list_models()["Models"] if m["ModelName"].startswith(f"{ENDPOINT}-")]
     assert scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]

@@ -14,7 +14,7 @@ import pytest
 from mlops_components.components.model_registry import approval_event_pattern
 
 
-def package_state_change(group: str, status: str) -> dict:
+def package_state_change(group: str, status: str, package_status: str = "Completed") -> dict:
     """A SageMaker Model Package State Change event as EventBridge delivers it."""
     return {
         "Source": "aws.sagemaker",
@@ -24,7 +24,7 @@ def package_state_change(group: str, status: str) -> dict:
             "ModelPackageVersion": 3,
             "ModelPackageArn": f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{group}/3",
             "ModelApprovalStatus": status,
-            "ModelPackageStatus": "Completed",
+            "ModelPackageStatus": package_status,
         }),
         "Resources": [f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{group}/3"],
     }
@@ -35,14 +35,17 @@ def test_an_approval_in_the_group_matches(rule_to_queue):
                          package_state_change("churn", "Approved"))
 
 
-@pytest.mark.parametrize(("group", "status"), [
-    ("churn", "PendingManualApproval"),
-    ("churn", "Rejected"),
-    ("fraud", "Approved"),
+@pytest.mark.parametrize(("group", "status", "package_status"), [
+    ("churn", "PendingManualApproval", "Completed"),
+    ("churn", "Rejected", "Completed"),
+    ("fraud", "Approved", "Completed"),
+    ("churn", "Approved", "InProgress"),
+    ("churn", "Approved", "Pending"),
+    ("churn", "Approved", "Failed"),
 ])
-def test_other_states_and_groups_do_not_match(rule_to_queue, group, status):
+def test_other_states_and_groups_do_not_match(rule_to_queue, group, status, package_status):
     assert not rule_to_queue(approval_event_pattern("churn"),
-                             package_state_change(group, status))
+                             package_state_change(group, status, package_status))
 
 
 # -- the local matcher (mlops up --local) agrees with EventBridge on every operator it has ----

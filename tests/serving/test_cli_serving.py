@@ -223,8 +223,13 @@ def deployed(project, moto_endpoint, monkeypatch):
                              execution_role_arn="arn:aws:iam::123456789012:role/model")
     event = {"source": "aws.sagemaker", "detail-type": "SageMaker Model Package State Change",
              "detail": {"ModelPackageGroupName": model, "ModelPackageVersion": 1,
-                        "ModelPackageArn": arns[0], "ModelApprovalStatus": "Approved"}}
+                        "ModelPackageArn": arns[0], "ModelApprovalStatus": "Approved",
+                        "ModelPackageStatus": "Completed"}}
     assert deployer.deploy(event, config, sm).action == "created"
+    # the live package is recorded when SageMaker says the endpoint serves it
+    deployer.handle({"source": "aws.sagemaker", "detail-type": "SageMaker Endpoint State Change",
+                     "detail": {"EndpointName": config.endpoint_name,
+                                "EndpointStatus": "IN_SERVICE"}}, config, sm)
     names = endpoint_alarm_names(stack_endpoint_name(model))
     for name in (names["errors"], names["latency"]):
         cloudwatch.put_metric_alarm(AlarmName=name, Namespace="AWS/SageMaker",

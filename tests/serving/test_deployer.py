@@ -1,8 +1,9 @@
 """The approval deployer against moto's SageMaker (HTTP server on 127.0.0.1).
 
 moto has no UpdateEndpoint: `WithUpdates` validates each UpdateEndpoint request with botocore's
-Stubber (the service model's shapes) and keeps the endpoint Updating until `finish()`, as
-SageMaker does during a blue/green deployment. Everything else is moto's.
+Stubber (the service model's shapes) and keeps the endpoint Updating until `finish()` (or
+`roll_back()`), as SageMaker does during a blue/green deployment; `fail()` makes it Failed.
+Everything else is moto's.
 """
 
 from __future__ import annotations
@@ -19,19 +20,44 @@ from mlops_components.functions.deployer.calls import describe_endpoint
 
 REGION = "us-east-1"
 GROUP = "churn-models"
+"""Replaced by a group of each test's own (moto's registry is shared by the session)."""
 ROLE = "arn:aws:iam::123456789012:role/model"
 
 
-def package_arn(version: int, group: str = GROUP) -> str:
+@pytest.fixture(autouse=True)
+def own_group(monkeypatch):
+    monkeypatch.setattr(__import__(__name__, fromlist=["GROUP"]), "GROUP",
+                        f"churn-{uuid.uuid4().hex[:8]}")
+
+
+def approve(sm, version: int) -> None:
+    """Register Approved packages in this test's group up to `version` (moto numbers them)."""
+    try:
+        sm.create_model_package_group(ModelPackageGroupName=GROUP)
+    except sm.exceptions.ClientError:
+        pass
+    listed = sm.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
+    for _ in range(len(listed), version):
+        sm.create_model_package(
+            ModelPackageGroupName=GROUP, ModelApprovalStatus="Approved",
+            InferenceSpecification={"Containers": [{"Image": "image"}],
+                                    "SupportedContentTypes": ["text/csv"],
+                                    "SupportedResponseMIMETypes": ["text/csv"]})
+
+
+def package_arn(version: int, group: str | None = None) -> str:
+    group = group or GROUP
     return f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{group}/{version}"
 
 
-def event(version: int, status: str = "Approved", group: str = GROUP) -> dict:
+def event(version: int, status: str = "Approved", group: str | None = None) -> dict:
+    group = group or GROUP
     return {
         "version": "0", "id": str(uuid.uuid4()), "source": "aws.sagemaker",
         "detail-type": "SageMaker Model Package State Change", "region": REGION,
         "detail": {"ModelPackageGroupName": group, "ModelPackageVersion": version,
-                   "ModelPackageArn": package_arn(version, group), "ModelApprovalStatus": status},
+                   "ModelPackageArn": package_arn(version, group), "ModelApprovalStatus": status,
+                   "ModelPackageStatus": "Completed"},
     }
 
 
@@ -44,6 +70,7 @@ class WithUpdates:
         self.updates: list[dict] = []
         self.pending: str | None = None
         self.live: dict[str, str] = {}
+        self.failed: dict[str, str] = {}
 
     def __getattr__(self, name):
         return getattr(self.client, name)
@@ -65,10 +92,25 @@ class WithUpdates:
         if self.pending:
             endpoint["EndpointStatus"] = "Updating"
             endpoint["PendingDeploymentSummary"] = {"EndpointConfigName": self.pending}
+        if name in self.failed:
+            endpoint["EndpointStatus"] = "Failed"
+            endpoint["FailureReason"] = self.failed[name]
         return endpoint
+
+    def delete_endpoint(self, **request):
+        self.failed.pop(request["EndpointName"], None)
+        self.live.pop(request["EndpointName"], None)
+        return self.client.delete_endpoint(**request)
 
     def finish(self, endpoint_name: str) -> None:
         self.live[endpoint_name], self.pending = self.pending, None
+
+    def roll_back(self) -> None:
+        """The rollback alarms fired: the old config stays live."""
+        self.pending = None
+
+    def fail(self, endpoint_name: str, reason: str) -> None:
+        self.failed[endpoint_name] = reason
 
 
 @pytest.fixture
@@ -116,7 +158,11 @@ def test_first_approval_creates_a_serverless_endpoint_that_records_the_package(s
     assert outcome.action == "created"
     endpoint = sm.describe_endpoint(EndpointName=config.endpoint_name)
     assert endpoint["EndpointConfigName"] == outcome.endpoint_config_name
+    # the package is recorded only when SageMaker says the endpoint serves it
+    assert "mlops:model-package-arn" not in tags_of(sm, endpoint["EndpointArn"])
+    deployer.handle(in_service(config.endpoint_name), config, sm)
     assert tags_of(sm, endpoint["EndpointArn"]) == {
+        "mlops:deploying-endpoint-config": outcome.endpoint_config_name,
         "mlops:model-package-arn": package_arn(1), "mlops:model-package-version": "1",
         "mlops:managed-by-deployer": config.endpoint_name}
     model = sm.describe_model(ModelName=outcome.endpoint_config_name)
@@ -156,10 +202,14 @@ def test_new_version_updates_instances_blue_green_and_replays_during_the_rollout
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "ep-5xx"},
                                                  {"AlarmName": "ep-latency"}]}}
     arn = sm.describe_endpoint(EndpointName=config.endpoint_name)["EndpointArn"]
-    assert tags_of(sm, arn)["mlops:model-package-version"] == "2"
-    for _ in range(4):
-        assert deployer.deploy(event(2), config, sm).action == "noop"
+    for _ in range(4):  # replays during the rollout wait for its end
+        assert deployer.deploy(event(2), config, sm).action == "deferred"
+    assert tags_of(sm, arn)["mlops:model-package-version"] == "1"  # not serving v2 yet
+    approve(sm, 2)
     sm.finish(config.endpoint_name)
+    assert deployer.handle(in_service(config.endpoint_name), config, sm).reason == \
+        "this package is already live"
+    assert tags_of(sm, arn)["mlops:model-package-version"] == "2"
     assert deployer.deploy(event(2), config, sm).reason == "this package is already live"
     assert len(sm.updates) == 1
     endpoint_config = sm.describe_endpoint_config(EndpointConfigName=outcome.endpoint_config_name)
@@ -174,6 +224,7 @@ def test_new_version_updates_instances_blue_green_and_replays_during_the_rollout
 def test_an_older_version_after_a_newer_one_does_nothing_unless_rollback_is_allowed(sm):
     config = settings()
     deployer.deploy(event(2), config, sm)
+    deployer.handle(in_service(config.endpoint_name), config, sm)
     outcome = deployer.deploy(event(1), config, sm)
     assert outcome.action == "skipped" and "older than the live version 2" in outcome.reason
     assert sm.updates == []
@@ -182,26 +233,79 @@ def test_an_older_version_after_a_newer_one_does_nothing_unless_rollback_is_allo
     assert "DeploymentConfig" not in sm.updates[0]  # serverless: all at once, the default
 
 
+def _in_progress() -> dict:
+    message = event(1)
+    message["detail"]["ModelPackageStatus"] = "InProgress"
+    return message
+
+
 @pytest.mark.parametrize(("message", "reason"), [
-    (event(1, "Rejected"), "approval status is 'Rejected'"),
-    (event(1, "PendingManualApproval"), "approval status is 'PendingManualApproval'"),
-    (event(1, group="other-group"), "package group 'other-group' is not"),
-    ({"source": "aws.s3", "detail-type": "Object Created", "detail": {}},
+    (lambda: event(1, "Rejected"), "approval status is 'Rejected'"),
+    (lambda: event(1, "PendingManualApproval"), "approval status is 'PendingManualApproval'"),
+    (lambda: event(1, group="other-group"), "package group 'other-group' is not"),
+    (_in_progress, "package status is 'InProgress', not 'Completed'"),
+    (lambda: {"source": "aws.s3", "detail-type": "Object Created", "detail": {}},
      "not a model package state change"),
 ])
 def test_events_that_must_not_deploy_return_why_and_create_nothing(sm, message, reason):
     config = settings()
-    outcome = deployer.deploy(message, config, sm)
+    outcome = deployer.deploy(message(), config, sm)
     assert outcome.action == "skipped" and reason in outcome.reason
     assert managed(sm, config) == ([], [])
 
 
-def test_a_busy_endpoint_with_another_config_raises_so_eventbridge_retries(sm):
-    config = settings()
+def test_an_approval_during_a_rollout_is_deployed_when_the_endpoint_settles(sm):
+    """Lambda retries twice within ~3 minutes; a canary takes 15: no raise, no dead letter."""
+    config = settings(**INSTANCES)
     deployer.deploy(event(1), config, sm)
     deployer.deploy(event(2), config, sm)  # Updating to v2
-    with pytest.raises(deployer.DeploymentError, match="is Updating with another config"):
-        deployer.deploy(event(3), config, sm)
+    approve(sm, 3)
+    outcome = deployer.deploy(event(3), config, sm)
+    assert outcome.action == "deferred" and "Updating" in outcome.reason
+    assert [u["EndpointConfigName"] for u in sm.updates] == [
+        deployer.resource_name(config.endpoint_name, 2,
+                               deployer.config_hash(config, package_arn(2)))]
+    sm.finish(config.endpoint_name)
+    outcome = deployer.handle(in_service(config.endpoint_name), config, sm)
+    assert (outcome.action, outcome.model_package_arn) == ("updated", package_arn(3))
+    assert sm.updates[-1]["EndpointConfigName"] == outcome.endpoint_config_name
+
+
+def test_a_rolled_back_deployment_leaves_the_tags_on_the_old_model_and_is_not_retried(
+        sm, aws_metrics):
+    config = settings(**INSTANCES)
+    deployer.deploy(event(1), config, sm)
+    deployer.handle(in_service(config.endpoint_name), config, sm, cloudwatch=aws_metrics)
+    arn = sm.describe_endpoint(EndpointName=config.endpoint_name)["EndpointArn"]
+    deployer.deploy(event(2), config, sm, cloudwatch=aws_metrics)
+    sm.roll_back()  # the canary's alarms fired: SageMaker keeps v1
+    deployer.handle(in_service(config.endpoint_name), config, sm, cloudwatch=aws_metrics)
+    assert tags_of(sm, arn)["mlops:model-package-version"] == "1"
+    assert failed_deployments(aws_metrics, config.endpoint_name) == 1
+    again = deployer.deploy(event(2), config, sm, cloudwatch=aws_metrics)  # a late duplicate
+    assert again.action == "skipped" and "rolled back" in again.reason
+    assert len(sm.updates) == 1
+    assert deployer.deploy(event(3), config, sm, cloudwatch=aws_metrics).action == "updated"
+
+
+def test_a_failed_endpoint_is_counted_deleted_and_recreated_by_the_next_event(
+        sm, aws_metrics):
+    config = settings()
+    approve(sm, 1)
+    first = deployer.deploy(event(1), config, sm)
+    sm.fail(config.endpoint_name, "the container did not answer /ping")
+    failed = {**in_service(config.endpoint_name), "detail": {
+        "EndpointName": config.endpoint_name, "EndpointStatus": "FAILED"}}
+    # its own config failed: deleted, and not recreated with the same model
+    outcome = deployer.handle(failed, config, sm, cloudwatch=aws_metrics)
+    assert outcome.action == "skipped" and "failed" in outcome.reason
+    assert describe_endpoint(sm.client, config.endpoint_name) is None
+    assert failed_deployments(aws_metrics, config.endpoint_name) == 1
+    config_tags = tags_of(sm, sm.describe_endpoint_config(
+        EndpointConfigName=first.endpoint_config_name)["EndpointConfigArn"])
+    assert "did not answer" in config_tags["mlops:deployment-failed"]
+    # the next approval recreates it, no hand work
+    assert deployer.deploy(event(2), config, sm).action == "created"
 
 
 def test_names_are_deterministic_and_fit_sagemaker_limits():
@@ -262,6 +366,23 @@ def test_instance_models_get_network_isolation_and_bad_update_shapes_are_refused
                 "Type": "CANARY", "WaitIntervalInSeconds": 300, "CanarySize": 10}}})
 
 
+@pytest.fixture
+def aws_metrics(moto_endpoint, sm):
+    return boto3.client("cloudwatch", region_name=REGION, endpoint_url=moto_endpoint)
+
+
+def failed_deployments(cloudwatch, endpoint_name: str) -> float:
+    import datetime
+
+    now = datetime.datetime.now(datetime.UTC)
+    points = cloudwatch.get_metric_statistics(
+        Namespace="mlops/Deployer", MetricName="FailedDeployments",
+        Dimensions=[{"Name": "EndpointName", "Value": endpoint_name}],
+        StartTime=now - datetime.timedelta(hours=1), EndTime=now + datetime.timedelta(hours=1),
+        Period=3600, Statistics=["Sum"])["Datapoints"]
+    return sum(p["Sum"] for p in points)
+
+
 def test_lambda_handler_reads_its_environment(sm, monkeypatch):
     config = settings()
     for key, value in {"ENDPOINT_NAME": config.endpoint_name, "MODEL_PACKAGE_GROUP": GROUP,
@@ -292,12 +413,13 @@ def scalable_targets(scaling, endpoint_name):
 
 def test_the_endpoint_reaching_in_service_registers_autoscaling_once_and_again(sm, scaling):
     config = settings(**SCALED)
+    approve(sm, 1)
     deployer.handle(event(1), config, sm, scaling)
     assert scalable_targets(scaling, config.endpoint_name) == []  # not before InService
 
     for _ in range(2):  # SageMaker may repeat the event: both calls are upserts
         outcome = deployer.handle(in_service(config.endpoint_name), config, sm, scaling)
-        assert outcome.action == "updated"
+        assert outcome.reason == "this package is already live"
     [target] = scalable_targets(scaling, config.endpoint_name)
     assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 6)
     assert target["ResourceId"] == f"endpoint/{config.endpoint_name}/variant/AllTraffic"
@@ -401,7 +523,8 @@ def registered_package(sm, moto_endpoint, bucket: str, baseline_bucket: str | No
 def approval_of(arn: str, group: str) -> dict:
     return {"source": "aws.sagemaker", "detail-type": "SageMaker Model Package State Change",
             "detail": {"ModelPackageGroupName": group, "ModelPackageArn": arn,
-                       "ModelPackageVersion": 1, "ModelApprovalStatus": "Approved"}}
+                       "ModelPackageVersion": 1, "ModelApprovalStatus": "Approved",
+                       "ModelPackageStatus": "Completed"}}
 
 
 def test_deploying_copies_the_packages_drift_baseline_to_the_monitors_prefix(sm, moto_endpoint):
@@ -411,6 +534,8 @@ def test_deploying_copies_the_packages_drift_baseline_to_the_monitors_prefix(sm,
     config = settings(MODEL_PACKAGE_GROUP=group, BASELINE_S3_URI=destination)
     outcome = deployer.deploy(approval_of(arn, group), config, sm, s3=s3)
     assert outcome.action == "created"
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="models/churn/")
+    deployer.handle(in_service(config.endpoint_name), config, sm, s3=s3)  # now it serves
     copied = s3.list_objects_v2(Bucket=bucket, Prefix="models/churn/deployed-baseline/")
     assert sorted(o["Key"] for o in copied["Contents"]) == [
         "models/churn/deployed-baseline/constraints.json",
@@ -419,16 +544,18 @@ def test_deploying_copies_the_packages_drift_baseline_to_the_monitors_prefix(sm,
     assert body["Body"].read() == b'{"features": [], "version": 0.0}'
 
 
-def test_a_baseline_in_another_bucket_is_refused_before_anything_is_created(sm, moto_endpoint):
+def test_a_baseline_in_another_bucket_is_refused_and_the_package_not_recorded(sm, moto_endpoint):
     bucket = f"data-{uuid.uuid4().hex[:8]}"
     arn, group, s3 = registered_package(sm, moto_endpoint, bucket,
                                         baseline_bucket=f"other-{uuid.uuid4().hex[:8]}")
     config = settings(MODEL_PACKAGE_GROUP=group,
                       BASELINE_S3_URI=f"s3://{bucket}/models/churn/deployed-baseline/")
+    deployer.deploy(approval_of(arn, group), config, sm, s3=s3)
     with pytest.raises(deployer.DeploymentError, match="outside bucket"):
-        deployer.deploy(approval_of(arn, group), config, sm, s3=s3)
-    assert managed(sm, config) == ([], [])
+        deployer.handle(in_service(config.endpoint_name), config, sm, s3=s3)
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="models/churn/")
+    endpoint = sm.describe_endpoint(EndpointName=config.endpoint_name)
+    assert "mlops:model-package-arn" not in tags_of(sm, endpoint["EndpointArn"])
 
 
 def test_a_package_without_baselines_still_deploys_and_copies_nothing(sm, moto_endpoint):
@@ -437,4 +564,15 @@ def test_a_package_without_baselines_still_deploys_and_copies_nothing(sm, moto_e
     config = settings(MODEL_PACKAGE_GROUP=group,
                       BASELINE_S3_URI=f"s3://{bucket}/models/churn/deployed-baseline/")
     assert deployer.deploy(approval_of(arn, group), config, sm, s3=s3).action == "created"
+    deployer.handle(in_service(config.endpoint_name), config, sm, s3=s3)
+    endpoint = sm.describe_endpoint(EndpointName=config.endpoint_name)
+    assert tags_of(sm, endpoint["EndpointArn"])["mlops:model-package-arn"] == arn
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="models/churn/")
+
+
+@pytest.mark.parametrize(("strategy", "percent", "allowed"), [
+    ("canary", "51", "between 1 and 50"), ("linear", "5", "between 10 and 50"),
+    ("linear", "60", "between 10 and 50")])
+def test_the_lambda_refuses_step_sizes_sagemaker_refuses(strategy, percent, allowed):
+    with pytest.raises(deployer.ConfigError, match=f"CANARY_PERCENT must be {allowed}"):
+        settings(**{**INSTANCES, "DEPLOYMENT_STRATEGY": strategy, "CANARY_PERCENT": percent})

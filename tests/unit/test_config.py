@@ -53,6 +53,7 @@ def test_values_arrive_as_the_pulumi_cli_passes_them():
     ("mlops:serverlessMaxConcurrency", "201", "must be between 1 and 200"),
     ("mlops:captureSamplingPercent", "101", "must be between 0 and 100"),
     ("mlops:deploymentStrategy", "rolling", "must be one of 'all_at_once', 'canary', 'linear'"),
+    ("mlops:canaryPercent", "51", "must be between 1 and 50"),
     ("mlops:endpointInstanceCount", "0", "must be between 1 and 1000"),
     ("mlops:autoscalingMaxCapacity", "-1", "must be between 0 and 1000"),
     ("mlops:kmsKeyArn", "arn:aws:kms:us-east-1:123456789012:alias/mine",

@@ -166,11 +166,12 @@ def test_the_approval_rule_matches_approved_packages_of_this_group_only(serverle
     rule = by_name(serverless_plan, RULE, "churn-approval-rule")
     assert json.loads(rule.inputs["eventPattern"]) == {
         "source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
-        "detail": {"ModelPackageGroupName": [GROUP], "ModelApprovalStatus": ["Approved"]}}
+        "detail": {"ModelPackageGroupName": [GROUP], "ModelApprovalStatus": ["Approved"],
+                   "ModelPackageStatus": ["Completed"]}}
 
 
 @pytest.mark.parametrize(("plan_name", "rules"), [
-    ("serverless_plan", {"churn-approval-rule"}),
+    ("serverless_plan", {"churn-approval-rule", "churn-inservice-rule"}),
     ("instances_plan", {"churn-approval-rule", "churn-inservice-rule"}),
 ])
 def test_every_rule_targets_the_deployer_with_retries_a_dlq_and_its_own_permission(
@@ -200,12 +201,18 @@ def test_every_rule_targets_the_deployer_with_retries_a_dlq_and_its_own_permissi
     assert only(plan, QUEUE).inputs["sqsManagedSseEnabled"] is True
 
 
-def test_the_in_service_rule_watches_this_endpoint_only(instances_plan):
-    rule = by_name(instances_plan, RULE, "churn-inservice-rule")
+@pytest.mark.parametrize("plan_name", ["serverless_plan", "instances_plan"])
+def test_the_state_rule_sends_this_endpoint_in_service_and_failed_for_every_kind(
+        plan_name, request):
+    """Reconciling needs it on every endpoint, not only with autoscaling."""
+    rule = by_name(request.getfixturevalue(plan_name), RULE, "churn-inservice-rule")
     pattern = json.loads(rule.inputs["eventPattern"])
     assert pattern["detail-type"] == ["SageMaker Endpoint State Change"]
     assert pattern["detail"]["EndpointName"] == ["churn"]
-    assert "IN_SERVICE" in pattern["detail"]["EndpointStatus"]
+    assert {"IN_SERVICE", "FAILED", "UPDATE_ROLLBACK_FAILED"} <= set(
+        pattern["detail"]["EndpointStatus"])
+    assert not {"CREATING", "UPDATING", "ROLLING_BACK"} & set(
+        pattern["detail"]["EndpointStatus"])
 
 
 # -- destroy -----------------------------------------------------------------------------------
@@ -241,10 +248,13 @@ def test_the_deployer_may_touch_only_this_endpoints_resources(serverless_plan):
     assert f"{arn}:endpoint/churn" in statements["OwnEndpoint"]["Resource"]
     assert all("*" not in action for s in statements.values() for action in s["Action"])
     wildcard = {sid for sid, s in statements.items() if s.get("Resource") == ["*"]}
-    assert wildcard == {"FindOwnResourcesToDelete", "ReleaseScaling"}
+    assert wildcard == {"FindOwnResourcesToDelete", "ReleaseScaling",
+                        "FindNewestApprovedPackage", "CountFailedDeployments"}
     assert all(a.startswith(("sagemaker:List", "application-autoscaling:Deregister",
-                             "application-autoscaling:Describe"))
+                             "application-autoscaling:Describe", "cloudwatch:PutMetricData"))
                for sid in wildcard for a in statements[sid]["Action"])
+    assert statements["CountFailedDeployments"]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": "mlops/Deployer"}}
 
 
 def test_the_deployer_passes_only_the_model_role_and_only_to_sagemaker(serverless_plan):
@@ -277,6 +287,28 @@ def test_only_an_autoscaled_endpoint_may_register_scaling(plan_name, scales, req
     statements = policy(request.getfixturevalue(plan_name), "churn-deployer-role-policy")
     assert ("ScaleOwnVariant" in statements) is scales
     assert ("TargetTrackingAlarms" in statements) is scales
+    # Application Auto Scaling checks that the caller may describe and resize the variant
+    assert ("ResizeOwnVariant" in statements) is scales
+    if scales:
+        assert statements["ResizeOwnVariant"]["Action"] == [
+            "sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"]
+        assert statements["ResizeOwnVariant"]["Resource"] == [
+            "arn:aws:sagemaker:us-east-1:123456789012:endpoint/churn"]
+
+
+@pytest.mark.parametrize(("plan_name", "rolls_back"), [("serverless_plan", False),
+                                                       ("instances_plan", True)])
+def test_auto_rollback_may_read_exactly_its_rollback_alarms(plan_name, rolls_back, request):
+    """UpdateEndpoint with AutoRollbackConfiguration needs cloudwatch:DescribeAlarms."""
+    statements = policy(request.getfixturevalue(plan_name), "churn-deployer-role-policy")
+    assert ("ReadRollbackAlarms" in statements) is rolls_back
+    if rolls_back:
+        alarm = "arn:aws:cloudwatch:us-east-1:123456789012:alarm"
+        assert statements["ReadRollbackAlarms"]["Action"] == ["cloudwatch:DescribeAlarms"]
+        assert statements["ReadRollbackAlarms"]["Resource"] == [
+            f"{alarm}:churn-5xx-errors", f"{alarm}:churn-model-latency"]
+        assert env(request.getfixturevalue(plan_name))["ALARM_NAMES"] == \
+            "churn-5xx-errors,churn-model-latency"
 
 
 @pytest.mark.parametrize(("plan_name", "kms"), [("serverless_plan", False),
@@ -317,7 +349,11 @@ def test_without_capture_the_model_role_writes_nothing(run_pulumi):
 
 def test_alarms_watch_the_endpoint_variant_and_the_deployer(instances_plan):
     alarms = {a.inputs["name"]: a.inputs for a in instances_plan.of_type(ALARM)}
-    assert set(alarms) == {"churn-5xx-errors", "churn-model-latency", "churn-deployer-errors"}
+    assert set(alarms) == {"churn-5xx-errors", "churn-model-latency", "churn-deployer-errors",
+                           "churn-deployment-failed"}
+    failed = alarms["churn-deployment-failed"]
+    assert (failed["namespace"], failed["metricName"], failed["dimensions"]) == (
+        "mlops/Deployer", "FailedDeployments", {"EndpointName": "churn"})
     for name in ("churn-5xx-errors", "churn-model-latency"):
         assert alarms[name]["dimensions"] == {"EndpointName": "churn",
                                               "VariantName": "AllTraffic"}
@@ -364,6 +400,11 @@ INSTANCE_RULES = [
     ("instance_count", dict(instance_count=0), dict(instance_count=1)),
     ("instance_type", dict(instance_type="m5.large"), dict(instance_type="ml.m5.large")),
     ("canary_percent", dict(canary_percent=100), dict(canary_percent=50)),
+    ("canary_percent", dict(canary_percent=51), dict(canary_percent=1)),
+    ("canary_percent", dict(deployment_strategy=DeploymentStrategy.LINEAR, canary_percent=5),
+     dict(deployment_strategy=DeploymentStrategy.LINEAR, canary_percent=10)),
+    ("canary_percent", dict(deployment_strategy=DeploymentStrategy.LINEAR, canary_percent=60),
+     dict(deployment_strategy=DeploymentStrategy.LINEAR, canary_percent=50)),
     ("autoscaling.max_capacity", dict(autoscaling=AutoscalingArgs(3, 2)),
      dict(autoscaling=AutoscalingArgs(2, 3))),
     ("autoscaling.min_capacity", dict(autoscaling=AutoscalingArgs(0, 2)),

@@ -52,7 +52,8 @@ def test_approval_pattern_matches_approved_packages_of_this_group_only(run_pulum
     assert pattern == {
         "source": ["aws.sagemaker"],
         "detail-type": ["SageMaker Model Package State Change"],
-        "detail": {"ModelPackageGroupName": ["churn"], "ModelApprovalStatus": ["Approved"]},
+        "detail": {"ModelPackageGroupName": ["churn"], "ModelApprovalStatus": ["Approved"],
+                   "ModelPackageStatus": ["Completed"]},
     }
 
 

@@ -1,21 +1,27 @@
 """Lambda: deploy an approved model package to the endpoint (continuous deployment).
 
 Triggered by the EventBridge rule of the model registry (``source aws.sagemaker``,
-``detail-type "SageMaker Model Package State Change"``). Only ``Approved`` packages of the
-configured group deploy. SageMaker may deliver an event several times and out of order, so every
-step is idempotent: the model and endpoint config names are derived from the package version and
-a hash of the deployment settings, an event whose config is already live (or being rolled out)
-does nothing, and an older version approved while a newer one is live does nothing unless
-ALLOW_ROLLBACK_TO_OLDER. "Nothing to do" outcomes return a reason; failures raise, so
-Lambda's asynchronous invocation retries the event and finally sends it to the dead-letter
-queue (EventBridge's own retry policy and DLQ cover events it cannot deliver to the function).
+``detail-type "SageMaker Model Package State Change"``, Approved and Completed packages of
+the configured group) and by this endpoint's state changes to InService or Failed. Every such
+event reconciles: the endpoint is made to serve the newest approved package of the group.
+SageMaker may deliver an event several times and out of order, so every step is idempotent:
+the model and endpoint config names are derived from the package version and a hash of the
+deployment settings, a config already live does nothing, a config that failed or rolled back
+is never deployed again, and an older version never replaces a newer live one unless
+ALLOW_ROLLBACK_TO_OLDER. A busy endpoint (a canary may take 15 minutes) is left alone: the
+state change that ends the deployment reconciles. Errors raise, so Lambda's asynchronous
+invocation retries the event (twice) and then sends it to the dead-letter queue.
 
-Two more kinds of event reach the same function (one role, one place that knows the endpoint):
+What the endpoint serves is recorded only when it is InService with that config (the live
+tags and the monitor's baseline, :mod:`serving`); a rolled-back or failed deployment is
+counted in the ``mlops/Deployer FailedDeployments`` metric (the component alarms on it), and
+a Failed endpoint is deleted and recreated by the next reconcile.
 
-* ``SageMaker Endpoint State Change`` to InService, for instance endpoints with autoscaling:
-  the scalable target and its target-tracking policy are registered then (Application Auto
-  Scaling refuses a variant that does not exist yet, and no endpoint exists before the first
-  approval). Both calls are upserts, so every InService event may repeat them.
+Two more things happen on the same events (one role, one place that knows the endpoint):
+
+* InService, for instance endpoints with autoscaling: the scalable target and its
+  target-tracking policy are registered (Application Auto Scaling refuses a variant that
+  does not exist yet). Both calls are upserts, so every InService event may repeat them.
 * The ``pulumi destroy`` hook: an ``aws.lambda_.Invocation`` with lifecycle scope CRUD sends
   its input with a ``tf.action`` key; ``delete`` removes the endpoint, its scalable target and
   every model and endpoint config the deployer made (:func:`delete_endpoint_and_configs`).
@@ -23,7 +29,8 @@ Two more kinds of event reach the same function (one role, one place that knows 
 One Lambda package, loaded as ``deployer`` (handler ``deployer.handler``):
 
     config              the settings (the Lambda's environment) and the names it shares
-    events              the handler: routing one event, reconciling an approval, autoscaling
+    events              the handler: routing one event, reconciling, autoscaling
+    serving             recording what the endpoint really serves; failed deployments
     sagemaker_requests  the CreateModel / CreateEndpointConfig / UpdateEndpoint requests
     baseline            copying the deployed package's drift baseline for the monitor
     cleanup             deleting the endpoint and what the deployer made, on destroy
@@ -45,17 +52,20 @@ from .config import (
     CAPTURE_METHODS,
     CLEANUP_MARKER,
     ENDPOINT_EVENT_DETAIL_TYPE,
+    ENDPOINT_EVENT_STATUSES,
     EVENT_DETAIL_TYPE,
     EVENT_SOURCE,
+    FAILED_DEPLOYMENTS_METRIC,
     IN_SERVICE_EVENT_STATUSES,
     KINDS,
     LIFECYCLE_KEY,
+    METRICS_NAMESPACE,
     STRATEGIES,
     VARIANT_NAME,
     Config,
     ConfigError,
 )
-from .events import Outcome, deploy, ensure_autoscaling, handle, handler
+from .events import Clock, Outcome, deploy, ensure_autoscaling, handle, handler, reconcile
 from .sagemaker_requests import (
     config_hash,
     deployment_config,
@@ -67,7 +77,9 @@ from .sagemaker_requests import (
 logging.getLogger(__name__).setLevel(logging.INFO)
 
 __all__ = [
-    "CAPTURE_METHODS", "CLEANUP_MARKER", "ENDPOINT_EVENT_DETAIL_TYPE", "EVENT_DETAIL_TYPE",
+    "CAPTURE_METHODS", "CLEANUP_MARKER", "ENDPOINT_EVENT_DETAIL_TYPE",
+    "ENDPOINT_EVENT_STATUSES", "EVENT_DETAIL_TYPE", "Clock", "reconcile",
+    "FAILED_DEPLOYMENTS_METRIC", "METRICS_NAMESPACE",
     "EVENT_SOURCE", "IN_SERVICE_EVENT_STATUSES", "KINDS", "LIFECYCLE_KEY", "STRATEGIES",
     "VARIANT_NAME", "Config", "ConfigError", "DeploymentError", "Outcome", "baseline_uris",
     "config_hash", "copy_baseline", "delete_endpoint_and_configs", "deploy",

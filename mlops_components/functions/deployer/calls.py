@@ -13,7 +13,7 @@ from .config import SCALABLE_DIMENSION, VARIANT_NAME
 
 
 class DeploymentError(RuntimeError):
-    """The deployment cannot proceed now; raised so EventBridge retries the event."""
+    """The deployment cannot proceed now; raised so Lambda retries the event (twice)."""
 
 
 def scalable_resource_id(endpoint_name: str) -> str:
@@ -36,7 +36,8 @@ def not_found(error: ClientError) -> bool:
     message = error.response.get("Error", {}).get("Message", "")
     return (error.response.get("Error", {}).get("Code") in ("ValidationException",
                                                               "ResourceNotFound")
-            and ("Could not find" in message or "does not exist" in message))
+            and any(words in message for words in ("Could not find", "does not exist",
+                                                   "not found")))
 
 
 def exists_already(error: ClientError) -> bool:

@@ -18,6 +18,10 @@ EVENT_DETAIL_TYPE = "SageMaker Model Package State Change"
 ENDPOINT_EVENT_DETAIL_TYPE = "SageMaker Endpoint State Change"
 IN_SERVICE_EVENT_STATUSES = ("IN_SERVICE", "InService")
 """How the endpoint state event spells InService (AWS's examples use IN_SERVICE)."""
+FAILED_EVENT_STATUSES = ("FAILED", "Failed", "UPDATE_ROLLBACK_FAILED", "UpdateRollbackFailed")
+"""Endpoint states the deployer must hear about: failed, or a rollback that failed."""
+ENDPOINT_EVENT_STATUSES = IN_SERVICE_EVENT_STATUSES + FAILED_EVENT_STATUSES
+"""The endpoint state changes routed to the deployer: each ends a deployment (reconcile)."""
 LIFECYCLE_KEY = "tf"
 """Key the CRUD-scoped Lambda invocation adds to its input: ``{"action": ..., "prev_input"}``."""
 CLEANUP_MARKER = "mlops:endpoint-cleanup"
@@ -27,9 +31,15 @@ SCALING_METRIC = "SageMakerVariantInvocationsPerInstance"
 SCALE_IN_COOLDOWN_SECONDS = 300
 SCALE_OUT_COOLDOWN_SECONDS = 60
 APPROVED = "Approved"
+COMPLETED = "Completed"
+"""ModelPackageStatus of a package whose creation finished (only those deploy)."""
 VARIANT_NAME = "AllTraffic"
 TAG_PACKAGE_ARN = "mlops:model-package-arn"
 TAG_PACKAGE_VERSION = "mlops:model-package-version"
+TAG_DEPLOYING = "mlops:deploying-endpoint-config"
+"""Endpoint tag: the config of the last deployment the deployer started (live, or not yet)."""
+TAG_FAILED = "mlops:deployment-failed"
+"""Endpoint config tag: this config failed or was rolled back; it is never deployed again."""
 TAG_MANAGED_BY = "mlops:managed-by-deployer"
 """Value: the endpoint name. Marks models and configs `delete_endpoint_and_configs` may delete."""
 CAPTURE_S3_ENV = "MLOPS_CAPTURE_S3_URI"
@@ -41,7 +51,20 @@ KINDS = ("serverless", "instances")
 CAPTURE_METHODS = ("data_capture", "handler")
 """SageMaker's DataCaptureConfig (instances only), or the serving handler writing records."""
 STRATEGIES = ("all_at_once", "canary", "linear")
-BUSY_STATUSES = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+BUSY_STATUSES = ("Creating", "Updating", "SystemUpdating", "RollingBack")
+"""States that end in an endpoint state change event: the deployer reconciles then."""
+CANARY_PERCENT_RANGE = (1, 50)
+"""SageMaker: a canary is at most half of the capacity."""
+LINEAR_STEP_PERCENT_RANGE = (10, 50)
+"""SageMaker: a linear step is 10-50 % of the capacity."""
+BAKE_SECONDS = 300
+"""WaitIntervalInSeconds of every traffic shift (SageMaker requires it, ALL_AT_ONCE too):
+the rollback alarms watch each step this long."""
+DELETE_WAIT_SECONDS = 180
+"""How long the deployer waits for a Failed endpoint to be deleted before recreating it."""
+METRICS_NAMESPACE = "mlops/Deployer"
+FAILED_DEPLOYMENTS_METRIC = "FailedDeployments"
+"""1 per deployment that failed or rolled back (dimension EndpointName); an alarm watches it."""
 NAME_LIMIT = 63
 POLL_SECONDS = 15.0
 
@@ -140,7 +163,8 @@ class Config:
             kms_key_arn=env.get("KMS_KEY_ARN", ""),
             enable_network_isolation=_flag(env.get("ENABLE_NETWORK_ISOLATION"), True),
             deployment_strategy=strategy,
-            canary_percent=integer("CANARY_PERCENT", 10, 1, 99),
+            canary_percent=integer("CANARY_PERCENT", 10, *(
+                LINEAR_STEP_PERCENT_RANGE if strategy == "linear" else CANARY_PERCENT_RANGE)),
             alarm_names=_names(env.get("ALARM_NAMES", "")),
             subnet_ids=_names(env.get("SUBNET_IDS", "")),
             security_group_ids=_names(env.get("SECURITY_GROUP_IDS", "")),

@@ -1,8 +1,10 @@
-"""Handling one event: an approval to deploy, an endpoint now InService, or the destroy hook.
+"""Handling one event: an approval, an endpoint state change, or the destroy hook.
 
-An approval is reconciled with the endpoint as it is: whatever the event says, the endpoint
-ends up serving the approved package, and a redelivered or out-of-order event changes
-nothing. "Nothing to do" outcomes return a reason; failures raise, so Lambda retries.
+Approvals and endpoint state changes (InService, Failed) both reconcile: the endpoint ends up
+serving the newest approved package of the group, and a redelivered or out-of-order event
+changes nothing. A busy endpoint defers to the state change that ends the deployment
+(Lambda's two retries, minutes apart, cannot outwait a 15-minute canary). "Nothing to do"
+outcomes return a reason; errors raise, so Lambda retries and then dead-letters them.
 """
 
 from __future__ import annotations
@@ -11,13 +13,12 @@ import json
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .baseline import copy_baseline
 from .calls import (
     DeploymentError,
     client,
@@ -25,7 +26,6 @@ from .calls import (
     describe_endpoint,
     exists_already,
     not_found,
-    resource_tags,
     scalable_resource_id,
 )
 from .cleanup import delete_endpoint_and_configs
@@ -33,16 +33,20 @@ from .config import (
     APPROVED,
     BUSY_STATUSES,
     CLEANUP_MARKER,
+    COMPLETED,
+    DELETE_WAIT_SECONDS,
     ENDPOINT_EVENT_DETAIL_TYPE,
+    ENDPOINT_EVENT_STATUSES,
     EVENT_DETAIL_TYPE,
     EVENT_SOURCE,
-    IN_SERVICE_EVENT_STATUSES,
     LIFECYCLE_KEY,
     POLL_SECONDS,
     SCALABLE_DIMENSION,
     SCALE_IN_COOLDOWN_SECONDS,
     SCALE_OUT_COOLDOWN_SECONDS,
     SCALING_METRIC,
+    TAG_DEPLOYING,
+    TAG_FAILED,
     TAG_MANAGED_BY,
     TAG_PACKAGE_ARN,
     TAG_PACKAGE_VERSION,
@@ -56,6 +60,7 @@ from .sagemaker_requests import (
     resource_name,
     tag_list,
 )
+from .serving import config_tags, mark_failed, settle
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +85,7 @@ class Approval:
     version: int
     group: str
     status: str
+    package_status: str
 
 
 def parse_event(event: Mapping[str, Any]) -> Approval | str:
@@ -100,7 +106,8 @@ def parse_event(event: Mapping[str, Any]) -> Approval | str:
     if not arn:
         return "event has no ModelPackageArn"
     return Approval(arn, version, str(detail.get("ModelPackageGroupName") or ""),
-                    str(detail.get("ModelApprovalStatus") or ""))
+                    str(detail.get("ModelApprovalStatus") or ""),
+                    str(detail.get("ModelPackageStatus") or ""))
 
 
 def _create(call: Any, request: dict[str, Any], describe: Any) -> None:
@@ -118,29 +125,27 @@ def _create(call: Any, request: dict[str, Any], describe: Any) -> None:
             raise
 
 
-def _wait(sm: Any, name: str, seconds: int, poll: float) -> dict[str, Any]:
-    deadline = time.monotonic() + seconds
-    while True:
-        endpoint = sm.describe_endpoint(EndpointName=name)
-        status = endpoint["EndpointStatus"]
-        if status == "InService" and not endpoint.get("PendingDeploymentSummary"):
-            return endpoint
-        if status in ("Failed", "UpdateRollbackFailed", "OutOfService"):
-            raise DeploymentError(f"endpoint {name} is {status}: "
-                                  f"{endpoint.get('FailureReason', 'no reason given')}")
-        if time.monotonic() >= deadline:
-            return endpoint
-        time.sleep(poll)
+class Clock:
+    """Time as the deployer sees it (a simulation passes its own)."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+SYSTEM_CLOCK = Clock()
 
 
 def deploy(event: Mapping[str, Any], config: Config, sm: Any = None,
            poll_seconds: float = POLL_SECONDS, autoscaling: Any = None,
-           s3: Any = None) -> Outcome:
-    """Deploy the approved package of `event` to the configured endpoint, idempotently.
+           s3: Any = None, cloudwatch: Any = None, clock: Clock = SYSTEM_CLOCK) -> Outcome:
+    """An approval event: reconcile the endpoint with the newest approved package.
 
-    The package's drift baseline is copied to ``baseline_s3_uri`` first, so the monitor
-    compares traffic with the model being deployed; a failed copy changes nothing and
-    raises (the event is retried).
+    Only an Approved, Completed package of the configured group starts anything; the event's
+    package competes with the newest one the registry lists (so a late or duplicate event
+    never deploys an older version over a newer one).
     """
     approval = parse_event(event)
     if isinstance(approval, str):
@@ -152,32 +157,130 @@ def deploy(event: Mapping[str, Any], config: Config, sm: Any = None,
     if approval.status != APPROVED:
         return Outcome("skipped", f"approval status is {approval.status!r}, not {APPROVED!r}: "
                        "nothing is deployed", config.endpoint_name, "", arn)
+    if approval.package_status != COMPLETED:
+        return Outcome("skipped", f"package status is {approval.package_status!r}, not "
+                       f"{COMPLETED!r}: nothing is deployed", config.endpoint_name, "", arn)
+    return reconcile(config, sm, approval, poll_seconds=poll_seconds, autoscaling=autoscaling,
+                     s3=s3, cloudwatch=cloudwatch, clock=clock)
+
+
+def approved_packages(sm: Any, config: Config, approval: Approval | None = None
+                      ) -> Iterator[Approval]:
+    """Approved, Completed packages of the group, newest first, read lazily.
+
+    The event's package comes first if the registry does not list it yet (its list lags
+    behind its events) and it is still approved; a late event of a package rejected since
+    deploys nothing.
+    """
+    pages = sm.get_paginator("list_model_packages").paginate(
+        ModelPackageGroupName=config.model_package_group, ModelApprovalStatus=APPROVED,
+        SortBy="CreationTime", SortOrder="Descending")
+    first = True
+    for page in pages:
+        for summary in page.get("ModelPackageSummaryList", []):
+            if summary.get("ModelPackageStatus") != COMPLETED:
+                continue
+            listed = Approval(summary["ModelPackageArn"], int(summary["ModelPackageVersion"]),
+                              config.model_package_group, APPROVED, COMPLETED)
+            if first and approval is not None and approval.version > listed.version and \
+                    _still_approved(sm, approval):
+                yield approval
+            first = False
+            yield listed
+    if first and approval is not None and _still_approved(sm, approval):
+        yield approval
+
+
+def _still_approved(sm: Any, approval: Approval) -> bool:
+    try:
+        package = sm.describe_model_package(ModelPackageName=approval.package_arn)
+    except ClientError as error:
+        if not_found(error):  # not visible yet: the event is the newest word
+            return True
+        raise
+    return package.get("ModelApprovalStatus") == APPROVED
+
+
+def reconcile(config: Config, sm: Any = None, approval: Approval | None = None, *,
+              poll_seconds: float = POLL_SECONDS, autoscaling: Any = None, s3: Any = None,
+              cloudwatch: Any = None, clock: Clock = SYSTEM_CLOCK) -> Outcome:
+    """Make the endpoint serve the newest approved package, whatever the event was.
+
+    A busy endpoint (Creating, Updating, RollingBack...) is left alone: the state change that
+    ends it brings the deployer back, so no retry or dead letter is needed. A settled
+    endpoint is recorded first (live tags and baseline, a rolled-back deployment marked); a
+    Failed one is deleted and recreated. Idempotent: names are derived from the package
+    and the settings, and a live or failed config is never deployed again.
+    """
     sm = sm or client("sagemaker")
-    name = resource_name(config.endpoint_name, approval.version, config_hash(config, arn))
     endpoint = describe_endpoint(sm, config.endpoint_name)
-    if endpoint is not None:
-        skip = _nothing_to_do(sm, endpoint, approval, name, config)
-        if skip is not None:
-            return skip
-    if config.baseline_s3_uri:
-        copy_baseline(sm.describe_model_package(ModelPackageName=arn), config.baseline_s3_uri,
-                      s3 or client("s3"))
+    status = endpoint["EndpointStatus"] if endpoint else ""
+    if status in BUSY_STATUSES:
+        logger.info("endpoint %s is %s: its next state change reconciles",
+                    config.endpoint_name, status)
+        return Outcome("deferred", f"endpoint is {status}; the state change that ends it "
+                       "deploys the newest approved package", config.endpoint_name)
+    if status == "Deleting":
+        raise DeploymentError(f"endpoint {config.endpoint_name} is Deleting; retry when gone")
+    if endpoint is not None and status == "Failed":
+        _replace_failed(sm, endpoint, config, cloudwatch, clock, poll_seconds)
+        endpoint = None
+    serving = settle(sm, endpoint, config, s3, cloudwatch) if endpoint else None
+    if endpoint is not None and status == "InService" and config.autoscaling:
+        ensure_autoscaling(config, autoscaling)
+    target, name, passed_over = None, "", []
+    for candidate in approved_packages(sm, config, approval):
+        if serving and candidate.version < serving.version and \
+                not config.allow_rollback_to_older:
+            break  # what serves is newer
+        name = resource_name(config.endpoint_name, candidate.version,
+                             config_hash(config, candidate.package_arn))
+        if endpoint is not None and endpoint.get("EndpointConfigName") == name:
+            return Outcome("noop", "this package is already live", config.endpoint_name,
+                           name, candidate.package_arn)
+        found = config_tags(sm, name)
+        if found and TAG_FAILED in found:  # failed or rolled back: never again
+            passed_over.append(f"version {candidate.version} failed or was rolled back "
+                               f"({found[TAG_FAILED]})")
+            continue
+        target = candidate
+        break
+    if target is None:
+        if passed_over:
+            reason = "; ".join(passed_over) + ": approve a newer version or change a setting"
+        elif serving and serving.version:
+            older = f"version {approval.version} is older" if approval and \
+                approval.version < serving.version else "no approved package is newer"
+            reason = (f"{older} than the live version {serving.version}; "
+                      "set ALLOW_ROLLBACK_TO_OLDER=true to roll back")
+        else:
+            reason = f"no approved package in {config.model_package_group}"
+        action = "noop" if not passed_over and not serving else "skipped"
+        return Outcome(action, reason, config.endpoint_name, "",
+                       approval.package_arn if approval else "")
+    arn = target.package_arn
+
+    def outcome(action: str, reason: str) -> Outcome:
+        return Outcome(action, reason, config.endpoint_name, name, arn)
+
+    package_tags = {TAG_PACKAGE_ARN: arn, TAG_PACKAGE_VERSION: str(target.version)}
     _create(sm.create_model, model_request(config, name, arn),
             lambda: sm.describe_model(ModelName=name))
-    _create(sm.create_endpoint_config, endpoint_config_request(config, name, name),
+    _create(sm.create_endpoint_config,
+            endpoint_config_request(config, name, name, package_tags),
             lambda: sm.describe_endpoint_config(EndpointConfigName=name))
-    package_tags = {TAG_PACKAGE_ARN: arn, TAG_PACKAGE_VERSION: str(approval.version),
-                    TAG_MANAGED_BY: config.endpoint_name}
+    deploying = {TAG_DEPLOYING: name, TAG_MANAGED_BY: config.endpoint_name}
     if endpoint is None:
         try:
             sm.create_endpoint(EndpointName=config.endpoint_name, EndpointConfigName=name,
-                               Tags=tag_list({**config.tags, **package_tags}))
+                               Tags=tag_list({**config.tags, **deploying}))
             action = "created"
         except ClientError as error:
             if not exists_already(error):
                 raise
             # a concurrent delivery won the race to create it
-            return deploy(event, config, sm, poll_seconds, autoscaling, s3)
+            return reconcile(config, sm, approval, poll_seconds=poll_seconds,
+                             autoscaling=autoscaling, s3=s3, cloudwatch=cloudwatch, clock=clock)
     else:
         request: dict[str, Any] = {"EndpointName": config.endpoint_name,
                                    "EndpointConfigName": name}
@@ -186,44 +289,46 @@ def deploy(event: Mapping[str, Any], config: Config, sm: Any = None,
             request["DeploymentConfig"] = deployment
         _release_scaling_for_new_instance_type(sm, endpoint, config, autoscaling)
         sm.update_endpoint(**request)
-        sm.add_tags(ResourceArn=endpoint["EndpointArn"], Tags=tag_list(package_tags))
+        sm.add_tags(ResourceArn=endpoint["EndpointArn"], Tags=tag_list(deploying))
         action = "updated"
     logger.info("%s endpoint %s with %s (package %s)", action, config.endpoint_name, name, arn)
     if config.wait_seconds:
-        _wait(sm, config.endpoint_name, config.wait_seconds, poll_seconds)
-    return Outcome(action, f"deploying model package version {approval.version}",
-                   config.endpoint_name, name, arn)
+        _wait(sm, config.endpoint_name, config.wait_seconds, poll_seconds, clock)
+        settled = describe_endpoint(sm, config.endpoint_name)
+        if settled and settled["EndpointStatus"] not in BUSY_STATUSES:
+            settle(sm, settled, config, s3, cloudwatch)
+    return outcome(action, f"deploying model package version {target.version}")
 
 
-def _nothing_to_do(sm: Any, endpoint: Mapping[str, Any], approval: Approval, name: str,
-                   config: Config) -> Outcome | None:
-    """An Outcome when the event needs no change; raises when the endpoint is busy or broken."""
-    status = endpoint["EndpointStatus"]
-    live = endpoint.get("EndpointConfigName")
-    pending = (endpoint.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
-    arn = approval.package_arn
+def _wait(sm: Any, name: str, seconds: int, poll: float, clock: Clock) -> None:
+    deadline = clock.now() + seconds
+    while clock.now() < deadline:
+        endpoint = sm.describe_endpoint(EndpointName=name)
+        if endpoint["EndpointStatus"] not in BUSY_STATUSES:
+            return
+        clock.sleep(poll)
 
-    def outcome(reason: str) -> Outcome:
-        return Outcome("noop", reason, config.endpoint_name, name, arn)
 
-    if pending == name or (status in ("Creating", "Updating") and live == name):
-        return outcome(f"endpoint is {status} to this package's config already")
-    if live == name and status == "InService":
-        return outcome("this package is already live")
-    if status in BUSY_STATUSES:
-        raise DeploymentError(f"endpoint {config.endpoint_name} is {status} with another "
-                              "config; retry when it settles")
-    if status == "Failed":
-        raise DeploymentError(f"endpoint {config.endpoint_name} is Failed "
-                              f"({endpoint.get('FailureReason', 'no reason given')}); delete it "
-                              "or fix it before deploying")
-    live_version = resource_tags(sm, endpoint["EndpointArn"]).get(TAG_PACKAGE_VERSION, "")
-    if (live_version.isdigit() and int(live_version) > approval.version
-            and not config.allow_rollback_to_older):
-        return Outcome("skipped", f"version {approval.version} is older than the live version "
-                       f"{live_version}; set ALLOW_ROLLBACK_TO_OLDER=true to roll back",
-                       config.endpoint_name, name, arn)
-    return None
+def _replace_failed(sm: Any, endpoint: Mapping[str, Any], config: Config, cloudwatch: Any,
+                    clock: Clock, poll_seconds: float) -> None:
+    """A Failed endpoint cannot be updated: mark its config failed, delete it, wait till gone."""
+    reason = endpoint.get("FailureReason", "no reason given")
+    if endpoint.get("EndpointConfigName"):
+        mark_failed(sm, endpoint["EndpointConfigName"], f"endpoint Failed: {reason}"[:256],
+                    config, cloudwatch)
+    try:
+        sm.delete_endpoint(EndpointName=config.endpoint_name)
+    except ClientError as error:
+        if not not_found(error):
+            raise
+    deadline = clock.now() + DELETE_WAIT_SECONDS
+    while describe_endpoint(sm, config.endpoint_name) is not None:
+        if clock.now() >= deadline:
+            raise DeploymentError(f"failed endpoint {config.endpoint_name} is still being "
+                                  f"deleted after {DELETE_WAIT_SECONDS} s; retry recreates it")
+        clock.sleep(poll_seconds)
+    logger.warning("deleted failed endpoint %s (%s); recreating it", config.endpoint_name,
+                   reason)
 
 
 def _release_scaling_for_new_instance_type(sm: Any, endpoint: Mapping[str, Any],
@@ -243,13 +348,13 @@ def _release_scaling_for_new_instance_type(sm: Any, endpoint: Mapping[str, Any],
                             config.endpoint_name)
 
 
-def is_endpoint_in_service(event: Mapping[str, Any], endpoint_name: str) -> bool:
-    """True for this endpoint's state change to InService."""
+def is_endpoint_settled(event: Mapping[str, Any], endpoint_name: str) -> bool:
+    """True for this endpoint's state change to InService or Failed (a deployment ended)."""
     detail = event.get("detail") or {}
     return (event.get("source") == EVENT_SOURCE
             and event.get("detail-type") == ENDPOINT_EVENT_DETAIL_TYPE
             and detail.get("EndpointName") == endpoint_name
-            and detail.get("EndpointStatus") in IN_SERVICE_EVENT_STATUSES)
+            and detail.get("EndpointStatus") in ENDPOINT_EVENT_STATUSES)
 
 
 def ensure_autoscaling(config: Config, autoscaling: Any = None) -> Outcome:
@@ -279,8 +384,9 @@ def ensure_autoscaling(config: Config, autoscaling: Any = None) -> Outcome:
 
 
 def handle(event: Mapping[str, Any], config: Config, sm: Any = None,
-           autoscaling: Any = None, s3: Any = None) -> Outcome:
-    """Route one event: the destroy hook, an endpoint now InService, or an approval."""
+           autoscaling: Any = None, s3: Any = None, cloudwatch: Any = None,
+           clock: Clock = SYSTEM_CLOCK) -> Outcome:
+    """Route one event: the destroy hook, an endpoint state change, or an approval."""
     lifecycle = event.get(LIFECYCLE_KEY)
     if CLEANUP_MARKER in event:
         action = lifecycle.get("action", "") if isinstance(lifecycle, Mapping) else ""
@@ -290,11 +396,13 @@ def handle(event: Mapping[str, Any], config: Config, sm: Any = None,
         deleted = delete_endpoint_and_configs(config.endpoint_name, sm, autoscaling=autoscaling)
         return Outcome("deleted", json.dumps(deleted, sort_keys=True), config.endpoint_name)
     if event.get("detail-type") == ENDPOINT_EVENT_DETAIL_TYPE:
-        if not is_endpoint_in_service(event, config.endpoint_name):
-            return Outcome("skipped", "not this endpoint reaching InService",
+        if not is_endpoint_settled(event, config.endpoint_name):
+            return Outcome("skipped", "not this endpoint reaching InService or Failed",
                            config.endpoint_name)
-        return ensure_autoscaling(config, autoscaling)
-    return deploy(event, config, sm, autoscaling=autoscaling, s3=s3)
+        return reconcile(config, sm, autoscaling=autoscaling, s3=s3, cloudwatch=cloudwatch,
+                         clock=clock)
+    return deploy(event, config, sm, autoscaling=autoscaling, s3=s3, cloudwatch=cloudwatch,
+                  clock=clock)
 
 
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, str]:

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 from .config import (
+    BAKE_SECONDS,
     CAPTURE_S3_ENV,
     CAPTURE_SAMPLING_ENV,
     ENDPOINT_NAME_ENV,
@@ -65,7 +66,9 @@ def model_request(config: Config, name: str, package_arn: str) -> dict[str, Any]
     return request
 
 
-def endpoint_config_request(config: Config, name: str, model_name: str) -> dict[str, Any]:
+def endpoint_config_request(config: Config, name: str, model_name: str,
+                            package_tags: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The config's request; `package_tags` name the package it serves (read when it is live)."""
     variant: dict[str, Any] = {"VariantName": VARIANT_NAME, "ModelName": model_name}
     if config.serverless:
         variant["ServerlessConfig"] = {"MemorySizeInMB": config.serverless_memory_mb,
@@ -77,7 +80,8 @@ def endpoint_config_request(config: Config, name: str, model_name: str) -> dict[
     request: dict[str, Any] = {
         "EndpointConfigName": name,
         "ProductionVariants": [variant],
-        "Tags": tag_list({**config.tags, TAG_MANAGED_BY: config.endpoint_name}),
+        "Tags": tag_list({**config.tags, **(package_tags or {}),
+                          TAG_MANAGED_BY: config.endpoint_name}),
     }
     if not config.serverless:
         if config.kms_key_arn:
@@ -102,14 +106,12 @@ def deployment_config(config: Config) -> dict[str, Any] | None:
     if config.serverless:
         return None
     routing: dict[str, Any] = {"Type": config.deployment_strategy.upper(),
-                               "WaitIntervalInSeconds": 300}
+                               "WaitIntervalInSeconds": BAKE_SECONDS}
     step = {"Type": "CAPACITY_PERCENT", "Value": config.canary_percent}
     if config.deployment_strategy == "canary":
         routing["CanarySize"] = step
     elif config.deployment_strategy == "linear":
         routing["LinearStepSize"] = step
-    else:
-        routing = {"Type": "ALL_AT_ONCE"}
     deployment: dict[str, Any] = {"BlueGreenUpdatePolicy": {
         "TrafficRoutingConfiguration": routing, "TerminationWaitInSeconds": 300}}
     if config.alarm_names:
