@@ -19,7 +19,11 @@ PIPELINE_RUN_FIXTURES = frozenset({"classification_run", "regression_run"})
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that needs a whole pipeline run is slow: out of the fast subset (-m "not slow")."""
     for item in items:
-        if PIPELINE_RUN_FIXTURES & set(getattr(item, "fixturenames", ())):
+        named = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None:  # a run chosen by name: request.getfixturevalue(param)
+            named |= {value for value in callspec.params.values() if isinstance(value, str)}
+        if PIPELINE_RUN_FIXTURES & named:
             item.add_marker(pytest.mark.slow)
 
 
