@@ -34,7 +34,11 @@ from mlops_components.config import model_name_for_data, parse_config
 from mlops_components.enums import ApprovalStatus, ProblemType
 from mlops_components.plan import plan_stack
 from mlops_components.project import ProjectError, load_project
-from mlops_components.sagemaker.spec import PipelineParameter
+from mlops_components.sagemaker.spec import (
+    DEFAULT_LEAK_POLICY,
+    LEAK_POLICIES,
+    PipelineParameter,
+)
 from mlops_components.validation import (
     ValidationError,
     instance_count_problem,
@@ -154,6 +158,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--model-name", metavar="NAME",
                     help="registry group of the model --data trains (default: derived from "
                          "the --data file name, so different data never mixes in one group)")
+    up.add_argument("--leak-policy", choices=LEAK_POLICIES,
+                    help="what Preprocess does with a column that leaks the target: stop the "
+                         "run, drop the column, or proceed with it (default: the stack's "
+                         f"leakPolicy, {DEFAULT_LEAK_POLICY} unless set)")
     up.add_argument("--no-loop", action="store_true",
                     help="stop after serving: no shifted traffic, drift check, alarm, retrain "
                          "rule or second run")
@@ -232,6 +240,7 @@ def _up(args: argparse.Namespace) -> int:
                              data=args.data, target=args.target,
                              problem_type=args.problem_type, on_step=progress.update,
                              parameters=parameters, job_environment=job_environment,
+                             leak_policy=args.leak_policy,
                              model_name=args.model_name or (
                                  model_name_for_data(args.data) if args.data else None))
 

@@ -115,15 +115,17 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
               problem_type: str | None = None, on_step: StepCallback | None = None,
               parameters: Mapping[str, Any] | None = None,
               job_environment: JobEnvironment | None = None,
-              model_name: str | None = None) -> LocalRun:
+              model_name: str | None = None, leak_policy: str | None = None) -> LocalRun:
     """Plan ``stack`` offline, materialise its uploads locally and execute its pipeline.
 
     Each call is one execution with an ID of its own (runs may share a workdir). Jobs run
     under ``job_environment``; by default the image's (Python 3.12 with the image's pins and
     ``training/requirements.txt``, built once and cached). ``model_name`` overrides the
     stack's modelName (the registry group); the latest approved package of the group, if
-    any, is the champion the gate compares with. Ctrl-C stops the running job, removes what
-    the execution wrote, records it as Interrupted and raises :class:`LocalRunInterrupted`.
+    any, is the champion the gate compares with. ``leak_policy`` overrides the stack's
+    leakPolicy (what Preprocess does with a leaking column). Ctrl-C stops the running job,
+    removes what the execution wrote, records it as Interrupted and raises
+    :class:`LocalRunInterrupted`.
     """
     files = input_csv_files(Path(data), target) if data is not None else []
     overrides = {}
@@ -133,6 +135,8 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
         overrides["targetColumn"] = target
     if problem_type:
         overrides["problemType"] = problem_type
+    if leak_policy:
+        overrides["leakPolicy"] = leak_policy
     load_project(project_dir).stack_config(stack)  # a bad project or stack is named first
     workdir = Path(workdir or default_workdir(project_dir, stack)).resolve()
     try:
