@@ -285,10 +285,20 @@ def _loop(console: Console, run: LocalRun, package: dict, retrain: Callable[[], 
     return EXIT_FAILED if crashed else EXIT_OK
 
 
+#: Flags of `mlops up --local` that describe --data, and the stack key the default data uses.
+_DATA_ONLY_KEYS = {"--target": "targetColumn", "--problem-type": "problemType",
+                   "--model-name": "modelName"}
+
+
 def _up_argument_problem(args: argparse.Namespace) -> str | None:
     """The first flag of `mlops up --local` that its rule refuses, as one line (or None)."""
     if args.target is not None and not args.target.strip():
         return "--target: must be a non-empty column name"
+    for flag, value in (("--target", args.target), ("--problem-type", args.problem_type),
+                        ("--model-name", args.model_name)):
+        if args.data is None and value is not None:
+            return (f"{flag} {value}: applies to --data only (the default data uses the "
+                    f"stack's {_DATA_ONLY_KEYS[flag]}); add --data CSV, or drop {flag}")
     if args.data is not None and not args.target:
         return "--data needs --target COLUMN (the column to predict)"
     if args.instances is not None:

@@ -103,6 +103,19 @@ CASES: list[Case] = [
     ("unknown-flag", lambda b: _up(b, "--fast"), r"unrecognized arguments: --fast"),
     ("up-without-local", lambda b: ["up", "--project-dir", str(b.project)],
      r"mlops up deploys with the Pulumi CLI: run `pulumi up`"),
+    # flags that describe --data do nothing without it
+    ("target-without-data", lambda b: _up(b, "--target", "price"),
+     r"^--target price: applies to --data only \(the default data uses the stack's "
+     r"targetColumn\); add --data CSV, or drop --target$"),
+    ("problem-type-without-data", lambda b: _up(b, "--problem-type", "regression"),
+     r"^--problem-type regression: applies to --data only \(the default data uses the "
+     r"stack's problemType\)"),
+    ("model-name-without-data", lambda b: _up(b, "--model-name", "churn"),
+     r"^--model-name churn: applies to --data only \(the default data uses the stack's "
+     r"modelName\)"),
+    ("leak-policy-unknown", lambda b: _up(b, "--leak-policy", "ignore"),
+     r"argument --leak-policy: invalid choice: 'ignore' \(choose from 'stop', 'drop', "
+     r"'proceed'\)"),
     # --instances: one rule with processingInstanceCount
     ("instances-0", lambda b: _up(b, "--instances", 0),
      r"^--instances 0: must be an integer >= 1 and <= 100"),
@@ -133,7 +146,8 @@ CASES: list[Case] = [
      r"argument --threshold: expected one argument \(a value that starts with '-' is "
      r"written --flag=VALUE\)"),
     ("threshold-r2-above-1", lambda b: _up(b, "--threshold", "1.5", "--problem-type",
-                                          "regression"),
+                                          "regression", "--target", "price", "--data",
+                                          b.write("house.csv", "rooms,price\n3,2\n")),
      r"^--threshold 1.5: must be <= 1.0 for r2 \(gate metric r2"),
     ("problem-type", lambda b: _up(b, "--problem-type", "ranking"),
      r"argument --problem-type: invalid choice: 'ranking' \(choose from 'classification'"),
