@@ -16,7 +16,7 @@ from rich.table import Table
 
 from mlops_components.cli.arguments import add_registry_arguments
 from mlops_components.cli.errors import error
-from mlops_components.cli.registry import REGION_KEY
+from mlops_components.cli.registry import REGION_KEY, aws_problem, missing_group
 from mlops_components.enums import ApprovalStatus
 from mlops_components.project import ProjectError, load_project
 from mlops_components.sagemaker.endpoint import endpoint_name as stack_endpoint_name
@@ -50,8 +50,10 @@ def status_command(args: argparse.Namespace) -> int:
             # As the registry verbs: --region, else the stack's aws:region.
             region = args.region or stack_config.get(REGION_KEY)
             report = _aws_status(region, args.endpoint_url, group, endpoint_name)
-    except (ProjectError, ValidationError, RegistryError, BotoCoreError, ClientError) as problem:
+    except (ProjectError, ValidationError, RegistryError) as problem:
         return error(str(problem))
+    except (BotoCoreError, ClientError) as problem:
+        return error(aws_problem(problem))
     _render(Console(), report)
     return 0
 
@@ -60,7 +62,10 @@ def _local_status(workdir: Path | None, project: Any, stack: str, group: str) ->
     from mlops_components.local.workdir import LocalWorkdir, default_workdir
 
     registry = LocalWorkdir(workdir or default_workdir(project.directory, stack)).registry
-    packages = registry.packages(group) if (registry.root / group).is_dir() else []
+    missing = missing_group(registry, group)
+    if missing:  # as `registry list --local`: exit status 2, the groups that exist named
+        raise RegistryError(missing)
+    packages = registry.packages(group)
     live = registry.latest_approved(group) if packages else None
     return {"where": f"local ({registry.root})", "group": group, "packages": packages,
             "live_version": live["ModelPackageVersion"] if live else None,

@@ -251,6 +251,18 @@ CASES: list[Case] = [
     ("reject-empty-registry", lambda b: _registry(b, ["reject"], "--local", "--workdir",
                                                   b.tmp / "empty-workdir"),
      rf"^no model packages in group '{DEV_GROUP}' under .*empty-workdir/registry"),
+    ("status-empty-workdir", lambda b: _registry(b, ["status"], "--local", "--workdir",
+                                                 b.tmp / "empty-workdir"),
+     rf"^no packages in group {DEV_GROUP} under .*empty-workdir/registry; groups there: "
+     r"none$"),
+    ("status-unknown-group", lambda b: _registry(b, ["status"], "--local", "--workdir",
+                                                 b.workdir, "--group", "fraud"),
+     rf"^no packages in group fraud under .*workdir/registry; groups there: {DEV_GROUP}$"),
+    ("approve-comment-too-long", lambda b: _registry(b, ["approve"], "--local", "--workdir",
+                                                     b.workdir, "--comment", "x" * 1025),
+     r"^--comment: is 1025 characters; SageMaker's ApprovalDescription allows at most 1024"),
+    ("reject-comment-too-long-aws", lambda b: _registry(b, ["reject"], "--comment", "y" * 2000),
+     r"^--comment: is 2000 characters; SageMaker's ApprovalDescription allows at most 1024"),
     # the SageMaker registry: refused before any AWS call
     ("list-region-bad", lambda b: _registry(b, LIST, "--region", "mars"),
      r"^--region 'mars': must be an AWS region such as 'eu-west-1'"),
@@ -356,3 +368,41 @@ def test_metrics_a_package_lacks_show_as_n_a_not_a_crash(sandbox):
 
     assert result.code == 0, result.err
     assert "accuracy=0.9700, roc_auc=n/a" in result.text
+
+
+@pytest.mark.parametrize("verb", [["registry", "list"], ["approve"], ["reject"], ["status"]])
+def test_aws_verbs_without_credentials_say_how_to_pass_them(sandbox, verb, monkeypatch):
+    """No credentials anywhere: one line on how to give them, or to use --local."""
+    empty = sandbox.write("aws/empty", "")
+    for name in [key for key in os.environ if key.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no wait on the metadata service
+
+    # a closed local port: even a credential found by surprise sends nothing to AWS
+    result = run_cli(*verb, "--project-dir", sandbox.project, "--region", "eu-west-1",
+                     "--endpoint-url", "http://127.0.0.1:9")
+
+    assert result.code == EXIT_INVALID, result.out + result.err
+    assert result.err.strip().splitlines() == [
+        "error: no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY) or run `aws configure`; for an emulator pass --endpoint-url "
+        "URL (with any credentials); or use --local for the local registry"]
+
+
+def test_leak_policy_reaches_the_run(sandbox, monkeypatch):
+    """`mlops up --local --leak-policy drop` hands the policy to the run (the plan's Preprocess
+    gets it: tests/unit/test_config.py)."""
+    from mlops_components.local import run as local_run
+
+    seen = {}
+
+    def stop_here(*_args, **kwargs):
+        seen.update(kwargs)
+        raise local_run.LocalRunError("stopped before planning")
+
+    monkeypatch.setattr(local_run, "run_local", stop_here)
+    result = run_cli(*_up(sandbox, "--leak-policy", "drop"))
+    assert result.code == EXIT_INVALID and "stopped before planning" in result.err
+    assert seen["leak_policy"] == "drop"
