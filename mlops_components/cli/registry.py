@@ -15,8 +15,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from mlops_components.cli.arguments import where
 from mlops_components.cli.errors import EXIT_OK, error
 from mlops_components.cli.render import format_metrics
+from mlops_components.enums import ApprovalStatus
 from mlops_components.project import load_project
 from mlops_components.sagemaker.packages import (
     ReadText,
@@ -92,8 +94,9 @@ def _target(args: argparse.Namespace) -> _Target:
         workdir = Path(args.workdir or default_workdir(project.directory, args.stack))
         if not workdir.is_dir():
             flag = "--workdir" if args.workdir else f"the default workdir of stack {args.stack}"
-            raise ArgumentProblem(f"{flag} {workdir}: no such folder (mlops up --local "
-                                  "creates it; pass --workdir to look elsewhere)")
+            raise ArgumentProblem(f"{flag} {workdir}: no such folder ("
+                                  f"{where(args).quoted('up')} creates it; pass --workdir to "
+                                  "look elsewhere)")
         layout = LocalWorkdir(workdir)
         return _Target(layout.registry, layout.s3.read_text, group,
                        f"local registry {layout.registry.root}", workdir)
@@ -175,6 +178,12 @@ def set_status(args: argparse.Namespace) -> int:
         return error(str(problem))
     except (BotoCoreError, ClientError) as problem:
         return error(aws_problem(problem))
-    Console().print(f"{package['ModelPackageArn']}: {package['ModelApprovalStatus']}",
-                    highlight=False)
+    console = Console()
+    console.print(f"{package['ModelPackageArn']}: {package['ModelApprovalStatus']}",
+                  highlight=False)
+    if target.workdir is not None and package["ModelApprovalStatus"] == \
+            ApprovalStatus.APPROVED.value:
+        serve = where(args, args.group).quoted("serve", version=package["ModelPackageVersion"])
+        console.print(f"serve it here as the endpoint would: {serve}", highlight=False,
+                      soft_wrap=True)
     return EXIT_OK

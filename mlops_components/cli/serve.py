@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from mlops_components.cli.arguments import add_stack_arguments
+from mlops_components.cli.arguments import add_stack_arguments, where
 from mlops_components.cli.errors import error
 from mlops_components.enums import ApprovalStatus
 from mlops_components.project import ProjectError, load_project
@@ -65,8 +65,10 @@ def serve_command(args: argparse.Namespace, stop: threading.Event | None = None)
             package = registry.latest_approved(group)
             if package is None:
                 versions = registry.packages(group) if (registry.root / group).is_dir() else []
-                hint = (f"; approve one with `mlops approve --local --stack {args.stack}`"
-                        if versions else f"; run `mlops up --local --stack {args.stack}` first")
+                here = where(args, args.group)
+                latest = versions[-1]["ModelPackageVersion"] if versions else None
+                hint = (f"; approve one with {here.quoted('approve', version=latest)}"
+                        if versions else f"; run {here.quoted('up')} first")
                 return error(f"no approved model package in group {group!r} under "
                              f"{registry.root}{hint}, or pick one with --version")
         else:
@@ -83,13 +85,13 @@ def serve_command(args: argparse.Namespace, stop: threading.Event | None = None)
         return error(f"cannot serve on 127.0.0.1:{args.port}: {problem.strerror or problem}")
     status = package["ModelApprovalStatus"]
     note = "" if status == ApprovalStatus.APPROVED.value else f" ({status}: not deployable)"
-    console.print(f"serving {group} version {package['ModelPackageVersion']}{note} at "
-                  f"{server.url}", highlight=False, soft_wrap=True)
-    console.print(f"  curl -H 'Content-Type: text/csv' --data-binary @rows.csv "
-                  f"{server.url}/invocations", highlight=False, soft_wrap=True)
-    console.print("Ctrl-C stops it", highlight=False)
     stop = stop or threading.Event()
-    try:
+    try:  # from here on, Ctrl-C at any moment stops the server it started
+        console.print(f"serving {group} version {package['ModelPackageVersion']}{note} at "
+                      f"{server.url}", highlight=False, soft_wrap=True)
+        console.print(f"  curl -H 'Content-Type: text/csv' --data-binary @rows.csv "
+                      f"{server.url}/invocations", highlight=False, soft_wrap=True)
+        console.print("Ctrl-C stops it", highlight=False)
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:

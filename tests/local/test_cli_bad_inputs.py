@@ -229,7 +229,8 @@ CASES: list[Case] = [
     # the local registry
     ("list-workdir-missing", lambda b: _registry(b, LIST, "--local", "--workdir",
                                                  b.tmp / "nowhere"),
-     r"^--workdir .*nowhere: no such folder \(mlops up --local creates it"),
+     r"^--workdir .*nowhere: no such folder \(`mlops up --local --stack dev --project-dir "
+     r"\S+ --workdir \S+nowhere` creates it"),
     ("list-default-workdir-missing", lambda b: _registry(b, LIST, "--local"),
      r"^the default workdir of stack dev .*project/.mlops/dev: no such folder"),
     ("list-unknown-group", lambda b: _registry(b, LIST, "--local", "--workdir", b.workdir,
