@@ -1,4 +1,5 @@
-"""Every command the CLI prints as a hint works as printed, on the workdir and group it came from.
+"""Every command the CLI prints as a hint works as printed, on the workdir and group it came from;
+and `mlops serve`, run as a process, stops its model server on SIGTERM and SIGHUP.
 
 The hints are collected from real output (a served run, a run waiting for approval, `serve`
 with nothing approved, `approve`, `status`) and each one is run in a subprocess from another
@@ -13,10 +14,12 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 from sklearn.datasets import load_breast_cancer
@@ -179,3 +182,36 @@ def test_hints_to_run_mlops_up_name_the_workdir_they_looked_in(tmp_path):
         assert args.handler.__name__ == "_up" and args.local, hint
         assert (args.project_dir, args.stack, args.workdir) == (project, stack, folder), hint
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["TERM", "HUP"])
+def test_serve_stops_its_model_server_on_sigterm_and_sighup(default_run, project_dir, signum,
+                                                             tmp_path):
+    # GIVEN `mlops serve` of a model trained under the image's Python: a server process
+    command = Where("dev", project_dir, default_run.workdir).command("serve")
+    process = subprocess.Popen([*argv(command), "--port", "0"], cwd=tmp_path, env=environment(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)  # a hang-up reaches it alone
+    children: list[psutil.Process] = []
+    try:
+        line = _read_line(process, SERVE_START_SECONDS)
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert children, "the model server was expected to run in a process of its own"
+        # WHEN it is asked to stop as a service manager or a closed terminal asks
+        process.send_signal(signum)
+        out, err = process.communicate(timeout=30)
+        # THEN it stopped as on Ctrl-C: the model server is gone and the port is closed
+        assert process.returncode == 0, err
+        assert f"stopped by {signum.name}" in out
+        _, alive = psutil.wait_procs(children, timeout=10)
+        assert not alive, f"left running: {alive}"
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    finally:
+        for child in children:  # what this test started, if the command left it behind
+            if child.is_running():
+                child.kill()
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
