@@ -49,8 +49,10 @@ from mlops_components.sagemaker.endpoint import (
 )
 from mlops_components.sagemaker.monitor_spec import DEFAULT_MONITOR_SCHEDULE, MIN_DRIFT_WINDOW_HOURS
 from mlops_components.sagemaker.spec import (
+    DEFAULT_LEAK_POLICY,
     DEFAULT_PROCESSING_INSTANCE_TYPE,
     DEFAULT_TRAINING_INSTANCE_TYPE,
+    LEAK_POLICIES,
 )
 from mlops_components.validation import (
     ACCOUNT_ID_RE,
@@ -161,6 +163,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Value the gate metric must reach (a number); empty: 0.8 balanced_accuracy "
             "or 0.3 r2.",
             lambda value: None if value == "" else threshold_problem(_number(value), None)),
+    Setting("leakPolicy", "string", DEFAULT_LEAK_POLICY,
+            "What preprocessing does with a column that alone predicts the target: stop the "
+            "run, drop the column, or proceed with it.",
+            _one_of(list(LEAK_POLICIES))),
     Setting("approvalStatus", "string", ApprovalStatus.PENDING_MANUAL_APPROVAL.value,
             "Status of newly registered models: PendingManualApproval (a human approves) "
             "or Approved (auto-approval).",
@@ -266,6 +272,7 @@ class StackConfig:
     force_destroy: bool
     gate_metric: str
     metric_threshold: str
+    leak_policy: str
     approval_status: str
     estimator: str
     processing_instance_type: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DEFAULT_STACK = "dev"
+from mlops_components.local.commands import DEFAULT_PROJECT_DIR, DEFAULT_STACK, Where
 
 
 def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,5 +25,11 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     """Which stack of which Pulumi project a command reads."""
     parser.add_argument("--stack", default=DEFAULT_STACK,
                         help=f"stack whose Pulumi.<stack>.yaml to use (default: {DEFAULT_STACK})")
-    parser.add_argument("--project-dir", type=Path, default=Path("."),
+    parser.add_argument("--project-dir", type=Path, default=DEFAULT_PROJECT_DIR,
                         help="directory with Pulumi.yaml and __main__.py (default: .)")
+
+
+def where(args: argparse.Namespace, group: str | None = None) -> Where:
+    """What a command's arguments point at, for the commands it suggests next."""
+    return Where(stack=args.stack, project_dir=args.project_dir,
+                 workdir=getattr(args, "workdir", None), group=group)

@@ -34,7 +34,11 @@ from mlops_components.config import model_name_for_data, parse_config
 from mlops_components.enums import ApprovalStatus, ProblemType
 from mlops_components.plan import plan_stack
 from mlops_components.project import ProjectError, load_project
-from mlops_components.sagemaker.spec import PipelineParameter
+from mlops_components.sagemaker.spec import (
+    DEFAULT_LEAK_POLICY,
+    LEAK_POLICIES,
+    PipelineParameter,
+)
 from mlops_components.validation import (
     ValidationError,
     instance_count_problem,
@@ -154,6 +158,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--model-name", metavar="NAME",
                     help="registry group of the model --data trains (default: derived from "
                          "the --data file name, so different data never mixes in one group)")
+    up.add_argument("--leak-policy", choices=LEAK_POLICIES,
+                    help="what Preprocess does with a column that leaks the target: stop the "
+                         "run, drop the column, or proceed with it (default: the stack's "
+                         f"leakPolicy, {DEFAULT_LEAK_POLICY} unless set)")
     up.add_argument("--no-loop", action="store_true",
                     help="stop after serving: no shifted traffic, drift check, alarm, retrain "
                          "rule or second run")
@@ -232,6 +240,7 @@ def _up(args: argparse.Namespace) -> int:
                              data=args.data, target=args.target,
                              problem_type=args.problem_type, on_step=progress.update,
                              parameters=parameters, job_environment=job_environment,
+                             leak_policy=args.leak_policy,
                              model_name=args.model_name or (
                                  model_name_for_data(args.data) if args.data else None))
 
@@ -276,10 +285,20 @@ def _loop(console: Console, run: LocalRun, package: dict, retrain: Callable[[], 
     return EXIT_FAILED if crashed else EXIT_OK
 
 
+#: Flags of `mlops up --local` that describe --data, and the stack key the default data uses.
+_DATA_ONLY_KEYS = {"--target": "targetColumn", "--problem-type": "problemType",
+                   "--model-name": "modelName"}
+
+
 def _up_argument_problem(args: argparse.Namespace) -> str | None:
     """The first flag of `mlops up --local` that its rule refuses, as one line (or None)."""
     if args.target is not None and not args.target.strip():
         return "--target: must be a non-empty column name"
+    for flag, value in (("--target", args.target), ("--problem-type", args.problem_type),
+                        ("--model-name", args.model_name)):
+        if args.data is None and value is not None:
+            return (f"{flag} {value}: applies to --data only (the default data uses the "
+                    f"stack's {_DATA_ONLY_KEYS[flag]}); add --data CSV, or drop {flag}")
     if args.data is not None and not args.target:
         return "--data needs --target COLUMN (the column to predict)"
     if args.instances is not None:

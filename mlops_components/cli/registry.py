@@ -15,10 +15,16 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from mlops_components.cli.arguments import where
 from mlops_components.cli.errors import EXIT_OK, error
 from mlops_components.cli.render import format_metrics
+from mlops_components.enums import ApprovalStatus
 from mlops_components.project import load_project
-from mlops_components.sagemaker.packages import ReadText, SageMakerRegistry
+from mlops_components.sagemaker.packages import (
+    ReadText,
+    SageMakerRegistry,
+    approval_description_problem,
+)
 from mlops_components.validation import REGION_RE, SAGEMAKER_NAME_RE
 
 #: The stack config key that holds the AWS region (the Pulumi AWS provider's).
@@ -33,6 +39,30 @@ def sagemaker_registry(region: str | None = None,
     session = boto3.session.Session(region_name=region)
     return SageMakerRegistry(session.client("sagemaker", endpoint_url=endpoint_url),
                              session.client("s3", endpoint_url=endpoint_url))
+
+
+#: What to do when botocore finds no credentials (its own message names no way out).
+NO_CREDENTIALS = ("no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and "
+                  "AWS_SECRET_ACCESS_KEY) or run `aws configure`; for an emulator pass "
+                  "--endpoint-url URL (with any credentials); or use --local for the local "
+                  "registry")
+
+
+def aws_problem(problem: Exception) -> str:
+    """One line for an error of a boto3 call: the way out when there are no credentials."""
+    from botocore.exceptions import NoCredentialsError
+
+    return NO_CREDENTIALS if isinstance(problem, NoCredentialsError) else str(problem)
+
+
+def missing_group(registry: Any, group: str) -> str | None:
+    """Why a local registry has nothing to show for ``group`` (it has no such group), or
+    None. `registry list` and `status` both refuse such a group with exit status 2."""
+    groups = registry.groups()
+    if group in groups:
+        return None
+    return (f"no packages in group {group} under {registry.root}; groups there: "
+            f"{', '.join(groups) or 'none'}")
 
 
 class ArgumentProblem(ValueError):
@@ -64,8 +94,9 @@ def _target(args: argparse.Namespace) -> _Target:
         workdir = Path(args.workdir or default_workdir(project.directory, args.stack))
         if not workdir.is_dir():
             flag = "--workdir" if args.workdir else f"the default workdir of stack {args.stack}"
-            raise ArgumentProblem(f"{flag} {workdir}: no such folder (mlops up --local "
-                                  "creates it; pass --workdir to look elsewhere)")
+            raise ArgumentProblem(f"{flag} {workdir}: no such folder ("
+                                  f"{where(args).quoted('up')} creates it; pass --workdir to "
+                                  "look elsewhere)")
         layout = LocalWorkdir(workdir)
         return _Target(layout.registry, layout.s3.read_text, group,
                        f"local registry {layout.registry.root}", workdir)
@@ -89,16 +120,15 @@ def registry_list(args: argparse.Namespace) -> int:
 
     try:
         target = _target(args)
-        if target.workdir is not None:
-            groups = target.registry.groups()
-            if target.group not in groups:
-                _print_unfinished_executions(Console(), target.workdir)
-                return error(f"no packages in group {target.group} under "
-                             f"{target.registry.root}; groups there: "
-                             f"{', '.join(groups) or 'none'}")
+        missing = missing_group(target.registry, target.group) if target.workdir else None
+        if missing:
+            _print_unfinished_executions(Console(), target.workdir)
+            return error(missing)
         packages = target.registry.packages(target.group)
-    except (ArgumentProblem, BotoCoreError, ClientError) as problem:
+    except ArgumentProblem as problem:
         return error(str(problem))
+    except (BotoCoreError, ClientError) as problem:
+        return error(aws_problem(problem))
     console = Console()
     if not packages:
         console.print(f"no packages in group {target.group} ({target.where})", highlight=False)
@@ -137,12 +167,23 @@ def _model_data(package: dict) -> str:
 def set_status(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
+    problem = approval_description_problem(args.comment)
+    if problem:
+        return error(f"--comment: {problem} (shorten it)")
     try:
         target = _target(args)
         package = target.registry.set_status(target.group, args.version, args.status,
                                              args.comment)
-    except (ArgumentProblem, BotoCoreError, ClientError) as problem:
+    except ArgumentProblem as problem:
         return error(str(problem))
-    Console().print(f"{package['ModelPackageArn']}: {package['ModelApprovalStatus']}",
-                    highlight=False)
+    except (BotoCoreError, ClientError) as problem:
+        return error(aws_problem(problem))
+    console = Console()
+    console.print(f"{package['ModelPackageArn']}: {package['ModelApprovalStatus']}",
+                  highlight=False)
+    if target.workdir is not None and package["ModelApprovalStatus"] == \
+            ApprovalStatus.APPROVED.value:
+        serve = where(args, args.group).quoted("serve", version=package["ModelPackageVersion"])
+        console.print(f"serve it here as the endpoint would: {serve}", highlight=False,
+                      soft_wrap=True)
     return EXIT_OK

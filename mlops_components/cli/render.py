@@ -174,11 +174,13 @@ def retrain_outcome(run: LocalRun) -> str:
                   if step.type == "RegisterModel" and step.status == "Succeeded"]
     if registered:
         arn = registered[-1].properties.get("ModelPackageArn", "")
-        approved = any(p["ModelPackageArn"] == arn and p["ModelApprovalStatus"] ==
-                       ApprovalStatus.APPROVED.value for p in run.registry.packages())
+        package = next((p for p in run.registry.packages() if p["ModelPackageArn"] == arn), {})
+        approved = package.get("ModelApprovalStatus") == ApprovalStatus.APPROVED.value
+        approve = run.where.with_group(package.get("ModelPackageGroupName")).quoted(
+            "approve", version=package.get("ModelPackageVersion"))
         return (f"the challenger passed the gate and is registered ({registered[-1].detail}); "
                 + ("approved, so the endpoint's deployer would deploy it now" if approved else
-                   "it is deployed once approved (mlops approve)"))
+                   f"it is deployed once approved ({approve})"))
     if any(step.type == "Fail" for step in run.execution.steps):
         return ("the challenger did not pass the gate: the champion keeps serving "
                 "(nothing was registered)")

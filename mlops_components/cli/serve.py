@@ -1,23 +1,29 @@
 """`mlops serve`: a package of the local registry behind the endpoint's HTTP contract.
 
 Serves the latest approved package (what the endpoint would serve) or ``--version N`` on
-127.0.0.1, prints the URL and blocks until Ctrl-C; capture records go under the local bucket's
-capture prefix, or to ``--capture-dir``.
+127.0.0.1, prints the URL and blocks until Ctrl-C, SIGTERM or SIGHUP; capture records go under
+the local bucket's capture prefix, or to ``--capture-dir``.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
 
-from mlops_components.cli.arguments import add_stack_arguments
+from mlops_components.cli.arguments import add_stack_arguments, where
 from mlops_components.cli.errors import error
 from mlops_components.enums import ApprovalStatus
 from mlops_components.project import ProjectError, load_project
 from mlops_components.validation import ValidationError
+
+#: Signals that stop `mlops serve` as Ctrl-C (SIGINT) does.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 def add_serve_parser(commands: argparse._SubParsersAction) -> None:
@@ -44,6 +50,30 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> None:
 
 def serve_command(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     """Serve until Ctrl-C (or until `stop` is set: tests)."""
+    console = Console()
+    with _signals_stop_like_ctrl_c():
+        return _serve(console, args, stop)
+
+
+@contextmanager
+def _signals_stop_like_ctrl_c() -> Iterator[None]:
+    """SIGTERM (kill, a service manager) and SIGHUP (the terminal closed) stop the server as
+    Ctrl-C does, so the model server's process is stopped too and never left on the port."""
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+    if threading.current_thread() is not threading.main_thread():  # tests serve in threads
+        yield
+        return
+    previous = {signum: signal.signal(signum, interrupt) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _serve(console: Console, args: argparse.Namespace, stop: threading.Event | None) -> int:
     from mlops_components.config import parse_config
     from mlops_components.local.job_env import JobEnvironmentError
     from mlops_components.local.run import image_job_environment
@@ -52,7 +82,6 @@ def serve_command(args: argparse.Namespace, stop: threading.Event | None = None)
     from mlops_components.sagemaker.endpoint import endpoint_name
     from mlops_components.sagemaker.packages import RegistryError
 
-    console = Console()
     if not 0 <= args.port <= 65535:
         return error(f"--port must be between 0 and 65535 (got {args.port})")
     try:
@@ -65,8 +94,10 @@ def serve_command(args: argparse.Namespace, stop: threading.Event | None = None)
             package = registry.latest_approved(group)
             if package is None:
                 versions = registry.packages(group) if (registry.root / group).is_dir() else []
-                hint = (f"; approve one with `mlops approve --local --stack {args.stack}`"
-                        if versions else f"; run `mlops up --local --stack {args.stack}` first")
+                here = where(args, args.group)
+                latest = versions[-1]["ModelPackageVersion"] if versions else None
+                hint = (f"; approve one with {here.quoted('approve', version=latest)}"
+                        if versions else f"; run {here.quoted('up')} first")
                 return error(f"no approved model package in group {group!r} under "
                              f"{registry.root}{hint}, or pick one with --version")
         else:
@@ -83,17 +114,17 @@ def serve_command(args: argparse.Namespace, stop: threading.Event | None = None)
         return error(f"cannot serve on 127.0.0.1:{args.port}: {problem.strerror or problem}")
     status = package["ModelApprovalStatus"]
     note = "" if status == ApprovalStatus.APPROVED.value else f" ({status}: not deployable)"
-    console.print(f"serving {group} version {package['ModelPackageVersion']}{note} at "
-                  f"{server.url}", highlight=False, soft_wrap=True)
-    console.print(f"  curl -H 'Content-Type: text/csv' --data-binary @rows.csv "
-                  f"{server.url}/invocations", highlight=False, soft_wrap=True)
-    console.print("Ctrl-C stops it", highlight=False)
     stop = stop or threading.Event()
-    try:
+    try:  # from here on, Ctrl-C at any moment stops the server it started
+        console.print(f"serving {group} version {package['ModelPackageVersion']}{note} at "
+                      f"{server.url}", highlight=False, soft_wrap=True)
+        console.print(f"  curl -H 'Content-Type: text/csv' --data-binary @rows.csv "
+                      f"{server.url}/invocations", highlight=False, soft_wrap=True)
+        console.print("Ctrl-C stops it", highlight=False)
         while not stop.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        console.print("stopped", highlight=False)
+    except KeyboardInterrupt as interrupt:
+        console.print(str(interrupt) or "stopped", highlight=False)
     finally:
         server.stop()
     return 0

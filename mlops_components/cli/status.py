@@ -14,10 +14,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from mlops_components.cli.arguments import add_registry_arguments
+from mlops_components.cli.arguments import add_registry_arguments, where
 from mlops_components.cli.errors import error
-from mlops_components.cli.registry import REGION_KEY
+from mlops_components.cli.registry import REGION_KEY, aws_problem, missing_group
 from mlops_components.enums import ApprovalStatus
+from mlops_components.local.commands import Where
 from mlops_components.project import ProjectError, load_project
 from mlops_components.sagemaker.endpoint import endpoint_name as stack_endpoint_name
 from mlops_components.sagemaker.packages import RegistryError
@@ -45,26 +46,32 @@ def status_command(args: argparse.Namespace) -> int:
         endpoint_name = stack_endpoint_name(config.model_name)  # as MlopsStack names it
         if args.local:
             report = _local_status(Path(args.workdir) if args.workdir else None, project,
-                                   args.stack, group)
+                                   args.stack, group, where(args, args.group))
         else:
             # As the registry verbs: --region, else the stack's aws:region.
             region = args.region or stack_config.get(REGION_KEY)
             report = _aws_status(region, args.endpoint_url, group, endpoint_name)
-    except (ProjectError, ValidationError, RegistryError, BotoCoreError, ClientError) as problem:
+    except (ProjectError, ValidationError, RegistryError) as problem:
         return error(str(problem))
+    except (BotoCoreError, ClientError) as problem:
+        return error(aws_problem(problem))
     _render(Console(), report)
     return 0
 
 
-def _local_status(workdir: Path | None, project: Any, stack: str, group: str) -> dict[str, Any]:
+def _local_status(workdir: Path | None, project: Any, stack: str, group: str,
+                  here: Where) -> dict[str, Any]:
     from mlops_components.local.workdir import LocalWorkdir, default_workdir
 
     registry = LocalWorkdir(workdir or default_workdir(project.directory, stack)).registry
-    packages = registry.packages(group) if (registry.root / group).is_dir() else []
+    missing = missing_group(registry, group)
+    if missing:  # as `registry list --local`: exit status 2, the groups that exist named
+        raise RegistryError(missing)
+    packages = registry.packages(group)
     live = registry.latest_approved(group) if packages else None
     return {"where": f"local ({registry.root})", "group": group, "packages": packages,
             "live_version": live["ModelPackageVersion"] if live else None,
-            "endpoint": (f"local: `mlops serve --stack {stack}` serves version "
+            "endpoint": (f"local: {here.quoted('serve')} serves version "
                          f"{live['ModelPackageVersion']}" if live
                          else "local: no approved version to serve"),
             "alarms": []}

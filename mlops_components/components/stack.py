@@ -95,6 +95,7 @@ class MlopsStackArgs:
                 gate_metric=config.gate_metric or None,
                 metric_threshold=float(config.metric_threshold)
                 if config.metric_threshold else None,
+                leak_policy=config.leak_policy,
                 approval_status=ApprovalStatus(config.approval_status),
                 estimator=config.estimator,
                 tuning=tuning,

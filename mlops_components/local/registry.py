@@ -19,7 +19,11 @@ from typing import Any
 
 from mlops_components.enums import ApprovalStatus
 from mlops_components.local.atomic import PRIVATE_PREFIX, locked, write_atomic
-from mlops_components.sagemaker.packages import RegistryError, select_version
+from mlops_components.sagemaker.packages import (
+    RegistryError,
+    approval_description_problem,
+    select_version,
+)
 
 LOCAL_ACCOUNT = "000000000000"
 _VERSION_FILE_RE = re.compile(r"^([1-9]\d*)\.json$")
@@ -77,7 +81,11 @@ class LocalRegistry:
 
     def set_status(self, group: str, version: int | None, status: ApprovalStatus,
                    description: str = "") -> dict[str, Any]:
-        """Approve or reject a package (UpdateModelPackage), recording who said why."""
+        """Approve or reject a package (UpdateModelPackage), recording who said why; a
+        description SageMaker would refuse is refused here too."""
+        problem = approval_description_problem(description)
+        if problem:
+            raise RegistryError(f"approval description {problem}")
         with locked(self.root):
             package = self.get(group, version)
             package["ModelApprovalStatus"] = ApprovalStatus(status).value

@@ -14,6 +14,7 @@ from typing import Any
 import training
 from mlops_components.enums import ProblemType
 from mlops_components.local.atomic import write_atomic
+from mlops_components.local.commands import Where
 from mlops_components.local.executions import (
     EXECUTION_RECORD,
     ExecutionStatus,
@@ -81,6 +82,9 @@ class LocalRun:
     registry: LocalRegistry
     job_environment: JobEnvironment
     """The interpreter and packages the jobs ran under (the summary says which)."""
+    where: Where = Where()
+    """The project, stack and workdir as given: the commands printed after the run repeat
+    them (the group is the package's)."""
 
     def local_outputs(self, step: str) -> dict[str, Path]:
         """Local folders of a processing step's outputs, by output name."""
@@ -115,15 +119,17 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
               problem_type: str | None = None, on_step: StepCallback | None = None,
               parameters: Mapping[str, Any] | None = None,
               job_environment: JobEnvironment | None = None,
-              model_name: str | None = None) -> LocalRun:
+              model_name: str | None = None, leak_policy: str | None = None) -> LocalRun:
     """Plan ``stack`` offline, materialise its uploads locally and execute its pipeline.
 
     Each call is one execution with an ID of its own (runs may share a workdir). Jobs run
     under ``job_environment``; by default the image's (Python 3.12 with the image's pins and
     ``training/requirements.txt``, built once and cached). ``model_name`` overrides the
     stack's modelName (the registry group); the latest approved package of the group, if
-    any, is the champion the gate compares with. Ctrl-C stops the running job, removes what
-    the execution wrote, records it as Interrupted and raises :class:`LocalRunInterrupted`.
+    any, is the champion the gate compares with. ``leak_policy`` overrides the stack's
+    leakPolicy (what Preprocess does with a leaking column). Ctrl-C stops the running job,
+    removes what the execution wrote, records it as Interrupted and raises
+    :class:`LocalRunInterrupted`.
     """
     files = input_csv_files(Path(data), target) if data is not None else []
     overrides = {}
@@ -133,7 +139,10 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
         overrides["targetColumn"] = target
     if problem_type:
         overrides["problemType"] = problem_type
+    if leak_policy:
+        overrides["leakPolicy"] = leak_policy
     load_project(project_dir).stack_config(stack)  # a bad project or stack is named first
+    given_workdir = Path(workdir).resolve() if workdir else None
     workdir = Path(workdir or default_workdir(project_dir, stack)).resolve()
     try:
         layout = writable_workdir(workdir)
@@ -189,8 +198,10 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
         record_execution(layout.jobs, execution_id, ExecutionStatus.FAILED, str(problem))
         raise
     record_execution(layout.jobs, execution_id, execution.status, execution.failure_reason)
+    where = Where(stack=stack, project_dir=Path(project_dir), workdir=given_workdir,
+                  dev_env=job_environment.key is None)
     return LocalRun(plan=plan, workdir=workdir, execution=execution, dataset=dataset,
-                    registry=executor.registry, job_environment=job_environment)
+                    registry=executor.registry, job_environment=job_environment, where=where)
 
 
 def training_definition(plan: Plan) -> dict[str, Any]:

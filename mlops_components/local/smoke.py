@@ -145,16 +145,13 @@ def serve_and_smoke(run: LocalRun) -> SmokeResult:
     if package is None:
         return SmokeResult(False, f"registered package {arn} is not in {run.registry.root}")
     version = package["ModelPackageVersion"]
-    stack = run.plan.stack
     # a --data run registers into a group of its own: the commands name the group
-    group = package.get("ModelPackageGroupName", "")
-    group_flag = f" --group {group}" if group else ""
+    where = run.where.with_group(package.get("ModelPackageGroupName"))
     if package["ModelApprovalStatus"] != ApprovalStatus.APPROVED.value:
         return SmokeResult(
             False, f"version {version} is {package['ModelApprovalStatus']}, so it is not "
-                   f"served: approve it with `mlops approve --local --stack {stack} --version "
-                   f"{version}{group_flag}`, then serve it with `mlops serve --stack {stack} "
-                   f"--version {version}{group_flag}`", package)
+                   f"served: approve it with {where.quoted('approve', version=version)}, then "
+                   f"serve it with {where.quoted('serve', version=version)}", package)
     body = sample_rows(run)
     if body is None:
         return SmokeResult(False, "the run left no test split to send as a smoke request",
@@ -176,6 +173,5 @@ def serve_and_smoke(run: LocalRun) -> SmokeResult:
     predictions = answer.get("predictions") if isinstance(answer, dict) else answer
     return SmokeResult(
         True, f"served version {version} at {url}; a smoke request of {SMOKE_ROWS} test rows "
-              f"answered {predictions} (keep it serving: `mlops serve --stack {stack}"
-              f"{group_flag}`)",
+              f"answered {predictions} (keep it serving: {where.quoted('serve')})",
         package, url, status, answer)

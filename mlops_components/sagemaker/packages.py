@@ -16,9 +16,20 @@ from mlops_components.enums import ApprovalStatus
 
 ReadText = Callable[[str], "str | None"]
 
+#: UpdateModelPackage's limit on ApprovalDescription (SageMaker API reference).
+MAX_APPROVAL_DESCRIPTION_LENGTH = 1024
+
 
 class RegistryError(LookupError):
     """No such group or package in the local registry."""
+
+
+def approval_description_problem(description: str) -> str | None:
+    """Why SageMaker would refuse ``description`` as an ApprovalDescription, or None."""
+    if len(description) > MAX_APPROVAL_DESCRIPTION_LENGTH:
+        return (f"is {len(description)} characters; SageMaker's ApprovalDescription allows "
+                f"at most {MAX_APPROVAL_DESCRIPTION_LENGTH}")
+    return None
 
 
 def select_version(packages: list[dict[str, Any]], group: str, version: int | None,

@@ -103,6 +103,19 @@ CASES: list[Case] = [
     ("unknown-flag", lambda b: _up(b, "--fast"), r"unrecognized arguments: --fast"),
     ("up-without-local", lambda b: ["up", "--project-dir", str(b.project)],
      r"mlops up deploys with the Pulumi CLI: run `pulumi up`"),
+    # flags that describe --data do nothing without it
+    ("target-without-data", lambda b: _up(b, "--target", "price"),
+     r"^--target price: applies to --data only \(the default data uses the stack's "
+     r"targetColumn\); add --data CSV, or drop --target$"),
+    ("problem-type-without-data", lambda b: _up(b, "--problem-type", "regression"),
+     r"^--problem-type regression: applies to --data only \(the default data uses the "
+     r"stack's problemType\)"),
+    ("model-name-without-data", lambda b: _up(b, "--model-name", "churn"),
+     r"^--model-name churn: applies to --data only \(the default data uses the stack's "
+     r"modelName\)"),
+    ("leak-policy-unknown", lambda b: _up(b, "--leak-policy", "ignore"),
+     r"argument --leak-policy: invalid choice: 'ignore' \(choose from 'stop', 'drop', "
+     r"'proceed'\)"),
     # --instances: one rule with processingInstanceCount
     ("instances-0", lambda b: _up(b, "--instances", 0),
      r"^--instances 0: must be an integer >= 1 and <= 100"),
@@ -133,7 +146,8 @@ CASES: list[Case] = [
      r"argument --threshold: expected one argument \(a value that starts with '-' is "
      r"written --flag=VALUE\)"),
     ("threshold-r2-above-1", lambda b: _up(b, "--threshold", "1.5", "--problem-type",
-                                          "regression"),
+                                          "regression", "--target", "price", "--data",
+                                          b.write("house.csv", "rooms,price\n3,2\n")),
      r"^--threshold 1.5: must be <= 1.0 for r2 \(gate metric r2"),
     ("problem-type", lambda b: _up(b, "--problem-type", "ranking"),
      r"argument --problem-type: invalid choice: 'ranking' \(choose from 'classification'"),
@@ -215,7 +229,8 @@ CASES: list[Case] = [
     # the local registry
     ("list-workdir-missing", lambda b: _registry(b, LIST, "--local", "--workdir",
                                                  b.tmp / "nowhere"),
-     r"^--workdir .*nowhere: no such folder \(mlops up --local creates it"),
+     r"^--workdir .*nowhere: no such folder \(`mlops up --local --stack dev --project-dir "
+     r"\S+ --workdir \S+nowhere` creates it"),
     ("list-default-workdir-missing", lambda b: _registry(b, LIST, "--local"),
      r"^the default workdir of stack dev .*project/.mlops/dev: no such folder"),
     ("list-unknown-group", lambda b: _registry(b, LIST, "--local", "--workdir", b.workdir,
@@ -237,6 +252,18 @@ CASES: list[Case] = [
     ("reject-empty-registry", lambda b: _registry(b, ["reject"], "--local", "--workdir",
                                                   b.tmp / "empty-workdir"),
      rf"^no model packages in group '{DEV_GROUP}' under .*empty-workdir/registry"),
+    ("status-empty-workdir", lambda b: _registry(b, ["status"], "--local", "--workdir",
+                                                 b.tmp / "empty-workdir"),
+     rf"^no packages in group {DEV_GROUP} under .*empty-workdir/registry; groups there: "
+     r"none$"),
+    ("status-unknown-group", lambda b: _registry(b, ["status"], "--local", "--workdir",
+                                                 b.workdir, "--group", "fraud"),
+     rf"^no packages in group fraud under .*workdir/registry; groups there: {DEV_GROUP}$"),
+    ("approve-comment-too-long", lambda b: _registry(b, ["approve"], "--local", "--workdir",
+                                                     b.workdir, "--comment", "x" * 1025),
+     r"^--comment: is 1025 characters; SageMaker's ApprovalDescription allows at most 1024"),
+    ("reject-comment-too-long-aws", lambda b: _registry(b, ["reject"], "--comment", "y" * 2000),
+     r"^--comment: is 2000 characters; SageMaker's ApprovalDescription allows at most 1024"),
     # the SageMaker registry: refused before any AWS call
     ("list-region-bad", lambda b: _registry(b, LIST, "--region", "mars"),
      r"^--region 'mars': must be an AWS region such as 'eu-west-1'"),
@@ -342,3 +369,41 @@ def test_metrics_a_package_lacks_show_as_n_a_not_a_crash(sandbox):
 
     assert result.code == 0, result.err
     assert "accuracy=0.9700, roc_auc=n/a" in result.text
+
+
+@pytest.mark.parametrize("verb", [["registry", "list"], ["approve"], ["reject"], ["status"]])
+def test_aws_verbs_without_credentials_say_how_to_pass_them(sandbox, verb, monkeypatch):
+    """No credentials anywhere: one line on how to give them, or to use --local."""
+    empty = sandbox.write("aws/empty", "")
+    for name in [key for key in os.environ if key.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no wait on the metadata service
+
+    # a closed local port: even a credential found by surprise sends nothing to AWS
+    result = run_cli(*verb, "--project-dir", sandbox.project, "--region", "eu-west-1",
+                     "--endpoint-url", "http://127.0.0.1:9")
+
+    assert result.code == EXIT_INVALID, result.out + result.err
+    assert result.err.strip().splitlines() == [
+        "error: no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY) or run `aws configure`; for an emulator pass --endpoint-url "
+        "URL (with any credentials); or use --local for the local registry"]
+
+
+def test_leak_policy_reaches_the_run(sandbox, monkeypatch):
+    """`mlops up --local --leak-policy drop` hands the policy to the run (the plan's Preprocess
+    gets it: tests/unit/test_config.py)."""
+    from mlops_components.local import run as local_run
+
+    seen = {}
+
+    def stop_here(*_args, **kwargs):
+        seen.update(kwargs)
+        raise local_run.LocalRunError("stopped before planning")
+
+    monkeypatch.setattr(local_run, "run_local", stop_here)
+    result = run_cli(*_up(sandbox, "--leak-policy", "drop"))
+    assert result.code == EXIT_INVALID and "stopped before planning" in result.err
+    assert seen["leak_policy"] == "drop"

@@ -89,6 +89,16 @@ def test_set_status_writes_the_package_file_with_who_said_why(registry):
     assert untouched["ModelApprovalStatus"] == "PendingManualApproval"
 
 
+def test_an_approval_description_follows_sagemaker_s_1024_character_limit(registry):
+    registry.register(request())
+    registry.set_status("churn", 1, "Approved", "x" * 1024)  # SageMaker's maximum: accepted
+
+    with pytest.raises(RegistryError, match="is 1025 characters; SageMaker's "
+                                            "ApprovalDescription allows at most 1024"):
+        registry.set_status("churn", 1, "Rejected", "x" * 1025)
+    assert registry.get("churn", 1)["ModelApprovalStatus"] == "Approved"  # unchanged
+
+
 def test_an_unknown_version_is_an_error_naming_the_group_the_version_and_the_known_ones(
         registry):
     registry.register(request())

@@ -25,6 +25,7 @@ import yaml
 from mlops_components.cli import main
 from mlops_components.components.model_endpoint import endpoint_alarm_names
 from mlops_components.functions import deployer
+from mlops_components.local.commands import Where
 from mlops_components.local.registry import LocalRegistry
 from mlops_components.local.smoke import invoke, serve_and_smoke
 from mlops_components.local.workdir import LocalS3
@@ -291,7 +292,7 @@ def fake_run(workdir: Path, registry: LocalRegistry, package: dict | None, stack
     # The test's models were fitted by this interpreter: serve them under it (a real run
     # serves under the job environment that trained its model).
     return SimpleNamespace(execution=SimpleNamespace(steps=steps), registry=registry,
-                           workdir=workdir, plan=Plan(stack=stack),
+                           workdir=workdir, plan=Plan(stack=stack), where=Where(stack),
                            local_outputs=lambda step: {"test": test_dir},
                            job_environment=SimpleNamespace(python=sys.executable))
 
@@ -326,8 +327,8 @@ def test_a_waiting_package_is_not_served_and_the_user_is_told_how(local_registry
     result = serve_and_smoke(fake_run(workdir, registry, registry.get(model, 2), "prod",
                                       test_split))
     assert not result.served
-    assert f"mlops approve --local --stack prod --version 2 --group {model}`" in result.message
-    assert f"mlops serve --stack prod --version 2 --group {model}`" in result.message
+    assert f"mlops approve --local --stack prod --group {model} --version 2`" in result.message
+    assert f"mlops serve --stack prod --group {model} --version 2`" in result.message
 
 
 def test_nothing_registered_means_nothing_served(local_registry, test_split):

@@ -119,3 +119,22 @@ def test_the_model_name_rule_rejects_what_derivation_avoids():
 
     (model_name,) = [s for s in SETTINGS if s.key == "modelName"]
     assert model_name.check("Churn_2024") is not None
+
+
+def test_leak_policy_is_a_config_key_that_reaches_preprocess():
+    from mlops_components.plan import plan_stack
+    from mlops_components.sagemaker.spec import StepName
+
+    assert parse_config({}).leak_policy == "stop"
+    assert parse_config({"mlops:leakPolicy": "drop"}).leak_policy == "drop"
+    with pytest.raises(ValidationError, match="config mlops:leakPolicy: must be one of 'stop', "
+                                              "'drop', 'proceed' \\(got 'ignore'\\)"):
+        parse_config({"mlops:leakPolicy": "ignore"})
+
+    plan = plan_stack(REPO_ROOT, "dev", {"leakPolicy": "proceed"})
+    (pipeline,) = [r for r in plan.of_type("aws:sagemaker/pipeline:Pipeline",
+                                           "mlops:index:TrainingPipeline")]
+    steps = json.loads(pipeline.inputs["pipelineDefinition"])["Steps"]
+    (preprocess,) = [step for step in steps if step["Name"] == StepName.PREPROCESS.value]
+    arguments = preprocess["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--leak-policy") + 1] == "proceed"
