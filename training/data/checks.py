@@ -31,7 +31,7 @@ from training.data.problems import (
     listing,
     raise_for_errors,
 )
-from training.data.schema import DatasetSchema, Feature, infer_schema
+from training.data.schema import DatasetSchema, Feature, infer_schema, list_csv_files
 
 MIN_ROWS_PER_SPLIT = 2
 """Rows (per class, for classification) each of validation and test must get at least."""
@@ -86,10 +86,7 @@ def check_data(
             path, target, problem_type,
             validation_fraction=validation_fraction, test_fraction=test_fraction,
         )
-    files = sorted(
-        (p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".csv"),
-        key=lambda p: p.relative_to(path).as_posix(),
-    )
+    files = list_csv_files(path)
     if not files:
         return [data_problem(ProblemCode.FILE_NOT_FOUND, f"folder '{path}' holds no *.csv files")]
     problems: list[DataProblem] = []
