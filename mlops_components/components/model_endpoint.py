@@ -16,13 +16,18 @@ roles. The two therefore never fight over one resource:
   replaces a live endpoint, and no drift shows in ``pulumi preview``.
 * **Deletion** on ``pulumi destroy``: an ``aws.lambda_.Invocation`` with lifecycle scope
   CRUD (child ``<name>-cleanup``) invokes the same Lambda with ``tf.action = "delete"``,
-  which deletes the endpoint, its scalable target and every model and endpoint config the
-  deployer tagged as its own (``deployer.delete_endpoint_and_configs``). It runs with the
-  stack's AWS provider, inside AWS, with the deployer's role: no local boto3 credentials or
-  dynamic provider needed. Dependencies order the destroy: the rule targets depend on the
-  cleanup, so no approval can start a deployment after it; the cleanup depends on the
-  function and its role policy, so both still exist when it runs. A failing cleanup fails
-  ``pulumi destroy`` (a synchronous invocation), rather than leaving an endpoint behind.
+  which deletes the endpoint, waits until it is gone (up to the function's 15 minutes; past
+  that the destroy fails and a second one waits again), then its scalable target and every
+  model and endpoint config named and tagged as this endpoint's
+  (``deployer.delete_endpoint_and_configs``); with ``packages_on_destroy`` it also deletes the
+  group's packages, or refuses the destroy while there are any. It runs with the stack's AWS
+  provider, inside AWS, with the deployer's role: no local boto3 credentials or dynamic
+  provider needed. Dependencies order the destroy (dependents go first): the rule targets
+  depend on the cleanup, so no approval can start a deployment after it; the cleanup depends
+  on the function, its role and policy, the models' role and policy (DeleteEndpoint: keep the
+  execution role until the deletion ends) and the endpoint's log group, so all still exist
+  while it runs. A failing cleanup fails ``pulumi destroy`` (a synchronous invocation),
+  rather than leaving an endpoint behind.
 
 Reconciling: a second rule (every endpoint) sends this endpoint's state changes to InService
 or Failed to the Lambda. An approval that arrives while the endpoint is busy (a canary takes
@@ -75,11 +80,13 @@ from mlops_components.sagemaker.endpoint import (
     DEFAULT_ENDPOINT_INSTANCE_COUNT,
     DEFAULT_ENDPOINT_INSTANCE_TYPE,
     DEFAULT_ENDPOINT_KIND,
+    DEFAULT_ENDPOINT_LOG_RETENTION_DAYS,
     DEFAULT_LATENCY_ALARM_MS,
     DEFAULT_SERVERLESS_MAX_CONCURRENCY,
     DEFAULT_SERVERLESS_MEMORY_MB,
     DEFAULT_TARGET_INVOCATIONS_PER_INSTANCE,
     LINEAR_STEP_PERCENT_RANGE,
+    LOG_RETENTION_DAYS_ALLOWED,
     MAX_INSTANCE_COUNT,
     SERVERLESS_CONCURRENCY_RANGE,
     SERVERLESS_MEMORY_MB_RANGE,
@@ -87,6 +94,7 @@ from mlops_components.sagemaker.endpoint import (
     CaptureMethod,
     DeploymentStrategy,
     EndpointKind,
+    PackagesOnDestroy,
 )
 from mlops_components.validation import (
     INSTANCE_TYPE_RE,
@@ -98,7 +106,7 @@ from mlops_components.validation import (
 )
 
 __all__ = ["AutoscalingArgs", "CaptureMethod", "DeploymentStrategy", "EndpointKind",
-           "ModelEndpoint", "ModelEndpointArgs", "deployer_function_name",
+           "ModelEndpoint", "ModelEndpointArgs", "PackagesOnDestroy", "deployer_function_name",
            "endpoint_alarm_names", "endpoint_in_service_pattern",
            "validate_endpoint_args"]
 
@@ -106,7 +114,9 @@ DEPLOYER_PACKAGE = Path(deployer.__file__).resolve().parent
 """The deployer's package; the Lambda loads it as the top-level package of that name."""
 DEPLOYER_RUNTIME = "python3.12"
 DEPLOYER_HANDLER = f"{DEPLOYER_PACKAGE.name}.handler"
-DEPLOYER_TIMEOUT_SECONDS = 300
+DEPLOYER_TIMEOUT_SECONDS = 900
+"""Lambda's maximum: the destroy hook waits up to this (less a margin) for the endpoint to be
+gone (deployer.CLEANUP_WAIT_SECONDS); events return in seconds."""
 DEPLOYER_MEMORY_MB = 256
 LOG_RETENTION_DAYS = 30
 FUNCTION_NAME_LIMIT = 64
@@ -210,6 +220,15 @@ class ModelEndpointArgs:
     alarm_actions: Sequence[pulumi.Input[str]] = ()
     """ARNs (e.g. an SNS topic) notified when an alarm fires. Default: none."""
 
+    log_retention_days: int = DEFAULT_ENDPOINT_LOG_RETENTION_DAYS
+    """Retention of the endpoint's log group (/aws/sagemaker/Endpoints/<endpoint>), declared
+    here so SageMaker does not create it without one. Default: 30 days."""
+
+    packages_on_destroy: PackagesOnDestroy = PackagesOnDestroy.KEEP
+    """What ``pulumi destroy`` does with the group's model packages: keep, delete, or refuse
+    the destroy while there are any. Default: keep (MlopsStack: delete with forceDestroy,
+    else refuse)."""
+
     model_name: str | None = None
     """Model this endpoint serves: its tags, and where the deployer copies the deployed
     package's drift baseline (``models/<model>/deployed-baseline/``, ModelMonitor's default
@@ -286,7 +305,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                                                   source_account=account),
             description=f"Execution role of the models served by endpoint {endpoint}",
             tags=tags, opts=child_opts(self))
-        aws.iam.RolePolicy(
+        model_policy = aws.iam.RolePolicy(
             f"{name}-model-role-policy", role=model_role.id,
             policy=pulumi.Output.all(bucket, partition, region, account, args.kms_key_arn).apply(
                 lambda v: _model_policy(settings, *v)),
@@ -300,6 +319,10 @@ class ModelEndpoint(pulumi.ComponentResource):
             f"{name}-deployer-logs", name=f"/aws/lambda/{function_name}",
             retention_in_days=LOG_RETENTION_DAYS, tags=tags,
             opts=child_opts(self))
+        # SageMaker would create it on the first deployment, with no retention
+        endpoint_logs = aws.cloudwatch.LogGroup(
+            f"{name}-endpoint-logs", name=f"/aws/sagemaker/Endpoints/{endpoint}",
+            retention_in_days=args.log_retention_days, tags=tags, opts=child_opts(self))
         deployer_role = aws.iam.Role(
             f"{name}-deployer-role",
             assume_role_policy=assume_role_policy("lambda.amazonaws.com", source_account=account),
@@ -332,11 +355,15 @@ class ModelEndpoint(pulumi.ComponentResource):
             opts=child_opts(self))
 
         # -- `pulumi destroy` removes what the deployer made ---------------------------------
+        # Destroy deletes dependents first: the cleanup (which waits until the endpoint is
+        # gone) runs while the function and its role, the models' role (DeleteEndpoint: keep
+        # it until the deletion ends) and the endpoint's log group all still exist.
         cleanup = aws.lambda_.Invocation(
             f"{name}-cleanup", function_name=function.name,
             input=json.dumps({deployer.CLEANUP_MARKER: endpoint}),
             lifecycle_scope="CRUD", terraform_key=deployer.LIFECYCLE_KEY,
-            opts=child_opts(self, depends_on=[function, deployer_policy]))
+            opts=child_opts(self, depends_on=[function, deployer_role, deployer_policy,
+                                              model_role, model_policy, endpoint_logs]))
 
         # -- events: approvals, and the endpoint's InService / Failed (reconcile) -----------
         # "inservice", not "in-service": "<model>-endpoint-inservice-rule-<7>" must fit
@@ -448,6 +475,7 @@ class _Settings:
     capture_method: CaptureMethod
     network_isolation: bool
     strategy: DeploymentStrategy
+    packages_on_destroy: PackagesOnDestroy
     args: ModelEndpointArgs
     autoscaling: AutoscalingArgs | None
 
@@ -478,6 +506,11 @@ def _validate(name: str, args: ModelEndpointArgs) -> _Settings:
                                DeploymentStrategy)
     method = problems.one_of("capture_method", args.capture_method, CaptureMethod) \
         if args.capture_method is not None else None
+    packages = problems.one_of("packages_on_destroy", args.packages_on_destroy,
+                               PackagesOnDestroy)
+    problems.check(args.log_retention_days in LOG_RETENTION_DAYS_ALLOWED, "log_retention_days",
+                   f"must be one of CloudWatch's retention periods {LOG_RETENTION_DAYS_ALLOWED}",
+                   args.log_retention_days)
     serverless = kind == EndpointKind.SERVERLESS
     problems.matches("instance_type", args.instance_type, INSTANCE_TYPE_RE,
                      "an ML instance type such as 'ml.m5.large'")
@@ -546,7 +579,9 @@ def _validate(name: str, args: ModelEndpointArgs) -> _Settings:
     problems.raise_if_any()
     return _Settings(endpoint_name=endpoint, kind=EndpointKind(kind),
                      capture_method=resolved_method, network_isolation=isolated,
-                     strategy=DeploymentStrategy(strategy), args=args, autoscaling=scaling)
+                     strategy=DeploymentStrategy(strategy),
+                     packages_on_destroy=PackagesOnDestroy(packages), args=args,
+                     autoscaling=scaling)
 
 
 def validate_endpoint_args(name: str, args: ModelEndpointArgs) -> None:
@@ -597,6 +632,7 @@ def _deployer_config(settings: _Settings, alarm_names: Mapping[str, str],
         autoscaling_max_capacity=scaling.max_capacity if scaling else 0,
         autoscaling_target_invocations=scaling.target_invocations_per_instance if scaling
         else 0,
+        packages_on_destroy=settings.packages_on_destroy.value,
         tags=dict(tags),
     )
 
@@ -656,6 +692,10 @@ def _deployer_policy(settings: _Settings, group: str, model_role_arn: str, dlq_a
                             "application-autoscaling:DescribeScalableTargets"], ["*"],
                   sid="ReleaseScaling"),
     ]
+    if settings.packages_on_destroy is PackagesOnDestroy.DELETE:
+        statements.append(statement(
+            "Allow", ["sagemaker:DeleteModelPackage"],
+            [f"{sagemaker}:model-package/{group.lower()}/*"], sid="DeleteGroupPackagesOnDestroy"))
     if not settings.serverless:
         # UpdateEndpoint's AutoRollbackConfiguration: the caller must read the alarms
         statements.append(statement(

@@ -29,7 +29,7 @@ from mlops_components.components.training_pipeline import (
 )
 from mlops_components.config import StackConfig
 from mlops_components.enums import ApprovalStatus, MonitorEngine
-from mlops_components.sagemaker.endpoint import endpoint_name
+from mlops_components.sagemaker.endpoint import PackagesOnDestroy, endpoint_name
 from mlops_components.sagemaker.spec import PipelineParameter, TuningSpec
 from mlops_components.validation import MAX_MODEL_NAME_LENGTH, SAGEMAKER_NAME_RE, Problems
 
@@ -51,7 +51,8 @@ class MlopsStackArgs:
 
     endpoint: ModelEndpointArgs = field(default_factory=ModelEndpointArgs)
     """Settings of the endpoint approved models deploy to (bucket, group and name are filled
-    in by the stack). Default: ModelEndpointArgs() (serverless, capture on)."""
+    in by the stack; the group is the stack's, so packages_on_destroy keep becomes delete with
+    bucket.force_destroy, else refuse). Default: ModelEndpointArgs() (serverless, capture on)."""
 
     reader_account_ids: Sequence[str] = field(default_factory=list)
     """Other AWS accounts allowed to read approved model packages. Default: none."""
@@ -202,6 +203,7 @@ class MlopsStack(pulumi.ComponentResource):
                                 model_package_group_name=self.registry.model_package_group_name,
                                 endpoint_name=args.endpoint.endpoint_name or endpoint_name(name),
                                 model_name=args.endpoint.model_name or name,
+                                packages_on_destroy=_packages_on_destroy(args),
                                 tags={**args.tags, **args.endpoint.tags}),
             opts=child_opts(self))
 
@@ -269,3 +271,11 @@ class MlopsStack(pulumi.ComponentResource):
             "retrain_rule_names": self.retrain_rule_names,
             "endpoint_name": self.endpoint_name,
         })
+
+
+def _packages_on_destroy(args: MlopsStackArgs) -> PackagesOnDestroy:
+    """The stack owns its group, which AWS refuses to delete while it holds packages: the
+    destroy hook deletes them (forceDestroy, dev) or refuses the destroy up front (prod)."""
+    if args.endpoint.packages_on_destroy != PackagesOnDestroy.KEEP:
+        return args.endpoint.packages_on_destroy
+    return PackagesOnDestroy.DELETE if args.bucket.force_destroy else PackagesOnDestroy.REFUSE

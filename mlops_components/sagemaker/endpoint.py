@@ -33,6 +33,18 @@ class CaptureMethod(StrEnum):
     """The serving handler itself (serverless endpoints; needs network access to S3)."""
 
 
+class PackagesOnDestroy(StrEnum):
+    """What ``pulumi destroy`` does with the model packages of the endpoint's group (a group
+    that holds packages refuses deletion)."""
+
+    KEEP = "keep"
+    """Leave them: the group is not this endpoint's (ModelEndpoint alone)."""
+    DELETE = "delete"
+    """Delete them before the group (a stack with forceDestroy: dev)."""
+    REFUSE = "refuse"
+    """Fail the destroy, before anything is deleted, while the group holds any (prod)."""
+
+
 DEFAULT_ENDPOINT_KIND = EndpointKind.SERVERLESS
 DEFAULT_ENDPOINT_INSTANCE_TYPE = "ml.m5.large"
 DEFAULT_ENDPOINT_INSTANCE_COUNT = 1
@@ -50,6 +62,11 @@ DEFAULT_LATENCY_ALARM_MS = 1000.0
 """Average model latency (milliseconds) over a minute that raises the latency alarm."""
 DEFAULT_5XX_ALARM_COUNT = 1
 """5XX responses in a minute that raise the error alarm."""
+DEFAULT_ENDPOINT_LOG_RETENTION_DAYS = 30
+"""Retention of the endpoint's log group, /aws/sagemaker/Endpoints/<endpoint>."""
+LOG_RETENTION_DAYS_ALLOWED = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+                              1096, 1827, 2192, 2557, 2922, 3288, 3653)
+"""The retention periods CloudWatch Logs accepts (PutRetentionPolicy)."""
 
 SERVERLESS_MEMORY_MB_RANGE = (1024, 6144)
 SERVERLESS_MEMORY_STEP_MB = 1024

@@ -8,6 +8,7 @@ environment, boto3 pointed at moto through AWS_ENDPOINT_URL.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import uuid
 
@@ -167,4 +168,70 @@ def test_destroy_after_a_deployment_leaves_no_endpoint_behind(plan, as_lambda):
     # and a second destroy attempt (a retried delete) finds nothing and does not fail
     again = deployer.handler({**hook, "tf": {"action": "delete", "prev_input": hook}})
     assert json.loads(again["reason"]) == {"endpoint_configs": [], "endpoints": [],
-                                           "models": [], "scalable_targets": []}
+                                           "model_packages": [], "models": [],
+                                           "scalable_targets": []}
+
+
+def test_destroy_touches_nothing_of_an_endpoint_whose_name_extends_this_one(aws_client):
+    """`churn-endpoint` lists `churn-endpoint-2-...` with NameContains: the cleanup must not
+    delete it, nor send a request the planned role would be denied (reading its tags)."""
+    first = f"ep-{uuid.uuid4().hex[:8]}"
+    second, group = f"{first}-2", f"group-{uuid.uuid4().hex[:8]}"
+
+    def program():
+        for endpoint in (first, second):
+            ModelEndpoint(endpoint, ModelEndpointArgs(bucket_name=BUCKET,
+                                                      model_package_group_name=group))
+    plan = evaluate(program, project="mlops", stack="test")
+    sm, s3 = aws_client("sagemaker"), aws_client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    sm.create_model_package_group(ModelPackageGroupName=group)
+    sm.create_model_package(
+        ModelPackageGroupName=group, ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": "image", "ModelDataUrl": f"s3://{BUCKET}/m.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["application/json"]})
+    configs = {}
+    for function in plan.of_type("aws:lambda/function:Function"):
+        config = deployer.Config.from_env(function.inputs["environment"]["variables"])
+        configs[config.endpoint_name] = config
+        event = {**approval(1), "detail": {**approval(1)["detail"],
+                                           "ModelPackageGroupName": group}}
+        event["detail"]["ModelPackageArn"] = event["detail"]["ModelPackageArn"].replace(
+            GROUP, group)
+        assert deployer.handle(event, config, sm, s3=s3).action == "created"
+    (policy_input,) = [p.inputs["policy"] for p in plan.of_type("aws:iam/rolePolicy:RolePolicy")
+                       if p.name == f"{first}-deployer-role-policy"]
+    granted: dict[str, list[str]] = {}
+    for statement in json.loads(policy_input)["Statement"]:
+        for action in statement["Action"]:
+            granted.setdefault(action, []).extend(statement["Resource"])
+    sent: list[tuple[str, str]] = []
+
+    def record(params, model, **_):
+        arn = params.get("ResourceArn") or params.get("EndpointConfigName") or \
+            params.get("ModelName")
+        if arn:
+            sent.append((f"sagemaker:{model.name}", arn))
+    sm.meta.events.register("provide-client-params.sagemaker.ListTags", record)
+    sm.meta.events.register("provide-client-params.sagemaker.DeleteEndpointConfig", record)
+    sm.meta.events.register("provide-client-params.sagemaker.DeleteModel", record)
+    hook = {deployer.CLEANUP_MARKER: first, "tf": {"action": "delete"}}
+    outcome = deployer.handle(hook, configs[first], sm,
+                              autoscaling=aws_client("application-autoscaling"))
+    deleted = json.loads(outcome.reason)
+    assert deleted["endpoints"] == [first]
+    assert all(not name.startswith(second) for name in
+               deleted["models"] + deleted["endpoint_configs"])
+    assert [m for m in sm.list_models()["Models"] if m["ModelName"].startswith(f"{second}-")]
+    assert [c for c in sm.list_endpoint_configs()["EndpointConfigs"]
+            if c["EndpointConfigName"].startswith(f"{second}-")]
+    assert sm.describe_endpoint(EndpointName=second)["EndpointName"] == second
+    prefix = "arn:aws:sagemaker:us-east-1:123456789012:"
+    for action, target in sent:
+        arn = target if target.startswith("arn:") else prefix + (
+            f"model/{target}" if action.endswith("DeleteModel") else f"endpoint-config/{target}")
+        assert any(fnmatch.fnmatchcase(arn.lower(), resource)
+                   for resource in granted.get(action, [])), \
+            f"the deployer's role may not {action} on {arn}"

@@ -8,6 +8,7 @@ Everything else is moto's.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import boto3
@@ -576,3 +577,171 @@ def test_a_package_without_baselines_still_deploys_and_copies_nothing(sm, moto_e
 def test_the_lambda_refuses_step_sizes_sagemaker_refuses(strategy, percent, allowed):
     with pytest.raises(deployer.ConfigError, match=f"CANARY_PERCENT must be {allowed}"):
         settings(**{**INSTANCES, "DEPLOYMENT_STRATEGY": strategy, "CANARY_PERCENT": percent})
+
+
+# -- destroy: wait until the endpoint is gone, the group's packages ----------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+
+def stubbed(service: str):
+    client = boto3.client(service, region_name=REGION, aws_access_key_id="a",
+                          aws_secret_access_key="b")
+    return client, Stubber(client)
+
+
+def endpoint_description(name: str, status: str) -> dict:
+    return {"EndpointName": name, "EndpointConfigName": f"{name}-v1-0123abcd",
+            "EndpointArn": f"arn:aws:sagemaker:{REGION}:123456789012:endpoint/{name}",
+            "EndpointStatus": status, "CreationTime": "2026-01-01T00:00:00Z",
+            "LastModifiedTime": "2026-01-01T00:00:00Z"}
+
+
+def no_scaling():
+    scaling, stub = stubbed("application-autoscaling")
+    stub.add_client_error("deregister_scalable_target", "ObjectNotFoundException",
+                          "No scalable target")
+    stub.activate()
+    return scaling
+
+
+GONE = ("ValidationException", "Could not find endpoint")
+
+
+def test_the_destroy_hook_waits_until_the_endpoint_is_gone_before_it_returns():
+    """DeleteEndpoint: keep the execution role until the deletion ends; Pulumi deletes the
+    role as soon as the hook returns. Every request is checked by botocore (Stubber)."""
+    config, clock = settings(), FakeClock()
+    name = config.endpoint_name
+    sm, stub = stubbed("sagemaker")
+    stub.add_response("describe_endpoint", endpoint_description(name, "InService"),
+                      {"EndpointName": name})
+    stub.add_response("delete_endpoint", {}, {"EndpointName": name})
+    for _ in range(2):
+        stub.add_response("describe_endpoint", endpoint_description(name, "Deleting"),
+                          {"EndpointName": name})
+    stub.add_client_error("describe_endpoint", *GONE, expected_params={"EndpointName": name})
+    # only once it is gone: its configs and models
+    stub.add_response("list_endpoint_configs", {"EndpointConfigs": []},
+                      {"NameContains": name})
+    stub.add_response("list_models", {"Models": []}, {"NameContains": name})
+    hook = {deployer.CLEANUP_MARKER: name}
+    with stub:
+        outcome = deployer.handle({**hook, "tf": {"action": "delete"}}, config, sm,
+                                  autoscaling=no_scaling(), clock=clock)
+        stub.assert_no_pending_responses()
+    assert json.loads(outcome.reason)["endpoints"] == [name]
+    assert len(clock.sleeps) == 2
+
+
+def test_an_endpoint_still_deleting_at_the_deadline_fails_the_destroy_and_is_awaited_again():
+    config, clock = settings(), FakeClock()
+    name = config.endpoint_name
+    sm, stub = stubbed("sagemaker")
+    stub.add_response("describe_endpoint", endpoint_description(name, "InService"),
+                      {"EndpointName": name})
+    stub.add_response("delete_endpoint", {}, {"EndpointName": name})
+    for _ in range(5):
+        stub.add_response("describe_endpoint", endpoint_description(name, "Deleting"),
+                          {"EndpointName": name})
+    hook = {deployer.CLEANUP_MARKER: name, "tf": {"action": "delete"}}
+    with stub, pytest.raises(deployer.DeploymentError,
+                             match=f"endpoint {name} is still Deleting after 60 s.*again"):
+        deployer.handle(hook, config, sm, autoscaling=no_scaling(), clock=clock,
+                        cleanup_wait_seconds=60)
+    # the next `pulumi destroy`: a Deleting endpoint is not deleted twice, only awaited
+    sm, stub = stubbed("sagemaker")
+    stub.add_response("describe_endpoint", endpoint_description(name, "Deleting"),
+                      {"EndpointName": name})
+    stub.add_client_error("describe_endpoint", *GONE, expected_params={"EndpointName": name})
+    stub.add_response("list_endpoint_configs", {"EndpointConfigs": []},
+                      {"NameContains": name})
+    stub.add_response("list_models", {"Models": []}, {"NameContains": name})
+    with stub:
+        outcome = deployer.handle(hook, config, sm, autoscaling=no_scaling(), clock=clock)
+        stub.assert_no_pending_responses()
+    assert json.loads(outcome.reason)["endpoints"] == [name]
+
+
+def test_the_lambda_stops_waiting_before_its_own_timeout(monkeypatch):
+    seen = {}
+
+    def handle(event, config, **options):
+        seen.update(options)
+        return deployer.Outcome("noop", "", config.endpoint_name)
+
+    monkeypatch.setattr("mlops_components.functions.deployer.events.handle", handle)
+    for key, value in settings().to_env().items():
+        monkeypatch.setenv(key, value)
+
+    class Context:
+        def get_remaining_time_in_millis(self) -> int:
+            return 300_000
+
+    from mlops_components.functions.deployer.events import handler
+    handler({}, Context())
+    assert seen["cleanup_wait_seconds"] == 300 - 30
+
+
+def packages_page(arns: list[str]) -> dict:
+    return {"ModelPackageSummaryList": [
+        {"ModelPackageArn": arn, "ModelPackageGroupName": GROUP, "ModelPackageVersion": index,
+         "CreationTime": "2026-01-01T00:00:00Z", "ModelPackageStatus": "Completed",
+         "ModelApprovalStatus": "Approved"} for index, arn in enumerate(arns, 1)]}
+
+
+def test_prod_refuses_the_destroy_while_the_group_holds_packages_before_deleting_anything():
+    config = settings(PACKAGES_ON_DESTROY="refuse")
+    sm, stub = stubbed("sagemaker")
+    stub.add_response("list_model_packages", packages_page([package_arn(1), package_arn(2)]),
+                      {"ModelPackageGroupName": GROUP})
+    hook = {deployer.CLEANUP_MARKER: config.endpoint_name, "tf": {"action": "delete"}}
+    with stub, pytest.raises(deployer.DestroyRefused) as refused:
+        deployer.handle(hook, config, sm, autoscaling=no_scaling(), clock=FakeClock())
+    message = str(refused.value)
+    assert "\n" not in message
+    assert f"model package group {GROUP} holds 2 model package(s)" in message
+    assert "forceDestroy" in message and "delete-model-package" in message
+
+
+def test_dev_deletes_the_groups_packages_after_the_endpoint():
+    config = settings(PACKAGES_ON_DESTROY="delete")
+    name = config.endpoint_name
+    sm, stub = stubbed("sagemaker")
+    stub.add_response("list_model_packages", packages_page([package_arn(1)]),
+                      {"ModelPackageGroupName": GROUP})
+    stub.add_client_error("describe_endpoint", *GONE, expected_params={"EndpointName": name})
+    stub.add_response("list_endpoint_configs", {"EndpointConfigs": []},
+                      {"NameContains": name})
+    stub.add_response("list_models", {"Models": []}, {"NameContains": name})
+    stub.add_response("delete_model_package", {}, {"ModelPackageName": package_arn(1)})
+    hook = {deployer.CLEANUP_MARKER: name, "tf": {"action": "delete"}}
+    with stub:
+        outcome = deployer.handle(hook, config, sm, autoscaling=no_scaling(), clock=FakeClock())
+        stub.assert_no_pending_responses()
+    assert json.loads(outcome.reason)["model_packages"] == [package_arn(1)]
+
+
+def test_the_keep_default_never_lists_the_groups_packages():
+    config = settings()
+    name = config.endpoint_name
+    sm, stub = stubbed("sagemaker")
+    stub.add_client_error("describe_endpoint", *GONE, expected_params={"EndpointName": name})
+    stub.add_response("list_endpoint_configs", {"EndpointConfigs": []},
+                      {"NameContains": name})
+    stub.add_response("list_models", {"Models": []}, {"NameContains": name})
+    hook = {deployer.CLEANUP_MARKER: name, "tf": {"action": "delete"}}
+    with stub:
+        outcome = deployer.handle(hook, config, sm, autoscaling=no_scaling(), clock=FakeClock())
+    assert json.loads(outcome.reason)["model_packages"] == []

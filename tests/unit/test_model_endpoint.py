@@ -20,6 +20,7 @@ from mlops_components.components.model_endpoint import (
     EndpointKind,
     ModelEndpoint,
     ModelEndpointArgs,
+    PackagesOnDestroy,
     validate_endpoint_args,
 )
 from mlops_components.functions import deployer
@@ -453,3 +454,28 @@ def test_every_problem_is_reported_at_once_and_nothing_is_created(run_pulumi):
         run_pulumi(make(bad))
     assert len(error.value.problems) == 4
     assert "bucket_name is required" in str(error.value)
+
+
+def test_the_endpoints_log_group_is_declared_with_a_retention(serverless_plan):
+    (logs,) = [r for r in serverless_plan.of_type("aws:cloudwatch/logGroup:LogGroup")
+               if r.name == "churn-endpoint-logs"]
+    assert logs.inputs["name"] == "/aws/sagemaker/Endpoints/churn"
+    assert logs.inputs["retentionInDays"] == 30
+
+
+def test_a_log_retention_cloudwatch_does_not_offer_is_refused():
+    with pytest.raises(ValidationError, match=r"log_retention_days must be one of .* \(got 31\)"):
+        ModelEndpoint("churn", dataclasses.replace(SERVERLESS, log_retention_days=31))
+
+
+def test_only_a_deleting_destroy_may_delete_the_groups_packages(serverless_plan):
+    assert "DeleteGroupPackagesOnDestroy" not in policy(serverless_plan,
+                                                        "churn-deployer-role-policy")
+    from mlops_components.plan import evaluate
+    plan = evaluate(make(dataclasses.replace(SERVERLESS,
+                                             packages_on_destroy=PackagesOnDestroy.DELETE)),
+                    project="mlops", stack="test")
+    statement = policy(plan, "churn-deployer-role-policy")["DeleteGroupPackagesOnDestroy"]
+    assert statement["Action"] == ["sagemaker:DeleteModelPackage"]
+    assert statement["Resource"] == [
+        "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/*"]

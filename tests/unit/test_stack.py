@@ -294,3 +294,49 @@ def test_model_monitor_engine_with_serverless_in_config_is_refused():
     assert "got 'model-monitor'" in problem
     assert parse_config({"mlops:monitorEngine": "model-monitor",
                          "mlops:endpointKind": "instances"}).monitor_engine == "model-monitor"
+
+
+def depends_on(plan, resource, ancestor_urn: str) -> bool:
+    """Whether `resource` waits for `ancestor_urn`, directly or through other resources."""
+    by_urn = {r.urn: r for r in plan.resources}
+    todo, seen = list(resource.dependencies), set()
+    while todo:
+        urn = todo.pop()
+        if urn == ancestor_urn:
+            return True
+        if urn not in seen and urn in by_urn:
+            seen.add(urn)
+            todo.extend(by_urn[urn].dependencies)
+    return False
+
+
+def test_destroy_runs_the_cleanup_while_what_it_needs_exists_and_after_the_rule_targets(
+        example_plan):
+    """Pulumi destroys dependents first. The cleanup waits for the endpoint's deletion, which
+    needs the models' role (KMS grants) and the deployer; no approval may deploy after it."""
+    (cleanup,) = example_plan.of_type("aws:lambda/invocation:Invocation")
+    endpoint = cleanup.parent
+    owned = [r for r in example_plan.resources if r.parent == endpoint]
+
+    def named(suffix: str):
+        (resource,) = [r for r in owned if r.name.endswith(suffix)]
+        return resource
+    needed = [named("-model-role"), named("-model-role-policy"), named("-deployer"),
+              named("-deployer-role"), named("-deployer-role-policy"),
+              named("-endpoint-logs")]
+    assert named("-endpoint-logs").inputs["name"].startswith("/aws/sagemaker/Endpoints/")
+    for resource in needed:
+        assert depends_on(example_plan, cleanup, resource.urn), \
+            f"destroy may delete {resource.name} before the cleanup ran"
+    targets = [r for r in owned if r.type == "aws:cloudwatch/eventTarget:EventTarget"]
+    assert targets
+    for target in targets:
+        assert depends_on(example_plan, target, cleanup.urn)
+
+
+def test_the_stacks_destroy_deletes_the_groups_packages_in_dev_and_refuses_in_prod(
+        example_plan):
+    (function,) = [f for f in example_plan.of_type("aws:lambda/function:Function")
+                   if f.name.endswith("-deployer")]
+    expected = {"dev": "delete", "prod": "refuse"}[example_plan.stack]
+    assert function.inputs["environment"]["variables"]["PACKAGES_ON_DESTROY"] == expected

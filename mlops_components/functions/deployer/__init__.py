@@ -24,7 +24,8 @@ Two more things happen on the same events (one role, one place that knows the en
   does not exist yet). Both calls are upserts, so every InService event may repeat them.
 * The ``pulumi destroy`` hook: an ``aws.lambda_.Invocation`` with lifecycle scope CRUD sends
   its input with a ``tf.action`` key; ``delete`` removes the endpoint, its scalable target and
-  every model and endpoint config the deployer made (:func:`delete_endpoint_and_configs`).
+  every model and endpoint config the deployer made (:func:`delete_endpoint_and_configs`),
+  waiting until the endpoint is gone, and keeps, deletes or refuses on the group's packages.
 
 One Lambda package, loaded as ``deployer`` (handler ``deployer.handler``):
 
@@ -47,10 +48,17 @@ import logging
 
 from .baseline import baseline_uris, copy_baseline
 from .calls import DeploymentError, scalable_resource_id
-from .cleanup import delete_endpoint_and_configs
+from .cleanup import (
+    DestroyRefused,
+    check_packages,
+    delete_endpoint_and_configs,
+    delete_packages,
+    derived_for,
+)
 from .config import (
     CAPTURE_METHODS,
     CLEANUP_MARKER,
+    CLEANUP_WAIT_SECONDS,
     ENDPOINT_EVENT_DETAIL_TYPE,
     ENDPOINT_EVENT_STATUSES,
     EVENT_DETAIL_TYPE,
@@ -60,6 +68,7 @@ from .config import (
     KINDS,
     LIFECYCLE_KEY,
     METRICS_NAMESPACE,
+    PACKAGES_ON_DESTROY,
     STRATEGIES,
     VARIANT_NAME,
     Config,
@@ -77,7 +86,8 @@ from .sagemaker_requests import (
 logging.getLogger(__name__).setLevel(logging.INFO)
 
 __all__ = [
-    "CAPTURE_METHODS", "CLEANUP_MARKER", "ENDPOINT_EVENT_DETAIL_TYPE",
+    "CAPTURE_METHODS", "CLEANUP_MARKER", "CLEANUP_WAIT_SECONDS", "ENDPOINT_EVENT_DETAIL_TYPE",
+    "PACKAGES_ON_DESTROY", "DestroyRefused", "check_packages", "delete_packages", "derived_for",
     "ENDPOINT_EVENT_STATUSES", "EVENT_DETAIL_TYPE", "Clock", "reconcile",
     "FAILED_DEPLOYMENTS_METRIC", "METRICS_NAMESPACE",
     "EVENT_SOURCE", "IN_SERVICE_EVENT_STATUSES", "KINDS", "LIFECYCLE_KEY", "STRATEGIES",

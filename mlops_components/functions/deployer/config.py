@@ -67,6 +67,14 @@ FAILED_DEPLOYMENTS_METRIC = "FailedDeployments"
 """1 per deployment that failed or rolled back (dimension EndpointName); an alarm watches it."""
 NAME_LIMIT = 63
 POLL_SECONDS = 15.0
+PACKAGES_ON_DESTROY = ("keep", "delete", "refuse")
+"""What the destroy hook does with the group's model packages: keep them (the group is not this
+stack's), delete them (dev: forceDestroy) or refuse the destroy while the group holds any."""
+CLEANUP_WAIT_SECONDS = 840
+"""How long the destroy hook waits for the endpoint to be gone (DeleteEndpoint: keep the
+execution role until then); within the Lambda's timeout, which is Lambda's maximum (900 s)."""
+CLEANUP_MARGIN_SECONDS = 30
+"""Time left at the end of the invocation to report "still deleting" before Lambda kills it."""
 
 
 class ConfigError(ValueError):
@@ -109,6 +117,8 @@ class Config:
     """Invocations per instance per minute the policy tracks; 0: no autoscaling."""
     wait_seconds: int = 0
     allow_rollback_to_older: bool = False
+    packages_on_destroy: str = "keep"
+    """keep, delete or refuse: the group's model packages at ``pulumi destroy``."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -132,6 +142,10 @@ class Config:
         problems += [f"{name} is required" for name, value in required.items() if not value]
         kind = env.get("ENDPOINT_KIND", "serverless") or "serverless"
         strategy = env.get("DEPLOYMENT_STRATEGY", "all_at_once") or "all_at_once"
+        packages = env.get("PACKAGES_ON_DESTROY") or "keep"
+        if packages not in PACKAGES_ON_DESTROY:
+            problems.append(f"PACKAGES_ON_DESTROY must be one of {list(PACKAGES_ON_DESTROY)} "
+                            f"(got {packages!r})")
         if kind not in KINDS:
             problems.append(f"ENDPOINT_KIND must be one of {list(KINDS)} (got {kind!r})")
         if strategy not in STRATEGIES:
@@ -174,6 +188,7 @@ class Config:
                                                    1_000_000),
             wait_seconds=integer("WAIT_SECONDS", 0, 0, 840),
             allow_rollback_to_older=_flag(env.get("ALLOW_ROLLBACK_TO_OLDER"), False),
+            packages_on_destroy=packages,
             tags={str(k): str(v) for k, v in tags.items()},
         )
         if config.capture_method not in ("", *CAPTURE_METHODS):
@@ -232,6 +247,7 @@ class Config:
             "AUTOSCALING_TARGET_INVOCATIONS": str(self.autoscaling_target_invocations),
             "WAIT_SECONDS": str(self.wait_seconds),
             "ALLOW_ROLLBACK_TO_OLDER": str(self.allow_rollback_to_older).lower(),
+            "PACKAGES_ON_DESTROY": self.packages_on_destroy,
             "TAGS": json.dumps(dict(self.tags), sort_keys=True),
         }
         return {key: value for key, value in env.items() if value != ""}

@@ -28,11 +28,13 @@ from .calls import (
     not_found,
     scalable_resource_id,
 )
-from .cleanup import delete_endpoint_and_configs
+from .cleanup import check_packages, delete_endpoint_and_configs, delete_packages
 from .config import (
     APPROVED,
     BUSY_STATUSES,
+    CLEANUP_MARGIN_SECONDS,
     CLEANUP_MARKER,
+    CLEANUP_WAIT_SECONDS,
     COMPLETED,
     DELETE_WAIT_SECONDS,
     ENDPOINT_EVENT_DETAIL_TYPE,
@@ -385,7 +387,8 @@ def ensure_autoscaling(config: Config, autoscaling: Any = None) -> Outcome:
 
 def handle(event: Mapping[str, Any], config: Config, sm: Any = None,
            autoscaling: Any = None, s3: Any = None, cloudwatch: Any = None,
-           clock: Clock = SYSTEM_CLOCK) -> Outcome:
+           clock: Clock = SYSTEM_CLOCK,
+           cleanup_wait_seconds: float = CLEANUP_WAIT_SECONDS) -> Outcome:
     """Route one event: the destroy hook, an endpoint state change, or an approval."""
     lifecycle = event.get(LIFECYCLE_KEY)
     if CLEANUP_MARKER in event:
@@ -393,7 +396,13 @@ def handle(event: Mapping[str, Any], config: Config, sm: Any = None,
         if action != "delete":
             return Outcome("noop", f"cleanup hook ({action or 'no action'}): the endpoint is "
                            "deleted when the stack is destroyed", config.endpoint_name)
-        deleted = delete_endpoint_and_configs(config.endpoint_name, sm, autoscaling=autoscaling)
+        sm = sm or client("sagemaker")
+        # refused before anything is deleted: the stack stays whole
+        packages = check_packages(sm, config.model_package_group, config.packages_on_destroy)
+        deleted = delete_endpoint_and_configs(config.endpoint_name, sm, autoscaling=autoscaling,
+                                              wait_seconds=cleanup_wait_seconds,
+                                              now=clock.now, sleep=clock.sleep)
+        deleted["model_packages"] = delete_packages(sm, packages)
         return Outcome("deleted", json.dumps(deleted, sort_keys=True), config.endpoint_name)
     if event.get("detail-type") == ENDPOINT_EVENT_DETAIL_TYPE:
         if not is_endpoint_settled(event, config.endpoint_name):
@@ -407,6 +416,9 @@ def handle(event: Mapping[str, Any], config: Config, sm: Any = None,
 
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, str]:
     """The Lambda entry point."""
-    outcome = handle(event, Config.from_env())
+    wait = CLEANUP_WAIT_SECONDS
+    if context is not None:  # stop waiting before Lambda stops us, and say so
+        wait = min(wait, context.get_remaining_time_in_millis() / 1000 - CLEANUP_MARGIN_SECONDS)
+    outcome = handle(event, Config.from_env(), cleanup_wait_seconds=max(wait, 0))
     logger.info("%s", json.dumps(outcome.as_dict()))
     return outcome.as_dict()

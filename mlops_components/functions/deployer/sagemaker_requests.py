@@ -27,7 +27,8 @@ from .config import (
 def config_hash(config: Config, package_arn: str) -> str:
     """8 hex digits over everything that goes into the model and endpoint config."""
     settings = {k: v for k, v in asdict(config).items()
-                if k not in ("wait_seconds", "allow_rollback_to_older", "deployment_strategy",
+                if k not in ("wait_seconds", "allow_rollback_to_older", "packages_on_destroy",
+                             "deployment_strategy",
                              "canary_percent", "alarm_names", "tags",
                              "autoscaling_min_capacity", "autoscaling_max_capacity",
                              "autoscaling_target_invocations")}
