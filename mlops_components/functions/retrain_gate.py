@@ -437,8 +437,14 @@ def handle(event: Mapping[str, Any], clients: Clients, config: Config,
     executions = recent_executions(clients.sagemaker, config.pipeline_name, now,
                                    config.cooldown_seconds)
     last = last_claim(clients.dynamodb, config) if config.state_table else None
-    if last and last.by == claim_id and not last.execution_arn:
+    finishing = bool(last and last.by == claim_id and not last.execution_arn)
+    if finishing:
         decision = Decision(True, "a retry of the event that claimed the start: finish it")
+    elif last and last.by == claim_id:
+        # A redelivery of the event that started the last execution (even of a source without
+        # a cooldown): claiming again would move the claim's time past changes no execution
+        # has seen, while SageMaker dedupes the start by its token.
+        decision = Decision(False, f"covered: this event started {last.execution_arn}")
     else:
         decision = decide(executions, now, config.cooldown_seconds, trigger.observed_at,
                           last.at if last else None, cooled)
@@ -448,7 +454,10 @@ def handle(event: Mapping[str, Any], clients: Clients, config: Config,
             reason += "; " + schedule_recheck(clients.scheduler, config, trigger,
                                               decision.recheck_at, trigger.observed_at)
         return {"started": False, "reason": reason}
-    if config.state_table and not claim(clients.dynamodb, config, now, claim_id, cooled):
+    # A retry finishing its own claim keeps the claim's time: claiming again would move it
+    # past changes that no execution has seen.
+    if config.state_table and not finishing and not claim(clients.dynamodb, config, now,
+                                                          claim_id, cooled):
         return {"started": False,
                 "reason": f"skipped ({trigger.reason}): covered: another invocation claimed "
                           "the start just now"}
