@@ -20,7 +20,8 @@ claiming event's id, so a retried or duplicated event starts once.
 
 New data settles: a new-data event is not acted on at once but re-checked ``SETTLE_SECONDS``
 later (one re-check per prefix and settle window), so a multi-file upload trains once on the
-complete prefix. A folder marker (a zero-byte key ending in ``/``) is ignored.
+complete prefix (an event delivered after its window settled is acted on at once: a one-time
+schedule cannot be in the past). A folder marker (a zero-byte key ending in ``/``) is ignored.
 
 Parameters it passes: for new data, the object's prefix as ``$INPUT_DATA_PARAMETER``; when
 ``$CHAMPION_PARAMETER`` and ``$MODEL_PACKAGE_GROUP`` are set, the model artifact of the group's
@@ -418,9 +419,13 @@ def handle(event: Mapping[str, Any], clients: Clients, config: Config,
 
     if trigger.source == NEW_DATA and config.settle_seconds and not trigger.recheck:
         due = settle_due(trigger.observed_at, config.settle_seconds)
-        when = schedule_recheck(clients.scheduler, config, trigger, due,
-                                due - timedelta(seconds=config.settle_seconds))
-        return {"started": False, "reason": f"settling ({trigger.reason}): {when}"}
+        window = due - timedelta(seconds=config.settle_seconds)
+        if due > now:
+            when = schedule_recheck(clients.scheduler, config, trigger, due, window)
+            return {"started": False, "reason": f"settling ({trigger.reason}): {when}"}
+        # Delivered (or retried) after its window settled: act now, as its re-check would
+        # have (a one-time schedule cannot be set in the past).
+        trigger = replace(trigger, observed_at=window, recheck=True)
     if trigger.source == DRIFT and trigger.recheck and trigger.alarm_name:
         alarms = clients.cloudwatch.describe_alarms(
             AlarmNames=[trigger.alarm_name]).get("MetricAlarms", [])
@@ -432,8 +437,14 @@ def handle(event: Mapping[str, Any], clients: Clients, config: Config,
     executions = recent_executions(clients.sagemaker, config.pipeline_name, now,
                                    config.cooldown_seconds)
     last = last_claim(clients.dynamodb, config) if config.state_table else None
-    if last and last.by == claim_id and not last.execution_arn:
+    finishing = bool(last and last.by == claim_id and not last.execution_arn)
+    if finishing:
         decision = Decision(True, "a retry of the event that claimed the start: finish it")
+    elif last and last.by == claim_id:
+        # A redelivery of the event that started the last execution (even of a source without
+        # a cooldown): claiming again would move the claim's time past changes no execution
+        # has seen, while SageMaker dedupes the start by its token.
+        decision = Decision(False, f"covered: this event started {last.execution_arn}")
     else:
         decision = decide(executions, now, config.cooldown_seconds, trigger.observed_at,
                           last.at if last else None, cooled)
@@ -443,7 +454,10 @@ def handle(event: Mapping[str, Any], clients: Clients, config: Config,
             reason += "; " + schedule_recheck(clients.scheduler, config, trigger,
                                               decision.recheck_at, trigger.observed_at)
         return {"started": False, "reason": reason}
-    if config.state_table and not claim(clients.dynamodb, config, now, claim_id, cooled):
+    # A retry finishing its own claim keeps the claim's time: claiming again would move it
+    # past changes that no execution has seen.
+    if config.state_table and not finishing and not claim(clients.dynamodb, config, now,
+                                                          claim_id, cooled):
         return {"started": False,
                 "reason": f"skipped ({trigger.reason}): covered: another invocation claimed "
                           "the start just now"}

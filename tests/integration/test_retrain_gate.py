@@ -242,6 +242,21 @@ def test_new_data_settles_before_training_on_the_complete_prefix(sm, clients, ga
                                      "Value": f"s3://{BUCKET}/raw/2026-12/"}]
 
 
+def test_new_data_delivered_after_its_window_settled_is_acted_on_at_once(sm, clients, gate,
+                                                                       state, pipeline):
+    """A late delivery or a Lambda retry can arrive after the re-check time its window would
+    get: a one-time schedule cannot be set in the past, and the data has settled, so the gate
+    acts now (found by the event-sequence simulation)."""
+    config, landed = gate(settle_seconds=300), datetime(2026, 11, 27, 0, 1, tzinfo=UTC)
+    late = retrain_gate.settle_due(landed, 300) + timedelta(seconds=1)
+    result = handle(object_created("raw/2026-12/part-0.csv", at=landed), clients, config,
+                    now=late)
+    assert result["started"], result["reason"]
+    assert result["parameters"] == [{"Name": "InputDataUri",
+                                     "Value": f"s3://{BUCKET}/raw/2026-12/"}]
+    assert rechecks(clients, state[1]) == []
+
+
 @pytest.mark.parametrize("key", ["raw/2026-12/", "raw/"])
 def test_a_folder_marker_starts_nothing_and_calls_nothing(key):
     class NoCalls:
