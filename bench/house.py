@@ -34,10 +34,16 @@ def quickstart() -> list[str]:
 
 
 def timed(command: str, env: dict[str, str] | None = None) -> float:
+    """Seconds `command` took; its last output lines when it fails."""
     started = time.perf_counter()
-    subprocess.run(command, shell=True, cwd=REPO, env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    return time.perf_counter() - started
+    result = subprocess.run(command, shell=True, cwd=REPO, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        tail = "\n".join(result.stdout.splitlines()[-30:])
+        raise SystemExit(f"{command} failed (exit {result.returncode}) after {seconds:.0f} s:"
+                         f"\n{tail}")
+    return seconds
 
 
 def setup(use_pip: bool) -> None:
