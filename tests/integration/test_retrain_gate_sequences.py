@@ -884,6 +884,7 @@ RetrainGateSequences.TestCase.settings = settings(
     derandomize=True, max_examples=80, stateful_step_count=40, deadline=None,
     database=None, print_blob=False)
 test_retrain_gate_sequences = RetrainGateSequences.TestCase
+test_retrain_gate_sequences.pytestmark = [pytest.mark.slow]  # a sweep: the full suite runs it
 
 
 @pytest.mark.parametrize(("condition", "item", "holds"), [

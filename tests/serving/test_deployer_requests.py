@@ -41,7 +41,6 @@ from tests.serving.test_deployer import REGION, WithUpdates
 
 KMS = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ROLE = "arn:aws:iam::123456789012:role/model"
-VALIDATED: Counter[str] = Counter()
 """The deployer's requests that passed botocore's validation, by operation (not the test's
 own set-up and checks)."""
 _DEPLOYER_CALLING = [False]
@@ -92,7 +91,6 @@ def counted(client):
     def count(model, **_):
         if _DEPLOYER_CALLING[0]:
             _THIS_CONFIGURATION[f"{client.meta.service_model.service_name}:{model.name}"] += 1
-            VALIDATED[f"{client.meta.service_model.service_name}:{model.name}"] += 1
     client.meta.events.register("before-call.*.*", count)
     return client
 
@@ -125,6 +123,7 @@ def in_service(endpoint: str) -> dict:
             "detail": {"EndpointName": endpoint, "EndpointStatus": "IN_SERVICE"}}
 
 
+@pytest.mark.slow  # 52 configurations: the full suite runs the sweep
 @pytest.mark.parametrize("args", [args for _, args in CONFIGURATIONS],
                          ids=[label for label, _ in CONFIGURATIONS])
 def test_create_update_and_delete_send_only_requests_botocore_accepts(
@@ -198,10 +197,3 @@ def allowed_for_what_it_called(settings, group: str, bucket: str, kms: str | Non
     missing = {action: call for action, call in needed.items() if action not in granted}
     assert not missing, f"the deployer's role lacks {missing}"
     _THIS_CONFIGURATION.clear()
-
-
-def test_report_the_requests_validated(capsys):
-    """Not an assertion on behaviour: the numbers for the record (run with -s)."""
-    with capsys.disabled():
-        print(f"\n{len(CONFIGURATIONS)} configurations, {sum(VALIDATED.values())} requests "
-              f"validated by botocore: {dict(sorted(VALIDATED.items()))}")

@@ -447,6 +447,7 @@ DeployerMachine.TestCase.settings = settings(
     max_examples=150, stateful_step_count=30, deadline=None,
     suppress_health_check=[HealthCheck.too_slow])
 TestDeployerMachine = DeployerMachine.TestCase
+TestDeployerMachine.pytestmark = [pytest.mark.slow]  # a sweep: the full suite runs it
 
 
 @pytest.fixture(scope="module", autouse=True)
