@@ -619,18 +619,24 @@ def no_scaling():
 GONE = ("ValidationException", "Could not find endpoint")
 
 
+def expect_deletion(stub, name: str, polls_while_deleting: int) -> None:
+    """The hook's first requests: the endpoint InService, DeleteEndpoint, then reads
+    (`polls_while_deleting` of them) that still find it Deleting."""
+    stub.add_response("describe_endpoint", endpoint_description(name, "InService"),
+                      {"EndpointName": name})
+    stub.add_response("delete_endpoint", {}, {"EndpointName": name})
+    for _ in range(polls_while_deleting):
+        stub.add_response("describe_endpoint", endpoint_description(name, "Deleting"),
+                          {"EndpointName": name})
+
+
 def test_the_destroy_hook_waits_until_the_endpoint_is_gone_before_it_returns():
     """DeleteEndpoint: keep the execution role until the deletion ends; Pulumi deletes the
     role as soon as the hook returns. Every request is checked by botocore (Stubber)."""
     config, clock = settings(), FakeClock()
     name = config.endpoint_name
     sm, stub = stubbed("sagemaker")
-    stub.add_response("describe_endpoint", endpoint_description(name, "InService"),
-                      {"EndpointName": name})
-    stub.add_response("delete_endpoint", {}, {"EndpointName": name})
-    for _ in range(2):
-        stub.add_response("describe_endpoint", endpoint_description(name, "Deleting"),
-                          {"EndpointName": name})
+    expect_deletion(stub, name, polls_while_deleting=2)
     stub.add_client_error("describe_endpoint", *GONE, expected_params={"EndpointName": name})
     # only once it is gone: its configs and models
     stub.add_response("list_endpoint_configs", {"EndpointConfigs": []},
@@ -649,12 +655,7 @@ def test_an_endpoint_still_deleting_at_the_deadline_fails_the_destroy_and_is_awa
     config, clock = settings(), FakeClock()
     name = config.endpoint_name
     sm, stub = stubbed("sagemaker")
-    stub.add_response("describe_endpoint", endpoint_description(name, "InService"),
-                      {"EndpointName": name})
-    stub.add_response("delete_endpoint", {}, {"EndpointName": name})
-    for _ in range(5):
-        stub.add_response("describe_endpoint", endpoint_description(name, "Deleting"),
-                          {"EndpointName": name})
+    expect_deletion(stub, name, polls_while_deleting=5)
     hook = {deployer.CLEANUP_MARKER: name, "tf": {"action": "delete"}}
     with stub, pytest.raises(deployer.DeploymentError,
                              match=f"endpoint {name} is still Deleting after 60 s.*again"):
