@@ -304,7 +304,8 @@ def test_a_failed_execution_within_the_cooldown_still_blocks(clients, gate, pipe
     assert not handle(alarm(), clients, gate())["started"]
 
 
-def test_the_schedule_ignores_the_cooldown_but_not_the_champion(sm, clients, gate, pipeline):
+def group_with_an_approved_champion(sm) -> str:
+    """A fresh model package group holding one Approved package (the champion)."""
     group = f"churn-{uuid.uuid4().hex[:6]}"
     sm.create_model_package_group(ModelPackageGroupName=group)
     sm.create_model_package(
@@ -313,6 +314,11 @@ def test_the_schedule_ignores_the_cooldown_but_not_the_champion(sm, clients, gat
             "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1",
                             "ModelDataUrl": f"s3://{BUCKET}/models/v1.tar.gz"}],
             "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]})
+    return group
+
+
+def test_the_schedule_ignores_the_cooldown_but_not_the_champion(sm, clients, gate, pipeline):
+    group = group_with_an_approved_champion(sm)
     config = gate(model_package_group=group, champion_parameter="ChampionModelUri")
     assert handle(alarm(), clients, config)["started"]
     weekly = handle(scheduled(), clients, config)
@@ -427,14 +433,7 @@ def test_the_gate_role_allows_exactly_the_actions_its_code_calls(aws_client, sm,
     calls: set[str] = set()
     traced = Clients(*(recording(aws_client(service), calls)
                        for service in ("sagemaker", "dynamodb", "scheduler", "cloudwatch")))
-    group = f"churn-{uuid.uuid4().hex[:6]}"
-    sm.create_model_package_group(ModelPackageGroupName=group)
-    sm.create_model_package(
-        ModelPackageGroupName=group, ModelApprovalStatus="Approved",
-        InferenceSpecification={
-            "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1",
-                            "ModelDataUrl": f"s3://{BUCKET}/models/v1.tar.gz"}],
-            "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]})
+    group = group_with_an_approved_champion(sm)
     config = gate(settle_seconds=300, model_package_group=group,
                   champion_parameter="ChampionModelUri")
     now = datetime.now(UTC)
