@@ -1,8 +1,10 @@
 """The drift baseline in SageMaker Model Monitor's format: statistics.json and constraints.json.
 
 The pipeline registers these files as the model's DriftCheckBaselines, so Model Monitor (and a
-QualityCheckStep) can read them; our own drift checks read them with `read_baseline`. Features
-are the model's inputs in the order a request sends them (the target is not one).
+QualityCheckStep) can read them; the drift job reads them with
+`training.monitor.reference.load_baseline` (arrays for its metrics), while `read_baseline` here
+gives one plain record per feature for inspection. Features are the model's inputs in the order
+a request sends them (the target is not one).
 
 statistics.json (AWS "Schema for Statistics"):
     {"version": 0.0, "dataset": {"item_count"}, "features": [{"name", "inferred_type",
