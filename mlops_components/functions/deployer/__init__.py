@@ -46,25 +46,17 @@ from __future__ import annotations
 
 import logging
 
-from .baseline import baseline_uris, copy_baseline
+from .baseline import baseline_uris
 from .calls import DeploymentError, scalable_resource_id
-from .cleanup import (
-    DestroyRefused,
-    check_packages,
-    delete_endpoint_and_configs,
-    delete_packages,
-    derived_for,
-)
+from .cleanup import DestroyRefused, delete_endpoint_and_configs
 from .config import (
     CAPTURE_METHODS,
     CLEANUP_MARKER,
     CLEANUP_WAIT_SECONDS,
     ENDPOINT_EVENT_DETAIL_TYPE,
     ENDPOINT_EVENT_STATUSES,
-    EVENT_DETAIL_TYPE,
     EVENT_SOURCE,
     FAILED_DEPLOYMENTS_METRIC,
-    IN_SERVICE_EVENT_STATUSES,
     KINDS,
     LIFECYCLE_KEY,
     METRICS_NAMESPACE,
@@ -74,7 +66,7 @@ from .config import (
     Config,
     ConfigError,
 )
-from .events import Clock, Outcome, deploy, ensure_autoscaling, handle, handler, reconcile
+from .events import Clock, Outcome, deploy, handle, handler
 from .sagemaker_requests import (
     config_hash,
     deployment_config,
@@ -87,12 +79,10 @@ logging.getLogger(__name__).setLevel(logging.INFO)
 
 __all__ = [
     "CAPTURE_METHODS", "CLEANUP_MARKER", "CLEANUP_WAIT_SECONDS", "ENDPOINT_EVENT_DETAIL_TYPE",
-    "PACKAGES_ON_DESTROY", "DestroyRefused", "check_packages", "delete_packages", "derived_for",
-    "ENDPOINT_EVENT_STATUSES", "EVENT_DETAIL_TYPE", "Clock", "reconcile",
-    "FAILED_DEPLOYMENTS_METRIC", "METRICS_NAMESPACE",
-    "EVENT_SOURCE", "IN_SERVICE_EVENT_STATUSES", "KINDS", "LIFECYCLE_KEY", "STRATEGIES",
-    "VARIANT_NAME", "Config", "ConfigError", "DeploymentError", "Outcome", "baseline_uris",
-    "config_hash", "copy_baseline", "delete_endpoint_and_configs", "deploy",
-    "deployment_config", "endpoint_config_request", "ensure_autoscaling", "handle", "handler",
-    "model_request", "resource_name", "scalable_resource_id",
+    "ENDPOINT_EVENT_STATUSES", "EVENT_SOURCE", "FAILED_DEPLOYMENTS_METRIC", "KINDS",
+    "LIFECYCLE_KEY", "METRICS_NAMESPACE", "PACKAGES_ON_DESTROY", "STRATEGIES", "VARIANT_NAME",
+    "Clock", "Config", "ConfigError", "DeploymentError", "DestroyRefused", "Outcome",
+    "baseline_uris", "config_hash", "deploy", "delete_endpoint_and_configs",
+    "deployment_config", "endpoint_config_request", "handle", "handler", "model_request",
+    "resource_name", "scalable_resource_id",
 ]
