@@ -36,6 +36,7 @@ from mlops_components.sagemaker.spec import (
     DEFAULT_VOLUME_SIZE_GB,
     EVALUATION_REPORT,
     RESPONSE_TYPES,
+    TARGET_COLUMN_METADATA,
     CategoricalRange,
     IntegerRange,
     PipelineParameter,
@@ -504,7 +505,7 @@ def _customer_metadata(ctx: BuildContext, profile: Any) -> dict[str, Any]:
         "mlops:eda-report-uri": ctx.output_uri(profile, REPORT_OUTPUT),
         "mlops:code-uri": ctx.code_uri,
         "mlops:problem-type": ctx.problem_type.value,
-        "mlops:target-column": ctx.spec.target_column,
+        TARGET_COLUMN_METADATA: ctx.spec.target_column,
         "mlops:gate-metric": ctx.gate.name,
     }
 

@@ -51,6 +51,9 @@ class StepName(StrEnum):
 
 #: Name of the evaluation property file the gate reads.
 EVALUATION_REPORT = "EvaluationReport"
+#: The registered package's CustomerMetadataProperties key naming its target column (a
+#: request may carry that column; the endpoint ignores it).
+TARGET_COLUMN_METADATA = "mlops:target-column"
 
 #: Folder (under the pipeline's models/ prefix) holding the NO_CHAMPION marker the
 #: TrainingPipeline uploads: ChampionModelUri's default until a model is approved.
