@@ -12,8 +12,9 @@ from mlops_components.plan import Plan, evaluate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-PIPELINE_RUN_FIXTURES = frozenset({"classification_run", "regression_run"})
-"""Session fixtures that run the whole training pipeline (profile → evaluate) in-process."""
+PIPELINE_RUN_FIXTURES = frozenset({"classification_run", "regression_run", "default_run"})
+"""Session fixtures that run the whole training pipeline (profile → evaluate) in-process
+(``default_run``: `mlops up --local` on the dev stack)."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

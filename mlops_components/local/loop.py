@@ -142,13 +142,14 @@ def baseline_uri(definition: Mapping[str, Any]) -> str:
 # 1. the deployer's part
 
 
-def publish_baseline(workdir: LocalWorkdir, package: Mapping[str, Any], destination: str
-                     ) -> list[str]:
-    """Copy the package's drift baseline files under ``destination`` (the local S3)."""
+def publish_baseline(workdir: LocalWorkdir, package: Mapping[str, Any], destination: str,
+                     source_workdir: LocalWorkdir | None = None) -> list[str]:
+    """Copy the package's drift baseline files under ``destination`` (the local S3), reading
+    them from ``source_workdir``'s local S3 (default: the same workdir)."""
     target = workdir.s3.path(destination)
     copied = []
     for uri in deployer.baseline_uris(package):
-        source = workdir.s3.path(uri)
+        source = (source_workdir or workdir).s3.path(uri)
         if not source.is_file():
             raise LoopStopped(f"the package's drift baseline {uri} is missing ({source})")
         target.mkdir(parents=True, exist_ok=True)

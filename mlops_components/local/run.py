@@ -152,7 +152,7 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
     # The training pipeline: the one a TrainingPipeline owns (a ModelMonitor owns another).
     definition = training_definition(plan)
     s3 = layout.s3
-    _materialise_uploads(plan, s3)
+    materialise_uploads(plan, s3)
 
     if job_environment is None:
         job_environment = image_job_environment(
@@ -286,7 +286,7 @@ def champion_model_uri(definition: dict[str, Any], registry: LocalRegistry) -> s
     return None
 
 
-def _materialise_uploads(plan: Plan, s3: LocalS3) -> None:
+def materialise_uploads(plan: Plan, s3: LocalS3) -> None:
     """Do locally what `pulumi up` does for every bucket object in the plan.
 
     An asset the offline plan only names (the wheelhouse: built at deploy time) is skipped:
