@@ -175,12 +175,46 @@ def test_hints_to_run_mlops_up_name_the_workdir_they_looked_in(tmp_path):
     serve = run_cli("serve", "--project-dir", project, "--workdir", workdir, "--port", "0")
     listing = run_cli("registry", "list", "--local", "--project-dir", project, "--stack",
                       "prod", "--workdir", tmp_path / "missing")
-    for cli, folder, stack in ((serve, workdir, "dev"), (listing, tmp_path / "missing", "prod")):
+    drift = run_cli("drift", "--local", "--project-dir", project, "--stack", "prod",
+                    "--workdir", workdir, "--data", tmp_path / "rows.csv")
+    for cli, folder, stack in ((serve, workdir, "dev"), (listing, tmp_path / "missing", "prod"),
+                               (drift, workdir, "prod")):
         assert cli.code == 2
         (hint,) = hints(cli.err.replace("\n", " "))
         args = _parser().parse_args(shlex.split(hint)[1:])
         assert args.handler.__name__ == "_up" and args.local, hint
         assert (args.project_dir, args.stack, args.workdir) == (project, stack, folder), hint
+
+
+def test_drift_hints_approve_and_check_on_the_workdir_and_group_they_came_from(tmp_path):
+    """`mlops drift` names `mlops approve` when nothing is approved, and itself with --local
+    when that is missing; each runs as printed, from another folder, on the same registry."""
+    from tests.local.test_drift_cli import approved_package
+
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in PROJECT_FILES:
+        shutil.copy(REPO_ROOT / name, project / name)
+    workdir = tmp_path / "drift workdir"
+    approved_package(workdir, GROUP, status="PendingManualApproval")
+    decoy = decoy_registry(project, "dev", GROUP)
+    rows = tmp_path / "rows.csv"
+    rows.write_text("age,income\n1,2\n")  # not the model's features: refused once approved
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    flags = ["--project-dir", project, "--workdir", workdir, "--group", GROUP, "--data", rows]
+
+    (approve,) = hints(run_cli("drift", "--local", *flags).err.replace("\n", " "))
+    result = run_hint(approve, elsewhere)
+    assert result.returncode == 0, f"{approve}: {result.stderr}"
+    assert LocalRegistry(workdir / "registry").get(GROUP, 1)["ModelApprovalStatus"] == "Approved"
+    assert decoy.get(GROUP, 1)["ModelApprovalStatus"] == "PendingManualApproval"
+
+    (drift,) = hints(run_cli("drift", *flags).err.replace("\n", " "))
+    result = run_hint(drift, elsewhere)
+    # the approved package is found; the file's columns are what stops it now
+    assert result.returncode == 2 and "its columns are not the model's 3 features" in \
+        result.stderr, f"{drift}: {result.stderr}"
 
 
 @pytest.mark.slow
