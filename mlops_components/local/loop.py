@@ -23,9 +23,11 @@ import io
 import json
 import operator
 import shutil
+import tempfile
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,7 @@ from mlops_components.local.run import (
 )
 from mlops_components.local.smoke import (
     FUNCTION,
+    SMOKE_ROWS,
     held_out_csv_files,
     invoke,
     planned_endpoint_name,
@@ -62,8 +65,10 @@ from mlops_components.plan import Plan
 from mlops_components.sagemaker.monitor_spec import (
     CAPTURE_URI_FLAG,
     DRIFT_CHECK_STEP,
+    WINDOW_HOURS_FLAG,
     MonitorParameter,
 )
+from training import capture
 from training.contract import (
     BASELINE_STATISTICS_FILE,
     DRIFT_HTML_FILE,
@@ -127,10 +132,19 @@ def _drift_step(definition: Mapping[str, Any]) -> Mapping[str, Any]:
     return next(s for s in definition["Steps"] if s["Name"] == DRIFT_CHECK_STEP)["Arguments"]
 
 
+def _drift_argument(definition: Mapping[str, Any], flag: str) -> str:
+    arguments = list(_drift_step(definition)["AppSpecification"]["ContainerArguments"])
+    return arguments[arguments.index(flag) + 1]
+
+
 def capture_uri(definition: Mapping[str, Any]) -> str:
     """s3:// prefix of the endpoint's capture the DriftCheck job reads (its --capture-uri)."""
-    arguments = list(_drift_step(definition)["AppSpecification"]["ContainerArguments"])
-    return arguments[arguments.index(CAPTURE_URI_FLAG) + 1]
+    return _drift_argument(definition, CAPTURE_URI_FLAG)
+
+
+def window_hours(definition: Mapping[str, Any]) -> float:
+    """Hours of capture the DriftCheck job reads, back from when it runs."""
+    return float(_drift_argument(definition, WINDOW_HOURS_FLAG))
 
 
 def baseline_uri(definition: Mapping[str, Any]) -> str:
@@ -219,6 +233,77 @@ def send_traffic(url: str, bodies: Sequence[str]) -> tuple[int, list[str]]:
 # --------------------------------------------------------------------------------------
 # 3-4. the drift check and the alarms
 
+MALFORMED_REASONS = {
+    "wrong column count": "rows with another number of fields than the model's features",
+    "bad JSON": "capture lines that are not JSON",
+    "bad JSON payload": "JSON requests that are neither records, rows nor columns",
+    "bad base64": "requests whose base64 body does not decode",
+    "unknown encoding": "requests in an encoding SageMaker capture does not write",
+    "unsupported content type": "requests that are neither CSV nor JSON",
+}
+"""The drift job's reasons for not reading a request, in words (a reason not listed here is
+shown as the job names it)."""
+
+
+def malformed(report: Mapping[str, Any]) -> Counter:
+    """What the drift report counted as malformed, by reason (reasons with a count only)."""
+    by_reason = (report.get("malformed") or {}).get("by_reason") or {}
+    return Counter({str(reason): int(count) for reason, count in by_reason.items() if count})
+
+
+def malformed_words(counts: Mapping[str, int]) -> str:
+    """``4 rows with another number of fields...; 1 ...``: each reason in words."""
+    return "; ".join(f"{count} {MALFORMED_REASONS.get(reason, reason)}"
+                     for reason, count in sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def captured_before(folder: Path, hours: float, now: datetime | None = None) -> list[Path]:
+    """The capture files of the monitor's window already under ``folder`` (requests the
+    endpoint answered before the loop's traffic: the run's smoke request, earlier runs')."""
+    now = now or datetime.now(UTC)
+    return capture.list_capture_files(folder, now - timedelta(hours=hours), now)
+
+
+def malformed_in(files: Sequence[Path], folder: Path, baseline: Path) -> Counter:
+    """What the drift check counts as malformed in these capture files alone (the drift
+    job's own reading, run here on a copy of them)."""
+    from training.monitor.drift import run_drift
+
+    with tempfile.TemporaryDirectory(prefix="mlops-probe-") as temporary:
+        for file in files:
+            target = Path(temporary) / file.relative_to(folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(file, target)
+        return malformed(run_drift(temporary, baseline, window_hours=0))
+
+
+def malformed_summary(report: Mapping[str, Any], earlier: Sequence[Path], folder: Path,
+                      baseline: Path) -> str:
+    """How many requests' rows the drift check could not read, why, and whether they are the
+    loop's own: the requests captured before its traffic (the smoke request `mlops up
+    --local` sends after serving, and earlier runs'), or '' when nothing was malformed."""
+    counts = malformed(report)
+    if not counts:
+        return ""
+    total = sum(counts.values())
+    text = f"{total} malformed: {malformed_words(counts)}"
+    probes = malformed_in(earlier, folder, baseline) if earlier else Counter()
+    if not probes:
+        return text
+    requests = sum(1 for file in earlier for line in file.read_bytes().splitlines()
+                   if line.strip())
+    smoke = (f"this run's smoke request (a CSV header and {SMOKE_ROWS} test rows with the "
+             "target column, which the endpoint accepts and ignores)")
+    if requests == 1:
+        where = f"{smoke}: the loop's own probe, not client traffic"
+    else:
+        where = (f"the {requests} requests captured before this traffic: {smoke} and "
+                 f"{requests - 1} earlier in the window (earlier runs' probes and traffic, "
+                 "or mlops serve's)")
+    found = sum(probes.values())
+    return (f"{text}; {'all' if found == total else found} of them in {where}"
+            + ("" if found == total else "; the rest in the loop's traffic"))
+
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
     """The local CloudWatch's metric data, oldest first (unreadable lines skipped)."""
@@ -293,6 +378,8 @@ def close_the_loop(run: LocalRun, package: Mapping[str, Any],
     bodies, shifted = shifted_traffic(test[0], baseline_features(
         workdir.s3.path(destination) / BASELINE_STATISTICS_FILE))
     captured = capture_uri(definition)
+    capture_folder = workdir.s3.path(captured)
+    earlier = captured_before(capture_folder, window_hours(definition))
     with serve_package(run.workdir, package, python=str(run.job_environment.python),
                        endpoint_name=endpoint) as server:
         answered, failures = send_traffic(server.url, bodies)
@@ -318,9 +405,11 @@ def close_the_loop(run: LocalRun, package: Mapping[str, Any],
     checked = f"{report['rows_analyzed']} captured rows of the monitor's window checked"
     if report["status"] != "ok":
         checked += f" ({report['status']}: too few rows to judge)"
+    unread = malformed_summary(report, earlier, capture_folder, workdir.s3.path(destination))
     tell("drift", f"{checked}: " + (
         f"drift in {', '.join(_scored(f) for f in drifted)}" if drifted else "no drift")
         + (f"; {len(report['violations'])} schema violations" if report["violations"] else "")
+        + (f"; {unread}" if unread else "")
         + f"; report: {report_dir / DRIFT_HTML_FILE}")
 
     # 4. the drift alarms on those metrics

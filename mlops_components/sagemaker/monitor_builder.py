@@ -33,6 +33,7 @@ from mlops_components.sagemaker.monitor_spec import (
     BASELINE_URI_FLAG,
     CAPTURE_URI_FLAG,
     DRIFT_CHECK_STEP,
+    WINDOW_HOURS_FLAG,
     MonitorParameter,
     MonitorSpec,
     validate_monitor_spec,
@@ -76,7 +77,7 @@ def drift_arguments(spec: MonitorSpec, baseline_uri: Any = None) -> list[Any]:
                  "--output-dir", PROCESSING_DRIFT_DIR,
                  "--endpoint", spec.endpoint_name,
                  "--model", spec.model_name,
-                 "--window-hours", str(spec.window_hours)]
+                 WINDOW_HOURS_FLAG, str(spec.window_hours)]
     for flag in DRIFT_THRESHOLD_FLAGS:
         if flag in spec.thresholds:
             arguments += [f"--{flag}", repr(float(spec.thresholds[flag]))]

@@ -48,6 +48,8 @@ DRIFT_CHECK_STEP = "DriftCheck"
 #: The drift job's arguments naming what it reads from S3 itself.
 CAPTURE_URI_FLAG = "--capture-uri"
 BASELINE_URI_FLAG = "--baseline-uri"
+#: The drift job's argument giving the hours of capture it reads, back from the run's time.
+WINDOW_HOURS_FLAG = "--window-hours"
 DEFAULT_MONITOR_INSTANCE_TYPE = "ml.m5.large"
 DEFAULT_MONITOR_SCHEDULE = "rate(1 day)"
 MIN_DRIFT_WINDOW_HOURS = 1
