@@ -65,6 +65,13 @@ def missing_group(registry: Any, group: str) -> str | None:
             f"{', '.join(groups) or 'none'}")
 
 
+def missing_sagemaker_group(group: str, where: str) -> str:
+    """Why SageMaker has nothing to show for ``group``: it holds no such group. `registry
+    list` and `status` both refuse it with exit status 2, as they do locally."""
+    return (f"no model package group {group!r} in {where} (has `pulumi up` created it? or "
+            "pass --group)")
+
+
 class ArgumentProblem(ValueError):
     """A registry flag its rule refuses (one line naming the flag)."""
 
@@ -120,10 +127,13 @@ def registry_list(args: argparse.Namespace) -> int:
 
     try:
         target = _target(args)
-        missing = missing_group(target.registry, target.group) if target.workdir else None
-        if missing:
-            _print_unfinished_executions(Console(), target.workdir)
-            return error(missing)
+        if target.workdir is not None:
+            missing = missing_group(target.registry, target.group)
+            if missing:
+                _print_unfinished_executions(Console(), target.workdir)
+                return error(missing)
+        elif not target.registry.has_group(target.group):
+            return error(missing_sagemaker_group(target.group, target.where))
         packages = target.registry.packages(target.group)
     except ArgumentProblem as problem:
         return error(str(problem))

@@ -16,7 +16,12 @@ from rich.table import Table
 
 from mlops_components.cli.arguments import add_registry_arguments, where
 from mlops_components.cli.errors import error
-from mlops_components.cli.registry import REGION_KEY, aws_problem, missing_group
+from mlops_components.cli.registry import (
+    REGION_KEY,
+    aws_problem,
+    missing_group,
+    missing_sagemaker_group,
+)
 from mlops_components.enums import ApprovalStatus
 from mlops_components.local.commands import Where
 from mlops_components.project import ProjectError, load_project
@@ -87,15 +92,10 @@ def _aws_status(region: str | None, endpoint_url: str | None, group: str,
 
     session = boto3.session.Session(region_name=region)
     sagemaker = session.client("sagemaker", endpoint_url=endpoint_url)
-    try:
-        sagemaker.describe_model_package_group(ModelPackageGroupName=group)
-    except sagemaker.exceptions.ClientError as problem:
-        if "does not exist" not in str(problem) and "Could not find" not in str(problem):
-            raise
-        raise RegistryError(f"no model package group {group!r} in "
-                            f"{endpoint_url or 'SageMaker'} (has `pulumi up` created it? "
-                            "or pass --group)") from None
-    packages = sagemaker_registry(region, endpoint_url).packages(group)
+    registry = sagemaker_registry(region, endpoint_url)
+    if not registry.has_group(group):  # as `registry list`
+        raise RegistryError(missing_sagemaker_group(group, endpoint_url or "SageMaker"))
+    packages = registry.packages(group)
     try:
         endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
     except sagemaker.exceptions.ClientError as problem:

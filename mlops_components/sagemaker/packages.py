@@ -65,6 +65,17 @@ class SageMakerRegistry:
         self.sagemaker = sagemaker
         self.s3 = s3
 
+    def has_group(self, group: str) -> bool:
+        """Whether SageMaker holds the group (ListModelPackages answers an unknown group with
+        an empty list, so only DescribeModelPackageGroup tells the two apart)."""
+        try:
+            self.sagemaker.describe_model_package_group(ModelPackageGroupName=group)
+        except self.sagemaker.exceptions.ClientError as problem:
+            if "does not exist" not in str(problem) and "Could not find" not in str(problem):
+                raise
+            return False
+        return True
+
     def packages(self, group: str) -> list[dict[str, Any]]:
         """Every package of the group, oldest first, described in full."""
         summaries: list[dict[str, Any]] = []

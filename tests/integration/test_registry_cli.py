@@ -80,3 +80,47 @@ def test_unknown_group_is_named(moto_endpoint, aws_client, capsys):
     code = cli(moto_endpoint, "approve", "--group", "no-such-group")
     assert code == 2
     assert "no-such-group" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("state", ["no-group", "empty-group"])
+def test_status_and_list_agree_on_an_empty_registry_in_sagemaker(moto_endpoint, aws_client,
+                                                                  capsys, monkeypatch, state):
+    """A group SageMaker does not hold is bad input to both (exit 2, one line naming it); a
+    group that holds nothing yet is a fact to both (exit 0)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    name = f"empty-{uuid.uuid4().hex[:6]}"
+    if state == "empty-group":
+        aws_client("sagemaker").create_model_package_group(ModelPackageGroupName=name)
+    codes = {}
+    for verb in (["status"], ["registry", "list"]):
+        codes[verb[0]] = cli(moto_endpoint, *verb, "--group", name)
+        err = capsys.readouterr().err
+        if codes[verb[0]] == 2:
+            assert len(err.strip().splitlines()) == 1 and name in err, err
+    assert codes == ({"status": 2, "registry": 2} if state == "no-group"
+                     else {"status": 0, "registry": 0})
+
+
+@pytest.mark.parametrize("state", ["no-workdir", "empty-workdir", "empty-group",
+                                   "other-group"])
+def test_status_and_list_agree_on_an_empty_local_registry(tmp_path, capsys, state):
+    from mlops_components.local.registry import LocalRegistry
+
+    workdir = tmp_path / "workdir"
+    group = "churn"
+    if state != "no-workdir":
+        workdir.mkdir()
+    if state == "empty-group":
+        (workdir / "registry" / group).mkdir(parents=True)
+    if state == "other-group":
+        LocalRegistry(workdir / "registry").register({"ModelPackageGroupName": "fraud"})
+    codes = {}
+    for verb in (["status"], ["registry", "list"]):
+        codes[verb[0]] = main([*verb, "--local", "--project-dir", str(REPO_ROOT), "--workdir",
+                               str(workdir), "--group", group])
+        err = capsys.readouterr().err
+        if codes[verb[0]] == 2:
+            assert len(err.strip().splitlines()) == 1, err
+    expected = 0 if state == "empty-group" else 2
+    assert codes == {"status": expected, "registry": expected}
