@@ -173,4 +173,7 @@ def verdict_line(check: Any) -> str:
         return (f"not judged: the drift job's status for {check.rows} rows is "
                 f"{status!r}{f' ({note})' if note else ''}; metrics are shown, no feature is "
                 f"judged drifted; {alarm}")
-    return f"no drift in {len(features)} features; {alarm}"
+    violations = len(check.report.get("violations") or [])
+    schema = f", but {violations} schema violation{'s' * (violations != 1)}" if violations else ""
+    count = f"{len(features)} feature{'s' * (len(features) != 1)}"
+    return f"no drift in {count}{schema}; {alarm}"

@@ -112,15 +112,15 @@ def approved_package(registry: LocalRegistry, group: str, here: Where) -> dict[s
     groups = registry.groups()
     versions = registry.packages(group) if group in groups else []
     if not versions:
-        if here.group:  # a group named by --group: a --data run registers into it
-            make = here.quoted("up", data="CSV", target="COLUMN", model_name=group)
-        else:
-            make = here.quoted("up")
+        there = (f"no approved model package to check against: group {group} has no "
+                 f"packages under {registry.root} (groups there: {', '.join(groups) or 'none'})")
+        if here.group:  # a --data run registers into a group of its own: a template, unquoted
+            raise DriftCheckError(
+                f"{there}; pick one of those with --group, or train this one with "
+                f"{here.command('up', data='FILE', target='COLUMN', model_name=group)}")
         raise DriftCheckError(
-            f"no approved model package to check against: group {group} has no packages "
-            f"under {registry.root} (groups there: {', '.join(groups) or 'none'}); "
-            f"{make} trains and registers one (approved at once unless the stack's "
-            "approvalStatus is PendingManualApproval)")
+            f"{there}; {here.quoted('up')} trains and registers one (approved at once unless "
+            "the stack's approvalStatus is PendingManualApproval)")
     package = registry.latest_approved(group)
     if package is None:
         latest = versions[-1]["ModelPackageVersion"]

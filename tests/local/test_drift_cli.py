@@ -105,8 +105,9 @@ CASES = [
      r"--project-dir \S+ --workdir \S+empty-workdir` trains and registers one"),
     ("unknown-group", lambda b: b.drift("--data", "x.csv", "--group", "tumours"),
      r"^no approved model package to check against: group tumours has no packages under "
-     rf"\S+ \(groups there: {DEV_GROUP}\); `mlops up --local --stack dev --project-dir \S+ "
-     r"--workdir \S+workdir --data CSV --target COLUMN --model-name tumours`"),
+     rf"\S+ \(groups there: {DEV_GROUP}\); pick one of those with --group, or train this one "
+     r"with mlops up --local --stack dev --project-dir \S+ --workdir \S+workdir --data FILE "
+     r"--target COLUMN --model-name tumours$"),
     ("nothing-approved", _pending,
      rf"^no approved model package in group {DEV_GROUP} under \S+pending-workdir/registry "
      r"\(versions: 1 PendingManualApproval\); approve one with `mlops approve --local --stack "
@@ -199,6 +200,24 @@ def test_the_summary_is_generic_over_the_reports_metrics():
                                                        "drifted": False}}]
     check.alarms = {"g/e/drift-detected": "OK"}
     assert check.summary()["alarm"] is False
+
+
+def test_the_verdict_names_drift_low_traffic_and_schema_violations():
+    from mlops_components.cli.drift import verdict_line
+
+    def check(features, status="ok", violations=(), alarms=None):
+        return drift_check.DriftCheck(
+            group="g", version=1, data=Path("f.csv"), rows=20, alarms=alarms or {},
+            report={"status": status, "violations": list(violations), "features": [
+                {"name": name, "drifted": drifted, "metrics": {}}
+                for name, drifted in features]})
+
+    assert verdict_line(check([("a", True), ("b", False)], alarms={"x/drift": "ALARM"})) == \
+        "DRIFT in 1 of 2 features (a); the stack's alarm x/drift would fire"
+    assert verdict_line(check([("a", False)], status="low traffic")).startswith(
+        "not judged: the drift job's status for 20 rows is 'low traffic'")
+    assert verdict_line(check([("a", False)], violations=[{}], alarms={"x/schema": "ALARM"})) \
+        == "no drift in 1 feature, but 1 schema violation; the stack's alarm x/schema would fire"
 
 
 # -- the whole check on the session's run --------------------------------------------------
