@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mlops_components.enums import ApprovalStatus
 from mlops_components.functions import deployer
 from mlops_components.functions.deployer.config import VARIANT_NAME
 from mlops_components.local.commands import Where
@@ -38,6 +39,7 @@ from mlops_components.local.loop import (
     MONITOR_TYPE,
     ROWS_PER_REQUEST,
     alarm_state,
+    baseline_features,
     baseline_uri,
     capture_uri,
     monitor_definition,
@@ -120,7 +122,7 @@ def approved_package(registry: LocalRegistry, group: str, here: Where) -> dict[s
                 f"{here.command('up', data='FILE', target='COLUMN', model_name=group)}")
         raise DriftCheckError(
             f"{there}; {here.quoted('up')} trains and registers one (approved at once unless "
-            "the stack's approvalStatus is PendingManualApproval)")
+            f"the stack's approvalStatus is {ApprovalStatus.PENDING_MANUAL_APPROVAL.value})")
     package = registry.latest_approved(group)
     if package is None:
         latest = versions[-1]["ModelPackageVersion"]
@@ -143,15 +145,6 @@ def baseline_statistics(workdir: LocalWorkdir, package: Mapping[str, Any]) -> Pa
             return path
     raise DriftCheckError(f"version {package.get('ModelPackageVersion')} has no drift "
                           "baseline (statistics.json) to check against")
-
-
-def model_features(statistics: Path) -> list[str]:
-    """The model's input columns in request order: the baseline's features."""
-    try:
-        return [feature["name"] for feature in json.loads(statistics.read_text())["features"]]
-    except (OSError, ValueError, KeyError, TypeError) as problem:
-        raise DriftCheckError(f"cannot read the baseline's features from {statistics}: "
-                              f"{problem}") from problem
 
 
 # --------------------------------------------------------------------------------------
@@ -241,7 +234,7 @@ def check_file(project_dir: Path, stack: str, workdir: Path, group: str, data: P
     source = LocalWorkdir(workdir)
     package = approved_package(source.registry, group, here)
     metadata = package.get("CustomerMetadataProperties") or {}
-    features = model_features(baseline_statistics(source, package))
+    features = baseline_features(baseline_statistics(source, package))
     frame, notes = read_rows(data, features, metadata.get(TARGET_COLUMN_METADATA))
     overrides = {"modelName": group} if model_name and group != model_name else {}
     plan = plan_stack(project_dir, stack, overrides)
