@@ -1,19 +1,22 @@
 """The drift metrics and their verdicts: PSI, KS, JS distance, missing rate, schema violations.
 
-Per numeric feature: the population stability index on the baseline's buckets and the
-Kolmogorov–Smirnov statistic against the baseline's CDF; per categorical feature: the
-Jensen–Shannon distance of category frequencies; per feature: the missing-value rate against
-the baseline's; and schema violations (new or absent columns, text in numeric columns).
+Per numeric feature (and per date, as days): the population stability index on the baseline's
+buckets and the Kolmogorov–Smirnov statistic against the baseline's CDF; per categorical
+feature: the Jensen–Shannon distance of the shares of its top categories and "other"; per
+feature: the missing-value rate against the baseline's; and schema violations (new or absent
+columns, text in numeric columns). Every threshold depends on how many rows the decision rests
+on (see `DriftThresholds`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import stats as distributions
 
 from training.monitor.reference import FeatureBaseline
 from training.monitor.window import (
@@ -26,36 +29,57 @@ from training.monitor.window import (
 
 @dataclass(frozen=True)
 class DriftThresholds:
-    """When a feature counts as drifted. Each default is a conventional, conservative level.
+    """When a feature counts as drifted: a change too large to be chance AND large enough to matter.
 
-    - ``psi`` 0.2: the usual reading is < 0.1 stable, 0.1-0.2 moderate, > 0.2 significant.
-      An iid window of n rows on 10 buckets has expected PSI of about 9/n, so windows of a
-      few hundred rows stay well below it.
-    - ``ks`` 0.2: a fifth of the mass moved past some bucket edge; the two-sample 1% critical
-      value is below 0.2 for windows of more than ~100 rows, so noise rarely reaches it.
-    - ``js_distance`` 0.1 (base 2, in [0, 1]): e.g. a 50/50 category split turning 64/36;
-      iid windows of a few hundred rows on a handful of categories stay near 0.03-0.05.
-    - ``missing_rate_increase`` 0.1: a tenth more requests missing a field is an incident,
-      smaller changes are within the sampling noise of small windows. Decreases never alarm.
-    - ``type_mismatch_rate`` 0.0: any text in a numeric column breaks the request contract.
-    - ``min_rows`` 50: below it distribution metrics are reported but never alarm.
-    - ``smoothing`` 0.5: pseudo-count added to every PSI bucket on both sides (Jeffreys), so
-      an empty bucket is not infinite and sparse tail buckets of small windows do not
-      dominate (a fixed floor such as 1e-4 let 4 rows in a bucket the baseline left empty
-      score 0.07 alone); its weight vanishes as windows grow.
+    Chance. A window of n rows drawn from the training distribution still differs from the
+    baseline (N rows): with k bins, n_eff·PSI and 8·n_eff·ln2·JS² (n_eff = nN/(n+N)) follow a
+    chi-square law with k-1 degrees of freedom (both are second-order equal to Pearson's
+    two-sample statistic), so their expected value is about (k-1)/n_eff -- PSI 0.03 on 10
+    buckets at 300 rows, and on a few hundred rows of sparse buckets PSI passes 0.2 by
+    chance. KS has the two-sample Kolmogorov bound c(α)·sqrt(1/n + 1/N), and a missing-value
+    rate the one-sided two-proportion z bound. Each metric's threshold is the value chance
+    alone exceeds with probability α/m, where m is the number of tests in the window (every
+    metric of every feature: Bonferroni), so the whole window raises a false alarm with
+    probability at most ``false_alarm_rate``, at any window size. The chi-square law needs
+    about 5 expected rows per bin: bins are merged until each holds ``min_expected_rows`` of
+    the window (adjacent numeric buckets; categories beyond the top ``max_categories`` or
+    below that count go to "other"), so a window of 50 rows is compared on a few wide bins
+    and one of 5,000 on all of them.
+
+    Materiality. At thousands of rows chance is small and a harmless change would be
+    significant: a metric must also exceed its conventional floor (``psi``, ``ks``,
+    ``js_distance``, ``missing_rate_increase``; the ``--*-threshold`` flags set them).
+
+    - ``false_alarm_rate`` 0.001: per window, all features together; one false alarm in a
+      thousand checks (hourly: one in six weeks; daily: one in three years).
+    - ``psi`` 0.1: the usual "moderate shift" level (< 0.1 stable); a mean shift of about
+      0.3 standard deviations of a normal feature.
+    - ``ks`` 0.1: a tenth of the mass moved past some value.
+    - ``js_distance`` 0.1 (base 2, in [0, 1]): e.g. a 50/50 category split turning 64/36.
+    - ``missing_rate_increase`` 0.05: five more requests in a hundred missing a field.
+      Decreases never alarm.
+    - ``type_mismatch_rate`` 0.0: any text in a numeric column breaks the request contract
+      (a schema violation, not drift).
+    - ``min_rows`` 50: below it metrics are reported but never alarm.
+    - ``min_expected_rows`` 5 and ``max_categories`` 20: the bins (above).
+    - ``smoothing`` 0.5: pseudo-count added to every PSI bin on both sides (Jeffreys), so an
+      empty bin is finite.
     """
 
-    psi: float = 0.2
-    ks: float = 0.2
+    false_alarm_rate: float = 0.001
+    psi: float = 0.1
+    ks: float = 0.1
     js_distance: float = 0.1
-    missing_rate_increase: float = 0.1
+    missing_rate_increase: float = 0.05
     type_mismatch_rate: float = 0.0
     min_rows: int = 50
+    min_expected_rows: float = 5.0
+    max_categories: int = 20
     smoothing: float = 0.5
 
 
 DEFAULT_THRESHOLDS = DriftThresholds()
-"""The conventional levels above; what a check uses unless told otherwise."""
+"""The levels above; what a check uses unless told otherwise."""
 
 
 def psi(expected: np.ndarray, actual: np.ndarray, smoothing: float = 0.5) -> float:
@@ -92,9 +116,110 @@ def js_distance(expected: Mapping[str, float], actual: Mapping[str, float]) -> f
     return float(math.sqrt(max((kl(p) + kl(q)) / 2, 0.0)))
 
 
-def _metric(value: float, threshold: float, judged: bool, **extra: Any) -> dict[str, Any]:
-    return {"value": round(float(value), 6), "threshold": threshold,
-            "drifted": bool(judged and value > threshold), **extra}
+# --- sample-size-aware bins and thresholds ---------------------------------------------------
+
+
+def effective_rows(rows: float, baseline_rows: float) -> float:
+    """n·N/(n+N): the rows a two-sample comparison of n and N rows is worth."""
+    if rows <= 0 or baseline_rows <= 0:
+        return 0.0
+    return rows * baseline_rows / (rows + baseline_rows)
+
+
+def merged_bucket_starts(baseline_counts: Sequence[float], rows: int,
+                         min_expected: float) -> list[int]:
+    """First bucket of each group of adjacent buckets, merged left to right until a group
+    expects at least `min_expected` of the window's `rows` (a short last group joins the one
+    before it)."""
+    counts = np.asarray(baseline_counts, float)
+    total = counts.sum()
+    if total <= 0 or rows <= 0:
+        return [0]
+    expected = counts / total * rows
+    starts, running = [0], 0.0
+    for index, value in enumerate(expected):
+        running += value
+        if running >= min_expected and index + 1 < len(expected):
+            starts.append(index + 1)
+            running = 0.0
+    if len(starts) > 1 and running < min_expected:
+        starts.pop()
+    return starts
+
+
+def top_categories(baseline: Mapping[str, float], rows: int, thresholds: DriftThresholds
+                   ) -> list[str]:
+    """The baseline's categories compared one by one: the most frequent, at most
+    ``max_categories``, each expecting ``min_expected_rows`` of the window; every other
+    category (and any new one) is compared as one "other" share."""
+    total = sum(baseline.values())
+    ranked = sorted(((c, n) for c, n in baseline.items() if c != OTHER_CATEGORY),
+                    key=lambda item: (-item[1], item[0]))
+    kept = [c for c, n in ranked[:thresholds.max_categories]
+            if total and n / total * rows >= thresholds.min_expected_rows]
+    rest = total - sum(baseline[c] for c in kept)
+    if kept and total and rest / total * rows < thresholds.min_expected_rows:
+        kept.pop()  # "other" would be too thin to compare: the last category joins it
+    return kept
+
+
+def grouped_categories(counts: Mapping[str, float], kept: Sequence[str]) -> dict[str, float]:
+    """`counts` over the `kept` categories and "other"."""
+    grouped = {c: float(counts.get(c, 0.0)) for c in kept}
+    grouped[OTHER_CATEGORY] = float(sum(v for c, v in counts.items() if c not in grouped))
+    return grouped
+
+
+def chi_square_level(alpha: float, bins: int) -> float:
+    """The chi-square value (bins-1 degrees of freedom) chance exceeds with probability alpha."""
+    return float(distributions.chi2.isf(alpha, max(bins - 1, 1)))
+
+
+def psi_chance_level(alpha: float, bins: int, rows: float, baseline_rows: float) -> float:
+    """The PSI an unshifted window of `rows` exceeds with probability `alpha` on `bins` bins."""
+    n_eff = effective_rows(rows, baseline_rows)
+    return chi_square_level(alpha, bins) / n_eff if n_eff else math.inf
+
+
+def js_chance_level(alpha: float, bins: int, rows: float, baseline_rows: float) -> float:
+    """The JS distance (base 2) an unshifted window exceeds with probability `alpha`."""
+    n_eff = effective_rows(rows, baseline_rows)
+    if not n_eff:
+        return math.inf
+    return math.sqrt(chi_square_level(alpha, bins) / (8 * n_eff * math.log(2)))
+
+
+def ks_chance_level(alpha: float, rows: float, baseline_rows: float) -> float:
+    """The two-sample KS statistic chance exceeds with probability `alpha` (Kolmogorov's
+    asymptotic bound; conservative for discrete values)."""
+    if rows <= 0 or baseline_rows <= 0:
+        return math.inf
+    return math.sqrt(-math.log(alpha / 2) / 2) * math.sqrt(1 / rows + 1 / baseline_rows)
+
+
+def missing_chance_level(alpha: float, baseline_missing: float, baseline_rows: float,
+                         rows: float) -> float:
+    """The increase of the missing rate chance exceeds with probability `alpha` (one-sided
+    two-proportion z bound; the baseline's rate smoothed so a clean baseline is not certain)."""
+    if rows <= 0 or baseline_rows <= 0:
+        return math.inf
+    rate = (baseline_missing + 0.5) / (baseline_rows + 1)
+    z = float(distributions.norm.isf(alpha))
+    return z * math.sqrt(rate * (1 - rate) * (1 / rows + 1 / baseline_rows))
+
+
+def tests_per_feature(window: NumericWindow | CategoricalWindow) -> int:
+    """Metrics judged per feature: PSI, KS and missing rate (numbers, dates); JS and missing
+    rate (categories)."""
+    return 3 if isinstance(window, NumericWindow) else 2
+
+
+def _metric(value: float, minimum: float, chance: float, judged: bool,
+            **extra: Any) -> dict[str, Any]:
+    threshold = max(minimum, chance)
+    return {"value": round(float(value), 6), "threshold": round(float(threshold), 6),
+            "drifted": bool(judged and value > threshold),
+            "minimum_effect": minimum, "chance_level": round(float(chance), 6), **extra}
 
 
 def _baseline_categories(feature: FeatureBaseline) -> dict[str, float]:
@@ -107,19 +232,34 @@ def _baseline_categories(feature: FeatureBaseline) -> dict[str, float]:
 
 
 def feature_report(
-    window: NumericWindow | CategoricalWindow, thresholds: DriftThresholds, judged: bool
+    window: NumericWindow | CategoricalWindow, thresholds: DriftThresholds, judged: bool,
+    alpha: float | None = None,
 ) -> dict[str, Any]:
-    """Metrics, thresholds and verdicts of one feature (judged=False: report, never alarm)."""
+    """Metrics, thresholds and verdicts of one feature (judged=False: report, never alarm).
+
+    `alpha`: the chance of a false alarm allowed to each of its metrics (default: the whole
+    ``false_alarm_rate``, as if it were the only feature).
+    """
+    alpha = thresholds.false_alarm_rate if alpha is None else alpha
     feature = window.baseline
     rows = window.present + window.missing
+    present = window.present
+    base_present = feature.num_present
     missing_rate = window.missing / rows if rows else 0.0
+    judged_values = judged and present > 0
     metrics: dict[str, Any] = {}
     current: dict[str, Any]
     if isinstance(window, NumericWindow):
-        metrics["psi"] = _metric(psi(feature.counts, window.counts, thresholds.smoothing),
-                                 thresholds.psi, judged and window.present > 0)
+        starts = merged_bucket_starts(feature.counts, present, thresholds.min_expected_rows)
+        base_bins = np.add.reduceat(np.asarray(feature.counts, float), starts)
+        live_bins = np.add.reduceat(np.asarray(window.counts, float), starts)
+        bins = len(starts)
+        metrics["psi"] = _metric(
+            psi(base_bins, live_bins, thresholds.smoothing), thresholds.psi,
+            psi_chance_level(alpha, bins, present, base_present) if bins > 1 else math.inf,
+            judged_values and bins > 1, bins=bins)
         metrics["ks"] = _metric(ks_statistic(window), thresholds.ks,
-                                judged and window.present > 0)
+                                ks_chance_level(alpha, present, base_present), judged_values)
         current = {
             "bucket_counts": window.counts.tolist(),
             "mean": window.total / window.present if window.present else None,
@@ -129,22 +269,37 @@ def feature_report(
         baseline_view = {"bucket_counts": feature.counts.tolist(),
                          "lower_bounds": feature.lower.tolist(),
                          "upper_bounds": feature.upper.tolist()}
+        if feature.is_date:
+            current["unit"] = baseline_view["unit"] = "days since 1970-01-01"
     else:
         base = _baseline_categories(feature)
-        metrics["js_distance"] = _metric(js_distance(base, window.counts),
-                                         thresholds.js_distance, judged and window.present > 0)
+        kept = top_categories(base, present, thresholds)
+        bins = len(kept) + 1
+        metrics["js_distance"] = _metric(
+            js_distance(grouped_categories(base, kept), grouped_categories(window.counts, kept)),
+            thresholds.js_distance,
+            js_chance_level(alpha, bins, present, base_present) if kept else math.inf,
+            judged_values and bool(kept), bins=bins, compared=[*kept, OTHER_CATEGORY])
         current = {"category_counts": dict(window.counts),
                    "new_categories": dict(window.new_categories.most_common(20))}
         baseline_view = {"category_counts": base}
     metrics["missing_rate"] = _metric(
-        missing_rate - feature.missing_rate, thresholds.missing_rate_increase, judged,
-        current=round(missing_rate, 6), baseline=round(feature.missing_rate, 6),
+        missing_rate - feature.missing_rate, thresholds.missing_rate_increase,
+        missing_chance_level(alpha, feature.num_missing, feature.num_present + feature.num_missing,
+                             rows),
+        judged, current=round(missing_rate, 6), baseline=round(feature.missing_rate, 6),
     )
-    ratios = [m["value"] / m["threshold"] for m in metrics.values() if m["threshold"] > 0]
+    ratios = [m["value"] / m["threshold"] for m in metrics.values()
+              if m["threshold"] > 0 and math.isfinite(m["threshold"])]
+    for m in metrics.values():
+        if not math.isfinite(m["threshold"]):
+            m["threshold"] = m["chance_level"] = None  # not comparable: too few rows or bins
     return {
         "name": feature.name,
+        "kind": feature.kind,
         "inferred_type": feature.inferred_type,
         "rows": rows,
+        "baseline_rows": int(feature.num_present + feature.num_missing),
         "missing": window.missing,
         "type_mismatches": window.mismatched,
         "metrics": metrics,
