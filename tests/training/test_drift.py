@@ -198,8 +198,8 @@ def test_a_handful_of_rows_is_reported_but_never_alarms(cancer_frame, tmp_path):
     assert report["drift"] is False
     metrics = by_name(report)["mean radius"]["metrics"]
     assert metrics["ks"]["value"] > 0.9  # reported, not judged
-    assert metrics["psi"]["bins"] == 1 and metrics["psi"]["threshold"] is None  # 10 rows:
-    # too few for two bins of 5 expected rows
+    assert metrics["psi"]["bins"] == 1 and metrics["psi"]["p_value"] == 1.0  # 10 rows: too
+    # few for two bins of 5 expected rows
 
 
 def test_malformed_lines_and_rows_are_skipped_and_counted(cancer_frame, tmp_path):

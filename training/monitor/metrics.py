@@ -32,23 +32,25 @@ class DriftThresholds:
     """When a feature counts as drifted: a change too large to be chance AND large enough to matter.
 
     Chance. A window of n rows drawn from the training distribution still differs from the
-    baseline (N rows): with k bins, n_eff·PSI and 8·n_eff·ln2·JS² (n_eff = nN/(n+N)) follow a
-    chi-square law with k-1 degrees of freedom (both are second-order equal to Pearson's
-    two-sample statistic), so their expected value is about (k-1)/n_eff -- PSI 0.03 on 10
-    buckets at 300 rows, and on a few hundred rows of sparse buckets PSI passes 0.2 by
-    chance. KS has the two-sample Kolmogorov bound c(α)·sqrt(1/n + 1/N), and a missing-value
-    rate the one-sided two-proportion z bound. Each metric's threshold is the value chance
-    alone exceeds with probability α/m, where m is the number of tests in the window (every
-    metric of every feature: Bonferroni), so the whole window raises a false alarm with
-    probability at most ``false_alarm_rate``, at any window size. The chi-square law needs
-    about 5 expected rows per bin: bins are merged until each holds ``min_expected_rows`` of
-    the window (adjacent numeric buckets; categories beyond the top ``max_categories`` or
-    below that count go to "other"), so a window of 50 rows is compared on a few wide bins
-    and one of 5,000 on all of them.
+    baseline's N rows: on 10 buckets its expected PSI is about 9/n_eff (n_eff = nN/(n+N)),
+    and on a few hundred rows of sparse buckets PSI passes any fixed level (0.2) by chance.
+    So every metric comes with the p-value of a two-sample test of "same distribution" on
+    exactly the rows it compares: the G-test of homogeneity (likelihood ratio, chi-square
+    with k-1 degrees of freedom) on the bins of PSI and of the JS distance, Kolmogorov's
+    asymptotic law for KS (conservative on discrete values), a one-sided two-proportion z
+    test for the missing rate. A metric can alarm only when its p-value is below
+    ``false_alarm_rate / m``, m being the number of tests in the window (every metric of
+    every feature: Bonferroni), so a window without drift alarms with probability at most
+    ``false_alarm_rate``, at 50 rows as at 50,000. The G-test needs about 5 expected rows
+    per bin (PSI's own chi-square approximation does not hold in the far tail: a bin that
+    happens to be empty weighs far more in PSI than in the likelihood ratio, so PSI is
+    reported, not tested): bins are merged until each expects ``min_expected_rows`` of the
+    window (adjacent numeric buckets; categories beyond the top ``max_categories`` or below
+    that count go to "other"), so 50 rows are compared on a few wide bins and 5,000 on all.
 
-    Materiality. At thousands of rows chance is small and a harmless change would be
-    significant: a metric must also exceed its conventional floor (``psi``, ``ks``,
-    ``js_distance``, ``missing_rate_increase``; the ``--*-threshold`` flags set them).
+    Materiality. At thousands of rows a harmless change is significant: a metric must also
+    exceed its ``threshold``, a conventional floor (``psi``, ``ks``, ``js_distance``,
+    ``missing_rate_increase``; the ``--*-threshold`` flags set them).
 
     - ``false_alarm_rate`` 0.001: per window, all features together; one false alarm in a
       thousand checks (hourly: one in six weeks; daily: one in three years).
@@ -170,42 +172,39 @@ def grouped_categories(counts: Mapping[str, float], kept: Sequence[str]) -> dict
     return grouped
 
 
-def chi_square_level(alpha: float, bins: int) -> float:
-    """The chi-square value (bins-1 degrees of freedom) chance exceeds with probability alpha."""
-    return float(distributions.chi2.isf(alpha, max(bins - 1, 1)))
+def g_test_p_value(baseline_counts: Sequence[float], window_counts: Sequence[float]) -> float:
+    """p-value of the G-test of homogeneity (likelihood ratio) of two count vectors over the
+    same bins: the chance that two samples of one distribution differ this much."""
+    table = np.array([baseline_counts, window_counts], float)
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2 or np.any(table.sum(axis=1) <= 0):
+        return 1.0
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
+    observed = np.where(table > 0, table, 1.0)
+    g = 2.0 * float(np.sum(np.where(table > 0, table * np.log(observed / expected), 0.0)))
+    return float(distributions.chi2.sf(g, table.shape[1] - 1))
 
 
-def psi_chance_level(alpha: float, bins: int, rows: float, baseline_rows: float) -> float:
-    """The PSI an unshifted window of `rows` exceeds with probability `alpha` on `bins` bins."""
-    n_eff = effective_rows(rows, baseline_rows)
-    return chi_square_level(alpha, bins) / n_eff if n_eff else math.inf
-
-
-def js_chance_level(alpha: float, bins: int, rows: float, baseline_rows: float) -> float:
-    """The JS distance (base 2) an unshifted window exceeds with probability `alpha`."""
+def ks_p_value(statistic: float, rows: float, baseline_rows: float) -> float:
+    """p-value of a two-sample KS statistic (Kolmogorov's asymptotic law; conservative for
+    discrete values)."""
     n_eff = effective_rows(rows, baseline_rows)
     if not n_eff:
-        return math.inf
-    return math.sqrt(chi_square_level(alpha, bins) / (8 * n_eff * math.log(2)))
+        return 1.0
+    return float(distributions.kstwobign.sf(statistic * math.sqrt(n_eff)))
 
 
-def ks_chance_level(alpha: float, rows: float, baseline_rows: float) -> float:
-    """The two-sample KS statistic chance exceeds with probability `alpha` (Kolmogorov's
-    asymptotic bound; conservative for discrete values)."""
+def missing_p_value(window_missing: float, rows: float, baseline_missing: float,
+                    baseline_rows: float) -> float:
+    """One-sided p-value of a rise of the missing rate (two-proportion z test, pooled rate)."""
     if rows <= 0 or baseline_rows <= 0:
-        return math.inf
-    return math.sqrt(-math.log(alpha / 2) / 2) * math.sqrt(1 / rows + 1 / baseline_rows)
-
-
-def missing_chance_level(alpha: float, baseline_missing: float, baseline_rows: float,
-                         rows: float) -> float:
-    """The increase of the missing rate chance exceeds with probability `alpha` (one-sided
-    two-proportion z bound; the baseline's rate smoothed so a clean baseline is not certain)."""
-    if rows <= 0 or baseline_rows <= 0:
-        return math.inf
-    rate = (baseline_missing + 0.5) / (baseline_rows + 1)
-    z = float(distributions.norm.isf(alpha))
-    return z * math.sqrt(rate * (1 - rate) * (1 / rows + 1 / baseline_rows))
+        return 1.0
+    pooled = (window_missing + baseline_missing) / (rows + baseline_rows)
+    if pooled <= 0 or pooled >= 1:
+        return 1.0
+    rise = window_missing / rows - baseline_missing / baseline_rows
+    z = rise / math.sqrt(pooled * (1 - pooled) * (1 / rows + 1 / baseline_rows))
+    return float(distributions.norm.sf(z))
 
 
 def tests_per_feature(window: NumericWindow | CategoricalWindow) -> int:
@@ -214,12 +213,17 @@ def tests_per_feature(window: NumericWindow | CategoricalWindow) -> int:
     return 3 if isinstance(window, NumericWindow) else 2
 
 
-def _metric(value: float, minimum: float, chance: float, judged: bool,
+def _metric(value: float, threshold: float, p_value: float, alpha: float, judged: bool,
             **extra: Any) -> dict[str, Any]:
-    threshold = max(minimum, chance)
-    return {"value": round(float(value), 6), "threshold": round(float(threshold), 6),
-            "drifted": bool(judged and value > threshold),
-            "minimum_effect": minimum, "chance_level": round(float(chance), 6), **extra}
+    """One metric: drifted when above its threshold (material) and its p-value below alpha
+    (not chance); `score` >= 1 exactly then (the smaller of value/threshold and
+    log(p)/log(alpha))."""
+    material = value / threshold if threshold > 0 else 0.0
+    unlikely = math.log(max(p_value, 1e-300)) / math.log(alpha) if 0 < alpha < 1 else 0.0
+    return {"value": round(float(value), 6), "threshold": threshold,
+            "p_value": float(f"{p_value:.3g}"), "alpha": float(f"{alpha:.3g}"),
+            "drifted": bool(judged and value > threshold and p_value < alpha),
+            "score": round(float(min(material, unlikely)), 6) if judged else 0.0, **extra}
 
 
 def _baseline_categories(feature: FeatureBaseline) -> dict[str, float]:
@@ -253,13 +257,12 @@ def feature_report(
         starts = merged_bucket_starts(feature.counts, present, thresholds.min_expected_rows)
         base_bins = np.add.reduceat(np.asarray(feature.counts, float), starts)
         live_bins = np.add.reduceat(np.asarray(window.counts, float), starts)
-        bins = len(starts)
-        metrics["psi"] = _metric(
-            psi(base_bins, live_bins, thresholds.smoothing), thresholds.psi,
-            psi_chance_level(alpha, bins, present, base_present) if bins > 1 else math.inf,
-            judged_values and bins > 1, bins=bins)
-        metrics["ks"] = _metric(ks_statistic(window), thresholds.ks,
-                                ks_chance_level(alpha, present, base_present), judged_values)
+        metrics["psi"] = _metric(psi(base_bins, live_bins, thresholds.smoothing), thresholds.psi,
+                                 g_test_p_value(base_bins, live_bins), alpha, judged_values,
+                                 bins=len(starts))
+        ks = ks_statistic(window)
+        metrics["ks"] = _metric(ks, thresholds.ks, ks_p_value(ks, present, base_present), alpha,
+                                judged_values)
         current = {
             "bucket_counts": window.counts.tolist(),
             "mean": window.total / window.present if window.present else None,
@@ -274,26 +277,21 @@ def feature_report(
     else:
         base = _baseline_categories(feature)
         kept = top_categories(base, present, thresholds)
-        bins = len(kept) + 1
+        base_groups = grouped_categories(base, kept)
+        live_groups = grouped_categories(window.counts, kept)
         metrics["js_distance"] = _metric(
-            js_distance(grouped_categories(base, kept), grouped_categories(window.counts, kept)),
-            thresholds.js_distance,
-            js_chance_level(alpha, bins, present, base_present) if kept else math.inf,
-            judged_values and bool(kept), bins=bins, compared=[*kept, OTHER_CATEGORY])
+            js_distance(base_groups, live_groups), thresholds.js_distance,
+            g_test_p_value(list(base_groups.values()), list(live_groups.values())), alpha,
+            judged_values, bins=len(base_groups), compared=list(base_groups))
         current = {"category_counts": dict(window.counts),
                    "new_categories": dict(window.new_categories.most_common(20))}
         baseline_view = {"category_counts": base}
     metrics["missing_rate"] = _metric(
         missing_rate - feature.missing_rate, thresholds.missing_rate_increase,
-        missing_chance_level(alpha, feature.num_missing, feature.num_present + feature.num_missing,
-                             rows),
-        judged, current=round(missing_rate, 6), baseline=round(feature.missing_rate, 6),
+        missing_p_value(window.missing, rows, feature.num_missing,
+                        feature.num_present + feature.num_missing),
+        alpha, judged, current=round(missing_rate, 6), baseline=round(feature.missing_rate, 6),
     )
-    ratios = [m["value"] / m["threshold"] for m in metrics.values()
-              if m["threshold"] > 0 and math.isfinite(m["threshold"])]
-    for m in metrics.values():
-        if not math.isfinite(m["threshold"]):
-            m["threshold"] = m["chance_level"] = None  # not comparable: too few rows or bins
     return {
         "name": feature.name,
         "kind": feature.kind,
@@ -303,7 +301,7 @@ def feature_report(
         "missing": window.missing,
         "type_mismatches": window.mismatched,
         "metrics": metrics,
-        "drift_score": round(max([0.0, *ratios]), 6),
+        "drift_score": max([0.0, *(m["score"] for m in metrics.values())]),
         "drifted": any(m["drifted"] for m in metrics.values()),
         "current": current,
         "baseline": baseline_view,

@@ -31,9 +31,9 @@ STATUS_LOW_TRAFFIC = "low traffic"
 STATUS_NO_BASELINE = "no baseline"
 """No statistics.json at the baseline URI (before the first deployment): nothing to compare."""
 REPORT_VERSION = 2
-"""2: thresholds that depend on the rows (``threshold`` = max(``minimum_effect``,
-``chance_level``)), ``verdict``, ``kind``, ``baseline_rows``, ``skipped``, ``decision`` and the
-window and malformed input in words."""
+"""2: each metric's ``p_value`` and ``alpha`` next to its ``value`` and ``threshold`` (drifted:
+above the threshold and p below alpha), ``verdict``, ``kind``, ``baseline_rows``, ``skipped``,
+``decision``, and the window and malformed input in words."""
 
 
 def _when(text: str | None) -> str:
@@ -142,9 +142,11 @@ def drift_report(
         "thresholds": asdict(thresholds),
         "decision": {"tests": tests, "false_alarm_rate": thresholds.false_alarm_rate,
                      "alpha_per_test": alpha,
-                     "description": f"{tests} tests (every metric of every feature); each "
-                                    f"alarms by chance with probability {alpha:.2g}, the "
-                                    f"window with at most {thresholds.false_alarm_rate:g}"},
+                     "description": f"a metric alarms when it exceeds its threshold and its "
+                                    f"p-value is below {alpha:.2g} ({tests} tests: every "
+                                    f"metric of every feature), so a window without drift "
+                                    f"alarms with probability at most "
+                                    f"{thresholds.false_alarm_rate:g}"},
         "baseline": {"item_count": stats.baseline.item_count,
                      "features": len(stats.baseline.features)},
         "features": features,
@@ -215,10 +217,8 @@ def _feature_plot(feature: Mapping[str, Any]) -> str | None:
 
 
 def _metrics_text(feature: Mapping[str, Any]) -> str:
-    return ", ".join(
-        f"{name} {m['value']:.3g}" + (f" (> {m['threshold']:.3g} alarms)"
-                                      if m["threshold"] is not None else " (not judged)")
-        for name, m in feature["metrics"].items())
+    return "; ".join(f"{name} {m['value']:.3g} (> {m['threshold']:g}), p {m['p_value']:.2g}"
+                     for name, m in feature["metrics"].items())
 
 
 def _feature_rows(features: Sequence[Mapping[str, Any]]) -> str:
@@ -231,8 +231,7 @@ def _feature_rows(features: Sequence[Mapping[str, Any]]) -> str:
 
 
 _TABLE_HEAD = ("<tr><th>feature</th><th>kind</th><th>rows</th><th>baseline rows</th>"
-               "<th>metrics (alarm threshold at these rows)</th><th>score</th>"
-               "<th>verdict</th></tr>")
+               "<th>metrics (threshold), p-value</th><th>score</th><th>verdict</th></tr>")
 
 
 def render_html(report: Mapping[str, Any]) -> str:
