@@ -261,6 +261,7 @@ def test_the_report_has_one_verdict_and_leads_with_the_drifted_feature():
     assert report["verdict"] == f"drift in 1 of {len(baseline.features)} features: worst area"
     assert report["window"]["description"] == (
         "from 2026-11-27 09:00 UTC to 2026-11-27 11:00 UTC (2 h): 280 requests, 280 rows")
+    assert check_frame(rows, baseline)["window"]["description"] == "280 requests, 280 rows"
     page = render_html(report)
     assert page.count("<h1>") == 1
     assert f"<h1>Drift report: {report['verdict']}</h1>" in page

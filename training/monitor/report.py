@@ -36,10 +36,8 @@ above the threshold and p below alpha), ``verdict``, ``kind``, ``baseline_rows``
 ``decision``, and the window and malformed input in words."""
 
 
-def _when(text: str | None) -> str:
+def _when(text: str) -> str:
     """An ISO time as 'YYYY-MM-DD HH:MM UTC'."""
-    if not text:
-        return "the first capture"
     try:
         moment = datetime.fromisoformat(text).astimezone(UTC)
     except ValueError:
@@ -54,11 +52,14 @@ def _plural(count: int, noun: str) -> str:
 def describe_window(window: Mapping[str, Any], records: int, rows: int) -> str:
     """The window in words: 'from … to … (24 h): 300 requests, 300 rows'."""
     hours = window.get("hours")
+    counts = f"{_plural(records, 'request')}, {_plural(rows, 'row')}"
+    if not window.get("start") and not window.get("end"):
+        return counts
     span = (f"every capture file up to {_when(window.get('end'))}"
             if not window.get("start") else
             f"from {_when(window.get('start'))} to {_when(window.get('end'))}"
             + (f" ({hours:g} h)" if isinstance(hours, (int, float)) else ""))
-    return f"{span}: {_plural(records, 'request')}, {_plural(rows, 'row')}"
+    return f"{span}: {counts}"
 
 
 def describe_malformed(by_reason: Mapping[str, int]) -> str:
