@@ -311,7 +311,8 @@ def close_the_loop(run: LocalRun, package: Mapping[str, Any],
     with serve_package(run.workdir, package, python=str(run.job_environment.python),
                        endpoint_name=endpoint) as server:
         answered, failures = send_traffic(server.url, bodies)
-    tell("traffic", f"{len(bodies) * ROWS_PER_REQUEST} test rows in {len(bodies)} requests to "
+    rows = sum(len(body.splitlines()) for body in bodies)
+    tell("traffic", f"{rows} distinct rows of the splits (test first) in {len(bodies)} requests to "
                     f"the local endpoint {endpoint}, with {', '.join(shifted) or 'no feature'} "
                     f"moved by +{SHIFT_STANDARD_DEVIATIONS:g} standard deviations; "
                     f"{answered} answered 200; captured under {captured}"
