@@ -30,7 +30,7 @@ from training.monitor.metrics import (
     psi,
 )
 from training.monitor.reference import Baseline, baseline_of_document
-from training.monitor.report import render_html
+from training.monitor.report import plotted_shares, render_html
 from training.monitor.window import OTHER_CATEGORY
 
 DIRTY = "churn-10pct-dirty"
@@ -159,6 +159,9 @@ def test_new_cities_taking_a_third_of_the_traffic_are_flagged_as_other():
     report = check_frame(rows, baseline)
     assert report["drifted_features"] == ["city"]
     assert len(by_name(report)["city"]["current"]["new_categories"]) == 20  # the 20 most seen
+    labels, before, now = plotted_shares(by_name(report)["city"])  # the plot: what was compared
+    assert labels == by_name(report)["city"]["metrics"]["js_distance"]["compared"]
+    assert now[-1] > before[-1] + 0.2  # "other" grew by the new cities' third
 
 
 def test_dates_are_compared_as_dates_not_as_a_thousand_strings():
@@ -172,7 +175,10 @@ def test_dates_are_compared_as_dates_not_as_a_thousand_strings():
     later = held_out[baseline.names].copy()
     later["signup_date"] = (pd.to_datetime(later["signup_date"]) + pd.DateOffset(years=1)
                             ).dt.strftime("%Y-%m-%d")
-    assert check_frame(later, baseline)["drifted_features"] == ["signup_date"]
+    shifted = check_frame(later, baseline)
+    assert shifted["drifted_features"] == ["signup_date"]
+    labels, _, _ = plotted_shares(by_name(shifted)["signup_date"])
+    assert labels[0].startswith("≤2021-") and labels[-1].startswith(">2023-")  # dates, not days
 
 
 def test_text_that_is_not_a_date_is_a_type_mismatch_in_a_date_column():

@@ -10,16 +10,18 @@ import base64
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
+from training.baseline import DATETIME_KIND
 from training.contract import BASELINE_STATISTICS_FILE
 from training.monitor.metrics import (
     DEFAULT_THRESHOLDS,
     DriftThresholds,
     feature_report,
+    grouped_categories,
     schema_violations,
     tests_per_feature,
 )
@@ -185,26 +187,45 @@ def no_baseline_report(baseline_uri: str, window: Mapping[str, Any] | None = Non
     }
 
 
+def _day(days: float) -> str:
+    """Days since 1970-01-01 as a date."""
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=days)).strftime("%Y-%m-%d")
+
+
+def plotted_shares(feature: Mapping[str, Any]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(bar labels, baseline shares, current shares) of a feature's plot: its buckets (dates as
+    dates), or the categories the check compared (top ones and "other")."""
+    if "bucket_counts" in feature["current"]:
+        base = np.asarray(feature["baseline"]["bucket_counts"], float)
+        cur = np.asarray(feature["current"]["bucket_counts"], float)
+        uppers = feature["baseline"]["upper_bounds"]
+        edge = _day if feature.get("kind") == DATETIME_KIND else (lambda u: f"{u:.3g}")
+        labels = [f"≤{edge(u)}" for u in uppers[:-1]] + [f">{edge(uppers[-2])}"
+                                                         if len(uppers) > 1 else "all"]
+    else:
+        base_map = feature["baseline"]["category_counts"]
+        cur_map = feature["current"]["category_counts"]
+        compared = feature["metrics"].get("js_distance", {}).get("compared")
+        if compared:
+            base_map, cur_map = (grouped_categories(base_map, compared[:-1]),
+                                 grouped_categories(cur_map, compared[:-1]))
+            labels = list(compared)
+        else:
+            labels = sorted(set(base_map) | set(cur_map))
+        base = np.array([base_map.get(k, 0.0) for k in labels], float)
+        cur = np.array([cur_map.get(k, 0.0) for k in labels], float)
+    base = base / base.sum() if base.sum() else base
+    cur = cur / cur.sum() if cur.sum() else cur
+    return labels, base, cur
+
+
 def _feature_plot(feature: Mapping[str, Any]) -> str | None:
     """A base64 PNG of baseline vs current proportions, or None without matplotlib."""
     try:
         from training import plots
     except ImportError:
         return None
-    if "bucket_counts" in feature["current"]:
-        base = np.asarray(feature["baseline"]["bucket_counts"], float)
-        cur = np.asarray(feature["current"]["bucket_counts"], float)
-        uppers = feature["baseline"]["upper_bounds"]
-        labels = [f"≤{u:.3g}" for u in uppers[:-1]] + [f">{uppers[-2]:.3g}" if len(uppers) > 1
-                                                       else "all"]
-    else:
-        base_map = feature["baseline"]["category_counts"]
-        cur_map = feature["current"]["category_counts"]
-        labels = sorted(set(base_map) | set(cur_map))
-        base = np.array([base_map.get(k, 0.0) for k in labels], float)
-        cur = np.array([cur_map.get(k, 0.0) for k in labels], float)
-    base = base / base.sum() if base.sum() else base
-    cur = cur / cur.sum() if cur.sum() else cur
+    labels, base, cur = plotted_shares(feature)
     figure = plots.new_figure(6.0, 3.0)
     axes = figure.add_subplot()
     x = np.arange(len(labels))
