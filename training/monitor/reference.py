@@ -177,15 +177,14 @@ def load_baseline(path: str | Path) -> Baseline:
 
 def baseline_of_document(data: Any, where: str = BASELINE_STATISTICS_FILE) -> Baseline:
     """The baseline of a parsed ``statistics.json`` document (`where` names it in errors)."""
-    path = where
     features = data.get("features") if isinstance(data, Mapping) else None
     if not isinstance(features, list) or not features:
-        raise DriftInputError(f"{path}: needs a non-empty 'features' list (Model Monitor format)")
-    parsed = tuple(_feature_baseline(i, f, str(path)) for i, f in enumerate(features))
+        raise DriftInputError(f"{where}: needs a non-empty 'features' list (Model Monitor format)")
+    parsed = tuple(_feature_baseline(i, f, where) for i, f in enumerate(features))
     names = [feature.name for feature in parsed]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise DriftInputError(f"{path}: duplicate feature names {duplicates}")
+        raise DriftInputError(f"{where}: duplicate feature names {duplicates}")
     item_count = int((data.get("dataset") or {}).get("item_count") or 0)
     skipped = {str(entry.get("name")): str(entry.get("reason", ""))
                for entry in data.get(SKIPPED_COLUMNS_KEY) or [] if isinstance(entry, Mapping)}
