@@ -36,27 +36,18 @@ RECORDS_PER_FILE = 50_000
 
 
 def write_baseline(folder: Path, sample: np.ndarray, names: list[str]) -> Path:
-    """Model Monitor statistics.json of `sample`: 10 equal-width buckets per feature."""
+    """Model Monitor statistics.json of `sample`, as Profile writes it (10 equal-width
+    buckets per feature, `training.baseline`), without the sketch (CDFs read off buckets)."""
+    from training.baseline import FORMAT_VERSION, numeric_feature_statistics
+
     features = []
     for index, name in enumerate(names):
-        column = sample[:, index]
-        edges = np.linspace(column.min(), column.max(), 11)
-        counts = np.bincount(np.searchsorted(edges[1:-1], column, side="left"), minlength=10)
-        features.append({
-            "name": name, "inferred_type": "Fractional",
-            "numerical_statistics": {
-                "common": {"num_present": len(column), "num_missing": 0},
-                "mean": float(column.mean()), "sum": float(column.sum()),
-                "std_dev": float(column.std()), "min": float(column.min()),
-                "max": float(column.max()),
-                "distribution": {"kll": {"buckets": [
-                    {"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]),
-                     "count": int(counts[i])} for i in range(10)]}},
-            },
-        })
+        entry = numeric_feature_statistics(name, sample[:, index])
+        entry["numerical_statistics"]["distribution"]["kll"].pop("sketch")
+        features.append(entry)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "statistics.json"
-    path.write_text(json.dumps({"version": 0.0, "dataset": {"item_count": len(sample)},
+    path.write_text(json.dumps({"version": FORMAT_VERSION, "dataset": {"item_count": len(sample)},
                                 "features": features}))
     return path
 

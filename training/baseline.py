@@ -12,6 +12,11 @@ statistics.json (AWS "Schema for Statistics"):
      "std_dev", "min", "max", "distribution": {"kll": {"buckets", "sketch"}}}} |
      {"name", "inferred_type": "String", "string_statistics": {"common", "distinct_count",
      "distribution": {"categorical": {"buckets": [{"value", "count"}]}}}}]}
+    Our extensions, which Model Monitor ignores: a date column's entry adds ``monitoring``
+    (its days since the epoch as ``numerical_statistics``, compared instead of its text) and
+    the document ``skipped_columns`` (columns a request may send that are not monitored, with
+    the feature plan's reason). Which column is a date or skipped is the feature plan's call
+    (`training.eda.drift_baseline`).
 constraints.json (AWS "Schema for Constraints"):
     {"version": 0.0, "features": [{"name", "inferred_type", "completeness",
      "num_constraints" | "string_constraints"}], "monitoring_config": {...}}
@@ -48,6 +53,18 @@ KLL_PARAMETERS = {"c": 0.64, "k": 2048.0}
 """The KLL sketch parameters Model Monitor writes."""
 MAX_DOMAIN_VALUES = 100
 """Categories listed as a constraint domain (Model Monitor lists domains for small cardinality)."""
+MONITORING_KEY = "monitoring"
+"""Our extension of a feature entry (Model Monitor ignores keys it does not know): how the drift
+checks read a column whose raw type is not what the model sees. A date column keeps its
+``string_statistics`` (the request sends text) and adds ``{"kind": "datetime", "format",
+"unit", "numerical_statistics"}``: the distribution of its days since 1970-01-01, which the
+drift checks compare instead of 1,000 date strings."""
+SKIPPED_COLUMNS_KEY = "skipped_columns"
+"""Our top-level extension: ``[{"name", "reason"}]``, input columns a request may send that are
+not monitored (ID-like, constant: the model drops them), each with its feature-plan reason."""
+DATETIME_KIND = "datetime"
+"""The monitoring kind of a date column (the feature plan's role for it)."""
+DATETIME_UNIT = "days since 1970-01-01 (UTC)"
 MONITORING_CONFIG: dict[str, Any] = {
     "evaluate_constraints": "Enabled",
     "emit_metrics": "Enabled",
@@ -183,18 +200,53 @@ def string_feature_statistics(name: str, column: Any) -> dict[str, Any]:
     }
 
 
-def baseline_statistics(columns: Any, features: Sequence[_Feature]) -> dict[str, Any]:
-    """statistics.json for `features` (in request order) of `columns` (e.g. a DataFrame)."""
+def date_feature_statistics(name: str, column: Any, days: Any,
+                            date_format: str | None) -> dict[str, Any]:
+    """A date column's entry: its text as a string feature (what Model Monitor sees) and, under
+    `MONITORING_KEY`, the distribution of `days` (the same rows as days since the epoch, NaN
+    where missing or unparseable), which the drift checks compare."""
+    entry = string_feature_statistics(name, column)
+    entry[MONITORING_KEY] = {
+        "kind": DATETIME_KIND,
+        "format": date_format,
+        "unit": DATETIME_UNIT,
+        "numerical_statistics": numeric_feature_statistics(name, days)["numerical_statistics"],
+    }
+    return entry
+
+
+def baseline_statistics(
+    columns: Any,
+    features: Sequence[_Feature],
+    *,
+    dates: Mapping[str, tuple[str | None, Any]] | None = None,
+    skipped: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """statistics.json for `features` (in request order) of `columns` (e.g. a DataFrame).
+
+    `dates`: feature name -> (its date format, its values as days since the epoch), for the
+    columns the feature plan reads as dates; `skipped`: input columns not monitored, with the
+    reason (listed under `SKIPPED_COLUMNS_KEY`).
+    """
+    dates = dates or {}
     entries = []
     item_count = 0
     for feature in features:
         column = columns[feature.name]
         item_count = len(column)
-        if feature.type == FeatureType.NUMERIC:
+        if feature.name in dates:
+            date_format, days = dates[feature.name]
+            entries.append(date_feature_statistics(feature.name, column, days, date_format))
+        elif feature.type == FeatureType.NUMERIC:
             entries.append(numeric_feature_statistics(feature.name, column))
         else:
             entries.append(string_feature_statistics(feature.name, column))
-    return {"version": FORMAT_VERSION, "dataset": {"item_count": item_count}, "features": entries}
+    document: dict[str, Any] = {"version": FORMAT_VERSION, "dataset": {"item_count": item_count},
+                                "features": entries}
+    if skipped:
+        document[SKIPPED_COLUMNS_KEY] = [{"name": name, "reason": str(reason)}
+                                         for name, reason in skipped.items()]
+    return document
 
 
 def baseline_constraints(statistics: Mapping[str, Any]) -> dict[str, Any]:

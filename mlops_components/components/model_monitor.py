@@ -181,7 +181,8 @@ class ModelMonitorArgs:
 
     thresholds: Mapping[str, float] = field(default_factory=dict)
     """drift.py thresholds (psi-threshold, ks-threshold, js-threshold, missing-threshold),
-    each > 0. Default: the job's conservative defaults."""
+    each > 0: the smallest change that alarms (the job raises them on small windows to what
+    chance reaches). Default: the job's defaults (training.monitor.metrics.DriftThresholds)."""
 
     alarm_on_schema_violations: bool = True
     """Also alarm when requests break the schema (not a retraining signal). Default: True."""

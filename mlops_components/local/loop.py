@@ -68,6 +68,7 @@ from mlops_components.sagemaker.monitor_spec import (
     WINDOW_HOURS_FLAG,
     MonitorParameter,
 )
+from mlops_components.sagemaker.spec import StepName
 from training import capture
 from training.contract import (
     BASELINE_STATISTICS_FILE,
@@ -76,6 +77,7 @@ from training.contract import (
     DRIFT_REPORT_FILE,
     LOCAL_METRICS_FILE_ENV,
     LOCAL_S3_ROOT_ENV,
+    SPLITS,
 )
 
 MONITOR_TYPE = "mlops:index:ModelMonitor"
@@ -188,24 +190,29 @@ def baseline_features(statistics: Path) -> list[str]:
                           f"{problem}") from problem
 
 
-def shifted_traffic(test_csv: Path, features: Sequence[str], rows: int = TRAFFIC_ROWS,
-                    seed: int = 0) -> tuple[list[str], list[str]]:
+def shifted_traffic(sources: Path | Sequence[Path], features: Sequence[str],
+                    rows: int = TRAFFIC_ROWS, seed: int = 0) -> tuple[list[str], list[str]]:
     """CSV request bodies (``ROWS_PER_REQUEST`` rows each, no header: what SageMaker clients
-    send) of test rows drawn with replacement, only the model's ``features`` in their order
-    (no target, no dropped ID column), the most spread numeric ones moved by a few standard
-    deviations; and the names of the shifted features."""
+    send) of `rows` distinct rows of the `sources` CSV files (fewer if they hold fewer), only
+    the model's ``features`` in their order (no target, no dropped ID column), the most
+    spread numeric ones moved by a few standard deviations; and the names of the shifted
+    features. Rows are drawn without replacement: 300 draws from the 86 rows of a test split
+    repeat each row 3.5 times, a window that is not a sample of the training distribution,
+    and the drift check rightly flags unshifted features of it."""
     import pandas as pd
 
-    frame = pd.read_csv(test_csv)
+    paths = [sources] if isinstance(sources, Path) else list(sources)
+    frame = pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
     missing = [name for name in features if name not in frame.columns]
     if missing:
-        raise LoopStopped(f"the test split lacks the model's features {missing}")
+        raise LoopStopped(f"the split data lacks the model's features {missing}")
     frame = frame[list(features)]
     numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
                and frame[c].nunique() > 2]
     spread = frame[numeric].std().sort_values(ascending=False) if numeric else pd.Series()
     shifted = [str(c) for c in spread.index[:SHIFTED_FEATURES]]
-    sample = frame.sample(n=rows, replace=True, random_state=seed).reset_index(drop=True)
+    rows = min(rows, len(frame))
+    sample = frame.sample(n=rows, replace=False, random_state=seed).reset_index(drop=True)
     for column in shifted:
         step = float(spread[column]) or 1.0
         sample[column] = sample[column] + SHIFT_STANDARD_DEVIATIONS * step
@@ -216,6 +223,15 @@ def shifted_traffic(test_csv: Path, features: Sequence[str], rows: int = TRAFFIC
                                                            quoting=csv.QUOTE_MINIMAL)
         bodies.append(out.getvalue())
     return bodies, shifted
+
+
+def traffic_sources(run: LocalRun, test: Sequence[Path]) -> list[Path]:
+    """The split files traffic is drawn from: the test split, then validation and train (a
+    small table's test split alone is too few distinct rows for a window)."""
+    outputs = run.local_outputs(StepName.PREPROCESS.value)
+    others = [path for split in reversed(SPLITS[:-1]) if (folder := outputs.get(split))
+              and folder.is_dir() for path in sorted(folder.glob("*.csv"))]
+    return [*test, *others]
 
 
 def send_traffic(url: str, bodies: Sequence[str]) -> tuple[int, list[str]]:
@@ -375,7 +391,7 @@ def close_the_loop(run: LocalRun, package: Mapping[str, Any],
     test = held_out_csv_files(run)
     if not test:
         raise LoopStopped("the run left no test split to draw traffic from")
-    bodies, shifted = shifted_traffic(test[0], baseline_features(
+    bodies, shifted = shifted_traffic(traffic_sources(run, test), baseline_features(
         workdir.s3.path(destination) / BASELINE_STATISTICS_FILE))
     captured = capture_uri(definition)
     capture_folder = workdir.s3.path(captured)
@@ -383,7 +399,8 @@ def close_the_loop(run: LocalRun, package: Mapping[str, Any],
     with serve_package(run.workdir, package, python=str(run.job_environment.python),
                        endpoint_name=endpoint) as server:
         answered, failures = send_traffic(server.url, bodies)
-    tell("traffic", f"{len(bodies) * ROWS_PER_REQUEST} test rows in {len(bodies)} requests to "
+    rows = sum(len(body.splitlines()) for body in bodies)
+    tell("traffic", f"{rows} distinct rows of the splits (test first) in {len(bodies)} requests to "
                     f"the local endpoint {endpoint}, with {', '.join(shifted) or 'no feature'} "
                     f"moved by +{SHIFT_STANDARD_DEVIATIONS:g} standard deviations; "
                     f"{answered} answered 200; captured under {captured}"

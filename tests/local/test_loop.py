@@ -99,6 +99,24 @@ def test_shifted_traffic_sends_the_models_features_in_order_and_moves_two(tmp_pa
         assert bool(moved > 2) == (column in shifted), column  # 3 std, give or take sampling
 
 
+def test_traffic_is_distinct_rows_of_the_split_files_never_a_bootstrap(tmp_path):
+    """300 draws with replacement from a test split of 86 rows repeat each row 3.5 times: not
+    a sample of the training distribution, and the drift check flagged unshifted features
+    of it. Traffic is distinct rows, from every file given, and no more than they hold."""
+    frame = load_breast_cancer(as_frame=True).frame
+    frame.insert(0, "row", range(len(frame)))
+    files = [tmp_path / "test.csv", tmp_path / "train.csv"]
+    frame.iloc[:86].to_csv(files[0], index=False)
+    frame.iloc[86:].to_csv(files[1], index=False)
+    names = ["row", "mean radius", "mean texture"]
+    bodies, _ = loop.shifted_traffic(files, names)
+    sent = pd.concat(pd.read_csv(io.StringIO(body), header=None, names=names) for body in bodies)
+    assert len(sent) == loop.TRAFFIC_ROWS and sent["row"].is_unique
+    assert sent["row"].max() >= 86  # drawn from both files
+    bodies, _ = loop.shifted_traffic(files[0], names)
+    assert sum(len(body.splitlines()) for body in bodies) == 86
+
+
 def test_publishing_the_baseline_copies_the_packages_files_or_says_what_is_missing(tmp_path):
     workdir = LocalWorkdir(tmp_path)
     source = "s3://bucket/models/churn-training/local-0001/baseline"

@@ -48,41 +48,19 @@ TARGETS = ("diagnosis_benign", "progression")
 
 
 def write_statistics(frame: pd.DataFrame, folder: Path, sketch: bool = False) -> Path:
-    """statistics.json in Model Monitor's format: 10 equal-width buckets over [min, max]
-    (buckets (lower, upper], the first including min), category counts for text columns;
-    `sketch` adds a one-level KLL sketch holding every value."""
-    features = []
-    for name in frame.columns:
-        column = frame[name]
-        present = column.dropna()
-        common = {"num_present": int(len(present)), "num_missing": int(column.isna().sum())}
-        if pd.api.types.is_numeric_dtype(column):
-            values = present.to_numpy(float)
-            edges = np.linspace(values.min(), values.max(), 11)
-            counts = np.bincount(np.searchsorted(edges[1:-1], values, side="left"),
-                                 minlength=10)
-            kll = {"buckets": [{"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]),
-                                "count": int(counts[i])} for i in range(10)]}
-            if sketch:
-                kll["sketch"] = {"parameters": {"c": 0.64, "k": 2048},
-                                 "data": [sorted(values.tolist())]}
-            integral = bool(np.all(values == np.round(values)))
-            features.append({"name": name, "inferred_type": "Integral" if integral else
-                             "Fractional", "numerical_statistics": {
-                                 "common": common, "mean": float(values.mean()),
-                                 "sum": float(values.sum()), "std_dev": float(values.std()),
-                                 "min": float(values.min()), "max": float(values.max()),
-                                 "distribution": {"kll": kll}}})
-        else:
-            counts = present.astype(str).value_counts()
-            features.append({"name": name, "inferred_type": "String", "string_statistics": {
-                "common": common, "distinct_count": int(len(counts)),
-                "distribution": {"categorical": {"buckets": [
-                    {"value": value, "count": int(count)} for value, count in counts.items()]}}}})
+    """statistics.json of `frame` as Profile writes it (`baseline_statistics`: numeric
+    columns numeric, text columns categorical); without `sketch` the KLL sketches are left
+    out, as in a baseline that has none (the checks then read CDFs off the buckets)."""
+    features = [Feature(name, FeatureType.NUMERIC if pd.api.types.is_numeric_dtype(frame[name])
+                        else FeatureType.CATEGORICAL) for name in frame.columns]
+    statistics = baseline_statistics(frame, features)
+    if not sketch:
+        for feature in statistics["features"]:
+            feature.get("numerical_statistics", {}).get("distribution", {}).get(
+                "kll", {}).pop("sketch", None)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / BASELINE_STATISTICS_FILE
-    path.write_text(json.dumps({"version": 0.0, "dataset": {"item_count": len(frame)},
-                                "features": features}))
+    path.write_text(json.dumps(statistics))
     return path
 
 
@@ -218,7 +196,10 @@ def test_a_handful_of_rows_is_reported_but_never_alarms(cancer_frame, tmp_path):
     report = check(baseline, tmp_path / "capture", tmp_path)
     assert report["status"] == STATUS_LOW_TRAFFIC
     assert report["drift"] is False
-    assert by_name(report)["mean radius"]["metrics"]["psi"]["value"] > 0.2
+    metrics = by_name(report)["mean radius"]["metrics"]
+    assert metrics["ks"]["value"] > 0.9  # reported, not judged
+    assert metrics["psi"]["bins"] == 1 and metrics["psi"]["p_value"] == 1.0  # 10 rows: too
+    # few for two bins of 5 expected rows
 
 
 def test_malformed_lines_and_rows_are_skipped_and_counted(cancer_frame, tmp_path):
@@ -233,7 +214,8 @@ def test_malformed_lines_and_rows_are_skipped_and_counted(cancer_frame, tmp_path
                      + capture.capture_line(bad_base64) + b"\x00\xff garbage\n")
     report = check(baseline, tmp_path / "capture", tmp_path)
     assert report["malformed"] == {"total": 4, "by_reason": {
-        "bad JSON": 2, "wrong column count": 1, "bad base64": 1}}
+        "bad JSON": 2, "wrong column count": 1, "bad base64": 1}, "description":
+        "4 malformed requests or rows skipped (2 bad JSON, 1 bad base64, 1 wrong column count)"}
     assert report["rows_analyzed"] == len(live)
     assert [f["metrics"] for f in report["features"]] == [
         f["metrics"] for f in clean["features"]]

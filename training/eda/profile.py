@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from training import plots
-from training.baseline import baseline_constraints, baseline_statistics
+from training.baseline import baseline_constraints
 from training.cluster import SINGLE_HOST, Cluster, load_cluster
 from training.contract import (
     ALERTS_FILE,
@@ -64,6 +64,7 @@ from training.data.schema import (
     has_csv_files,
     read_csv_folder,
 )
+from training.eda.drift_baseline import drift_statistics, monitoring_plan
 from training.jsonio import write_json
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -471,12 +472,10 @@ def profile_dataframe(
     write_alerts(report_dir / ALERTS_FILE, found)
     if baseline_dir is not None:
         baseline_dir = Path(baseline_dir)
-        # The baseline describes what the served model is sent: not the ID-like and constant
-        # columns Preprocess drops (a request has one value per model feature, in order).
-        decisions = summary["feature_decisions"]
-        dropped = {*decisions["dropped_id_like"], *decisions["dropped_constant"]}
-        statistics = baseline_statistics(
-            features, [f for f in schema.features if f.name not in dropped])
+        # The baseline describes what the served model is sent, as the feature plan reads
+        # it: not the ID-like and constant columns Preprocess drops (a request has one value
+        # per model feature, in order), dates as dates (`training.eda.drift_baseline`).
+        statistics = drift_statistics(data, features, schema, monitoring_plan(data, schema))
         write_json(baseline_dir / BASELINE_STATISTICS_FILE, statistics)
         write_json(baseline_dir / BASELINE_CONSTRAINTS_FILE, baseline_constraints(statistics))
     return summary

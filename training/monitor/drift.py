@@ -31,6 +31,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from training import capture
 from training.contract import (
     DEFAULT_DRIFT_WINDOW_HOURS,
@@ -63,6 +65,7 @@ from training.monitor.source import (
     fetch_baseline,
     fetch_window,
 )
+from training.monitor.window import WindowStatistics
 
 
 def run_drift(
@@ -90,6 +93,20 @@ def run_drift(
     if output_dir is not None:
         write_reports(report, output_dir)
     return report
+
+
+def check_frame(
+    frame: pd.DataFrame,
+    baseline: Baseline,
+    thresholds: DriftThresholds = DEFAULT_THRESHOLDS,
+    window: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The drift report of a table of requests (one row each, columns named like the
+    baseline's features, any dtype), as `run_drift` reports a window of capture files."""
+    stats = WindowStatistics(baseline, files=0)
+    stats.records = len(frame)
+    stats.update_frame(frame)
+    return drift_report(stats, thresholds, window)
 
 
 def window_bounds(window_hours: float, window_end: datetime | None = None
@@ -164,11 +181,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--publish", action=argparse.BooleanOptionalAction, default=True,
                         help="publish CloudWatch metrics (needs --endpoint and --model)")
     psi_flag, ks_flag, js_flag, missing_flag = DRIFT_THRESHOLD_FLAGS
-    parser.add_argument(f"--{psi_flag}", type=float, default=defaults.psi)
-    parser.add_argument(f"--{ks_flag}", type=float, default=defaults.ks)
-    parser.add_argument(f"--{js_flag}", type=float, default=defaults.js_distance)
+    floor = ("the smallest {} that alarms, however many rows (at fewer rows the threshold is "
+             "higher: what chance alone reaches; see DriftThresholds)")
+    parser.add_argument(f"--{psi_flag}", type=float, default=defaults.psi,
+                        help=floor.format("PSI"))
+    parser.add_argument(f"--{ks_flag}", type=float, default=defaults.ks,
+                        help=floor.format("KS statistic"))
+    parser.add_argument(f"--{js_flag}", type=float, default=defaults.js_distance,
+                        help=floor.format("Jensen-Shannon distance"))
     parser.add_argument(f"--{missing_flag}", type=float,
-                        default=defaults.missing_rate_increase)
+                        default=defaults.missing_rate_increase,
+                        help=floor.format("increase of the missing-value rate"))
     parser.add_argument("--min-rows", type=int, default=defaults.min_rows)
     parser.add_argument("--chunk-mb", type=float, default=capture.DEFAULT_CHUNK_BYTES / 2**20)
     return parser.parse_args(argv)
@@ -203,9 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if report.get("note"):
         print(f"drift: {report['note']}")
-    print(f"drift: {report['status']}; drift={report['drift']} "
-          f"{report['drifted_features']}; records={report['records_read']}; "
-          f"malformed={report['malformed']['total']}; "
+    print(f"drift: {report['verdict']}; window {report['window']['description']}; "
+          f"{report['malformed']['description']}; "
           f"schema violations={len(report['violations'])}")
     if args.publish and os.environ.get(LOCAL_METRICS_FILE_ENV):
         path = Path(os.environ[LOCAL_METRICS_FILE_ENV])

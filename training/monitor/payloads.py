@@ -188,7 +188,7 @@ def add_json(stats: WindowStatistics, payloads: Sequence[bytes]) -> None:
         frame = pd.DataFrame.from_records(named)
         stats.named_rows += len(frame)
         for column in frame.columns:
-            if column not in stats.windows:
+            if column not in stats.windows and column not in stats.baseline.skipped:
                 stats.new_columns[str(column)] += int(frame[column].notna().sum())
         for name in names:
             if name not in frame.columns:

@@ -3,7 +3,10 @@
 The baseline is Model Monitor's ``statistics.json`` (ours, written by the Profile job, or Model
 Monitor's own); its features are listed in the column order CSV requests send them. Numeric
 features keep their bucket bounds and counts and, when the file has one, the KLL sketch as a
-CDF; categorical features keep their category counts.
+CDF; categorical features keep their category counts. A date column (our ``monitoring``
+extension, see `training.baseline`) is read as text and compared as days since the epoch, on
+the numeric distribution the extension holds. Columns the baseline lists as skipped (IDs,
+constants) are not monitored.
 """
 
 from __future__ import annotations
@@ -16,8 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from training.baseline import FRACTIONAL, INTEGRAL, STRING
-from training.contract import BASELINE_STATISTICS_FILE
+from training.baseline import (
+    DATETIME_KIND,
+    FRACTIONAL,
+    INTEGRAL,
+    MONITORING_KEY,
+    SKIPPED_COLUMNS_KEY,
+    STRING,
+)
+from training.contract import BASELINE_STATISTICS_FILE, FeatureType
 
 NUMERIC_TYPES = (INTEGRAL, FRACTIONAL)
 STRING_TYPE = STRING
@@ -42,10 +52,21 @@ class FeatureBaseline:
     sketch_values: np.ndarray | None = None
     sketch_cdf: np.ndarray | None = None
     categories: Mapping[str, float] = field(default_factory=dict)
+    date_format: str | None = None
+    """A date column's format (its ``kind`` is ``datetime``): text parsed as the model does."""
+    is_date: bool = False
 
     @property
     def is_numeric(self) -> bool:
+        """Whether requests send numbers in this column (else text: categories, dates)."""
         return self.inferred_type in NUMERIC_TYPES
+
+    @property
+    def kind(self) -> str:
+        """How the column is monitored: numeric, categorical or datetime."""
+        if self.is_date:
+            return DATETIME_KIND
+        return (FeatureType.NUMERIC if self.is_numeric else FeatureType.CATEGORICAL).value
 
     @property
     def missing_rate(self) -> float:
@@ -57,6 +78,8 @@ class FeatureBaseline:
 class Baseline:
     item_count: int
     features: tuple[FeatureBaseline, ...]
+    skipped: Mapping[str, str] = field(default_factory=dict)
+    """Input columns not monitored (a request may send them) -> the reason."""
 
     @property
     def names(self) -> list[str]:
@@ -99,11 +122,27 @@ def _feature_baseline(index: int, data: Mapping[str, Any], where: str) -> Featur
     present = float(common.get("num_present") or 0)
     missing = float(common.get("num_missing") or 0)
     distribution = stats.get("distribution") or {}
+    monitoring = data.get(MONITORING_KEY)
+    if isinstance(monitoring, Mapping) and monitoring.get("kind") == DATETIME_KIND:
+        days = monitoring.get("numerical_statistics")
+        if not isinstance(days, Mapping):
+            raise DriftInputError(f"{where}: date feature {name!r} has no "
+                                  f"{MONITORING_KEY}.numerical_statistics")
+        common = days.get("common") or {}
+        return FeatureBaseline(
+            name, inferred, float(common.get("num_present") or 0),
+            float(common.get("num_missing") or 0), *_buckets(name, days, where),
+            date_format=monitoring.get("format"), is_date=True)
     if inferred == STRING_TYPE:
         buckets = (distribution.get("categorical") or {}).get("buckets") or []
         categories = {str(b["value"]): float(b["count"]) for b in buckets if "value" in b}
         return FeatureBaseline(name, inferred, present, missing, categories=categories)
-    kll = distribution.get("kll") or {}
+    return FeatureBaseline(name, inferred, present, missing, *_buckets(name, stats, where))
+
+
+def _buckets(name: str, stats: Mapping[str, Any], where: str) -> tuple[Any, ...]:
+    """(lower, upper, counts, sketch values, sketch CDF) of a numerical_statistics section."""
+    kll = (stats.get("distribution") or {}).get("kll") or {}
     buckets = kll.get("buckets") or []
     try:
         lower = np.array([float(b["lower_bound"]) for b in buckets])
@@ -119,7 +158,7 @@ def _feature_baseline(index: int, data: Mapping[str, Any], where: str) -> Featur
             f"(got {len(buckets)} buckets)"
         )
     values, cdf = _sketch(name, kll.get("sketch"))
-    return FeatureBaseline(name, inferred, present, missing, lower, upper, counts, values, cdf)
+    return lower, upper, counts, values, cdf
 
 
 def load_baseline(path: str | Path) -> Baseline:
@@ -133,13 +172,20 @@ def load_baseline(path: str | Path) -> Baseline:
         raise DriftInputError(f"{path}: baseline statistics not found") from error
     except ValueError as error:
         raise DriftInputError(f"{path}: not valid JSON ({error})") from error
+    return baseline_of_document(data, str(path))
+
+
+def baseline_of_document(data: Any, where: str = BASELINE_STATISTICS_FILE) -> Baseline:
+    """The baseline of a parsed ``statistics.json`` document (`where` names it in errors)."""
     features = data.get("features") if isinstance(data, Mapping) else None
     if not isinstance(features, list) or not features:
-        raise DriftInputError(f"{path}: needs a non-empty 'features' list (Model Monitor format)")
-    parsed = tuple(_feature_baseline(i, f, str(path)) for i, f in enumerate(features))
+        raise DriftInputError(f"{where}: needs a non-empty 'features' list (Model Monitor format)")
+    parsed = tuple(_feature_baseline(i, f, where) for i, f in enumerate(features))
     names = [feature.name for feature in parsed]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise DriftInputError(f"{path}: duplicate feature names {duplicates}")
+        raise DriftInputError(f"{where}: duplicate feature names {duplicates}")
     item_count = int((data.get("dataset") or {}).get("item_count") or 0)
-    return Baseline(item_count, parsed)
+    skipped = {str(entry.get("name")): str(entry.get("reason", ""))
+               for entry in data.get(SKIPPED_COLUMNS_KEY) or [] if isinstance(entry, Mapping)}
+    return Baseline(item_count, parsed, skipped)

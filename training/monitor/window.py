@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -79,6 +80,22 @@ class NumericWindow:
             self.maximum = max(self.maximum, float(values.max()))
 
 
+class DateWindow(NumericWindow):
+    """A date column: its text parsed as the model parses it, counted as days since the epoch
+    on the baseline's day buckets; a value that is not a date is a type mismatch (and missing,
+    as the model imputes it)."""
+
+    def update(self, values: Any, mismatched: int = 0) -> None:
+        from training.eda.drift_baseline import date_days  # pandas' date parsing, as trained
+
+        text = pd.Series(values, dtype=object).reset_index(drop=True)
+        present = text.notna() & (text.astype(str).str.strip() != "")
+        days = date_days(text.where(present, None), self.baseline.date_format).to_numpy(
+            dtype=np.float64, na_value=np.nan)
+        unparsed = int(np.count_nonzero(present.to_numpy() & np.isnan(days)))
+        super().update(days, mismatched + unparsed)
+
+
 class CategoricalWindow:
     """Counts of the baseline's categories, of unseen ones (bounded), and of missing values."""
 
@@ -123,8 +140,7 @@ class WindowStatistics:
 
     def __post_init__(self) -> None:
         for feature in self.baseline.features:
-            window = NumericWindow if feature.is_numeric else CategoricalWindow
-            self.windows[feature.name] = window(feature)
+            self.windows[feature.name] = window_of(feature)
 
     def update_frame(self, frame: pd.DataFrame) -> None:
         """Add rows whose columns are named like the baseline's features (any dtype)."""
@@ -134,11 +150,18 @@ class WindowStatistics:
                 column = pd.Series([None] * len(frame), dtype=object)
             else:
                 column = frame[name]
-            if isinstance(window, CategoricalWindow):
+            if isinstance(window, (CategoricalWindow, DateWindow)):
                 window.update(column)
             else:
                 values, mismatched = numeric_values(column)
                 window.update(values, mismatched)
+
+
+def window_of(feature: FeatureBaseline) -> NumericWindow | CategoricalWindow:
+    """The window that counts a baseline feature: dates, numbers, or categories."""
+    if feature.is_date:
+        return DateWindow(feature)
+    return NumericWindow(feature) if feature.is_numeric else CategoricalWindow(feature)
 
 
 def numeric_values(column: pd.Series) -> tuple[np.ndarray, int]:
