@@ -121,15 +121,19 @@ def _metric_text(name: str, metric: Any) -> str:
     if not isinstance(metric, dict) or "value" not in metric:
         return f"{name} {metric}"
     value, threshold = metric.get("value"), metric.get("threshold")
-    shown = f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
-    side = ">" if metric.get("drifted") else "≤"
-    return f"{name} {shown} {side} {threshold}"
+    if not isinstance(value, (int, float)) or not isinstance(threshold, (int, float)):
+        return f"{name} {value} (threshold {threshold})"
+    text = f"{name} {value:.4g} {'>' if value > threshold else '≤'} {threshold:g}"
+    p_value, alpha = metric.get("p_value"), metric.get("alpha")
+    if isinstance(p_value, (int, float)) and isinstance(alpha, (int, float)):
+        text += f" at p {p_value:.2g} {'<' if p_value < alpha else '≥'} {alpha:.2g}"
+    return text
 
 
 def _render(console: Console, check: Any) -> None:
     report = check.report
     console.print(f"{check.rows} rows of {check.data} as traffic of {check.group} version "
-                  f"{check.version} (its drift baseline; each metric against its threshold):",
+                  f"{check.version} (its drift baseline; each metric against its floor, and its p-value against the chance level a drift must beat):",
                   highlight=False, soft_wrap=True)
     features = check.features()
     width = max([len(str(f["name"])) for f in features] + [8])
