@@ -73,6 +73,7 @@ from training.contract import (
     ALL_METRICS,
     DEFAULT_DRIFT_WINDOW_HOURS,
     DEFAULT_ESTIMATOR,
+    DEFAULT_REGISTER_UNCHANGED_DATA,
     ESTIMATORS,
     MAX_DRIFT_WINDOW_HOURS,
 )
@@ -167,6 +168,9 @@ SETTINGS: tuple[Setting, ...] = (
             "What preprocessing does with a column that alone predicts the target: stop the "
             "run, drop the column, or proceed with it.",
             _one_of(list(LEAK_POLICIES))),
+    Setting("registerUnchangedData", "boolean", DEFAULT_REGISTER_UNCHANGED_DATA,
+            "Register a retrain whose training data is byte for byte the champion's (it can "
+            "only tie with it); false holds it back and says so."),
     Setting("approvalStatus", "string", ApprovalStatus.PENDING_MANUAL_APPROVAL.value,
             "Status of newly registered models: PendingManualApproval (a human approves) "
             "or Approved (auto-approval).",
@@ -273,6 +277,7 @@ class StackConfig:
     gate_metric: str
     metric_threshold: str
     leak_policy: str
+    register_unchanged_data: bool
     approval_status: str
     estimator: str
     processing_instance_type: str

@@ -162,6 +162,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="what Preprocess does with a column that leaks the target: stop the "
                          "run, drop the column, or proceed with it (default: the stack's "
                          f"leakPolicy, {DEFAULT_LEAK_POLICY} unless set)")
+    up.add_argument("--register-unchanged-data", action="store_true", default=None,
+                    help="register the model even when its training data is byte for byte "
+                         "the champion's (default: the stack's registerUnchangedData, false "
+                         "unless set: such a model can only tie, so it is not registered)")
     up.add_argument("--no-loop", action="store_true",
                     help="stop after serving: no shifted traffic, drift check, alarm, retrain "
                          "rule or second run")
@@ -241,6 +245,7 @@ def _up(args: argparse.Namespace) -> int:
                              problem_type=args.problem_type, on_step=progress.update,
                              parameters=parameters, job_environment=job_environment,
                              leak_policy=args.leak_policy,
+                             register_unchanged_data=args.register_unchanged_data,
                              model_name=args.model_name or (
                                  model_name_for_data(args.data) if args.data else None))
 

@@ -27,6 +27,7 @@ from training.contract import (
     SERVING_MODULE,
     SOURCEDIR_TARBALL,
 )
+from training.lineage import fingerprint_files, short_digest
 
 pytestmark = pytest.mark.slow
 
@@ -153,7 +154,8 @@ def test_the_second_run_compares_with_the_approved_first_model(failing_gate_run,
     assert gate["champion_present"] == 1
     assert gate["champion_gap"] == 0.0  # the same data and seed give the same model
     text = " ".join(failing_gate_run.cli.text.split())
-    assert f"beats the champion ({gate['champion']:.4f}) by the margin 0" in text
+    assert f"matches the champion ({gate['champion']:.4f}): a tie" in text
+    assert "beats the champion" not in text  # a tie is not a win
     assert f"beats the trivial baseline ({gate['baseline']:.4f})" in text
 
 
@@ -178,6 +180,43 @@ def test_user_regression_data_runs_the_regression_path(regression_run, diabetes_
     assert metrics["r2"]["value"] > 0.2  # better than predicting the mean (r2 = 0)
     assert metrics["rmse"]["value"] < spread
     assert "r2" in regression_run.cli.text
+
+
+def test_the_package_records_the_fingerprint_of_its_training_data(regression_run,
+                                                                 diabetes_csv):
+    package = the_package(regression_run)
+    digest = fingerprint_files([diabetes_csv])["digest"]
+    assert package["CustomerMetadataProperties"]["mlops:training-data"] == digest
+    assert f"training data: {short_digest(digest)}" in regression_run.cli.text
+
+
+def test_a_retrain_on_unchanged_data_is_not_registered_and_says_so(unchanged_data_run,
+                                                                   diabetes_csv):
+    run = unchanged_data_run
+    short = short_digest(fingerprint_files([diabetes_csv])["digest"])
+
+    assert run.cli.code == 0, run.cli.text[-2000:]  # not a failure: nothing new to register
+    assert run.packages_after == run.packages_before != []
+    assert (f"training data unchanged since the champion (version 1, data {short}): not "
+            "registered") in run.cli.text
+    assert "--register-unchanged-data" in run.cli.text
+    assert "matches the champion" in run.cli.text and "beats the champion" not in run.cli.text
+    assert "nothing was registered, so nothing is served" in run.cli.text
+
+
+def test_with_the_option_unchanged_data_is_registered_and_matches(
+        unchanged_data_registered_run, project_dir, diabetes_csv):
+    run = unchanged_data_registered_run
+    package = the_package(run)
+    digest = fingerprint_files([diabetes_csv])["digest"]
+
+    assert package["ModelPackageVersion"] == 2
+    assert package["CustomerMetadataProperties"]["mlops:training-data"] == digest
+    assert "matches the champion" in run.cli.text and "beats the champion" not in run.cli.text
+    assert "registered anyway" in run.cli.text
+    listing = run_cli("registry", "list", "--local", "--project-dir", project_dir,
+                      "--workdir", run.workdir, "--group", "diabetes")
+    assert listing.code == 0 and listing.text.count(short_digest(digest)) == 2
 
 
 def test_data_without_a_target_exits_2_before_doing_anything(project_dir, diabetes_csv,
