@@ -76,6 +76,8 @@ from training.contract import (
     DEFAULT_REGISTER_UNCHANGED_DATA,
     ESTIMATORS,
     MAX_DRIFT_WINDOW_HOURS,
+    TARGET_TRANSFORMS,
+    TargetTransform,
 )
 
 #: Config namespace of the example project (the `name:` in Pulumi.yaml).
@@ -177,6 +179,11 @@ SETTINGS: tuple[Setting, ...] = (
             _one_of([status.value for status in INITIAL_APPROVAL_STATUSES])),
     Setting("estimator", "string", DEFAULT_ESTIMATOR, "Estimator the training step fits.",
             _one_of(list(ESTIMATORS))),
+    Setting("targetTransform", "string", TargetTransform.NONE.value,
+            "Regression: quantile fits the estimator on the target's normal quantiles, so a "
+            "few outlying targets do not dominate it (the EDA alert on outlying targets "
+            "recommends it); none fits the target as it is.",
+            _one_of(list(TARGET_TRANSFORMS))),
     Setting("processingInstanceType", "string", DEFAULT_PROCESSING_INSTANCE_TYPE,
             "Instance type of the profile, preprocess and evaluate jobs.",
             _matches(INSTANCE_TYPE_RE, "an ML instance type such as 'ml.m5.large'")),
@@ -280,6 +287,7 @@ class StackConfig:
     register_unchanged_data: bool
     approval_status: str
     estimator: str
+    target_transform: str
     processing_instance_type: str
     processing_instance_count: int
     training_instance_type: str

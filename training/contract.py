@@ -42,6 +42,22 @@ class Estimator(str, Enum):  # noqa: UP042
 ESTIMATORS: tuple[str, ...] = tuple(member.value for member in Estimator)
 
 
+class TargetTransform(str, Enum):  # noqa: UP042
+    """Values of ``train.py --target-transform`` (regression only)."""
+
+    NONE = "none"
+    QUANTILE = "quantile"
+    """Fit the estimator on the target's normal quantiles (fitted on the train rows) and map
+    its predictions back: a few outlying or heavy-tailed targets no longer dominate a
+    squared-error fit, whatever the estimator."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+TARGET_TRANSFORMS: tuple[str, ...] = tuple(member.value for member in TargetTransform)
+
+
 class FeatureType(str, Enum):  # noqa: UP042
     """How a feature column is encoded (schema.json's ``type``; the drift checks' kinds)."""
 
@@ -212,8 +228,10 @@ class Hyperparameter:
 
     name: str
     type: type
-    default: int | float
+    default: int | float | str
     description: str
+    choices: tuple[str, ...] = ()
+    """The values a text hyperparameter accepts (empty for numbers)."""
 
     @property
     def flag(self) -> str:
@@ -224,9 +242,17 @@ HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
     Hyperparameter("n-estimators", int, 100, "boosting rounds or trees"),
     Hyperparameter("learning-rate", float, 0.1, "shrinkage of boosting estimators"),
     Hyperparameter("max-depth", int, 3, "depth limit of each tree"),
+    Hyperparameter("target-transform", str, TargetTransform.NONE.value,
+                   "regression: 'quantile' fits on the target's normal quantiles, robust to "
+                   "outlying targets", TARGET_TRANSFORMS),
 )
-DEFAULT_HYPERPARAMETERS: dict[str, int | float] = {hp.name: hp.default for hp in HYPERPARAMETERS}
+DEFAULT_HYPERPARAMETERS: dict[str, int | float | str] = {
+    hp.name: hp.default for hp in HYPERPARAMETERS}
 HYPERPARAMETER_TYPES: dict[str, type] = {hp.name: hp.type for hp in HYPERPARAMETERS}
+HYPERPARAMETER_CHOICES: dict[str, tuple[str, ...]] = {
+    hp.name: hp.choices for hp in HYPERPARAMETERS if hp.choices}
+TARGET_TRANSFORM_FLAG = "target-transform"
+"""train.py's regression target transform (see TargetTransform); the stack's targetTransform."""
 DEFAULT_SEED = 42
 
 #: Flags the builder sets from other spec fields (a spec may not set them as hyperparameters).

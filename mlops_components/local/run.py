@@ -136,7 +136,8 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
               parameters: Mapping[str, Any] | None = None,
               job_environment: JobEnvironment | None = None,
               model_name: str | None = None, leak_policy: str | None = None,
-              register_unchanged_data: bool | None = None) -> LocalRun:
+              register_unchanged_data: bool | None = None,
+              target_transform: str | None = None) -> LocalRun:
     """Plan ``stack`` offline, materialise its uploads locally and execute its pipeline.
 
     Each call is one execution with an ID of its own (runs may share a workdir). Jobs run
@@ -145,7 +146,8 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
     stack's modelName (the registry group); the latest approved package of the group, if
     any, is the champion the gate compares with. ``leak_policy`` overrides the stack's
     leakPolicy (what Preprocess does with a leaking column); ``register_unchanged_data`` its
-    registerUnchangedData (register a model of the champion's own training data). Ctrl-C
+    registerUnchangedData (register a model of the champion's own training data),
+    ``target_transform`` its targetTransform (train.py's regression target transform). Ctrl-C
     stops the running job,
     removes what the execution wrote, records it as Interrupted and raises
     :class:`LocalRunInterrupted`.
@@ -162,6 +164,8 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
         overrides["leakPolicy"] = leak_policy
     if register_unchanged_data is not None:
         overrides["registerUnchangedData"] = register_unchanged_data
+    if target_transform is not None:
+        overrides["targetTransform"] = target_transform
     load_project(project_dir).stack_config(stack)  # a bad project or stack is named first
     given_workdir = Path(workdir).resolve() if workdir else None
     workdir = Path(workdir or default_workdir(project_dir, stack)).resolve()

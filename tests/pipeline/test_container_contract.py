@@ -120,7 +120,7 @@ def test_train_runs_train_py_in_script_mode_from_the_code_channel(definitions):
     assert train["HyperParameters"] == {
         "target": "target", "problem-type": "classification",
         "estimator": "gradient_boosting", "n-estimators": "100", "learning-rate": "0.1",
-        "max-depth": "3", "seed": "42",
+        "max-depth": "3", "target-transform": "none", "seed": "42",
         # the bootstrap installs the wheelhouse, then runs MLOPS_JOB (train)
         "sagemaker_program": "training/bootstrap.py",
         # network isolation (the default): the archive arrives as the "code" channel
@@ -216,7 +216,7 @@ def test_tuning_searches_the_ranges_for_the_gate_metric(definitions):
     job = tune["TrainingJobDefinition"]
     assert job["StaticHyperParameters"] == {
         "target": "target", "problem-type": "classification", "n-estimators": "100",
-        "seed": "42", "sagemaker_program": "training/bootstrap.py",
+        "target-transform": "none", "seed": "42", "sagemaker_program": "training/bootstrap.py",
         "sagemaker_submit_directory": "/opt/ml/input/data/code/sourcedir.tar.gz"}
     assert job["AlgorithmSpecification"]["MetricDefinitions"] == \
         contract.METRIC_DEFINITIONS[contract.ProblemType.CLASSIFICATION]

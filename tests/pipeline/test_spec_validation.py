@@ -124,7 +124,16 @@ INVALID = [
     ({"tuning": tuning(ranges={"estimator": IntegerRange(1, 2)})},
      r"tuning.ranges\['estimator'\] must be a CategoricalRange"),
     ({"tuning": tuning(ranges={"estimator": CategoricalRange(("svm",))})},
-     r"tuning.ranges\['estimator'\] values must be estimators.*\(got 'svm'\)"),
+     r"tuning.ranges\['estimator'\] values must be one of gradient_boosting.*\(got 'svm'\)"),
+    ({"tuning": tuning(ranges={"target-transform": CategoricalRange(("log",))})},
+     r"tuning.ranges\['target-transform'\] values must be one of none, quantile \(got 'log'\)"),
+    ({"tuning": tuning(ranges={"target-transform": IntegerRange(1, 2)})},
+     r"tuning.ranges\['target-transform'\] must be a CategoricalRange"),
+    ({"hyperparameters": {"target-transform": "log"}},
+     r"hyperparameters\['target-transform'\] must be one of none, quantile \(got 'log'\)"),
+    ({"hyperparameters": {"target-transform": "quantile"}},
+     r"hyperparameters\['target-transform'\] applies to regression only \(allowed for "
+     r"classification: none\) \(got 'quantile'\)"),
     ({"tuning": tuning(ranges={"max-depth": CategoricalRange((3, 3))})},
      r"tuning.ranges\['max-depth'\] values must be a tuple of 1-30 distinct values"),
 ]
