@@ -319,3 +319,20 @@ def test_a_model_no_better_than_the_majority_class_is_rejected(project_dir, tmp_
     assert run.packages_after == []
     text = " ".join(run.cli.text.split())
     assert "does not beat the trivial baseline (0.5000) by the margin 0.05" in text
+
+
+def test_a_test_split_too_small_to_decide_fails_the_gate_saying_so(project_dir, diabetes_csv,
+                                                                   tmp_path):
+    """30 rows: Preprocess keeps 15% for test, 5 rows, fewer than MIN_TEST_ROWS."""
+    from training.contract import MIN_TEST_ROWS
+
+    small = tmp_path / "small.csv"
+    pd.read_csv(diabetes_csv).sample(30, random_state=0).to_csv(small, index=False)
+    run = up_local(project_dir, tmp_path / "work", "--data", small, "--target", "progression",
+                   "--problem-type", "regression")
+
+    assert run.cli.code == 1, run.cli.text[-2000:]
+    assert run.packages_after == []
+    assert (f"quality gate: failed: the test split is too small to decide: it has 5 rows; the "
+            f"minimum is {MIN_TEST_ROWS} for regression; add labelled rows") in run.cli.text
+    assert "test rows = 5" in run.cli.text and "sufficient: 0" in run.cli.text  # Fail step
