@@ -411,6 +411,8 @@ DEFAULT_REGISTER_UNCHANGED_DATA = False
 """Register a retrain on the champion's own training data? Default: no."""
 TEST_ROWS = "test_rows"
 """Rows in the test split (the gate section)."""
+TEST_SPLIT_NOTE = "test_split_note"
+"""Why the test split cannot decide (rows, minimum, what to do), when it cannot."""
 TEST_SPLIT_SUFFICIENT = "test_split_sufficient"
 """1 when the test split has enough rows to decide (see MIN_TEST_ROWS_PER_CLASS and
 MIN_TEST_ROWS), else 0 (then the gate fails whatever the metric)."""

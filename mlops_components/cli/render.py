@@ -30,6 +30,7 @@ from training.contract import (
     REPORT_OUTPUT,
     SUMMARY_FILE,
     TEST_ROWS,
+    TEST_SPLIT_NOTE,
     TEST_SPLIT_SUFFICIENT,
     comparison_verdict,
 )
@@ -235,7 +236,7 @@ def _gate_in_words(run: LocalRun) -> list[str]:
              + (f"meets the threshold {threshold:g}" if meets else
                 f"is {'below' if higher else 'above'} the threshold {threshold:g}") + rows]
     if not gate.get(TEST_SPLIT_SUFFICIENT, 1):
-        words.insert(0, gate.get("test_split_note", "the test split is too small to decide"))
+        words.insert(0, gate.get(TEST_SPLIT_NOTE, "the test split is too small to decide"))
 
     def against(rival: str, value_key: str, gap_key: str, margin: PipelineParameter) -> str:
         """How the model compares with ``rival`` (beats, matches, trails: a tie never

@@ -336,3 +336,22 @@ def test_a_test_split_too_small_to_decide_fails_the_gate_saying_so(project_dir, 
     assert (f"quality gate: failed: the test split is too small to decide: it has 5 rows; the "
             f"minimum is {MIN_TEST_ROWS} for regression; add labelled rows") in run.cli.text
     assert "test rows = 5" in run.cli.text and "sufficient: 0" in run.cli.text  # Fail step
+
+
+def test_the_registered_request_with_its_fingerprint_is_a_valid_create_model_package(
+        regression_run):
+    """What the Register step sent, resolved (the digest included), against botocore's
+    CreateModelPackage input: its shape, and the patterns and limits the service checks."""
+    from botocore.validate import validate_parameters
+
+    from tests.pipeline.definition_checks import literal_constraint_problems, service_model
+
+    package = the_package(regression_run)
+    registry_fields = {"ModelPackageVersion", "ModelPackageArn", "CreationTime",
+                       "LastModifiedTime", "ApprovalDescription"}
+    request = {key: value for key, value in package.items() if key not in registry_fields}
+    shape = service_model().operation_model("CreateModelPackage").input_shape
+
+    validate_parameters(request, shape)  # raises ParamValidationError
+    assert literal_constraint_problems(request, shape) == []
+    assert request["CustomerMetadataProperties"]["mlops:training-data"].startswith("sha256:")

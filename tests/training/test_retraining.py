@@ -24,6 +24,7 @@ from training.contract import (
     MIN_TEST_ROWS,
     MIN_TEST_ROWS_PER_CLASS,
     TEST_ROWS,
+    TEST_SPLIT_NOTE,
     TEST_SPLIT_SUFFICIENT,
     ProblemType,
     comparison_verdict,
@@ -145,7 +146,7 @@ def test_every_class_needs_its_minimum_of_test_rows():
     labels = np.array([0] * 20 + [1] * (MIN_TEST_ROWS_PER_CLASS - 1))
     check = evaluate.test_split_check(ProblemType.CLASSIFICATION, labels, [0, 1])
     assert check[TEST_SPLIT_SUFFICIENT] == 0 and check[TEST_ROWS] == len(labels)
-    note = check["test_split_note"]
+    note = check[TEST_SPLIT_NOTE]
     assert f"it has {len(labels)} rows (1: {MIN_TEST_ROWS_PER_CLASS - 1})" in note
     assert f"the minimum is {MIN_TEST_ROWS_PER_CLASS} rows of every class" in note
     assert "add labelled rows" in note
@@ -162,7 +163,7 @@ def test_regression_needs_its_minimum_of_test_rows():
                                       None)
     assert short[TEST_SPLIT_SUFFICIENT] == 0
     assert (f"it has {MIN_TEST_ROWS - 1} rows; the minimum is {MIN_TEST_ROWS} for regression"
-            in short["test_split_note"])
+            in short[TEST_SPLIT_NOTE])
     assert evaluate.test_split_check(ProblemType.REGRESSION, np.arange(MIN_TEST_ROWS * 1.0),
                                      None)[TEST_SPLIT_SUFFICIENT] == 1
 
@@ -174,7 +175,7 @@ def test_a_30_row_table_gets_a_split_too_small_to_decide(tmp_path, no_plots):
         run = run_pipeline(tmp_path, small, REGRESSION_TARGET, "regression")
     gate = json.loads((run.evaluation / "evaluation.json").read_text())["gate"]
     assert gate[TEST_ROWS] == 5 and gate[TEST_SPLIT_SUFFICIENT] == 0
-    assert "too small to decide: it has 5 rows" in gate["test_split_note"]
+    assert "too small to decide: it has 5 rows" in gate[TEST_SPLIT_NOTE]
 
 
 def test_the_shipped_datasets_are_large_enough_to_decide(classification_run, regression_run):

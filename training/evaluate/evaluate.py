@@ -76,6 +76,7 @@ from training.contract import (
     PROCESSING_OUTPUT_DIR,
     PROCESSING_TEST_DIR,
     TEST_ROWS,
+    TEST_SPLIT_NOTE,
     TEST_SPLIT_SUFFICIENT,
     ProblemType,
     comparison_verdict,
@@ -190,7 +191,7 @@ def test_split_check(problem_type: ProblemType, y_true: np.ndarray,
         needed = f"the minimum is {MIN_TEST_ROWS_PER_CLASS} rows of every class"
     values: dict[str, Any] = {TEST_ROWS: rows, TEST_SPLIT_SUFFICIENT: 0 if short else 1}
     if short:
-        values["test_split_note"] = (
+        values[TEST_SPLIT_NOTE] = (
             f"the test split is too small to decide: it has {had}; {needed}; add labelled "
             "rows (the test split is a fixed share of them) before trusting any score")
     return values
@@ -530,8 +531,8 @@ def evaluate(
     champion_metrics, champion_note = None, None
     test_split = test_split_check(problem_type, y_true, classes)
     if not test_split[TEST_SPLIT_SUFFICIENT]:
-        notes.append(test_split["test_split_note"])
-        print(f"warning: {test_split['test_split_note']}", file=sys.stderr)
+        notes.append(test_split[TEST_SPLIT_NOTE])
+        print(f"warning: {test_split[TEST_SPLIT_NOTE]}", file=sys.stderr)
     if champion is not None:
         try:
             champion_metrics = score_champion(champion, schema, test)
