@@ -120,13 +120,8 @@ def validate_pipeline_spec(spec: PipelineSpec, owner: str | None = None) -> None
                              INSTANCE_TYPE_RE, "an ML instance type such as 'ml.m5.large'")
 
     _validate_hyperparameters(problems, spec.hyperparameters)
-    transform = (spec.hyperparameters.get(contract.TARGET_TRANSFORM_FLAG)
-                 if isinstance(spec.hyperparameters, Mapping) else None)
-    if (transform not in (None, contract.TargetTransform.NONE.value)
-            and problem_type is ProblemType.CLASSIFICATION):
-        problems.add(f"hyperparameters[{contract.TARGET_TRANSFORM_FLAG!r}]",
-                     "applies to regression only (allowed for classification: "
-                     f"{contract.TargetTransform.NONE.value})", transform)
+    if problem_type is ProblemType.CLASSIFICATION:
+        _validate_classification_target_transform(problems, spec)
     problems.check(spec.estimator in contract.ESTIMATORS, "estimator",
                    "must be one of " + ", ".join(map(repr, contract.ESTIMATORS)),
                    spec.estimator)
@@ -158,6 +153,20 @@ def _validate_threshold(problems: Problems, threshold: Any,
     problem = threshold_problem(threshold, gate.name if gate is not None else None)
     if problem:
         problems.add("metric_threshold", problem, threshold)
+
+
+def _validate_classification_target_transform(problems: Problems, spec: PipelineSpec) -> None:
+    """A target transform other than none, set or tuned, is for regression only."""
+    flag, none = contract.TARGET_TRANSFORM_FLAG, contract.TargetTransform.NONE.value
+    rule = f"applies to regression only (allowed for classification: {none})"
+    if isinstance(spec.hyperparameters, Mapping):
+        value = spec.hyperparameters.get(flag, none)
+        problems.check(value == none, f"hyperparameters[{flag!r}]", rule, value)
+    ranges = getattr(spec.tuning, "ranges", None)
+    tuned = ranges.get(flag) if isinstance(ranges, Mapping) else None
+    if isinstance(tuned, CategoricalRange):
+        problems.check(set(map(str, tuned.values)) <= {none}, f"tuning.ranges[{flag!r}]", rule,
+                       tuned.values)
 
 
 def _validate_hyperparameters(problems: Problems, hyperparameters: Any) -> None:

@@ -131,6 +131,8 @@ INVALID = [
      r"tuning.ranges\['target-transform'\] must be a CategoricalRange"),
     ({"hyperparameters": {"target-transform": "log"}},
      r"hyperparameters\['target-transform'\] must be one of none, quantile \(got 'log'\)"),
+    ({"tuning": tuning(ranges={"target-transform": CategoricalRange(("none", "quantile"))})},
+     r"tuning.ranges\['target-transform'\] applies to regression only"),
     ({"hyperparameters": {"target-transform": "quantile"}},
      r"hyperparameters\['target-transform'\] applies to regression only \(allowed for "
      r"classification: none\) \(got 'quantile'\)"),
