@@ -199,7 +199,7 @@ def test_split_check(problem_type: ProblemType, y_true: np.ndarray,
 
 def gate_values(metric: str, model: dict[str, float], baseline: dict[str, float],
                 champion: dict[str, float] | None, champion_note: str | None,
-                test_split: dict[str, Any] | None = None,
+                test_split: dict[str, Any],
                 training_data: dict[str, Any] | None = None,
                 champion_training_data: dict[str, Any] | None = None) -> dict[str, Any]:
     """The `gate` section: values and gaps of the gate metric, the test split's size check,
@@ -217,7 +217,7 @@ def gate_values(metric: str, model: dict[str, float], baseline: dict[str, float]
         values["champion"] = champion[metric]
     if champion_note:
         values["champion_note"] = champion_note
-    values.update(test_split or {TEST_ROWS: 0, TEST_SPLIT_SUFFICIENT: 1})
+    values.update(test_split)
     values[DATA_DIGEST] = recorded_digest(training_data)
     values[CHAMPION_DATA_DIGEST] = recorded_digest(champion_training_data)
     values[DATA_UNCHANGED] = 1 if champion is not None and same_data(
