@@ -73,8 +73,11 @@ from training.contract import (
     ALL_METRICS,
     DEFAULT_DRIFT_WINDOW_HOURS,
     DEFAULT_ESTIMATOR,
+    DEFAULT_REGISTER_UNCHANGED_DATA,
     ESTIMATORS,
     MAX_DRIFT_WINDOW_HOURS,
+    TARGET_TRANSFORMS,
+    TargetTransform,
 )
 
 #: Config namespace of the example project (the `name:` in Pulumi.yaml).
@@ -167,12 +170,20 @@ SETTINGS: tuple[Setting, ...] = (
             "What preprocessing does with a column that alone predicts the target: stop the "
             "run, drop the column, or proceed with it.",
             _one_of(list(LEAK_POLICIES))),
+    Setting("registerUnchangedData", "boolean", DEFAULT_REGISTER_UNCHANGED_DATA,
+            "Register a retrain whose training data is byte for byte the champion's (it can "
+            "only tie with it); false holds it back and says so."),
     Setting("approvalStatus", "string", ApprovalStatus.PENDING_MANUAL_APPROVAL.value,
             "Status of newly registered models: PendingManualApproval (a human approves) "
             "or Approved (auto-approval).",
             _one_of([status.value for status in INITIAL_APPROVAL_STATUSES])),
     Setting("estimator", "string", DEFAULT_ESTIMATOR, "Estimator the training step fits.",
             _one_of(list(ESTIMATORS))),
+    Setting("targetTransform", "string", TargetTransform.NONE.value,
+            "Regression: quantile fits the estimator on the target's normal quantiles, so a "
+            "few outlying targets do not dominate it (the EDA alert on outlying targets "
+            "recommends it); none fits the target as it is.",
+            _one_of(list(TARGET_TRANSFORMS))),
     Setting("processingInstanceType", "string", DEFAULT_PROCESSING_INSTANCE_TYPE,
             "Instance type of the profile, preprocess and evaluate jobs.",
             _matches(INSTANCE_TYPE_RE, "an ML instance type such as 'ml.m5.large'")),
@@ -273,8 +284,10 @@ class StackConfig:
     gate_metric: str
     metric_threshold: str
     leak_policy: str
+    register_unchanged_data: bool
     approval_status: str
     estimator: str
+    target_transform: str
     processing_instance_type: str
     processing_instance_count: int
     training_instance_type: str

@@ -10,7 +10,8 @@
 
 At the root, what the stages share: `contract` (every shared name), `bootstrap` (every job's
 entry point), `baseline` and `capture` (the Model Monitor baseline and data-capture formats),
-`jsonio`, `archives`, `cluster`, `plots`. A stage imports the root and earlier stages only
+`lineage` (the fingerprint of a model's training data), `jsonio`, `archives`, `cluster`,
+`plots`. A stage imports the root and earlier stages only
 (import-linter contract in pyproject.toml).
 
 Only what the SageMaker scikit-learn image ships may be imported here, plus the pinned extras

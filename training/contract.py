@@ -42,6 +42,22 @@ class Estimator(str, Enum):  # noqa: UP042
 ESTIMATORS: tuple[str, ...] = tuple(member.value for member in Estimator)
 
 
+class TargetTransform(str, Enum):  # noqa: UP042
+    """Values of ``train.py --target-transform`` (regression only)."""
+
+    NONE = "none"
+    QUANTILE = "quantile"
+    """Fit the estimator on the target's normal quantiles (fitted on the train rows) and map
+    its predictions back: a few outlying or heavy-tailed targets no longer dominate a
+    squared-error fit, whatever the estimator."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+TARGET_TRANSFORMS: tuple[str, ...] = tuple(member.value for member in TargetTransform)
+
+
 class FeatureType(str, Enum):  # noqa: UP042
     """How a feature column is encoded (schema.json's ``type``; the drift checks' kinds)."""
 
@@ -212,8 +228,10 @@ class Hyperparameter:
 
     name: str
     type: type
-    default: int | float
+    default: int | float | str
     description: str
+    choices: tuple[str, ...] = ()
+    """The values a text hyperparameter accepts (empty for numbers)."""
 
     @property
     def flag(self) -> str:
@@ -224,9 +242,17 @@ HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
     Hyperparameter("n-estimators", int, 100, "boosting rounds or trees"),
     Hyperparameter("learning-rate", float, 0.1, "shrinkage of boosting estimators"),
     Hyperparameter("max-depth", int, 3, "depth limit of each tree"),
+    Hyperparameter("target-transform", str, TargetTransform.NONE.value,
+                   "regression: 'quantile' fits on the target's normal quantiles, robust to "
+                   "outlying targets", TARGET_TRANSFORMS),
 )
-DEFAULT_HYPERPARAMETERS: dict[str, int | float] = {hp.name: hp.default for hp in HYPERPARAMETERS}
+DEFAULT_HYPERPARAMETERS: dict[str, int | float | str] = {
+    hp.name: hp.default for hp in HYPERPARAMETERS}
 HYPERPARAMETER_TYPES: dict[str, type] = {hp.name: hp.type for hp in HYPERPARAMETERS}
+HYPERPARAMETER_CHOICES: dict[str, tuple[str, ...]] = {
+    hp.name: hp.choices for hp in HYPERPARAMETERS if hp.choices}
+TARGET_TRANSFORM_FLAG = "target-transform"
+"""train.py's regression target transform (see TargetTransform); the stack's targetTransform."""
 DEFAULT_SEED = 42
 
 #: Flags the builder sets from other spec fields (a spec may not set them as hyperparameters).
@@ -363,9 +389,38 @@ DEFAULT_BASELINE_MARGIN = 0.05
 because their scale is the target's). Small enough that any useful model clears it, large
 enough that a majority-class predictor or noise around it does not."""
 DEFAULT_CHAMPION_MARGIN = 0.0
-"""The model must be at least as good as the champion by default (ties pass)."""
+"""The model must be at least as good as the champion by default: a tie passes the gate and
+is reported as *matching* the champion, never as beating it. A retrain on the champion's own
+training data (which ties by construction) is held back by the unchanged-data check instead
+(see DATA_UNCHANGED), so a tie that reaches the registry is a model of other data."""
 RELATIVE_GAP_METRICS: tuple[str, ...] = ("rmse", "mae")
 """Metrics whose gaps are relative to the reference value (their scale is the target's)."""
+TIE_TOLERANCE = 1e-9
+"""Gaps closer to 0 than this are written as exactly 0.0: a tie (floating-point noise from
+summing in another order is not an improvement)."""
+DATA_DIGEST = "data_digest"
+"""The gate section's fingerprint of the data the model was trained on (see
+`training.lineage`); empty when unknown."""
+CHAMPION_DATA_DIGEST = "champion_data_digest"
+"""The same for the champion (empty when there is none or it predates fingerprints)."""
+DATA_UNCHANGED = "data_unchanged"
+"""1 when the model was trained on exactly the champion's training data (both fingerprints
+complete and equal), else 0. The gate registers such a model only when the
+RegisterUnchangedData parameter is true."""
+DEFAULT_REGISTER_UNCHANGED_DATA = False
+"""Register a retrain on the champion's own training data? Default: no."""
+TEST_ROWS = "test_rows"
+"""Rows in the test split (the gate section)."""
+TEST_SPLIT_NOTE = "test_split_note"
+"""Why the test split cannot decide (rows, minimum, what to do), when it cannot."""
+TEST_SPLIT_SUFFICIENT = "test_split_sufficient"
+"""1 when the test split has enough rows to decide (see MIN_TEST_ROWS_PER_CLASS and
+MIN_TEST_ROWS), else 0 (then the gate fails whatever the metric)."""
+MIN_TEST_ROWS_PER_CLASS = 5
+"""Classification: every class the model predicts needs this many test rows; below it one
+row moves balanced accuracy by 0.1 per class or more, and the gate would decide on noise."""
+MIN_TEST_ROWS = 20
+"""Regression: rows the test split needs; r2 and rmse on fewer rows swing with one row."""
 
 
 def gate_gap(metric: str, model: float, reference: float) -> float:
@@ -373,13 +428,23 @@ def gate_gap(metric: str, model: float, reference: float) -> float:
 
     Higher-is-better metrics: model - reference. rmse and mae: (reference - model) /
     reference, a share of the reference's error (0 when the reference is perfect and the
-    model too; -1 per unit of error otherwise).
+    model too; -1 per unit of error otherwise). Within TIE_TOLERANCE of 0 it is exactly 0.
     """
     if metric in RELATIVE_GAP_METRICS:
         if reference == 0:
             return 0.0 if model == 0 else -1.0
-        return (reference - model) / abs(reference)
-    return model - reference if HIGHER_IS_BETTER[metric] else reference - model
+        gap = (reference - model) / abs(reference)
+    else:
+        gap = model - reference if HIGHER_IS_BETTER[metric] else reference - model
+    return 0.0 if abs(gap) < TIE_TOLERANCE else gap
+
+
+def comparison_verdict(gap: float) -> str:
+    """How a gap reads: "beats" (positive), "matches" (exactly 0: a tie, see TIE_TOLERANCE)
+    or "trails" (negative). A tie never "beats"."""
+    if gap > 0:
+        return "beats"
+    return "matches" if gap == 0 else "trails"
 
 
 def gate_json_path(key: str) -> str:

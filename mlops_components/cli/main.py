@@ -45,6 +45,7 @@ from mlops_components.validation import (
     instance_count_problem,
     threshold_problem,
 )
+from training.contract import TARGET_TRANSFORM_FLAG, TARGET_TRANSFORMS, TargetTransform
 
 if TYPE_CHECKING:
     from mlops_components.local.run import LocalRun
@@ -163,6 +164,15 @@ def _parser() -> argparse.ArgumentParser:
                     help="what Preprocess does with a column that leaks the target: stop the "
                          "run, drop the column, or proceed with it (default: the stack's "
                          f"leakPolicy, {DEFAULT_LEAK_POLICY} unless set)")
+    up.add_argument(f"--{TARGET_TRANSFORM_FLAG}", choices=TARGET_TRANSFORMS,
+                    dest="target_transform",
+                    help="regression: quantile fits on the target's normal quantiles, robust "
+                         "to outlying targets (default: the stack's targetTransform, "
+                         f"{TargetTransform.NONE.value} unless set)")
+    up.add_argument("--register-unchanged-data", action="store_true", default=None,
+                    help="register the model even when its training data is byte for byte "
+                         "the champion's (default: the stack's registerUnchangedData, false "
+                         "unless set: such a model can only tie, so it is not registered)")
     up.add_argument("--no-loop", action="store_true",
                     help="stop after serving: no shifted traffic, drift check, alarm, retrain "
                          "rule or second run")
@@ -243,6 +253,8 @@ def _up(args: argparse.Namespace) -> int:
                              problem_type=args.problem_type, on_step=progress.update,
                              parameters=parameters, job_environment=job_environment,
                              leak_policy=args.leak_policy,
+                             register_unchanged_data=args.register_unchanged_data,
+                             target_transform=args.target_transform,
                              model_name=args.model_name or (
                                  model_name_for_data(args.data) if args.data else None))
 

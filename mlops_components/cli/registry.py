@@ -123,7 +123,7 @@ def _target(args: argparse.Namespace) -> _Target:
 def registry_list(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from mlops_components.sagemaker.packages import package_metrics
+    from mlops_components.sagemaker.packages import package_metrics, package_training_data
 
     try:
         target = _target(args)
@@ -144,12 +144,14 @@ def registry_list(args: argparse.Namespace) -> int:
         console.print(f"no packages in group {target.group} ({target.where})", highlight=False)
     else:
         table = Table(title=f"model packages in {target.group} ({target.where})")
-        for column in ("version", "status", "metrics", "created", "model data"):
+        for column in ("version", "status", "metrics", "training data", "created",
+                       "model data"):
             table.add_column(column, overflow="fold")
         for package in packages:
             metrics = package_metrics(package, target.read_text)
             table.add_row(str(package.get("ModelPackageVersion", "?")),
                           str(package.get("ModelApprovalStatus", "?")), format_metrics(metrics),
+                          package_training_data(package) or "-",
                           str(package.get("CreationTime", "")), _model_data(package))
         console.print(table)
     if target.workdir is not None:

@@ -15,18 +15,26 @@ from rich.tree import Tree
 from mlops_components.enums import ApprovalStatus
 from mlops_components.local.workdir import LocalWorkdir
 from mlops_components.sagemaker.packages import package_metrics
-from mlops_components.sagemaker.spec import PipelineParameter
+from mlops_components.sagemaker.spec import PipelineParameter, StepName
 from training.contract import (
     ALERTS_FILE,
     BASELINE_GAP,
+    CHAMPION_DATA_DIGEST,
     CHAMPION_GAP,
     CHAMPION_PRESENT,
+    DATA_DIGEST,
+    DATA_UNCHANGED,
     EVALUATION_FILE,
     EVALUATION_OUTPUT,
     GATE_SECTION,
     REPORT_OUTPUT,
     SUMMARY_FILE,
+    TEST_ROWS,
+    TEST_SPLIT_NOTE,
+    TEST_SPLIT_SUFFICIENT,
+    comparison_verdict,
 )
+from training.lineage import short_digest
 
 if TYPE_CHECKING:
     from mlops_components.local.run import LocalRun
@@ -85,7 +93,10 @@ def render_summary(console: Console, run: LocalRun) -> None:
 
     s3 = LocalWorkdir(run.workdir).s3
     for step in execution.steps:
-        if step.type == "Condition":
+        if step.name == StepName.NEW_DATA_CHECK.value and step.type == "Condition":
+            console.print(training_data_line(run, bool(step.properties.get("Outcome"))),
+                          highlight=False, soft_wrap=True)
+        elif step.type == "Condition":
             passed = bool(step.properties.get("Outcome"))
             verdict = "[green]passed[/green]" if passed else "[red]failed[/red]"
             words = _gate_in_words(run)
@@ -168,8 +179,30 @@ def _render_profile(console: Console, run: LocalRun) -> None:
                       highlight=False)
 
 
+def training_data_line(run: LocalRun, registered: bool) -> str:
+    """One line on the training data against the champion's, and what that decided."""
+    gate = (_step_file(run, EVALUATION_OUTPUT, EVALUATION_FILE) or {}).get(GATE_SECTION, {})
+    digest = short_digest(gate.get(DATA_DIGEST)) or "unknown"
+    if not gate.get(DATA_UNCHANGED):
+        champion = short_digest(gate.get(CHAMPION_DATA_DIGEST))
+        return f"training data: {digest}" + (
+            f" (the champion's: {champion})" if gate.get(CHAMPION_PRESENT) and champion else "")
+    version = (run.champion_package() or {}).get("ModelPackageVersion", "?")
+    unchanged = f"training data unchanged since the champion (version {version}, data {digest})"
+    if registered:
+        return (f"{unchanged}: registered anyway, as {PipelineParameter.REGISTER_UNCHANGED_DATA}"
+                " is true")
+    return (f"{unchanged}: not registered (a model of the same data can only tie with it); "
+            "new data registers, and so does the same run with --register-unchanged-data "
+            "(or the stack's registerUnchangedData: true)")
+
+
 def retrain_outcome(run: LocalRun) -> str:
     """One line: what a retraining run's champion/challenger gate led to."""
+    if run.unchanged_data_held_back():
+        version = (run.champion_package() or {}).get("ModelPackageVersion", "?")
+        return (f"the challenger was trained on the champion's own data (version {version}): "
+                "nothing was registered; the champion keeps serving")
     registered = [step for step in run.execution.steps
                   if step.type == "RegisterModel" and step.status == "Succeeded"]
     if registered:
@@ -198,17 +231,30 @@ def _gate_in_words(run: LocalRun) -> list[str]:
     threshold = float(parameters.get(PipelineParameter.METRIC_THRESHOLD.value, math.nan))
     higher = gate.get("higher_is_better", True)
     meets = model >= threshold if higher else model <= threshold
+    rows = f" ({gate[TEST_ROWS]} test rows)" if gate.get(TEST_ROWS) else ""
     words = [f"{metric} on the test split {_fmt(model)} "
              + (f"meets the threshold {threshold:g}" if meets else
-                f"is {'below' if higher else 'above'} the threshold {threshold:g}")]
+                f"is {'below' if higher else 'above'} the threshold {threshold:g}") + rows]
+    if not gate.get(TEST_SPLIT_SUFFICIENT, 1):
+        words.insert(0, gate.get(TEST_SPLIT_NOTE, "the test split is too small to decide"))
 
     def against(rival: str, value_key: str, gap_key: str, margin: PipelineParameter) -> str:
-        """Whether the model beats ``rival`` by its margin, with both numbers."""
+        """How the model compares with ``rival`` (beats, matches, trails: a tie never
+        beats) and whether that clears the margin, with both numbers."""
         needed = float(parameters.get(margin.value, math.nan))
         gap = gate.get(gap_key)
-        beaten = gap is not None and gap >= needed
-        return (f"{'beats' if beaten else 'does not beat'} the {rival} "
-                f"({_fmt(gate.get(value_key))}) by the margin {needed:g} (gap {_fmt(gap)})")
+        value = _fmt(gate.get(value_key))
+        if gap is None:
+            return f"was not compared with the {rival}"
+        verdict = comparison_verdict(gap)
+        if gap >= needed:
+            if verdict == "matches":
+                return (f"matches the {rival} ({value}): a tie, which the margin {needed:g} "
+                        "accepts (gap 0.0000)")
+            return f"beats the {rival} ({value}) by the margin {needed:g} (gap {_fmt(gap)})"
+        how = "by less" if verdict == "beats" else ""
+        return (f"does not beat the {rival} ({value}) by the margin {needed:g} "
+                f"(gap {_fmt(gap)}: it {verdict} it{' ' + how if how else ''})")
 
     words.append(against("trivial baseline", "baseline", BASELINE_GAP,
                          PipelineParameter.BASELINE_MARGIN))

@@ -26,7 +26,7 @@ from mlops_components.enums import ApprovalStatus
 from mlops_components.local.commands import Where
 from mlops_components.project import ProjectError, load_project
 from mlops_components.sagemaker.endpoint import endpoint_name as stack_endpoint_name
-from mlops_components.sagemaker.packages import RegistryError
+from mlops_components.sagemaker.packages import RegistryError, package_training_data
 from mlops_components.validation import ValidationError
 
 
@@ -128,12 +128,13 @@ def _aws_status(region: str | None, endpoint_url: str | None, group: str,
 
 def _render(console: Console, report: dict[str, Any]) -> None:
     table = Table(title=f"model packages in {report['group']} ({report['where']})")
-    for column in ("version", "status", "live", "created"):
+    for column in ("version", "status", "live", "training data", "created"):
         table.add_column(column, overflow="fold")
     for package in report["packages"]:
         version = package["ModelPackageVersion"]
         table.add_row(str(version), package["ModelApprovalStatus"],
                       "live" if version == report["live_version"] else "",
+                      package_training_data(package) or "-",
                       str(package.get("CreationTime", "")))
     if report["packages"]:
         console.print(table)

@@ -32,6 +32,7 @@ from mlops_components.enums import ApprovalStatus, MonitorEngine
 from mlops_components.sagemaker.endpoint import PackagesOnDestroy, endpoint_name
 from mlops_components.sagemaker.spec import PipelineParameter, TuningSpec
 from mlops_components.validation import MAX_MODEL_NAME_LENGTH, SAGEMAKER_NAME_RE, Problems
+from training.contract import TARGET_TRANSFORM_FLAG
 
 #: The training pipeline parameter for the deployed model, when the pipeline declares one
 #: (the retraining gate passes the latest approved package's artifact to it).
@@ -97,8 +98,10 @@ class MlopsStackArgs:
                 metric_threshold=float(config.metric_threshold)
                 if config.metric_threshold else None,
                 leak_policy=config.leak_policy,
+                register_unchanged_data=config.register_unchanged_data,
                 approval_status=ApprovalStatus(config.approval_status),
                 estimator=config.estimator,
+                hyperparameters={TARGET_TRANSFORM_FLAG: config.target_transform},
                 tuning=tuning,
                 processing_instance_type=config.processing_instance_type,
                 processing_instance_count=config.processing_instance_count,

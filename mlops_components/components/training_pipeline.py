@@ -47,6 +47,7 @@ from training.contract import (
     DEFAULT_ESTIMATOR,
     DEFAULT_GATE_METRIC_NAME,
     DEFAULT_GATE_THRESHOLD,
+    DEFAULT_REGISTER_UNCHANGED_DATA,
     SOURCEDIR_TARBALL,
     WHEELHOUSE_PREFIX,
 )
@@ -107,6 +108,10 @@ class TrainingPipelineArgs:
     leak_policy: str = DEFAULT_LEAK_POLICY
     """What preprocessing does with a column that alone predicts the target: stop the run,
     drop the column, or proceed with it. Default: stop."""
+
+    register_unchanged_data: bool = DEFAULT_REGISTER_UNCHANGED_DATA
+    """Register a retrain whose training data is exactly the champion's (the default holds it
+    back: it can only tie). Default: False."""
 
     approval_status: ApprovalStatus = ApprovalStatus.PENDING_MANUAL_APPROVAL
     """Status of newly registered packages. Default: PendingManualApproval."""
@@ -414,7 +419,8 @@ def pipeline_spec(name: str, args: TrainingPipelineArgs, **resolved: Any) -> Pip
         subnets=tuple(args.subnet_ids), security_group_ids=tuple(args.security_group_ids),
         enable_network_isolation=args.enable_network_isolation,
         baseline_margin=args.baseline_margin, champion_margin=args.champion_margin,
-        leak_policy=args.leak_policy, **resolved)
+        leak_policy=args.leak_policy, register_unchanged_data=args.register_unchanged_data,
+        **resolved)
 
 
 def _validate(name: str, args: TrainingPipelineArgs) -> None:

@@ -39,7 +39,8 @@ from mlops_components.local.workdir import (
 )
 from mlops_components.plan import Plan, plan_stack
 from mlops_components.project import load_project
-from mlops_components.sagemaker.spec import PipelineParameter
+from mlops_components.sagemaker.definition import iter_steps
+from mlops_components.sagemaker.spec import PipelineParameter, StepName
 from training.contract import (
     IMAGE_REQUIREMENTS_FILE,
     REQUIREMENTS_CHECK_ENV,
@@ -90,6 +91,21 @@ class LocalRun:
         """Local folders of a processing step's outputs, by output name."""
         return step_outputs(self.execution, step, LocalWorkdir(self.workdir).s3)
 
+    def champion_package(self) -> dict[str, Any] | None:
+        """The registry package whose model the gate compared with (ChampionModelUri)."""
+        uri = self.execution.parameters.get(CHAMPION_PARAMETER)
+        for package in reversed(self.registry.packages()):
+            containers = package.get("InferenceSpecification", {}).get("Containers", [])
+            if containers and containers[0].get("ModelDataUrl") == uri:
+                return package
+        return None
+
+    def unchanged_data_held_back(self) -> bool:
+        """Whether the new-data check held the model back: it was trained on the champion's
+        own data, and registering unchanged data was not asked for."""
+        return any(step.name == StepName.NEW_DATA_CHECK.value and step.type == "Condition"
+                   and not step.properties.get("Outcome") for step in self.execution.steps)
+
 
 def step_outputs(execution: ExecutionResult, step: str, s3: LocalS3) -> dict[str, Path]:
     """Local folders of a processing step's outputs in ``execution``, by output name."""
@@ -119,7 +135,9 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
               problem_type: str | None = None, on_step: StepCallback | None = None,
               parameters: Mapping[str, Any] | None = None,
               job_environment: JobEnvironment | None = None,
-              model_name: str | None = None, leak_policy: str | None = None) -> LocalRun:
+              model_name: str | None = None, leak_policy: str | None = None,
+              register_unchanged_data: bool | None = None,
+              target_transform: str | None = None) -> LocalRun:
     """Plan ``stack`` offline, materialise its uploads locally and execute its pipeline.
 
     Each call is one execution with an ID of its own (runs may share a workdir). Jobs run
@@ -127,7 +145,10 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
     ``training/requirements.txt``, built once and cached). ``model_name`` overrides the
     stack's modelName (the registry group); the latest approved package of the group, if
     any, is the champion the gate compares with. ``leak_policy`` overrides the stack's
-    leakPolicy (what Preprocess does with a leaking column). Ctrl-C stops the running job,
+    leakPolicy (what Preprocess does with a leaking column); ``register_unchanged_data`` its
+    registerUnchangedData (register a model of the champion's own training data),
+    ``target_transform`` its targetTransform (train.py's regression target transform). Ctrl-C
+    stops the running job,
     removes what the execution wrote, records it as Interrupted and raises
     :class:`LocalRunInterrupted`.
     """
@@ -141,6 +162,10 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
         overrides["problemType"] = problem_type
     if leak_policy:
         overrides["leakPolicy"] = leak_policy
+    if register_unchanged_data is not None:
+        overrides["registerUnchangedData"] = register_unchanged_data
+    if target_transform is not None:
+        overrides["targetTransform"] = target_transform
     load_project(project_dir).stack_config(stack)  # a bad project or stack is named first
     given_workdir = Path(workdir).resolve() if workdir else None
     workdir = Path(workdir or default_workdir(project_dir, stack)).resolve()
@@ -272,11 +297,9 @@ def discard_execution(workdir: LocalWorkdir, execution_id: str,
 
 def champion_model_uri(definition: dict[str, Any], registry: LocalRegistry) -> str | None:
     """Model data of the latest approved package in the group the pipeline registers into."""
+    # The Register step sits in condition branches, at any depth.
     groups = {step.get("Arguments", {}).get("ModelPackageGroupName")
-              for step in definition["Steps"] + [
-                  branch for step in definition["Steps"]
-                  for key in ("IfSteps", "ElseSteps")
-                  for branch in step.get("Arguments", {}).get(key, [])]}
+              for step in iter_steps(definition)}
     groups.discard(None)
     for group in sorted(groups):
         package = registry.latest_approved(group) if (registry.root / group).is_dir() else None

@@ -139,7 +139,11 @@ def serve_and_smoke(run: LocalRun) -> SmokeResult:
     registered = [step for step in run.execution.steps if step.type == "RegisterModel"
                   and step.status == "Succeeded"]
     if not registered:
-        return SmokeResult(False, "nothing was registered, so nothing is served")
+        champion = run.champion_package() if run.unchanged_data_held_back() else None
+        where = run.where.with_group((champion or {}).get("ModelPackageGroupName"))
+        return SmokeResult(False, "nothing was registered, so nothing is served"
+                           + (f" (the champion still is: {where.quoted('serve')})"
+                              if champion else ""))
     arn = registered[-1].properties.get("ModelPackageArn", "")
     package = next((p for p in run.registry.packages() if p["ModelPackageArn"] == arn), None)
     if package is None:

@@ -4,8 +4,11 @@ Steps: ``Profile`` (EDA report + drift baseline) -> ``Preprocess`` (clean, split
 feature transforms) -> ``Train`` or ``Tune`` -> ``Evaluate`` (the model, a trivial baseline
 and the champion at ``ChampionModelUri``, on the test split) -> ``QualityGate`` (from
 ``evaluation.json``: the gate metric meets ``MetricThreshold``, beats the baseline by
-``BaselineMargin`` and the champion, if any, by ``ChampionMargin``) -> ``Register`` (model
-package with metrics, drift baselines and the EDA report) or ``QualityGateFailed``.
+``BaselineMargin`` and the champion, if any, by ``ChampionMargin``, on a test split large
+enough to decide) -> ``NewDataCheck`` (the training data differs from the champion's, or
+``RegisterUnchangedData`` is true) -> ``Register`` (model package with metrics, drift
+baselines, the EDA report and the training data's fingerprint); a failed gate ends in
+``QualityGateFailed``, unchanged data in nothing (the execution succeeds, unregistered).
 
 Every job runs the scikit-learn container on the ``training/`` package uploaded under
 ``spec.code_uri``: processing jobs get that prefix as an input and run
@@ -37,6 +40,7 @@ from mlops_components.sagemaker.spec import (
     EVALUATION_REPORT,
     RESPONSE_TYPES,
     TARGET_COLUMN_METADATA,
+    TRAINING_DATA_METADATA,
     CategoricalRange,
     IntegerRange,
     PipelineParameter,
@@ -103,6 +107,7 @@ class BuildContext:
 
     def __init__(self, spec: PipelineSpec, session: Any, image_uri: str):
         from sagemaker.core.workflow.parameters import (
+            ParameterBoolean,
             ParameterFloat,
             ParameterInteger,
             ParameterString,
@@ -147,6 +152,9 @@ class BuildContext:
                 PipelineParameter.CHAMPION_MODEL_URI.value,
                 default_value=spec.champion_model_uri
                 or no_champion_uri(spec.bucket, spec.pipeline_name)),
+            PipelineParameter.REGISTER_UNCHANGED_DATA: ParameterBoolean(
+                PipelineParameter.REGISTER_UNCHANGED_DATA.value,
+                default_value=bool(spec.register_unchanged_data)),
         }
 
     # ---- locations ------------------------------------------------------------------
@@ -488,7 +496,7 @@ def register_step(ctx: BuildContext, model_data: Any, profile: Any, evaluate: An
         model_metrics=model_metrics,
         drift_check_baselines=DriftCheckBaselines(
             model_data_statistics=statistics, model_data_constraints=constraints),
-        customer_metadata_properties=_customer_metadata(ctx, profile),
+        customer_metadata_properties=_customer_metadata(ctx, profile, evaluate),
         domain="MACHINE_LEARNING",
         task=ctx.problem_type.value.upper(),
     )
@@ -499,9 +507,16 @@ def register_step(ctx: BuildContext, model_data: Any, profile: Any, evaluate: An
                     "and EDA report.")
 
 
-def _customer_metadata(ctx: BuildContext, profile: Any) -> dict[str, Any]:
-    """Traceability facts; the EDA report has no ModelMetrics slot, so it lives here."""
+def _customer_metadata(ctx: BuildContext, profile: Any, evaluate: Any) -> dict[str, Any]:
+    """Traceability facts; the EDA report and the training data's fingerprint have no
+    ModelMetrics slot, so they live here (the fingerprint as Evaluate recorded it)."""
+    from sagemaker.core.workflow.functions import JsonGet
+
+    report = next(iter(evaluate.property_files))
     return {
+        TRAINING_DATA_METADATA: JsonGet(step_name=evaluate.name, property_file=report,
+                                        json_path=contract.gate_json_path(
+                                            contract.DATA_DIGEST)),
         "mlops:eda-report-uri": ctx.output_uri(profile, REPORT_OUTPUT),
         "mlops:code-uri": ctx.code_uri,
         "mlops:problem-type": ctx.problem_type.value,
@@ -511,12 +526,14 @@ def _customer_metadata(ctx: BuildContext, profile: Any) -> dict[str, Any]:
 
 
 def gate_step(ctx: BuildContext, evaluate: Any, report: Any, register: Any) -> Any:
-    """Register only if the gate metric meets MetricThreshold, beats the trivial baseline by
-    BaselineMargin, and beats the champion (when there is one) by ChampionMargin.
+    """Go on to the new-data check only if the test split is large enough to decide, the gate
+    metric meets MetricThreshold, beats the trivial baseline by BaselineMargin, and is at
+    least as good as the champion (when there is one) by ChampionMargin.
 
     Conditions compare two values and pipeline expressions cannot subtract, so Evaluate
     writes the gaps (``gate.baseline_gap``, ``gate.champion_gap``, positive = better, see
-    ``training.contract.gate_gap``) and the conditions compare them with the margins.
+    ``training.contract.gate_gap``) and the test split's verdict, and the conditions compare
+    them with the margins.
     """
     from sagemaker.core.workflow.conditions import (
         ConditionEquals,
@@ -524,19 +541,21 @@ def gate_step(ctx: BuildContext, evaluate: Any, report: Any, register: Any) -> A
         ConditionLessThanOrEqualTo,
         ConditionOr,
     )
-    from sagemaker.core.workflow.functions import Join, JsonGet
+    from sagemaker.core.workflow.functions import Join
     from sagemaker.mlops.workflow import ConditionStep, FailStep
 
-    def value(json_path: str) -> Any:
-        return JsonGet(step_name=evaluate.name, property_file=report, json_path=json_path)
+    def value(key: str) -> Any:
+        return _gate_value(evaluate, report, key)
 
     threshold = ctx.parameters[PipelineParameter.METRIC_THRESHOLD]
     baseline_margin = ctx.parameters[PipelineParameter.BASELINE_MARGIN]
     champion_margin = ctx.parameters[PipelineParameter.CHAMPION_MARGIN]
-    metric_value = value(ctx.gate.json_path)
-    baseline_gap = value(contract.gate_json_path(contract.BASELINE_GAP))
-    champion_gap = value(contract.gate_json_path(contract.CHAMPION_GAP))
-    champion_present = value(contract.gate_json_path(contract.CHAMPION_PRESENT))
+    metric_value = _json_value(evaluate, report, ctx.gate.json_path)
+    baseline_gap = value(contract.BASELINE_GAP)
+    champion_gap = value(contract.CHAMPION_GAP)
+    champion_present = value(contract.CHAMPION_PRESENT)
+    test_rows = value(contract.TEST_ROWS)
+    test_split_sufficient = value(contract.TEST_SPLIT_SUFFICIENT)
     if ctx.gate.higher_is_better:
         meets_threshold = ConditionGreaterThanOrEqualTo(left=metric_value, right=threshold)
         needed = "at least"
@@ -550,6 +569,7 @@ def gate_step(ctx: BuildContext, evaluate: Any, report: Any, register: Any) -> A
             ConditionEquals(left=champion_present, right=0),
             ConditionGreaterThanOrEqualTo(left=champion_gap, right=champion_margin),
         ]),
+        ConditionEquals(left=test_split_sufficient, right=1),
     ]
     fail = FailStep(
         name=StepName.QUALITY_GATE_FAILED.value,
@@ -561,6 +581,9 @@ def gate_step(ctx: BuildContext, evaluate: Any, report: Any, register: Any) -> A
             "); gap to the champion =", champion_gap,
             "(ChampionMargin: at least", champion_margin,
             "; champion present:", champion_present,
+            "); test rows =", test_rows,
+            f"(enough to decide: {contract.MIN_TEST_ROWS_PER_CLASS} of every class, or "
+            f"{contract.MIN_TEST_ROWS} for regression; sufficient:", test_split_sufficient,
             "). The model was not registered.",
         ]),
         description="Stop: the model missed the quality gate.",
@@ -568,11 +591,49 @@ def gate_step(ctx: BuildContext, evaluate: Any, report: Any, register: Any) -> A
     return ConditionStep(
         name=StepName.QUALITY_GATE.value,
         conditions=conditions,
-        if_steps=[register],
+        if_steps=[new_data_step(ctx, evaluate, report, register)],
         else_steps=[fail],
-        description=f"Register only if {ctx.gate.name} meets MetricThreshold and beats the "
-                    "trivial baseline and the champion by their margins.",
+        description=f"Go on only if {ctx.gate.name} meets MetricThreshold, beats the trivial "
+                    "baseline and is at least as good as the champion by their margins, on a "
+                    "test split large enough to decide.",
     )
+
+
+def new_data_step(ctx: BuildContext, evaluate: Any, report: Any, register: Any) -> Any:
+    """Register unless the model was trained on exactly the champion's training data (it can
+    only tie with it), or RegisterUnchangedData says to register it anyway.
+
+    Evaluate measures (``gate.data_unchanged``: both fingerprints complete and equal); the
+    decision is this condition's, so an execution may override it. Unchanged data ends the
+    execution successfully with nothing registered: it is not a failure.
+    """
+    from sagemaker.core.workflow.conditions import ConditionEquals, ConditionOr
+    from sagemaker.mlops.workflow import ConditionStep
+
+    return ConditionStep(
+        name=StepName.NEW_DATA_CHECK.value,
+        conditions=[ConditionOr(conditions=[
+            ConditionEquals(left=_gate_value(evaluate, report, contract.DATA_UNCHANGED),
+                            right=0),
+            ConditionEquals(left=ctx.parameters[PipelineParameter.REGISTER_UNCHANGED_DATA],
+                            right=True),
+        ])],
+        if_steps=[register],
+        else_steps=[],
+        description="Register unless the training data is the champion's own "
+                    "(RegisterUnchangedData registers it anyway).",
+    )
+
+
+def _json_value(evaluate: Any, report: Any, json_path: str) -> Any:
+    from sagemaker.core.workflow.functions import JsonGet
+
+    return JsonGet(step_name=evaluate.name, property_file=report, json_path=json_path)
+
+
+def _gate_value(evaluate: Any, report: Any, key: str) -> Any:
+    """A value of evaluation.json's gate section, read at execution time."""
+    return _json_value(evaluate, report, contract.gate_json_path(key))
 
 
 def pipeline_definition(ctx: BuildContext) -> str:

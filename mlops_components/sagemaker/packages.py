@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from mlops_components.enums import ApprovalStatus
+from mlops_components.sagemaker.spec import TRAINING_DATA_METADATA
+from training.lineage import short_digest
 
 ReadText = Callable[[str], "str | None"]
 
@@ -56,6 +58,12 @@ def package_metrics(package: dict[str, Any], read_text: ReadText) -> dict[str, f
     document = json.loads(text)
     return {name: metric["value"] for section in document.values() if isinstance(section, dict)
             for name, metric in section.items() if isinstance(metric, dict) and "value" in metric}
+
+
+def package_training_data(package: dict[str, Any]) -> str:
+    """The short fingerprint of the data a package was trained on ("" when not recorded)."""
+    return short_digest(package.get("CustomerMetadataProperties", {}).get(
+        TRAINING_DATA_METADATA, ""))
 
 
 class SageMakerRegistry:

@@ -16,6 +16,7 @@ from training.contract import (
     DEFAULT_BASELINE_MARGIN,
     DEFAULT_CHAMPION_MARGIN,
     DEFAULT_ESTIMATOR,
+    DEFAULT_REGISTER_UNCHANGED_DATA,
     DEFAULT_SEED,
     NO_CHAMPION_FILE,
 )
@@ -34,6 +35,7 @@ class PipelineParameter(StrEnum):
     BASELINE_MARGIN = "BaselineMargin"
     CHAMPION_MARGIN = "ChampionMargin"
     CHAMPION_MODEL_URI = "ChampionModelUri"
+    REGISTER_UNCHANGED_DATA = "RegisterUnchangedData"
 
 
 class StepName(StrEnum):
@@ -45,6 +47,7 @@ class StepName(StrEnum):
     TUNE = "Tune"
     EVALUATE = "Evaluate"
     QUALITY_GATE = "QualityGate"
+    NEW_DATA_CHECK = "NewDataCheck"
     REGISTER = "Register"
     QUALITY_GATE_FAILED = "QualityGateFailed"
 
@@ -54,6 +57,9 @@ EVALUATION_REPORT = "EvaluationReport"
 #: The registered package's CustomerMetadataProperties key naming its target column (a
 #: request may carry that column; the endpoint ignores it).
 TARGET_COLUMN_METADATA = "mlops:target-column"
+#: CustomerMetadataProperties key of a registered package's training data fingerprint
+#: (``training.lineage.recorded_digest``); the registry verbs show it.
+TRAINING_DATA_METADATA = "mlops:training-data"
 
 #: Folder (under the pipeline's models/ prefix) holding the NO_CHAMPION marker the
 #: TrainingPipeline uploads: ChampionModelUri's default until a model is approved.
@@ -224,5 +230,8 @@ class PipelineSpec:
     """Default of ``ChampionModelUri``. Default: the no-champion marker's prefix."""
     leak_policy: str = DEFAULT_LEAK_POLICY
     """Preprocess ``--leak-policy``: stop, drop or proceed on a leaking column. Default: stop."""
+    register_unchanged_data: bool = DEFAULT_REGISTER_UNCHANGED_DATA
+    """Default of ``RegisterUnchangedData``: register a model trained on exactly the champion's
+    training data. Default: False."""
 
 

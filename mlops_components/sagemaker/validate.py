@@ -120,6 +120,8 @@ def validate_pipeline_spec(spec: PipelineSpec, owner: str | None = None) -> None
                              INSTANCE_TYPE_RE, "an ML instance type such as 'ml.m5.large'")
 
     _validate_hyperparameters(problems, spec.hyperparameters)
+    if problem_type is ProblemType.CLASSIFICATION:
+        _validate_classification_target_transform(problems, spec)
     problems.check(spec.estimator in contract.ESTIMATORS, "estimator",
                    "must be one of " + ", ".join(map(repr, contract.ESTIMATORS)),
                    spec.estimator)
@@ -153,6 +155,20 @@ def _validate_threshold(problems: Problems, threshold: Any,
         problems.add("metric_threshold", problem, threshold)
 
 
+def _validate_classification_target_transform(problems: Problems, spec: PipelineSpec) -> None:
+    """A target transform other than none, set or tuned, is for regression only."""
+    flag, none = contract.TARGET_TRANSFORM_FLAG, contract.TargetTransform.NONE.value
+    rule = f"applies to regression only (allowed for classification: {none})"
+    if isinstance(spec.hyperparameters, Mapping):
+        value = spec.hyperparameters.get(flag, none)
+        problems.check(value == none, f"hyperparameters[{flag!r}]", rule, value)
+    ranges = getattr(spec.tuning, "ranges", None)
+    tuned = ranges.get(flag) if isinstance(ranges, Mapping) else None
+    if isinstance(tuned, CategoricalRange):
+        problems.check(set(map(str, tuned.values)) <= {none}, f"tuning.ranges[{flag!r}]", rule,
+                       tuned.values)
+
+
 def _validate_hyperparameters(problems: Problems, hyperparameters: Any) -> None:
     if not isinstance(hyperparameters, Mapping):
         problems.add("hyperparameters", "must be a mapping of name to value", hyperparameters)
@@ -165,6 +181,10 @@ def _validate_hyperparameters(problems: Problems, hyperparameters: Any) -> None:
         elif name not in contract.HYPERPARAMETER_TYPES:
             problems.add(where, "is not a train.py hyperparameter (allowed: "
                          + ", ".join(contract.HYPERPARAMETER_TYPES) + ")", value)
+        elif name in contract.HYPERPARAMETER_CHOICES:
+            choices = contract.HYPERPARAMETER_CHOICES[name]
+            problems.check(value in choices, where, f"must be one of {', '.join(choices)}",
+                           value)
         elif contract.HYPERPARAMETER_TYPES[name] is int:
             problems.check(_is_int(value) and value >= 1, where, "must be an integer >= 1",
                            value)
@@ -232,14 +252,15 @@ def _validate_range(problems: Problems, where: str, name: Any, parameter_range: 
               and len(set(map(str, values))) == len(values))
         problems.check(ok, where, f"values must be a tuple of 1-{_MAX_CATEGORICAL_VALUES} "
                        "distinct values", values)
-        if ok and name == "estimator":
+        allowed = (contract.ESTIMATORS if name == "estimator"
+                   else contract.HYPERPARAMETER_CHOICES.get(name))
+        if ok and allowed:
             for value in values:
-                problems.check(value in contract.ESTIMATORS, where,
-                               "values must be estimators (" + ", ".join(
-                                   contract.ESTIMATORS) + ")", value)
+                problems.check(value in allowed, where,
+                               f"values must be one of {', '.join(allowed)}", value)
         return
-    if name == "estimator":
-        problems.add(where, "must be a CategoricalRange (estimator is a name)", parameter_range)
+    if name == "estimator" or name in contract.HYPERPARAMETER_CHOICES:
+        problems.add(where, f"must be a CategoricalRange ({name} is a name)", parameter_range)
         return
     expected = IntegerRange if contract.HYPERPARAMETER_TYPES[name] is int else ContinuousRange
     if not isinstance(parameter_range, expected):

@@ -127,5 +127,22 @@ def diabetes_csv(tmp_path_factory) -> Path:
 def regression_run(project_dir, diabetes_csv, tmp_path_factory) -> UpRun:
     """`mlops up --local --data <csv> --target progression --problem-type regression`."""
     return up_local(project_dir, tmp_path_factory.mktemp("regression-run"),
-                    "--data", diabetes_csv, "--target", "progression",
-                    "--problem-type", "regression")
+                    *regression_arguments(diabetes_csv))
+
+
+def regression_arguments(csv: Path) -> tuple[Any, ...]:
+    return ("--data", csv, "--target", "progression", "--problem-type", "regression")
+
+
+@pytest.fixture(scope="session")
+def unchanged_data_run(project_dir, diabetes_csv, regression_run) -> UpRun:
+    """The same CSV again, in the same workdir: dev approved the first model, so it is the
+    champion, trained on exactly these bytes."""
+    return up_local(project_dir, regression_run.workdir, *regression_arguments(diabetes_csv))
+
+
+@pytest.fixture(scope="session")
+def unchanged_data_registered_run(project_dir, diabetes_csv, unchanged_data_run) -> UpRun:
+    """The same again, asking for registration of unchanged data."""
+    return up_local(project_dir, unchanged_data_run.workdir,
+                    *regression_arguments(diabetes_csv), "--register-unchanged-data")

@@ -27,6 +27,7 @@ from training.contract import (
     SERVING_MODULE,
     SOURCEDIR_TARBALL,
 )
+from training.lineage import fingerprint_files, short_digest
 
 pytestmark = pytest.mark.slow
 
@@ -153,7 +154,8 @@ def test_the_second_run_compares_with_the_approved_first_model(failing_gate_run,
     assert gate["champion_present"] == 1
     assert gate["champion_gap"] == 0.0  # the same data and seed give the same model
     text = " ".join(failing_gate_run.cli.text.split())
-    assert f"beats the champion ({gate['champion']:.4f}) by the margin 0" in text
+    assert f"matches the champion ({gate['champion']:.4f}): a tie" in text
+    assert "beats the champion" not in text  # a tie is not a win
     assert f"beats the trivial baseline ({gate['baseline']:.4f})" in text
 
 
@@ -178,6 +180,43 @@ def test_user_regression_data_runs_the_regression_path(regression_run, diabetes_
     assert metrics["r2"]["value"] > 0.2  # better than predicting the mean (r2 = 0)
     assert metrics["rmse"]["value"] < spread
     assert "r2" in regression_run.cli.text
+
+
+def test_the_package_records_the_fingerprint_of_its_training_data(regression_run,
+                                                                 diabetes_csv):
+    package = the_package(regression_run)
+    digest = fingerprint_files([diabetes_csv])["digest"]
+    assert package["CustomerMetadataProperties"]["mlops:training-data"] == digest
+    assert f"training data: {short_digest(digest)}" in regression_run.cli.text
+
+
+def test_a_retrain_on_unchanged_data_is_not_registered_and_says_so(unchanged_data_run,
+                                                                   diabetes_csv):
+    run = unchanged_data_run
+    short = short_digest(fingerprint_files([diabetes_csv])["digest"])
+
+    assert run.cli.code == 0, run.cli.text[-2000:]  # not a failure: nothing new to register
+    assert run.packages_after == run.packages_before != []
+    assert (f"training data unchanged since the champion (version 1, data {short}): not "
+            "registered") in run.cli.text
+    assert "--register-unchanged-data" in run.cli.text
+    assert "matches the champion" in run.cli.text and "beats the champion" not in run.cli.text
+    assert "nothing was registered, so nothing is served" in run.cli.text
+
+
+def test_with_the_option_unchanged_data_is_registered_and_matches(
+        unchanged_data_registered_run, project_dir, diabetes_csv):
+    run = unchanged_data_registered_run
+    package = the_package(run)
+    digest = fingerprint_files([diabetes_csv])["digest"]
+
+    assert package["ModelPackageVersion"] == 2
+    assert package["CustomerMetadataProperties"]["mlops:training-data"] == digest
+    assert "matches the champion" in run.cli.text and "beats the champion" not in run.cli.text
+    assert "registered anyway" in run.cli.text
+    listing = run_cli("registry", "list", "--local", "--project-dir", project_dir,
+                      "--workdir", run.workdir, "--group", "diabetes")
+    assert listing.code == 0 and listing.text.count(short_digest(digest)) == 2
 
 
 def test_data_without_a_target_exits_2_before_doing_anything(project_dir, diabetes_csv,
@@ -280,3 +319,39 @@ def test_a_model_no_better_than_the_majority_class_is_rejected(project_dir, tmp_
     assert run.packages_after == []
     text = " ".join(run.cli.text.split())
     assert "does not beat the trivial baseline (0.5000) by the margin 0.05" in text
+
+
+def test_a_test_split_too_small_to_decide_fails_the_gate_saying_so(project_dir, diabetes_csv,
+                                                                   tmp_path):
+    """30 rows: Preprocess keeps 15% for test, 5 rows, fewer than MIN_TEST_ROWS."""
+    from training.contract import MIN_TEST_ROWS
+
+    small = tmp_path / "small.csv"
+    pd.read_csv(diabetes_csv).sample(30, random_state=0).to_csv(small, index=False)
+    run = up_local(project_dir, tmp_path / "work", "--data", small, "--target", "progression",
+                   "--problem-type", "regression")
+
+    assert run.cli.code == 1, run.cli.text[-2000:]
+    assert run.packages_after == []
+    assert (f"quality gate: failed: the test split is too small to decide: it has 5 rows; the "
+            f"minimum is {MIN_TEST_ROWS} for regression; add labelled rows") in run.cli.text
+    assert "test rows = 5" in run.cli.text and "sufficient: 0" in run.cli.text  # Fail step
+
+
+def test_the_registered_request_with_its_fingerprint_is_a_valid_create_model_package(
+        regression_run):
+    """What the Register step sent, resolved (the digest included), against botocore's
+    CreateModelPackage input: its shape, and the patterns and limits the service checks."""
+    from botocore.validate import validate_parameters
+
+    from tests.pipeline.definition_checks import literal_constraint_problems, service_model
+
+    package = the_package(regression_run)
+    registry_fields = {"ModelPackageVersion", "ModelPackageArn", "CreationTime",
+                       "LastModifiedTime", "ApprovalDescription"}
+    request = {key: value for key, value in package.items() if key not in registry_fields}
+    shape = service_model().operation_model("CreateModelPackage").input_shape
+
+    validate_parameters(request, shape)  # raises ParamValidationError
+    assert literal_constraint_problems(request, shape) == []
+    assert request["CustomerMetadataProperties"]["mlops:training-data"].startswith("sha256:")

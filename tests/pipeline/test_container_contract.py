@@ -56,6 +56,7 @@ def test_parameters_are_the_api_names_with_the_spec_defaults(definitions):
         "BaselineMargin": ("Float", 0.05),
         "ChampionMargin": ("Float", 0.0),
         "ChampionModelUri": ("String", f"s3://{BUCKET}/models/diagnosis-training/no-champion/"),
+        "RegisterUnchangedData": ("Boolean", False),
     }
     assert set(parameters) == {parameter.value for parameter in PipelineParameter}
     assert parameters["ModelApprovalStatus"]["EnumValues"] == [
@@ -119,7 +120,7 @@ def test_train_runs_train_py_in_script_mode_from_the_code_channel(definitions):
     assert train["HyperParameters"] == {
         "target": "target", "problem-type": "classification",
         "estimator": "gradient_boosting", "n-estimators": "100", "learning-rate": "0.1",
-        "max-depth": "3", "seed": "42",
+        "max-depth": "3", "target-transform": "none", "seed": "42",
         # the bootstrap installs the wheelhouse, then runs MLOPS_JOB (train)
         "sagemaker_program": "training/bootstrap.py",
         # network isolation (the default): the archive arrives as the "code" channel
@@ -215,7 +216,7 @@ def test_tuning_searches_the_ranges_for_the_gate_metric(definitions):
     job = tune["TrainingJobDefinition"]
     assert job["StaticHyperParameters"] == {
         "target": "target", "problem-type": "classification", "n-estimators": "100",
-        "seed": "42", "sagemaker_program": "training/bootstrap.py",
+        "target-transform": "none", "seed": "42", "sagemaker_program": "training/bootstrap.py",
         "sagemaker_submit_directory": "/opt/ml/input/data/code/sourcedir.tar.gz"}
     assert job["AlgorithmSpecification"]["MetricDefinitions"] == \
         contract.METRIC_DEFINITIONS[contract.ProblemType.CLASSIFICATION]
@@ -289,15 +290,39 @@ def test_quality_gate_compares_the_gate_metric_with_the_threshold(variant, compa
             {"Type": "Equals", "LeftValue": gate_value("champion_present"), "RightValue": 0},
             {"Type": "GreaterThanOrEqualTo", "LeftValue": gate_value("champion_gap"),
              "RightValue": {"Get": "Parameters.ChampionMargin"}}]},
+        {"Type": "Equals", "LeftValue": gate_value("test_split_sufficient"), "RightValue": 1},
     ]
-    assert [step["Name"] for step in gate["IfSteps"]] == ["Register"]
+    assert [step["Name"] for step in gate["IfSteps"]] == ["NewDataCheck"]
     assert [step["Name"] for step in gate["ElseSteps"]] == ["QualityGateFailed"]
     message = gate["ElseSteps"][0]["Arguments"]["ErrorMessage"]["Std:Join"]
     for value in (metric_value, gate_value("baseline_gap"), gate_value("champion_gap"),
+                  gate_value("test_rows"), gate_value("test_split_sufficient"),
                   {"Get": "Parameters.MetricThreshold"}, {"Get": "Parameters.BaselineMargin"},
                   {"Get": "Parameters.ChampionMargin"}):
         assert value in message["Values"]
     assert any(metric in value for value in message["Values"] if isinstance(value, str))
+
+
+def test_unchanged_training_data_registers_only_when_the_parameter_says_so(definitions):
+    """Evaluate measures (gate.data_unchanged); the condition decides, with the parameter, and
+    its else branch is empty: unchanged data is not a failure, just nothing to register."""
+    gate = arguments(definitions["classification"], StepName.QUALITY_GATE)
+    (check,) = gate["IfSteps"]
+    assert check["Type"] == "Condition"
+    assert check["Arguments"]["Conditions"] == [{"Type": "Or", "Conditions": [
+        {"Type": "Equals", "RightValue": 0, "LeftValue": {"Std:JsonGet": {
+            "PropertyFile": {"Get": f"Steps.Evaluate.PropertyFiles.{EVALUATION_REPORT}"},
+            "Path": "gate.data_unchanged"}}},
+        {"Type": "Equals", "LeftValue": {"Get": "Parameters.RegisterUnchangedData"},
+         "RightValue": True}]}]
+    assert [step["Name"] for step in check["Arguments"]["IfSteps"]] == ["Register"]
+    assert check["Arguments"]["ElseSteps"] == []
+
+
+def test_register_unchanged_data_default_comes_from_the_spec(build):
+    parameters = {item["Name"]: item for item in
+                  build(register_unchanged_data=True)["Parameters"]}
+    assert parameters["RegisterUnchangedData"]["DefaultValue"] is True
 
 
 def test_register_declares_the_package_for_review_with_metrics_and_baselines(definitions):
@@ -334,6 +359,9 @@ def test_register_declares_the_package_for_review_with_metrics_and_baselines(def
     assert register["CustomerMetadataProperties"]["mlops:eda-report-uri"] == \
         output_ref("Profile", "report")
     assert register["CustomerMetadataProperties"]["mlops:code-uri"] == CODE_URI
+    assert register["CustomerMetadataProperties"]["mlops:training-data"] == {"Std:JsonGet": {
+        "PropertyFile": {"Get": f"Steps.Evaluate.PropertyFiles.{EVALUATION_REPORT}"},
+        "Path": "gate.data_digest"}}
 
 
 def registered_locations(definition):

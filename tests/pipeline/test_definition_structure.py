@@ -76,11 +76,13 @@ def test_steps_run_profile_preprocess_model_evaluate_gate_then_register_or_fail(
              StepName.QUALITY_GATE]
     for upstream, downstream in zip(chain, chain[1:], strict=False):
         assert downstream.value in graph[upstream.value], f"{upstream} -> {downstream}"
-    assert graph[StepName.QUALITY_GATE.value] == {StepName.REGISTER.value,
+    assert graph[StepName.QUALITY_GATE.value] == {StepName.NEW_DATA_CHECK.value,
                                                   StepName.QUALITY_GATE_FAILED.value}
+    assert graph[StepName.NEW_DATA_CHECK.value] == {StepName.REGISTER.value}
     top_level = [step["Name"] for step in definition["Steps"]]
     assert StepName.REGISTER.value not in top_level  # only reachable through the gate
     assert StepName.QUALITY_GATE_FAILED.value not in top_level
+    assert StepName.NEW_DATA_CHECK.value not in top_level
 
 
 def test_step_names_are_unique(definitions):

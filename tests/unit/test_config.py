@@ -138,3 +138,39 @@ def test_leak_policy_is_a_config_key_that_reaches_preprocess():
     (preprocess,) = [step for step in steps if step["Name"] == StepName.PREPROCESS.value]
     arguments = preprocess["Arguments"]["AppSpecification"]["ContainerArguments"]
     assert arguments[arguments.index("--leak-policy") + 1] == "proceed"
+
+
+def test_target_transform_is_a_config_key_that_reaches_train():
+    from mlops_components.plan import plan_stack
+    from mlops_components.sagemaker.spec import StepName
+
+    assert parse_config({}).target_transform == "none"
+    with pytest.raises(ValidationError, match="config mlops:targetTransform: must be one of "
+                                              "'none', 'quantile' \\(got 'log'\\)"):
+        parse_config({"mlops:targetTransform": "log"})
+
+    plan = plan_stack(REPO_ROOT, "dev", {"targetTransform": "quantile",
+                                         "problemType": "regression"})
+    (pipeline,) = plan.of_type("aws:sagemaker/pipeline:Pipeline", "mlops:index:TrainingPipeline")
+    steps = json.loads(pipeline.inputs["pipelineDefinition"])["Steps"]
+    (train,) = [step for step in steps if step["Name"] == StepName.TRAIN.value]
+    assert train["Arguments"]["HyperParameters"]["target-transform"] == "quantile"
+
+
+def test_target_transform_under_classification_is_refused_naming_the_field():
+    from mlops_components.plan import plan_stack
+
+    with pytest.raises(Exception, match=r"hyperparameters\['target-transform'\] applies to "
+                                        r"regression only .*\(got 'quantile'\)"):
+        plan_stack(REPO_ROOT, "dev", {"targetTransform": "quantile"})
+
+
+def test_register_unchanged_data_is_a_config_key_that_reaches_the_parameter():
+    from mlops_components.plan import plan_stack
+
+    assert parse_config({}).register_unchanged_data is False
+    plan = plan_stack(REPO_ROOT, "dev", {"registerUnchangedData": True})
+    (pipeline,) = plan.of_type("aws:sagemaker/pipeline:Pipeline", "mlops:index:TrainingPipeline")
+    parameters = {p["Name"]: p for p in
+                  json.loads(pipeline.inputs["pipelineDefinition"])["Parameters"]}
+    assert parameters["RegisterUnchangedData"]["DefaultValue"] is True

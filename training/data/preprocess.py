@@ -5,7 +5,9 @@
 
 Writes train/train.csv, validation/validation.csv, test/test.csv (raw features and target, the
 input's column order) and transform/preprocessor.joblib + transform/schema.json +
-transform/feature_plan.json.
+transform/feature_plan.json. schema.json carries the fingerprint of the input files
+(`training.lineage`), which train.py copies into the model with the rest of the schema: each
+model says which data it was trained on, and Evaluate compares that with the champion's.
 
 Before anything is written the data goes through the same checks `mlops up --local` runs before
 any job (`training.data.checks.check_frame`): a bad upload fails here with the same one-line
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -68,9 +70,11 @@ from training.data.schema import (
     coerce_target,
     features_from_json,
     has_csv_files,
+    list_csv_files,
     read_csv_folder,
 )
 from training.jsonio import read_json, write_json
+from training.lineage import fingerprint_files, short_digest
 
 
 def load_expected_features(path: str | Path) -> tuple[Feature, ...]:
@@ -161,6 +165,7 @@ def preprocess(
     leak_policy: LeakPolicy | str = LeakPolicy.STOP,
     keep_id: bool = False,
     keep_constant: bool = False,
+    training_data: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Check, clean, split, plan and fit the features on train; write it all under `output_dir`.
 
@@ -179,7 +184,7 @@ def preprocess(
     # transformer is fitted, on the train split.
     plan = plan_features(cleaned, target, schema.problem_type, keep_id=keep_id,
                          keep_constant=keep_constant, leak_policy=leak_policy, seed=seed)
-    schema = model_schema(schema, plan)
+    schema = replace(model_schema(schema, plan), training_data=training_data)
     splits = dict(zip(SPLITS, frames, strict=True))
     for name, frame in splits.items():
         path = output_dir / split_file(name, cluster)
@@ -232,6 +237,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print(f"{cluster.current_host}: no *.csv files under {args.data_dir}; nothing to write")
         return {}
     expected = load_expected_features(args.schema) if args.schema else None
+    # A host of a cluster sees its shard of the files only: its fingerprint is partial.
+    training_data = fingerprint_files(list_csv_files(args.data_dir),
+                                      complete=not cluster.is_multi_host)
     counts = preprocess(
         read_csv_folder(args.data_dir),
         args.target,
@@ -245,9 +253,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         leak_policy=args.leak_policy,
         keep_id=args.keep_id,
         keep_constant=args.keep_constant,
+        training_data=training_data,
     )
     host = f"{cluster.current_host}: " if cluster.is_multi_host else ""
-    print(host + " ".join(f"{key}={value}" for key, value in counts.items()))
+    print(host + " ".join(f"{key}={value}" for key, value in counts.items())
+          + f" training_data={short_digest(training_data['digest'])}")
     return counts
 
 

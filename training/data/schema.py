@@ -46,6 +46,9 @@ class DatasetSchema:
     dropped: Mapping[str, str] | None = None
     """Input columns the model does not use, with the reason (id_like, constant,
     target_leakage); a request may still send them."""
+    training_data: Mapping[str, Any] | None = None
+    """Fingerprint of the input files preprocess read (`training.lineage.fingerprint_files`):
+    which data the model was trained on. None in schemas written before it existed."""
 
     @property
     def feature_names(self) -> list[str]:
@@ -71,6 +74,7 @@ class DatasetSchema:
             "columns": list(self.columns),
             "class_labels": None if self.class_labels is None else list(self.class_labels),
             "dropped": dict(self.dropped or {}),
+            **({"training_data": dict(self.training_data)} if self.training_data else {}),
         }
 
     @classmethod
@@ -83,6 +87,7 @@ class DatasetSchema:
             columns=tuple(data["columns"]),
             class_labels=None if labels is None else tuple(labels),
             dropped=dict(data.get("dropped") or {}),
+            training_data=data.get("training_data") or None,
         )
 
 

@@ -16,7 +16,11 @@ evaluation.json in SageMaker's model-metrics shape (``classification_metrics`` o
 - ``champion_metrics``: the champion model's (the latest approved one) on the same rows, when
   the champion folder holds a model instead of the NO_CHAMPION marker;
 - ``gate``: the gate metric's values and the gaps the quality gate compares with its margins
-  (see `training.contract.gate_gap`), since pipeline conditions cannot subtract;
+  (see `training.contract.gate_gap`), since pipeline conditions cannot subtract; whether the
+  test split has enough rows to decide (``test_split_sufficient``: MIN_TEST_ROWS_PER_CLASS
+  rows of every class, or MIN_TEST_ROWS for regression); and the training data's fingerprint
+  next to the champion's (``data_unchanged`` is 1 when they prove the same data), so the
+  pipeline's conditions make the decisions and the job only measures;
 - ``details``: per-class precision/recall/F1, PR-AUC, the calibration curve, permutation
   importance of the raw input columns and the (capped) confusion matrix.
 
@@ -50,9 +54,12 @@ from training import plots
 from training.contract import (
     BASELINE_GAP,
     BASELINE_SECTION,
+    CHAMPION_DATA_DIGEST,
     CHAMPION_GAP,
     CHAMPION_PRESENT,
     CHAMPION_SECTION,
+    DATA_DIGEST,
+    DATA_UNCHANGED,
     DEFAULT_SEED,
     EVALUATION_FILE,
     EVALUATION_OUTPUT,
@@ -61,18 +68,25 @@ from training.contract import (
     GATE_SECTION,
     HIGHER_IS_BETTER,
     METRIC_NAMES,
+    MIN_TEST_ROWS,
+    MIN_TEST_ROWS_PER_CLASS,
     NO_CHAMPION_FILE,
     PROCESSING_CHAMPION_DIR,
     PROCESSING_MODEL_DIR,
     PROCESSING_OUTPUT_DIR,
     PROCESSING_TEST_DIR,
+    TEST_ROWS,
+    TEST_SPLIT_NOTE,
+    TEST_SPLIT_SUFFICIENT,
     ProblemType,
+    comparison_verdict,
     gate_gap,
     gate_metric,
 )
 from training.data.problems import SchemaError
 from training.data.schema import DatasetSchema, coerce_features, coerce_target, read_csv_folder
 from training.jsonio import write_json
+from training.lineage import recorded_digest, same_data
 from training.train.model_files import extract_model, load_model
 from training.train.scoring import balanced_accuracy, compute_metrics, predict
 
@@ -157,9 +171,39 @@ def _gap(metric: str, model: float, reference: float) -> float:
     return gate_gap(metric, model, reference)
 
 
+def test_split_check(problem_type: ProblemType, y_true: np.ndarray,
+                     classes: Sequence[Any] | None) -> dict[str, Any]:
+    """Whether the test split has enough rows to decide on: ``test_rows``,
+    ``test_split_sufficient`` (1 or 0) and, when it has not, ``test_split_note`` saying how
+    many rows it had, the minimum and what to do."""
+    rows = len(y_true)
+    if problem_type is ProblemType.REGRESSION:
+        short = rows < MIN_TEST_ROWS
+        had, needed = f"{rows} rows", f"the minimum is {MIN_TEST_ROWS} for regression"
+    else:
+        counts = {label: int(np.sum(y_true == label)) for label in classes or []}
+        scarce = {label: count for label, count in counts.items()
+                  if count < MIN_TEST_ROWS_PER_CLASS}
+        short = bool(scarce) or not counts
+        shown = ", ".join(f"{label!s}: {count}" for label, count in list(scarce.items())[:5])
+        more = f" and {len(scarce) - 5} more" if len(scarce) > 5 else ""
+        had = f"{rows} rows ({shown}{more})" if scarce else f"{rows} rows"
+        needed = f"the minimum is {MIN_TEST_ROWS_PER_CLASS} rows of every class"
+    values: dict[str, Any] = {TEST_ROWS: rows, TEST_SPLIT_SUFFICIENT: 0 if short else 1}
+    if short:
+        values[TEST_SPLIT_NOTE] = (
+            f"the test split is too small to decide: it has {had}; {needed}; add labelled "
+            "rows (the test split is a fixed share of them) before trusting any score")
+    return values
+
+
 def gate_values(metric: str, model: dict[str, float], baseline: dict[str, float],
-                champion: dict[str, float] | None, champion_note: str | None) -> dict[str, Any]:
-    """The `gate` section: values and gaps of the gate metric."""
+                champion: dict[str, float] | None, champion_note: str | None,
+                test_split: dict[str, Any],
+                training_data: dict[str, Any] | None = None,
+                champion_training_data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The `gate` section: values and gaps of the gate metric, the test split's size check,
+    and the training data's fingerprint against the champion's."""
     values: dict[str, Any] = {
         "metric": metric,
         "higher_is_better": HIGHER_IS_BETTER[metric],
@@ -173,6 +217,11 @@ def gate_values(metric: str, model: dict[str, float], baseline: dict[str, float]
         values["champion"] = champion[metric]
     if champion_note:
         values["champion_note"] = champion_note
+    values.update(test_split)
+    values[DATA_DIGEST] = recorded_digest(training_data)
+    values[CHAMPION_DATA_DIGEST] = recorded_digest(champion_training_data)
+    values[DATA_UNCHANGED] = 1 if champion is not None and same_data(
+        training_data, champion_training_data) else 0
     return values
 
 
@@ -411,8 +460,12 @@ def render_report(document: dict[str, Any], problem_type: ProblemType,
             f"<p>Gate metric <b>{html.escape(gate['metric'])}</b>: model "
             f"{_number(gate['model'])}, trivial baseline {_number(gate['baseline'])} "
             f"(gap {_number(gate[BASELINE_GAP])})"
-            + (f", champion {_number(gate['champion'])} (gap {_number(gate[CHAMPION_GAP])})"
+            + (f"; it {comparison_verdict(gate[CHAMPION_GAP])} the champion "
+               f"{_number(gate['champion'])} (gap {_number(gate[CHAMPION_GAP])})"
                if gate[CHAMPION_PRESENT] else ", no champion yet") + ".</p>",
+            f"<p>Training data {html.escape(gate[DATA_DIGEST])}"
+            + (" (the champion's own training data)" if gate[DATA_UNCHANGED] else "")
+            + ".</p>",
             *[f"<p class=note>{html.escape(n)}</p>" for n in notes],
             "<h2>Metrics</h2>", _table(columns, rows)]
     details = document["details"]
@@ -476,6 +529,10 @@ def evaluate(
     baseline = compute_metrics(problem_type, y_true, baseline_pred, baseline_proba, classes)
     notes: list[str] = []
     champion_metrics, champion_note = None, None
+    test_split = test_split_check(problem_type, y_true, classes)
+    if not test_split[TEST_SPLIT_SUFFICIENT]:
+        notes.append(test_split[TEST_SPLIT_NOTE])
+        print(f"warning: {test_split[TEST_SPLIT_NOTE]}", file=sys.stderr)
     if champion is not None:
         try:
             champion_metrics = score_champion(champion, schema, test)
@@ -503,7 +560,8 @@ def evaluate(
         section: metric_section(problem_type, metrics, extra),
         BASELINE_SECTION: {section: metric_section(problem_type, baseline, extra)},
         GATE_SECTION: gate_values(gate.name, metrics, baseline, champion_metrics,
-                                  champion_note),
+                                  champion_note, test_split, schema.training_data,
+                                  champion[1].training_data if champion_metrics else None),
         "details": details,
     }
     if champion_metrics is not None:

@@ -73,6 +73,7 @@ from training.data.schema import (
 )
 from training.jsonio import to_jsonable, write_json
 from training.train.scoring import score_model
+from training.train.target import with_target_transform
 
 NULLABLE_HYPERPARAMETERS = ("max-depth",)
 """Hyperparameters that accept "None": a tree depth of None means unlimited."""
@@ -202,6 +203,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
             *_flags(hyperparameter.name),
             type=_hyperparameter_type(hyperparameter),
             default=hyperparameter.default,
+            choices=hyperparameter.choices or None,
             help=f"{hyperparameter.description} (default: {hyperparameter.default})",
         )
     parser.add_argument(*_flags(SEED_FLAG), type=_hyperparameter(_int), default=DEFAULT_SEED)
@@ -268,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         args.max_depth,
         args.seed,
     )
+    estimator = with_target_transform(estimator, args.target_transform, schema.problem_type,
+                                      args.seed)
     model = fit_model(
         build_model(joblib.load(args.transform / PREPROCESSOR_FILE), estimator),
         read_csv_folder(args.train),
