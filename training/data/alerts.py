@@ -10,8 +10,11 @@ high-cardinality), and `features.plan_features` decides feature roles from the s
 so the report and the model never disagree about a column. Detectors take columns typed by
 `typed_frame` (numbers as float64, everything else as text), the way the jobs read CSV.
 
-`alerts()` looks at the first MAX_COLUMNS feature columns and says so when there are more;
-on 31 columns × 569 rows it takes well under a second (the leakage check is one depth-3 tree
+`alerts()` examines every column: a leak in column 281 of 300 must not pass. On a table of
+more than ALERT_CELLS cells (rows × feature columns) the column detectors run on a uniform
+sample of rows instead (at least MIN_ALERT_ROWS), and a `rows_sampled` alert says so; duplicate
+rows and class balance are always counted on every row. On 31 columns × 569 rows it takes well
+under a second, on 300 columns × 8,511 rows about 3 s (the leakage check is one depth-3 tree
 per column, 3-fold, on at most LEAK_SAMPLE_ROWS rows).
 """
 
@@ -47,6 +50,7 @@ __all__ = [
     "Alert",
     "AlertKind",
     "AlertSeverity",
+    "alert_rows",
     "alerts",
     "alerts_to_json",
     "column_alerts",
@@ -66,8 +70,10 @@ __all__ = [
     "write_alerts",
 ]
 
-MAX_COLUMNS = 200
-"""Feature columns `alerts()` examines; the rest are named in a `columns_capped` alert."""
+ALERT_CELLS = 5_000_000
+"""Rows × feature columns the column detectors examine; a larger table is sampled by rows."""
+MIN_ALERT_ROWS = 2_000
+"""However wide the table, at least this many rows (all of them when it has fewer)."""
 NEAR_CONSTANT_SHARE = 0.99
 DATETIME_SHARE = 0.95
 """Share of present values that must parse as dates for a text column to be a date."""
@@ -144,7 +150,7 @@ class AlertKind(str, Enum):  # noqa: UP042 - the image's code style; StrEnum is 
     CLASS_IMBALANCE = "class_imbalance"
     NUMERIC_CATEGORICAL = "numeric_categorical"
     TARGET_LEAKAGE = "target_leakage"
-    COLUMNS_CAPPED = "columns_capped"
+    ROWS_SAMPLED = "rows_sampled"
 
     def __str__(self) -> str:
         return self.value
@@ -707,6 +713,11 @@ def detect_leakage(
 # All of it
 
 
+def alert_rows(rows: int, columns: int) -> int:
+    """Rows the column detectors examine in a table of `rows` × `columns` features."""
+    return min(rows, max(MIN_ALERT_ROWS, ALERT_CELLS // max(columns, 1)))
+
+
 def alerts(
     frame: pd.DataFrame, target: str, problem_type: ProblemType | str, *,
     seed: int = DEFAULT_SEED,
@@ -715,15 +726,19 @@ def alerts(
     problem_type = ProblemType(problem_type)
     if target not in frame.columns:
         raise ValueError(f"target column '{target}' not found (columns: {list(frame.columns)})")
-    features = [c for c in frame.columns if c != target]
-    examined = features[:MAX_COLUMNS]
-    typed = typed_frame(frame[[*examined, target]])
+    examined = [c for c in frame.columns if c != target]
+    rows = alert_rows(len(frame), len(examined))
     found: list[Alert] = []
-    if len(features) > MAX_COLUMNS:
-        found.append(_alert(AlertKind.COLUMNS_CAPPED, None, AlertSeverity.INFO,
-                            f"only the first {MAX_COLUMNS} of {len(features)} feature columns "
-                            "were examined", examined=MAX_COLUMNS, total=len(features),
-                            skipped=features[MAX_COLUMNS:]))
+    sample = frame
+    if rows < len(frame):
+        picked = np.sort(np.random.default_rng(seed).choice(len(frame), rows, replace=False))
+        sample = frame.iloc[picked]
+        found.append(_alert(AlertKind.ROWS_SAMPLED, None, AlertSeverity.INFO,
+                            f"{len(examined)} feature columns × {len(frame)} rows: the column "
+                            f"alerts and the leakage check looked at every column on a uniform "
+                            f"sample of {rows} rows", rows=rows, total_rows=len(frame),
+                            columns=len(examined)))
+    typed = typed_frame(sample[[*examined, target]])
     per_column = {name: column_alerts(name, typed[name]) for name in examined}
     kinds = {name: {a.kind: a for a in column} for name, column in per_column.items()}
     id_columns = [n for n, k in kinds.items() if AlertKind.ID_LIKE.value in k]
