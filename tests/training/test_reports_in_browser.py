@@ -13,6 +13,7 @@ import pytest
 
 from tests.page_check import page_checker
 from tests.training.dirty_data import TARGET, churn_table
+from tests.training.panel import wide_fraud
 from training import capture
 from training.contract import BASELINE_STATISTICS_FILE, DRIFT_HTML_FILE, REPORT_FILE
 from training.eda.profile import profile_dataframe
@@ -30,7 +31,18 @@ def checker(tmp_path_factory):
 
 def test_the_eda_report_of_a_dirty_table_shows_every_plot(checker, tmp_path):
     profile_dataframe(churn_table(), TARGET, "classification", tmp_path / "report")
-    checker.check(tmp_path / "report" / REPORT_FILE, "eda-churn").assert_ok(min_plots=10)
+    page = checker.check(tmp_path / "report" / REPORT_FILE, "eda-churn")
+    page.assert_ok(min_plots=60)  # target, over time, 31 sparklines, skrub's distributions
+    assert [s.split("'")[1] for s in page.states[1:]] == [
+        "Table", "Stats", "Distributions", "Associations"]  # skrub's tabs, each clicked
+
+
+def test_the_eda_report_of_300_columns_loads_cleanly(checker, tmp_path):
+    wide = wide_fraud().iloc[:600]
+    profile_dataframe(wide, "fraud", "classification", tmp_path / "report")
+    page = checker.check(tmp_path / "report" / REPORT_FILE, "eda-wide")
+    page.assert_ok(min_plots=wide.shape[1] - 6)  # a sparkline per feature at least
+    assert page.height < 4000  # info alerts and features scroll in their boxes
 
 
 def test_the_pipelines_eda_and_evaluation_reports_show_every_plot(checker, classification_run):
