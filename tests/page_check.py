@@ -193,7 +193,9 @@ class PageChecker:
 def page_checker(screenshot_dir: Path) -> Iterator[PageChecker]:
     """A checker on a fresh Chromium with its own empty profile, closed on exit."""
     executable = chromium_or_skip()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api",
+        reason="playwright, a dev tool, is not installed (pip install -e '.[dev]')")
     with sync_api.sync_playwright() as playwright:
         # Playwright gives each launch a new empty --user-data-dir of its own
         browser = playwright.chromium.launch(executable_path=str(executable),
