@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from training.contract import ProblemType
-from training.data.alerts import Alert, AlertSeverity
+from training.data.alerts import Alert, AlertKind, AlertSeverity
 from training.eda.target_views import FeatureView, spark_scale, sparkline_svg
 
 DECISION_LABELS = {
@@ -161,7 +161,9 @@ def feature_target_section(views: Sequence[FeatureView], overall: float, outcome
     """One row per feature, strongest association first, each with its sparkline."""
     if not views:
         return ""
-    scale = spark_scale([value for view in views for _, _, value in view.groups], overall)
+    leaks = {name for name, found in kinds.items() if AlertKind.TARGET_LEAKAGE.value in found}
+    scale = spark_scale([value for view in views if view.name not in leaks
+                         for _, _, value in view.groups], overall)
     rows = []
     for view in views:
         alerted = ", ".join(kinds.get(view.name, []))

@@ -150,13 +150,11 @@ def feature_views(columns: dict[str, tuple[pd.Series, str]], outcome: Outcome
 
 
 def spark_scale(values: list[float], overall: float) -> tuple[float, float]:
-    """One scale for every feature's bars, so they compare: from min(0, lowest) to the 95th
-    percentile of all groups (a leak's 100 % would flatten everything else; its bars are cut
-    at the top and drawn darker)."""
-    if not values:
-        return (0.0, 1.0)
-    low = min(0.0, *values)
-    high = max(float(np.quantile(values, 0.95)), overall * 1.5 if overall > 0 else overall)
+    """One scale for every feature's bars, so they compare: from min(0, lowest) to the highest
+    of `values` (the caller leaves out leaking columns, whose 100 % would flatten everything
+    else; bars above the scale are cut at the top and drawn darker)."""
+    low = min(0.0, overall, *values)
+    high = max(overall, *values)
     return (low, high if high > low else low + 1.0)
 
 
@@ -184,11 +182,23 @@ def sparkline_svg(view: FeatureView, overall: float, outcome_label: str,
             'stroke="#333" stroke-dasharray="3,2" stroke-width="1"/></svg>')
 
 
+MAX_PERIODS = 60
+MIN_ROWS_PER_PERIOD = 15
+"""Over time, the finest of day, week, month, quarter and year with at most MAX_PERIODS
+periods and at least this many rows per period on average (a rate over 6 rows is noise)."""
+
+
 def period_of(dates: pd.Series) -> str:
-    """A pandas period alias giving 10..~60 periods over the dates' span."""
+    """The pandas period alias for the over-time view of `dates` (see MIN_ROWS_PER_PERIOD)."""
     present = dates.dropna()
-    days = (present.max() - present.min()).days if len(present) else 0
-    return "D" if days <= 62 else "W" if days <= 366 else "M" if days <= 5 * 366 else "Y"
+    if present.empty:
+        return "Y"
+    naive = present.dt.tz_localize(None) if present.dt.tz is not None else present
+    for alias in ("D", "W", "M", "Q"):
+        periods = naive.dt.to_period(alias).nunique()
+        if periods <= MAX_PERIODS and len(present) / periods >= MIN_ROWS_PER_PERIOD:
+            return alias
+    return "Y"
 
 
 def over_time(dates: pd.Series, outcome: Outcome) -> pd.DataFrame:
