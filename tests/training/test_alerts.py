@@ -227,3 +227,11 @@ def test_thirty_one_columns_by_569_rows_is_fast() -> None:
     start = time.perf_counter()
     alerts(cancer(), TARGET, C)
     assert time.perf_counter() - start < 2.0  # ~0.3 s on an idle core
+
+
+def test_constant_messages_name_plain_values_not_numpy_reprs() -> None:
+    zeros = pd.Series([0.0] * 30)
+    assert "same value 0.0 in every row" in column_alerts("pixel", zeros)[0].message
+    mostly = pd.Series([0.0] * 300 + [1.0])
+    assert "'pixel' is 0.0 in 99.7% of rows" in by_kind(column_alerts("pixel", mostly),
+                                                      AlertKind.NEAR_CONSTANT)["pixel"].message

@@ -251,18 +251,23 @@ def _is_integer_valued(present: pd.Series) -> bool:
 # Column detectors
 
 
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds: messages say 0.0, not np.float64(0.0)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def detect_constant(name: str, values: pd.Series) -> Alert | None:
     """`constant`: one value (or none) in every row; `near_constant`: one value in ≥ 99%."""
     counts = values.value_counts(dropna=False)
     if len(counts) <= 1:
-        value = None if counts.empty else counts.index[0]
+        value = None if counts.empty else _plain(counts.index[0])
         return _alert(AlertKind.CONSTANT, name, AlertSeverity.WARNING,
                       f"column '{name}' has the same value {value!r} in every row: it carries "
                       "no information (dropped from the features)", value=value)
     share = float(counts.iloc[0] / len(values))
     if share >= NEAR_CONSTANT_SHARE:
         return _alert(AlertKind.NEAR_CONSTANT, name, AlertSeverity.INFO,
-                      f"column '{name}' is {counts.index[0]!r} in {share:.1%} of rows",
+                      f"column '{name}' is {_plain(counts.index[0])!r} in {share:.1%} of rows",
                       value=counts.index[0], share=share, other_rows=int(len(values)
                                                                          - counts.iloc[0]))
     return None

@@ -88,7 +88,7 @@ def alerts_section(found: Sequence[Alert], decisions: Mapping[str, list[str]],
     numbered = list(enumerate(found, 1))
     serious = "".join(row(n, a) for n, a in numbered if a.severity != AlertSeverity.INFO.value)
     info = [(n, a) for n, a in numbered if a.severity == AlertSeverity.INFO.value]
-    tables = f"<table>{header}{serious}</table>" if serious else ""
+    tables = f'<div class="scroll"><table>{header}{serious}</table></div>' if serious else ""
     if info:  # on a wide table, hundreds of "skewed": in their own box, not burying the rest
         counts = Counter(a.kind for _, a in info)
         kinds = ", ".join(f"{kind} {count}" for kind, count in counts.most_common())
@@ -145,8 +145,9 @@ def roles_section(decisions: Mapping[str, list[str]], id_examples: Mapping[str, 
                          f"<td>{stats.get('unique', '')} distinct</td></tr>")
     if not items:
         return ""
-    return ('<h2 id="roles">Columns that are not plain features</h2><table><tr><th>column</th>'
-            f"<th>role</th><th>values</th></tr>{''.join(items)}</table>")
+    return ('<h2 id="roles">Columns that are not plain features</h2><div class="scroll short">'
+            "<table><tr><th>column</th><th>role</th><th>values</th></tr>"
+            f"{''.join(items)}</table></div>")
 
 
 def over_time_section(images: Sequence[tuple[str, bytes]]) -> str:
