@@ -133,3 +133,30 @@ PANEL: tuple[PanelTable, ...] = (
 """Every table of the panel, in the order the benches print them."""
 
 PANEL_BY_NAME = {table.name: table for table in PANEL}
+
+
+WIDE_LEAK_POSITION = 281
+"""Where `wide_fraud` puts its leak: past the 200 columns alerts once examined."""
+
+
+@cache
+def wide_fraud(columns: int = 300, leak_position: int = WIDE_LEAK_POSITION) -> pd.DataFrame:
+    """A wide table: fraud-5pct-dirty (8,511 rows) with the digits seen at more shifts (two
+    pixels each way, then diagonally) until it has `columns` columns, and `leak` (the target
+    with 1 % noise, `add_dirt`'s) moved to position `leak_position`."""
+    build = _fraud(0.05)
+    frame = build()
+    pixels = frame.filter(like="pixel_").to_numpy().reshape(-1, 8, 8)
+    extra = {}
+    shifts = [(2, 0), (-2, 0), (0, 2), (0, -2), (1, 1), (-1, -1), (1, -1), (-1, 1)]
+    for down, right in shifts:
+        moved = np.roll(pixels, (down, right), axis=(1, 2)).reshape(len(frame), 64)
+        for i in range(64):
+            extra[f"pixel_{i // 8}_{i % 8}_shift_{down}_{right}"] = moved[:, i]
+    dirty = add_dirt(frame.rename(columns={"fraud": TARGET}), seed=0).rename(
+        columns={TARGET: "fraud"})
+    leak = dirty.pop("leak")
+    room = columns - dirty.shape[1] - 1
+    wide = pd.concat([dirty, pd.DataFrame(extra, index=dirty.index).iloc[:, :room]], axis=1)
+    wide.insert(leak_position, "leak", leak)
+    return wide

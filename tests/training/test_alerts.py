@@ -19,6 +19,7 @@ from tests.training.dirty_data import (
     churn_table,
     diabetes,
 )
+from tests.training.panel import WIDE_LEAK_POSITION, wide_fraud
 from training.data import alerts as alerts_module
 from training.data.alerts import (
     Alert,
@@ -193,16 +194,24 @@ def test_integer_codes_and_few_levels_are_categorical_hints() -> None:
     assert detect_numeric_categorical("mean radius", cancer()["mean radius"]) is None
 
 
-def test_wide_tables_are_capped_and_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(alerts_module, "MAX_COLUMNS", 10)
+def test_a_leak_in_column_281_of_300_is_found() -> None:
+    wide = wide_fraud()
+    assert wide.shape == (8511, 300) and wide.columns[WIDE_LEAK_POSITION] == "leak"
+    found = alerts(wide, "fraud", C)
+    assert list(by_kind(found, AlertKind.TARGET_LEAKAGE)) == ["leak"]
+    assert not by_kind(found, AlertKind.ROWS_SAMPLED)
+
+
+def test_wide_tables_are_sampled_by_rows_not_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(alerts_module, "ALERT_CELLS", 35 * 150)
+    monkeypatch.setattr(alerts_module, "MIN_ALERT_ROWS", 100)
     found = alerts(churn_table(), TARGET, C)
-    capped = by_kind(found, AlertKind.COLUMNS_CAPPED)[None]
-    assert capped.evidence["examined"] == 10 and capped.evidence["total"] == 35
-    assert "leak" in capped.evidence["skipped"]
-    assert not by_kind(found, AlertKind.TARGET_LEAKAGE)
-    table = churn_table()
-    narrow = table[[*table.columns[:10], TARGET]]
-    assert not by_kind(alerts(narrow, TARGET, C), AlertKind.COLUMNS_CAPPED)
+    sampled = by_kind(found, AlertKind.ROWS_SAMPLED)[None]
+    assert sampled.evidence == {"rows": 150, "total_rows": 234, "columns": 35}
+    assert "leak" in by_kind(found, AlertKind.TARGET_LEAKAGE)
+    assert {"customer_id", "row_number"} <= set(by_kind(found, AlertKind.ID_LIKE))
+    assert alerts_module.alert_rows(234, 35) == 150
+    assert alerts_module.alert_rows(10**6, 10**5) == 100  # never fewer than MIN_ALERT_ROWS
 
 
 def test_alerts_are_strict_json(tmp_path: Path, churn_alerts: list[Alert]) -> None:
@@ -218,3 +227,11 @@ def test_thirty_one_columns_by_569_rows_is_fast() -> None:
     start = time.perf_counter()
     alerts(cancer(), TARGET, C)
     assert time.perf_counter() - start < 2.0  # ~0.3 s on an idle core
+
+
+def test_constant_messages_name_plain_values_not_numpy_reprs() -> None:
+    zeros = pd.Series([0.0] * 30)
+    assert "same value 0.0 in every row" in column_alerts("pixel", zeros)[0].message
+    mostly = pd.Series([0.0] * 300 + [1.0])
+    assert "'pixel' is 0.0 in 99.7% of rows" in by_kind(column_alerts("pixel", mostly),
+                                                      AlertKind.NEAR_CONSTANT)["pixel"].message

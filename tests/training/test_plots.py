@@ -56,7 +56,7 @@ def test_profile_without_matplotlib_writes_report_summary_and_baseline(
     )
     report = (tmp_path / "report" / "report.html").read_text()
     assert report.count(plots.SKIPPED_NOTE) == 1
-    assert "<img" not in report and "<h2>Column statistics</h2>" in report
+    assert "<img" not in report and '<h2 id="table">Column statistics</h2>' in report
     assert list((tmp_path / "report").glob("*.png")) == []
     assert json.loads((tmp_path / "report" / "summary.json").read_text())["notes"] == [
         plots.SKIPPED_NOTE
@@ -140,13 +140,16 @@ def test_a_fixed_layout_figure_is_saved_at_its_size_with_its_text_inside():
     """Fixed figures are drawn once (no crop): their labels must fit the fixed margins."""
     import numpy as np
 
-    from training.eda.profile import FIXED_TITLE_CHARACTERS, _distribution_figure
+    from training.contract import ProblemType
+    from training.data.schema import DatasetSchema
+    from training.eda.profile import _target_figure
 
-    name = "w" * FIXED_TITLE_CHARACTERS
-    values = pd_series(np.linspace(0, 2_000_000, 5000))
-    figure = _distribution_figure(name, values, numeric=True)
+    name = "w" * 40
+    schema = DatasetSchema(target=name, problem_type=ProblemType.REGRESSION, features=(),
+                           columns=(name,))
+    figure = _target_figure(pd_series(np.linspace(0, 2_000_000, 5000)), schema)
     assert figure.get_label() == plots.FIXED_LAYOUT
-    assert _png_size(plots.figure_png(figure)) == (400, 300)
+    assert _png_size(plots.figure_png(figure)) == (500, 320)
     drawn = figure.get_tightbbox(figure.canvas.get_renderer())
     width, height = figure.get_size_inches()
     assert drawn.x0 >= 0 and drawn.y0 >= 0 and drawn.x1 <= width and drawn.y1 <= height

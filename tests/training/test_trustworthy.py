@@ -32,7 +32,7 @@ from training.data.alerts import AlertKind
 from training.data.features import LeakError
 from training.data.problems import SchemaError
 from training.data.schema import DatasetSchema, load_schema, read_csv_folder
-from training.eda import profile
+from training.eda import profile, table_report
 from training.evaluate import evaluate
 from training.train import train
 
@@ -83,7 +83,7 @@ def test_the_report_opens_with_every_alert_of_the_churn_table(tmp_path, no_plots
     imbalance = next(a for a in found if a["kind"] == AlertKind.CLASS_IMBALANCE.value)
     assert imbalance["evidence"]["majority_baseline_accuracy"] > 0.9
     report = (tmp_path / "report.html").read_text()
-    assert report.index("<h2>Alerts</h2>") < report.index("<h2>Overview</h2>")
+    assert report.index('<h2 id="alerts">Alerts</h2>') < report.index('<h2 id="overview">')
     assert "customer_id, row_number: dropped as ID-like" in report
     assert summary["rows_missing_target"] == 7
     assert "7 of 234 rows have no value for target &#x27;churned&#x27;" in report
@@ -96,24 +96,26 @@ def test_a_clean_table_says_it_has_no_alerts_and_draws_no_missing_chart(tmp_path
     report = (tmp_path / "report.html").read_text()
     assert summary["rows_missing_target"] == 0
     assert json.loads((tmp_path / ALERTS_FILE).read_text())["alerts"] == []
-    assert "<h2>Missing values</h2>" not in report
-    assert not (tmp_path / "missing_values.png").exists()
+    assert '<h2 id="roles">' not in report and '<h2 id="over-time">' not in report
     assert "rows have no value for target" not in report
 
 
-def test_the_correlation_cap_is_said_out_loud(tmp_path, monkeypatch):
-    monkeypatch.setattr(profile, "MAX_CORRELATION_COLUMNS", 3)
+def test_the_table_reports_plot_cap_is_said_out_loud(tmp_path, monkeypatch):
+    monkeypatch.setattr(table_report, "MAX_PLOTTED_COLUMNS", 3)
     frame = load_breast_cancer(as_frame=True).frame.iloc[:, [0, 1, 2, 3, 4, 30]]
     with contextlib.redirect_stderr(io.StringIO()):
-        summary = profile.profile_dataframe(frame, "target", "classification", tmp_path)
-    assert "correlation shown for 3 of 5 numeric columns" in summary["notes"]
+        profile.profile_dataframe(frame, "target", "classification", tmp_path)
+    report = (tmp_path / "report.html").read_text()
+    assert "shown for tables of up to 3 columns (this one has 6)" in report
+    assert "data-test-plots-skipped" in report
 
 
-def test_no_cap_note_when_every_column_is_shown(tmp_path):
+def test_no_cap_note_when_every_column_is_plotted(tmp_path):
     frame = load_breast_cancer(as_frame=True).frame.iloc[:, [0, 1, 2, 30]]
     with contextlib.redirect_stderr(io.StringIO()):
-        summary = profile.profile_dataframe(frame, "target", "classification", tmp_path)
-    assert not [note for note in summary["notes"] if "correlation shown" in note]
+        profile.profile_dataframe(frame, "target", "classification", tmp_path)
+    report = (tmp_path / "report.html").read_text()
+    assert "shown for tables of up to" not in report and "data-test-plots-skipped" not in report
 
 
 # --- features in Preprocess ------------------------------------------------------------------

@@ -11,8 +11,11 @@ high-cardinality), and `features.plan_features` decides feature roles from the s
 so the report and the model never disagree about a column. Detectors take columns typed by
 `typed_frame` (numbers as float64, everything else as text), the way the jobs read CSV.
 
-`alerts()` looks at the first MAX_COLUMNS feature columns and says so when there are more;
-on 31 columns × 569 rows it takes well under a second (the leakage check is one depth-3 tree
+`alerts()` examines every column: a leak in column 281 of 300 must not pass. On a table of
+more than ALERT_CELLS cells (rows × feature columns) the column detectors run on a uniform
+sample of rows instead (at least MIN_ALERT_ROWS), and a `rows_sampled` alert says so; duplicate
+rows and class balance are always counted on every row. On 31 columns × 569 rows it takes well
+under a second, on 300 columns × 8,511 rows about 3 s (the leakage check is one depth-3 tree
 per column, 3-fold, on at most LEAK_SAMPLE_ROWS rows).
 """
 
@@ -50,6 +53,7 @@ __all__ = [
     "Alert",
     "AlertKind",
     "AlertSeverity",
+    "alert_rows",
     "alerts",
     "alerts_to_json",
     "column_alerts",
@@ -71,8 +75,10 @@ __all__ = [
     "write_alerts",
 ]
 
-MAX_COLUMNS = 200
-"""Feature columns `alerts()` examines; the rest are named in a `columns_capped` alert."""
+ALERT_CELLS = 5_000_000
+"""Rows × feature columns the column detectors examine; a larger table is sampled by rows."""
+MIN_ALERT_ROWS = 2_000
+"""However wide the table, at least this many rows (all of them when it has fewer)."""
 NEAR_CONSTANT_SHARE = 0.99
 DATETIME_SHARE = 0.95
 """Share of present values that must parse as dates for a text column to be a date."""
@@ -157,7 +163,7 @@ class AlertKind(str, Enum):  # noqa: UP042 - the image's code style; StrEnum is 
     TARGET_OUTLIERS = "target_outliers"
     NUMERIC_CATEGORICAL = "numeric_categorical"
     TARGET_LEAKAGE = "target_leakage"
-    COLUMNS_CAPPED = "columns_capped"
+    ROWS_SAMPLED = "rows_sampled"
 
     def __str__(self) -> str:
         return self.value
@@ -258,18 +264,23 @@ def _is_integer_valued(present: pd.Series) -> bool:
 # Column detectors
 
 
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds: messages say 0.0, not np.float64(0.0)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def detect_constant(name: str, values: pd.Series) -> Alert | None:
     """`constant`: one value (or none) in every row; `near_constant`: one value in ≥ 99%."""
     counts = values.value_counts(dropna=False)
     if len(counts) <= 1:
-        value = None if counts.empty else counts.index[0]
+        value = None if counts.empty else _plain(counts.index[0])
         return _alert(AlertKind.CONSTANT, name, AlertSeverity.WARNING,
                       f"column '{name}' has the same value {value!r} in every row: it carries "
                       "no information (dropped from the features)", value=value)
     share = float(counts.iloc[0] / len(values))
     if share >= NEAR_CONSTANT_SHARE:
         return _alert(AlertKind.NEAR_CONSTANT, name, AlertSeverity.INFO,
-                      f"column '{name}' is {counts.index[0]!r} in {share:.1%} of rows",
+                      f"column '{name}' is {_plain(counts.index[0])!r} in {share:.1%} of rows",
                       value=counts.index[0], share=share, other_rows=int(len(values)
                                                                          - counts.iloc[0]))
     return None
@@ -764,6 +775,11 @@ def detect_leakage(
 # All of it
 
 
+def alert_rows(rows: int, columns: int) -> int:
+    """Rows the column detectors examine in a table of `rows` × `columns` features."""
+    return min(rows, max(MIN_ALERT_ROWS, ALERT_CELLS // max(columns, 1)))
+
+
 def alerts(
     frame: pd.DataFrame, target: str, problem_type: ProblemType | str, *,
     seed: int = DEFAULT_SEED,
@@ -772,15 +788,19 @@ def alerts(
     problem_type = ProblemType(problem_type)
     if target not in frame.columns:
         raise ValueError(f"target column '{target}' not found (columns: {list(frame.columns)})")
-    features = [c for c in frame.columns if c != target]
-    examined = features[:MAX_COLUMNS]
-    typed = typed_frame(frame[[*examined, target]])
+    examined = [c for c in frame.columns if c != target]
+    rows = alert_rows(len(frame), len(examined))
     found: list[Alert] = []
-    if len(features) > MAX_COLUMNS:
-        found.append(_alert(AlertKind.COLUMNS_CAPPED, None, AlertSeverity.INFO,
-                            f"only the first {MAX_COLUMNS} of {len(features)} feature columns "
-                            "were examined", examined=MAX_COLUMNS, total=len(features),
-                            skipped=features[MAX_COLUMNS:]))
+    sample = frame
+    if rows < len(frame):
+        picked = np.sort(np.random.default_rng(seed).choice(len(frame), rows, replace=False))
+        sample = frame.iloc[picked]
+        found.append(_alert(AlertKind.ROWS_SAMPLED, None, AlertSeverity.INFO,
+                            f"{len(examined)} feature columns × {len(frame)} rows: the column "
+                            f"alerts and the leakage check looked at every column on a uniform "
+                            f"sample of {rows} rows", rows=rows, total_rows=len(frame),
+                            columns=len(examined)))
+    typed = typed_frame(sample[[*examined, target]])
     per_column = {name: column_alerts(name, typed[name]) for name in examined}
     kinds = {name: {a.kind: a for a in column} for name, column in per_column.items()}
     id_columns = [n for n, k in kinds.items() if AlertKind.ID_LIKE.value in k]

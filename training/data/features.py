@@ -215,8 +215,8 @@ def plan_features(
 
     Raises LeakError (leak_policy "stop") naming every column that alone predicts the target,
     and ValueError for a bad option or a frame without the target or without usable features.
-    Unlike `alerts()`, the plan examines every column (no MAX_COLUMNS cap): a column it did
-    not look at would silently become a feature.
+    Like `alerts()`, the plan examines every column, and on every row (alerts may sample the
+    rows of a very wide table): a column it did not look at would silently become a feature.
     """
     problem_type = ProblemType(problem_type)
     policy = _validate_options(datetime_parts, max_onehot_levels, leak_policy)

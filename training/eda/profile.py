@@ -1,18 +1,21 @@
-"""EDA job: an HTML data report (tables and plots) and the drift-monitoring baseline.
+"""EDA job: an HTML data report and the drift-monitoring baseline.
 
     python3 training/eda/profile.py --data-dir /opt/ml/processing/input/data \
         --report-dir /opt/ml/processing/output/report \
         --baseline-dir /opt/ml/processing/output/baseline --target COLUMN --problem-type ...
 
-Report folder: report.html (self-contained, PNGs embedded), the same PNGs, summary.json and
-alerts.json (`training.data.alerts`: ID-like, constant, date, high-cardinality, missing, skewed,
-duplicate rows, class imbalance, integer codes, target leakage, each with its evidence), which
-the report shows first. Without matplotlib (it is not in the job image) the report and summary
-are written without plots. The data goes through the pre-flight's checks first
-(`training.data.checks.checked_schema`), so a bad upload fails with the same one-line messages.
-Baseline folder: statistics.json and constraints.json in SageMaker Model Monitor's format (see
-`training.baseline`): what drift checks compare live traffic against; constraints.json is also
-valid as preprocess --schema.
+Report folder: report.html (self-contained, `training.eda.page`): our alerts first
+(`training.data.alerts`: ID-like, constant, date, high-cardinality, missing, skewed, duplicate
+rows, class imbalance, integer codes, target leakage, each with its evidence), what Preprocess
+does with each special column, rows and the target over time, each feature against the target
+(`training.eda.target_views`), then skrub's interactive TableReport of the table as the model
+sees it (`training.eda.table_report`). Beside it the PNGs, summary.json and alerts.json.
+Without matplotlib (it is not in the job image) the report and summary are written without
+plots; without skrub, with a plain statistics table. The data goes through the pre-flight's
+checks first (`training.data.checks.checked_schema`), so a bad upload fails with the same
+one-line messages. Baseline folder: statistics.json and constraints.json in SageMaker Model
+Monitor's format (see `training.baseline`): what drift checks compare live traffic against;
+constraints.json is also valid as preprocess --schema.
 
 On a processing job with N > 1 instances (input files sharded across them, every instance
 uploading to the same prefixes; see `training.cluster.load_cluster`) each host profiles its own
@@ -25,9 +28,6 @@ or, given no files, logs it and exits 0. The primary without files fails as a si
 from __future__ import annotations
 
 import argparse
-import base64
-import html
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,7 +36,6 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file by the container: make `training` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import numpy as np
 import pandas as pd
 
 from training import plots
@@ -54,7 +53,14 @@ from training.contract import (
     SUMMARY_FILE,
     ProblemType,
 )
-from training.data.alerts import Alert, AlertKind, AlertSeverity, alerts, write_alerts
+from training.data.alerts import (
+    Alert,
+    AlertKind,
+    AlertSeverity,
+    alerts,
+    parse_datetimes,
+    write_alerts,
+)
 from training.data.checks import checked_schema
 from training.data.problems import exit_on_data_error
 from training.data.schema import (
@@ -65,18 +71,22 @@ from training.data.schema import (
     read_csv_folder,
 )
 from training.eda.drift_baseline import drift_statistics, monitoring_plan
+from training.eda.page import (
+    alerts_section,
+    column_statistics_table,
+    feature_target_section,
+    over_time_section,
+    overview_section,
+    render_page,
+    roles_section,
+)
+from training.eda.table_report import SKRUB_MISSING_NOTE, table_report_html
+from training.eda.target_views import feature_views, over_time, target_outcome
 from training.jsonio import write_json
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 TOP_CATEGORIES = 10
 """Categories listed per column in the report and summary.json."""
-MAX_DISTRIBUTION_PLOTS = 60
-MAX_CORRELATION_COLUMNS = 40
-
-
-def correlation_columns(numeric_columns: int) -> int:
-    """Numeric columns the correlation chart shows (the first MAX_CORRELATION_COLUMNS)."""
-    return min(numeric_columns, MAX_CORRELATION_COLUMNS)
 
 
 def _quantile_key(q: float) -> str:
@@ -140,60 +150,6 @@ def target_summary(target: pd.Series, schema: DatasetSchema) -> dict[str, Any]:
     return summary
 
 
-def _safe_name(name: str, taken: set[str]) -> str:
-    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "column"
-    candidate, suffix = base, 1
-    while candidate in taken:
-        suffix += 1
-        candidate = f"{base}_{suffix}"
-    taken.add(candidate)
-    return candidate
-
-
-FIXED_TITLE_CHARACTERS = 28
-"""A distribution titled by a longer column name is cropped to fit, not laid out fixed."""
-
-
-def _distribution_figure(name: str, values: pd.Series, numeric: bool) -> Any:
-    # A histogram's labels are numbers and its title the column name: a fixed layout fits it
-    # (drawn once); category names on the axis need the crop.
-    figure = plots.new_figure(4.0, 3.0, fixed=numeric and len(name) <= FIXED_TITLE_CHARACTERS)
-    axes = figure.subplots()
-    if numeric:
-        # hist's bins as one filled outline: the same picture as its 30 adjacent, edgeless bars,
-        # one patch to lay out and draw instead of 30 (most of a histogram's plotting time)
-        counts, edges = np.histogram(values.dropna().to_numpy(dtype=float), bins=30)
-        axes.stairs(counts, edges, fill=True, color="#4c72b0")
-        axes.set_ylabel("rows")
-    else:
-        counts = category_counts(values).head(20)
-        axes.barh([str(k) for k in counts.index][::-1], counts.to_numpy()[::-1], color="#55a868")
-        axes.set_xlabel("rows")
-    axes.set_title(name, fontsize=10)
-    return figure
-
-
-def _missing_figure(missing: pd.Series) -> Any:
-    figure = plots.new_figure(6.0, max(2.0, 0.22 * len(missing) + 1))
-    axes = figure.subplots()
-    axes.barh(list(missing.index)[::-1], missing.to_numpy()[::-1], color="#c44e52")
-    axes.set_xlim(0, 1)
-    axes.set(xlabel="fraction missing", title="Missing values per column")
-    axes.tick_params(axis="y", labelsize=7)
-    return figure
-
-
-def _correlation_figure(correlation: pd.DataFrame) -> Any:
-    size = 2.5 + 0.28 * len(correlation)
-    figure = plots.new_figure(size + 1, size)
-    axes = figure.subplots()
-    image = axes.imshow(correlation.to_numpy(), cmap="coolwarm", vmin=-1, vmax=1)
-    figure.colorbar(image, ax=axes, shrink=0.8)
-    ticks = range(len(correlation))
-    axes.set_xticks(ticks, labels=correlation.columns, rotation=90, fontsize=7)
-    axes.set_yticks(ticks, labels=correlation.index, fontsize=7)
-    axes.set_title("Pearson correlation (numeric columns)")
-    return figure
 
 
 def _target_figure(target: pd.Series, schema: DatasetSchema) -> Any:
@@ -210,20 +166,6 @@ def _target_figure(target: pd.Series, schema: DatasetSchema) -> Any:
     return figure
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return html.escape(str(value))
-
-
-def _image(title: str, png: bytes) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return (
-        f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
-        f"<figcaption>{html.escape(title)}</figcaption></figure>"
-    )
 
 
 def feature_decisions(found: Sequence[Alert]) -> dict[str, list[str]]:
@@ -238,162 +180,98 @@ def feature_decisions(found: Sequence[Alert]) -> dict[str, list[str]]:
             "leaking_stop_the_run": columns(AlertKind.TARGET_LEAKAGE)}
 
 
-def _alerts_html(found: Sequence[Alert], decisions: dict[str, list[str]]) -> str:
-    if not found:
-        return "<h2>Alerts</h2><p>none: no column looks like an ID, a date, a constant or a " \
-               "leak, and nothing is badly missing, skewed or imbalanced</p>"
-    rows = "".join(
-        f"<tr class={html.escape(a.severity)}><td>{html.escape(a.severity)}</td>"
-        f"<td>{html.escape(a.kind)}</td><td>{html.escape(a.column or '(table)')}</td>"
-        f"<td>{html.escape(a.message)}</td></tr>" for a in found)
-    labels = {"dropped_id_like": "dropped as ID-like", "dropped_constant": "dropped as constant",
-              "calendar_features": "used as calendar features",
-              "leaking_stop_the_run": "leak the target: the run stops (--leak-policy)"}
-    lines = "".join(f"<li>{html.escape(', '.join(columns))}: {labels[key]}</li>"
-                    for key, columns in decisions.items() if columns)
-    return ("<h2>Alerts</h2><table><tr><th>severity</th><th>alert</th><th>column</th>"
-            f"<th>evidence</th></tr>{rows}</table>"
-            + (f"<p>What Preprocess does with these by default:</p><ul>{lines}</ul>"
-               if lines else ""))
+
+MAX_TIME_PLOTS = 3
+"""Date columns given an over-time chart (the first ones, in column order)."""
+ID_EXAMPLES = 3
 
 
-def render_html(summary: dict[str, Any], images: dict[str, list[tuple[str, bytes]]],
-                found: Sequence[Alert] = ()) -> str:
-    """A self-contained HTML report: alerts first, then tables from `summary` and `images`
-    (section -> PNGs) inline."""
-    target = summary["target"]
-    overview = [
-        ("rows", summary["rows"]),
-        ("rows without a target (dropped)", summary.get("rows_missing_target", 0)),
-        ("columns", summary["columns"]),
-        ("duplicate rows", summary["duplicate_rows"]),
-        ("missing cells", summary["missing_cells"]),
-        ("target", f"{target['name']} ({target['problem_type']})"),
+def _over_time_figure(name: str, periods: pd.DataFrame, outcome_label: str) -> Any:
+    figure = plots.new_figure(6.0, 3.2)
+    rows = figure.subplots()
+    width = (periods.index[1] - periods.index[0]) * 0.8 if len(periods) > 1 else 1
+    rows.bar(periods.index, periods["rows"], width=width, color="#c8d3e6", label="rows")
+    rows.set_ylabel("rows")
+    outcome = rows.twinx()
+    outcome.plot(periods.index, periods["outcome"], color="#c44e52", marker=".",
+                 label=outcome_label)
+    outcome.set_ylabel(outcome_label, color="#c44e52")
+    rows.set_title(f"rows and {outcome_label} by {name}", fontsize=10)
+    figure.autofmt_xdate()
+    return figure
+
+
+def model_columns(data: pd.DataFrame, features: pd.DataFrame, schema: DatasetSchema,
+                  found: Sequence[Alert]) -> dict[str, tuple[pd.Series, str]]:
+    """The feature columns as Preprocess sees them: name → (values, numeric|categorical|date);
+    ID-like columns left out, dates parsed in the format their alert found."""
+    ids = {a.column for a in found if a.kind == AlertKind.ID_LIKE.value}
+    formats = {a.column: a.evidence.get("format") for a in found
+               if a.kind == AlertKind.DATETIME.value}
+    columns: dict[str, tuple[pd.Series, str]] = {}
+    for name in schema.feature_names:
+        if name in ids:
+            continue
+        if name in formats:
+            columns[name] = (parse_datetimes(data[name], formats[name]), "date")
+        else:
+            numeric = name in schema.numeric_features
+            columns[name] = (features[name], "numeric" if numeric else "categorical")
+    return columns
+
+
+def _id_examples(data: pd.DataFrame, decisions: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {name: [str(v) for v in data[name].dropna().head(ID_EXAMPLES)]
+            for name in decisions["dropped_id_like"]}
+
+
+def render_report(data: pd.DataFrame, features: pd.DataFrame, target_values: pd.Series,
+                  schema: DatasetSchema, summary: dict[str, Any], found: Sequence[Alert],
+                  report_dir: Path, can_plot: bool) -> str:
+    """The page (`training.eda.page`): alerts, overview, roles, over time, each feature
+    against the target, then skrub's TableReport; PNGs also written into `report_dir`.
+    Adds `target_association` (feature → Cramér's V) to `summary`."""
+    decisions = summary["feature_decisions"]
+    columns = model_columns(data, features, schema, found)
+    outcome = target_outcome(target_values, schema.problem_type, schema.target)
+    constant = set(decisions["dropped_constant"])
+    views = feature_views({n: c for n, c in columns.items() if n not in constant}, outcome)
+    summary["target_association"] = {view.name: view.association for view in views}
+    target_images: list[tuple[str, bytes]] = []
+    time_images: list[tuple[str, bytes]] = []
+    if can_plot:
+        png = plots.save_png(_target_figure(target_values, schema), report_dir / "target.png")
+        target_images.append(("target", png))
+        dates = [n for n, (_, kind) in columns.items() if kind == "date"][:MAX_TIME_PLOTS]
+        for number, name in enumerate(dates, 1):
+            periods = over_time(columns[name][0], outcome)
+            if len(periods) >= 2:
+                figure = _over_time_figure(name, periods, outcome.label)
+                time_images.append((f"{name} over time", plots.save_png(
+                    figure, report_dir / f"over_time_{number}.png")))
+    kinds: dict[str, list[str]] = {}
+    for alert in found:
+        if alert.column is not None:
+            kinds.setdefault(alert.column, []).append(alert.kind)
+    head = [
+        alerts_section(found, decisions, {view.name for view in views}),
+        overview_section(summary, target_images),
+        roles_section(decisions, _id_examples(data, decisions), summary["column_stats"]),
+        over_time_section(time_images),
+        feature_target_section(views, outcome.overall, outcome.label, kinds),
     ]
-    rows = []
-    for name, stats in summary["column_stats"].items():
-        quantiles = stats.get("quantiles", {})
-        top = ", ".join(f"{k} ({v})" for k, v in list(stats.get("top_categories", {}).items())[:5])
-        cells = [
-            name,
-            stats["type"],
-            stats["missing"],
-            f"{stats['missing_fraction']:.1%}",
-            stats["unique"],
-            stats.get("mean"),
-            stats.get("std"),
-            stats.get("min"),
-            quantiles.get("p50"),
-            stats.get("max"),
-            top,
-        ]
-        rows.append("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in cells) + "</tr>")
-    headers = [
-        "column",
-        "type",
-        "missing",
-        "missing %",
-        "unique",
-        "mean",
-        "std",
-        "min",
-        "median",
-        "max",
-        "top categories",
-    ]
-    if target["problem_type"] == ProblemType.CLASSIFICATION.value:
-        target_rows = "".join(
-            f"<tr><td>{_fmt(label)}</td><td>{count}</td>"
-            f"<td>{target['class_fractions'][label]:.1%}</td></tr>"
-            for label, count in target["class_counts"].items()
-        )
-        target_table = (
-            f"<table><tr><th>class</th><th>rows</th><th>share</th></tr>{target_rows}</table>"
-        )
-    else:
-        stats = [(k, target.get(k)) for k in ("count", "missing", "mean", "std", "min", "max")]
-        target_table = (
-            "<table>"
-            + "".join(f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in stats)
-            + "</table>"
-        )
-    sections = {
-        "Target": target_table,
-        "Column statistics": "<table><tr>"
-        + "".join(f"<th>{h}</th>" for h in headers)
-        + "</tr>"
-        + "".join(rows)
-        + "</table>",
-    }
-    notes = "".join(f"<p class=note>{html.escape(n)}</p>" for n in summary.get("notes", []))
-    body = [
-        "<h1>Data profile</h1>",
-        _alerts_html(found, summary.get("feature_decisions", {})),
-        "<h2>Overview</h2><table>"
-        + "".join(f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in overview)
-        + "</table>",
-        notes,
-    ]
-    for title, content in sections.items():
-        body.append(f"<h2>{title}</h2>{content}")
-        for image_title, png in images.get(title, []):
-            body.append(_image(image_title, png))
-    for title in ("Missing values", "Distributions", "Correlation"):
-        if images.get(title):
-            figures = "".join(_image(t, png) for t, png in images[title])
-            body.append(f'<h2>{title}</h2><div class="grid">{figures}</div>')
-    style = (
-        "body{font-family:sans-serif;margin:2em;color:#222}"
-        "table{border-collapse:collapse;margin:1em 0}"
-        "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}"
-        ".grid{display:flex;flex-wrap:wrap;gap:8px}figure{margin:4px}"
-        "figcaption{font-size:12px;color:#555}.note{color:#a60}"
-        ".critical td{background:#fbe3e3}.warning td{background:#fff4d6}"
-    )
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Data profile</title>'
-        f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
-    )
-
-
-def plot_profile(
-    report_dir: Path,
-    summary: dict[str, Any],
-    schema: DatasetSchema,
-    features: pd.DataFrame,
-    target_values: pd.Series,
-    plotted: Sequence[str],
-) -> dict[str, list[tuple[str, bytes]]]:
-    """Write the report's PNGs into `report_dir`; return them by report section."""
-    target = schema.target
-    column_stats = summary["column_stats"]
-    images: dict[str, list[tuple[str, bytes]]] = {}
-    target_png = plots.save_png(_target_figure(target_values, schema), report_dir / "target.png")
-    images["Target"] = [("target", target_png)]
-    missing = pd.Series({name: stats["missing_fraction"] for name, stats in column_stats.items()})
-    missing = missing[missing > 0]
-    if not missing.empty:  # no chart for a problem that is not there
-        missing_png = plots.save_png(_missing_figure(missing), report_dir / "missing_values.png")
-        images["Missing values"] = [("missing values", missing_png)]
-    taken: set[str] = set()
-    images["Distributions"] = []
-    for name in plotted:  # features only: the target has its own chart
-        values = features[name]
-        figure = _distribution_figure(name, values, column_stats[name]["type"] == "numeric")
-        path = report_dir / f"dist_{_safe_name(name, taken)}.png"
-        images["Distributions"].append((name, plots.save_png(figure, path)))
-    numeric = pd.concat(
-        [features[schema.numeric_features], target_values.rename(target)]
-        if schema.problem_type is ProblemType.REGRESSION
-        else [features[schema.numeric_features]],
-        axis=1,
-    )
-    numeric = numeric.iloc[:, :correlation_columns(numeric.shape[1])]
-    if numeric.shape[1] >= 2:
-        correlation = numeric.corr().fillna(0.0)
-        png = plots.save_png(_correlation_figure(correlation), report_dir / "correlation.png")
-        images["Correlation"] = [("correlation", png)]
-    return images
+    frame = pd.DataFrame({name: values.dt.tz_localize(None) if kind == "date" else values
+                          for name, (values, kind) in columns.items()}, index=data.index)
+    frame[schema.target] = target_values
+    strongest = [view.name for view in views[:10]]
+    body = table_report_html(frame, {"alerted columns": list(kinds),
+                                     "most associated with the target": strongest})
+    notes = list(summary["notes"])
+    if body is None:
+        notes.append(f"{SKRUB_MISSING_NOTE}: plain column statistics instead")
+        return render_page(head, notes, column_statistics_table(summary["column_stats"]))
+    table, table_notes = body
+    return render_page(head, notes + table_notes, f'<h2 id="table">The table</h2>{table}')
 
 
 def profile_dataframe(
@@ -433,20 +311,9 @@ def profile_dataframe(
     if missing_target:
         notes.append(f"{missing_target} of {len(data)} rows have no value for target "
                      f"'{target}': Preprocess drops them before training")
-    feature_names = schema.feature_names
-    plotted = feature_names[:MAX_DISTRIBUTION_PLOTS]
     can_plot = plots.available()
     if not can_plot:
         notes.append(plots.SKIPPED_NOTE)
-    else:
-        if len(feature_names) > len(plotted):
-            notes.append(f"distributions plotted for the first {len(plotted)} of "
-                         f"{len(feature_names)} feature columns")
-        numeric_count = len(schema.numeric_features) + (
-            1 if schema.problem_type is ProblemType.REGRESSION else 0)
-        shown = correlation_columns(numeric_count)
-        if shown < numeric_count:
-            notes.append(f"correlation shown for {shown} of {numeric_count:,} numeric columns")
     summary: dict[str, Any] = {
         "rows": len(data),
         "rows_missing_target": missing_target,
@@ -460,14 +327,9 @@ def profile_dataframe(
         "target": target_summary(target_values, schema),
         "notes": notes,
     }
-
-    images = (
-        plot_profile(report_dir, summary, schema, features, target_values, plotted)
-        if can_plot
-        else {}
-    )
-    (report_dir / REPORT_FILE).write_text(render_html(summary, images, found),
-                                          encoding="utf-8")
+    page = render_report(data, features, target_values, schema, summary, found, report_dir,
+                         can_plot)
+    (report_dir / REPORT_FILE).write_text(page, encoding="utf-8")
     write_json(report_dir / SUMMARY_FILE, summary)
     write_alerts(report_dir / ALERTS_FILE, found)
     if baseline_dir is not None:

@@ -496,7 +496,7 @@ def render_report(document: dict[str, Any], problem_type: ProblemType,
     style = ("body{font-family:sans-serif;margin:2em;color:#222}"
              "table{border-collapse:collapse;margin:1em 0}"
              "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}"
-             "figure{display:inline-block;margin:4px}.note{color:#a60}")
+             "figure{display:inline-block;vertical-align:top;margin:4px}.note{color:#a60}")
     return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f"<title>Model evaluation</title><style>{style}</style></head><body>"
             f"{''.join(body)}</body></html>\n")
