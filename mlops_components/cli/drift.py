@@ -133,7 +133,8 @@ def _metric_text(name: str, metric: Any) -> str:
 def _render(console: Console, check: Any) -> None:
     report = check.report
     console.print(f"{check.rows} rows of {check.data} as traffic of {check.group} version "
-                  f"{check.version} (its drift baseline; each metric against its floor, and its p-value against the chance level a drift must beat):",
+                  f"{check.version} (its drift baseline; each metric against its floor, and its "
+                  "p-value against the chance level a drift must beat):",
                   highlight=False, soft_wrap=True)
     features = check.features()
     width = max([len(str(f["name"])) for f in features] + [8])
