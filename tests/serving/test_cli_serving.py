@@ -294,6 +294,7 @@ def fake_run(workdir: Path, registry: LocalRegistry, package: dict | None, stack
     return SimpleNamespace(execution=SimpleNamespace(steps=steps), registry=registry,
                            workdir=workdir, plan=Plan(stack=stack), where=Where(stack),
                            local_outputs=lambda step: {"test": test_dir},
+                           unchanged_data_held_back=lambda: False,
                            job_environment=SimpleNamespace(python=sys.executable))
 
 
