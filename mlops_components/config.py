@@ -71,10 +71,15 @@ from mlops_components.validation import (
 )
 from training.contract import (
     ALL_METRICS,
+    CLASS_WEIGHT_FLAG,
+    DECISION_THRESHOLD_FLAG,
     DEFAULT_DRIFT_WINDOW_HOURS,
     DEFAULT_ESTIMATOR,
+    DEFAULT_HYPERPARAMETERS,
     ESTIMATORS,
     MAX_DRIFT_WINDOW_HOURS,
+    class_weight_problem,
+    decision_threshold_problem,
 )
 
 #: Config namespace of the example project (the `name:` in Pulumi.yaml).
@@ -167,6 +172,15 @@ SETTINGS: tuple[Setting, ...] = (
             "What preprocessing does with a column that alone predicts the target: stop the "
             "run, drop the column, or proceed with it.",
             _one_of(list(LEAK_POLICIES))),
+    Setting("classWeight", "string", DEFAULT_HYPERPARAMETERS[CLASS_WEIGHT_FLAG],
+            "Classification on imbalanced classes (minority/majority below 0.25): balanced "
+            "weights rows inversely to their class's frequency; none trains unweighted.",
+            class_weight_problem),
+    Setting("decisionThreshold", "string", DEFAULT_HYPERPARAMETERS[DECISION_THRESHOLD_FLAG],
+            "Binary classification: auto tunes the positive-class probability threshold on "
+            "the validation split for the gate metric (imbalanced classes only); none keeps "
+            "the estimator's labels; a number in (0, 1) fixes it.",
+            decision_threshold_problem),
     Setting("approvalStatus", "string", ApprovalStatus.PENDING_MANUAL_APPROVAL.value,
             "Status of newly registered models: PendingManualApproval (a human approves) "
             "or Approved (auto-approval).",
@@ -273,6 +287,8 @@ class StackConfig:
     gate_metric: str
     metric_threshold: str
     leak_policy: str
+    class_weight: str
+    decision_threshold: str
     approval_status: str
     estimator: str
     processing_instance_type: str
@@ -306,6 +322,12 @@ class StackConfig:
     @property
     def tags(self) -> dict[str, str]:
         return {"owner": self.owner} if self.owner else {}
+
+    @property
+    def training_hyperparameters(self) -> dict[str, str]:
+        """train.py hyperparameters the stack sets (its class-balance switches)."""
+        return {CLASS_WEIGHT_FLAG: self.class_weight,
+                DECISION_THRESHOLD_FLAG: self.decision_threshold}
 
 
 def _number(value: str) -> float | None:

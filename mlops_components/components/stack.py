@@ -99,6 +99,7 @@ class MlopsStackArgs:
                 leak_policy=config.leak_policy,
                 approval_status=ApprovalStatus(config.approval_status),
                 estimator=config.estimator,
+                hyperparameters=config.training_hyperparameters,
                 tuning=tuning,
                 processing_instance_type=config.processing_instance_type,
                 processing_instance_count=config.processing_instance_count,

@@ -119,7 +119,9 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
               problem_type: str | None = None, on_step: StepCallback | None = None,
               parameters: Mapping[str, Any] | None = None,
               job_environment: JobEnvironment | None = None,
-              model_name: str | None = None, leak_policy: str | None = None) -> LocalRun:
+              model_name: str | None = None, leak_policy: str | None = None,
+              class_weight: str | None = None,
+              decision_threshold: str | None = None) -> LocalRun:
     """Plan ``stack`` offline, materialise its uploads locally and execute its pipeline.
 
     Each call is one execution with an ID of its own (runs may share a workdir). Jobs run
@@ -127,7 +129,9 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
     ``training/requirements.txt``, built once and cached). ``model_name`` overrides the
     stack's modelName (the registry group); the latest approved package of the group, if
     any, is the champion the gate compares with. ``leak_policy`` overrides the stack's
-    leakPolicy (what Preprocess does with a leaking column). Ctrl-C stops the running job,
+    leakPolicy (what Preprocess does with a leaking column); ``class_weight`` and
+    ``decision_threshold`` its classWeight and decisionThreshold (Train's handling of
+    imbalanced classes). Ctrl-C stops the running job,
     removes what the execution wrote, records it as Interrupted and raises
     :class:`LocalRunInterrupted`.
     """
@@ -141,6 +145,10 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
         overrides["problemType"] = problem_type
     if leak_policy:
         overrides["leakPolicy"] = leak_policy
+    if class_weight:
+        overrides["classWeight"] = class_weight
+    if decision_threshold:
+        overrides["decisionThreshold"] = decision_threshold
     load_project(project_dir).stack_config(stack)  # a bad project or stack is named first
     given_workdir = Path(workdir).resolve() if workdir else None
     workdir = Path(workdir or default_workdir(project_dir, stack)).resolve()

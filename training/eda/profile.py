@@ -44,13 +44,13 @@ from training.baseline import baseline_constraints, baseline_statistics
 from training.cluster import SINGLE_HOST, Cluster, load_cluster
 from training.contract import (
     ALERTS_FILE,
+    BASELINE_CONSTRAINTS_FILE,
+    BASELINE_OUTPUT,
+    BASELINE_STATISTICS_FILE,
     CLASS_WEIGHT_FLAG,
     DECISION_THRESHOLD_FLAG,
     DEFAULT_HYPERPARAMETERS,
     HYPERPARAMETER_PROBLEMS,
-    BASELINE_CONSTRAINTS_FILE,
-    BASELINE_OUTPUT,
-    BASELINE_STATISTICS_FILE,
     PROCESSING_DATA_DIR,
     PROCESSING_OUTPUT_DIR,
     REPORT_FILE,
