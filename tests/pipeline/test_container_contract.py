@@ -120,7 +120,7 @@ def test_train_runs_train_py_in_script_mode_from_the_code_channel(definitions):
     assert train["AlgorithmSpecification"]["TrainingImage"] == IMAGE
     assert train["HyperParameters"] == {
         "target": "target", "problem-type": "classification",
-        "estimator": "gradient_boosting", "n-estimators": "100", "learning-rate": "0.1",
+        "estimator": "hist_gradient_boosting", "n-estimators": "100", "learning-rate": "0.1",
         "max-depth": "3", "seed": "42",
         # imbalanced classes: balanced row weights, a threshold tuned for the gate metric
         "class-weight": "balanced", "decision-threshold": "auto",

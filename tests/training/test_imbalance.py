@@ -24,6 +24,7 @@ from training import plots
 from training.contract import (
     BASELINE_GAP,
     DEFAULT_BASELINE_MARGIN,
+    DEFAULT_ESTIMATOR,
     DEFAULT_GATE_THRESHOLD,
     ESTIMATORS,
     EVALUATION_FILE,
@@ -256,7 +257,7 @@ def test_turning_both_off_restores_the_old_model_which_fails_the_gate(fraud_spli
     schema = load_schema(processed / "transform" / SCHEMA_FILE)
     old = train.fit_model(
         train.build_model(joblib.load(processed / "transform" / PREPROCESSOR_FILE),
-                          train.build_estimator("gradient_boosting", schema.problem_type)),
+                          train.build_estimator(DEFAULT_ESTIMATOR, schema.problem_type)),
         read_csv_folder(processed / "train"), schema)
     test = read_csv_folder(processed / "test")
     features = coerce_features(test, schema.features)
