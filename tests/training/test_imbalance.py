@@ -245,6 +245,7 @@ def test_the_fraud_like_table_passes_the_default_gate(fraud_split, fraud_default
     assert balance["decision_threshold"] is not None  # tuned on validation, kept in the model
     model = joblib.load(fraud_default / "model" / MODEL_FILE)
     assert model.threshold == balance["decision_threshold"]
+    assert document["details"]["decision_threshold"] == model.threshold
 
 
 def test_turning_both_off_restores_the_old_model_which_fails_the_gate(fraud_split, no_plots):
