@@ -71,13 +71,19 @@ from mlops_components.validation import (
 )
 from training.contract import (
     ALL_METRICS,
+    CLASS_WEIGHT_FLAG,
+    DECISION_THRESHOLD_FLAG,
     DEFAULT_DRIFT_WINDOW_HOURS,
     DEFAULT_ESTIMATOR,
+    DEFAULT_HYPERPARAMETERS,
     DEFAULT_REGISTER_UNCHANGED_DATA,
     ESTIMATORS,
     MAX_DRIFT_WINDOW_HOURS,
+    TARGET_TRANSFORM_FLAG,
     TARGET_TRANSFORMS,
     TargetTransform,
+    class_weight_problem,
+    decision_threshold_problem,
 )
 
 #: Config namespace of the example project (the `name:` in Pulumi.yaml).
@@ -173,6 +179,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("registerUnchangedData", "boolean", DEFAULT_REGISTER_UNCHANGED_DATA,
             "Register a retrain whose training data is byte for byte the champion's (it can "
             "only tie with it); false holds it back and says so."),
+    Setting("classWeight", "string", DEFAULT_HYPERPARAMETERS[CLASS_WEIGHT_FLAG],
+            "Classification on imbalanced classes (minority/majority below 0.25): balanced "
+            "weights rows inversely to their class's frequency; none trains unweighted.",
+            class_weight_problem),
+    Setting("decisionThreshold", "string", DEFAULT_HYPERPARAMETERS[DECISION_THRESHOLD_FLAG],
+            "Binary classification: auto tunes the positive-class probability threshold on "
+            "the validation split for the gate metric (imbalanced classes only); none keeps "
+            "the estimator's labels; a number in (0, 1) fixes it.",
+            decision_threshold_problem),
     Setting("approvalStatus", "string", ApprovalStatus.PENDING_MANUAL_APPROVAL.value,
             "Status of newly registered models: PendingManualApproval (a human approves) "
             "or Approved (auto-approval).",
@@ -285,6 +300,8 @@ class StackConfig:
     metric_threshold: str
     leak_policy: str
     register_unchanged_data: bool
+    class_weight: str
+    decision_threshold: str
     approval_status: str
     estimator: str
     target_transform: str
@@ -319,6 +336,14 @@ class StackConfig:
     @property
     def tags(self) -> dict[str, str]:
         return {"owner": self.owner} if self.owner else {}
+
+    @property
+    def training_hyperparameters(self) -> dict[str, str]:
+        """train.py hyperparameters the stack sets (its class-balance switches and its
+        regression target transform)."""
+        return {CLASS_WEIGHT_FLAG: self.class_weight,
+                DECISION_THRESHOLD_FLAG: self.decision_threshold,
+                TARGET_TRANSFORM_FLAG: self.target_transform}
 
 
 def _number(value: str) -> float | None:

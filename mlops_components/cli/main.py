@@ -45,7 +45,17 @@ from mlops_components.validation import (
     instance_count_problem,
     threshold_problem,
 )
-from training.contract import TARGET_TRANSFORM_FLAG, TARGET_TRANSFORMS, TargetTransform
+from training.contract import (
+    CLASS_WEIGHT_FLAG,
+    DECISION_THRESHOLD_FLAG,
+    DEFAULT_HYPERPARAMETERS,
+    TARGET_TRANSFORM_FLAG,
+    TARGET_TRANSFORMS,
+    ClassWeight,
+    TargetTransform,
+    class_weight_problem,
+    decision_threshold_problem,
+)
 
 if TYPE_CHECKING:
     from mlops_components.local.run import LocalRun
@@ -173,6 +183,17 @@ def _parser() -> argparse.ArgumentParser:
                     help="register the model even when its training data is byte for byte "
                          "the champion's (default: the stack's registerUnchangedData, false "
                          "unless set: such a model can only tie, so it is not registered)")
+    up.add_argument(f"--{CLASS_WEIGHT_FLAG}",
+                    metavar="|".join(member.value for member in ClassWeight),
+                    help="imbalanced classes: weight rows inversely to their class's "
+                         "frequency, or not (default: the stack's classWeight, "
+                         f"{DEFAULT_HYPERPARAMETERS[CLASS_WEIGHT_FLAG]} unless set)")
+    up.add_argument(f"--{DECISION_THRESHOLD_FLAG}", metavar="auto|none|P",
+                    help="binary classification: tune the positive-class probability "
+                         "threshold on the validation split (auto), keep the estimator's "
+                         "labels (none) or fix it at P (default: the stack's "
+                         f"decisionThreshold, {DEFAULT_HYPERPARAMETERS[DECISION_THRESHOLD_FLAG]}"
+                         " unless set)")
     up.add_argument("--no-loop", action="store_true",
                     help="stop after serving: no shifted traffic, drift check, alarm, retrain "
                          "rule or second run")
@@ -255,6 +276,8 @@ def _up(args: argparse.Namespace) -> int:
                              leak_policy=args.leak_policy,
                              register_unchanged_data=args.register_unchanged_data,
                              target_transform=args.target_transform,
+                             class_weight=args.class_weight,
+                             decision_threshold=args.decision_threshold,
                              model_name=args.model_name or (
                                  model_name_for_data(args.data) if args.data else None))
 
@@ -320,6 +343,12 @@ def _up_argument_problem(args: argparse.Namespace) -> str | None:
         if problem:
             return (f"--instances {args.instances}: {problem} (SageMaker's limit for one "
                     "processing job)")
+    for flag, value, rule in ((CLASS_WEIGHT_FLAG, args.class_weight, class_weight_problem),
+                              (DECISION_THRESHOLD_FLAG, args.decision_threshold,
+                               decision_threshold_problem)):
+        problem = None if value is None else rule(value)
+        if problem:
+            return f"--{flag} {value}: {problem}"
     if args.threshold is not None:
         metric = _gate_metric(args)
         problem = threshold_problem(args.threshold, metric)

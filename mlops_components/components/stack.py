@@ -32,7 +32,6 @@ from mlops_components.enums import ApprovalStatus, MonitorEngine
 from mlops_components.sagemaker.endpoint import PackagesOnDestroy, endpoint_name
 from mlops_components.sagemaker.spec import PipelineParameter, TuningSpec
 from mlops_components.validation import MAX_MODEL_NAME_LENGTH, SAGEMAKER_NAME_RE, Problems
-from training.contract import TARGET_TRANSFORM_FLAG
 
 #: The training pipeline parameter for the deployed model, when the pipeline declares one
 #: (the retraining gate passes the latest approved package's artifact to it).
@@ -101,7 +100,7 @@ class MlopsStackArgs:
                 register_unchanged_data=config.register_unchanged_data,
                 approval_status=ApprovalStatus(config.approval_status),
                 estimator=config.estimator,
-                hyperparameters={TARGET_TRANSFORM_FLAG: config.target_transform},
+                hyperparameters=config.training_hyperparameters,
                 tuning=tuning,
                 processing_instance_type=config.processing_instance_type,
                 processing_instance_count=config.processing_instance_count,

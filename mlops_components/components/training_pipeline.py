@@ -117,7 +117,7 @@ class TrainingPipelineArgs:
     """Status of newly registered packages. Default: PendingManualApproval."""
 
     estimator: str = DEFAULT_ESTIMATOR
-    """Estimator train.py fits. Default: gradient_boosting."""
+    """Estimator train.py fits. Default: hist_gradient_boosting."""
 
     hyperparameters: Mapping[str, str | int | float] = field(default_factory=dict)
     """Extra hyperparameters for train.py. Default: none."""

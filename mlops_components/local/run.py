@@ -137,7 +137,9 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
               job_environment: JobEnvironment | None = None,
               model_name: str | None = None, leak_policy: str | None = None,
               register_unchanged_data: bool | None = None,
-              target_transform: str | None = None) -> LocalRun:
+              target_transform: str | None = None,
+              class_weight: str | None = None,
+              decision_threshold: str | None = None) -> LocalRun:
     """Plan ``stack`` offline, materialise its uploads locally and execute its pipeline.
 
     Each call is one execution with an ID of its own (runs may share a workdir). Jobs run
@@ -147,8 +149,9 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
     any, is the champion the gate compares with. ``leak_policy`` overrides the stack's
     leakPolicy (what Preprocess does with a leaking column); ``register_unchanged_data`` its
     registerUnchangedData (register a model of the champion's own training data),
-    ``target_transform`` its targetTransform (train.py's regression target transform). Ctrl-C
-    stops the running job,
+    ``target_transform`` its targetTransform (train.py's regression target transform),
+    ``class_weight`` and ``decision_threshold`` its classWeight and decisionThreshold (Train's
+    handling of imbalanced classes). Ctrl-C stops the running job,
     removes what the execution wrote, records it as Interrupted and raises
     :class:`LocalRunInterrupted`.
     """
@@ -166,6 +169,10 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
         overrides["registerUnchangedData"] = register_unchanged_data
     if target_transform is not None:
         overrides["targetTransform"] = target_transform
+    if class_weight:
+        overrides["classWeight"] = class_weight
+    if decision_threshold:
+        overrides["decisionThreshold"] = decision_threshold
     load_project(project_dir).stack_config(stack)  # a bad project or stack is named first
     given_workdir = Path(workdir).resolve() if workdir else None
     workdir = Path(workdir or default_workdir(project_dir, stack)).resolve()

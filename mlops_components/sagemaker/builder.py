@@ -237,8 +237,12 @@ class BuildContext:
                                                 PROCESSING_WHEELHOUSE_DIR))
         return inputs
 
+    def training_settings(self) -> dict[str, Any]:
+        """train.py's contract hyperparameters: the defaults with the spec's overrides."""
+        return {**DEFAULT_HYPERPARAMETERS, **self.spec.hyperparameters}
+
     def hyperparameters(self) -> dict[str, str]:
-        values: dict[str, Any] = {**DEFAULT_HYPERPARAMETERS, **self.spec.hyperparameters}
+        values = self.training_settings()
         submit_directory = (f"{TRAINING_CHANNEL_ROOT}/{CODE_CHANNEL}/{SOURCEDIR_TARBALL}"
                             if self.spec.enable_network_isolation
                             else f"{self.code_uri}/{SOURCEDIR_TARBALL}")
@@ -247,6 +251,7 @@ class BuildContext:
             contract.PROBLEM_TYPE_FLAG: self.problem_type.value,
             contract.ESTIMATOR_FLAG: self.spec.estimator,
             contract.SEED_FLAG: self.spec.seed,
+            contract.GATE_METRIC_FLAG: self.gate.name,
             "sagemaker_program": BOOTSTRAP_SCRIPT,
             "sagemaker_submit_directory": submit_directory,
         })
@@ -336,7 +341,11 @@ def profile_step(ctx: BuildContext) -> Any:
                    "--report-dir", f"{PROCESSING_OUTPUT_DIR}/{REPORT_OUTPUT}",
                    "--baseline-dir", f"{PROCESSING_OUTPUT_DIR}/{BASELINE_OUTPUT}",
                    "--target", ctx.spec.target_column,
-                   "--problem-type", ctx.problem_type.value])
+                   "--problem-type", ctx.problem_type.value,
+                   # training's imbalance settings, which the imbalance alert names
+                   *[argument for name in (contract.CLASS_WEIGHT_FLAG,
+                                           contract.DECISION_THRESHOLD_FLAG)
+                     for argument in (f"--{name}", str(ctx.training_settings()[name]))]])
     return ProcessingStep(name=StepName.PROFILE.value, step_args=step_args,
                           description="EDA report and the drift baseline of the input data.")
 

@@ -201,7 +201,7 @@ class PipelineSpec:
     """Overrides of ``training.contract.DEFAULT_HYPERPARAMETERS`` (n-estimators,
     learning-rate, max-depth). Default: none."""
     estimator: str = DEFAULT_ESTIMATOR
-    """train.py ``--estimator``. Default: gradient_boosting."""
+    """train.py ``--estimator``. Default: hist_gradient_boosting."""
     seed: int = DEFAULT_SEED
     """Random seed for the split and the estimator. Default: 42."""
     tuning: TuningSpec | None = None

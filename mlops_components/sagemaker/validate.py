@@ -177,14 +177,14 @@ def _validate_hyperparameters(problems: Problems, hyperparameters: Any) -> None:
         where = f"hyperparameters[{name!r}]"
         if name in contract.RESERVED_HYPERPARAMETERS:
             problems.add(where, "is set by the builder (use the spec field for target, "
-                         "problem_type, estimator or seed)", value)
+                         "problem_type, estimator, seed or gate_metric)", value)
         elif name not in contract.HYPERPARAMETER_TYPES:
             problems.add(where, "is not a train.py hyperparameter (allowed: "
                          + ", ".join(contract.HYPERPARAMETER_TYPES) + ")", value)
-        elif name in contract.HYPERPARAMETER_CHOICES:
-            choices = contract.HYPERPARAMETER_CHOICES[name]
-            problems.check(value in choices, where, f"must be one of {', '.join(choices)}",
-                           value)
+        elif name in contract.HYPERPARAMETER_PROBLEMS:
+            problem = contract.HYPERPARAMETER_PROBLEMS[name](value)
+            if problem:
+                problems.add(where, problem, value)
         elif contract.HYPERPARAMETER_TYPES[name] is int:
             problems.check(_is_int(value) and value >= 1, where, "must be an integer >= 1",
                            value)

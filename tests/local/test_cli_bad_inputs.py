@@ -116,6 +116,11 @@ CASES: list[Case] = [
     ("leak-policy-unknown", lambda b: _up(b, "--leak-policy", "ignore"),
      r"argument --leak-policy: invalid choice: 'ignore' \(choose from 'stop', 'drop', "
      r"'proceed'\)"),
+    ("class-weight-unknown", lambda b: _up(b, "--class-weight", "auto"),
+     r"^--class-weight auto: must be one of balanced, none$"),
+    ("decision-threshold-out-of-range", lambda b: _up(b, "--decision-threshold", "1.5"),
+     r"^--decision-threshold 1.5: must be auto, none or a probability strictly between 0 "
+     r"and 1$"),
     # --instances: one rule with processingInstanceCount
     ("instances-0", lambda b: _up(b, "--instances", 0),
      r"^--instances 0: must be an integer >= 1 and <= 100"),
@@ -407,3 +412,21 @@ def test_leak_policy_reaches_the_run(sandbox, monkeypatch):
     result = run_cli(*_up(sandbox, "--leak-policy", "drop"))
     assert result.code == EXIT_INVALID and "stopped before planning" in result.err
     assert seen["leak_policy"] == "drop"
+
+
+def test_class_balance_flags_reach_the_run(sandbox, monkeypatch):
+    """`--class-weight none --decision-threshold none` hand the stack's classWeight and
+    decisionThreshold overrides to the run (the plan's Train gets them:
+    tests/unit/test_config.py)."""
+    from mlops_components.local import run as local_run
+
+    seen = {}
+
+    def stop_here(*_args, **kwargs):
+        seen.update(kwargs)
+        raise local_run.LocalRunError("stopped before planning")
+
+    monkeypatch.setattr(local_run, "run_local", stop_here)
+    result = run_cli(*_up(sandbox, "--class-weight", "none", "--decision-threshold", "none"))
+    assert result.code == EXIT_INVALID and "stopped before planning" in result.err
+    assert (seen["class_weight"], seen["decision_threshold"]) == ("none", "none")

@@ -79,7 +79,9 @@ def test_profile_runs_profile_py_on_sharded_input_report_and_baseline_kept(defin
             "--data-dir", "/opt/ml/processing/input/data",
             "--report-dir", "/opt/ml/processing/output/report",
             "--baseline-dir", "/opt/ml/processing/output/baseline",
-            "--target", "target", "--problem-type", "classification"],
+            "--target", "target", "--problem-type", "classification",
+            # training's imbalance switches, which the imbalance alert names
+            "--class-weight", "balanced", "--decision-threshold", "auto"],
     }
     inputs = inputs_by_name(profile)
     assert inputs["code"] == {
@@ -119,8 +121,11 @@ def test_train_runs_train_py_in_script_mode_from_the_code_channel(definitions):
     assert train["AlgorithmSpecification"]["TrainingImage"] == IMAGE
     assert train["HyperParameters"] == {
         "target": "target", "problem-type": "classification",
-        "estimator": "gradient_boosting", "n-estimators": "100", "learning-rate": "0.1",
+        "estimator": "hist_gradient_boosting", "n-estimators": "100", "learning-rate": "0.1",
         "max-depth": "3", "target-transform": "none", "seed": "42",
+        # imbalanced classes: balanced row weights, a threshold tuned for the gate metric
+        "class-weight": "balanced", "decision-threshold": "auto",
+        "gate-metric": "balanced_accuracy",
         # the bootstrap installs the wheelhouse, then runs MLOPS_JOB (train)
         "sagemaker_program": "training/bootstrap.py",
         # network isolation (the default): the archive arrives as the "code" channel
@@ -216,7 +221,9 @@ def test_tuning_searches_the_ranges_for_the_gate_metric(definitions):
     job = tune["TrainingJobDefinition"]
     assert job["StaticHyperParameters"] == {
         "target": "target", "problem-type": "classification", "n-estimators": "100",
-        "target-transform": "none", "seed": "42", "sagemaker_program": "training/bootstrap.py",
+        "target-transform": "none", "seed": "42", "class-weight": "balanced",
+        "decision-threshold": "auto", "gate-metric": "balanced_accuracy",
+        "sagemaker_program": "training/bootstrap.py",
         "sagemaker_submit_directory": "/opt/ml/input/data/code/sourcedir.tar.gz"}
     assert job["AlgorithmSpecification"]["MetricDefinitions"] == \
         contract.METRIC_DEFINITIONS[contract.ProblemType.CLASSIFICATION]

@@ -77,6 +77,13 @@ INVALID = [
     ({"hyperparameters": {"epochs": 3}},
      r"hyperparameters\['epochs'\] is not a train.py hyperparameter \(allowed: n-estimators"),
     ({"hyperparameters": {"target": "y"}}, r"hyperparameters\['target'\] is set by the builder"),
+    ({"hyperparameters": {"gate-metric": "f1"}},
+     r"hyperparameters\['gate-metric'\] is set by the builder"),
+    ({"hyperparameters": {"class-weight": "auto"}},
+     r"hyperparameters\['class-weight'\] must be one of balanced, none \(got 'auto'\)"),
+    ({"hyperparameters": {"decision-threshold": 1.0}},
+     r"hyperparameters\['decision-threshold'\] must be auto, none or a probability strictly "
+     r"between 0 and 1 \(got 1.0\)"),
     ({"hyperparameters": {"sagemaker_program": "x.py"}},
      r"hyperparameters\['sagemaker_program'\] is set by the builder"),
     ({"estimator": "xgboost"}, r"estimator must be one of 'gradient_boosting'.*'xgboost'"),

@@ -66,6 +66,9 @@ def test_values_arrive_as_the_pulumi_cli_passes_them():
     ("mlops:retrainSchedule", "cron(0 3 * * * *)", "'?' in exactly one of day-of-month"),
     ("mlops:retrainCooldownSeconds", "-1", "must be between 0 and 604800"),
     ("mlops:monitorFeatures", '[" "]', "item 0 (' ') must not be empty"),
+    ("mlops:classWeight", "auto", "must be one of balanced, none"),
+    ("mlops:decisionThreshold", "1", "must be auto, none or a probability strictly between"),
+    ("mlops:decisionThreshold", "best", "must be auto, none or a probability strictly between"),
 ])
 def test_each_bad_value_is_named(key, value, message):
     with pytest.raises(ValidationError) as raised:
@@ -174,3 +177,27 @@ def test_register_unchanged_data_is_a_config_key_that_reaches_the_parameter():
     parameters = {p["Name"]: p for p in
                   json.loads(pipeline.inputs["pipelineDefinition"])["Parameters"]}
     assert parameters["RegisterUnchangedData"]["DefaultValue"] is True
+
+
+def test_class_balance_keys_reach_train_and_the_imbalance_alert():
+    """classWeight and decisionThreshold become Train's hyperparameters and Profile's
+    arguments (the imbalance alert names them); the gate metric reaches Train too, so a tuned
+    threshold maximises what the gate compares."""
+    from mlops_components.plan import plan_stack
+    from mlops_components.sagemaker.spec import StepName
+
+    assert (parse_config({}).class_weight, parse_config({}).decision_threshold) == (
+        "balanced", "auto")
+    plan = plan_stack(REPO_ROOT, "dev", {"classWeight": "none", "decisionThreshold": "0.3",
+                                         "gateMetric": "f1"})
+    (pipeline,) = [r for r in plan.of_type("aws:sagemaker/pipeline:Pipeline",
+                                           "mlops:index:TrainingPipeline")]
+    steps = {step["Name"]: step for step in
+             json.loads(pipeline.inputs["pipelineDefinition"])["Steps"]}
+    hyperparameters = steps[StepName.TRAIN.value]["Arguments"]["HyperParameters"]
+    assert (hyperparameters["class-weight"], hyperparameters["decision-threshold"],
+            hyperparameters["gate-metric"]) == ("none", "0.3", "f1")
+    arguments = steps[StepName.PROFILE.value]["Arguments"]["AppSpecification"][
+        "ContainerArguments"]
+    assert arguments[arguments.index("--class-weight") + 1] == "none"
+    assert arguments[arguments.index("--decision-threshold") + 1] == "0.3"

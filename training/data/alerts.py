@@ -39,12 +39,20 @@ from sklearn.tree import DecisionTreeRegressor
 
 from training.contract import (
     ALERTS_FILE,
+    CLASS_WEIGHT_FLAG,
+    DECISION_THRESHOLD_FLAG,
     DEFAULT_GATE_METRIC_NAME,
     DEFAULT_GATE_THRESHOLD,
+    DEFAULT_HYPERPARAMETERS,
     DEFAULT_SEED,
+    IMBALANCE_RATIO,
     TARGET_TRANSFORM_FLAG,
+    ClassWeight,
+    DecisionThreshold,
     ProblemType,
     TargetTransform,
+    is_imbalanced,
+    parse_decision_threshold,
 )
 from training.jsonio import to_jsonable, write_json
 
@@ -68,6 +76,7 @@ __all__ = [
     "detect_numeric_categorical",
     "detect_skewed",
     "detect_target_outliers",
+    "imbalance_handling",
     "robust_z_scores",
     "leakage_score",
     "parse_datetimes",
@@ -112,8 +121,6 @@ a normal target, where one value in ~2000 lands."""
 ROBUST_Z_SCALE = 0.6745
 """The normal distribution's MAD in standard deviations: it makes the robust z-score read like
 an ordinary one on normal data."""
-IMBALANCE_RATIO = 0.25
-"""Minority/majority class ratio below which classes are imbalanced (binary: minority < 20%)."""
 LEAK_SCORE = 0.98
 """One-feature cross-validated balanced accuracy (classification) or R² (regression) at or
 above which a feature is a leak."""
@@ -509,17 +516,21 @@ def detect_duplicate_rows(frame: pd.DataFrame, id_columns: Sequence[str] = ()) -
                   exact=exact, ignoring_id_columns=ignoring_ids, share=share)
 
 
-def detect_class_imbalance(target: str, labels: pd.Series) -> Alert | None:
-    """`class_imbalance`: minority/majority class ratio < 0.25 (binary: minority < 20%).
+def detect_class_imbalance(
+    target: str, labels: pd.Series,
+    class_weight: str = DEFAULT_HYPERPARAMETERS[CLASS_WEIGHT_FLAG],
+    decision_threshold: str | float = DEFAULT_HYPERPARAMETERS[DECISION_THRESHOLD_FLAG],
+) -> Alert | None:
+    """`class_imbalance`: minority/majority class ratio < IMBALANCE_RATIO (0.25; binary:
+    minority < 20%), the rule training uses (`training.contract.is_imbalanced`).
 
     Critical when always predicting the majority class would pass an accuracy gate at its
     default threshold (the default gate metric, balanced accuracy, scores that predictor 1/k).
+    The message says what training does about it with these `class_weight` and
+    `decision_threshold` settings, or that they are off and how to turn them on.
     """
     counts = _text_values(labels).value_counts()
-    if len(counts) < 2:
-        return None
-    ratio = float(counts.iloc[-1] / counts.iloc[0])
-    if ratio >= IMBALANCE_RATIO:
+    if not is_imbalanced(counts.tolist()):
         return None
     total = int(counts.sum())
     baseline = float(counts.iloc[0] / total)
@@ -530,14 +541,48 @@ def detect_class_imbalance(target: str, labels: pd.Series) -> Alert | None:
     gate_note = (f"; that passes an accuracy gate at {accuracy_gate:g}: gate on "
                  f"{default_metric} (the default; this predictor scores "
                  f"{1 / len(counts):.2f} on it)" if passes else "")
+    handling = imbalance_handling(class_weight, decision_threshold, binary=len(counts) == 2)
     return _alert(AlertKind.CLASS_IMBALANCE, target, severity,
                   f"target '{target}' is imbalanced: class {counts.index[-1]!r} is "
                   f"{counts.iloc[-1] / total:.1%} of rows; always predicting {counts.index[0]!r} "
-                  f"scores accuracy {baseline:.3f} (the majority baseline){gate_note}",
+                  f"scores accuracy {baseline:.3f} (the majority baseline){gate_note}. "
+                  f"{handling}",
                   class_counts=dict(counts.items()), minority_class=counts.index[-1],
                   minority_share=float(counts.iloc[-1] / total), majority_class=counts.index[0],
                   majority_baseline_accuracy=baseline, accuracy_gate_threshold=accuracy_gate,
-                  majority_baseline_balanced_accuracy=1 / len(counts))
+                  majority_baseline_balanced_accuracy=1 / len(counts),
+                  imbalance_ratio=IMBALANCE_RATIO, class_weight=class_weight,
+                  decision_threshold=decision_threshold)
+
+
+def imbalance_handling(class_weight: str, decision_threshold: str | float,
+                       binary: bool) -> str:
+    """What training does about imbalanced classes with these settings, in one sentence or
+    two: class weights, the decision threshold (binary only), or what to set to get them."""
+    threshold = parse_decision_threshold(decision_threshold)
+    parts, advice = [], []
+    if ClassWeight(class_weight) is ClassWeight.BALANCED:
+        parts.append("weights classes inversely to their frequency")
+    else:
+        parts.append(f"does not weight classes ({CLASS_WEIGHT_FLAG} {ClassWeight.NONE})")
+        advice.append(f"{CLASS_WEIGHT_FLAG} {ClassWeight.BALANCED}")
+    if binary and threshold == DecisionThreshold.AUTO.value:
+        parts.append("tunes the decision threshold on the validation split for the gate "
+                     "metric")
+    elif binary and threshold == DecisionThreshold.NONE.value:
+        parts.append(f"keeps the estimator's labels ({DECISION_THRESHOLD_FLAG} "
+                     f"{DecisionThreshold.NONE})")
+        advice.append(f"{DECISION_THRESHOLD_FLAG} {DecisionThreshold.AUTO}")
+    elif binary:
+        parts.append(f"labels a row positive from probability {threshold:g} "
+                     f"({DECISION_THRESHOLD_FLAG})")
+    sentence = "Training " + " and ".join(parts)
+    if advice:
+        sentence += ("; the model will lean towards the majority class: set "
+                     + " and ".join(advice)
+                     + (" (the defaults)" if len(advice) > 1 else " (the default)")
+                     + " to correct for it")
+    return sentence + "."
 
 
 def robust_z_scores(values: np.ndarray) -> np.ndarray:
@@ -783,8 +828,11 @@ def alert_rows(rows: int, columns: int) -> int:
 def alerts(
     frame: pd.DataFrame, target: str, problem_type: ProblemType | str, *,
     seed: int = DEFAULT_SEED,
+    class_weight: str = DEFAULT_HYPERPARAMETERS[CLASS_WEIGHT_FLAG],
+    decision_threshold: str | float = DEFAULT_HYPERPARAMETERS[DECISION_THRESHOLD_FLAG],
 ) -> list[Alert]:
-    """Every alert for a table, most severe first (then table-wide, then column order)."""
+    """Every alert for a table, most severe first (then table-wide, then column order);
+    `class_weight` and `decision_threshold` are training's, which the imbalance alert names."""
     problem_type = ProblemType(problem_type)
     if target not in frame.columns:
         raise ValueError(f"target column '{target}' not found (columns: {list(frame.columns)})")
@@ -808,7 +856,8 @@ def alerts(
     if duplicates:
         found.append(duplicates)
     if problem_type is ProblemType.CLASSIFICATION:
-        imbalance = detect_class_imbalance(target, frame[target].dropna())
+        imbalance = detect_class_imbalance(target, frame[target].dropna(), class_weight,
+                                           decision_threshold)
         if imbalance:
             found.append(imbalance)
     else:

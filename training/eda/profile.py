@@ -46,6 +46,10 @@ from training.contract import (
     BASELINE_CONSTRAINTS_FILE,
     BASELINE_OUTPUT,
     BASELINE_STATISTICS_FILE,
+    CLASS_WEIGHT_FLAG,
+    DECISION_THRESHOLD_FLAG,
+    DEFAULT_HYPERPARAMETERS,
+    HYPERPARAMETER_PROBLEMS,
     PROCESSING_DATA_DIR,
     PROCESSING_OUTPUT_DIR,
     REPORT_FILE,
@@ -281,16 +285,20 @@ def profile_dataframe(
     report_dir: str | Path,
     baseline_dir: str | Path | None = None,
     notes: Sequence[str] = (),
+    class_weight: str = DEFAULT_HYPERPARAMETERS[CLASS_WEIGHT_FLAG],
+    decision_threshold: str | float = DEFAULT_HYPERPARAMETERS[DECISION_THRESHOLD_FLAG],
 ) -> dict[str, Any]:
     """Profile `data`: write the report (and the baseline if `baseline_dir`); return the summary.
 
-    `notes` head the report (e.g. that the data is one host's shard). Raises SchemaError on the
-    same data problems as preprocess (missing target, mixed types).
+    `notes` head the report (e.g. that the data is one host's shard); `class_weight` and
+    `decision_threshold` are training's settings, which the imbalance alert names. Raises
+    SchemaError on the same data problems as preprocess (missing target, mixed types).
     """
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     schema = checked_schema(data, target, problem_type)
-    found = alerts(data, target, schema.problem_type)
+    found = alerts(data, target, schema.problem_type, class_weight=class_weight,
+                   decision_threshold=decision_threshold)
     features = coerce_features(data, schema.features)
     labelled = data[target].notna()
     target_values = coerce_target(data.loc[labelled, target], schema)
@@ -373,7 +381,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--target", required=True)
     parser.add_argument("--problem-type", required=True, choices=[p.value for p in ProblemType])
+    for name in (CLASS_WEIGHT_FLAG, DECISION_THRESHOLD_FLAG):
+        parser.add_argument(f"--{name}", type=_training_setting(name),
+                            default=DEFAULT_HYPERPARAMETERS[name],
+                            help="training's setting, named by the imbalance alert "
+                                 f"(default: {DEFAULT_HYPERPARAMETERS[name]})")
     return parser.parse_args(argv)
+
+
+def _training_setting(name: str) -> Any:
+    """An argparse type applying the contract's rule for training's text setting `name`."""
+    def parse(value: str) -> str:
+        problem = HYPERPARAMETER_PROBLEMS[name](value)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{problem} (got {value!r})")
+        return value
+
+    parse.__name__ = name
+    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -391,6 +416,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         report_dir,
         baseline_dir,
         shard_notes(cluster),
+        args.class_weight,
+        args.decision_threshold,
     )
     print(f"profiled {summary['rows']} rows x {summary['columns']} columns into {report_dir}")
     return summary

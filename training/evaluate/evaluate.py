@@ -22,7 +22,8 @@ evaluation.json in SageMaker's model-metrics shape (``classification_metrics`` o
   next to the champion's (``data_unchanged`` is 1 when they prove the same data), so the
   pipeline's conditions make the decisions and the job only measures;
 - ``details``: per-class precision/recall/F1, PR-AUC, the calibration curve, permutation
-  importance of the raw input columns and the (capped) confusion matrix.
+  importance of the raw input columns, the (capped) confusion matrix and the decision
+  threshold inside the model (None: the most probable class), which labels every row here.
 
 evaluation.html shows all of it with plots. Many classes stay fast and readable: the confusion
 matrix shows the MAX_MATRIX_CLASSES most frequent classes (the rest pooled as "other"), ROC
@@ -87,6 +88,7 @@ from training.data.problems import SchemaError
 from training.data.schema import DatasetSchema, coerce_features, coerce_target, read_csv_folder
 from training.jsonio import write_json
 from training.lineage import recorded_digest, same_data
+from training.train.imbalance import decision_threshold
 from training.train.model_files import extract_model, load_model
 from training.train.scoring import balanced_accuracy, compute_metrics, predict
 
@@ -546,6 +548,12 @@ def evaluate(
         metrics["pr_auc"] = pr_auc(y_true, probabilities, classes)
         baseline["pr_auc"] = pr_auc(y_true, baseline_proba, classes)
         extra = ["pr_auc"]
+        threshold = decision_threshold(model)
+        details["decision_threshold"] = threshold
+        if threshold is not None:
+            notes.append(f"labels: {classes[1]} when its probability is at least "
+                         f"{threshold:.3f} (the decision threshold chosen in training); "
+                         "the endpoint applies the same threshold")
         details["per_class"] = per_class_scores(y_true, y_pred, classes)
         details["calibration"] = calibration(y_true, y_pred, probabilities, classes)
         details["confusion_matrix"] = capped_confusion(y_true, y_pred, classes)

@@ -83,6 +83,7 @@ import pandas as pd
 from training import capture
 from training.contract import FeatureType, ProblemType
 from training.data.schema import DatasetSchema
+from training.train.imbalance import predict_labels
 from training.train.model_files import load_model
 
 CSV = "text/csv"
@@ -383,10 +384,9 @@ def predict_fn(input_data: Payload | Failure, model: ServedModel) -> Prediction 
 def _predict(payload: Payload, features: pd.DataFrame, model: ServedModel) -> Prediction:
     pipeline = model.pipeline
     if model.schema.problem_type is ProblemType.CLASSIFICATION:
-        probabilities = np.asarray(pipeline.predict_proba(features), dtype=float)
-        classes = pipeline.classes_
-        return Prediction(payload, classes[probabilities.argmax(axis=1)], probabilities,
-                          classes.tolist(), model.capture)
+        labels, probabilities = predict_labels(pipeline, features)
+        return Prediction(payload, labels, probabilities, np.asarray(pipeline.classes_).tolist(),
+                          model.capture)
     return Prediction(payload, np.asarray(pipeline.predict(features)), capture=model.capture)
 
 

@@ -13,6 +13,7 @@ from sklearn import metrics as skmetrics
 
 from training.contract import ProblemType
 from training.data.schema import DatasetSchema, coerce_features, coerce_target
+from training.train.imbalance import predict_labels
 
 
 def compute_metrics(
@@ -95,12 +96,12 @@ def macro_ovr_roc_auc(y_true: np.ndarray, probabilities: np.ndarray,
 def predict(
     model: Any, data: pd.DataFrame, schema: DatasetSchema
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Predictions for `data` (features typed as in training) and class probabilities."""
+    """Predictions for `data` (features typed as in training) and class probabilities; a
+    classifier's labels apply its decision threshold (`imbalance.predict_labels`)."""
     features = coerce_features(data, schema.features)
-    predictions = model.predict(features)
     if schema.problem_type is ProblemType.CLASSIFICATION:
-        return predictions, model.predict_proba(features)
-    return predictions, None
+        return predict_labels(model, features)
+    return model.predict(features), None
 
 
 def score_model(model: Any, data: pd.DataFrame, schema: DatasetSchema) -> dict[str, float]:

@@ -45,6 +45,8 @@ from training.contract import (
     DEFAULT_SEED,
     ESTIMATOR_FLAG,
     ESTIMATORS,
+    GATE_METRIC_FLAG,
+    HYPERPARAMETER_PROBLEMS,
     HYPERPARAMETERS,
     MODEL_CODE_DIR,
     MODEL_FILE,
@@ -59,10 +61,14 @@ from training.contract import (
     TRAINING_METRICS_FILE,
     TRAINING_MODEL_DIR,
     VALIDATION_SPLIT,
+    ClassWeight,
+    DecisionThreshold,
     Estimator,
     Hyperparameter,
     ProblemType,
     format_metric_line,
+    gate_metric,
+    is_imbalanced,
 )
 from training.data.schema import (
     DatasetSchema,
@@ -72,6 +78,13 @@ from training.data.schema import (
     read_csv_folder,
 )
 from training.jsonio import to_jsonable, write_json
+from training.train.imbalance import (
+    ImbalancePlan,
+    balanced_fit_params,
+    class_counts,
+    neutral_threshold,
+    tune_threshold,
+)
 from training.train.scoring import score_model
 from training.train.target import with_target_transform
 
@@ -153,11 +166,36 @@ def build_model(preprocessor: Any, estimator: BaseEstimator) -> Pipeline:
     return Pipeline([("features", preprocessor), ("model", estimator)])
 
 
-def fit_model(model: Pipeline, train: Any, schema: DatasetSchema) -> Pipeline:
-    """Fit on a train split as read by `read_csv_folder` (text columns, typed here)."""
-    return model.fit(
-        coerce_features(train, schema.features), coerce_target(train[schema.target], schema)
-    )
+def fit_model(model: Pipeline, train: Any, schema: DatasetSchema,
+              class_weight: str = ClassWeight.NONE.value) -> Pipeline:
+    """Fit on a train split as read by `read_csv_folder` (text columns, typed here); with
+    `class_weight` balanced, imbalanced classes are weighted (`imbalance.balanced_fit_params`)."""
+    y = coerce_target(train[schema.target], schema)
+    weights = (balanced_fit_params(y, class_weight)
+               if schema.problem_type is ProblemType.CLASSIFICATION else {})
+    return model.fit(coerce_features(train, schema.features), y, **weights)
+
+
+def train_model(model: Pipeline, train: Any, validation: Any, schema: DatasetSchema,
+                class_weight: str = ClassWeight.BALANCED.value,
+                threshold: str | float = DecisionThreshold.AUTO.value,
+                metric: str | None = None) -> tuple[Any, ImbalancePlan]:
+    """Fit `model` on the train split and, for classification, set its decision threshold
+    on the validation split (`imbalance.tune_threshold`) for the gate `metric`; returns the
+    shipped model and what was done about the class balance."""
+    if schema.problem_type is not ProblemType.CLASSIFICATION:
+        return fit_model(model, train, schema), ImbalancePlan(False, ClassWeight.NONE.value)
+    y = coerce_target(train[schema.target], schema)
+    imbalanced = is_imbalanced(class_counts(y))
+    fitted = fit_model(model, train, schema, class_weight)
+    weighted = imbalanced and ClassWeight(class_weight) is ClassWeight.BALANCED
+    metric = gate_metric(schema.problem_type, metric).name
+    shipped, chosen, note = tune_threshold(
+        fitted, coerce_features(validation, schema.features),
+        coerce_target(validation[schema.target], schema), threshold, metric, imbalanced,
+        neutral_threshold(y, fitted.classes_, metric, weighted))
+    return shipped, ImbalancePlan(imbalanced, ClassWeight.BALANCED.value if weighted
+                                  else ClassWeight.NONE.value, chosen, note)
 
 
 def with_trained_classes(schema: DatasetSchema, model: Any) -> DatasetSchema:
@@ -173,10 +211,27 @@ def with_trained_classes(schema: DatasetSchema, model: Any) -> DatasetSchema:
     return replace(schema, class_labels=tuple(labels))
 
 
+def _checked_text(name: str) -> Callable[[str], str]:
+    """An argparse type applying the contract's rule for the text hyperparameter `name`."""
+    rule = HYPERPARAMETER_PROBLEMS[name]
+
+    def parse(value: str) -> str:
+        value = _unquote(value)
+        problem = rule(value)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{problem} (got {value!r})")
+        return value
+
+    parse.__name__ = name
+    return parse
+
+
 def _hyperparameter_type(hyperparameter: Hyperparameter) -> Callable[[str], Any]:
     if hyperparameter.type is int:
         nullable = hyperparameter.name in NULLABLE_HYPERPARAMETERS
         return _hyperparameter(_optional_int if nullable else _int)
+    if hyperparameter.name in HYPERPARAMETER_PROBLEMS:
+        return _checked_text(hyperparameter.name)
     return _hyperparameter(hyperparameter.type)
 
 
@@ -203,10 +258,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
             *_flags(hyperparameter.name),
             type=_hyperparameter_type(hyperparameter),
             default=hyperparameter.default,
-            choices=hyperparameter.choices or None,
             help=f"{hyperparameter.description} (default: {hyperparameter.default})",
         )
     parser.add_argument(*_flags(SEED_FLAG), type=_hyperparameter(_int), default=DEFAULT_SEED)
+    parser.add_argument(*_flags(GATE_METRIC_FLAG), type=text, default=None,
+                        help="the metric a tuned decision threshold maximises (default: the "
+                             "problem type's gate metric)")
     parser.add_argument(
         "--model-dir", type=Path, default=Path(env.get("SM_MODEL_DIR", TRAINING_MODEL_DIR))
     )
@@ -272,13 +329,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     )
     estimator = with_target_transform(estimator, args.target_transform, schema.problem_type,
                                       args.seed)
-    model = fit_model(
+    validation = read_csv_folder(args.validation)
+    model, balance = train_model(
         build_model(joblib.load(args.transform / PREPROCESSOR_FILE), estimator),
-        read_csv_folder(args.train),
-        schema,
+        read_csv_folder(args.train), validation, schema, args.class_weight,
+        args.decision_threshold, args.gate_metric,
     )
+    if balance.imbalanced or balance.decision_threshold is not None:
+        print(f"class balance: {'imbalanced' if balance.imbalanced else 'balanced'}; "
+              f"class weights {balance.class_weight}; decision threshold "
+              f"{balance.decision_threshold} ({balance.threshold_note})")
     schema = with_trained_classes(schema, model)
-    metrics = score_model(model, read_csv_folder(args.validation), schema)
+    metrics = score_model(model, validation, schema)
     for name, value in metrics.items():
         print(format_metric_line(VALIDATION_SPLIT, name, value))
     args.model_dir.mkdir(parents=True, exist_ok=True)
@@ -288,7 +350,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     if args.output_data_dir is not None:
         write_json(
             args.output_data_dir / TRAINING_METRICS_FILE,
-            {"hyperparameters": hyperparameter_values(args), VALIDATION_SPLIT: metrics},
+            {"hyperparameters": hyperparameter_values(args), VALIDATION_SPLIT: metrics,
+             "class_balance": balance.to_dict()},
         )
     return metrics
 
