@@ -373,8 +373,10 @@ RESERVED_HYPERPARAMETERS: tuple[str, ...] = (
     TARGET_FLAG, PROBLEM_TYPE_FLAG, ESTIMATOR_FLAG, SEED_FLAG, GATE_METRIC_FLAG,
     "sagemaker_program", "sagemaker_submit_directory")
 TUNABLE_HYPERPARAMETERS: tuple[str, ...] = (
-    *(hp.name for hp in HYPERPARAMETERS if hp.type in (int, float)), ESTIMATOR_FLAG)
-"""Numeric hyperparameters and the estimator; the text ones are switches, not searched."""
+    *(hp.name for hp in HYPERPARAMETERS if hp.type in (int, float) or hp.choices),
+    ESTIMATOR_FLAG)
+"""Numeric hyperparameters, those with a closed set of choices, and the estimator; a
+decision threshold is chosen on the validation split, not searched."""
 
 # --------------------------------------------------------------------------------------
 # Metrics and the quality gate
