@@ -202,7 +202,8 @@ def test_id_and_constant_columns_are_skipped_with_their_reason(tmp_path):
                                  "classification")
     (tmp_path / "baseline").mkdir()
     (tmp_path / "baseline" / "statistics.json").write_text(json.dumps(document))
-    records = held_out.drop(columns="churned").to_dict("records")  # IDs sent along
+    assert document["target"] == "churned"  # the label a request may send, not a feature
+    records = held_out.to_dict("records")  # IDs and the target sent along, as to the endpoint
     write_json_capture([records], tmp_path / "capture")
     report = drift.run_drift(tmp_path / "capture", tmp_path / "baseline", window_hours=0)
     assert report["violations"] == [] and report["drifted_features"] == []

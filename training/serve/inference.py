@@ -130,6 +130,8 @@ class Failure:
 
     status: int
     message: str
+    reason: str = ""
+    """A refused body's reason key (`training.serve.request_body`), as the drift job counts it."""
 
 
 @dataclass(frozen=True)
@@ -285,7 +287,7 @@ def input_fn(request_body: str | bytes, request_content_type: str | None) -> Pay
     try:
         parsed = parse_body(body_text(request_body), kind)
     except BadRequest as error:
-        return Failure(400, str(error))
+        return Failure(400, str(error), error.reason)
     return Payload(request_content_type or kind, request_body, parsed)
 
 
@@ -300,7 +302,7 @@ def predict_fn(input_data: Payload | Failure, model: ServedModel) -> Prediction 
     try:
         features = request_features(input_data, model)
     except BadRequest as error:
-        return Failure(400, str(error))
+        return Failure(400, str(error), error.reason)
     try:
         return _predict(input_data, features, model)
     except Exception as error:  # noqa: BLE001 - a model failure is a 500, logged, never raised
