@@ -124,16 +124,6 @@ def test_text_in_a_number_column_of_a_headed_request_is_a_type_mismatch(halves, 
         ("bmi", "type_mismatch", 3)]
 
 
-def test_a_chunk_read_at_once_still_gives_each_request_back(tmp_path):
-    """`PayloadBatch.csv_requests` of a chunk read without JSON parsing: the requests as
-    sent, multi-line ones whole."""
-    bodies = ["a,b\n1,2\n", "3,4", "x\ny"]
-    capture.append_records(tmp_path, [capture.capture_record(
-        body, "text/csv", "0", "text/csv", time=T0) for body in bodies])
-    (batch,) = capture.iter_payloads(capture.list_capture_files(tmp_path))
-    assert batch.csv_requests() == [body.encode() for body in bodies]
-
-
 # --------------------------------------------------------------------------------------
 # The handler and the drift job on the same bodies, each with its own function
 # --------------------------------------------------------------------------------------
