@@ -153,12 +153,13 @@ class Reply:
 
 @dataclass(frozen=True)
 class Payload:
-    """A parsed request: `rows` (positional) or `columns` (named), and the raw body to capture."""
+    """A parsed request: its content type, the raw body to capture, and what it holds."""
 
     content_type: str
     body: str | bytes
     parsed: Body
     """Its rows or columns (`training.serve.request_body`, as the drift job reads it)."""
+
 
 @dataclass(frozen=True)
 class Prediction:
