@@ -15,7 +15,8 @@ statistics.json (AWS "Schema for Statistics"):
     Our extensions, which Model Monitor ignores: a date column's entry adds ``monitoring``
     (its days since the epoch as ``numerical_statistics``, compared instead of its text) and
     the document ``skipped_columns`` (columns a request may send that are not monitored, with
-    the feature plan's reason). Which column is a date or skipped is the feature plan's call
+    the feature plan's reason) and ``target`` (the label column, which a request may also send
+    and the endpoint ignores). Which column is a date or skipped is the feature plan's call
     (`training.eda.drift_baseline`).
 constraints.json (AWS "Schema for Constraints"):
     {"version": 0.0, "features": [{"name", "inferred_type", "completeness",
@@ -62,6 +63,9 @@ drift checks compare instead of 1,000 date strings."""
 SKIPPED_COLUMNS_KEY = "skipped_columns"
 """Our top-level extension: ``[{"name", "reason"}]``, input columns a request may send that are
 not monitored (ID-like, constant: the model drops them), each with its feature-plan reason."""
+TARGET_KEY = "target"
+"""Our top-level extension: the name of the label column. A request may send it (the endpoint
+ignores it, e.g. in a CSV header), so the drift job reads it as the endpoint does."""
 DATETIME_KIND = "datetime"
 """The monitoring kind of a date column (the feature plan's role for it)."""
 DATETIME_UNIT = "days since 1970-01-01 (UTC)"
@@ -221,12 +225,13 @@ def baseline_statistics(
     *,
     dates: Mapping[str, tuple[str | None, Any]] | None = None,
     skipped: Mapping[str, str] | None = None,
+    target: str | None = None,
 ) -> dict[str, Any]:
     """statistics.json for `features` (in request order) of `columns` (e.g. a DataFrame).
 
     `dates`: feature name -> (its date format, its values as days since the epoch), for the
     columns the feature plan reads as dates; `skipped`: input columns not monitored, with the
-    reason (listed under `SKIPPED_COLUMNS_KEY`).
+    reason (listed under `SKIPPED_COLUMNS_KEY`); `target`: the label column (`TARGET_KEY`).
     """
     dates = dates or {}
     entries = []
@@ -246,6 +251,8 @@ def baseline_statistics(
     if skipped:
         document[SKIPPED_COLUMNS_KEY] = [{"name": name, "reason": str(reason)}
                                          for name, reason in skipped.items()]
+    if target:
+        document[TARGET_KEY] = target
     return document
 
 

@@ -359,6 +359,17 @@ class PayloadBatch:
     lines: int = 0
     records: int = 0
     malformed: Counter = field(default_factory=Counter)
+    _csv_requests: list[bytes] | None = field(default=None, repr=False)
+    _chunk: bytes | None = field(default=None, repr=False)
+
+    def csv_requests(self) -> list[bytes]:
+        """Each CSV request's payload, in order (``csv`` is them joined): for a reader that
+        needs the requests one by one. A chunk read without JSON parsing is read again line by
+        line, so only that reader pays for it; a batch built by hand is one request."""
+        if self._csv_requests is None:
+            self._csv_requests = (_parse_chunk_lines(self._chunk).csv_requests()
+                                  if self._chunk is not None else [self.csv] if self.csv else [])
+        return self._csv_requests
 
 
 def _iter_chunks(paths: Sequence[Path], chunk_bytes: int) -> Iterator[bytes]:
@@ -458,7 +469,7 @@ def _csv_fast(chunk: bytes) -> PayloadBatch | None:
             joined = json.loads(b'"' + joined + b'"', strict=False).encode("utf-8")
         except ValueError:
             return None
-    return PayloadBatch(csv=joined, lines=len(line_ends), records=len(line_ends))
+    return PayloadBatch(csv=joined, lines=len(line_ends), records=len(line_ends), _chunk=chunk)
 
 
 def _csv_filed(content_type: str) -> bool:
@@ -576,6 +587,7 @@ def _parse_chunk_lines(chunk: bytes) -> PayloadBatch:
             continue
         _add_request(batch, csv_parts, *request)
     batch.csv = b"\n".join(csv_parts)
+    batch._csv_requests = csv_parts
     return batch
 
 

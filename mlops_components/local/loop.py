@@ -23,11 +23,10 @@ import io
 import json
 import operator
 import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +53,6 @@ from mlops_components.local.run import (
 )
 from mlops_components.local.smoke import (
     FUNCTION,
-    SMOKE_ROWS,
     held_out_csv_files,
     invoke,
     planned_endpoint_name,
@@ -65,11 +63,9 @@ from mlops_components.plan import Plan
 from mlops_components.sagemaker.monitor_spec import (
     CAPTURE_URI_FLAG,
     DRIFT_CHECK_STEP,
-    WINDOW_HOURS_FLAG,
     MonitorParameter,
 )
 from mlops_components.sagemaker.spec import StepName
-from training import capture
 from training.contract import (
     BASELINE_STATISTICS_FILE,
     DRIFT_HTML_FILE,
@@ -79,6 +75,7 @@ from training.contract import (
     LOCAL_S3_ROOT_ENV,
     SPLITS,
 )
+from training.serve import request_body
 
 MONITOR_TYPE = "mlops:index:ModelMonitor"
 RETRAIN_TYPE = "mlops:index:RetrainTrigger"
@@ -142,11 +139,6 @@ def _drift_argument(definition: Mapping[str, Any], flag: str) -> str:
 def capture_uri(definition: Mapping[str, Any]) -> str:
     """s3:// prefix of the endpoint's capture the DriftCheck job reads (its --capture-uri)."""
     return _drift_argument(definition, CAPTURE_URI_FLAG)
-
-
-def window_hours(definition: Mapping[str, Any]) -> float:
-    """Hours of capture the DriftCheck job reads, back from when it runs."""
-    return float(_drift_argument(definition, WINDOW_HOURS_FLAG))
 
 
 def baseline_uri(definition: Mapping[str, Any]) -> str:
@@ -250,15 +242,24 @@ def send_traffic(url: str, bodies: Sequence[str]) -> tuple[int, list[str]]:
 # 3-4. the drift check and the alarms
 
 MALFORMED_REASONS = {
-    "wrong column count": "rows with another number of fields than the model's features",
+    request_body.WRONG_COLUMN_COUNT: "requests whose rows have another number of values than "
+                                     "the model's features",
+    request_body.MISSING_COLUMN: "requests whose header leaves out a feature",
+    request_body.UNKNOWN_COLUMN: "requests naming a column the model does not know",
+    request_body.REPEATED_COLUMN: "requests naming a column twice",
+    request_body.HEADER_WITHOUT_ROWS: "CSV requests with a header and no rows",
+    request_body.BAD_CSV: "CSV requests that cannot be parsed",
+    request_body.BAD_JSON: "JSON requests that are neither records, rows nor columns",
+    request_body.EMPTY_BODY: "empty requests",
+    request_body.NOT_UTF8: "requests that are not UTF-8 text",
     "bad JSON": "capture lines that are not JSON",
-    "bad JSON payload": "JSON requests that are neither records, rows nor columns",
     "bad base64": "requests whose base64 body does not decode",
     "unknown encoding": "requests in an encoding SageMaker capture does not write",
     "unsupported content type": "requests that are neither CSV nor JSON",
 }
-"""The drift job's reasons for not reading a request, in words (a reason not listed here is
-shown as the job names it)."""
+"""The drift job's reasons for not reading a request, in words: the endpoint's reasons for
+refusing one (`training.serve.request_body`), then the capture reader's (a reason not listed
+here is shown as the job names it)."""
 
 
 def malformed(report: Mapping[str, Any]) -> Counter:
@@ -268,57 +269,19 @@ def malformed(report: Mapping[str, Any]) -> Counter:
 
 
 def malformed_words(counts: Mapping[str, int]) -> str:
-    """``4 rows with another number of fields...; 1 ...``: each reason in words."""
+    """``4 requests whose rows...; 1 ...``: each reason in words."""
     return "; ".join(f"{count} {MALFORMED_REASONS.get(reason, reason)}"
                      for reason, count in sorted(counts.items(), key=lambda item: -item[1]))
 
 
-def captured_before(folder: Path, hours: float, now: datetime | None = None) -> list[Path]:
-    """The capture files of the monitor's window already under ``folder`` (requests the
-    endpoint answered before the loop's traffic: the run's smoke request, earlier runs')."""
-    now = now or datetime.now(UTC)
-    return capture.list_capture_files(folder, now - timedelta(hours=hours), now)
-
-
-def malformed_in(files: Sequence[Path], folder: Path, baseline: Path) -> Counter:
-    """What the drift check counts as malformed in these capture files alone (the drift
-    job's own reading, run here on a copy of them)."""
-    from training.monitor.drift import run_drift
-
-    with tempfile.TemporaryDirectory(prefix="mlops-probe-") as temporary:
-        for file in files:
-            target = Path(temporary) / file.relative_to(folder)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(file, target)
-        return malformed(run_drift(temporary, baseline, window_hours=0))
-
-
-def malformed_summary(report: Mapping[str, Any], earlier: Sequence[Path], folder: Path,
-                      baseline: Path) -> str:
-    """How many requests' rows the drift check could not read, why, and whether they are the
-    loop's own: the requests captured before its traffic (the smoke request `mlops up
-    --local` sends after serving, and earlier runs'), or '' when nothing was malformed."""
+def malformed_summary(report: Mapping[str, Any]) -> str:
+    """How many requests the drift check could not read and why, or '' when it read them all
+    (it reads them as the endpoint does, so the smoke request's header and target column are
+    traffic)."""
     counts = malformed(report)
     if not counts:
         return ""
-    total = sum(counts.values())
-    text = f"{total} malformed: {malformed_words(counts)}"
-    probes = malformed_in(earlier, folder, baseline) if earlier else Counter()
-    if not probes:
-        return text
-    requests = sum(1 for file in earlier for line in file.read_bytes().splitlines()
-                   if line.strip())
-    smoke = (f"this run's smoke request (a CSV header and {SMOKE_ROWS} test rows with the "
-             "target column, which the endpoint accepts and ignores)")
-    if requests == 1:
-        where = f"{smoke}: the loop's own probe, not client traffic"
-    else:
-        where = (f"the {requests} requests captured before this traffic: {smoke} and "
-                 f"{requests - 1} earlier in the window (earlier runs' probes and traffic, "
-                 "or mlops serve's)")
-    found = sum(probes.values())
-    return (f"{text}; {'all' if found == total else found} of them in {where}"
-            + ("" if found == total else "; the rest in the loop's traffic"))
+    return f"{sum(counts.values())} malformed: {malformed_words(counts)}"
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -394,8 +357,6 @@ def close_the_loop(run: LocalRun, package: Mapping[str, Any],
     bodies, shifted = shifted_traffic(traffic_sources(run, test), baseline_features(
         workdir.s3.path(destination) / BASELINE_STATISTICS_FILE))
     captured = capture_uri(definition)
-    capture_folder = workdir.s3.path(captured)
-    earlier = captured_before(capture_folder, window_hours(definition))
     with serve_package(run.workdir, package, python=str(run.job_environment.python),
                        endpoint_name=endpoint) as server:
         answered, failures = send_traffic(server.url, bodies)
@@ -422,7 +383,7 @@ def close_the_loop(run: LocalRun, package: Mapping[str, Any],
     checked = f"{report['rows_analyzed']} captured rows of the monitor's window checked"
     if report["status"] != "ok":
         checked += f" ({report['status']}: too few rows to judge)"
-    unread = malformed_summary(report, earlier, capture_folder, workdir.s3.path(destination))
+    unread = malformed_summary(report)
     tell("drift", f"{checked}: " + (
         f"drift in {', '.join(_scored(f) for f in drifted)}" if drifted else "no drift")
         + (f"; {len(report['violations'])} schema violations" if report["violations"] else "")

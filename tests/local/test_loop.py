@@ -204,10 +204,11 @@ def test_the_planned_drift_check_runs_on_the_local_s3_with_and_without_data(plan
     assert records == [0.0, float(-(-len(frame) // 10))]  # one record per 10 rows
 
 
-def _smoke_and_traffic(tmp_path: Path, earlier_traffic: int = 0):
-    """A deployed baseline of four features, and the endpoint's capture as the loop leaves
-    it: the smoke request `mlops up --local` sends (a header and three rows, each with the
-    target column) an hour ago, then the loop's own headerless rows of the features now."""
+def _smoke_and_traffic(tmp_path: Path):
+    """A deployed baseline of four features naming the target (as Profile writes it), and the
+    endpoint's capture as the loop leaves it: the smoke request `mlops up --local` sends (a
+    header and three rows, each with the target column) an hour ago, then the loop's own
+    headerless rows of the features now."""
     from datetime import UTC, datetime, timedelta
 
     from tests.training.test_drift import write_csv_capture, write_statistics
@@ -216,59 +217,44 @@ def _smoke_and_traffic(tmp_path: Path, earlier_traffic: int = 0):
     data = load_breast_cancer(as_frame=True)
     frame = pd.DataFrame(data.data.iloc[:, :4])
     baseline, folder = tmp_path / "baseline", tmp_path / "capture" / "AllTraffic"
-    write_statistics(frame, baseline)
+    write_statistics(frame.assign(target=data.target), baseline, target="target")
     now = datetime.now(UTC)
     smoke = frame.head(3).assign(target=data.target.head(3)).to_csv(index=False)
     capture.append_records(folder, [capture.capture_record(
         smoke, "text/csv", "[0, 0, 0]", "application/json", time=now - timedelta(hours=1))])
-    if earlier_traffic:
-        write_csv_capture(frame.head(earlier_traffic), folder, time=now - timedelta(hours=2))
-    earlier = loop.captured_before(folder.parent, hours=24)
     write_csv_capture(frame.iloc[3:103], folder, time=now, rows_per_request=10)
-    return baseline, folder.parent, earlier
+    return baseline, folder
 
 
-def test_the_drift_line_says_what_was_malformed_and_that_the_smoke_request_is_the_loops(
-        tmp_path):
+def test_the_smoke_request_is_traffic_and_the_drift_line_names_no_malformed_request(tmp_path):
     from training.monitor.drift import run_drift
 
-    # GIVEN the loop's capture: its smoke request, then its traffic
-    baseline, folder, earlier = _smoke_and_traffic(tmp_path)
-    report = run_drift(folder, baseline, window_hours=24)
-    # WHEN the drift line's part on malformed requests is written
-    text = loop.malformed_summary(report, earlier, folder, baseline)
-    # THEN it gives the count and the reason in words, and names the smoke request as the
-    # loop's own probe (its header and 3 rows carry the target column)
-    assert len(earlier) == 1 and report["malformed"]["total"] == 4
-    assert text == (
-        "4 malformed: 4 rows with another number of fields than the model's features; all of "
-        "them in this run's smoke request (a CSV header and 3 test rows with the target "
-        "column, which the endpoint accepts and ignores): the loop's own probe, not client "
-        "traffic")
+    # GIVEN the loop's capture: its smoke request (header, target column), then its traffic
+    baseline, folder = _smoke_and_traffic(tmp_path)
+    # WHEN the drift check reads it
+    report = run_drift(folder.parent, baseline, window_hours=24)
+    # THEN the smoke request is read as the endpoint read it: 3 rows of traffic, nothing
+    # malformed, so the drift line says nothing about malformed requests
+    assert report["malformed"]["total"] == 0 and report["header_rows_skipped"] == 1
+    assert report["rows_analyzed"] == 103
+    assert loop.malformed_summary(report) == ""
 
 
-def test_earlier_requests_in_the_window_are_not_all_called_the_loops_probes(tmp_path):
+def test_requests_the_endpoint_would_refuse_get_a_malformed_line_in_words(tmp_path):
+    from datetime import UTC, datetime
+
+    from training import capture
     from training.monitor.drift import run_drift
 
-    baseline, folder, earlier = _smoke_and_traffic(tmp_path, earlier_traffic=5)
-    report = run_drift(folder, baseline, window_hours=24)
-    text = loop.malformed_summary(report, earlier, folder, baseline)
-    assert text.endswith("all of them in the 6 requests captured before this traffic: this "
-                         "run's smoke request (a CSV header and 3 test rows with the target "
-                         "column, which the endpoint accepts and ignores) and 5 earlier in "
-                         "the window (earlier runs' probes and traffic, or mlops serve's)")
-    assert "the loop's own probe," not in text
-
-
-def test_malformed_traffic_of_the_loop_itself_is_not_blamed_on_a_probe(tmp_path):
-    from training.monitor.drift import run_drift
-
-    baseline, folder, _ = _smoke_and_traffic(tmp_path)
-    report = run_drift(folder, baseline, window_hours=24)
-    # no request came before the traffic: the malformed rows are in the traffic
-    assert loop.malformed_summary(report, [], folder, baseline) == (
-        "4 malformed: 4 rows with another number of fields than the model's features")
+    baseline, folder = _smoke_and_traffic(tmp_path)
+    capture.append_records(folder, [capture.capture_record(
+        body, "text/csv", "{}", "application/json", time=datetime.now(UTC))
+        for body in ("1,2,3", "1,2,3", "mean radius,target\n1,0")])
+    report = run_drift(folder.parent, baseline, window_hours=24)
+    assert loop.malformed_summary(report) == (
+        "3 malformed: 2 requests whose rows have another number of values than the model's "
+        "features; 1 requests whose header leaves out a feature")
     clean = {**report, "malformed": {"total": 0, "by_reason": {"wrong column count": 0}}}
-    assert loop.malformed_summary(clean, [], folder, baseline) == ""
+    assert loop.malformed_summary(clean) == ""
     assert loop.malformed_words({"a reason the job adds later": 2}) == \
         "2 a reason the job adds later"

@@ -198,3 +198,20 @@ def test_the_fast_path_refuses_json_content_truncated_data_and_unfinished_lines(
     quoted_end = good[:good.index(b'"data":"') + len(b'"data":"1,2"')] + b"}\n"
     assert capture._csv_fast(good + quoted_end) is None  # data closes, the line does not
     assert capture._csv_fast(good + good[:-1]) is None  # the last line has no newline
+
+
+@pytest.mark.parametrize("with_json", [False, True], ids=["read at once", "read line by line"])
+def test_a_batch_gives_its_csv_requests_back_one_by_one(tmp_path, with_json):
+    """`PayloadBatch.csv_requests`: each CSV request as sent, multi-line ones whole, whether
+    the chunk was cut up without JSON parsing (all CSV) or line by line (a JSON one among)."""
+    bodies = ["a,b\n1,2\n", "3,4", 'x,"y ""q"""\nz,w']
+    records = [capture.capture_record(body, "text/csv", "0", "text/csv", time=T0)
+               for body in bodies]
+    if with_json:
+        records.insert(1, capture.capture_record('{"a": 1}', "application/json", "0",
+                                                 "text/csv", time=T0))
+    capture.append_records(tmp_path, records)
+    (batch,) = capture.iter_payloads(capture.list_capture_files(tmp_path))
+    assert (batch._chunk is None) is with_json  # the path under test was taken
+    assert batch.csv_requests() == [body.encode() for body in bodies]
+    assert batch.csv == "\n".join(bodies).encode()

@@ -202,7 +202,8 @@ def test_id_and_constant_columns_are_skipped_with_their_reason(tmp_path):
                                  "classification")
     (tmp_path / "baseline").mkdir()
     (tmp_path / "baseline" / "statistics.json").write_text(json.dumps(document))
-    records = held_out.drop(columns="churned").to_dict("records")  # IDs sent along
+    assert document["target"] == "churned"  # the label a request may send, not a feature
+    records = held_out.to_dict("records")  # IDs and the target sent along, as to the endpoint
     write_json_capture([records], tmp_path / "capture")
     report = drift.run_drift(tmp_path / "capture", tmp_path / "baseline", window_hours=0)
     assert report["violations"] == [] and report["drifted_features"] == []
@@ -210,6 +211,18 @@ def test_id_and_constant_columns_are_skipped_with_their_reason(tmp_path):
         ("customer_id", "id_like"), ("row_number", "id_like"), ("constant", "constant")]
     assert "customer_id: not monitored, an identifier" in report["skipped"][0]["description"]
     assert "customer_id" not in by_name(report)
+    # the same rows as CSV with the table's header (IDs, the target, any column order): the
+    # endpoint's reading, so the same traffic
+    from tests.training.test_drift import T0
+    from training import capture
+
+    table = held_out[list(reversed(held_out.columns))]
+    capture.append_records(tmp_path / "csv", [capture.capture_record(
+        table.iloc[i:i + 25].to_csv(index=False), "text/csv", "0", "text/csv", time=T0)
+        for i in range(0, len(table), 25)])
+    headed = drift.run_drift(tmp_path / "csv", tmp_path / "baseline", window_hours=0)
+    assert headed["malformed"]["total"] == 0 and headed["violations"] == []
+    assert headed["rows_analyzed"] == report["rows_analyzed"] == len(held_out)
 
 
 # --- thresholds follow the rows ------------------------------------------------------------

@@ -49,7 +49,8 @@ def drift_statistics(data: pd.DataFrame, features: pd.DataFrame, schema: Dataset
     dates = {name: (plan.datetime_formats.get(name), date_days(data[name], plan.datetime_formats
                                                                  .get(name)))
              for name in (plan.datetime if plan else ()) if name not in skipped}
-    return baseline_statistics(features, served, dates=dates, skipped=skipped)
+    return baseline_statistics(features, served, dates=dates, skipped=skipped,
+                               target=schema.target)
 
 
 def baseline_of_frame(data: pd.DataFrame, target: str,

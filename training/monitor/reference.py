@@ -6,7 +6,8 @@ features keep their bucket bounds and counts and, when the file has one, the KLL
 CDF; categorical features keep their category counts. A date column (our ``monitoring``
 extension, see `training.baseline`) is read as text and compared as days since the epoch, on
 the numeric distribution the extension holds. Columns the baseline lists as skipped (IDs,
-constants) are not monitored.
+constants) are not monitored; they and the target (when the baseline names it) may come with a
+request, which reads them as the endpoint does (`Baseline.request_columns`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from training.baseline import (
     MONITORING_KEY,
     SKIPPED_COLUMNS_KEY,
     STRING,
+    TARGET_KEY,
 )
 from training.contract import BASELINE_STATISTICS_FILE, FeatureType
+from training.serve.request_body import RequestColumns
 
 NUMERIC_TYPES = (INTEGRAL, FRACTIONAL)
 STRING_TYPE = STRING
@@ -80,10 +83,18 @@ class Baseline:
     features: tuple[FeatureBaseline, ...]
     skipped: Mapping[str, str] = field(default_factory=dict)
     """Input columns not monitored (a request may send them) -> the reason."""
+    target: str | None = None
+    """The label column (a request may send it; the endpoint ignores it); None in a baseline
+    that does not name it (Model Monitor's own, or ours before it did)."""
 
     @property
     def names(self) -> list[str]:
         return [feature.name for feature in self.features]
+
+    @property
+    def request_columns(self) -> RequestColumns:
+        """The columns a request may send, as the endpoint reads them."""
+        return RequestColumns.of(self.names, [*self.skipped, self.target])
 
 
 def _sketch(name: str, sketch: Any) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
@@ -188,4 +199,5 @@ def baseline_of_document(data: Any, where: str = BASELINE_STATISTICS_FILE) -> Ba
     item_count = int((data.get("dataset") or {}).get("item_count") or 0)
     skipped = {str(entry.get("name")): str(entry.get("reason", ""))
                for entry in data.get(SKIPPED_COLUMNS_KEY) or [] if isinstance(entry, Mapping)}
-    return Baseline(item_count, parsed, skipped)
+    target = data.get(TARGET_KEY)
+    return Baseline(item_count, parsed, skipped, target if isinstance(target, str) else None)

@@ -136,7 +136,7 @@ class WindowStatistics:
     absent_columns: Counter = field(default_factory=Counter)
     named_rows: int = 0
     header_rows: int = 0
-    """CSV lines that were the baseline's header row (skipped)."""
+    """Requests whose first row was a header, skipped as the endpoint skips it."""
 
     def __post_init__(self) -> None:
         for feature in self.baseline.features:

@@ -68,7 +68,7 @@ import math
 import os
 import random
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,11 +83,21 @@ import pandas as pd
 from training import capture
 from training.contract import FeatureType, ProblemType
 from training.data.schema import DatasetSchema
+from training.serve.request_body import (
+    CSV,
+    JSON,
+    TEXT_IN_NUMBER_COLUMN,
+    BadRequest,
+    Body,
+    RequestColumns,
+    body_text,
+    feature_table,
+    media_type,
+    parse_body,
+)
 from training.train.imbalance import predict_labels
 from training.train.model_files import load_model
 
-CSV = "text/csv"
-JSON = "application/json"
 ANY = "*/*"
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 """SageMaker's InvokeEndpoint payload limit for real-time endpoints (serverless: 4 MB)."""
@@ -121,6 +131,8 @@ class Failure:
 
     status: int
     message: str
+    reason: str = ""
+    """A refused body's reason key (`training.serve.request_body`), as the drift job counts it."""
 
 
 @dataclass(frozen=True)
@@ -142,14 +154,12 @@ class Reply:
 
 @dataclass(frozen=True)
 class Payload:
-    """A parsed request: `rows` (positional) or `columns` (named), and the raw body to capture."""
+    """A parsed request: its content type, the raw body to capture, and what it holds."""
 
     content_type: str
     body: str | bytes
-    rows: list[list[Any]] | None = None
-    columns: dict[str, list[Any]] | None = None
-    header: list[str] | None = None
-    """Column names of `rows` (a CSV header row); None means the features in schema order."""
+    parsed: Body
+    """Its rows or columns (`training.serve.request_body`, as the drift job reads it)."""
 
 
 @dataclass(frozen=True)
@@ -199,12 +209,16 @@ class ServedModel:
     """Schema positions of the numeric features (worked out once, not per request)."""
     numeric_columns: pd.Index = field(init=False, repr=False, compare=False)
     """Their names, as the columns of the numeric block of every request's frame."""
+    request_columns: RequestColumns = field(init=False, repr=False, compare=False)
+    """The features and the known columns a request may also send."""
 
     def __post_init__(self) -> None:
         positions = [index for index, flag in enumerate(self.numeric) if flag]
         names = self.schema.feature_names
         object.__setattr__(self, "numeric_positions", positions)
         object.__setattr__(self, "numeric_columns", pd.Index([names[i] for i in positions]))
+        object.__setattr__(self, "request_columns",
+                           RequestColumns(tuple(names), frozenset([*names, *self.known_columns])))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,20 +276,10 @@ def capture_from_env(environ: dict[str, str] | os._Environ) -> CaptureSink | Non
 # input_fn: parse the body (the container gives no model here, so no schema checks yet)
 
 
-def _media_type(value: str | None) -> str:
-    return (value or "").split(";")[0].strip().lower()
-
-
-def _text(body: str | bytes | bytearray) -> str:
-    if isinstance(body, (bytes, bytearray)):
-        return bytes(body).decode("utf-8-sig")
-    return body[1:] if body.startswith("\ufeff") else body
-
-
 def input_fn(request_body: str | bytes, request_content_type: str | None) -> Payload | Failure:
     """The request's rows or columns, or the Failure (4xx) that answers it."""
-    media_type = _media_type(request_content_type) or JSON
-    if media_type not in (CSV, JSON):
+    kind = media_type(request_content_type) or JSON
+    if kind not in (CSV, JSON):
         return Failure(415, f"unsupported content type {request_content_type!r}: "
                             f"send {CSV} or {JSON}")
     size = len(request_body.encode("utf-8") if isinstance(request_body, str) else request_body)
@@ -283,82 +287,10 @@ def input_fn(request_body: str | bytes, request_content_type: str | None) -> Pay
         return Failure(413, f"request body is {size} bytes; the limit is "
                             f"{MAX_PAYLOAD_BYTES} bytes (6 MB): send fewer rows per request")
     try:
-        text = _text(request_body)
-    except UnicodeDecodeError as error:
-        return Failure(400, f"request body is not UTF-8 text (byte {error.start})")
-    if not text.strip():
-        return Failure(400, f"empty request body: send {CSV} rows or a {JSON} document")
-    try:
-        if media_type == CSV:
-            return _csv_payload(text, request_content_type or CSV, request_body)
-        return _json_payload(text, request_content_type or JSON, request_body)
-    except _BadRequest as error:
-        return Failure(400, str(error))
-
-
-class _BadRequest(ValueError):
-    """A payload problem found while parsing; becomes a 400."""
-
-
-def _csv_payload(text: str, content_type: str, body: str | bytes) -> Payload:
-    try:
-        rows = [row for row in csv.reader(io.StringIO(text)) if row]
-    except csv.Error as error:
-        raise _BadRequest(f"CSV request cannot be parsed: {error}") from None
-    width = len(rows[0])
-    for index, row in enumerate(rows, start=1):
-        if len(row) != width:
-            raise _BadRequest(
-                f"CSV row {index} has {len(row)} values but row 1 has {width}")
-    return Payload(content_type, body, rows=rows)
-
-
-def _json_payload(text: str, content_type: str, body: str | bytes) -> Payload:
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise _BadRequest(f"JSON request is not valid JSON: {error.msg} at line "
-                          f"{error.lineno} column {error.colno}") from None
-    if isinstance(document, dict) and set(document) == {"instances"}:
-        document = document["instances"]
-    shapes = ('a record {...}, a list of records [{...}], columns {"col": [...]}, '
-              'or {"instances": [...]}')
-    if isinstance(document, dict):
-        if not document:
-            raise _BadRequest(f"JSON request is an empty object; send {shapes}")
-        if all(isinstance(v, list) for v in document.values()):
-            lengths = {name: len(values) for name, values in document.items()}
-            if len(set(lengths.values())) > 1:
-                raise _BadRequest(f"JSON columns have different lengths: {lengths}")
-            if not next(iter(lengths.values())):
-                raise _BadRequest("JSON columns hold no rows")
-            return Payload(content_type, body, columns=document)
-        listed = [name for name, value in document.items() if isinstance(value, list)]
-        if listed:
-            raise _BadRequest(f"JSON record mixes lists (column(s) {listed}) and single "
-                              f"values; send {shapes}")
-        document = [document]
-    if not isinstance(document, list) or not document:
-        raise _BadRequest(f"JSON request must be {shapes} (got {type(document).__name__}"
-                          f"{' (empty)' if document == [] else ''})")
-    if all(isinstance(row, dict) for row in document):
-        columns: dict[str, list[Any]] = {}
-        for index, record in enumerate(document):
-            for name in record:
-                if name not in columns:
-                    columns[name] = [None] * index
-            for name, values in columns.items():
-                values.append(record.get(name))
-        return Payload(content_type, body, columns=columns)
-    if all(isinstance(row, list) for row in document):
-        width = len(document[0])
-        for index, row in enumerate(document, start=1):
-            if len(row) != width:
-                raise _BadRequest(f"JSON row {index} has {len(row)} values but row 1 "
-                                  f"has {width}")
-        return Payload(content_type, body, rows=document)
-    kinds = sorted({type(row).__name__ for row in document})
-    raise _BadRequest(f"JSON list must hold only records or only rows (got {kinds})")
+        parsed = parse_body(body_text(request_body), kind)
+    except BadRequest as error:
+        return Failure(400, str(error), error.reason)
+    return Payload(request_content_type or kind, request_body, parsed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -371,8 +303,8 @@ def predict_fn(input_data: Payload | Failure, model: ServedModel) -> Prediction 
         return input_data
     try:
         features = request_features(input_data, model)
-    except _BadRequest as error:
-        return Failure(400, str(error))
+    except BadRequest as error:
+        return Failure(400, str(error), error.reason)
     try:
         return _predict(input_data, features, model)
     except Exception as error:  # noqa: BLE001 - a model failure is a 500, logged, never raised
@@ -394,38 +326,12 @@ def request_features(payload: Payload, model: ServedModel) -> pd.DataFrame:
     """The schema's features as the model was trained on them (float64 / text), in order.
 
     Numeric columns are converted in one vectorised step; only when that fails are the cells
-    walked to name the first bad one. Raises _BadRequest naming the column and row.
+    walked to name the first bad one. Raises BadRequest naming the column and row.
     """
-    schema = model.schema
-    names = schema.feature_names
-    if payload.columns is not None:
-        columns = payload.columns
-        _check_names(list(columns), model, "JSON")
-        count = len(columns[names[0]])
-        table = np.empty((count, len(names)), dtype=object)
-        for index, name in enumerate(names):
-            table[:, index] = columns[name]
-    else:
-        rows = payload.rows or []
-        header = rows[0] if _is_header(rows[0], model) else None
-        if header is not None:
-            rows = rows[1:]
-            if not rows:
-                raise _BadRequest("CSV request has a header row but no data rows")
-            _check_names(header, model, "CSV header")
-        elif len(rows[0]) != len(names):
-            kind = "CSV" if _media_type(payload.content_type) == CSV else "JSON"
-            raise _BadRequest(
-                f"{kind} rows without a header need {len(names)} values, one per feature "
-                f"in schema order ({_short(names)}); got {len(rows[0])}")
-        table = np.empty((len(rows), len(rows[0])), dtype=object)
-        table[:] = rows
-        if header is not None:
-            position = {name: index for index, name in enumerate(header)}
-            table = table[:, [position[name] for name in names]]
-    numeric = model.numeric_positions
-    block = _numeric_block(table[:, numeric], model.numeric_columns,
-                           text_only=_media_type(payload.content_type) == CSV)
+    names = model.schema.feature_names
+    table = feature_table(payload.parsed, model.request_columns)
+    block = _numeric_block(table[:, model.numeric_positions], model.numeric_columns,
+                           text_only=payload.parsed.media_type == CSV)
     frame = pd.DataFrame(block, columns=model.numeric_columns, copy=False)
     for index, flag in enumerate(model.numeric):
         if not flag:
@@ -462,35 +368,10 @@ def _numeric_block(block: np.ndarray, names: Sequence[str], text_only: bool) -> 
             except (TypeError, ValueError):
                 number = None
             if number is None or math.isinf(number):
-                raise _BadRequest(
-                    f"row {row}, column '{name}': expected a number, got {value!r}")
-    raise _BadRequest("numeric columns hold values that are not numbers")  # pragma: no cover
-
-
-def _is_header(first: Sequence[Any], model: ServedModel) -> bool:
-    """A first row naming only known columns (features, or the target) is a header."""
-    return all(isinstance(cell, str) and cell in model.known_columns for cell in first)
-
-
-def _short(names: Sequence[str], limit: int = 6) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f", ... {len(names) - limit} more" if len(names) > limit else "")
-
-
-def _check_names(given: Iterable[str], model: ServedModel, where: str) -> None:
-    given = list(given)
-    unknown = [name for name in given if name not in model.known_columns]
-    if unknown:
-        raise _BadRequest(f"{where} has unknown column(s) {unknown[:5]}; the model's features "
-                          f"are {_short(model.schema.feature_names)}")
-    repeated = sorted({name for name in given if given.count(name) > 1})
-    if repeated:
-        raise _BadRequest(f"{where} names column(s) {repeated} more than once")
-    present = set(given)
-    missing = [name for name in model.schema.feature_names if name not in present]
-    if missing:
-        raise _BadRequest(f"{where} is missing feature column(s) {missing[:5]}"
-                          f"{f' and {len(missing) - 5} more' if len(missing) > 5 else ''}")
+                raise BadRequest(TEXT_IN_NUMBER_COLUMN, f"row {row}, column '{name}': "
+                                                        f"expected a number, got {value!r}")
+    raise BadRequest(TEXT_IN_NUMBER_COLUMN,
+                     "numeric columns hold values that are not numbers")  # pragma: no cover
 
 
 def _is_missing(value: Any) -> bool:
@@ -514,12 +395,12 @@ def _accepted(accept: str | None) -> str | None:
     if not accept or not accept.strip():
         return JSON
     for part in accept.split(","):
-        media_type = _media_type(part)
-        if media_type in (JSON, CSV):
-            return media_type
-        if media_type in (ANY, "application/*"):
+        kind = media_type(part)
+        if kind in (JSON, CSV):
+            return kind
+        if kind in (ANY, "application/*"):
             return JSON
-        if media_type == "text/*":
+        if kind == "text/*":
             return CSV
     return None
 
@@ -528,12 +409,12 @@ def output_fn(prediction: Prediction | Failure, accept: str | None) -> Reply:
     """The response: JSON or CSV by `accept`, or a one-line JSON error with its 4xx/5xx."""
     if isinstance(prediction, Failure):
         return error_reply(prediction)
-    media_type = _accepted(accept)
-    if media_type is None:
+    reply_type = _accepted(accept)
+    if reply_type is None:
         return error_reply(Failure(406, f"unsupported accept type {accept!r}: "
                                         f"ask for {JSON} or {CSV}"))
-    body = _json_body(prediction) if media_type == JSON else _csv_body(prediction)
-    reply = Reply(body, media_type)
+    body = _json_body(prediction) if reply_type == JSON else _csv_body(prediction)
+    reply = Reply(body, reply_type)
     if prediction.capture is not None:
         _write_capture(prediction.capture, prediction.payload, reply)
     return reply
