@@ -8,13 +8,10 @@ import io
 import json
 import shutil
 
-import botocore.session
 import joblib
 import numpy as np
 import pytest
-import regex
 
-from mlops_components.sagemaker.spec import TRAINING_DATA_METADATA
 from tests.training.conftest import REGRESSION_TARGET, diabetes, run_pipeline
 from training import plots
 from training.contract import (
@@ -34,9 +31,7 @@ from training.data.schema import load_schema, read_csv_folder
 from training.evaluate import evaluate
 from training.lineage import (
     fingerprint_files,
-    recorded_digest,
     same_data,
-    short_digest,
 )
 
 
@@ -71,25 +66,6 @@ def test_only_complete_equal_fingerprints_prove_the_same_data(tmp_path):
     assert same_data(complete, dict(complete))
     assert not same_data(shard, shard)  # one host's shard says nothing of the others
     assert not same_data(None, None) and not same_data(complete, None)
-
-
-def test_the_recorded_digest_is_a_valid_customer_metadata_value(tmp_path):
-    """What the Register step sends: botocore's CustomerMetadataMap value constraints."""
-    shape = botocore.session.get_session().get_service_model("sagemaker").shape_for(
-        "CustomerMetadataMap")
-    pattern = regex.compile(shape.value.metadata["pattern"])
-    key_pattern = regex.compile(shape.key.metadata["pattern"])
-    path = tmp_path / "a.csv"
-    path.write_text("x\n1\n")
-    values = [recorded_digest(fingerprint_files([path])),
-              recorded_digest(fingerprint_files([path], complete=False)), recorded_digest(None)]
-    for value in values:
-        assert 1 <= len(value) <= shape.value.metadata["max"]
-        assert pattern.fullmatch(value), value
-    assert key_pattern.fullmatch(TRAINING_DATA_METADATA)
-    assert values[2] == "unknown"
-    assert short_digest(values[0]) == values[0].removeprefix("sha256:")[:12]
-    assert short_digest(values[1]).startswith("partial:")
 
 
 def test_the_model_says_which_files_it_was_trained_on(classification_run):

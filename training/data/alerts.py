@@ -54,6 +54,7 @@ from training.contract import (
     is_imbalanced,
     parse_decision_threshold,
 )
+from training.data.numbers import to_floats
 from training.jsonio import to_jsonable, write_json
 
 __all__ = [
@@ -244,7 +245,7 @@ def typed_column(values: pd.Series) -> pd.Series:
         return values.astype("float64")
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         return values
-    parsed = pd.to_numeric(values, errors="coerce")
+    parsed = to_floats(values)
     if values.notna().any() and (parsed.notna() | values.isna()).all():
         return parsed.astype("float64")
     return values
@@ -602,7 +603,7 @@ def detect_target_outliers(target: str, values: pd.Series) -> Alert | None:
     the quantile target transform. A warning, since a unit slip or entry error is the usual
     cause and the model is then wrong for everyone else.
     """
-    present = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+    present = to_floats(values).to_numpy(dtype="float64")
     present = present[np.isfinite(present)]
     if len(present) < MIN_ROWS_FOR_SHAPE:
         return None
@@ -659,7 +660,7 @@ def _leak_setup(target: pd.Series, problem_type: ProblemType, seed: int) -> _Lea
                                                              random_state=seed))
         classes = len(uniques)
     else:
-        y = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+        y = to_floats(values).to_numpy(dtype="float64")
         if np.nanstd(y) == 0:
             return None
         splitter, classes = KFold(LEAK_FOLDS, shuffle=True, random_state=seed), 0

@@ -20,6 +20,7 @@ import pandas as pd
 
 from training.contract import ProblemType
 from training.data.files import inspect_file, read_checked
+from training.data.numbers import to_floats
 from training.data.problems import (
     DataProblem,
     ProblemCode,
@@ -171,7 +172,7 @@ def _as_numbers(values: pd.Series) -> pd.Series | None:
         return None
     if pd.api.types.is_numeric_dtype(values.dtype):
         return values.astype("float64")
-    parsed = pd.to_numeric(values, errors="coerce")
+    parsed = to_floats(values)
     if (parsed.notna() | values.isna()).all():
         return parsed.astype("float64")
     return None
@@ -297,7 +298,7 @@ def _target_problems(
         )
         return problems
     if problem_type is ProblemType.REGRESSION:
-        parsed = pd.to_numeric(labels, errors="coerce")
+        parsed = to_floats(labels)
         text = labels[parsed.isna()]
         if pd.api.types.is_bool_dtype(labels.dtype) or not text.empty:
             example = labels.iloc[0] if text.empty else text.iloc[0]

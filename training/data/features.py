@@ -44,6 +44,7 @@ from training.data.alerts import (
     parse_datetimes,
     typed_frame,
 )
+from training.data.numbers import to_floats
 from training.data.problems import SchemaError
 
 __all__ = [
@@ -280,8 +281,7 @@ def plan_features(
 def to_float(values: Any) -> np.ndarray:
     """Numbers from text or numbers; anything unparseable becomes NaN (then imputed)."""
     frame = pd.DataFrame(values)
-    return frame.apply(lambda column: pd.to_numeric(column, errors="coerce")).to_numpy(
-        dtype="float64", na_value=np.nan)
+    return frame.apply(to_floats).to_numpy(dtype="float64", na_value=np.nan)
 
 
 def _category(value: Any) -> str:

@@ -17,6 +17,7 @@ import pandas as pd
 from training.baseline import MONITOR_FEATURE_TYPES
 from training.contract import FeatureType, ProblemType
 from training.data.files import detect_delimiter, read_data_file
+from training.data.numbers import to_floats
 from training.data.problems import SchemaError
 from training.jsonio import read_json, to_jsonable
 
@@ -185,7 +186,7 @@ def infer_feature_type(name: str, values: pd.Series) -> FeatureType:
         raise SchemaError(f"column '{name}' has no values (every row is missing)")
     if pd.api.types.is_numeric_dtype(dtype):
         return FeatureType.NUMERIC
-    parsed = pd.to_numeric(present, errors="coerce")
+    parsed = to_floats(present)
     is_number = parsed.notna().to_numpy()
     if is_number.all():
         return FeatureType.NUMERIC
@@ -201,7 +202,7 @@ def infer_feature_type(name: str, values: pd.Series) -> FeatureType:
 def _to_numeric(name: str, values: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(values.dtype):
         raise SchemaError(f"column '{name}' must be numeric (got booleans)")
-    parsed = pd.to_numeric(values, errors="coerce")
+    parsed = to_floats(values)
     bad = values.notna() & parsed.isna()
     if bad.any():
         example = values[bad].iloc[0]
@@ -240,7 +241,7 @@ def coerce_features(data: pd.DataFrame, features: Iterable[Feature]) -> pd.DataF
 
 def _label_values(name: str, values: pd.Series) -> pd.Series:
     """Class labels as int64 when every label is an integer, else as text."""
-    parsed = pd.to_numeric(values, errors="coerce")
+    parsed = to_floats(values)
     if not pd.api.types.is_bool_dtype(values.dtype) and parsed.notna().all():
         whole = np.isfinite(parsed) & (parsed == np.round(parsed))
         if whole.all():

@@ -21,6 +21,7 @@ import pandas as pd
 from scipy.stats.contingency import association
 
 from training.contract import ProblemType
+from training.data.numbers import to_floats
 
 FEATURE_BINS = 10
 """Groups per feature (quantile bins or levels) in the feature-vs-target view."""
@@ -49,7 +50,7 @@ class Outcome:
 def target_outcome(target: pd.Series, problem_type: ProblemType | str, name: str) -> Outcome:
     """The outcome the views plot (see the module docstring)."""
     if ProblemType(problem_type) is ProblemType.REGRESSION:
-        values = pd.to_numeric(target, errors="coerce").astype("float64")
+        values = to_floats(target).astype("float64")
         numbers = values.to_numpy()
         labelled = ~np.isnan(numbers)
         groups = np.full(len(numbers), -1, dtype=np.int64)

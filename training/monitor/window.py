@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from training.baseline import bucket_counts
+from training.data.numbers import to_floats
 from training.monitor.reference import Baseline, FeatureBaseline
 
 OTHER_CATEGORY = "__other__"
@@ -168,7 +169,7 @@ def numeric_values(column: pd.Series) -> tuple[np.ndarray, int]:
     """Floats of a column (NaN = missing) and how many present values were not numbers."""
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         return column.to_numpy(dtype=np.float64, na_value=np.nan), 0
-    numbers = pd.to_numeric(column, errors="coerce")
+    numbers = to_floats(column)
     present = column.notna() & (column.astype(str).str.strip() != "")
     mismatched = int((present & numbers.isna()).sum())
     return numbers.to_numpy(dtype=np.float64, na_value=np.nan), mismatched
