@@ -120,14 +120,9 @@ def drift_command(args: argparse.Namespace) -> int:
 def _metric_text(name: str, metric: Any) -> str:
     if not isinstance(metric, dict) or "value" not in metric:
         return f"{name} {metric}"
-    value, threshold = metric.get("value"), metric.get("threshold")
-    if not isinstance(value, (int, float)) or not isinstance(threshold, (int, float)):
-        return f"{name} {value} (threshold {threshold})"
-    text = f"{name} {value:.4g} {'>' if value > threshold else '≤'} {threshold:g}"
-    p_value, alpha = metric.get("p_value"), metric.get("alpha")
-    if isinstance(p_value, (int, float)) and isinstance(alpha, (int, float)):
-        text += f" at p {p_value:.2g} {'<' if p_value < alpha else '≥'} {alpha:.2g}"
-    return text
+    from training.monitor.report import metric_text
+
+    return metric_text(name, metric)
 
 
 def _render(console: Console, check: Any) -> None:

@@ -259,7 +259,7 @@ def test_a_shifted_file_drifts_and_fires_the_planned_alarm_an_unshifted_one_does
             assert {"value", "threshold", "drifted"} <= set(metric)
     assert re.search(r"verdict: DRIFT in 2 of 30 features \(.*\); the stack's alarm "
                      r"\S+/drift-detected would fire", result.text), result.text
-    assert re.search(r"worst area +psi [\d.]+ > 0\.1 at p [\d.e-]+ < [\d.e-]+",
+    assert re.search(r"worst area +psi [\d.]+ > 0\.1, p [\d.e-]+ < [\d.e-]+",
                      result.out), result.out
     result, document, _ = outcomes[False]
     assert document["alarm"] is False and not any(f["drifted"] for f in document["features"])

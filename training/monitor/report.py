@@ -238,9 +238,21 @@ def _feature_plot(feature: Mapping[str, Any]) -> str | None:
     return base64.b64encode(plots.figure_png(figure)).decode("ascii")
 
 
+def metric_text(name: str, metric: Mapping[str, Any]) -> str:
+    """One metric against its threshold and its p-value against alpha, e.g. ``psi 6.73 > 0.1,
+    p 1.9e-182 < 1.1e-05`` (drifted only when both comparisons point up)."""
+    value, threshold = metric.get("value"), metric.get("threshold")
+    if not isinstance(value, (int, float)) or not isinstance(threshold, (int, float)):
+        return f"{name} {value} (threshold {threshold})"
+    text = f"{name} {value:.3g} {'>' if value > threshold else '≤'} {threshold:g}"
+    p_value, alpha = metric.get("p_value"), metric.get("alpha")
+    if isinstance(p_value, (int, float)) and isinstance(alpha, (int, float)):
+        text += f", p {p_value:.2g} {'<' if p_value < alpha else '≥'} {alpha:.2g}"
+    return text
+
+
 def _metrics_text(feature: Mapping[str, Any]) -> str:
-    return "; ".join(f"{name} {m['value']:.3g} (> {m['threshold']:g}), p {m['p_value']:.2g}"
-                     for name, m in feature["metrics"].items())
+    return "; ".join(metric_text(name, m) for name, m in feature["metrics"].items())
 
 
 def _feature_rows(features: Sequence[Mapping[str, Any]]) -> str:
@@ -253,7 +265,7 @@ def _feature_rows(features: Sequence[Mapping[str, Any]]) -> str:
 
 
 _TABLE_HEAD = ("<tr><th>feature</th><th>kind</th><th>rows</th><th>baseline rows</th>"
-               "<th>metrics (threshold), p-value</th><th>score</th><th>verdict</th></tr>")
+               "<th>metric vs threshold, p-value vs alpha</th><th>score</th><th>verdict</th></tr>")
 
 
 def render_html(report: Mapping[str, Any]) -> str:
