@@ -22,6 +22,33 @@ from mlops_components.local.registry import LocalRegistry
 from tests.conftest import REPO_ROOT
 
 PROJECT_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py")
+DEV_GROUP = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())["config"][
+    "mlops:modelName"]
+"""The dev stack's model package group."""
+
+
+@dataclass
+class Sandbox:
+    """A copy of the project, a workdir and a folder for the files a test writes."""
+
+    project: Path
+    workdir: Path
+    tmp: Path
+
+    def write(self, name: str, text: str | bytes) -> Path:
+        path = self.tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+        return path
+
+
+def copy_project(tmp_path: Path) -> Path:
+    """The project's files in `tmp_path/project`, for a test to edit or run from."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in PROJECT_FILES:
+        shutil.copy(REPO_ROOT / name, project / name)
+    return project
 
 
 @dataclass

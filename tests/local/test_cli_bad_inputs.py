@@ -12,7 +12,6 @@ import importlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -25,24 +24,11 @@ import yaml
 from mlops_components.cli.errors import EXIT_INVALID
 from mlops_components.local.registry import LocalRegistry
 from tests.conftest import REPO_ROOT
-from tests.local.conftest import PROJECT_FILES, run_cli
-
-DEV_GROUP = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())["config"][
-    "mlops:modelName"]
+from tests.local.conftest import DEV_GROUP, Sandbox, copy_project, run_cli
 
 
 @dataclass
-class Sandbox:
-    project: Path
-    workdir: Path
-    tmp: Path
-
-    def write(self, name: str, text: str | bytes) -> Path:
-        path = self.tmp / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(text if isinstance(text, bytes) else text.encode())
-        return path
-
+class ProjectSandbox(Sandbox):
     def edit_yaml(self, name: str, change: Callable[[dict], object]) -> None:
         path = self.project / name
         doc = yaml.safe_load(path.read_text())
@@ -51,20 +37,17 @@ class Sandbox:
 
 
 @pytest.fixture
-def sandbox(tmp_path) -> Sandbox:
-    project = tmp_path / "project"
-    project.mkdir()
-    for name in PROJECT_FILES:
-        shutil.copy(REPO_ROOT / name, project / name)
+def sandbox(tmp_path) -> ProjectSandbox:
+    project = copy_project(tmp_path)
     workdir = tmp_path / "workdir"
     LocalRegistry(workdir / "registry").register({
         "ModelPackageGroupName": DEV_GROUP,
         "InferenceSpecification": {"Containers": [{"ModelDataUrl": "s3://b/m.tar.gz"}]}})
     (tmp_path / "empty-workdir").mkdir()
-    return Sandbox(project, workdir, tmp_path)
+    return ProjectSandbox(project, workdir, tmp_path)
 
 
-def _unwritable_folder(box: Sandbox) -> Path:
+def _unwritable_folder(box: ProjectSandbox) -> Path:
     """A folder this user cannot create anything in (root may write anywhere but /sys)."""
     if os.geteuid() == 0:
         return Path("/sys")
@@ -79,17 +62,17 @@ def _set(doc: dict, key: str, value: object) -> None:
 
 
 # (id, setup returning argv, regex the one error line must match)
-Case = tuple[str, Callable[[Sandbox], list[str]], str]
+Case = tuple[str, Callable[[ProjectSandbox], list[str]], str]
 
 UP = ["up", "--local"]
 
 
-def _up(box: Sandbox, *extra: object) -> list[str]:
+def _up(box: ProjectSandbox, *extra: object) -> list[str]:
     return [*UP, "--project-dir", str(box.project), "--workdir", str(box.workdir),
             *map(str, extra)]
 
 
-def _registry(box: Sandbox, verb: list[str], *extra: object) -> list[str]:
+def _registry(box: ProjectSandbox, verb: list[str], *extra: object) -> list[str]:
     return [*verb, "--project-dir", str(box.project), *map(str, extra)]
 
 

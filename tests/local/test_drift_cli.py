@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from sklearn.datasets import load_breast_cancer
 
 from mlops_components.cli import main
@@ -26,28 +24,16 @@ from mlops_components.local import drift_check
 from mlops_components.local.registry import LocalRegistry
 from mlops_components.local.workdir import LocalWorkdir
 from mlops_components.sagemaker.spec import TARGET_COLUMN_METADATA
-from tests.conftest import REPO_ROOT
-from tests.local.conftest import PROJECT_FILES, run_cli
+from tests.local.conftest import DEV_GROUP, Sandbox, copy_project, run_cli
 from training import capture
 
-DEV_GROUP = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())["config"][
-    "mlops:modelName"]
 FEATURES = ["age", "income", "plan"]
 TARGET = "churned"
 STATISTICS = "s3://bucket/models/churn-training/local-0001/baseline/statistics.json"
 
 
 @dataclass
-class Sandbox:
-    project: Path
-    workdir: Path
-    tmp: Path
-
-    def csv(self, name: str, text: str | bytes) -> Path:
-        path = self.tmp / name
-        path.write_bytes(text if isinstance(text, bytes) else text.encode())
-        return path
-
+class DriftSandbox(Sandbox):
     def drift(self, *extra: object) -> list[str]:
         return ["drift", "--local", "--project-dir", str(self.project), "--workdir",
                 str(self.workdir), *map(str, extra)]
@@ -66,22 +52,19 @@ def approved_package(workdir: Path, group: str = DEV_GROUP, status: str = "Appro
 
 
 @pytest.fixture
-def sandbox(tmp_path) -> Sandbox:
-    project = tmp_path / "project"
-    project.mkdir()
-    for name in PROJECT_FILES:
-        shutil.copy(REPO_ROOT / name, project / name)
+def sandbox(tmp_path) -> DriftSandbox:
+    project = copy_project(tmp_path)
     workdir = tmp_path / "workdir"
     approved_package(workdir)
     (tmp_path / "empty-workdir").mkdir()
-    return Sandbox(project, workdir, tmp_path)
+    return DriftSandbox(project, workdir, tmp_path)
 
 
-def _pending(box: Sandbox) -> list[str]:
+def _pending(box: DriftSandbox) -> list[str]:
     pending = box.tmp / "pending-workdir"
     approved_package(pending, status="PendingManualApproval")
     return ["drift", "--local", "--project-dir", str(box.project), "--workdir", str(pending),
-            "--data", str(box.csv("ok.csv", "age,income,plan\n1,2,a\n"))]
+            "--data", str(box.write("ok.csv", "age,income,plan\n1,2,a\n"))]
 
 
 CASES = [
@@ -115,23 +98,23 @@ CASES = [
     ("no-such-file", lambda b: b.drift("--data", b.tmp / "nope.csv"),
      r"^--data: file '\S+nope.csv' does not exist"),
     ("a-folder", lambda b: b.drift("--data", b.tmp), r"^--data \S+: is a folder; give one CSV"),
-    ("empty-file", lambda b: b.drift("--data", b.csv("empty.csv", "")),
+    ("empty-file", lambda b: b.drift("--data", b.write("empty.csv", "")),
      r"^--data: file '\S+empty.csv' is empty \(no header row\)"),
-    ("header-only", lambda b: b.drift("--data", b.csv("head.csv", "age,income,plan\n")),
+    ("header-only", lambda b: b.drift("--data", b.write("head.csv", "age,income,plan\n")),
      r"^--data \S+head.csv: has a header but no rows to check"),
-    ("missing-columns", lambda b: b.drift("--data", b.csv("m.csv", "age,churned\n1,0\n")),
+    ("missing-columns", lambda b: b.drift("--data", b.write("m.csv", "age,churned\n1,0\n")),
      r"^--data \S+m.csv: its columns are not the model's 3 features: missing 2: income, plan "
      r"\(the target column 'churned' may stay\)$"),
-    ("extra-column", lambda b: b.drift("--data", b.csv("x.csv", "id,age,income,plan\n7,1,2,a\n")),
+    ("extra-column", lambda b: b.drift("--data", b.write("x.csv", "id,age,income,plan\n7,1,2,a\n")),
      r"^--data \S+x.csv: its columns are not the model's 3 features: extra 1: id "),
-    ("missing-and-extra", lambda b: b.drift("--data", b.csv("mx.csv", "age,incme,plan\n1,2,a\n")),
+    ("missing-and-extra", lambda b: b.drift("--data", b.write("mx.csv", "age,incme,plan\n1,2,a\n")),
      r"missing 1: income; extra 1: incme "),
-    ("unread-delimiter", lambda b: b.drift("--data", b.csv("c.csv", "age:income:plan\n1:2:a\n")),
+    ("unread-delimiter", lambda b: b.drift("--data", b.write("c.csv", "age:income:plan\n1:2:a\n")),
      r"^--data \S+c.csv: reads as one column \('age:income:plan'\): its delimiter is not one "
      r"that is read: comma \(','\), semicolon \(';'\), tab \('\\t'\), pipe \('\|'\)"),
-    ("decimal-comma", lambda b: b.drift("--data", b.csv("d.csv", "age;income;plan\n1,5;2;a\n")),
+    ("decimal-comma", lambda b: b.drift("--data", b.write("d.csv", "age;income;plan\n1,5;2;a\n")),
      r"^--data: file '\S+d.csv': column 'age' writes numbers with a decimal comma"),
-    ("not-utf8", lambda b: b.drift("--data", b.csv("l.csv", b"age,income,plan\n1,2,caf\xe9\n")),
+    ("not-utf8", lambda b: b.drift("--data", b.write("l.csv", b"age,income,plan\n1,2,caf\xe9\n")),
      r"^--data: file '\S+l.csv' is not UTF-8: byte 0xE9"),
 ]
 
