@@ -238,6 +238,9 @@ class Hyperparameter:
     description: str
     choices: tuple[str, ...] = ()
     """The values a text hyperparameter accepts (empty for numbers)."""
+    only_for: ProblemType | None = None
+    """The problem type it acts on; under the other one it does nothing, so only its default
+    is accepted there (None: both)."""
 
     @property
     def flag(self) -> str:
@@ -337,15 +340,16 @@ HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
     Hyperparameter("max-depth", int, 3, "depth limit of each tree"),
     Hyperparameter(TARGET_TRANSFORM_FLAG, str, TargetTransform.NONE.value,
                    "regression: 'quantile' fits on the target's normal quantiles, robust to "
-                   "outlying targets", TARGET_TRANSFORMS),
+                   "outlying targets", TARGET_TRANSFORMS, ProblemType.REGRESSION),
     Hyperparameter(CLASS_WEIGHT_FLAG, str, ClassWeight.BALANCED.value,
                    "classification: balanced weights rows inversely to their class's "
                    "frequency when the training rows are imbalanced; none turns it off",
-                   CLASS_WEIGHTS),
+                   CLASS_WEIGHTS, ProblemType.CLASSIFICATION),
     Hyperparameter(DECISION_THRESHOLD_FLAG, str, DecisionThreshold.AUTO.value,
                    "binary classification: auto tunes the positive-class probability "
                    "threshold on the validation split (imbalanced rows only) to maximise the "
-                   "gate metric; none keeps the estimator's labels; a number fixes it"),
+                   "gate metric; none keeps the estimator's labels; a number fixes it",
+                   only_for=ProblemType.CLASSIFICATION),
 )
 DEFAULT_HYPERPARAMETERS: dict[str, int | float | str] = {
     hp.name: hp.default for hp in HYPERPARAMETERS}

@@ -120,8 +120,8 @@ def validate_pipeline_spec(spec: PipelineSpec, owner: str | None = None) -> None
                              INSTANCE_TYPE_RE, "an ML instance type such as 'ml.m5.large'")
 
     _validate_hyperparameters(problems, spec.hyperparameters)
-    if problem_type is ProblemType.CLASSIFICATION:
-        _validate_classification_target_transform(problems, spec)
+    if isinstance(problem_type, ProblemType):
+        _validate_problem_type_hyperparameters(problems, spec, problem_type.value)
     problems.check(spec.estimator in contract.ESTIMATORS, "estimator",
                    "must be one of " + ", ".join(map(repr, contract.ESTIMATORS)),
                    spec.estimator)
@@ -155,18 +155,27 @@ def _validate_threshold(problems: Problems, threshold: Any,
         problems.add("metric_threshold", problem, threshold)
 
 
-def _validate_classification_target_transform(problems: Problems, spec: PipelineSpec) -> None:
-    """A target transform other than none, set or tuned, is for regression only."""
-    flag, none = contract.TARGET_TRANSFORM_FLAG, contract.TargetTransform.NONE.value
-    rule = f"applies to regression only (allowed for classification: {none})"
-    if isinstance(spec.hyperparameters, Mapping):
-        value = spec.hyperparameters.get(flag, none)
-        problems.check(value == none, f"hyperparameters[{flag!r}]", rule, value)
+def _validate_problem_type_hyperparameters(problems: Problems, spec: PipelineSpec,
+                                           problem_type: str) -> None:
+    """A hyperparameter that acts on the other problem type only does nothing here: set or
+    tuned, only its default is accepted."""
+    hyperparameters = spec.hyperparameters if isinstance(spec.hyperparameters, Mapping) else {}
     ranges = getattr(spec.tuning, "ranges", None)
-    tuned = ranges.get(flag) if isinstance(ranges, Mapping) else None
-    if isinstance(tuned, CategoricalRange):
-        problems.check(set(map(str, tuned.values)) <= {none}, f"tuning.ranges[{flag!r}]", rule,
-                       tuned.values)
+    ranges = ranges if isinstance(ranges, Mapping) else {}
+    for hyperparameter in contract.HYPERPARAMETERS:
+        only_for = hyperparameter.only_for
+        if only_for is None or only_for.value == problem_type:
+            continue
+        name, default = hyperparameter.name, hyperparameter.default
+        rule = f"applies to {only_for.value} only (allowed for {problem_type}: {default})"
+        if name in hyperparameters:
+            value = hyperparameters[name]
+            problems.check(str(value) == str(default), f"hyperparameters[{name!r}]", rule,
+                           value)
+        tuned = ranges.get(name)
+        if isinstance(tuned, CategoricalRange):
+            problems.check(set(map(str, tuned.values)) <= {str(default)},
+                           f"tuning.ranges[{name!r}]", rule, tuned.values)
 
 
 def _validate_hyperparameters(problems: Problems, hyperparameters: Any) -> None:

@@ -143,6 +143,14 @@ INVALID = [
     ({"hyperparameters": {"target-transform": "quantile"}},
      r"hyperparameters\['target-transform'\] applies to regression only \(allowed for "
      r"classification: none\) \(got 'quantile'\)"),
+    ({"problem_type": "regression", "gate_metric": "r2",
+      "hyperparameters": {"class-weight": "none"}},
+     r"hyperparameters\['class-weight'\] applies to classification only \(allowed for "
+     r"regression: balanced\) \(got 'none'\)"),
+    ({"problem_type": "regression", "gate_metric": "r2",
+      "hyperparameters": {"decision-threshold": "0.3"}},
+     r"hyperparameters\['decision-threshold'\] applies to classification only \(allowed "
+     r"for regression: auto\) \(got '0.3'\)"),
     ({"tuning": tuning(ranges={"max-depth": CategoricalRange((3, 3))})},
      r"tuning.ranges\['max-depth'\] values must be a tuple of 1-30 distinct values"),
 ]
