@@ -173,11 +173,20 @@ def test_a_thresholded_model_pickles_with_nothing_of_ours():
 # --- the alert says what training does ---------------------------------------------------------
 
 
-def _imbalance_message(**settings) -> str:
+def _imbalance_alert(**settings):
     frame = pd.DataFrame({"x": np.arange(200.0), "y": [0] * 190 + [1] * 10})
     (alert,) = [a for a in alerts(frame, "y", "classification", **settings)
                 if a.kind == AlertKind.CLASS_IMBALANCE]
-    return alert.message
+    return alert
+
+
+def _imbalance_message(**settings) -> str:
+    return _imbalance_alert(**settings).message
+
+
+def test_the_imbalance_alert_is_critical_only_when_nothing_corrects_for_it():
+    assert _imbalance_alert().severity == "warning"
+    assert _imbalance_alert(class_weight="none").severity == "critical"
 
 
 def test_the_imbalance_alert_names_what_training_does_by_default():

@@ -538,7 +538,9 @@ def detect_class_imbalance(
     accuracy_gate = DEFAULT_GATE_THRESHOLD["accuracy"]
     default_metric = DEFAULT_GATE_METRIC_NAME[ProblemType.CLASSIFICATION]
     passes = baseline >= accuracy_gate
-    severity = AlertSeverity.CRITICAL if passes else AlertSeverity.WARNING
+    # critical only when nothing corrects for it: the model would then lean to the majority
+    weighted = ClassWeight(class_weight) is ClassWeight.BALANCED
+    severity = AlertSeverity.CRITICAL if passes and not weighted else AlertSeverity.WARNING
     gate_note = (f"; that passes an accuracy gate at {accuracy_gate:g}: gate on "
                  f"{default_metric} (the default; this predictor scores "
                  f"{1 / len(counts):.2f} on it)" if passes else "")
