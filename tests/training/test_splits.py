@@ -32,7 +32,7 @@ def run(frame: pd.DataFrame, root: Path, target: str, *extra: str,
 
 
 def few_categories(rows: int, seed: int) -> pd.DataFrame:
-    """Four categorical columns (144 patterns) and a noisy label about 36 % positive: most rows
+    """Four categorical columns (144 patterns) and a noisy label about 30 % positive: most rows
     repeat a pattern, and most repeated patterns carry both labels."""
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({
