@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,15 @@ from typing import Any
 import pytest
 
 from mlops_components.plan import Plan, evaluate
+
+# One OpenMP/BLAS thread per process. The suite already keeps both cores busy (two xdist
+# workers, and runs that start jobs as processes); on top of that every scikit-learn fit asked
+# for two OpenMP threads, and HistGradientBoosting's threads spun against each other: the
+# default run's Train job took ~19 s with two threads and ~3 s with one, with the same model
+# (the same metrics to the last digit). Set here, before any test imports scikit-learn, so the
+# workers and every job they start inherit it; an explicit setting is kept.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
