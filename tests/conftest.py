@@ -58,3 +58,13 @@ def only(plan: Plan, type_token: str):
     found = plan.of_type(type_token)
     assert len(found) == 1, f"expected one {type_token}, found {[r.name for r in found]}"
     return found[0]
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile` with files that share whole runs on one worker, longest first
+    (tests/scheduling.py)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from tests.scheduling import SharedRunScheduling
+
+    return SharedRunScheduling(config, log)
