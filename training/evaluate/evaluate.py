@@ -10,9 +10,11 @@ Reads every CSV file under the test folder (each preprocess host's split file). 
 evaluation.json in SageMaker's model-metrics shape (``classification_metrics`` or
 ``regression_metrics``), plus:
 
-- ``baseline_metrics``: the same metrics for the trivial baseline (always the majority class
-  of the test split with its class shares as probabilities, or always the test split's mean),
-  so it is at least as strong as one fitted on train;
+- ``baseline_metrics``: each metric for its own trivial baseline, the strongest constant
+  predictor of that metric on the test split (`training.train.scoring.constant_predictions`:
+  the median for mae, the mean for rmse and r2, the majority class, or for f1 the better of
+  majority and minority, with the class shares as probabilities), so it is at least as
+  strong as any constant fitted on train;
 - ``champion_metrics``: the champion model's (the latest approved one) on the same rows, when
   the champion folder holds a model instead of the NO_CHAMPION marker;
 - ``gate``: the gate metric's values and the gaps the quality gate compares with its margins
@@ -90,7 +92,13 @@ from training.jsonio import write_json
 from training.lineage import recorded_digest, same_data
 from training.train.imbalance import decision_threshold
 from training.train.model_files import extract_model, load_model
-from training.train.scoring import balanced_accuracy, compute_metrics, predict
+from training.train.scoring import (
+    balanced_accuracy,
+    baseline_metrics,
+    compute_metrics,
+    constant_predictions,
+    predict,
+)
 
 EVALUATION_REPORT_FILE = "evaluation.html"
 MAX_MATRIX_CLASSES = 20
@@ -127,21 +135,6 @@ def evaluation_document(
 
 # ---------------------------------------------------------------------------------------------
 # Baseline and champion
-
-
-def baseline_predictions(
-    problem_type: ProblemType, y_true: np.ndarray, classes: Sequence[Any] | None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The trivial baseline on these rows: the majority class (probabilities: class shares),
-    or the mean."""
-    if problem_type is ProblemType.REGRESSION:
-        return np.full(len(y_true), float(np.mean(y_true))), None
-    classes = list(classes or [])
-    counts = np.array([np.sum(y_true == label) for label in classes], dtype=float)
-    majority = classes[int(np.argmax(counts))]
-    shares = counts / counts.sum() if counts.sum() else np.full(len(classes), 1 / len(classes))
-    predicted = np.array([majority] * len(y_true), dtype=np.asarray(y_true).dtype)
-    return predicted, np.tile(shares, (len(y_true), 1))
 
 
 def load_champion(champion_dir: Path | None, scratch: str) -> tuple[Any, DatasetSchema] | None:
@@ -527,8 +520,7 @@ def evaluate(
     y_pred, probabilities = predict(model, test, schema)
     classes = list(model.classes_) if problem_type is ProblemType.CLASSIFICATION else None
     metrics = compute_metrics(problem_type, y_true, y_pred, probabilities, classes)
-    baseline_pred, baseline_proba = baseline_predictions(problem_type, y_true, classes)
-    baseline = compute_metrics(problem_type, y_true, baseline_pred, baseline_proba, classes)
+    baseline = baseline_metrics(problem_type, y_true, classes)
     notes: list[str] = []
     champion_metrics, champion_note = None, None
     test_split = test_split_check(problem_type, y_true, classes)
@@ -546,7 +538,8 @@ def evaluate(
     extra: list[str] = []
     if problem_type is ProblemType.CLASSIFICATION:
         metrics["pr_auc"] = pr_auc(y_true, probabilities, classes)
-        baseline["pr_auc"] = pr_auc(y_true, baseline_proba, classes)
+        baseline["pr_auc"] = pr_auc(
+            y_true, constant_predictions(problem_type, "pr_auc", y_true, classes)[1], classes)
         extra = ["pr_auc"]
         threshold = decision_threshold(model)
         details["decision_threshold"] = threshold

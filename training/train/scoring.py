@@ -11,7 +11,7 @@ import pandas as pd
 from scipy.stats import rankdata
 from sklearn import metrics as skmetrics
 
-from training.contract import ProblemType
+from training.contract import HIGHER_IS_BETTER, METRIC_NAMES, ProblemType
 from training.data.schema import DatasetSchema, coerce_features, coerce_target
 from training.train.imbalance import predict_labels
 
@@ -91,6 +91,62 @@ def macro_ovr_roc_auc(y_true: np.ndarray, probabilities: np.ndarray,
     ranks = rankdata(probabilities, axis=0)
     u = (ranks * positive).sum(axis=0) - n_positive * (n_positive + 1) / 2
     return float(np.mean(u / (n_positive * n_negative)))
+
+
+def all_labels(classes: Sequence[Any], y_true: Sequence[Any]) -> list[Any]:
+    """The model's classes, then the labels of y_true it never saw (in sorted order): a test
+    row of an unseen class is scored (recall 0 for its class), never left out."""
+    known = set(classes)
+    return [*classes, *sorted({label for label in np.asarray(y_true).tolist()
+                               if label not in known}, key=str)]
+
+
+def constant_predictions(
+    problem_type: ProblemType | str, metric: str, y_true: Sequence[Any],
+    classes: Sequence[Any] | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The strongest constant predictor of `metric` on these rows: the trivial baseline a
+    model must beat. Regression: the median for mae (it minimises absolute error), the mean
+    for rmse and r2. Classification: the probabilities are the class shares, the same on every
+    row (a constant score: roc_auc 0.5, pr_auc the positive share); the label is the majority
+    (the best accuracy; any constant gives balanced accuracy 1/k), and for f1 the better of
+    the majority and the minority ("always positive" scores 2p/(1+p) where the majority
+    scores 0 on a rare positive class).
+    """
+    problem_type = ProblemType(problem_type)
+    y_true = np.asarray(y_true)
+    if problem_type is ProblemType.REGRESSION:
+        centre = np.median if metric == "mae" else np.mean
+        return np.full(len(y_true), float(centre(y_true.astype(float)))), None
+    classes = list(classes or [])
+    counts = np.array([np.sum(y_true == label) for label in classes], dtype=float)
+    shares = counts / counts.sum() if counts.sum() else np.full(len(classes), 1 / len(classes))
+    probabilities = np.tile(shares, (len(y_true), 1))
+    labels = all_labels(classes, y_true)
+    support = np.array([np.sum(y_true == label) for label in labels])
+    candidates = [labels[int(np.argmax(support))]]
+    if metric == "f1":
+        candidates.append(labels[int(np.argmin(np.where(support > 0, support,
+                                                        support.max() + 1)))])
+    outcomes = [(np.array([label] * len(y_true), dtype=y_true.dtype), probabilities)
+                for label in candidates]
+    if len(outcomes) == 1:
+        return outcomes[0]
+    scores = [compute_metrics(problem_type, y_true, *outcome, classes)[metric]
+              for outcome in outcomes]
+    return outcomes[int(np.argmax(scores) if HIGHER_IS_BETTER[metric] else np.argmin(scores))]
+
+
+def baseline_metrics(
+    problem_type: ProblemType | str, y_true: Sequence[Any], classes: Sequence[Any] | None = None
+) -> dict[str, float]:
+    """Each metric of the problem type scored for its own strongest constant predictor
+    (`constant_predictions`): the baseline's value of a metric is the best any constant does."""
+    problem_type = ProblemType(problem_type)
+    return {metric: compute_metrics(problem_type, y_true,
+                                    *constant_predictions(problem_type, metric, y_true,
+                                                          classes), classes)[metric]
+            for metric in METRIC_NAMES[problem_type]}
 
 
 def predict(
