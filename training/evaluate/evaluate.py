@@ -93,6 +93,7 @@ from training.lineage import recorded_digest, same_data
 from training.train.imbalance import decision_threshold
 from training.train.model_files import extract_model, load_model
 from training.train.scoring import (
+    all_labels,
     balanced_accuracy,
     baseline_metrics,
     compute_metrics,
@@ -547,9 +548,14 @@ def evaluate(
             notes.append(f"labels: {classes[1]} when its probability is at least "
                          f"{threshold:.3f} (the decision threshold chosen in training); "
                          "the endpoint applies the same threshold")
-        details["per_class"] = per_class_scores(y_true, y_pred, classes)
+        labels = all_labels(classes, y_true)
+        if len(labels) > len(classes):
+            notes.append(f"the test split holds labels the model never saw "
+                         f"({', '.join(map(str, labels[len(classes):][:5]))}): their rows "
+                         "are scored as errors (recall 0 for their class)")
+        details["per_class"] = per_class_scores(y_true, y_pred, labels)
         details["calibration"] = calibration(y_true, y_pred, probabilities, classes)
-        details["confusion_matrix"] = capped_confusion(y_true, y_pred, classes)
+        details["confusion_matrix"] = capped_confusion(y_true, y_pred, labels)
         if details["confusion_matrix"]["pooled_classes"]:
             notes.append(f"confusion matrix: the {MAX_MATRIX_CLASSES - 1} most frequent of "
                          f"{len(classes)} classes, the rest pooled as {OTHER}")

@@ -25,10 +25,12 @@ def compute_metrics(
 ) -> dict[str, float]:
     """The metrics named in `training.contract.METRIC_NAMES` for this problem type.
 
-    Classification: balanced_accuracy is the mean recall over the model's classes present in
-    y_true (a constant prediction scores 1/k); f1 and roc_auc score the greater label as
-    positive for two classes and are macro-averaged one-vs-rest for more; roc_auc is NaN
-    when y_true holds a single class.
+    Classification scores every label of y_true, also one the model never saw
+    (`all_labels`: its rows count, with recall 0): balanced_accuracy is the mean recall over
+    the labels present in y_true (a constant prediction scores 1/k); f1 and roc_auc score the
+    model's greater class as positive for two classes (any other label is a negative) and are
+    macro-averaged one-vs-rest for more (f1 over every label); roc_auc is NaN when y_true
+    lacks a class's positives or negatives.
     """
     problem_type = ProblemType(problem_type)
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
@@ -47,32 +49,28 @@ def compute_metrics(
     }
     roc_auc = math.nan
     if len(classes) == 2:
-        positive = classes[1]
-        scores["f1"] = float(
-            skmetrics.f1_score(
-                y_true, y_pred, pos_label=positive, average="binary", zero_division=0
-            )
-        )
-        if len(np.unique(y_true)) == 2:
-            roc_auc = skmetrics.roc_auc_score(y_true == positive, probabilities[:, 1])
+        is_positive = y_true == classes[1]
+        scores["f1"] = float(skmetrics.f1_score(y_true, y_pred, labels=classes[1:],
+                                                average="macro", zero_division=0))
+        if 0 < is_positive.sum() < len(y_true):
+            roc_auc = skmetrics.roc_auc_score(is_positive, probabilities[:, 1])
     else:
-        scores["f1"] = float(
-            skmetrics.f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0)
-        )
+        scores["f1"] = float(skmetrics.f1_score(y_true, y_pred, labels=all_labels(classes, y_true),
+                                                average="macro", zero_division=0))
         roc_auc = macro_ovr_roc_auc(y_true, probabilities, classes)
     scores["roc_auc"] = float(roc_auc)
     return scores
 
 
 def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[Any]) -> float:
-    """Mean recall over the classes that occur in y_true (scikit-learn's definition, without
-    its warning when a predicted class never occurs); one pass, however many classes."""
-    codes = {label: index for index, label in enumerate(classes)}
-    true = np.array([codes.get(label, -1) for label in np.asarray(y_true).tolist()])
-    pred = np.array([codes.get(label, -2) for label in np.asarray(y_pred).tolist()])
-    known = true >= 0
-    support = np.bincount(true[known], minlength=len(codes))
-    hits = np.bincount(true[known & (true == pred)], minlength=len(codes))
+    """Mean recall over the labels that occur in y_true, also those not in `classes`
+    (scikit-learn's definition, without its warning when a predicted class never occurs);
+    one pass, however many classes."""
+    codes = {label: index for index, label in enumerate(all_labels(classes, y_true))}
+    true = np.array([codes[label] for label in np.asarray(y_true).tolist()], dtype=int)
+    pred = np.array([codes.get(label, -1) for label in np.asarray(y_pred).tolist()], dtype=int)
+    support = np.bincount(true, minlength=len(codes))
+    hits = np.bincount(true[true == pred], minlength=len(codes))
     present = support > 0
     return float(np.mean(hits[present] / support[present])) if present.any() else math.nan
 
