@@ -116,7 +116,7 @@ def constant_predictions(
     if problem_type is ProblemType.REGRESSION:
         centre = np.median if metric == "mae" else np.mean
         return np.full(len(y_true), float(centre(y_true.astype(float)))), None
-    classes = list(classes or [])
+    classes = [] if classes is None else list(classes)
     counts = np.array([np.sum(y_true == label) for label in classes], dtype=float)
     shares = counts / counts.sum() if counts.sum() else np.full(len(classes), 1 / len(classes))
     probabilities = np.tile(shares, (len(y_true), 1))
