@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from training.contract import DEFAULT_SEED, RELATIVE_GAP_METRICS, ProblemType, gate_gap
 from training.train.scoring import all_labels
@@ -43,21 +44,17 @@ def resample_counts(rows: int, resamples: int = BOOTSTRAP_RESAMPLES,
     chunk = max(1, MAX_CELLS_PER_CHUNK // max(rows, 1))
     for start in range(0, resamples, chunk):
         size = min(chunk, resamples - start)
-        yield rng.multinomial(rows, np.full(rows, 1 / rows), size=size).astype(float)
+        drawn = rng.integers(0, rows, size=(size, rows)) + rows * np.arange(size)[:, None]
+        yield np.bincount(drawn.ravel(), minlength=size * rows).reshape(size, rows).astype(float)
 
 
 def _by_group(weights: np.ndarray, codes: np.ndarray, groups: int,
               mask: np.ndarray | None = None) -> np.ndarray:
     """(resamples, groups): the summed counts of the rows of each group (rows where `mask`)."""
-    keep = np.ones(len(codes), bool) if mask is None else mask
-    order = np.argsort(codes[keep], kind="stable")
-    sorted_codes = codes[keep][order]
-    columns = weights[:, keep][:, order]
-    out = np.zeros((weights.shape[0], groups))
-    if len(sorted_codes):
-        starts = np.r_[0, np.flatnonzero(np.diff(sorted_codes)) + 1]
-        out[:, sorted_codes[starts]] = np.add.reduceat(columns, starts, axis=1)
-    return out
+    keep = np.ones(len(codes)) if mask is None else mask.astype(float)
+    membership = sparse.csr_array((keep, (np.arange(len(codes)), codes)),
+                                  shape=(len(codes), groups))
+    return np.asarray((membership.T @ weights.T).T)
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray, empty: float) -> np.ndarray:
