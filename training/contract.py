@@ -496,6 +496,15 @@ CHAMPION_GAP = "champion_gap"
 """How much better the model is than the champion (0 when there is none)."""
 CHAMPION_PRESENT = "champion_present"
 """1 when a champion was scored, else 0 (then the champion condition holds)."""
+MODEL_INTERVAL = "model_interval"
+"""The gate metric's 95 % bootstrap interval [low, high] for the model on the test split."""
+CHAMPION_GAP_INTERVAL = "champion_gap_interval"
+"""The 95 % interval of the champion gap from a paired bootstrap (challenger and champion on
+the same resampled test rows); an interval that holds 0 is a difference the test split
+cannot tell from noise."""
+CHAMPION_COMPARISON = "champion_comparison"
+"""The paired comparison in words, e.g. "... difference +0.004, 95 % interval [-0.012,
++0.020] ...: not distinguishable"."""
 DEFAULT_BASELINE_MARGIN = 0.05
 """The model must beat the baseline by this much: 0.05 of a unit-interval metric or of r2
 (5 points of balanced accuracy over chance), or 5% of the baseline's rmse/mae (relative,

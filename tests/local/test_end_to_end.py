@@ -157,6 +157,9 @@ def test_the_second_run_compares_with_the_approved_first_model(failing_gate_run,
     text = " ".join(failing_gate_run.cli.text.split())
     assert f"matches the champion ({gate['champion']:.4f}): a tie" in text
     assert "beats the champion" not in text  # a tie is not a win
+    assert gate["champion_gap_interval"] == [0.0, 0.0]  # paired: the same resampled rows
+    assert gate["champion_comparison"] in text
+    assert gate["champion_comparison"].endswith("not distinguishable")
     assert f"beats the trivial baseline ({gate['baseline']:.4f})" in text
 
 
