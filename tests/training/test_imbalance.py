@@ -26,6 +26,7 @@ from training.contract import (
     DEFAULT_BASELINE_MARGIN,
     DEFAULT_ESTIMATOR,
     DEFAULT_GATE_THRESHOLD,
+    ESTIMATOR_HYPERPARAMETERS,
     ESTIMATORS,
     EVALUATION_FILE,
     GATE_SECTION,
@@ -140,7 +141,9 @@ def _fitted(estimator_name: str, classes: int = 2):
     x, y = make_classification(n_samples=300, n_features=6, n_informative=4,
                                n_classes=classes, weights=None, random_state=0)
     frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(6)])
-    estimator = train.build_estimator(estimator_name, ProblemType.CLASSIFICATION, 20)
+    rounds = ({"n-estimators": 20}
+              if "n-estimators" in ESTIMATOR_HYPERPARAMETERS[estimator_name] else {})
+    estimator = train.build_estimator(estimator_name, ProblemType.CLASSIFICATION, rounds)
     return Pipeline([("features", StandardScaler()), ("model", estimator)]).fit(frame, y), frame
 
 
