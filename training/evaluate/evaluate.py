@@ -142,14 +142,6 @@ def _sd(values: np.ndarray) -> float | str:
     return spread if math.isfinite(spread) else "NaN"
 
 
-def evaluation_document(
-    problem_type: ProblemType | str, metrics: dict[str, float]
-) -> dict[str, Any]:
-    """SageMaker model-metrics JSON: {section: {metric: {"value", "standard_deviation"}}}."""
-    problem_type = ProblemType(problem_type)
-    return {EVALUATION_SECTION[problem_type]: metric_section(problem_type, metrics)}
-
-
 # ---------------------------------------------------------------------------------------------
 # Baseline and champion
 
