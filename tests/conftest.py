@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,15 @@ from typing import Any
 import pytest
 
 from mlops_components.plan import Plan, evaluate
+
+# One OpenMP/BLAS thread per process. The suite already keeps both cores busy (two xdist
+# workers, and runs that start jobs as processes); on top of that every scikit-learn fit asked
+# for two OpenMP threads, and HistGradientBoosting's threads spun against each other: the
+# default run's Train job took ~19 s with two threads and ~3 s with one, with the same model
+# (the same metrics to the last digit). Set here, before any test imports scikit-learn, so the
+# workers and every job they start inherit it; an explicit setting is kept.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,3 +58,13 @@ def only(plan: Plan, type_token: str):
     found = plan.of_type(type_token)
     assert len(found) == 1, f"expected one {type_token}, found {[r.name for r in found]}"
     return found[0]
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile` with files that share whole runs on one worker, longest first
+    (tests/scheduling.py)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from tests.scheduling import SharedRunScheduling
+
+    return SharedRunScheduling(config, log)

@@ -47,3 +47,20 @@ def test_the_shared_root_contract_names_every_root_module():
     modules = {f"training.{path.stem}" for path in (REPO_ROOT / "training").glob("*.py")
                if path.stem != "__init__"}
     assert set(root["source_modules"]) == modules
+
+
+# A job module run as a file puts its own folder first on sys.path, where a module named like
+# one of the standard library's hides it from every import (training/data/numbers.py once hid
+# `numbers`, and preprocess.py run as a script failed at `import pandas`).
+STDLIB_NAMES_KEPT = {"training/eda/profile.py"}  # the profile job's name; nothing it runs
+# beside imports the standard library's profiler
+
+
+def test_no_job_module_is_named_like_a_standard_library_module():
+    import sys
+
+    clashes = sorted(
+        str(path.relative_to(REPO_ROOT)) for path in (REPO_ROOT / "training").rglob("*.py")
+        if path.stem in sys.stdlib_module_names
+        and str(path.relative_to(REPO_ROOT)) not in STDLIB_NAMES_KEPT)
+    assert clashes == []

@@ -68,11 +68,13 @@ class FeatureType(str, Enum):  # noqa: UP042
     def __str__(self) -> str:
         return self.value
 
-# Histogram gradient boosting, with the contract's hyperparameters (100 rounds, depth 3,
-# learning rate 0.1): on the quality panel (bench/quality_panel.py) it is within 0.02 of the
-# better out-of-the-box reference on every classification table, where GradientBoosting
-# trailed by 0.03-0.05 on 10 digit classes, the 3-class wine table and the 5 % fraud-like
-# table; it is also several times faster on many rows and classes.
+# Histogram gradient boosting, with its own defaults (ESTIMATOR_HYPERPARAMETERS: 100 rounds,
+# learning rate 0.1, unlimited depth on classification, depth 3 on regression): on the
+# quality panel (bench/quality_panel.py) it is at or above the better out-of-the-box
+# reference on every classification table (at depth 3 it trailed by up to 0.019 on 10 digit
+# classes), where GradientBoosting trailed by 0.03-0.05 on 10 digit classes, the 3-class wine
+# table and the 5 % fraud-like table; it is also several times faster on many rows and
+# classes.
 DEFAULT_ESTIMATOR = Estimator.HIST_GRADIENT_BOOSTING.value
 
 # --------------------------------------------------------------------------------------
@@ -234,7 +236,8 @@ class Hyperparameter:
 
     name: str
     type: type
-    default: int | float | str
+    default: int | float | str | None
+    """None: it depends on the estimator (ESTIMATOR_HYPERPARAMETERS)."""
     description: str
     choices: tuple[str, ...] = ()
     """The values a text hyperparameter accepts (empty for numbers)."""
@@ -334,10 +337,17 @@ def decision_threshold_problem(value: object) -> str | None:
     return None
 
 
+N_ESTIMATORS_FLAG = "n-estimators"
+LEARNING_RATE_FLAG = "learning-rate"
+MAX_DEPTH_FLAG = "max-depth"
+ALPHA_FLAG = "alpha"
+
 HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
-    Hyperparameter("n-estimators", int, 100, "boosting rounds or trees"),
-    Hyperparameter("learning-rate", float, 0.1, "shrinkage of boosting estimators"),
-    Hyperparameter("max-depth", int, 3, "depth limit of each tree"),
+    Hyperparameter(N_ESTIMATORS_FLAG, int, None, "boosting rounds or trees"),
+    Hyperparameter(LEARNING_RATE_FLAG, float, None, "shrinkage of boosting estimators"),
+    Hyperparameter(MAX_DEPTH_FLAG, int, None, "depth limit of each tree (None: unlimited)"),
+    Hyperparameter(ALPHA_FLAG, float, None, "regularisation strength of linear: Ridge's alpha, "
+                   "LogisticRegression's C = 1/alpha"),
     Hyperparameter(TARGET_TRANSFORM_FLAG, str, TargetTransform.NONE.value,
                    "regression: 'quantile' fits on the target's normal quantiles, robust to "
                    "outlying targets", TARGET_TRANSFORMS, ProblemType.REGRESSION),
@@ -351,8 +361,58 @@ HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
                    "gate metric; none keeps the estimator's labels; a number fixes it",
                    only_for=ProblemType.CLASSIFICATION),
 )
+ESTIMATOR_HYPERPARAMETERS: dict[str, dict[str, int | float | None]] = {
+    Estimator.GRADIENT_BOOSTING.value: {
+        N_ESTIMATORS_FLAG: 100, LEARNING_RATE_FLAG: 0.1, MAX_DEPTH_FLAG: 3},
+    Estimator.HIST_GRADIENT_BOOSTING.value: {
+        N_ESTIMATORS_FLAG: 100, LEARNING_RATE_FLAG: 0.1, MAX_DEPTH_FLAG: None},
+    Estimator.RANDOM_FOREST.value: {N_ESTIMATORS_FLAG: 100, MAX_DEPTH_FLAG: None},
+    Estimator.LINEAR.value: {ALPHA_FLAG: 1.0},
+}
+"""The hyperparameters each estimator uses, with its defaults: scikit-learn's own (a tree depth
+of None is unlimited; histogram gradient boosting then grows 31 leaves a tree). Any other
+estimator hyperparameter does nothing to it, so it is refused when set or tuned for it."""
+ESTIMATOR_HYPERPARAMETER_NAMES: tuple[str, ...] = tuple(dict.fromkeys(
+    name for defaults in ESTIMATOR_HYPERPARAMETERS.values() for name in defaults))
+"""Hyperparameters whose default and use depend on the estimator (the others do not)."""
 DEFAULT_HYPERPARAMETERS: dict[str, int | float | str] = {
-    hp.name: hp.default for hp in HYPERPARAMETERS}
+    hp.name: hp.default for hp in HYPERPARAMETERS  # type: ignore[misc]
+    if hp.name not in ESTIMATOR_HYPERPARAMETER_NAMES}
+"""The defaults of the hyperparameters every estimator takes (see estimator_defaults)."""
+
+
+REGRESSION_DEFAULTS: dict[str, dict[str, int | float | None]] = {
+    Estimator.HIST_GRADIENT_BOOSTING.value: {MAX_DEPTH_FLAG: 3},
+}
+"""Where an estimator's regression default departs from its classification one. Histogram
+boosting's unlimited depth (31 leaves) gains 0.02-0.04 balanced accuracy on the quality panel's
+fraud-like and 10-digit tables, but costs the 442-row diabetes table 0.058 r2 (0.424 -> 0.366)
+and gains only 0.008 r2 on make_friedman1: regression keeps depth 3."""
+
+
+def estimator_defaults(estimator: str,
+                       problem_type: ProblemType | str) -> dict[str, int | float | None]:
+    """The hyperparameters `estimator` uses and its defaults for them under `problem_type`."""
+    regression = ProblemType(problem_type) is ProblemType.REGRESSION
+    return {**ESTIMATOR_HYPERPARAMETERS[estimator],
+            **(REGRESSION_DEFAULTS.get(estimator, {}) if regression else {})}
+
+
+def training_defaults(estimator: str,
+                      problem_type: ProblemType | str) -> dict[str, int | float | str]:
+    """train.py's hyperparameters when nothing is set: the shared defaults and the estimator's
+    own, without those whose default is None (unlimited depth is train.py's default too)."""
+    own = estimator_defaults(estimator, problem_type)
+    return {**DEFAULT_HYPERPARAMETERS, **{k: v for k, v in own.items() if v is not None}}
+
+
+def unused_hyperparameter_problem(estimator: str, name: str) -> str | None:
+    """Why `name` may not be set or tuned for `estimator` (it does nothing to it), or None."""
+    uses = ESTIMATOR_HYPERPARAMETERS.get(estimator)
+    if uses is None or name not in ESTIMATOR_HYPERPARAMETER_NAMES or name in uses:
+        return None
+    return f"is not used by {estimator} (it uses: {', '.join(uses)})"
+
 HYPERPARAMETER_TYPES: dict[str, type] = {hp.name: hp.type for hp in HYPERPARAMETERS}
 HYPERPARAMETER_CHOICES: dict[str, tuple[str, ...]] = {
     hp.name: hp.choices for hp in HYPERPARAMETERS if hp.choices}
@@ -499,6 +559,15 @@ CHAMPION_GAP = "champion_gap"
 """How much better the model is than the champion (0 when there is none)."""
 CHAMPION_PRESENT = "champion_present"
 """1 when a champion was scored, else 0 (then the champion condition holds)."""
+MODEL_INTERVAL = "model_interval"
+"""The gate metric's 95 % bootstrap interval [low, high] for the model on the test split."""
+CHAMPION_GAP_INTERVAL = "champion_gap_interval"
+"""The 95 % interval of the champion gap from a paired bootstrap (challenger and champion on
+the same resampled test rows); an interval that holds 0 is a difference the test split
+cannot tell from noise."""
+CHAMPION_COMPARISON = "champion_comparison"
+"""The paired comparison in words, e.g. "... difference +0.004, 95 % interval [-0.012,
++0.020] ...: not distinguishable"."""
 DEFAULT_BASELINE_MARGIN = 0.05
 """The model must beat the baseline by this much: 0.05 of a unit-interval metric or of r2
 (5 points of balanced accuracy over chance), or 5% of the baseline's rmse/mae (relative,

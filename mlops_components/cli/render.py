@@ -19,6 +19,7 @@ from mlops_components.sagemaker.spec import PipelineParameter, StepName
 from training.contract import (
     ALERTS_FILE,
     BASELINE_GAP,
+    CHAMPION_COMPARISON,
     CHAMPION_DATA_DIGEST,
     CHAMPION_GAP,
     CHAMPION_PRESENT,
@@ -261,6 +262,8 @@ def _gate_in_words(run: LocalRun) -> list[str]:
     if gate.get(CHAMPION_PRESENT):
         words.append(against("champion", "champion", CHAMPION_GAP,
                              PipelineParameter.CHAMPION_MARGIN))
+        if gate.get(CHAMPION_COMPARISON):
+            words.append(gate[CHAMPION_COMPARISON])
     else:
         words.append(gate.get("champion_note") or "no champion yet")
     return words

@@ -81,7 +81,7 @@ class MlopsStackArgs:
         if config.tuning_max_jobs > 0:
             tuning = TuningSpec(max_jobs=config.tuning_max_jobs,
                                    max_parallel_jobs=config.tuning_max_parallel_jobs,
-                                   ranges=DEFAULT_TUNING_RANGES)
+                                   ranges=DEFAULT_TUNING_RANGES[config.estimator])
         kms_key_arn = config.kms_key_arn or None
         return cls(
             bucket=DataBucketArgs(

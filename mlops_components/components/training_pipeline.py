@@ -32,6 +32,7 @@ from mlops_components.sagemaker.spec import (
     DEFAULT_PROCESSING_INSTANCE_TYPE,
     DEFAULT_TRAINING_INSTANCE_TYPE,
     ContinuousRange,
+    HyperparameterRange,
     IntegerRange,
     PipelineSpec,
     ScalingType,
@@ -41,6 +42,7 @@ from mlops_components.sagemaker.spec import (
 from mlops_components.sagemaker.validate import validate_pipeline_spec
 from mlops_components.validation import KMS_KEY_ONLY_ARN_RE, Problems, is_known
 from training.contract import (
+    ALPHA_FLAG,
     BOOTSTRAP_SCRIPT,
     DEFAULT_BASELINE_MARGIN,
     DEFAULT_CHAMPION_MARGIN,
@@ -48,15 +50,31 @@ from training.contract import (
     DEFAULT_GATE_METRIC_NAME,
     DEFAULT_GATE_THRESHOLD,
     DEFAULT_REGISTER_UNCHANGED_DATA,
+    LEARNING_RATE_FLAG,
+    MAX_DEPTH_FLAG,
+    N_ESTIMATORS_FLAG,
     SOURCEDIR_TARBALL,
     WHEELHOUSE_PREFIX,
+    Estimator,
 )
 
-#: What a tuning job searches when tuning is asked for without ranges.
-DEFAULT_TUNING_RANGES = {
-    "n-estimators": IntegerRange(50, 400),
-    "learning-rate": ContinuousRange(0.01, 0.3, ScalingType.LOGARITHMIC),
-    "max-depth": IntegerRange(2, 6),
+_ROUNDS = IntegerRange(50, 400)
+_LEARNING_RATE = ContinuousRange(0.01, 0.3, ScalingType.LOGARITHMIC)
+#: What a tuning job searches for each estimator when tuning is asked for without ranges:
+#: exactly the hyperparameters it uses (contract.ESTIMATOR_HYPERPARAMETERS), around its
+#: defaults. Classic gradient boosting keeps shallow trees; a random forest's trees and
+#: histogram boosting's (31 leaves a tree) are searched up to depths that rarely bind.
+DEFAULT_TUNING_RANGES: dict[str, dict[str, HyperparameterRange]] = {
+    Estimator.GRADIENT_BOOSTING.value: {
+        N_ESTIMATORS_FLAG: _ROUNDS, LEARNING_RATE_FLAG: _LEARNING_RATE,
+        MAX_DEPTH_FLAG: IntegerRange(2, 6)},
+    Estimator.HIST_GRADIENT_BOOSTING.value: {
+        N_ESTIMATORS_FLAG: _ROUNDS, LEARNING_RATE_FLAG: _LEARNING_RATE,
+        MAX_DEPTH_FLAG: IntegerRange(2, 12)},
+    Estimator.RANDOM_FOREST.value: {
+        N_ESTIMATORS_FLAG: _ROUNDS, MAX_DEPTH_FLAG: IntegerRange(4, 32)},
+    Estimator.LINEAR.value: {
+        ALPHA_FLAG: ContinuousRange(0.001, 100.0, ScalingType.LOGARITHMIC)},
 }
 #: Prefixes the pipeline's jobs read from (and list: S3Prefix inputs are listed), and the ones
 #: they write to. reports/ is not among them: the EDA report is kept with the model.
@@ -127,8 +145,8 @@ class TrainingPipelineArgs:
     """Extra hyperparameters for train.py. Default: none."""
 
     tuning: TuningSpec | None = None
-    """Tune hyperparameters instead of training once (see DEFAULT_TUNING_RANGES).
-    Default: no tuning."""
+    """Tune hyperparameters instead of training once (DEFAULT_TUNING_RANGES[estimator] are
+    each estimator's usual ranges). Default: no tuning."""
 
     processing_instance_type: str = DEFAULT_PROCESSING_INSTANCE_TYPE
     """Instance type of the profile, preprocess and evaluate jobs. Default: ml.m5.xlarge."""

@@ -238,8 +238,14 @@ class BuildContext:
         return inputs
 
     def training_settings(self) -> dict[str, Any]:
-        """train.py's contract hyperparameters: the defaults with the spec's overrides."""
-        return {**DEFAULT_HYPERPARAMETERS, **self.spec.hyperparameters}
+        """train.py's contract hyperparameters: the estimator's defaults with the spec's
+        overrides. When the tuner picks the estimator, only the shared defaults: train.py
+        gives each estimator its own."""
+        tuned = self.spec.tuning.ranges if self.spec.tuning is not None else {}
+        defaults = (DEFAULT_HYPERPARAMETERS if contract.ESTIMATOR_FLAG in tuned
+                    else contract.training_defaults(self.spec.estimator,
+                                                    self.problem_type.value))
+        return {**defaults, **self.spec.hyperparameters}
 
     def hyperparameters(self) -> dict[str, str]:
         values = self.training_settings()

@@ -124,6 +124,7 @@ def validate_pipeline_spec(spec: PipelineSpec, owner: str | None = None) -> None
     _validate_hyperparameters(problems, spec.hyperparameters)
     if isinstance(problem_type, ProblemType):
         _validate_problem_type_hyperparameters(problems, spec, problem_type.value)
+    _validate_estimator_hyperparameters(problems, spec)
     problems.check(spec.estimator in contract.ESTIMATORS, "estimator",
                    "must be one of " + ", ".join(map(repr, contract.ESTIMATORS)),
                    spec.estimator)
@@ -178,6 +179,24 @@ def _validate_problem_type_hyperparameters(problems: Problems, spec: PipelineSpe
         if isinstance(tuned, CategoricalRange):
             problems.check(set(map(str, tuned.values)) <= {str(default)},
                            f"tuning.ranges[{name!r}]", rule, tuned.values)
+
+
+def _validate_estimator_hyperparameters(problems: Problems, spec: PipelineSpec) -> None:
+    """A hyperparameter set or tuned must be one every estimator the pipeline may fit uses
+    (the spec's, or each one the tuner picks from): to another it does nothing."""
+    hyperparameters = spec.hyperparameters if isinstance(spec.hyperparameters, Mapping) else {}
+    ranges = getattr(spec.tuning, "ranges", None)
+    ranges = ranges if isinstance(ranges, Mapping) else {}
+    tuned_estimators = ranges.get(contract.ESTIMATOR_FLAG)
+    estimators = (tuned_estimators.values if isinstance(tuned_estimators, CategoricalRange)
+                  and isinstance(tuned_estimators.values, tuple) else (spec.estimator,))
+    for where, values in (("hyperparameters", hyperparameters), ("tuning.ranges", ranges)):
+        for name, value in values.items():
+            unused = [contract.unused_hyperparameter_problem(estimator, name)
+                      for estimator in estimators if isinstance(estimator, str)]
+            problem = next((problem for problem in unused if problem), None)
+            if problem and isinstance(name, str):
+                problems.add(f"{where}[{name!r}]", problem, value)
 
 
 def _validate_hyperparameters(problems: Problems, hyperparameters: Any) -> None:

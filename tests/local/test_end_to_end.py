@@ -157,6 +157,9 @@ def test_the_second_run_compares_with_the_approved_first_model(failing_gate_run,
     text = " ".join(failing_gate_run.cli.text.split())
     assert f"matches the champion ({gate['champion']:.4f}): a tie" in text
     assert "beats the champion" not in text  # a tie is not a win
+    assert gate["champion_gap_interval"] == [0.0, 0.0]  # paired: the same resampled rows
+    assert gate["champion_comparison"] in text
+    assert gate["champion_comparison"].endswith("not distinguishable")
     assert f"beats the trivial baseline ({gate['baseline']:.4f})" in text
 
 
@@ -192,7 +195,9 @@ def test_the_package_records_the_fingerprint_of_its_training_data(regression_run
 
 
 def test_a_retrain_on_unchanged_data_is_not_registered_and_says_so(unchanged_data_run,
-                                                                   diabetes_csv):
+                                                                   diabetes_csv, tmp_path):
+    from tests.local.test_cli_hints import hints, serve_hint
+
     run = unchanged_data_run
     short = short_digest(fingerprint_files([diabetes_csv])["digest"])
 
@@ -203,6 +208,9 @@ def test_a_retrain_on_unchanged_data_is_not_registered_and_says_so(unchanged_dat
     assert "--register-unchanged-data" in run.cli.text
     assert "matches the champion" in run.cli.text and "beats the champion" not in run.cli.text
     assert "nothing was registered, so nothing is served" in run.cli.text
+    # and the hint to keep serving the champion serves it, run as printed from elsewhere
+    (serve,) = [hint for hint in hints(run.cli.text) if hint.startswith("mlops serve")]
+    assert "serving diabetes version 1 at" in serve_hint(serve, tmp_path)
 
 
 def test_with_the_option_unchanged_data_is_registered_and_matches(

@@ -48,7 +48,7 @@ TUNING = TuningSpec(
     ranges={
         "max-depth": IntegerRange(2, 8),
         "learning-rate": ContinuousRange(0.01, 0.3, ScalingType.LOGARITHMIC),
-        "estimator": CategoricalRange(("gradient_boosting", "random_forest")),
+        "estimator": CategoricalRange(("gradient_boosting", "hist_gradient_boosting")),
     },
 )
 

@@ -121,8 +121,9 @@ def test_train_runs_train_py_in_script_mode_from_the_code_channel(definitions):
     assert train["AlgorithmSpecification"]["TrainingImage"] == IMAGE
     assert train["HyperParameters"] == {
         "target": "target", "problem-type": "classification",
+        # the estimator's own defaults; no max-depth: its trees are unlimited (31 leaves)
         "estimator": "hist_gradient_boosting", "n-estimators": "100", "learning-rate": "0.1",
-        "max-depth": "3", "target-transform": "none", "seed": "42",
+        "target-transform": "none", "seed": "42",
         # imbalanced classes: balanced row weights, a threshold tuned for the gate metric
         "class-weight": "balanced", "decision-threshold": "auto",
         "gate-metric": "balanced_accuracy",
@@ -160,12 +161,29 @@ def test_without_network_isolation_the_container_fetches_the_code_itself(definit
 
 
 def test_hyperparameters_and_estimator_come_from_the_spec(build):
-    train = arguments(build(hyperparameters={"max-depth": 5, "learning-rate": 0.05},
-                            estimator="random_forest", seed=7), StepName.TRAIN)
+    train = arguments(build(hyperparameters={"max-depth": 5}, estimator="random_forest",
+                            seed=7), StepName.TRAIN)
     assert {name: train["HyperParameters"][name]
-            for name in ("max-depth", "learning-rate", "n-estimators", "estimator", "seed")} \
-        == {"max-depth": "5", "learning-rate": "0.05", "n-estimators": "100",
-            "estimator": "random_forest", "seed": "7"}
+            for name in ("max-depth", "n-estimators", "estimator", "seed")} \
+        == {"max-depth": "5", "n-estimators": "100", "estimator": "random_forest", "seed": "7"}
+    assert "learning-rate" not in train["HyperParameters"]  # a forest has none
+
+
+@pytest.mark.parametrize("estimator, problem_type, expected", [
+    ("gradient_boosting", "classification",
+     {"n-estimators": "100", "learning-rate": "0.1", "max-depth": "3"}),
+    ("hist_gradient_boosting", "regression",
+     {"n-estimators": "100", "learning-rate": "0.1", "max-depth": "3"}),
+    ("random_forest", "classification", {"n-estimators": "100"}),
+    ("linear", "regression", {"alpha": "1.0"}),
+])
+def test_each_estimator_trains_with_its_own_defaults(build, estimator, problem_type, expected):
+    regression = {"gate_metric": "r2", "metric_threshold": 0.3} if problem_type == "regression" \
+        else {}
+    train = arguments(build(estimator=estimator, problem_type=problem_type, **regression),
+                      StepName.TRAIN)
+    assert {name: value for name, value in train["HyperParameters"].items()
+            if name in contract.ESTIMATOR_HYPERPARAMETER_NAMES} == expected
 
 
 def test_spot_kms_and_vpc_reach_every_job(definitions):
@@ -216,12 +234,14 @@ def test_tuning_searches_the_ranges_for_the_gate_metric(definitions):
         "ContinuousParameterRanges": [{"Name": "learning-rate", "MinValue": "0.01",
                                        "MaxValue": "0.3", "ScalingType": "Logarithmic"}],
         "CategoricalParameterRanges": [{"Name": "estimator",
-                                        "Values": ["gradient_boosting", "random_forest"]}],
+                                        "Values": ["gradient_boosting",
+                                                   "hist_gradient_boosting"]}],
     }
     job = tune["TrainingJobDefinition"]
+    # the tuner picks the estimator: train.py gives each one its own n-estimators
     assert job["StaticHyperParameters"] == {
-        "target": "target", "problem-type": "classification", "n-estimators": "100",
-        "target-transform": "none", "seed": "42", "class-weight": "balanced",
+        "target": "target", "problem-type": "classification", "target-transform": "none",
+        "seed": "42", "class-weight": "balanced",
         "decision-threshold": "auto", "gate-metric": "balanced_accuracy",
         "sagemaker_program": "training/bootstrap.py",
         "sagemaker_submit_directory": "/opt/ml/input/data/code/sourcedir.tar.gz"}

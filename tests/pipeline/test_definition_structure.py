@@ -11,13 +11,14 @@ import json
 
 import pytest
 
+from mlops_components.components.training_pipeline import DEFAULT_TUNING_RANGES
 from mlops_components.sagemaker.definition import (
     iter_steps,
     step_graph,
     steps_by_name,
     topological_order,
 )
-from mlops_components.sagemaker.spec import StepName
+from mlops_components.sagemaker.spec import StepName, TuningSpec
 from tests.pipeline.conftest import VARIANTS
 from tests.pipeline.definition_checks import (
     SCHEMA_EXCLUSIONS,
@@ -26,6 +27,7 @@ from tests.pipeline.definition_checks import (
     reference_problems,
     schema_problems,
 )
+from training import contract
 
 VARIANT_NAMES = sorted(VARIANTS)
 
@@ -54,6 +56,24 @@ def test_every_schema_exclusion_is_a_field_the_schema_rejects(exclusion, definit
     rejected = [problem for definition in definitions.values()
                 for problem in schema_problems(definition, others)]
     assert any(exclusion[1] in problem for problem in rejected)
+
+
+@pytest.mark.parametrize("estimator", contract.ESTIMATORS)
+def test_default_tuning_searches_what_each_estimator_uses(build, estimator):
+    ranges = DEFAULT_TUNING_RANGES[estimator]
+    definition = build(estimator=estimator,
+                       tuning=TuningSpec(max_jobs=4, max_parallel_jobs=2, ranges=ranges))
+    job = steps_by_name(definition)[StepName.TUNE.value]["Arguments"]
+    searched = {item["Name"]: item for kind in job["HyperParameterTuningJobConfig"][
+        "ParameterRanges"].values() for item in kind}
+    assert set(searched) == set(contract.ESTIMATOR_HYPERPARAMETERS[estimator])
+    static = job["TrainingJobDefinition"]["StaticHyperParameters"]
+    assert set(static) & set(contract.ESTIMATOR_HYPERPARAMETER_NAMES) <= set(searched)
+
+
+def test_default_tuning_ranges_differ_between_estimators():
+    assert len({repr(sorted(ranges.items())) for ranges in DEFAULT_TUNING_RANGES.values()}) \
+        == len(contract.ESTIMATORS)
 
 
 @pytest.mark.parametrize("variant", VARIANT_NAMES)

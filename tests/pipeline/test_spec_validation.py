@@ -9,6 +9,7 @@ import math
 
 import pytest
 
+from mlops_components.components.training_pipeline import DEFAULT_TUNING_RANGES
 from mlops_components.sagemaker.builder import build_pipeline_definition
 from mlops_components.sagemaker.spec import (
     CategoricalRange,
@@ -155,6 +156,20 @@ INVALID = [
      r"for regression: auto\) \(got '0.3'\)"),
     ({"tuning": tuning(ranges={"max-depth": CategoricalRange((3, 3))})},
      r"tuning.ranges\['max-depth'\] values must be a tuple of 1-30 distinct values"),
+    ({"estimator": "random_forest", "hyperparameters": {"learning-rate": 0.05}},
+     r"hyperparameters\['learning-rate'\] is not used by random_forest \(it uses: "
+     r"n-estimators, max-depth\) \(got 0.05\)"),
+    ({"estimator": "linear", "tuning": tuning()},
+     r"tuning.ranges\['max-depth'\] is not used by linear \(it uses: alpha\) "
+     r"\(got IntegerRange"),
+    ({"hyperparameters": {"alpha": 0.5}},
+     r"hyperparameters\['alpha'\] is not used by hist_gradient_boosting \(it uses: "
+     r"n-estimators, learning-rate, max-depth\)"),
+    ({"tuning": tuning(ranges={"learning-rate": ContinuousRange(0.01, 0.3),
+                               "estimator": CategoricalRange(("gradient_boosting",
+                                                              "random_forest"))})},
+     r"tuning.ranges\['learning-rate'\] is not used by random_forest"),
+    ({"hyperparameters": {"alpha": 0}}, r"hyperparameters\['alpha'\] must be a number > 0"),
 ]
 
 
@@ -196,3 +211,9 @@ def test_specs_are_hashable_values():
     specs = {make_spec(**overrides) for overrides in VARIANTS.values()}
     assert len(specs) == len(VARIANTS)
     assert make_spec(**VARIANTS["tuning"]) in specs
+
+
+@pytest.mark.parametrize("estimator", sorted(DEFAULT_TUNING_RANGES))
+def test_each_estimators_default_tuning_ranges_pass_for_it(estimator):
+    validate_pipeline_spec(make_spec(estimator=estimator, tuning=TuningSpec(
+        max_jobs=4, max_parallel_jobs=2, ranges=DEFAULT_TUNING_RANGES[estimator])))

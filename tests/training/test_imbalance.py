@@ -24,8 +24,8 @@ from training import plots
 from training.contract import (
     BASELINE_GAP,
     DEFAULT_BASELINE_MARGIN,
-    DEFAULT_ESTIMATOR,
     DEFAULT_GATE_THRESHOLD,
+    ESTIMATOR_HYPERPARAMETERS,
     ESTIMATORS,
     EVALUATION_FILE,
     GATE_SECTION,
@@ -34,6 +34,7 @@ from training.contract import (
     SCHEMA_FILE,
     TRAINING_METRICS_FILE,
     DecisionThreshold,
+    Estimator,
     ProblemType,
     decision_threshold_problem,
     is_imbalanced,
@@ -140,7 +141,9 @@ def _fitted(estimator_name: str, classes: int = 2):
     x, y = make_classification(n_samples=300, n_features=6, n_informative=4,
                                n_classes=classes, weights=None, random_state=0)
     frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(6)])
-    estimator = train.build_estimator(estimator_name, ProblemType.CLASSIFICATION, 20)
+    rounds = ({"n-estimators": 20}
+              if "n-estimators" in ESTIMATOR_HYPERPARAMETERS[estimator_name] else {})
+    estimator = train.build_estimator(estimator_name, ProblemType.CLASSIFICATION, rounds)
     return Pipeline([("features", StandardScaler()), ("model", estimator)]).fit(frame, y), frame
 
 
@@ -259,15 +262,19 @@ def test_the_fraud_like_table_passes_the_default_gate(fraud_split, fraud_default
 
 def test_turning_both_off_restores_the_old_model_which_fails_the_gate(fraud_split, no_plots):
     """`--class-weight none --decision-threshold none` ship what training shipped before: the
-    plain pipeline fitted unweighted. On this table it fails the default gate."""
-    run = _train(fraud_split, "off", "--class-weight", "none", "--decision-threshold", "none")
+    plain pipeline fitted unweighted. With the estimator of then (gradient boosting, depth 3)
+    it fails the default gate on this table; histogram boosting's unlimited depth now passes
+    it even unweighted, so the old estimator is named here."""
+    old_estimator = Estimator.GRADIENT_BOOSTING.value
+    run = _train(fraud_split, "off", "--estimator", old_estimator,
+                 "--class-weight", "none", "--decision-threshold", "none")
     shipped = joblib.load(run / "model" / MODEL_FILE)
     assert isinstance(shipped, Pipeline)
     processed = fraud_split / "processed"
     schema = load_schema(processed / "transform" / SCHEMA_FILE)
     old = train.fit_model(
         train.build_model(joblib.load(processed / "transform" / PREPROCESSOR_FILE),
-                          train.build_estimator(DEFAULT_ESTIMATOR, schema.problem_type)),
+                          train.build_estimator(old_estimator, schema.problem_type)),
         read_csv_folder(processed / "train"), schema)
     test = read_csv_folder(processed / "test")
     features = coerce_features(test, schema.features)

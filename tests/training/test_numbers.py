@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from training.data.features import to_float
-from training.data.numbers import to_floats
+from training.data.floats import to_floats
 
 
 def decimal_texts(count: int = 20_000, seed: int = 0) -> list[str]:

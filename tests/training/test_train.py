@@ -10,13 +10,16 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from sklearn.datasets import make_friedman1
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import r2_score
 
 from training.contract import (
     DEFAULT_ESTIMATOR,
     DEFAULT_HYPERPARAMETERS,
     DEFAULT_SEED,
+    ESTIMATOR_HYPERPARAMETERS,
     ESTIMATORS,
     HYPERPARAMETERS,
     ProblemType,
@@ -37,7 +40,7 @@ def test_train_arguments_accept_sagemaker_quoted_values_and_unknown_flags(monkey
             "--max-depth",
             '"None"',
             "--estimator",
-            '"random_forest"',
+            '"gradient_boosting"',
             "--sagemaker_program",
             '"train.py"',
             "--seed",
@@ -45,7 +48,7 @@ def test_train_arguments_accept_sagemaker_quoted_values_and_unknown_flags(monkey
         ]
     )
     assert (args.learning_rate, args.n_estimators, args.max_depth) == (0.05, 250, None)
-    assert (args.estimator, args.seed) == ("random_forest", 7)
+    assert (args.estimator, args.seed) == ("gradient_boosting", 7)
     assert args.model_dir == tmp_path / "model" and args.train == tmp_path / "train"
     assert unknown == ["--sagemaker_program", '"train.py"']
 
@@ -65,10 +68,77 @@ def test_train_arguments_reject_unknown_estimators():
     ],
 )
 def test_build_estimator(name, problem_type, expected):
-    estimator = train.build_estimator(name, problem_type, n_estimators=20, max_depth=2, seed=3)
+    given = ({"alpha": 4.0} if name == "linear"
+             else {"n-estimators": 20, "max-depth": 2})
+    estimator = train.build_estimator(name, problem_type, given, seed=3)
     assert type(estimator) is expected
     if name != "linear":
         assert (estimator.n_estimators, estimator.max_depth, estimator.random_state) == (20, 2, 3)
+    elif expected is Ridge:
+        assert estimator.alpha == 4.0
+    else:
+        assert estimator.C == 0.25
+
+
+# Each estimator's defaults, as scikit-learn names them: no depth cap for the forest and for
+# histogram boosting (31 leaves a tree) on classification; depth 3 for classic boosting and
+# for histogram boosting on regression; the linear models' regularisation strength 1.
+DEFAULTS = [
+    ("gradient_boosting", "classification",
+     {"n_estimators": 100, "learning_rate": 0.1, "max_depth": 3}),
+    ("hist_gradient_boosting", "classification",
+     {"max_iter": 100, "learning_rate": 0.1, "max_depth": None, "max_leaf_nodes": 31}),
+    ("hist_gradient_boosting", "regression",
+     {"max_iter": 100, "learning_rate": 0.1, "max_depth": 3}),
+    ("random_forest", "classification", {"n_estimators": 100, "max_depth": None}),
+    ("random_forest", "regression", {"n_estimators": 100, "max_depth": None}),
+    ("linear", "classification", {"C": 1.0}),
+    ("linear", "regression", {"alpha": 1.0}),
+]
+
+
+@pytest.mark.parametrize(("name", "problem_type", "expected"), DEFAULTS,
+                         ids=[f"{n}-{p}" for n, p, _ in DEFAULTS])
+def test_each_estimator_has_its_own_defaults(name, problem_type, expected):
+    params = train.build_estimator(name, problem_type).get_params()
+    assert {key: params[key] for key in expected} == expected
+
+
+def test_an_explicit_value_wins_over_the_estimators_default():
+    forest = train.build_estimator("random_forest", "classification", {"max-depth": 5})
+    boosting = train.build_estimator("hist_gradient_boosting", "regression", {"max-depth": None})
+    assert (forest.max_depth, boosting.max_depth) == (5, None)
+    args, _ = train.parse_args(["--estimator", "random_forest", "--max-depth", "5"])
+    assert train.given_hyperparameters(args) == {"max-depth": 5}
+
+
+@pytest.mark.parametrize(("name", "flag", "value", "uses"), [
+    ("random_forest", "learning-rate", "0.05", "n-estimators, max-depth"),
+    ("linear", "max-depth", "4", "alpha"),
+    ("gradient_boosting", "alpha", "2", "n-estimators, learning-rate, max-depth"),
+])
+def test_a_hyperparameter_the_estimator_does_not_use_is_refused(name, flag, value, uses,
+                                                               capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--estimator", name, f"--{flag}", value])
+    assert (f"--{flag} is not used by {name} (it uses: {uses})"
+            in capsys.readouterr().err)
+    with pytest.raises(ValueError, match=f"--{flag} is not used by {name}"):
+        train.build_estimator(name, "classification", {flag: float(value)})
+
+
+def test_friedman1_random_forest_without_a_depth_cap_beats_the_capped_one():
+    """The forest once inherited boosting's depth 3: r2 0.64 on make_friedman1, not 0.87."""
+    x, y = make_friedman1(n_samples=1000, noise=1.0, random_state=0)
+    train_x, test_x, train_y, test_y = x[:800], x[800:], y[:800], y[800:]
+
+    def r2(hyperparameters):
+        forest = train.build_estimator("random_forest", "regression", hyperparameters)
+        return r2_score(test_y, forest.fit(train_x, train_y).predict(test_x))
+
+    default, capped = r2({}), r2({"max-depth": 3})
+    assert default > 0.8
+    assert default > capped + 0.1
 
 
 def test_every_advertised_estimator_can_be_built():
@@ -77,22 +147,24 @@ def test_every_advertised_estimator_can_be_built():
             assert hasattr(train.build_estimator(name, problem_type), "fit")
 
 
-
 def test_hyperparameter_flags_and_defaults_come_from_the_contract():
     args, unknown = train.parse_args([])
     assert unknown == []
     for hyperparameter in HYPERPARAMETERS:
-        assert getattr(args, hyperparameter.name.replace("-", "_")) == hyperparameter.default
+        if hyperparameter.name in DEFAULT_HYPERPARAMETERS:
+            assert getattr(args, hyperparameter.name.replace("-", "_")) == hyperparameter.default
+    assert train.given_hyperparameters(args) == {}  # the estimator's defaults apply
     assert (args.estimator, args.seed) == (DEFAULT_ESTIMATOR, DEFAULT_SEED)
-    assert DEFAULT_HYPERPARAMETERS["max-depth"] == 3  # the pipeline's default, now train's too
 
 
 def test_every_contract_hyperparameter_is_a_flag_in_both_spellings():
     for hyperparameter in HYPERPARAMETERS:
         text = hyperparameter.type is str
         value = "none" if text else str(hyperparameter.type(7))
+        estimator = next((name for name, uses in ESTIMATOR_HYPERPARAMETERS.items()
+                          if hyperparameter.name in uses), DEFAULT_ESTIMATOR)
         for flag in (hyperparameter.flag, "--" + hyperparameter.name.replace("-", "_")):
-            args, unknown = train.parse_args([flag, f'"{value}"'])
+            args, unknown = train.parse_args(["--estimator", estimator, flag, f'"{value}"'])
             assert unknown == [], flag
             parsed = getattr(args, hyperparameter.name.replace("-", "_"))
             assert parsed == (value if text else float(value)), flag

@@ -31,7 +31,7 @@ from training.data import preprocess
 from training.data.alerts import AlertKind
 from training.data.features import LeakError
 from training.data.problems import SchemaError
-from training.data.schema import DatasetSchema, load_schema, read_csv_folder
+from training.data.schema import DatasetSchema, coerce_target, load_schema, read_csv_folder
 from training.eda import profile, table_report
 from training.evaluate import evaluate
 from training.train import train
@@ -268,6 +268,26 @@ def test_the_champion_is_scored_on_the_same_rows(imbalanced_run, tmp_path, no_pl
     reverse = evaluate_model(imbalanced_run, MajorityModel([0, 1], 0), schema, tmp_path,
                              champion=(model, schema))
     assert reverse["gate"][CHAMPION_GAP] < 0
+
+
+def test_a_label_the_model_never_saw_is_scored_not_crashed_on(imbalanced_run, tmp_path,
+                                                              no_plots):
+    from sklearn import metrics
+
+    model = joblib.load(imbalanced_run / "model" / "model.joblib")
+    schema = load_schema(imbalanced_run / "model" / "schema.json")
+    test = read_csv_folder(imbalanced_run / "processed" / "test")
+    test.loc[test.index[:6], TARGET] = "2"  # a class that appeared after training
+    with contextlib.redirect_stdout(io.StringIO()):
+        document = evaluate.evaluate(model, schema, test, tmp_path)
+    y_true = coerce_target(test[TARGET], schema).to_numpy()
+    y_pred, _ = evaluate.predict(model, test, schema)
+    scores = document["classification_metrics"]
+    assert scores["balanced_accuracy"]["value"] == pytest.approx(
+        metrics.balanced_accuracy_score(y_true, y_pred))
+    assert document["details"]["per_class"]["2"] == {"precision": 0.0, "recall": 0.0,
+                                                     "f1": 0.0, "support": 6}
+    assert "never saw" in (tmp_path / "evaluation.html").read_text()
 
 
 def test_a_champion_for_another_target_is_reported_not_compared(imbalanced_run, tmp_path,

@@ -54,7 +54,7 @@ from training.contract import (
     is_imbalanced,
     parse_decision_threshold,
 )
-from training.data.numbers import to_floats
+from training.data.floats import to_floats
 from training.jsonio import to_jsonable, write_json
 
 __all__ = [

@@ -20,7 +20,7 @@ import pandas as pd
 
 from training.contract import ProblemType
 from training.data.files import inspect_file, read_checked
-from training.data.numbers import to_floats
+from training.data.floats import to_floats
 from training.data.problems import (
     DataProblem,
     ProblemCode,

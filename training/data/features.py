@@ -44,7 +44,7 @@ from training.data.alerts import (
     parse_datetimes,
     typed_frame,
 )
-from training.data.numbers import to_floats
+from training.data.floats import to_floats
 from training.data.problems import SchemaError
 
 __all__ = [

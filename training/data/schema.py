@@ -17,7 +17,7 @@ import pandas as pd
 from training.baseline import MONITOR_FEATURE_TYPES
 from training.contract import FeatureType, ProblemType
 from training.data.files import detect_delimiter, read_data_file
-from training.data.numbers import to_floats
+from training.data.floats import to_floats
 from training.data.problems import SchemaError
 from training.jsonio import read_json, to_jsonable
 

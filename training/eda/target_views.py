@@ -21,7 +21,7 @@ import pandas as pd
 from scipy.stats.contingency import association
 
 from training.contract import ProblemType
-from training.data.numbers import to_floats
+from training.data.floats import to_floats
 
 FEATURE_BINS = 10
 """Groups per feature (quantile bins or levels) in the feature-vs-target view."""

@@ -10,9 +10,11 @@ Reads every CSV file under the test folder (each preprocess host's split file). 
 evaluation.json in SageMaker's model-metrics shape (``classification_metrics`` or
 ``regression_metrics``), plus:
 
-- ``baseline_metrics``: the same metrics for the trivial baseline (always the majority class
-  of the test split with its class shares as probabilities, or always the test split's mean),
-  so it is at least as strong as one fitted on train;
+- ``baseline_metrics``: each metric for its own trivial baseline, the strongest constant
+  predictor of that metric on the test split (`training.train.scoring.constant_predictions`:
+  the median for mae, the mean for rmse and r2, the majority class, or for f1 the better of
+  majority and minority, with the class shares as probabilities), so it is at least as
+  strong as any constant fitted on train;
 - ``champion_metrics``: the champion model's (the latest approved one) on the same rows, when
   the champion folder holds a model instead of the NO_CHAMPION marker;
 - ``gate``: the gate metric's values and the gaps the quality gate compares with its margins
@@ -55,8 +57,10 @@ from training import plots
 from training.contract import (
     BASELINE_GAP,
     BASELINE_SECTION,
+    CHAMPION_COMPARISON,
     CHAMPION_DATA_DIGEST,
     CHAMPION_GAP,
+    CHAMPION_GAP_INTERVAL,
     CHAMPION_PRESENT,
     CHAMPION_SECTION,
     DATA_DIGEST,
@@ -71,6 +75,7 @@ from training.contract import (
     METRIC_NAMES,
     MIN_TEST_ROWS,
     MIN_TEST_ROWS_PER_CLASS,
+    MODEL_INTERVAL,
     NO_CHAMPION_FILE,
     PROCESSING_CHAMPION_DIR,
     PROCESSING_MODEL_DIR,
@@ -86,11 +91,19 @@ from training.contract import (
 )
 from training.data.problems import SchemaError
 from training.data.schema import DatasetSchema, coerce_features, coerce_target, read_csv_folder
+from training.evaluate import resampling
 from training.jsonio import write_json
 from training.lineage import recorded_digest, same_data
 from training.train.imbalance import decision_threshold
 from training.train.model_files import extract_model, load_model
-from training.train.scoring import balanced_accuracy, compute_metrics, predict
+from training.train.scoring import (
+    all_labels,
+    balanced_accuracy,
+    baseline_metrics,
+    compute_metrics,
+    constant_predictions,
+    predict,
+)
 
 EVALUATION_REPORT_FILE = "evaluation.html"
 MAX_MATRIX_CLASSES = 20
@@ -105,43 +118,32 @@ MAX_IMPORTANCE_FEATURES = 50
 """Permutation importance: rows sampled, shuffles per column, columns examined at most."""
 CALIBRATION_BINS = 10
 OTHER = "(other)"
+Outcome = tuple[np.ndarray, np.ndarray | None, list[Any] | None]
+"""Predictions, probabilities and classes of one model on the test rows."""
 UNSCORED_GAP = -1.0
 """The gap written when a metric is undefined (e.g. roc_auc on a one-class split): the gate
 must not pass on a number that does not exist."""
 
 
 def metric_section(problem_type: ProblemType | str, metrics: dict[str, float],
-                   extra: Sequence[str] = ()) -> dict[str, Any]:
-    """{metric: {"value", "standard_deviation"}} for the contract's metrics (and `extra`)."""
+                   extra: Sequence[str] = (),
+                   resampled: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """{metric: {"value", "standard_deviation"}} for the contract's metrics (and `extra`):
+    the standard deviation over the bootstrap resamples in `resampled`, "NaN" without them."""
     names = [*METRIC_NAMES[ProblemType(problem_type)], *[n for n in extra if n in metrics]]
-    return {name: {"value": metrics[name], "standard_deviation": "NaN"} for name in names}
+    resampled = resampled or {}
+    return {name: {"value": metrics[name],
+                   "standard_deviation": _sd(resampled[name]) if name in resampled else "NaN"}
+            for name in names}
 
 
-def evaluation_document(
-    problem_type: ProblemType | str, metrics: dict[str, float]
-) -> dict[str, Any]:
-    """SageMaker model-metrics JSON: {section: {metric: {"value", "standard_deviation"}}}."""
-    problem_type = ProblemType(problem_type)
-    return {EVALUATION_SECTION[problem_type]: metric_section(problem_type, metrics)}
+def _sd(values: np.ndarray) -> float | str:
+    spread = resampling.standard_deviation(values)
+    return spread if math.isfinite(spread) else "NaN"
 
 
 # ---------------------------------------------------------------------------------------------
 # Baseline and champion
-
-
-def baseline_predictions(
-    problem_type: ProblemType, y_true: np.ndarray, classes: Sequence[Any] | None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The trivial baseline on these rows: the majority class (probabilities: class shares),
-    or the mean."""
-    if problem_type is ProblemType.REGRESSION:
-        return np.full(len(y_true), float(np.mean(y_true))), None
-    classes = list(classes or [])
-    counts = np.array([np.sum(y_true == label) for label in classes], dtype=float)
-    majority = classes[int(np.argmax(counts))]
-    shares = counts / counts.sum() if counts.sum() else np.full(len(classes), 1 / len(classes))
-    predicted = np.array([majority] * len(y_true), dtype=np.asarray(y_true).dtype)
-    return predicted, np.tile(shares, (len(y_true), 1))
 
 
 def load_champion(champion_dir: Path | None, scratch: str) -> tuple[Any, DatasetSchema] | None:
@@ -153,18 +155,18 @@ def load_champion(champion_dir: Path | None, scratch: str) -> tuple[Any, Dataset
     return load_model(extract_model(champion_dir, scratch))
 
 
-def score_champion(champion: tuple[Any, DatasetSchema], schema: DatasetSchema,
-                   test: pd.DataFrame) -> dict[str, float]:
-    """The champion's metrics on the test rows; ValueError when it cannot score them."""
+def champion_outcome(champion: tuple[Any, DatasetSchema], schema: DatasetSchema,
+                     test: pd.DataFrame) -> Outcome:
+    """The champion's predictions, probabilities and classes on the test rows; ValueError
+    when it cannot score them."""
     model, champion_schema = champion
     if (champion_schema.target, champion_schema.problem_type) != (schema.target,
                                                                   schema.problem_type):
         raise ValueError(f"the champion predicts {champion_schema.target!r} "
                          f"({champion_schema.problem_type.value}), not {schema.target!r}")
-    y_true = coerce_target(test[schema.target], schema).to_numpy()
     y_pred, probabilities = predict(model, test, champion_schema)
     classes = getattr(model, "classes_", None)
-    return compute_metrics(schema.problem_type, y_true, y_pred, probabilities, classes)
+    return y_pred, probabilities, None if classes is None else list(classes)
 
 
 def _gap(metric: str, model: float, reference: float) -> float:
@@ -203,9 +205,12 @@ def gate_values(metric: str, model: dict[str, float], baseline: dict[str, float]
                 champion: dict[str, float] | None, champion_note: str | None,
                 test_split: dict[str, Any],
                 training_data: dict[str, Any] | None = None,
-                champion_training_data: dict[str, Any] | None = None) -> dict[str, Any]:
+                champion_training_data: dict[str, Any] | None = None,
+                resampled: dict[str, dict[str, np.ndarray]] | None = None) -> dict[str, Any]:
     """The `gate` section: values and gaps of the gate metric, the test split's size check,
-    and the training data's fingerprint against the champion's."""
+    the training data's fingerprint against the champion's, and (with the bootstrap values
+    of "model" and "champion" in `resampled`) the model's interval and the paired
+    comparison with the champion."""
     values: dict[str, Any] = {
         "metric": metric,
         "higher_is_better": HIGHER_IS_BETTER[metric],
@@ -217,6 +222,15 @@ def gate_values(metric: str, model: dict[str, float], baseline: dict[str, float]
     }
     if champion is not None:
         values["champion"] = champion[metric]
+    if resampled is not None:
+        values[MODEL_INTERVAL] = resampling.interval(resampled["model"][metric])
+        if champion is not None:
+            gaps = resampling.paired_gaps(metric, resampled["model"][metric],
+                                          resampled["champion"][metric])
+            values[CHAMPION_GAP_INTERVAL] = resampling.interval(gaps)
+            values[CHAMPION_COMPARISON] = resampling.comparison_in_words(
+                metric, model[metric], champion[metric], values[CHAMPION_GAP],
+                values[CHAMPION_GAP_INTERVAL])
     if champion_note:
         values["champion_note"] = champion_note
     values.update(test_split)
@@ -449,18 +463,25 @@ def render_report(document: dict[str, Any], problem_type: ProblemType,
     section = EVALUATION_SECTION[problem_type]
     gate = document[GATE_SECTION]
     names = list(document[section])
-    columns = ["metric", "model", "baseline"] + (["champion"] if CHAMPION_SECTION in document
-                                                 else [])
+    columns = ["metric", "model", "model sd", "baseline"] + (
+        ["champion"] if CHAMPION_SECTION in document else [])
     rows = []
     for name in names:
+        spread = document[section][name]["standard_deviation"]
         row = [name, document[section][name]["value"],
+               spread if isinstance(spread, float) else math.nan,
                document[BASELINE_SECTION][section].get(name, {}).get("value", math.nan)]
         if CHAMPION_SECTION in document:
             row.append(document[CHAMPION_SECTION][section].get(name, {}).get("value", math.nan))
         rows.append(row)
     body = ["<h1>Model evaluation (test split)</h1>",
             f"<p>Gate metric <b>{html.escape(gate['metric'])}</b>: model "
-            f"{_number(gate['model'])}, trivial baseline {_number(gate['baseline'])} "
+            f"{_number(gate['model'])}"
+            + (" ({} interval [{}, {}] over {} bootstrap resamples of the test rows)".format(
+                resampling.CONFIDENCE_LABEL, *map(_number, gate[MODEL_INTERVAL]),
+                resampling.BOOTSTRAP_RESAMPLES)
+               if MODEL_INTERVAL in gate else "")
+            + f", trivial baseline {_number(gate['baseline'])} "
             f"(gap {_number(gate[BASELINE_GAP])})"
             + (f"; it {comparison_verdict(gate[CHAMPION_GAP])} the champion "
                f"{_number(gate['champion'])} (gap {_number(gate[CHAMPION_GAP])})"
@@ -527,18 +548,20 @@ def evaluate(
     y_pred, probabilities = predict(model, test, schema)
     classes = list(model.classes_) if problem_type is ProblemType.CLASSIFICATION else None
     metrics = compute_metrics(problem_type, y_true, y_pred, probabilities, classes)
-    baseline_pred, baseline_proba = baseline_predictions(problem_type, y_true, classes)
-    baseline = compute_metrics(problem_type, y_true, baseline_pred, baseline_proba, classes)
+    baseline = baseline_metrics(problem_type, y_true, classes)
     notes: list[str] = []
     champion_metrics, champion_note = None, None
     test_split = test_split_check(problem_type, y_true, classes)
     if not test_split[TEST_SPLIT_SUFFICIENT]:
         notes.append(test_split[TEST_SPLIT_NOTE])
         print(f"warning: {test_split[TEST_SPLIT_NOTE]}", file=sys.stderr)
+    outcomes: dict[str, Outcome] = {"model": (y_pred, probabilities, classes)}
     if champion is not None:
         try:
-            champion_metrics = score_champion(champion, schema, test)
+            outcomes["champion"] = champion_outcome(champion, schema, test)
+            champion_metrics = compute_metrics(problem_type, y_true, *outcomes["champion"])
         except (SchemaError, ValueError, KeyError) as error:
+            outcomes.pop("champion", None)
             champion_note = f"the champion could not score the test split: {error}"
             notes.append(champion_note + "; the gate compared with the baseline only")
             print(f"warning: {champion_note}", file=sys.stderr)
@@ -546,7 +569,8 @@ def evaluate(
     extra: list[str] = []
     if problem_type is ProblemType.CLASSIFICATION:
         metrics["pr_auc"] = pr_auc(y_true, probabilities, classes)
-        baseline["pr_auc"] = pr_auc(y_true, baseline_proba, classes)
+        baseline["pr_auc"] = pr_auc(
+            y_true, constant_predictions(problem_type, "pr_auc", y_true, classes)[1], classes)
         extra = ["pr_auc"]
         threshold = decision_threshold(model)
         details["decision_threshold"] = threshold
@@ -554,9 +578,14 @@ def evaluate(
             notes.append(f"labels: {classes[1]} when its probability is at least "
                          f"{threshold:.3f} (the decision threshold chosen in training); "
                          "the endpoint applies the same threshold")
-        details["per_class"] = per_class_scores(y_true, y_pred, classes)
+        labels = all_labels(classes, y_true)
+        if len(labels) > len(classes):
+            notes.append(f"the test split holds labels the model never saw "
+                         f"({', '.join(map(str, labels[len(classes):][:5]))}): their rows "
+                         "are scored as errors (recall 0 for their class)")
+        details["per_class"] = per_class_scores(y_true, y_pred, labels)
         details["calibration"] = calibration(y_true, y_pred, probabilities, classes)
-        details["confusion_matrix"] = capped_confusion(y_true, y_pred, classes)
+        details["confusion_matrix"] = capped_confusion(y_true, y_pred, labels)
         if details["confusion_matrix"]["pooled_classes"]:
             notes.append(f"confusion matrix: the {MAX_MATRIX_CLASSES - 1} most frequent of "
                          f"{len(classes)} classes, the rest pooled as {OTHER}")
@@ -564,16 +593,20 @@ def evaluate(
             notes.append(f"ROC curves drawn for the {MAX_CURVES} most frequent of "
                          f"{len(classes)} classes")
     details["permutation_importance"] = permutation_importance(model, test, schema)
+    resampled = resampling.bootstrap(problem_type, y_true, outcomes, METRIC_NAMES[problem_type])
     document: dict[str, Any] = {
-        section: metric_section(problem_type, metrics, extra),
+        section: metric_section(problem_type, metrics, extra, resampled["model"]),
         BASELINE_SECTION: {section: metric_section(problem_type, baseline, extra)},
         GATE_SECTION: gate_values(gate.name, metrics, baseline, champion_metrics,
                                   champion_note, test_split, schema.training_data,
-                                  champion[1].training_data if champion_metrics else None),
+                                  champion[1].training_data if champion_metrics else None,
+                                  resampled),
         "details": details,
     }
     if champion_metrics is not None:
-        document[CHAMPION_SECTION] = {section: metric_section(problem_type, champion_metrics)}
+        document[CHAMPION_SECTION] = {section: metric_section(
+            problem_type, champion_metrics, resampled=resampled["champion"])}
+        notes.insert(0, document[GATE_SECTION][CHAMPION_COMPARISON])
     pngs: dict[str, bytes] = {}
     if plots.available():
         if problem_type is ProblemType.CLASSIFICATION:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from training.baseline import bucket_counts
-from training.data.numbers import to_floats
+from training.data.floats import to_floats
 from training.monitor.reference import Baseline, FeatureBaseline
 
 OTHER_CATEGORY = "__other__"

@@ -11,7 +11,7 @@ import pandas as pd
 from scipy.stats import rankdata
 from sklearn import metrics as skmetrics
 
-from training.contract import ProblemType
+from training.contract import HIGHER_IS_BETTER, METRIC_NAMES, ProblemType
 from training.data.schema import DatasetSchema, coerce_features, coerce_target
 from training.train.imbalance import predict_labels
 
@@ -25,10 +25,12 @@ def compute_metrics(
 ) -> dict[str, float]:
     """The metrics named in `training.contract.METRIC_NAMES` for this problem type.
 
-    Classification: balanced_accuracy is the mean recall over the model's classes present in
-    y_true (a constant prediction scores 1/k); f1 and roc_auc score the greater label as
-    positive for two classes and are macro-averaged one-vs-rest for more; roc_auc is NaN
-    when y_true holds a single class.
+    Classification scores every label of y_true, also one the model never saw
+    (`all_labels`: its rows count, with recall 0): balanced_accuracy is the mean recall over
+    the labels present in y_true (a constant prediction scores 1/k); f1 and roc_auc score the
+    model's greater class as positive for two classes (any other label is a negative) and are
+    macro-averaged one-vs-rest for more (f1 over every label); roc_auc is NaN when y_true
+    lacks a class's positives or negatives.
     """
     problem_type = ProblemType(problem_type)
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
@@ -47,32 +49,28 @@ def compute_metrics(
     }
     roc_auc = math.nan
     if len(classes) == 2:
-        positive = classes[1]
-        scores["f1"] = float(
-            skmetrics.f1_score(
-                y_true, y_pred, pos_label=positive, average="binary", zero_division=0
-            )
-        )
-        if len(np.unique(y_true)) == 2:
-            roc_auc = skmetrics.roc_auc_score(y_true == positive, probabilities[:, 1])
+        is_positive = y_true == classes[1]
+        scores["f1"] = float(skmetrics.f1_score(y_true, y_pred, labels=classes[1:],
+                                                average="macro", zero_division=0))
+        if 0 < is_positive.sum() < len(y_true):
+            roc_auc = skmetrics.roc_auc_score(is_positive, probabilities[:, 1])
     else:
-        scores["f1"] = float(
-            skmetrics.f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0)
-        )
+        scores["f1"] = float(skmetrics.f1_score(y_true, y_pred, labels=all_labels(classes, y_true),
+                                                average="macro", zero_division=0))
         roc_auc = macro_ovr_roc_auc(y_true, probabilities, classes)
     scores["roc_auc"] = float(roc_auc)
     return scores
 
 
 def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[Any]) -> float:
-    """Mean recall over the classes that occur in y_true (scikit-learn's definition, without
-    its warning when a predicted class never occurs); one pass, however many classes."""
-    codes = {label: index for index, label in enumerate(classes)}
-    true = np.array([codes.get(label, -1) for label in np.asarray(y_true).tolist()])
-    pred = np.array([codes.get(label, -2) for label in np.asarray(y_pred).tolist()])
-    known = true >= 0
-    support = np.bincount(true[known], minlength=len(codes))
-    hits = np.bincount(true[known & (true == pred)], minlength=len(codes))
+    """Mean recall over the labels that occur in y_true, also those not in `classes`
+    (scikit-learn's definition, without its warning when a predicted class never occurs);
+    one pass, however many classes."""
+    codes = {label: index for index, label in enumerate(all_labels(classes, y_true))}
+    true = np.array([codes[label] for label in np.asarray(y_true).tolist()], dtype=int)
+    pred = np.array([codes.get(label, -1) for label in np.asarray(y_pred).tolist()], dtype=int)
+    support = np.bincount(true, minlength=len(codes))
+    hits = np.bincount(true[true == pred], minlength=len(codes))
     present = support > 0
     return float(np.mean(hits[present] / support[present])) if present.any() else math.nan
 
@@ -91,6 +89,62 @@ def macro_ovr_roc_auc(y_true: np.ndarray, probabilities: np.ndarray,
     ranks = rankdata(probabilities, axis=0)
     u = (ranks * positive).sum(axis=0) - n_positive * (n_positive + 1) / 2
     return float(np.mean(u / (n_positive * n_negative)))
+
+
+def all_labels(classes: Sequence[Any], y_true: Sequence[Any]) -> list[Any]:
+    """The model's classes, then the labels of y_true it never saw (in sorted order): a test
+    row of an unseen class is scored (recall 0 for its class), never left out."""
+    known = set(classes)
+    return [*classes, *sorted({label for label in np.asarray(y_true).tolist()
+                               if label not in known}, key=str)]
+
+
+def constant_predictions(
+    problem_type: ProblemType | str, metric: str, y_true: Sequence[Any],
+    classes: Sequence[Any] | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The strongest constant predictor of `metric` on these rows: the trivial baseline a
+    model must beat. Regression: the median for mae (it minimises absolute error), the mean
+    for rmse and r2. Classification: the probabilities are the class shares, the same on every
+    row (a constant score: roc_auc 0.5, pr_auc the positive share); the label is the majority
+    (the best accuracy; any constant gives balanced accuracy 1/k), and for f1 the better of
+    the majority and the minority ("always positive" scores 2p/(1+p) where the majority
+    scores 0 on a rare positive class).
+    """
+    problem_type = ProblemType(problem_type)
+    y_true = np.asarray(y_true)
+    if problem_type is ProblemType.REGRESSION:
+        centre = np.median if metric == "mae" else np.mean
+        return np.full(len(y_true), float(centre(y_true.astype(float)))), None
+    classes = [] if classes is None else list(classes)
+    counts = np.array([np.sum(y_true == label) for label in classes], dtype=float)
+    shares = counts / counts.sum() if counts.sum() else np.full(len(classes), 1 / len(classes))
+    probabilities = np.tile(shares, (len(y_true), 1))
+    labels = all_labels(classes, y_true)
+    support = np.array([np.sum(y_true == label) for label in labels])
+    candidates = [labels[int(np.argmax(support))]]
+    if metric == "f1":
+        candidates.append(labels[int(np.argmin(np.where(support > 0, support,
+                                                        support.max() + 1)))])
+    outcomes = [(np.array([label] * len(y_true), dtype=y_true.dtype), probabilities)
+                for label in candidates]
+    if len(outcomes) == 1:
+        return outcomes[0]
+    scores = [compute_metrics(problem_type, y_true, *outcome, classes)[metric]
+              for outcome in outcomes]
+    return outcomes[int(np.argmax(scores) if HIGHER_IS_BETTER[metric] else np.argmin(scores))]
+
+
+def baseline_metrics(
+    problem_type: ProblemType | str, y_true: Sequence[Any], classes: Sequence[Any] | None = None
+) -> dict[str, float]:
+    """Each metric of the problem type scored for its own strongest constant predictor
+    (`constant_predictions`): the baseline's value of a metric is the best any constant does."""
+    problem_type = ProblemType(problem_type)
+    return {metric: compute_metrics(problem_type, y_true,
+                                    *constant_predictions(problem_type, metric, y_true,
+                                                          classes), classes)[metric]
+            for metric in METRIC_NAMES[problem_type]}
 
 
 def predict(

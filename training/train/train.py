@@ -2,7 +2,9 @@
 
 Channels and the model folder come from SM_CHANNEL_TRAIN, SM_CHANNEL_VALIDATION,
 SM_CHANNEL_TRANSFORM and SM_MODEL_DIR; hyperparameters arrive as `--name value` flags (values
-may be JSON-quoted strings); their names and defaults are `training.contract.HYPERPARAMETERS`.
+may be JSON-quoted strings); their names are `training.contract.HYPERPARAMETERS`, and
+the defaults of the estimator's own (trees, rounds, regularisation) are the estimator's
+(`ESTIMATOR_HYPERPARAMETERS`): one it does not use is refused.
 Prints `validation:<metric>=<value>;` lines for the tuner and writes model.joblib + schema.json
 into the model folder, with a copy of the `training` package's .py files under
 `code/training/`: the serving container, isolated from the network, loads its code from there.
@@ -18,7 +20,7 @@ import argparse
 import os
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,16 +42,22 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 
 from training.contract import (
+    ALPHA_FLAG,
     DEFAULT_ESTIMATOR,
     DEFAULT_HYPERPARAMETERS,
     DEFAULT_SEED,
     ESTIMATOR_FLAG,
+    ESTIMATOR_HYPERPARAMETER_NAMES,
+    ESTIMATOR_HYPERPARAMETERS,
     ESTIMATORS,
     GATE_METRIC_FLAG,
     HYPERPARAMETER_PROBLEMS,
     HYPERPARAMETERS,
+    LEARNING_RATE_FLAG,
+    MAX_DEPTH_FLAG,
     MODEL_CODE_DIR,
     MODEL_FILE,
+    N_ESTIMATORS_FLAG,
     PACKAGE,
     PREPROCESSOR_FILE,
     PROBLEM_TYPE_FLAG,
@@ -66,9 +74,11 @@ from training.contract import (
     Estimator,
     Hyperparameter,
     ProblemType,
+    estimator_defaults,
     format_metric_line,
     gate_metric,
     is_imbalanced,
+    unused_hyperparameter_problem,
 )
 from training.data.schema import (
     DatasetSchema,
@@ -88,7 +98,7 @@ from training.train.imbalance import (
 from training.train.scoring import score_model
 from training.train.target import with_target_transform
 
-NULLABLE_HYPERPARAMETERS = ("max-depth",)
+NULLABLE_HYPERPARAMETERS = (MAX_DEPTH_FLAG,)
 """Hyperparameters that accept "None": a tree depth of None means unlimited."""
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 """The `training` package this script runs from; its .py files ship inside the model."""
@@ -127,38 +137,50 @@ def _int(value: str) -> int:
     return number
 
 
+def estimator_hyperparameters(name: str, problem_type: ProblemType | str,
+                               given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The hyperparameters `name` uses: its contract defaults for `problem_type`
+    (`contract.estimator_defaults`) with the `given` values winning; ValueError naming a
+    given one it does not use."""
+    given = dict(given or {})
+    if name not in ESTIMATOR_HYPERPARAMETERS:
+        raise ValueError(f"unknown estimator {name!r} (allowed: {', '.join(ESTIMATORS)})")
+    for key, value in given.items():
+        problem = unused_hyperparameter_problem(name, key)
+        if problem:
+            raise ValueError(f"--{key} {problem} (got {value!r})")
+    defaults = estimator_defaults(name, problem_type)
+    return {**defaults, **{key: value for key, value in given.items() if key in defaults}}
+
+
 def build_estimator(
     name: str,
     problem_type: ProblemType | str,
-    n_estimators: int = DEFAULT_HYPERPARAMETERS["n-estimators"],
-    learning_rate: float = DEFAULT_HYPERPARAMETERS["learning-rate"],
-    max_depth: int | None = DEFAULT_HYPERPARAMETERS["max-depth"],
+    hyperparameters: Mapping[str, Any] | None = None,
     seed: int = DEFAULT_SEED,
 ) -> BaseEstimator:
-    """A seeded estimator; `max_depth=None` means unlimited depth (gradient boosting: its own
-    default). `linear` is LogisticRegression or Ridge and ignores the tree hyperparameters.
-    """
+    """A seeded estimator with its own defaults (`estimator_hyperparameters`) and the given
+    `hyperparameters` (contract names, e.g. ``{"max-depth": 4}``); a `max-depth` of None is
+    unlimited. `linear` is Ridge(alpha) or LogisticRegression(C=1/alpha)."""
+    values = estimator_hyperparameters(name, problem_type, hyperparameters)
     classify = ProblemType(problem_type) is ProblemType.CLASSIFICATION
     if name == Estimator.GRADIENT_BOOSTING:
         cls = GradientBoostingClassifier if classify else GradientBoostingRegressor
-        depth = {} if max_depth is None else {"max_depth": max_depth}
-        return cls(
-            n_estimators=n_estimators, learning_rate=learning_rate, random_state=seed, **depth
-        )
+        return cls(n_estimators=values[N_ESTIMATORS_FLAG],
+                   learning_rate=values[LEARNING_RATE_FLAG],
+                   max_depth=values[MAX_DEPTH_FLAG], random_state=seed)
     if name == Estimator.HIST_GRADIENT_BOOSTING:
         cls = HistGradientBoostingClassifier if classify else HistGradientBoostingRegressor
-        return cls(
-            max_iter=n_estimators,
-            learning_rate=learning_rate,
-            max_depth=max_depth,
-            random_state=seed,
-        )
+        return cls(max_iter=values[N_ESTIMATORS_FLAG], learning_rate=values[LEARNING_RATE_FLAG],
+                   max_depth=values[MAX_DEPTH_FLAG], random_state=seed)
     if name == Estimator.RANDOM_FOREST:
         cls = RandomForestClassifier if classify else RandomForestRegressor
-        return cls(n_estimators=n_estimators, max_depth=max_depth, random_state=seed, n_jobs=-1)
-    if name == Estimator.LINEAR:
-        return LogisticRegression(max_iter=2000, random_state=seed) if classify else Ridge()
-    raise ValueError(f"unknown estimator {name!r} (allowed: {', '.join(ESTIMATORS)})")
+        return cls(n_estimators=values[N_ESTIMATORS_FLAG], max_depth=values[MAX_DEPTH_FLAG],
+                   random_state=seed, n_jobs=-1)
+    alpha = values[ALPHA_FLAG]
+    if classify:
+        return LogisticRegression(C=1.0 / alpha, max_iter=2000, random_state=seed)
+    return Ridge(alpha=alpha)
 
 
 def build_model(preprocessor: Any, estimator: BaseEstimator) -> Pipeline:
@@ -254,11 +276,13 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
         *_flags(ESTIMATOR_FLAG), type=text, default=DEFAULT_ESTIMATOR, choices=ESTIMATORS
     )
     for hyperparameter in HYPERPARAMETERS:
+        per_estimator = hyperparameter.name in ESTIMATOR_HYPERPARAMETER_NAMES
         parser.add_argument(
             *_flags(hyperparameter.name),
             type=_hyperparameter_type(hyperparameter),
-            default=hyperparameter.default,
-            help=f"{hyperparameter.description} (default: {hyperparameter.default})",
+            default=argparse.SUPPRESS if per_estimator else hyperparameter.default,
+            help=f"{hyperparameter.description} (default: "
+                 + ("the estimator's" if per_estimator else str(hyperparameter.default)) + ")",
         )
     parser.add_argument(*_flags(SEED_FLAG), type=_hyperparameter(_int), default=DEFAULT_SEED)
     parser.add_argument(*_flags(GATE_METRIC_FLAG), type=text, default=None,
@@ -275,13 +299,31 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
         )
     output = env.get("SM_OUTPUT_DATA_DIR")
     parser.add_argument("--output-data-dir", type=Path, default=Path(output) if output else None)
-    return parser.parse_known_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    for name, value in given_hyperparameters(args).items():
+        problem = unused_hyperparameter_problem(args.estimator, name)
+        if problem:
+            parser.error(f"--{name} {problem} (got {value!r})")
+    return args, unknown
 
 
-def hyperparameter_values(args: argparse.Namespace) -> dict[str, Any]:
-    """The estimator, every contract hyperparameter and the seed, as parsed (snake_case keys)."""
-    names = [ESTIMATOR_FLAG, *(hp.name for hp in HYPERPARAMETERS), SEED_FLAG]
-    return {name.replace("-", "_"): getattr(args, name.replace("-", "_")) for name in names}
+def given_hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
+    """The estimator hyperparameters set on the command line (the others are the estimator's
+    defaults, resolved with the problem type by `estimator_hyperparameters`)."""
+    return {name: getattr(args, name.replace("-", "_")) for name in ESTIMATOR_HYPERPARAMETER_NAMES
+            if hasattr(args, name.replace("-", "_"))}
+
+
+def hyperparameter_values(args: argparse.Namespace,
+                          problem_type: ProblemType | str) -> dict[str, Any]:
+    """The estimator, the hyperparameters it uses as resolved, the shared ones and the seed
+    (snake_case keys)."""
+    values = {ESTIMATOR_FLAG: args.estimator,
+              **estimator_hyperparameters(args.estimator, problem_type,
+                                          given_hyperparameters(args)),
+              **{name: getattr(args, name.replace("-", "_")) for name in DEFAULT_HYPERPARAMETERS},
+              SEED_FLAG: args.seed}
+    return {name.replace("-", "_"): value for name, value in values.items()}
 
 
 def copy_code(model_dir: Path, package_dir: Path = PACKAGE_DIR) -> list[Path]:
@@ -319,14 +361,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         print(f"ignoring arguments: {' '.join(unknown)}", file=sys.stderr)
     schema = load_schema(args.transform / SCHEMA_FILE)
     _check_matches(schema, args.target, args.problem_type)
-    estimator = build_estimator(
-        args.estimator,
-        schema.problem_type,
-        args.n_estimators,
-        args.learning_rate,
-        args.max_depth,
-        args.seed,
-    )
+    estimator = build_estimator(args.estimator, schema.problem_type,
+                                given_hyperparameters(args), args.seed)
     estimator = with_target_transform(estimator, args.target_transform, schema.problem_type,
                                       args.seed)
     validation = read_csv_folder(args.validation)
@@ -350,7 +386,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     if args.output_data_dir is not None:
         write_json(
             args.output_data_dir / TRAINING_METRICS_FILE,
-            {"hyperparameters": hyperparameter_values(args), VALIDATION_SPLIT: metrics,
+            {"hyperparameters": hyperparameter_values(args, schema.problem_type),
+             VALIDATION_SPLIT: metrics,
              "class_balance": balance.to_dict()},
         )
     return metrics

@@ -1,0 +1,35 @@
+"""The run summary's gate lines carry Evaluate's paired comparison with the champion."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from mlops_components.cli import render
+from mlops_components.sagemaker.spec import PipelineParameter
+from training.contract import (
+    BASELINE_GAP,
+    CHAMPION_COMPARISON,
+    CHAMPION_GAP,
+    CHAMPION_PRESENT,
+    EVALUATION_FILE,
+    EVALUATION_OUTPUT,
+)
+
+COMPARISON = ("balanced_accuracy: challenger 0.951 vs champion 0.947: difference +0.004, "
+              "95 % interval [-0.012, +0.020] over 1000 paired resamples of the test rows: "
+              "not distinguishable")
+
+
+def test_the_summary_states_the_paired_comparison_in_words(monkeypatch):
+    gate = {"metric": "balanced_accuracy", "model": 0.951, "baseline": 0.5, BASELINE_GAP: 0.451,
+            CHAMPION_PRESENT: 1, "champion": 0.947, CHAMPION_GAP: 0.004,
+            CHAMPION_COMPARISON: COMPARISON}
+    files = {(EVALUATION_OUTPUT, EVALUATION_FILE): {"gate": gate}}
+    monkeypatch.setattr(render, "_step_file", lambda run, output, name: files.get((output, name)))
+    run = SimpleNamespace(execution=SimpleNamespace(parameters={
+        PipelineParameter.METRIC_THRESHOLD.value: 0.8,
+        PipelineParameter.BASELINE_MARGIN.value: 0.05,
+        PipelineParameter.CHAMPION_MARGIN.value: 0.0}))
+    words = render._gate_in_words(run)
+    assert words[-2].startswith("beats the champion (0.9470)")
+    assert words[-1] == COMPARISON
