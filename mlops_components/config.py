@@ -176,6 +176,9 @@ SETTINGS: tuple[Setting, ...] = (
             "What preprocessing does with a column that alone predicts the target: stop the "
             "run, drop the column, or proceed with it.",
             _one_of(list(LEAK_POLICIES))),
+    Setting("splitKey", "string", "",
+            "A column (a customer or patient ID) whose value decides each row's split, so all "
+            "rows of one entity share a split; empty: a hash of the feature values."),
     Setting("registerUnchangedData", "boolean", DEFAULT_REGISTER_UNCHANGED_DATA,
             "Register a retrain whose training data is byte for byte the champion's (it can "
             "only tie with it); false holds it back and says so."),
@@ -299,6 +302,7 @@ class StackConfig:
     gate_metric: str
     metric_threshold: str
     leak_policy: str
+    split_key: str
     register_unchanged_data: bool
     class_weight: str
     decision_threshold: str

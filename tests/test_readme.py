@@ -107,7 +107,7 @@ def _data_files(folder: Path) -> None:
     for index in range(3):
         cancer.iloc[index * 60:(index + 1) * 60].to_csv(folder / "shards" / f"part-{index}.csv",
                                                         index=False)
-    diabetes = load_diabetes(as_frame=True).frame.iloc[:160, [0, 2, 3, 8, 10]]
+    diabetes = load_diabetes(as_frame=True).frame
     diabetes.rename(columns={"target": "price"}).to_csv(folder / "house.csv", index=False)
 
 

@@ -430,6 +430,9 @@ ESTIMATOR_FLAG = "estimator"
 SEED_FLAG = "seed"
 LEAK_POLICY_FLAG = "leak-policy"
 """Preprocess flag: what to do with a column that leaks the target (stop, drop, proceed)."""
+SPLIT_KEY_FLAG = "split-key"
+"""Preprocess flag: a column (a customer or patient ID) whose value decides a row's split, so
+every row of one entity shares a split; unset, the split is a hash of the feature values."""
 GATE_METRIC_FLAG = "gate-metric"
 """Evaluate and train flag: the metric the gate compares, so the gaps Evaluate writes are the
 gate's and the decision threshold train.py tunes maximises it."""

@@ -97,6 +97,7 @@ class MlopsStackArgs:
                 metric_threshold=float(config.metric_threshold)
                 if config.metric_threshold else None,
                 leak_policy=config.leak_policy,
+                split_key=config.split_key or None,
                 register_unchanged_data=config.register_unchanged_data,
                 approval_status=ApprovalStatus(config.approval_status),
                 estimator=config.estimator,

@@ -127,6 +127,10 @@ class TrainingPipelineArgs:
     """What preprocessing does with a column that alone predicts the target: stop the run,
     drop the column, or proceed with it. Default: stop."""
 
+    split_key: str | None = None
+    """A column (a customer or patient ID) whose value decides each row's split, so all rows of
+    one entity share a split. Default: None (a hash of each row's feature values)."""
+
     register_unchanged_data: bool = DEFAULT_REGISTER_UNCHANGED_DATA
     """Register a retrain whose training data is exactly the champion's (the default holds it
     back: it can only tie). Default: False."""
@@ -437,7 +441,8 @@ def pipeline_spec(name: str, args: TrainingPipelineArgs, **resolved: Any) -> Pip
         subnets=tuple(args.subnet_ids), security_group_ids=tuple(args.security_group_ids),
         enable_network_isolation=args.enable_network_isolation,
         baseline_margin=args.baseline_margin, champion_margin=args.champion_margin,
-        leak_policy=args.leak_policy, register_unchanged_data=args.register_unchanged_data,
+        leak_policy=args.leak_policy, split_key=args.split_key,
+        register_unchanged_data=args.register_unchanged_data,
         **resolved)
 
 

@@ -369,7 +369,9 @@ def preprocess_step(ctx: BuildContext, profile: Any) -> Any:
                    "--target", ctx.spec.target_column,
                    "--problem-type", ctx.problem_type.value,
                    "--seed", str(ctx.spec.seed),
-                   f"--{contract.LEAK_POLICY_FLAG}", ctx.spec.leak_policy])
+                   f"--{contract.LEAK_POLICY_FLAG}", ctx.spec.leak_policy,
+                   *([f"--{contract.SPLIT_KEY_FLAG}", ctx.spec.split_key]
+                     if ctx.spec.split_key else [])])
     return ProcessingStep(name=StepName.PREPROCESS.value, step_args=step_args,
                           depends_on=[profile],
                           description="Clean, split and fit the feature transforms.")

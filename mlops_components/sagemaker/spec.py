@@ -230,6 +230,9 @@ class PipelineSpec:
     """Default of ``ChampionModelUri``. Default: the no-champion marker's prefix."""
     leak_policy: str = DEFAULT_LEAK_POLICY
     """Preprocess ``--leak-policy``: stop, drop or proceed on a leaking column. Default: stop."""
+    split_key: str | None = None
+    """Preprocess ``--split-key``: the column whose value decides a row's split. Default: None
+    (a hash of each row's feature values)."""
     register_unchanged_data: bool = DEFAULT_REGISTER_UNCHANGED_DATA
     """Default of ``RegisterUnchangedData``: register a model trained on exactly the champion's
     training data. Default: False."""

@@ -103,6 +103,8 @@ def validate_pipeline_spec(spec: PipelineSpec, owner: str | None = None) -> None
                          "an s3://<bucket>/<key or prefix> URI")
     problems.check(spec.leak_policy in LEAK_POLICIES, "leak_policy",
                    f"must be one of {', '.join(LEAK_POLICIES)}", spec.leak_policy)
+    problems.check(spec.split_key != spec.target_column, "split_key",
+                   "must be an ID column, not the target", spec.split_key)
 
     for name in ("processing_instance_type", "training_instance_type",
                  "evaluation_instance_type"):

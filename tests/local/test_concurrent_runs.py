@@ -75,8 +75,8 @@ def test_executions_allocated_at_once_get_distinct_ids(tmp_path):
 def test_three_runs_at_once_on_one_workdir_keep_to_their_own_data(project_dir, tmp_path):
     workdir = tmp_path / "shared-workdir"
     data = {name: small_csv(tmp_path / "data" / f"{name}.csv", rows)
-            for name, rows in (("first", slice(0, 150)), ("second", slice(150, 300)),
-                               ("third", slice(300, 450)))}
+            for name, rows in (("first", slice(0, 189)), ("second", slice(189, 378)),
+                               ("third", slice(378, 569)))}
 
     processes = {name: start_up(project_dir, workdir, path) for name, path in data.items()}
     outputs = {name: process.communicate(timeout=600) for name, process in processes.items()}

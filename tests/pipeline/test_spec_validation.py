@@ -49,6 +49,8 @@ INVALID = [
     ({"champion_margin": "0"}, r"champion_margin must be a finite number \(got '0'\)"),
     ({"champion_model_uri": "models/champion"}, r"champion_model_uri must be an s3://"),
     ({"leak_policy": "ignore"}, r"leak_policy must be one of stop, drop, proceed"),
+    ({"target_column": "churned", "split_key": "churned"},
+     r"split_key must be an ID column, not the target \(got 'churned'\)"),
     ({"metric_threshold": 1.5}, r"metric_threshold must be between 0.0 and 1.0 \(got 1.5\)"),
     ({"metric_threshold": -0.1}, r"metric_threshold must be between 0.0 and 1.0"),
     ({"metric_threshold": math.nan}, r"metric_threshold must be a finite number"),

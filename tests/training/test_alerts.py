@@ -185,6 +185,13 @@ def test_duplicate_rows_even_behind_an_id() -> None:
     assert detect_duplicate_rows(cancer()) is None
 
 
+def test_the_duplicate_alert_says_what_preprocess_does_with_them() -> None:
+    # Preprocess keeps duplicates and hashes each row to its split: copies never straddle
+    # train and test, so the alert must not warn that they inflate scores.
+    message = detect_duplicate_rows(pd.concat([cancer(), cancer().head(12)])).message
+    assert "kept" in message and "same split" in message and "inflate" not in message
+
+
 def test_integer_codes_and_few_levels_are_categorical_hints() -> None:
     rng = np.random.default_rng(0)
     zips = pd.Series(rng.choice([8001, 8004, 3011, 1201, 6900, 4051], 569).astype(float))

@@ -111,4 +111,7 @@ def test_the_quantile_transform_recovers_the_clean_rows(spoiled_split):
     robust = clean_test_r2(spoiled_split, TargetTransform.QUANTILE.value)
     print(f"diabetes-outliers, clean test rows: r2 none={plain:.3f} quantile={robust:.3f}")
     assert plain < 0.1
-    assert robust > 0.3 and robust > plain + 0.2
+    # r2 on ~60 clean test rows swings with the partition: 0.15-0.47 for the quantile model
+    # over 16 split salts (0.11-0.61 over 16 seeds of the earlier random split), always far
+    # above the plain fit's (-5 to -80): useful, where the plain model is worse than a constant.
+    assert robust > 0.1 and robust > plain + 0.2

@@ -143,6 +143,23 @@ def test_leak_policy_is_a_config_key_that_reaches_preprocess():
     assert arguments[arguments.index("--leak-policy") + 1] == "proceed"
 
 
+def test_split_key_is_a_config_key_that_reaches_preprocess_only_when_set():
+    from mlops_components.plan import plan_stack
+    from mlops_components.sagemaker.spec import StepName
+
+    assert parse_config({}).split_key == ""
+    for overrides, expected in (({}, None), ({"splitKey": "customer_id"}, "customer_id")):
+        plan = plan_stack(REPO_ROOT, "dev", overrides)
+        (pipeline,) = [r for r in plan.of_type("aws:sagemaker/pipeline:Pipeline",
+                                               "mlops:index:TrainingPipeline")]
+        steps = json.loads(pipeline.inputs["pipelineDefinition"])["Steps"]
+        (preprocess,) = [step for step in steps if step["Name"] == StepName.PREPROCESS.value]
+        arguments = preprocess["Arguments"]["AppSpecification"]["ContainerArguments"]
+        given = arguments[arguments.index("--split-key") + 1] if "--split-key" in arguments \
+            else None
+        assert given == expected
+
+
 def test_target_transform_is_a_config_key_that_reaches_train():
     from mlops_components.plan import plan_stack
     from mlops_components.sagemaker.spec import StepName

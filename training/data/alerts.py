@@ -512,8 +512,9 @@ def detect_duplicate_rows(frame: pd.DataFrame, id_columns: Sequence[str] = ()) -
              else f"{ignoring_ids} identical apart from ID-like column(s) {list(id_columns)}")
     return _alert(AlertKind.DUPLICATE_ROWS, None,
                   AlertSeverity.WARNING if share >= 0.01 else AlertSeverity.INFO,
-                  f"{count} duplicate rows ({share:.1%}; {which}): they inflate validation "
-                  "scores when copies land in train and test",
+                  f"{count} duplicate rows ({share:.1%}; {which}): kept, and every copy lands "
+                  "in the same split (a row's split is a hash of its feature values), so no "
+                  "copy in train answers a test row; training weighs a row by its copies",
                   exact=exact, ignoring_id_columns=ignoring_ids, share=share)
 
 

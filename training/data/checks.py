@@ -236,8 +236,9 @@ def _classification_problems(
             data_problem(
                 ProblemCode.RARE_CLASS,
                 f"target column '{target}' has class(es) with a single row: "
-                f"{listing(_label_text(rare.index))}; a stratified split needs at least "
-                f"{MIN_ROWS_PER_SPLIT} rows per class (drop those rows or merge the classes)",
+                f"{listing(_label_text(rare.index))}; such a row lands in one split, so the "
+                "model either never learns its class or is never scored on it (drop those "
+                "rows or merge the classes)",
             )
         )
     small = counts[(counts >= MIN_ROWS_PER_SPLIT) & (counts < min_per_class)]

@@ -1,4 +1,4 @@
-"""Data preparation job: validate, clean, split deterministically, fit the feature transformer.
+"""Data preparation job: validate, clean, split by row hash, fit the feature transformer.
 
     python3 training/data/preprocess.py --data-dir /opt/ml/processing/input/data \
         --output-dir /opt/ml/processing/output --target COLUMN --problem-type classification
@@ -18,17 +18,21 @@ text is target-encoded, and a column that alone predicts the target stops the ru
 (``--leak-policy drop`` or ``proceed`` instead). The fitted transformer is part of the model,
 so serving applies the same features to raw requests.
 
+A row's split is a hash of its feature values, or of its ``--split-key`` column
+(`training.data.splits`): a retrain on more rows keeps every old row in its old split, and
+duplicate rows are kept, each copy in the same split. The rule is written into schema.json.
+
 On a processing job with N > 1 instances (input files sharded across them, every instance
 uploading to the same prefix; see `training.cluster.load_cluster`) each host splits its own
-files, seeded as on one host, and writes `train/train-<host>.csv` (likewise validation and
+files by the same row hash (a row lands where one host would put it, as long as the hosts
+agree which columns are ID-like) and writes `train/train-<host>.csv` (likewise validation and
 test); the training and evaluation channels read every file in the folder. Only the primary
 host (algo-1) writes transform/: its schema and transformer are fitted on the primary's shard,
 which is a uniform sample of the files, not on all the data. Train refits the transformer
 inside the model on every host's train rows, and adds to the model's schema.json any class
 the primary's shard lacked; transform/schema.json (feature types, nullability, class labels)
-stays the primary's view. Duplicate rows are dropped within each host's shard only. A
-secondary host given no files logs it and exits 0; the primary without files fails as a single
-host does.
+stays the primary's view. A secondary host given no files logs it and exits 0; the primary
+without files fails as a single host does.
 """
 
 from __future__ import annotations
@@ -45,7 +49,6 @@ if __package__ in (None, ""):  # run as a file by the container: make `training`
 
 import joblib
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from training.cluster import SINGLE_HOST, Cluster, load_cluster
 from training.contract import (
@@ -56,12 +59,19 @@ from training.contract import (
     PROCESSING_DATA_DIR,
     PROCESSING_OUTPUT_DIR,
     SCHEMA_FILE,
+    SPLIT_KEY_FLAG,
     SPLITS,
     TRANSFORM_OUTPUT,
     ProblemType,
 )
 from training.data.checks import checked_schema
-from training.data.features import FeaturePlan, LeakPolicy, build_transformer, plan_features
+from training.data.features import (
+    DropReason,
+    FeaturePlan,
+    LeakPolicy,
+    build_transformer,
+    plan_features,
+)
 from training.data.problems import SchemaError, exit_on_data_error
 from training.data.schema import (
     DatasetSchema,
@@ -73,6 +83,7 @@ from training.data.schema import (
     list_csv_files,
     read_csv_folder,
 )
+from training.data.splits import SplitRule, class_warnings, split_frame
 from training.jsonio import read_json, write_json
 from training.lineage import fingerprint_files, short_digest
 
@@ -83,12 +94,15 @@ def load_expected_features(path: str | Path) -> tuple[Feature, ...]:
 
 
 def clean(data: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
-    """Typed columns in input order, without rows missing the target and without duplicate rows."""
+    """Typed columns in input order, without rows missing the target.
+
+    Duplicate rows stay: the split puts every copy in one split (`training.data.splits`), and
+    dropping them would change the class shares and the weight of the rows that repeat."""
     typed = coerce_features(data, schema.features)
     labelled = data[schema.target].notna()
     typed = typed[labelled]
     typed[schema.target] = coerce_target(data.loc[labelled, schema.target], schema)
-    typed = typed[list(schema.columns)].drop_duplicates()
+    typed = typed[list(schema.columns)]
     if typed.empty:
         raise SchemaError(f"no data left after dropping rows without target '{schema.target}'")
     return typed.reset_index(drop=True)
@@ -109,32 +123,50 @@ def check_fractions(validation_fraction: float, test_fraction: float) -> None:
         )
 
 
-def split_dataset(
-    data: pd.DataFrame,
+def split_rule(
     schema: DatasetSchema,
+    plan: FeaturePlan,
     validation_fraction: float = 0.15,
     test_fraction: float = 0.15,
     seed: int = DEFAULT_SEED,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Train, validation and test frames: disjoint, seeded, stratified by class when possible."""
+    split_key: str | None = None,
+) -> SplitRule:
+    """The split rule: hash the split key, or every feature but the ID-like ones the plan drops
+    (copies that differ only by a row number share a split). SchemaError for a bad key."""
     check_fractions(validation_fraction, test_fraction)
-    stratify = schema.problem_type is ProblemType.CLASSIFICATION
+    if split_key is not None:
+        if split_key == schema.target:
+            raise SchemaError(f"split key '{split_key}' is the target; name an ID column")
+        if split_key not in schema.feature_names:
+            raise SchemaError(f"split key '{split_key}' is not a column of the data "
+                              f"(columns: {schema.feature_names})")
+        columns: tuple[str, ...] = (split_key,)
+    else:
+        id_like = {name for name, reason in plan.dropped.items()
+                   if reason == DropReason.ID_LIKE.value}
+        columns = tuple(name for name in schema.feature_names if name not in id_like)
+        columns = columns or tuple(schema.feature_names)
+    return SplitRule(salt=str(seed), validation_share=validation_fraction,
+                     test_share=test_fraction, columns=columns, key=split_key)
 
-    def _split(frame: pd.DataFrame, size: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-        if stratify:
-            try:
-                return train_test_split(
-                    frame, test_size=size, random_state=seed, stratify=frame[schema.target]
-                )
-            except ValueError as error:  # a class too rare to appear in every split
-                print(f"warning: unstratified split ({error})", file=sys.stderr)
-        return train_test_split(frame, test_size=size, random_state=seed)
 
-    try:
-        rest, test = _split(data, test_fraction)
-        train, validation = _split(rest, validation_fraction / (1.0 - test_fraction))
-    except ValueError as error:
-        raise SchemaError(f"too few rows ({len(data)}) to split: {error}") from error
+def split_dataset(
+    data: pd.DataFrame, schema: DatasetSchema, rule: SplitRule,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Train, validation and test frames by `rule`; a warning line (stderr) for each class
+    missing from a split. SchemaError when a split is empty or the key has missing values."""
+    if rule.key is not None and (missing := int(data[rule.key].isna().sum())):
+        raise SchemaError(f"split key '{rule.key}' has {missing} missing value(s); every row "
+                          "needs one to be placed in a split")
+    train, validation, test = split_frame(data, rule)
+    empty = [name for name, frame in zip(SPLITS, (train, validation, test), strict=True)
+             if frame.empty]
+    if empty:
+        raise SchemaError(f"too few rows ({len(data)}) to split: the {' and '.join(empty)} "
+                          "split(s) would be empty")
+    if schema.problem_type is ProblemType.CLASSIFICATION:
+        for line in class_warnings((train, validation, test), schema.target):
+            print(line, file=sys.stderr)
     return train, validation, test
 
 
@@ -166,6 +198,7 @@ def preprocess(
     keep_id: bool = False,
     keep_constant: bool = False,
     training_data: Mapping[str, Any] | None = None,
+    split_key: str | None = None,
 ) -> dict[str, Any]:
     """Check, clean, split, plan and fit the features on train; write it all under `output_dir`.
 
@@ -178,13 +211,15 @@ def preprocess(
     schema = checked_schema(data, target, problem_type, expected, validation_fraction,
                             test_fraction)
     cleaned = clean(data, schema)
-    frames = split_dataset(cleaned, schema, validation_fraction, test_fraction, seed)
     # The plan reads every labelled row, as Profile's alerts do, so the report and the run
     # agree about a column (on 70% of a small table one noisy row can hide a leak); only the
     # transformer is fitted, on the train split.
     plan = plan_features(cleaned, target, schema.problem_type, keep_id=keep_id,
                          keep_constant=keep_constant, leak_policy=leak_policy, seed=seed)
-    schema = replace(model_schema(schema, plan), training_data=training_data)
+    rule = split_rule(schema, plan, validation_fraction, test_fraction, seed, split_key)
+    frames = split_dataset(cleaned, schema, rule)
+    schema = replace(model_schema(schema, plan), training_data=training_data,
+                     split=rule.to_dict())
     splits = dict(zip(SPLITS, frames, strict=True))
     for name, frame in splits.items():
         path = output_dir / split_file(name, cluster)
@@ -222,6 +257,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         choices=[p.value for p in LeakPolicy],
                         help="a column that alone predicts the target: stop the run (default), "
                              "drop it, or proceed with it")
+    parser.add_argument(f"--{SPLIT_KEY_FLAG}", dest="split_key", default=None,
+                        help="a column (customer or patient ID) whose value decides each row's "
+                             "split (default: a hash of the feature values)")
     parser.add_argument("--keep-id", action="store_true",
                         help="keep ID-like columns as features (default: dropped)")
     parser.add_argument("--keep-constant", action="store_true",
@@ -254,6 +292,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         keep_id=args.keep_id,
         keep_constant=args.keep_constant,
         training_data=training_data,
+        split_key=args.split_key,
     )
     host = f"{cluster.current_host}: " if cluster.is_multi_host else ""
     print(host + " ".join(f"{key}={value}" for key, value in counts.items())

@@ -50,6 +50,9 @@ class DatasetSchema:
     training_data: Mapping[str, Any] | None = None
     """Fingerprint of the input files preprocess read (`training.lineage.fingerprint_files`):
     which data the model was trained on. None in schemas written before it existed."""
+    split: Mapping[str, Any] | None = None
+    """The rule that assigned rows to train, validation and test (`training.data.splits.
+    SplitRule.to_dict`). None in schemas written before it existed."""
 
     @property
     def feature_names(self) -> list[str]:
@@ -76,6 +79,7 @@ class DatasetSchema:
             "class_labels": None if self.class_labels is None else list(self.class_labels),
             "dropped": dict(self.dropped or {}),
             **({"training_data": dict(self.training_data)} if self.training_data else {}),
+            **({"split": dict(self.split)} if self.split else {}),
         }
 
     @classmethod
@@ -89,6 +93,7 @@ class DatasetSchema:
             class_labels=None if labels is None else tuple(labels),
             dropped=dict(data.get("dropped") or {}),
             training_data=data.get("training_data") or None,
+            split=data.get("split") or None,
         )
 
 
