@@ -22,6 +22,7 @@ from training.contract import (
     CHAMPION_COMPARISON,
     CHAMPION_DATA_DIGEST,
     CHAMPION_GAP,
+    CHAMPION_GAP_HIGH,
     CHAMPION_PRESENT,
     DATA_DIGEST,
     DATA_UNCHANGED,
@@ -260,13 +261,32 @@ def _gate_in_words(run: LocalRun) -> list[str]:
     words.append(against("trivial baseline", "baseline", BASELINE_GAP,
                          PipelineParameter.BASELINE_MARGIN))
     if gate.get(CHAMPION_PRESENT):
-        words.append(against("champion", "champion", CHAMPION_GAP,
-                             PipelineParameter.CHAMPION_MARGIN))
+        words.append(_against_champion(gate, float(parameters.get(
+            PipelineParameter.CHAMPION_MARGIN.value, math.nan))))
         if gate.get(CHAMPION_COMPARISON):
             words.append(gate[CHAMPION_COMPARISON])
     else:
         words.append(gate.get("champion_note") or "no champion yet")
     return words
+
+
+def _against_champion(gate: dict[str, Any], needed: float) -> str:
+    """The champion check as the gate decides it: on the top of the paired interval of the
+    gap (CHAMPION_GAP_HIGH), so a challenger trailing within the noise passes and says so."""
+    gap, value = gate.get(CHAMPION_GAP), _fmt(gate.get("champion"))
+    if gap is None:
+        return "was not compared with the champion"
+    high = gate.get(CHAMPION_GAP_HIGH, gap)
+    verdict = comparison_verdict(gap)
+    if high < needed:
+        return (f"is worse than the champion ({value}) beyond the noise (gap {_fmt(gap)}; the "
+                f"top of its 95 % interval {_fmt(high)} is below the margin {needed:g})")
+    if verdict == "matches":
+        return f"matches the champion ({value}): a tie, which the margin {needed:g} accepts"
+    if verdict == "beats" and gap >= needed:
+        return f"beats the champion ({value}) by the margin {needed:g} (gap {_fmt(gap)})"
+    return (f"{verdict} the champion ({value}) within the noise (gap {_fmt(gap)}; the top of "
+            f"its 95 % interval {_fmt(high)} reaches the margin {needed:g})")
 
 
 def _fmt(value: Any) -> str:

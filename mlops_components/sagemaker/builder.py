@@ -544,11 +544,12 @@ def _customer_metadata(ctx: BuildContext, profile: Any, evaluate: Any) -> dict[s
 
 def gate_step(ctx: BuildContext, evaluate: Any, report: Any, register: Any) -> Any:
     """Go on to the new-data check only if the test split is large enough to decide, the gate
-    metric meets MetricThreshold, beats the trivial baseline by BaselineMargin, and is at
-    least as good as the champion (when there is one) by ChampionMargin.
+    metric meets MetricThreshold, beats the trivial baseline by BaselineMargin, and is not
+    worse than the champion (when there is one) beyond the noise: the top of the paired
+    interval of the champion gap reaches ChampionMargin (see DEFAULT_CHAMPION_MARGIN).
 
     Conditions compare two values and pipeline expressions cannot subtract, so Evaluate
-    writes the gaps (``gate.baseline_gap``, ``gate.champion_gap``, positive = better, see
+    writes the gaps (``gate.baseline_gap``, ``gate.champion_gap_high``, positive = better, see
     ``training.contract.gate_gap``) and the test split's verdict, and the conditions compare
     them with the margins.
     """
@@ -570,6 +571,7 @@ def gate_step(ctx: BuildContext, evaluate: Any, report: Any, register: Any) -> A
     metric_value = _json_value(evaluate, report, ctx.gate.json_path)
     baseline_gap = value(contract.BASELINE_GAP)
     champion_gap = value(contract.CHAMPION_GAP)
+    champion_gap_high = value(contract.CHAMPION_GAP_HIGH)
     champion_present = value(contract.CHAMPION_PRESENT)
     test_rows = value(contract.TEST_ROWS)
     test_split_sufficient = value(contract.TEST_SPLIT_SUFFICIENT)
@@ -584,7 +586,7 @@ def gate_step(ctx: BuildContext, evaluate: Any, report: Any, register: Any) -> A
         ConditionGreaterThanOrEqualTo(left=baseline_gap, right=baseline_margin),
         ConditionOr(conditions=[
             ConditionEquals(left=champion_present, right=0),
-            ConditionGreaterThanOrEqualTo(left=champion_gap, right=champion_margin),
+            ConditionGreaterThanOrEqualTo(left=champion_gap_high, right=champion_margin),
         ]),
         ConditionEquals(left=test_split_sufficient, right=1),
     ]
@@ -596,6 +598,7 @@ def gate_step(ctx: BuildContext, evaluate: Any, report: Any, register: Any) -> A
             "); gap to the trivial baseline =", baseline_gap,
             "(BaselineMargin: at least", baseline_margin,
             "); gap to the champion =", champion_gap,
+            ", top of its 95 % interval =", champion_gap_high,
             "(ChampionMargin: at least", champion_margin,
             "; champion present:", champion_present,
             "); test rows =", test_rows,
@@ -611,8 +614,8 @@ def gate_step(ctx: BuildContext, evaluate: Any, report: Any, register: Any) -> A
         if_steps=[new_data_step(ctx, evaluate, report, register)],
         else_steps=[fail],
         description=f"Go on only if {ctx.gate.name} meets MetricThreshold, beats the trivial "
-                    "baseline and is at least as good as the champion by their margins, on a "
-                    "test split large enough to decide.",
+                    "baseline by BaselineMargin, is not worse than the champion beyond the "
+                    "noise (ChampionMargin), on a test split large enough to decide.",
     )
 
 

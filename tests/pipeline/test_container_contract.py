@@ -315,7 +315,7 @@ def test_quality_gate_compares_the_gate_metric_with_the_threshold(variant, compa
          "RightValue": {"Get": "Parameters.BaselineMargin"}},
         {"Type": "Or", "Conditions": [
             {"Type": "Equals", "LeftValue": gate_value("champion_present"), "RightValue": 0},
-            {"Type": "GreaterThanOrEqualTo", "LeftValue": gate_value("champion_gap"),
+            {"Type": "GreaterThanOrEqualTo", "LeftValue": gate_value("champion_gap_high"),
              "RightValue": {"Get": "Parameters.ChampionMargin"}}]},
         {"Type": "Equals", "LeftValue": gate_value("test_split_sufficient"), "RightValue": 1},
     ]
@@ -323,6 +323,7 @@ def test_quality_gate_compares_the_gate_metric_with_the_threshold(variant, compa
     assert [step["Name"] for step in gate["ElseSteps"]] == ["QualityGateFailed"]
     message = gate["ElseSteps"][0]["Arguments"]["ErrorMessage"]["Std:Join"]
     for value in (metric_value, gate_value("baseline_gap"), gate_value("champion_gap"),
+                  gate_value("champion_gap_high"),
                   gate_value("test_rows"), gate_value("test_split_sufficient"),
                   {"Get": "Parameters.MetricThreshold"}, {"Get": "Parameters.BaselineMargin"},
                   {"Get": "Parameters.ChampionMargin"}):

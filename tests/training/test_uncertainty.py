@@ -17,6 +17,8 @@ from sklearn.tree import DecisionTreeClassifier
 from training import plots
 from training.contract import (
     CHAMPION_COMPARISON,
+    CHAMPION_GAP,
+    CHAMPION_GAP_HIGH,
     CHAMPION_GAP_INTERVAL,
     EVALUATION_SECTION,
     METRIC_NAMES,
@@ -117,6 +119,40 @@ def test_a_paired_comparison_sees_a_difference_the_unpaired_intervals_hide():
                                           [-0.012, 0.020]).endswith("not distinguishable")
     assert "95 % interval [-0.012, +0.020]" in resampling.comparison_in_words(
         "accuracy", 0.951, 0.947, 0.004, [-0.012, 0.020])
+
+
+def _gate_against(challenger: np.ndarray, champion: np.ndarray, y: np.ndarray,
+                  with_resamples: bool = True) -> dict:
+    problem_type = "classification"
+    outcomes = {name: (labels, np.eye(2)[labels], [0, 1])
+                for name, labels in (("model", challenger), ("champion", champion))}
+    scores = {name: compute_metrics(problem_type, y, *outcome)
+              for name, outcome in outcomes.items()}
+    resampled = resampling.bootstrap(problem_type, y, outcomes, ["accuracy"]) \
+        if with_resamples else None
+    return evaluate.gate_values("accuracy", scores["model"], scores["model"], scores["champion"],
+                                None, {}, resampled=resampled)
+
+
+def test_the_gate_reads_the_top_of_the_paired_interval_so_noise_does_not_refuse():
+    """A challenger 2 rows behind on 100 (within the noise) reaches the default margin 0; one
+    30 rows behind does not; without resamples the point gap decides, as before."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 100)
+    champion = np.where(rng.random(100) < 0.9, y, 1 - y)
+    right = np.flatnonzero(champion == y)
+    close, far = champion.copy(), champion.copy()
+    close[right[:2]] = 1 - y[right[:2]]
+    far[right[:30]] = 1 - y[right[:30]]
+
+    trailing = _gate_against(close, champion, y)
+    assert trailing[CHAMPION_GAP] == pytest.approx(-0.02)
+    assert trailing[CHAMPION_GAP_HIGH] == trailing[CHAMPION_GAP_INTERVAL][1] >= 0.0
+    worse = _gate_against(far, champion, y)
+    assert worse[CHAMPION_GAP_HIGH] == worse[CHAMPION_GAP_INTERVAL][1] < 0.0
+    assert worse[CHAMPION_COMPARISON].endswith("the challenger is worse")
+    unresampled = _gate_against(close, champion, y, with_resamples=False)
+    assert unresampled[CHAMPION_GAP_HIGH] == unresampled[CHAMPION_GAP] < 0.0
 
 
 class ConstantModel:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from mlops_components.cli import render
 from mlops_components.sagemaker.spec import PipelineParameter
 from training.contract import (
     BASELINE_GAP,
     CHAMPION_COMPARISON,
     CHAMPION_GAP,
+    CHAMPION_GAP_HIGH,
     CHAMPION_PRESENT,
     EVALUATION_FILE,
     EVALUATION_OUTPUT,
@@ -33,3 +36,22 @@ def test_the_summary_states_the_paired_comparison_in_words(monkeypatch):
     words = render._gate_in_words(run)
     assert words[-2].startswith("beats the champion (0.9470)")
     assert words[-1] == COMPARISON
+
+
+@pytest.mark.parametrize(("gap", "high", "expected"), [
+    (-0.007, 0.015, "trails the champion (0.9470) within the noise (gap -0.0070; the top of its "
+                    "95 % interval 0.0150 reaches the margin 0)"),
+    (-0.08, -0.02, "is worse than the champion (0.9470) beyond the noise (gap -0.0800; the top "
+                   "of its 95 % interval -0.0200 is below the margin 0)"),
+    (0.0, 0.0, "matches the champion (0.9470): a tie, which the margin 0 accepts"),
+])
+def test_the_champion_sentence_decides_as_the_gate_does(monkeypatch, gap, high, expected):
+    gate = {"metric": "balanced_accuracy", "model": 0.94, "baseline": 0.5, BASELINE_GAP: 0.44,
+            CHAMPION_PRESENT: 1, "champion": 0.947, CHAMPION_GAP: gap, CHAMPION_GAP_HIGH: high}
+    files = {(EVALUATION_OUTPUT, EVALUATION_FILE): {"gate": gate}}
+    monkeypatch.setattr(render, "_step_file", lambda run, output, name: files.get((output, name)))
+    run = SimpleNamespace(execution=SimpleNamespace(parameters={
+        PipelineParameter.METRIC_THRESHOLD.value: 0.8,
+        PipelineParameter.BASELINE_MARGIN.value: 0.05,
+        PipelineParameter.CHAMPION_MARGIN.value: 0.0}))
+    assert render._gate_in_words(run)[-1] == expected

@@ -60,6 +60,7 @@ from training.contract import (
     CHAMPION_COMPARISON,
     CHAMPION_DATA_DIGEST,
     CHAMPION_GAP,
+    CHAMPION_GAP_HIGH,
     CHAMPION_GAP_INTERVAL,
     CHAMPION_PRESENT,
     CHAMPION_SECTION,
@@ -220,6 +221,7 @@ def gate_values(metric: str, model: dict[str, float], baseline: dict[str, float]
         CHAMPION_PRESENT: 0 if champion is None else 1,
         CHAMPION_GAP: 0.0 if champion is None else _gap(metric, model[metric], champion[metric]),
     }
+    values[CHAMPION_GAP_HIGH] = values[CHAMPION_GAP]
     if champion is not None:
         values["champion"] = champion[metric]
     if resampled is not None:
@@ -228,6 +230,9 @@ def gate_values(metric: str, model: dict[str, float], baseline: dict[str, float]
             gaps = resampling.paired_gaps(metric, resampled["model"][metric],
                                           resampled["champion"][metric])
             values[CHAMPION_GAP_INTERVAL] = resampling.interval(gaps)
+            high = values[CHAMPION_GAP_INTERVAL][1]
+            if math.isfinite(high):  # never below the point gap: noise only forgives
+                values[CHAMPION_GAP_HIGH] = max(high, values[CHAMPION_GAP])
             values[CHAMPION_COMPARISON] = resampling.comparison_in_words(
                 metric, model[metric], champion[metric], values[CHAMPION_GAP],
                 values[CHAMPION_GAP_INTERVAL])
