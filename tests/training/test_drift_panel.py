@@ -252,13 +252,15 @@ def test_the_g_test_holds_its_false_alarm_rate_where_psi_does_not():
 
 
 def test_each_decision_says_the_rows_it_rests_on_and_small_windows_need_more_evidence():
+    """Each of the 10 equal-count buckets expects a tenth of the window: below 50 rows (10 x
+    ``min_expected_rows``) adjacent ones are merged, 40 rows are compared on 5 bins."""
     baseline, training, _ = panel_case("cancer")
-    small = check_frame(sample(training, 100, 7)[baseline.names], baseline)
+    small = check_frame(sample(training, 40, 7)[baseline.names], baseline)
     large = check_frame(sample(training, 2000, 8)[baseline.names], baseline)
     few, many = by_name(small)["mean radius"], by_name(large)["mean radius"]
-    assert (few["rows"], many["rows"]) == (100, 2000)
+    assert (few["rows"], many["rows"]) == (40, 2000)
     assert few["baseline_rows"] == many["baseline_rows"] == len(training)
-    assert many["metrics"]["psi"]["bins"] > few["metrics"]["psi"]["bins"]
+    assert (few["metrics"]["psi"]["bins"], many["metrics"]["psi"]["bins"]) == (5, 10)
     assert large["decision"]["tests"] == 3 * len(baseline.features)
     assert many["metrics"]["ks"]["alpha"] == pytest.approx(0.001 / (3 * len(baseline.features)),
                                                          rel=1e-2)
