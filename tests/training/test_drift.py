@@ -545,3 +545,25 @@ def test_a_one_and_a_half_fold_shift_of_a_lognormal_feature_has_twice_the_psi_of
     ratios = np.divide(psi_quantile, psi_equal_width)
     assert np.median(ratios) >= 2, (psi_quantile, psi_equal_width)
 
+
+@pytest.mark.parametrize("sketch", [True, False])
+def test_the_training_rows_themselves_show_no_drift(tmp_path, sketch):
+    """Skewed, integer, few-valued, constant and partly missing columns: the baseline's own
+    rows have the baseline's bucket counts, PSI 0 and no alarm."""
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({
+        "skewed": rng.lognormal(size=2000),
+        "count": rng.poisson(2.0, size=2000),
+        "flag": (rng.random(2000) < 0.1).astype(int),
+        "constant": 4.0,
+        "gappy": np.where(rng.random(2000) < 0.2, np.nan, rng.normal(size=2000)),
+    })
+    write_statistics(frame, tmp_path / "baseline", sketch=sketch)
+    baseline = load_baseline(tmp_path / "baseline")
+    report = drift.check_frame(frame, baseline)
+    assert report["drift"] is False
+    for feature, window in zip(baseline.features, report["features"], strict=True):
+        assert window["current"]["bucket_counts"] == feature.counts.tolist(), feature.name
+        assert window["metrics"]["psi"]["value"] == 0.0, feature.name
+        assert window["metrics"]["ks"]["value"] == 0.0, feature.name
+    assert len(baseline.features[3].counts) == 1 and len(baseline.features[2].counts) == 2
