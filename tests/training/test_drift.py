@@ -481,8 +481,8 @@ def test_bin_counts_are_searchsorted_bincount_with_ties_infinities_and_nan(point
 def test_profile_and_the_drift_check_count_a_value_on_a_bucket_edge_in_the_same_bucket(
         tmp_path, sketch):
     """The baseline's buckets over [0, 8] (one per value up to 7, then (7, 8]) have an edge at
-    4.0: both 4s count in the bucket below it when Profile writes the baseline and when the drift check bins the same values,
-    so identical traffic has PSI 0."""
+    4.0: both 4s count in the bucket below it when Profile writes the baseline and when the
+    drift check bins the same values, so identical traffic has PSI 0."""
     values = [0, 1, 2, 3, 4, 4, 5, 6, 7, 8]
     frame = pd.DataFrame({"x": values})
     statistics = baseline_statistics(frame, [Feature("x", FeatureType.NUMERIC)])

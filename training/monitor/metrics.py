@@ -32,7 +32,8 @@ class DriftThresholds:
     """When a feature counts as drifted: a change too large to be chance AND large enough to matter.
 
     Chance. A window of n rows drawn from the training distribution still differs from the
-    baseline's N rows: on 10 buckets its expected PSI is about 9/n_eff (n_eff = nN/(n+N)),
+    baseline's N rows: on k buckets its expected PSI is about (k-1)/n_eff (n_eff = nN/(n+N);
+    a numeric baseline has k = 10 buckets of equal training counts, fewer when values tie),
     and on a few hundred rows of sparse buckets PSI passes any fixed level (0.2) by chance.
     So every metric comes with the p-value of a two-sample test of "same distribution" on
     exactly the rows it compares: the G-test of homogeneity (likelihood ratio, chi-square
