@@ -251,6 +251,17 @@ def test_the_g_test_holds_its_false_alarm_rate_where_psi_does_not():
     assert 1 - (1 - fixed) ** 30 > 0.8
 
 
+def test_the_g_test_is_not_liberal_on_the_smallest_judged_window_of_ten_equal_buckets():
+    """50 rows (``min_rows``) on a numeric baseline's ten equal-count buckets: five expected
+    rows a bin, where G's chi-square tail is too thin (p < alpha in 1.5 alpha of unshifted
+    draws); Williams' correction brings it to about 1.2 alpha."""
+    rng = np.random.default_rng(0)
+    shares, alpha, draws = np.full(10, 0.1), 0.01, 20_000
+    below = np.mean([g_test_p_value(rng.multinomial(5000, shares), rng.multinomial(50, shares))
+                     < alpha for _ in range(draws)])
+    assert 0.8 * alpha < below < 1.35 * alpha, below
+
+
 def test_each_decision_says_the_rows_it_rests_on_and_small_windows_need_more_evidence():
     """Each of the 10 equal-count buckets expects a tenth of the window: below 50 rows (10 x
     ``min_expected_rows``) adjacent ones are merged, 40 rows are compared on 5 bins."""
