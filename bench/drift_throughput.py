@@ -36,8 +36,8 @@ RECORDS_PER_FILE = 50_000
 
 
 def write_baseline(folder: Path, sample: np.ndarray, names: list[str]) -> Path:
-    """Model Monitor statistics.json of `sample`, as Profile writes it (10 equal-width
-    buckets per feature, `training.baseline`), without the sketch (CDFs read off buckets)."""
+    """Model Monitor statistics.json of `sample`, as Profile writes it (10 buckets of equal
+    counts per feature, `training.baseline`), without the sketch (CDFs read off buckets)."""
     from training.baseline import FORMAT_VERSION, numeric_feature_statistics
 
     features = []

@@ -49,7 +49,8 @@ MONITOR_FEATURE_TYPES: dict[str, FeatureType] = {
 }
 """Model Monitor's inferred types and the feature type each one is here."""
 NUMERIC_BUCKETS = 10
-"""Model Monitor materialises a numeric distribution as 10 buckets."""
+"""Buckets of a numeric distribution (as Model Monitor's 10), each holding a tenth of the
+baseline's values; fewer when the column has fewer distinct values (`quantile_edges`)."""
 KLL_PARAMETERS = {"c": 0.64, "k": 2048.0}
 """The KLL sketch parameters Model Monitor writes."""
 MAX_DOMAIN_VALUES = 100
@@ -125,22 +126,41 @@ def bucket_counts(edges: Sequence[float], values: Any, present: int | None = Non
                              minlength=len(edges) + 1)
         counts[-1] -= len(values) - present  # NaN sorts after every edge
         return counts
-    at_most = [np.count_nonzero(values <= edge) for edge in edges.tolist()]
+    at_most = np.array([np.count_nonzero(values <= edge) for edge in edges.tolist()],
+                       dtype=np.int64)
     return np.diff(at_most, prepend=0, append=present)
 
 
-def equal_width_buckets(values: Sequence[float], buckets: int = NUMERIC_BUCKETS) -> list[dict]:
-    """`buckets` equal-width buckets over [min, max] with their counts (see `bucket_counts`
-    for the bucket a value on an edge counts in)."""
-    if not values:
+def quantile_edges(values: Sequence[float], buckets: int = NUMERIC_BUCKETS) -> list[float]:
+    """Bounds of about `buckets` buckets holding equal shares of `values`: [min, edges..., max].
+
+    The one choice of a numeric baseline's buckets. The inner edges are the 1/buckets, ...,
+    (buckets-1)/buckets quantiles of the values (the smallest value with at least that share
+    at or below it), so under `bucket_counts`' rule (a value on an edge counts in the bucket
+    below) every bucket holds about len(values)/buckets of them. Equal widths would not: on a
+    skewed feature most rows share one bucket and PSI barely sees a shift. Tied quantiles
+    merge and an edge at the maximum is dropped, so every bucket holds at least one value: a
+    column of k < buckets distinct values gets k buckets (one per value), a constant column
+    one. The edges are values of the column, which statistics.json stores exactly.
+    """
+    ordered = sorted(values)
+    if not ordered:
         return []
-    low, high = min(values), max(values)
-    width = (high - low) / buckets
-    edges = [low + i * width for i in range(buckets)] + [high]
+    n, maximum = len(ordered), ordered[-1]
+    inner = {ordered[-(-share * n // buckets) - 1] for share in range(1, buckets)}
+    return [ordered[0], *sorted(edge for edge in inner if edge < maximum), maximum]
+
+
+def quantile_buckets(values: Sequence[float], buckets: int = NUMERIC_BUCKETS) -> list[dict]:
+    """The buckets of `quantile_edges` with their counts under `bucket_counts`, as
+    statistics.json's ``kll.buckets`` lists them (unequal widths are valid there)."""
+    edges = quantile_edges(values, buckets)
+    if not edges:
+        return []
     counts = bucket_counts(edges[1:-1], values).tolist()
     return [
         {"lower_bound": edges[i], "upper_bound": edges[i + 1], "count": counts[i]}
-        for i in range(buckets)
+        for i in range(len(counts))
     ]
 
 
@@ -153,9 +173,10 @@ def sketch_sample(values: Sequence[float], k: int = int(KLL_PARAMETERS["k"])) ->
 
 
 def numeric_feature_statistics(name: str, column: Any) -> dict[str, Any]:
-    """A numeric feature's entry: moments (population std_dev), 10 KLL buckets and the sketch."""
+    """A numeric feature's entry: moments (population std_dev), up to 10 KLL buckets of equal
+    counts (`quantile_buckets`) and the sketch."""
     present, missing = _present(column)
-    values = [float(v) for v in present]
+    values = sorted(float(v) for v in present)  # so the sorts of the buckets and sketch are O(n)
     inferred = INTEGRAL if all(v.is_integer() for v in values) else FRACTIONAL
     count = len(values)
     total = math.fsum(values)
@@ -173,7 +194,7 @@ def numeric_feature_statistics(name: str, column: Any) -> dict[str, Any]:
             "max": max(values, default=0.0),
             "distribution": {
                 "kll": {
-                    "buckets": equal_width_buckets(values),
+                    "buckets": quantile_buckets(values),
                     "sketch": {"parameters": dict(KLL_PARAMETERS), "data": [sketch_sample(values)]},
                 }
             },

@@ -15,8 +15,10 @@ from training.baseline import (
     MONITORING_CONFIG,
     baseline_constraints,
     baseline_statistics,
-    equal_width_buckets,
+    bucket_counts,
     parse_statistics,
+    quantile_buckets,
+    quantile_edges,
     read_baseline,
     sketch_sample,
 )
@@ -113,8 +115,12 @@ def test_profile_writes_files_valid_against_the_published_schemas(run_name, requ
     assert statistics["version"] == constraints["version"] == 0.0
     assert constraints["monitoring_config"] == MONITORING_CONFIG
     for feature in statistics["features"]:
-        if "numerical_statistics" in feature:
-            assert len(feature["numerical_statistics"]["distribution"]["kll"]["buckets"]) == 10
+        if "numerical_statistics" in feature:  # 10 buckets of a tenth each, fewer if tied
+            stats = feature["numerical_statistics"]
+            counts = [b["count"] for b in stats["distribution"]["kll"]["buckets"]]
+            present = stats["common"]["num_present"]
+            assert sum(counts) == present and min(counts) > 0 and len(counts) <= 10
+            assert len(counts) == 10 or max(counts) > present / 10
     names = [f["name"] for f in statistics["features"]]
     assert [f["name"] for f in constraints["features"]] == names
     assert run.target not in names
@@ -153,20 +159,75 @@ def test_domains_are_listed_for_small_cardinality_only():
 # --- the pieces ----------------------------------------------------------------------------------
 
 
-def test_equal_width_buckets_count_a_value_on_an_edge_in_the_bucket_below():
-    values = [0.0, 0.5, 1.0, 9.99, 10.0, 10.0]
-    buckets = equal_width_buckets(values)
-    _, edges = np.histogram(values, bins=10)
-    counts = np.bincount(np.searchsorted(edges[1:-1], values, side="left"), minlength=10)
-    assert [b["count"] for b in buckets] == counts.tolist() == [3, 0, 0, 0, 0, 0, 0, 0, 0, 3]
-    assert [b["upper_bound"] for b in buckets] == pytest.approx(edges[1:].tolist())
+def numeric_buckets(values) -> list[dict]:
+    """The kll buckets baseline_statistics writes for a numeric column of `values`."""
+    statistics = baseline_statistics(pd.DataFrame({"x": values}),
+                                     [Feature("x", FeatureType.NUMERIC)])
+    return statistics["features"][0]["numerical_statistics"]["distribution"]["kll"]["buckets"]
 
 
-def test_a_constant_column_has_ten_empty_width_buckets_holding_every_value():
-    buckets = equal_width_buckets([4.0, 4.0, 4.0])
+def test_a_lognormal_feature_spreads_over_ten_buckets_of_equal_counts():
+    """Equal widths over [min, max] put 83 % of a lognormal sample in the first bucket."""
+    values = np.random.default_rng(0).lognormal(size=5000)
+    buckets = numeric_buckets(values)
     assert len(buckets) == 10
-    assert sum(b["count"] for b in buckets) == 3
-    assert {(b["lower_bound"], b["upper_bound"]) for b in buckets} == {(4.0, 4.0)}
+    assert max(b["count"] for b in buckets) <= 0.15 * len(values)
+    assert [b["count"] for b in buckets] == [500] * 10
+    deciles = np.quantile(values, np.arange(1, 10) / 10, method="inverted_cdf")
+    assert [b["upper_bound"] for b in buckets[:-1]] == deciles.tolist()
+    assert (buckets[0]["lower_bound"], buckets[-1]["upper_bound"]) == (values.min(), values.max())
+
+
+@pytest.mark.parametrize("values", [
+    np.random.default_rng(1).lognormal(size=997),
+    np.random.default_rng(2).poisson(1.5, size=800).astype(float),
+    [0.0] * 95 + [1.0] * 5,
+    [2.0**i for i in range(20)] + [np.nan] * 4,
+    [4.0, 4.0, 4.0],
+    [0.0, 0.5, 1.0, 9.99, 10.0, 10.0],
+])
+def test_bucket_counts_on_the_baselines_own_values_reproduce_its_counts(values):
+    """The drift check bins traffic with `bucket_counts` on the stored upper bounds: on the
+    training values it finds exactly the stored counts, and no bucket is empty."""
+    buckets = numeric_buckets(values)
+    present = np.asarray(values, float)[~np.isnan(np.asarray(values, float))]
+    uppers = [b["upper_bound"] for b in buckets]
+    stored = [b["count"] for b in buckets]
+    assert bucket_counts(uppers[:-1], values).tolist() == stored
+    assert sum(stored) == len(present) and min(stored) > 0
+    assert uppers == sorted(set(uppers))  # strictly increasing: tied edges merged
+    assert [b["lower_bound"] for b in buckets[1:]] == uppers[:-1]
+    assert (buckets[0]["lower_bound"], uppers[-1]) == (present.min(), present.max())
+
+
+def test_a_value_on_an_edge_counts_in_the_bucket_below_and_tied_edges_merge():
+    values = [0.0, 0.5, 1.0, 9.99, 10.0, 10.0]
+    assert quantile_edges(values) == [0.0, 0.0, 0.5, 1.0, 9.99, 10.0]
+    assert [b["count"] for b in quantile_buckets(values)] == [1, 1, 1, 1, 2]
+
+
+def test_an_integer_column_with_few_distinct_values_gets_one_bucket_per_value():
+    values = [0] * 50 + [1] * 30 + [2] * 15 + [3] * 5
+    buckets = numeric_buckets(values)
+    assert [(b["lower_bound"], b["upper_bound"]) for b in buckets] == [
+        (0.0, 0.0), (0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]
+    assert [b["count"] for b in buckets] == [50, 30, 15, 5]
+
+
+def test_a_constant_column_has_one_bucket_holding_every_value():
+    assert numeric_buckets([4.0, 4.0, 4.0]) == [
+        {"lower_bound": 4.0, "upper_bound": 4.0, "count": 3}]
+
+
+def test_missing_values_are_counted_as_missing_and_in_no_bucket():
+    statistics = baseline_statistics(pd.DataFrame({"x": [np.nan, 3.0, None, 1.0, 2.0]}),
+                                     [Feature("x", FeatureType.NUMERIC)])
+    stats = statistics["features"][0]["numerical_statistics"]
+    assert stats["common"] == {"num_present": 3, "num_missing": 2}
+    assert [(b["lower_bound"], b["upper_bound"], b["count"])
+            for b in stats["distribution"]["kll"]["buckets"]] == [
+        (1.0, 1.0, 1), (1.0, 2.0, 1), (2.0, 3.0, 1)]
+    assert quantile_buckets([]) == numeric_buckets([np.nan, np.nan]) == []
 
 
 def test_the_sketch_keeps_every_value_up_to_k_and_k_spread_values_beyond():
@@ -194,9 +255,11 @@ def test_read_baseline_reads_the_published_example():
 def test_read_baseline_round_trips_what_profile_wrote(classification_run, cancer_frame):
     baselines = {b.name: b for b in read_baseline(classification_run.baseline / "statistics.json")}
     radius = baselines["worst radius"]
-    counts, edges = np.histogram(cancer_frame["worst radius"], bins=10)
-    assert list(radius.counts) == counts.tolist()
-    assert list(radius.edges) == pytest.approx(edges.tolist())
+    values = cancer_frame["worst radius"].to_numpy()
+    deciles = np.quantile(values, np.arange(1, 10) / 10, method="inverted_cdf")
+    assert list(radius.edges) == [values.min(), *deciles, values.max()]
+    assert list(radius.counts) == bucket_counts(deciles, values).tolist()
+    assert max(radius.counts) - min(radius.counts) <= 2  # a tenth each, ties aside
     band = baselines["size_band"]
     assert band.categories == cancer_frame["size_band"].value_counts().astype(float).to_dict()
     assert band.item_count == len(cancer_frame)

@@ -34,7 +34,7 @@ from training.data.schema import Feature
 from training.monitor import drift
 from training.monitor.cloudwatch import cloudwatch_metric_data, publish_metrics
 from training.monitor.metrics import DriftThresholds, js_distance, psi
-from training.monitor.reference import DriftInputError, load_baseline
+from training.monitor.reference import DriftInputError, baseline_of_document, load_baseline
 from training.monitor.report import STATUS_LOW_TRAFFIC, STATUS_NO_TRAFFIC, STATUS_OK
 from training.monitor.window import NumericWindow
 
@@ -480,9 +480,9 @@ def test_bin_counts_are_searchsorted_bincount_with_ties_infinities_and_nan(point
 @pytest.mark.parametrize("sketch", [True, False])  # bucket counts, or read off the CDF grid
 def test_profile_and_the_drift_check_count_a_value_on_a_bucket_edge_in_the_same_bucket(
         tmp_path, sketch):
-    """The baseline's buckets over [0, 8] have an edge at 4.0: both 4s count in the bucket
-    below it when Profile writes the baseline and when the drift check bins the same values,
-    so identical traffic has PSI 0."""
+    """The baseline's buckets over [0, 8] (one per value up to 7, then (7, 8]) have an edge at
+    4.0: both 4s count in the bucket below it when Profile writes the baseline and when the
+    drift check bins the same values, so identical traffic has PSI 0."""
     values = [0, 1, 2, 3, 4, 4, 5, 6, 7, 8]
     frame = pd.DataFrame({"x": values})
     statistics = baseline_statistics(frame, [Feature("x", FeatureType.NUMERIC)])
@@ -490,7 +490,7 @@ def test_profile_and_the_drift_check_count_a_value_on_a_bucket_edge_in_the_same_
     if not sketch:
         del kll["sketch"]
     written = [bucket["count"] for bucket in kll["buckets"]]
-    assert written == [1, 1, 1, 1, 2, 0, 1, 1, 1, 1]
+    assert written == [1, 1, 1, 1, 2, 1, 1, 1, 1]
     folder = tmp_path / "baseline"
     folder.mkdir()
     (folder / BASELINE_STATISTICS_FILE).write_text(json.dumps(statistics))
@@ -505,3 +505,65 @@ def test_profile_and_the_drift_check_count_a_value_on_a_bucket_edge_in_the_same_
     feature = by_name(report)["x"]
     assert feature["current"]["bucket_counts"] == written
     assert feature["metrics"]["psi"]["value"] == 0.0
+
+
+# --------------------------------------------------------------------------------------
+# Quantile buckets: PSI on a skewed feature
+# --------------------------------------------------------------------------------------
+
+
+def lognormal_baseline(values: np.ndarray, equal_width: bool = False):
+    """The baseline of one lognormal column `x` as Profile writes it, or (`equal_width`) with
+    the 10 equal-width buckets over [min, max] Profile wrote before (counted with the same
+    `bucket_counts`) for comparison."""
+    statistics = baseline_statistics(pd.DataFrame({"x": values}),
+                                     [Feature("x", FeatureType.NUMERIC)])
+    if equal_width:
+        edges = np.linspace(values.min(), values.max(), 11)
+        counts = bucket_counts(edges[1:-1], values)
+        kll = statistics["features"][0]["numerical_statistics"]["distribution"]["kll"]
+        kll["buckets"] = [{"lower_bound": edges[i], "upper_bound": edges[i + 1],
+                           "count": int(counts[i])} for i in range(10)]
+    return baseline_of_document(statistics)
+
+
+def test_a_one_and_a_half_fold_shift_of_a_lognormal_feature_has_twice_the_psi_of_equal_widths():
+    """Equal widths put ~83 % of a lognormal baseline in its first bucket, where a x1.5 shift
+    moves rows within that bucket unseen; equal-count buckets see it (PSI 2.3x, the median
+    over five draws of the ratio on the same data) and every window is flagged."""
+    psi_quantile, psi_equal_width = [], []
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        training = rng.lognormal(size=5000)
+        live = pd.DataFrame({"x": 1.5 * rng.lognormal(size=1000)})
+        report = drift.check_frame(live, lognormal_baseline(training))
+        psi_quantile.append(report["features"][0]["metrics"]["psi"]["value"])
+        assert report["drifted_features"] == ["x"], seed
+        assert report["features"][0]["metrics"]["psi"]["drifted"], seed
+        report = drift.check_frame(live, lognormal_baseline(training, equal_width=True))
+        psi_equal_width.append(report["features"][0]["metrics"]["psi"]["value"])
+    ratios = np.divide(psi_quantile, psi_equal_width)
+    assert np.median(ratios) >= 2, (psi_quantile, psi_equal_width)
+
+
+@pytest.mark.parametrize("sketch", [True, False])
+def test_the_training_rows_themselves_show_no_drift(tmp_path, sketch):
+    """Skewed, integer, few-valued, constant and partly missing columns: the baseline's own
+    rows have the baseline's bucket counts, PSI 0 and no alarm."""
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({
+        "skewed": rng.lognormal(size=2000),
+        "count": rng.poisson(2.0, size=2000),
+        "flag": (rng.random(2000) < 0.1).astype(int),
+        "constant": 4.0,
+        "gappy": np.where(rng.random(2000) < 0.2, np.nan, rng.normal(size=2000)),
+    })
+    write_statistics(frame, tmp_path / "baseline", sketch=sketch)
+    baseline = load_baseline(tmp_path / "baseline")
+    report = drift.check_frame(frame, baseline)
+    assert report["drift"] is False
+    for feature, window in zip(baseline.features, report["features"], strict=True):
+        assert window["current"]["bucket_counts"] == feature.counts.tolist(), feature.name
+        assert window["metrics"]["psi"]["value"] == 0.0, feature.name
+        assert window["metrics"]["ks"]["value"] == 0.0, feature.name
+    assert len(baseline.features[3].counts) == 1 and len(baseline.features[2].counts) == 2

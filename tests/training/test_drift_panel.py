@@ -251,14 +251,27 @@ def test_the_g_test_holds_its_false_alarm_rate_where_psi_does_not():
     assert 1 - (1 - fixed) ** 30 > 0.8
 
 
+def test_the_g_test_is_not_liberal_on_the_smallest_judged_window_of_ten_equal_buckets():
+    """50 rows (``min_rows``) on a numeric baseline's ten equal-count buckets: five expected
+    rows a bin, where G's chi-square tail is too thin (p < alpha in 1.5 alpha of unshifted
+    draws); Williams' correction brings it to about 1.2 alpha."""
+    rng = np.random.default_rng(0)
+    shares, alpha, draws = np.full(10, 0.1), 0.01, 20_000
+    below = np.mean([g_test_p_value(rng.multinomial(5000, shares), rng.multinomial(50, shares))
+                     < alpha for _ in range(draws)])
+    assert 0.8 * alpha < below < 1.35 * alpha, below
+
+
 def test_each_decision_says_the_rows_it_rests_on_and_small_windows_need_more_evidence():
+    """Each of the 10 equal-count buckets expects a tenth of the window: below 50 rows (10 x
+    ``min_expected_rows``) adjacent ones are merged, 40 rows are compared on 5 bins."""
     baseline, training, _ = panel_case("cancer")
-    small = check_frame(sample(training, 100, 7)[baseline.names], baseline)
+    small = check_frame(sample(training, 40, 7)[baseline.names], baseline)
     large = check_frame(sample(training, 2000, 8)[baseline.names], baseline)
     few, many = by_name(small)["mean radius"], by_name(large)["mean radius"]
-    assert (few["rows"], many["rows"]) == (100, 2000)
+    assert (few["rows"], many["rows"]) == (40, 2000)
     assert few["baseline_rows"] == many["baseline_rows"] == len(training)
-    assert many["metrics"]["psi"]["bins"] > few["metrics"]["psi"]["bins"]
+    assert (few["metrics"]["psi"]["bins"], many["metrics"]["psi"]["bins"]) == (5, 10)
     assert large["decision"]["tests"] == 3 * len(baseline.features)
     assert many["metrics"]["ks"]["alpha"] == pytest.approx(0.001 / (3 * len(baseline.features)),
                                                          rel=1e-2)

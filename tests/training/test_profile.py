@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from tests.training.dirty_data import TARGET, churn_table
+from training.baseline import bucket_counts
 from training.data import preprocess
 from training.data.problems import SchemaError
 from training.eda.profile import profile_dataframe
@@ -126,10 +127,11 @@ def test_baseline_numeric_statistics_match_pandas(classification_run, cancer_fra
     assert stats["std_dev"] == pytest.approx(column.std(ddof=0))
     assert (stats["min"], stats["max"]) == (column.min(), column.max())
     buckets = stats["distribution"]["kll"]["buckets"]
-    counts, edges = np.histogram(column.dropna(), bins=10)
-    assert [b["count"] for b in buckets] == counts.tolist()
-    assert [b["lower_bound"] for b in buckets] == pytest.approx(edges[:-1].tolist())
-    assert buckets[-1]["upper_bound"] == column.max()
+    values = column.dropna().to_numpy()
+    deciles = np.quantile(values, np.arange(1, 10) / 10, method="inverted_cdf")
+    assert [b["lower_bound"] for b in buckets] == [column.min(), *deciles]
+    assert [b["upper_bound"] for b in buckets] == [*deciles, column.max()]
+    assert [b["count"] for b in buckets] == bucket_counts(deciles, values).tolist()
     sketch = stats["distribution"]["kll"]["sketch"]
     assert sketch["parameters"] == {"c": 0.64, "k": 2048.0}
     assert sketch["data"] == [sorted(column.dropna().tolist())]

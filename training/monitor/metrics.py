@@ -32,21 +32,23 @@ class DriftThresholds:
     """When a feature counts as drifted: a change too large to be chance AND large enough to matter.
 
     Chance. A window of n rows drawn from the training distribution still differs from the
-    baseline's N rows: on 10 buckets its expected PSI is about 9/n_eff (n_eff = nN/(n+N)),
-    and on a few hundred rows of sparse buckets PSI passes any fixed level (0.2) by chance.
-    So every metric comes with the p-value of a two-sample test of "same distribution" on
-    exactly the rows it compares: the G-test of homogeneity (likelihood ratio, chi-square
-    with k-1 degrees of freedom) on the bins of PSI and of the JS distance, Kolmogorov's
-    asymptotic law for KS (conservative on discrete values), a one-sided two-proportion z
-    test for the missing rate. A metric can alarm only when its p-value is below
-    ``false_alarm_rate / m``, m being the number of tests in the window (every metric of
+    baseline's N rows: on k buckets its expected PSI is about (k-1)/n_eff (n_eff = nN/(n+N); a
+    numeric baseline has k = 10 buckets of equal training counts, fewer when values tie), and on
+    a few hundred rows of sparse buckets PSI passes any fixed level (0.2) by chance. So every
+    metric comes with the p-value of a two-sample test of "same distribution" on exactly the
+    rows it compares: the G-test of homogeneity (likelihood ratio with Williams' correction,
+    chi-square with k-1 degrees of freedom) on the bins of PSI and of the JS distance,
+    Kolmogorov's asymptotic law for KS (conservative on discrete values), a one-sided
+    two-proportion z test for the missing rate. A metric can alarm only when its p-value is
+    below ``false_alarm_rate / m``, m being the number of tests in the window (every metric of
     every feature: Bonferroni), so a window without drift alarms with probability at most
-    ``false_alarm_rate``, at 50 rows as at 50,000. The G-test needs about 5 expected rows
-    per bin (PSI's own chi-square approximation does not hold in the far tail: a bin that
-    happens to be empty weighs far more in PSI than in the likelihood ratio, so PSI is
-    reported, not tested): bins are merged until each expects ``min_expected_rows`` of the
-    window (adjacent numeric buckets; categories beyond the top ``max_categories`` or below
-    that count go to "other"), so 50 rows are compared on a few wide bins and 5,000 on all.
+    ``false_alarm_rate``, at 50 rows as at 50,000. The G-test needs about 5 expected rows per
+    bin (PSI's own chi-square approximation does not hold in the far tail: a bin that happens to
+    be empty weighs far more in PSI than in the likelihood ratio, so PSI is reported, not
+    tested): bins are merged until each expects ``min_expected_rows`` of the window (adjacent
+    numeric buckets; categories beyond the top ``max_categories`` or below that count go to
+    "other"), so a small window is compared on a few wide bins and a large one on all (a numeric
+    baseline's ten equal-count buckets each expect 5 rows from 50 rows on).
 
     Materiality. At thousands of rows a harmless change is significant: a metric must also
     exceed its ``threshold``, a conventional floor (``psi``, ``ks``, ``js_distance``,
@@ -174,15 +176,25 @@ def grouped_categories(counts: Mapping[str, float], kept: Sequence[str]) -> dict
 
 def g_test_p_value(baseline_counts: Sequence[float], window_counts: Sequence[float]) -> float:
     """p-value of the G-test of homogeneity (likelihood ratio) of two count vectors over the
-    same bins: the chance that two samples of one distribution differ this much."""
+    same bins: the chance that two samples of one distribution differ this much.
+
+    With Williams' correction (G divided by q = 1 + (n·Σ1/rowᵢ − 1)(n·Σ1/colⱼ − 1) / (6n(k−1))
+    for k bins): uncorrected, G's chi-square tail is too thin on a window of a few expected
+    rows per bin, and at the Bonferroni levels the check tests at, 100 rows on ten equal
+    bins were called "p < alpha" 1.4-2x as often as alpha (simulated), 1.0-1.1x corrected.
+    """
     table = np.array([baseline_counts, window_counts], float)
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2 or np.any(table.sum(axis=1) <= 0):
         return 1.0
-    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
+    rows, columns, total = table.sum(axis=1), table.sum(axis=0), table.sum()
+    expected = rows[:, None] * columns / total
     observed = np.where(table > 0, table, 1.0)
     g = 2.0 * float(np.sum(np.where(table > 0, table * np.log(observed / expected), 0.0)))
-    return float(distributions.chi2.sf(g, table.shape[1] - 1))
+    bins = table.shape[1]
+    williams = 1.0 + ((total * np.sum(1.0 / rows) - 1.0) * (total * np.sum(1.0 / columns) - 1.0)
+                      / (6.0 * total * (bins - 1)))
+    return float(distributions.chi2.sf(g / williams, bins - 1))
 
 
 def ks_p_value(statistic: float, rows: float, baseline_rows: float) -> float:

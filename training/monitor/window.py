@@ -29,7 +29,10 @@ class NumericWindow:
     """Bucket counts (PSI), counts at CDF points (KS), missing and type-mismatch counts.
 
     Buckets are (lower, upper], the outer two open-ended. Without a sketch the CDF points are
-    the bucket bounds themselves, so one ``searchsorted`` per value serves both metrics.
+    the buckets' upper bounds, where the baseline's CDF is known exactly (not the first lower
+    bound, the minimum: how many rows sit on it is unknown, and taking 0 there made a column
+    whose minimum is common, or a constant one, drift against its own rows), so one pass of
+    `bucket_counts` serves both metrics.
     """
 
     def __init__(self, baseline: FeatureBaseline) -> None:
@@ -37,9 +40,8 @@ class NumericWindow:
         self.edges = baseline.upper[:-1]
         self.shared_grid = baseline.sketch_values is None
         if self.shared_grid:
-            total = baseline.counts.sum()
-            self.grid = np.concatenate([baseline.lower[:1], baseline.upper])
-            self.base_cdf = np.concatenate([[0.0], np.cumsum(baseline.counts) / total])
+            self.grid = baseline.upper
+            self.base_cdf = np.cumsum(baseline.counts) / baseline.counts.sum()
         else:
             self.grid, self.base_cdf = baseline.sketch_values, baseline.sketch_cdf
         self.bucket_counts = np.zeros(len(baseline.counts), dtype=np.int64)
@@ -53,8 +55,7 @@ class NumericWindow:
         """Counts per baseline bucket (outer buckets open-ended)."""
         if not self.shared_grid:
             return self.bucket_counts
-        counts = self.grid_counts[1:-1].copy()
-        counts[0] += self.grid_counts[0]
+        counts = self.grid_counts[:-1].copy()
         counts[-1] += self.grid_counts[-1]
         return counts
 
