@@ -40,11 +40,12 @@ from mlops_components.policy.props import (
     stack_of,
     walk,
 )
+from mlops_components.tag_keys import NETWORK_ACCESS_TAG, REQUIRED_TAGS
 
 # --- configuration keys and their defaults ------------------------------------------------
 
 REQUIRED_TAGS_KEY = "requiredTags"
-DEFAULT_REQUIRED_TAGS = ["owner", "model", "managed-by"]
+DEFAULT_REQUIRED_TAGS = list(REQUIRED_TAGS)
 ALLOW_NETWORK_ACCESS_KEY = "allowNetworkAccess"
 KMS_KEY_ARN_KEY = "kmsKeyArn"
 SUBNET_IDS_KEY = "subnetIds"
@@ -56,10 +57,6 @@ DEFAULT_DEV_STACK_PATTERN = r"(^|[-_.])dev($|[-_.])"
 MAX_CAPTURE_RETENTION_KEY = "maxCaptureRetentionDays"
 DEFAULT_MAX_CAPTURE_RETENTION_DAYS = 365
 
-NETWORK_ACCESS_TAG = "mlops:network-access"
-"""A resource's own, visible exemption from network isolation: the pipeline steps (names
-separated by spaces) whose jobs need a network route, e.g. a job that publishes CloudWatch
-metrics itself."""
 
 # --- resource types (pulumi-aws 7) --------------------------------------------------------
 
@@ -408,11 +405,6 @@ def _images(args: ResourceValidationArgs) -> Iterator[tuple[str, Any]]:
                     prop(arguments, "InferenceSpecification", "Containers"))):
                 yield (f"step {name} InferenceSpecification.Containers[{index}].Image",
                        prop(container, "Image"))
-        elif kind == "Model":
-            yield f"step {name} PrimaryContainer.Image", prop(arguments, "PrimaryContainer",
-                                                              "Image")
-            for index, container in enumerate(as_list(prop(arguments, "Containers"))):
-                yield f"step {name} Containers[{index}].Image", prop(container, "Image")
 
 
 def sagemaker_allowed_registries(args: ResourceValidationArgs, report: ReportViolation) -> None:
