@@ -661,14 +661,18 @@ def lambda_log_group_retention(args: StackValidationArgs, report: ReportViolatio
 
 def required_tags(args: ResourceValidationArgs, report: ReportViolation) -> None:
     """Every taggable AWS resource carries the required tags (configurable
-    ``requiredTags``)."""
+    ``requiredTags``); the AWS provider's ``defaultTags`` count."""
     if not is_taggable(args.resource_type):
         return
     tags = prop(args.props, "tags")
     tags_all = prop(args.props, "tagsAll")
-    if tags is UNKNOWN or tags_all is UNKNOWN:
+    # a provider's object inputs reach the analyzer as JSON text
+    provider_defaults = prop(args.provider.props, "defaultTags") if args.provider else None
+    defaults = prop(parse_json(provider_defaults) if isinstance(provider_defaults, str)
+                    else provider_defaults, "tags")
+    if UNKNOWN in (tags, tags_all, defaults):
         return
-    present = {**(tags_all or {}), **(tags or {})}
+    present = {**(defaults or {}), **(tags_all or {}), **(tags or {})}
     missing = [tag for tag in _config(args, REQUIRED_TAGS_KEY, DEFAULT_REQUIRED_TAGS)
                if not present.get(tag)]
     if missing:

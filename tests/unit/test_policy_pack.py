@@ -118,6 +118,19 @@ def test_the_analyzer_passes_a_compliant_resource(analyzer):
         "tags": {"owner": "a", "model": "b", "managed-by": "c"}})) == []
 
 
+def test_the_providers_default_tags_count(analyzer):
+    provider = analyzer_pb2.AnalyzerProviderResource(
+        type="pulumi:providers:aws", name="tagged",
+        urn="urn:pulumi:prod::mlops::pulumi:providers:aws::tagged",
+        properties=_struct({"defaultTags": json.dumps({"tags": {"model": "b",
+                                                                "managed-by": "c"}})}))
+    request = analyzer_pb2.AnalyzeRequest(
+        type="aws:sqs/queue:Queue", name="queue", provider=provider,
+        urn="urn:pulumi:prod::mlops::aws:sqs/queue:Queue::queue",
+        properties=_struct({"sqsManagedSseEnabled": True, "tags": {"owner": "a"}}))
+    assert list(analyzer.Analyze(request, timeout=60).diagnostics) == []
+
+
 def test_the_analyzer_ties_a_bucket_to_its_separate_resources(analyzer):
     """Stack validation sees the bucket and its versioning resource through the property
     dependency the engine sends (the bucket's id is unknown during a preview)."""
