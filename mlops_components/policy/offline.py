@@ -28,7 +28,12 @@ from pulumi_policy import (
 
 from mlops_components.plan import Plan, RecordedResource
 from mlops_components.policy import rules
-from mlops_components.policy.policies import build_policies
+from mlops_components.policy.policies import (
+    KMS_POLICY,
+    NETWORK_ISOLATION_POLICY,
+    VPC_POLICY,
+    build_policies,
+)
 
 
 @dataclass(frozen=True)
@@ -60,10 +65,10 @@ def stack_policy_config(stack_config: Any) -> dict[str, dict[str, Any]]:
     """The pack configuration a stack's own settings imply (a ``StackConfig``): its opt-out
     of network isolation, its KMS key and its subnets."""
     return {
-        "sagemaker-network-isolation": {
+        NETWORK_ISOLATION_POLICY: {
             rules.ALLOW_NETWORK_ACCESS_KEY: not stack_config.network_isolation},
-        "sagemaker-kms-when-stack-has-key": {rules.KMS_KEY_ARN_KEY: stack_config.kms_key_arn},
-        "sagemaker-vpc-when-subnets": {rules.SUBNET_IDS_KEY: list(stack_config.subnet_ids)},
+        KMS_POLICY: {rules.KMS_KEY_ARN_KEY: stack_config.kms_key_arn},
+        VPC_POLICY: {rules.SUBNET_IDS_KEY: list(stack_config.subnet_ids)},
     }
 
 

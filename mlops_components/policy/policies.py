@@ -16,6 +16,11 @@ POLICY_PACK_NAME = "mlops-components"
 POLICY_PACK_DESCRIPTION = ("Security, reliability and cost rules for MLOps stacks on AWS "
                            "SageMaker (mlops-components and raw pulumi-aws resources alike).")
 
+#: The policies a stack's own settings configure (see ``offline.stack_policy_config``).
+NETWORK_ISOLATION_POLICY = "sagemaker-network-isolation"
+KMS_POLICY = "sagemaker-kms-when-stack-has-key"
+VPC_POLICY = "sagemaker-vpc-when-subnets"
+
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
 
@@ -61,16 +66,16 @@ def build_policies() -> list[Policy]:
         _resource("iam-no-full-access-managed-policies",
                   rules.iam_no_full_access_managed_policies),
         _resource("iam-pass-role-scoped", rules.iam_pass_role_scoped),
-        _resource("sagemaker-network-isolation", rules.sagemaker_network_isolation,
+        _resource(NETWORK_ISOLATION_POLICY, rules.sagemaker_network_isolation,
                   schema=_schema(**{rules.ALLOW_NETWORK_ACCESS_KEY: {
                       "type": "boolean", "default": False,
                       "description": "The stack opts out of network isolation."}})),
-        _stack("sagemaker-kms-when-stack-has-key", rules.sagemaker_kms_when_stack_has_key,
+        _stack(KMS_POLICY, rules.sagemaker_kms_when_stack_has_key,
                schema=_schema(**{rules.KMS_KEY_ARN_KEY: {
                    "type": "string", "default": "",
                    "description": "The stack's KMS key (else: any aws.kms.Key in it)."}})),
         _resource("sagemaker-endpoint-data-capture", rules.sagemaker_endpoint_data_capture),
-        _resource("sagemaker-vpc-when-subnets", rules.sagemaker_vpc_when_subnets,
+        _resource(VPC_POLICY, rules.sagemaker_vpc_when_subnets,
                   schema=_schema(**{rules.SUBNET_IDS_KEY: {
                       **_STRINGS, "default": [],
                       "description": "The stack's subnets; when set, jobs run in the VPC."}})),
