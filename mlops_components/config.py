@@ -54,6 +54,7 @@ from mlops_components.sagemaker.spec import (
     DEFAULT_TRAINING_INSTANCE_TYPE,
     LEAK_POLICIES,
 )
+from mlops_components.tag_keys import OWNER_TAG
 from mlops_components.validation import (
     ACCOUNT_ID_RE,
     DEFAULT_COOLDOWN_SECONDS,
@@ -339,7 +340,7 @@ class StackConfig:
 
     @property
     def tags(self) -> dict[str, str]:
-        return {"owner": self.owner} if self.owner else {}
+        return {OWNER_TAG: self.owner} if self.owner else {}
 
     @property
     def training_hyperparameters(self) -> dict[str, str]:

@@ -57,6 +57,8 @@ class RecordedResource:
     """URNs this resource waits for (``depends_on`` and inputs from other resources)."""
     retain_on_delete: bool = False
     """Whether `pulumi destroy` (or a replacement) leaves the cloud resource in place."""
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """Per input property, the URNs its value came from (a bucket's ``id`` in ``bucket``)."""
 
 
 @dataclass
@@ -149,7 +151,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 urn=response.urn, type=request.type, name=request.name,
                 parent=request.parent or None, inputs=to_plain(inputs),
                 custom=bool(request.custom), dependencies=sorted(request.dependencies),
-                retain_on_delete=bool(request.retainOnDelete)))
+                retain_on_delete=bool(request.retainOnDelete),
+                property_dependencies={
+                    key: sorted(value.urns)
+                    for key, value in request.propertyDependencies.items() if value.urns}))
         return response
 
 

@@ -29,6 +29,7 @@ from mlops_components.cli.errors import (
 )
 from mlops_components.cli.registry import registry_list, set_status
 from mlops_components.cli.render import render_automation, render_outputs, render_tree
+from mlops_components.cli.sections import preview_sections
 from mlops_components.cli.serve import add_serve_parser
 from mlops_components.cli.status import add_status_parser
 from mlops_components.config import model_name_for_data, parse_config
@@ -60,7 +61,8 @@ from training.contract import (
 if TYPE_CHECKING:
     from mlops_components.local.run import LocalRun
 
-EXIT_STATUSES = ("exit status: 0 success; 1 a job or the quality gate failed; 2 bad input "
+EXIT_STATUSES = ("exit status: 0 success; 1 a job or the quality gate failed, or a mandatory "
+                 "policy is violated; 2 bad input "
                  "(nothing ran); 130 interrupted")
 
 
@@ -139,10 +141,14 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", required=True)
 
     preview = commands.add_parser(
-        "preview", help="the offline plan: resources and outputs, no cloud needed")
+        "preview", help="the offline plan: resources, outputs and the policy pack's "
+                        "violations, no cloud needed")
     add_stack_arguments(preview)
     preview.add_argument("--json", type=Path, metavar="FILE",
-                         help="also write the plan, with every input resolved, as JSON")
+                         help="also write the plan, with every input resolved, and the "
+                              "policy violations as JSON")
+    preview.add_argument("--no-policy", action="store_true",
+                         help="skip the policy pack (mandatory violations exit 1)")
     preview.set_defaults(handler=_preview)
 
     up = commands.add_parser(
@@ -233,13 +239,18 @@ def _preview(args: argparse.Namespace) -> int:
     console.print(render_outputs(plan))
     console.print(f"{len(plan.resources)} resources, offline plan (Pulumi mock runtime; "
                   "no AWS call was made)")
+    sections = preview_sections(args, plan)
+    for section in sections:
+        section.print(console)
     if args.json:
+        document = plan.to_json()
+        document.update({section.key: section.data for section in sections})
         try:
-            args.json.write_text(json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n")
+            args.json.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
         except OSError as problem:
             return error(f"--json {args.json}: cannot write it ({problem.strerror})")
         console.print(f"plan written to {args.json}")
-    return EXIT_OK
+    return EXIT_FAILED if any(section.failed for section in sections) else EXIT_OK
 
 
 def _up(args: argparse.Namespace) -> int:

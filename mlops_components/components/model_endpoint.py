@@ -656,6 +656,8 @@ def _deployer_policy(settings: _Settings, group: str, model_role_arn: str, dlq_a
     endpoint_arn = f"{sagemaker}:endpoint/{settings.endpoint_name.lower()}"
     names = _name_pattern(settings.endpoint_name)
     models, configs = f"{sagemaker}:model/{names}", f"{sagemaker}:endpoint-config/{names}"
+    scalable_targets = (f"arn:{partition}:application-autoscaling:{region}:{account}:"
+                        "scalable-target/*")
     statements = [
         statement("Allow", ["sagemaker:CreateModel", "sagemaker:DescribeModel",
                             "sagemaker:DeleteModel"], [models], sid="OwnModels"),
@@ -687,10 +689,13 @@ def _deployer_policy(settings: _Settings, group: str, model_role_arn: str, dlq_a
         statement("Allow", ["s3:PutObject"], [_object_arn(
             partition, deployed_baseline_uri(bucket, settings.model_name))],
             sid="WriteDeployedBaseline"),
-        # DeregisterScalableTarget runs on every destroy, even without autoscaling
-        statement("Allow", ["application-autoscaling:DeregisterScalableTarget",
-                            "application-autoscaling:DescribeScalableTargets"], ["*"],
-                  sid="ReleaseScaling"),
+        # DeregisterScalableTarget runs on every destroy, even without autoscaling; scalable
+        # target ARNs hold a random id assigned at registration, so the account's targets are
+        # the narrowest scope (Describe* has no resource-level permissions)
+        statement("Allow", ["application-autoscaling:DeregisterScalableTarget"],
+                  [scalable_targets], sid="ReleaseScaling"),
+        statement("Allow", ["application-autoscaling:DescribeScalableTargets"], ["*"],
+                  sid="FindScalableTargets"),
     ]
     if settings.packages_on_destroy is PackagesOnDestroy.DELETE:
         statements.append(statement(
@@ -708,11 +713,11 @@ def _deployer_policy(settings: _Settings, group: str, model_role_arn: str, dlq_a
             statement("Allow", ["sagemaker:DescribeEndpoint",
                                 "sagemaker:UpdateEndpointWeightsAndCapacities"],
                       [endpoint_arn], sid="ResizeOwnVariant"),
-            # scalable target ARNs hold a random id assigned at registration: no narrower scope
             statement("Allow", ["application-autoscaling:RegisterScalableTarget",
-                                "application-autoscaling:PutScalingPolicy",
-                                "application-autoscaling:DescribeScalingPolicies"], ["*"],
-                      sid="ScaleOwnVariant"),
+                                "application-autoscaling:PutScalingPolicy"],
+                      [scalable_targets], sid="ScaleOwnVariant"),
+            statement("Allow", ["application-autoscaling:DescribeScalingPolicies"], ["*"],
+                      sid="ReadScalingPolicies"),
             statement("Allow", ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"],
                       [f"arn:{partition}:cloudwatch:{region}:{account}:alarm:TargetTracking-"
                        f"endpoint/{settings.endpoint_name}/*"], sid="TargetTrackingAlarms"),

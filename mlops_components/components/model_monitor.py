@@ -60,10 +60,12 @@ from mlops_components.sagemaker.endpoint import EndpointKind
 from mlops_components.sagemaker.monitor_spec import (
     DEFAULT_MONITOR_INSTANCE_TYPE,
     DEFAULT_MONITOR_SCHEDULE,
+    DRIFT_CHECK_STEP,
     MonitorSpec,
     validate_monitor_settings,
 )
 from mlops_components.sagemaker.spec import DEFAULT_MAX_RUNTIME_SECONDS, DEFAULT_VOLUME_SIZE_GB
+from mlops_components.tag_keys import NETWORK_ACCESS_TAG
 from mlops_components.validation import (
     KMS_KEY_ONLY_ARN_RE,
     SAGEMAKER_NAME_RE,
@@ -318,7 +320,10 @@ class ModelMonitor(pulumi.ComponentResource):
         pipeline = aws.sagemaker.Pipeline(
             f"{name}-pipeline", pipeline_name=name, pipeline_display_name=name,
             pipeline_description=f"Drift check of {model}'s endpoint traffic",
-            role_arn=role.arn, pipeline_definition=definition, tags=self._tags,
+            role_arn=role.arn, pipeline_definition=definition,
+            # the drift job lists its capture window and publishes its metrics itself: it
+            # needs a route to S3 and CloudWatch, an exemption the policy pack reads here
+            tags={**self._tags, NETWORK_ACCESS_TAG: DRIFT_CHECK_STEP},
             opts=child_opts(self, depends_on=[policy]))
 
         rule = aws.cloudwatch.EventRule(

@@ -6,14 +6,16 @@ from collections.abc import Mapping
 
 import pulumi
 
-MANAGED_BY_TAG = {"managed-by": "mlops-components"}
+from mlops_components import tag_keys
+
+MANAGED_BY_TAG = {tag_keys.MANAGED_BY_TAG: "mlops-components"}
 
 
 def tags_for(model: str | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The tags every child resource carries: who manages it, which model, plus the user's."""
     tags = dict(MANAGED_BY_TAG)
     if model:
-        tags["mlops:model"] = model
+        tags[tag_keys.MODEL_TAG] = model
     tags.update(extra or {})
     return tags
 

@@ -121,3 +121,53 @@ def test_json_into_a_missing_folder_is_refused_up_front(project, capsys):
     assert main(["preview", "--project-dir", str(project),
                  "--json", str(project / "nope" / "plan.json")]) == 2
     assert "folder" in capsys.readouterr().err
+
+
+def test_preview_runs_the_policy_pack_and_writes_its_results(project, capsys):
+    plan_file = project / "plan.json"
+    assert main(["preview", "--project-dir", str(project), "--json", str(plan_file)]) == 0
+    printed = capsys.readouterr().out
+    assert "Policy pack" in printed
+    assert "0 mandatory, 0 advisory violation(s) of policy pack mlops-components" in printed
+    policy = json.loads(plan_file.read_text())["policy"]
+    assert policy == {"pack": "mlops-components", "mandatory": 0, "advisory": 0,
+                      "violations": []}
+
+
+def _add_raw_resources(project):
+    """Raw pulumi-aws resources beside the components, breaking two rules."""
+    program = project / "__main__.py"
+    program.write_text(program.read_text() + "\nimport pulumi_aws as aws\n"
+                       "aws.sqs.Queue('plain', tags={'owner': 'someone'})\n")
+
+
+def test_a_mandatory_violation_fails_the_preview_one_line_each(project, capsys):
+    _add_raw_resources(project)
+    plan_file = project / "plan.json"
+    assert main(["preview", "--project-dir", str(project), "--json", str(plan_file)]) == 1
+    lines = [line for line in capsys.readouterr().out.splitlines()
+             if line.startswith("mandatory")]
+    assert sorted(lines) == [
+        "mandatory  required-tags  aws:sqs/queue:Queue plain: Queue 'plain': tags lack "
+        "['model', 'managed-by']",
+        "mandatory  sqs-encrypted  aws:sqs/queue:Queue plain: Queue 'plain': neither "
+        "sqsManagedSseEnabled nor kmsMasterKeyId is set (messages not encrypted at rest)"]
+    policy = json.loads(plan_file.read_text())["policy"]
+    assert policy["mandatory"] == 2
+    assert {v["policy"] for v in policy["violations"]} == {"required-tags", "sqs-encrypted"}
+    assert {v["resource_name"] for v in policy["violations"]} == {"plain"}
+
+
+def test_no_policy_skips_the_pack(project, capsys):
+    _add_raw_resources(project)
+    plan_file = project / "plan.json"
+    assert main(["preview", "--project-dir", str(project), "--no-policy",
+                 "--json", str(plan_file)]) == 0
+    assert "Policy pack" not in capsys.readouterr().out
+    assert "policy" not in json.loads(plan_file.read_text())
+
+
+def test_the_stack_opt_out_of_network_isolation_reaches_the_pack(project, capsys):
+    _set(project, "  mlops:networkIsolation: false")
+    assert main(["preview", "--project-dir", str(project)]) == 0
+    assert "0 mandatory" in capsys.readouterr().out

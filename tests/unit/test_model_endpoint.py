@@ -249,11 +249,13 @@ def test_the_deployer_may_touch_only_this_endpoints_resources(serverless_plan):
     assert f"{arn}:endpoint/churn" in statements["OwnEndpoint"]["Resource"]
     assert all("*" not in action for s in statements.values() for action in s["Action"])
     wildcard = {sid for sid, s in statements.items() if s.get("Resource") == ["*"]}
-    assert wildcard == {"FindOwnResourcesToDelete", "ReleaseScaling",
+    assert wildcard == {"FindOwnResourcesToDelete", "FindScalableTargets",
                         "FindNewestApprovedPackage", "CountFailedDeployments"}
-    assert all(a.startswith(("sagemaker:List", "application-autoscaling:Deregister",
-                             "application-autoscaling:Describe", "cloudwatch:PutMetricData"))
+    assert all(a.startswith(("sagemaker:List", "application-autoscaling:Describe",
+                             "cloudwatch:PutMetricData"))
                for sid in wildcard for a in statements[sid]["Action"])
+    assert statements["ReleaseScaling"]["Resource"] == [
+        "arn:aws:application-autoscaling:us-east-1:123456789012:scalable-target/*"]
     assert statements["CountFailedDeployments"]["Condition"] == {
         "StringEquals": {"cloudwatch:namespace": "mlops/Deployer"}}
 
@@ -291,6 +293,8 @@ def test_only_an_autoscaled_endpoint_may_register_scaling(plan_name, scales, req
     # Application Auto Scaling checks that the caller may describe and resize the variant
     assert ("ResizeOwnVariant" in statements) is scales
     if scales:
+        assert statements["ScaleOwnVariant"]["Resource"] == [
+            "arn:aws:application-autoscaling:us-east-1:123456789012:scalable-target/*"]
         assert statements["ResizeOwnVariant"]["Action"] == [
             "sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"]
         assert statements["ResizeOwnVariant"]["Resource"] == [

@@ -50,7 +50,7 @@ def test_components_are_children_of_the_stack(run_pulumi):
     assert only(plan, "mlops:index:DataBucket").parent == stack.urn
     assert only(plan, "mlops:index:ModelRegistry").parent == stack.urn
     bucket = only(plan, "aws:s3/bucket:Bucket")
-    assert bucket.inputs["tags"] == {"managed-by": "mlops-components", "mlops:model": "churn",
+    assert bucket.inputs["tags"] == {"managed-by": "mlops-components", "model": "churn",
                                      "team": "ml"}
 
 
