@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -165,3 +165,28 @@ def score_model(model: Any, data: pd.DataFrame, schema: DatasetSchema) -> dict[s
     classes = getattr(model, "classes_", None)
     return compute_metrics(schema.problem_type, y_true, predictions, probabilities, classes)
 
+
+
+def metric_scorer(problem_type: ProblemType | str, metric: str,
+                  classes: Sequence[Any] | None = None) -> Callable[[Any, Any, Any], float]:
+    """A scikit-learn scorer ``(estimator, features, y_true) -> float`` of `metric` computed
+    as Evaluate computes it: `compute_metrics` on a classifier's `predict_labels` (its labels
+    with the model's decision threshold, and its probabilities for roc_auc) or a regressor's
+    predictions. Signed so that higher is better (rmse and mae negated), as scikit-learn's
+    scorers are; `features` are already coerced (`coerce_features`)."""
+    problem_type = ProblemType(problem_type)
+    if metric not in METRIC_NAMES[problem_type]:
+        raise ValueError(f"metric {metric!r} is not a {problem_type.value} metric "
+                         f"(allowed: {', '.join(METRIC_NAMES[problem_type])})")
+    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+
+    def score(estimator: Any, features: Any, y_true: Any) -> float:
+        if problem_type is ProblemType.CLASSIFICATION:
+            labels, probabilities = predict_labels(estimator, features)
+            known = list(estimator.classes_) if classes is None else list(classes)
+            values = compute_metrics(problem_type, y_true, labels, probabilities, known)
+        else:
+            values = compute_metrics(problem_type, y_true, estimator.predict(features))
+        return sign * values[metric]
+
+    return score
