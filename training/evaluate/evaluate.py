@@ -338,8 +338,7 @@ def permutation_importance(model: Any, test: pd.DataFrame, schema: DatasetSchema
     drops = [(str(column), float(mean), float(std)) for column, mean, std
              in zip(examined.columns, found.importances_mean, found.importances_std,
                     strict=True)]
-    drops.sort(key=lambda drop: (math.isnan(drop[1]), -drop[1] if math.isfinite(drop[1])
-                                 else 0.0))
+    drops.sort(key=lambda drop: -drop[1] if math.isfinite(drop[1]) else math.inf)
     sign = 1.0 if HIGHER_IS_BETTER[name] else -1.0
     return {"score": name, "reference": sign * score(model, features, y_true),
             "rows": len(features), "repeats": IMPORTANCE_REPEATS,
