@@ -52,6 +52,8 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skmetrics
 from sklearn.calibration import calibration_curve
+from sklearn.inspection import permutation_importance as sklearn_permutation_importance
+from threadpoolctl import threadpool_limits
 
 from training import plots
 from training.contract import (
@@ -99,10 +101,10 @@ from training.train.imbalance import decision_threshold
 from training.train.model_files import extract_model, load_model
 from training.train.scoring import (
     all_labels,
-    balanced_accuracy,
     baseline_metrics,
     compute_metrics,
     constant_predictions,
+    metric_scorer,
     predict,
 )
 
@@ -114,9 +116,10 @@ MAX_CURVES = 10
 MAX_CLASS_ROWS = 50
 """Per-class rows in the HTML report (all classes are in evaluation.json)."""
 IMPORTANCE_ROWS = 1000
-IMPORTANCE_REPEATS = 3
-MAX_IMPORTANCE_FEATURES = 50
-"""Permutation importance: rows sampled, shuffles per column, columns examined at most."""
+IMPORTANCE_REPEATS = 5
+MAX_IMPORTANCE_COLUMNS = 100
+"""Permutation importance: test rows sampled, shuffles per column, and columns examined at
+most (all of them up to this many, a seeded random sample of this many beyond)."""
 CALIBRATION_BINS = 10
 OTHER = "(other)"
 Outcome = tuple[np.ndarray, np.ndarray | None, list[Any] | None]
@@ -300,46 +303,55 @@ def calibration(y_true: np.ndarray, y_pred: np.ndarray, probabilities: np.ndarra
 
 
 def permutation_importance(model: Any, test: pd.DataFrame, schema: DatasetSchema,
+                           metric: str | None = None,
                            seed: int = DEFAULT_SEED) -> dict[str, Any]:
-    """How much the gate-free score (balanced accuracy or r2) drops when one raw input column
-    is shuffled, on at most IMPORTANCE_ROWS rows and MAX_IMPORTANCE_FEATURES columns."""
-    rng = np.random.default_rng(seed)
+    """How much the gate metric (`metric`, default the problem type's) worsens when one raw
+    input column is shuffled: scikit-learn's `permutation_importance` with the metric as
+    Evaluate computes it (`scoring.metric_scorer`: the model's threshold for labels, its
+    probabilities for roc_auc), IMPORTANCE_REPEATS shuffles per column from `seed`, on at
+    most IMPORTANCE_ROWS test rows (a seeded random sample beyond), and every column up to
+    MAX_IMPORTANCE_COLUMNS, a seeded random sample of that many beyond (``column_sample``
+    says which). ``mean_drop`` is positive when shuffling makes the metric worse (a rise for
+    rmse and mae); entries are sorted by it, largest first, undefined ones (NaN) last."""
+    name = gate_metric(schema.problem_type, metric).name
     rows = test if len(test) <= IMPORTANCE_ROWS else test.sample(IMPORTANCE_ROWS,
                                                                   random_state=seed)
     features = coerce_features(rows, schema.features).reset_index(drop=True)
     y_true = coerce_target(rows[schema.target], schema).to_numpy()
-    classify = schema.problem_type is ProblemType.CLASSIFICATION
-    classes = list(getattr(model, "classes_", []))
+    score = metric_scorer(schema.problem_type, name, getattr(model, "classes_", None))
+    total = len(features.columns)
+    if total <= MAX_IMPORTANCE_COLUMNS:
+        examined, scorer = features, score
+    else:
+        chosen = np.sort(np.random.default_rng(seed).choice(total, MAX_IMPORTANCE_COLUMNS,
+                                                             replace=False))
+        examined = features.iloc[:, chosen]
+        unexamined, order = features.drop(columns=examined.columns), list(features.columns)
 
-    def score(predicted: np.ndarray) -> float:
-        if classify:
-            return balanced_accuracy(y_true, predicted, classes)
-        return float(skmetrics.r2_score(y_true, predicted))
+        def scorer(estimator: Any, shuffled: pd.DataFrame, y: np.ndarray) -> float:
+            """The model sees every column: the unexamined ones as they are."""
+            return score(estimator, pd.concat([shuffled, unexamined], axis=1)[order], y)
 
-    columns = list(features.columns)[:MAX_IMPORTANCE_FEATURES]
-    # Every shuffled copy goes through the model in one predict call, stacked: the model
-    # predicts row by row, so the predictions are those of one call per copy, without the
-    # pipeline's per-call cost paid 1 + columns x repeats times (91 calls on 30 columns).
-    copies = [features]
-    for name in columns:
-        for _ in range(IMPORTANCE_REPEATS):
-            shuffled = features.copy()
-            shuffled[name] = features[name].to_numpy()[rng.permutation(len(features))]
-            copies.append(shuffled)
-    predicted = np.asarray(model.predict(pd.concat(copies, ignore_index=True)))
-    scores = [score(part) for part in np.split(predicted, len(copies))]
-    reference = scores[0]
-    drops = {}
-    for index, name in enumerate(columns):
-        first = 1 + index * IMPORTANCE_REPEATS
-        losses = [reference - value for value in scores[first:first + IMPORTANCE_REPEATS]]
-        drops[name] = (float(np.mean(losses)), float(np.std(losses)))
-    ranked = sorted(drops.items(), key=lambda item: -item[1][0])
-    return {"score": "balanced_accuracy" if classify else "r2", "reference": reference,
+    # One thread per prediction: each shuffled copy is one call on at most IMPORTANCE_ROWS
+    # rows, where starting OpenMP/BLAS threads costs more than the work (histogram gradient
+    # boosting's per-tree parallel loop made 150 calls on 1,000 rows 20-60 s on two busy
+    # cores instead of 3 s).
+    with threadpool_limits(limits=1):
+        found = sklearn_permutation_importance(model, examined, y_true, scoring=scorer,
+                                               n_repeats=IMPORTANCE_REPEATS,
+                                               random_state=seed)
+    drops = [(str(column), float(mean), float(std)) for column, mean, std
+             in zip(examined.columns, found.importances_mean, found.importances_std,
+                    strict=True)]
+    drops.sort(key=lambda drop: -drop[1] if math.isfinite(drop[1]) else math.inf)
+    sign = 1.0 if HIGHER_IS_BETTER[name] else -1.0
+    return {"score": name, "reference": sign * score(model, features, y_true),
             "rows": len(features), "repeats": IMPORTANCE_REPEATS,
-            "columns_examined": len(columns), "columns_total": len(features.columns),
-            "importances": [{"column": name, "mean_drop": mean, "std": std}
-                            for name, (mean, std) in ranked]}
+            "columns_examined": len(examined.columns), "columns_total": total,
+            "column_sample": "all" if len(examined.columns) == total else "random",
+            "seed": seed,
+            "importances": [{"column": column, "mean_drop": mean, "std": std}
+                            for column, mean, std in drops]}
 
 
 def capped_confusion(y_true: np.ndarray, y_pred: np.ndarray,
@@ -509,11 +521,13 @@ def render_report(document: dict[str, Any], problem_type: ProblemType,
                             for label, s in shown]))
     importance = details["permutation_importance"]
     body.append("<h2>Permutation importance</h2>")
-    body.append(f"<p>drop in {importance['score']} when a column is shuffled "
-                f"({importance['rows']} test rows, {importance['repeats']} shuffles"
-                + (f"; {importance['columns_examined']} of {importance['columns_total']} "
-                   "columns examined" if importance["columns_examined"]
-                   < importance["columns_total"] else "") + ")</p>")
+    examined = (f"all {importance['columns_total']} columns"
+                if importance["column_sample"] == "all"
+                else f"a random sample of {importance['columns_examined']} of "
+                     f"{importance['columns_total']} columns (seed {importance['seed']})")
+    body.append(f"<p>how much {html.escape(importance['score'])} worsens when a column is "
+                f"shuffled (mean over {importance['repeats']} shuffles, on "
+                f"{importance['rows']} test rows; {examined})</p>")
     body.append(_table(["column", "mean drop", "std"],
                        [[i["column"], i["mean_drop"], i["std"]]
                         for i in importance["importances"][:20]]))
@@ -597,7 +611,8 @@ def evaluate(
         if len(classes) > 2 and len(classes) > MAX_CURVES:
             notes.append(f"ROC curves drawn for the {MAX_CURVES} most frequent of "
                          f"{len(classes)} classes")
-    details["permutation_importance"] = permutation_importance(model, test, schema)
+    details["permutation_importance"] = permutation_importance(model, test, schema,
+                                                                 gate.name)
     resampled = resampling.bootstrap(problem_type, y_true, outcomes, METRIC_NAMES[problem_type])
     document: dict[str, Any] = {
         section: metric_section(problem_type, metrics, extra, resampled["model"]),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,23 @@ def compute_metrics(
     probabilities: np.ndarray | None = None,
     classes: Sequence[Any] | None = None,
 ) -> dict[str, float]:
-    """The metrics named in `training.contract.METRIC_NAMES` for this problem type.
+    """The metrics named in `training.contract.METRIC_NAMES` for this problem type, each as
+    `metric_value` defines it."""
+    problem_type = ProblemType(problem_type)
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    return {name: metric_value(problem_type, name, y_true, y_pred, probabilities, classes)
+            for name in METRIC_NAMES[problem_type]}
+
+
+def metric_value(
+    problem_type: ProblemType | str,
+    metric: str,
+    y_true: Sequence[Any],
+    y_pred: Sequence[Any],
+    probabilities: np.ndarray | None = None,
+    classes: Sequence[Any] | None = None,
+) -> float:
+    """One metric of `training.contract.METRIC_NAMES`, computing only that one.
 
     Classification scores every label of y_true, also one the model never saw
     (`all_labels`: its rows count, with recall 0): balanced_accuracy is the mean recall over
@@ -32,34 +48,40 @@ def compute_metrics(
     macro-averaged one-vs-rest for more (f1 over every label); roc_auc is NaN when y_true
     lacks a class's positives or negatives.
     """
-    problem_type = ProblemType(problem_type)
+    problem_type = _known_metric(problem_type, metric)
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if problem_type is ProblemType.REGRESSION:
-        return {
-            "rmse": float(np.sqrt(skmetrics.mean_squared_error(y_true, y_pred))),
-            "mae": float(skmetrics.mean_absolute_error(y_true, y_pred)),
-            "r2": float(skmetrics.r2_score(y_true, y_pred)),
-        }
+        if metric == "rmse":
+            return float(np.sqrt(skmetrics.mean_squared_error(y_true, y_pred)))
+        if metric == "mae":
+            return float(skmetrics.mean_absolute_error(y_true, y_pred))
+        return float(skmetrics.r2_score(y_true, y_pred))
     if probabilities is None or classes is None:
         raise ValueError("classification metrics need probabilities and classes")
     classes = list(classes)
-    scores = {
-        "accuracy": float(skmetrics.accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": balanced_accuracy(y_true, y_pred, classes),
-    }
-    roc_auc = math.nan
+    if metric == "accuracy":
+        return float(skmetrics.accuracy_score(y_true, y_pred))
+    if metric == "balanced_accuracy":
+        return balanced_accuracy(y_true, y_pred, classes)
+    if metric == "f1":
+        labels = classes[1:] if len(classes) == 2 else all_labels(classes, y_true)
+        return float(skmetrics.f1_score(y_true, y_pred, labels=labels, average="macro",
+                                        zero_division=0))
     if len(classes) == 2:
         is_positive = y_true == classes[1]
-        scores["f1"] = float(skmetrics.f1_score(y_true, y_pred, labels=classes[1:],
-                                                average="macro", zero_division=0))
         if 0 < is_positive.sum() < len(y_true):
-            roc_auc = skmetrics.roc_auc_score(is_positive, probabilities[:, 1])
-    else:
-        scores["f1"] = float(skmetrics.f1_score(y_true, y_pred, labels=all_labels(classes, y_true),
-                                                average="macro", zero_division=0))
-        roc_auc = macro_ovr_roc_auc(y_true, probabilities, classes)
-    scores["roc_auc"] = float(roc_auc)
-    return scores
+            return float(skmetrics.roc_auc_score(is_positive, probabilities[:, 1]))
+        return math.nan
+    return float(macro_ovr_roc_auc(y_true, probabilities, classes))
+
+
+def _known_metric(problem_type: ProblemType | str, metric: str) -> ProblemType:
+    """The problem type; ValueError naming the allowed metrics when `metric` is not one."""
+    problem_type = ProblemType(problem_type)
+    if metric not in METRIC_NAMES[problem_type]:
+        raise ValueError(f"metric {metric!r} is not a {problem_type.value} metric "
+                         f"(allowed: {', '.join(METRIC_NAMES[problem_type])})")
+    return problem_type
 
 
 def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[Any]) -> float:
@@ -165,3 +187,24 @@ def score_model(model: Any, data: pd.DataFrame, schema: DatasetSchema) -> dict[s
     classes = getattr(model, "classes_", None)
     return compute_metrics(schema.problem_type, y_true, predictions, probabilities, classes)
 
+
+
+def metric_scorer(problem_type: ProblemType | str, metric: str,
+                  classes: Sequence[Any] | None = None) -> Callable[[Any, Any, Any], float]:
+    """A scikit-learn scorer ``(estimator, features, y_true) -> float`` of `metric` computed
+    as Evaluate computes it: `compute_metrics` on a classifier's `predict_labels` (its labels
+    with the model's decision threshold, and its probabilities for roc_auc) or a regressor's
+    predictions. Signed so that higher is better (rmse and mae negated), as scikit-learn's
+    scorers are; `features` are already coerced (`coerce_features`)."""
+    problem_type = _known_metric(problem_type, metric)
+    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+
+    def score(estimator: Any, features: Any, y_true: Any) -> float:
+        if problem_type is ProblemType.CLASSIFICATION:
+            labels, probabilities = predict_labels(estimator, features)
+            known = list(estimator.classes_) if classes is None else list(classes)
+            return sign * metric_value(problem_type, metric, y_true, labels, probabilities,
+                                       known)
+        return sign * metric_value(problem_type, metric, y_true, estimator.predict(features))
+
+    return score
