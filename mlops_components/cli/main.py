@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NoReturn
 from rich.console import Console
 
 from mlops_components.cli.arguments import add_registry_arguments, add_stack_arguments
+from mlops_components.cli.cost import add_cost_parser, preview_section
 from mlops_components.cli.drift import add_drift_parser
 from mlops_components.cli.errors import (
     DEBUG_VARIABLE,
@@ -216,6 +217,7 @@ def _parser() -> argparse.ArgumentParser:
     add_serve_parser(commands)
     add_status_parser(commands)
     add_drift_parser(commands)
+    add_cost_parser(commands)
     return parser
 
 
@@ -233,9 +235,12 @@ def _preview(args: argparse.Namespace) -> int:
     console.print(render_outputs(plan))
     console.print(f"{len(plan.resources)} resources, offline plan (Pulumi mock runtime; "
                   "no AWS call was made)")
+    cost, cost_json = preview_section(plan)
+    console.print(cost)
     if args.json:
+        document = {**plan.to_json(), **({"cost": cost_json} if cost_json else {})}
         try:
-            args.json.write_text(json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n")
+            args.json.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
         except OSError as problem:
             return error(f"--json {args.json}: cannot write it ({problem.strerror})")
         console.print(f"plan written to {args.json}")
