@@ -328,7 +328,7 @@ def estimate(plan: Plan, usage: Usage | None = None, prices: Prices | None = Non
     context = _usage_context(graph, usage, prices)
     lines: list[Line] = []
     unpriced: list[str] = []
-    for resource in plan.resources:
+    for resource in sorted(plan.resources, key=lambda resource: resource.urn):
         component = _component_name(graph, resource.parent)
         if resource.type.startswith(COMPONENT_PREFIX):
             continue  # a component costs what its children cost
@@ -392,8 +392,8 @@ def _usage_context(graph: StackGraph, usage: Usage, prices: Prices) -> _Context:
     """Runs, firings and invocations a month, along the plan's flows."""
     plan = graph.plan
     assumptions: list[str] = []
-    rules = plan.of_type(EVENT_RULE)
-    pipelines = plan.of_type(PIPELINE)
+    rules = sorted(plan.of_type(EVENT_RULE), key=lambda rule: rule.urn)
+    pipelines = sorted(plan.of_type(PIPELINE), key=lambda pipeline: pipeline.urn)
     flow = ("event", "starts")
     firings: dict[str, float] = {}
     runs: dict[str, float] = {}

@@ -124,7 +124,7 @@ def stack_graph(plan: Plan) -> StackGraph:
     resources = {resource.urn: resource for resource in plan.resources}
     graph = StackGraph(plan=plan, resources=resources)
     by_type: dict[str, list[RecordedResource]] = {}
-    for resource in plan.resources:
+    for resource in sorted(plan.resources, key=lambda resource: resource.urn):
         by_type.setdefault(resource.type, []).append(resource)
 
     def of(type_token: str) -> list[RecordedResource]:

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from mlops_components.cli.arguments import add_registry_arguments, add_stack_arguments
 from mlops_components.cli.cost import add_cost_parser, preview_section
+from mlops_components.cli.diagram import add_diagram_parser
 from mlops_components.cli.drift import add_drift_parser
 from mlops_components.cli.errors import (
     DEBUG_VARIABLE,
@@ -218,6 +219,7 @@ def _parser() -> argparse.ArgumentParser:
     add_status_parser(commands)
     add_drift_parser(commands)
     add_cost_parser(commands)
+    add_diagram_parser(commands)
     return parser
 
 
