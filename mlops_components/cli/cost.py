@@ -126,8 +126,10 @@ def preview_section(plan: Plan) -> tuple[Any, dict[str, Any] | None]:
     try:
         usage = Usage()
         full, idle = estimate(plan, usage), estimate(plan, usage.idle())
-    except CostError as problem:
-        return f"cost: not estimated ({problem})", None
+    except (CostError, LookupError, ValueError, TypeError) as problem:
+        # The plan is the product of `mlops preview`: a stack its estimate cannot read (a
+        # raw resource of an unexpected shape) still previews, and says so.
+        return f"cost: not estimated ({type(problem).__name__}: {problem})", None
     by_component: dict[str, float] = defaultdict(float)
     for line in full.lines:
         by_component[line.component or "(stack)"] += line.monthly_usd

@@ -86,7 +86,8 @@ def _demo_plan(endpoint_env: dict[str, str]) -> Plan:
                                       "EXECUTION_ROLE_ARN": "arn:aws:iam::1:role/r",
                                       **endpoint_env}}})
     role = _resource("aws:iam/role:Role", "role", {})
-    return Plan(stack="demo", resources=[pipeline, rule, target, alarm, deployer, role])
+    key = _resource("aws:kms/key:Key", "key", {})
+    return Plan(stack="demo", resources=[pipeline, rule, target, alarm, deployer, role, key])
 
 
 @pytest.fixture
@@ -119,7 +120,8 @@ def test_a_small_stack_costs_what_the_hand_computation_says(round_prices):
     assert serverless == pytest.approx(0.73)
     assert _line(result, "deployer").monthly_usd == 0  # no rule invokes it
     assert _line(result, "role").free
-    assert result.total == pytest.approx(prep + fit + 0.30 + serverless)
+    assert _line(result, "key").monthly_usd == pytest.approx(1.0)  # a customer managed key
+    assert result.total == pytest.approx(prep + fit + 0.30 + serverless + 1.0)
     assert result.biggest.resource == "pipe"
 
 
