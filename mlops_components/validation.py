@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any
 
@@ -186,3 +186,68 @@ def rate_seconds(expression: str) -> int | None:
     if not rate:
         return None
     return int(rate.group(1)) * RATE_UNIT_SECONDS[rate.group(2).rstrip("s")]
+
+
+#: AWS's pricing month: 730 hours (a 365-day year over 12), what "a month" means in estimates.
+HOURS_PER_MONTH = 730
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24
+_WEEKDAYS = {name: index for index, name in
+             enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"), start=1)}
+_MONTHS = {name: index for index, name in enumerate(
+    ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"),
+    start=1)}
+
+
+def runs_per_month(expression: str) -> float:
+    """How many times a valid schedule expression fires in an average month.
+
+    ``rate(...)``: the month divided by the period. ``cron(...)``: the firings of the minute,
+    hour, day-of-month, month and day-of-week fields counted over a 365-day year, divided by
+    12 (any year field is taken as every year). ``L``, ``W`` and ``#`` (last day, nearest
+    weekday, n-th weekday) count as one day a month.
+    """
+    seconds = rate_seconds(expression)
+    if seconds is not None:
+        return DAYS_PER_MONTH * 86400 / seconds
+    cron = _CRON_RE.match(expression)
+    if not cron:
+        raise ValueError(f"not a schedule expression: {expression!r}")
+    minutes, hours, day_of_month, month, day_of_week, _year = cron.group(1).split()
+    per_day = len(_cron_values(minutes, 0, 59)) * len(_cron_values(hours, 0, 23))
+    months = _cron_values(month, 1, 12, _MONTHS)
+    special = any(mark in part for part in (day_of_month, day_of_week) for mark in "LW#")
+    if special:
+        return per_day * len(months) / 12
+    if day_of_month == "?":
+        weekdays = _cron_values(day_of_week, 1, 7, _WEEKDAYS)
+        days_a_year = 365 * len(weekdays) / 7 * len(months) / 12
+    else:
+        days = _cron_values(day_of_month, 1, 31)
+        days_a_year = sum(1 for m in months for d in days if d <= _MONTH_DAYS[m - 1])
+    return per_day * days_a_year / 12
+
+
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _cron_values(field: str, low: int, high: int,
+                 names: Mapping[str, int] | None = None) -> set[int]:
+    """The values one cron field selects: ``*``, ``?``, lists, ranges, steps and names."""
+    values: set[int] = set()
+    for part in field.upper().split(","):
+        part, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if part in ("*", "?", ""):
+            start, end = low, high
+        elif "-" in part:
+            first, last = part.split("-", 1)
+            start, end = _cron_value(first, names), _cron_value(last, names)
+        else:
+            start = _cron_value(part, names)
+            end = high if step_text else start
+        values.update(range(start, end + 1, step))
+    return {value for value in values if low <= value <= high}
+
+
+def _cron_value(text: str, names: Mapping[str, int] | None) -> int:
+    return (names or {}).get(text) or int(text)

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, NoReturn
 from rich.console import Console
 
 from mlops_components.cli.arguments import add_registry_arguments, add_stack_arguments
+from mlops_components.cli.cost import add_cost_parser
+from mlops_components.cli.diagram import add_diagram_parser
 from mlops_components.cli.drift import add_drift_parser
 from mlops_components.cli.errors import (
     DEBUG_VARIABLE,
@@ -222,6 +224,8 @@ def _parser() -> argparse.ArgumentParser:
     add_serve_parser(commands)
     add_status_parser(commands)
     add_drift_parser(commands)
+    add_cost_parser(commands)
+    add_diagram_parser(commands)
     return parser
 
 
@@ -244,7 +248,8 @@ def _preview(args: argparse.Namespace) -> int:
         section.print(console)
     if args.json:
         document = plan.to_json()
-        document.update({section.key: section.data for section in sections})
+        document.update({section.key: section.data for section in sections
+                         if section.data is not None})
         try:
             args.json.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
         except OSError as problem:

@@ -1,5 +1,5 @@
-"""The sections `mlops preview` shows after the plan: policy results now; cost and a
-diagram are further sections of the same shape."""
+"""The sections `mlops preview` shows after the plan: the policy pack's results and the
+monthly cost, each printed and put under its key in ``--json``."""
 
 from __future__ import annotations
 
@@ -25,18 +25,34 @@ class PreviewSection:
     data: Any
     lines: list[str] = field(default_factory=list)
     failed: bool = False
+    renderable: Any = None
+    """A rich renderable printed after the lines (the cost table), or None."""
 
     def print(self, console: Console) -> None:
         console.print(f"\n[bold]{escape(self.title)}[/bold]")
         for line in self.lines:
             console.print(escape(line), soft_wrap=True, highlight=False)
+        if self.renderable is not None:
+            console.print(self.renderable)
 
 
 def preview_sections(args: argparse.Namespace, plan: Plan) -> list[PreviewSection]:
     sections = []
     if not args.no_policy:
         sections.append(policy_section(args, plan))
+    sections.append(cost_section(plan))
     return sections
+
+
+def cost_section(plan: Plan) -> PreviewSection:
+    """The monthly cost by component at the default usage (`mlops cost` has the details);
+    a stack its estimate cannot read still previews, with a note and no ``cost`` key."""
+    from mlops_components.cli.cost import preview_cost
+
+    renderable, data = preview_cost(plan)
+    return PreviewSection(title="Cost a month (default usage; `mlops cost` shows each resource "
+                                "and the assumptions)", key="cost", data=data,
+                          renderable=renderable)
 
 
 def policy_section(args: argparse.Namespace, plan: Plan) -> PreviewSection:
