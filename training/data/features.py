@@ -3,7 +3,9 @@
 `plan_features` reads the same alerts the EDA report shows (`training.data.alerts.column_alerts`
 and `detect_leakage`) and turns them into a `FeaturePlan`: ID-like and constant columns are
 dropped, a leaking column stops the run (or is dropped, or kept, by `leak_policy`), dates
-become calendar features, text becomes one-hot (few levels) or target-encoded (many).
+become calendar features, text becomes one-hot (few levels) or target-encoded (many). A
+regression column that predicts the target almost but not exactly perfectly is a warning
+alert only (`training.data.alerts.detect_leakage`): it stays a feature under every policy.
 `build_transformer` makes the scikit-learn ColumnTransformer for a plan. It takes RAW rows,
 text or typed (numbers as "3.5" or 3.5, dates as "2024-03-01"), so the fitted transformer
 transforms a serving request exactly as it transformed the training rows. A number or date
@@ -46,6 +48,7 @@ from training.data.alerts import (
     column_alerts,
     days_since_epoch,
     detect_leakage,
+    is_stopping_leak,
     parse_datetimes,
     typed_frame,
 )
@@ -116,12 +119,17 @@ class LeakError(SchemaError):
 
     def __init__(self, target: str, leaks: Sequence[Alert]) -> None:
         self.columns = [alert.column for alert in leaks]
+        exact = any(a.evidence.get("exact") for a in leaks)
+        digits = 6 if exact else 3
         scores = ", ".join(
-            f"'{a.column}' ({a.evidence['metric']} {a.evidence['score']:.3f})" for a in leaks
+            f"'{a.column}' ({a.evidence['metric']} {a.evidence['score']:.{digits}f})"
+            for a in leaks
         )
+        threshold = (f"exactly: held-out r2 ≥ {leaks[0].evidence['exact_threshold']:g}" if exact
+                     else f"threshold {leaks[0].evidence['threshold']:g}")
         super().__init__(
-            f"column(s) {scores} alone predict target '{target}' (threshold "
-            f"{leaks[0].evidence['threshold']:g}): they likely leak the answer; remove them from "
+            f"column(s) {scores} alone predict target '{target}' ({threshold}): they likely "
+            f"leak the answer; remove them from "
             f"the data, or set --{LEAK_POLICY_FLAG} drop to train without them or "
             f"--{LEAK_POLICY_FLAG} proceed to keep them"
         )
@@ -222,8 +230,10 @@ def plan_features(
 ) -> FeaturePlan:
     """The feature plan for `frame` (raw text or typed columns; the target included).
 
-    Raises LeakError (leak_policy "stop") naming every column that alone predicts the target,
-    and ValueError for a bad option or a frame without the target or without usable features.
+    Raises LeakError (leak_policy "stop") naming every column that alone predicts the target
+    (for regression: exactly; an almost perfect one is a warning alert in `alerts`, kept as a
+    feature whatever the policy), and ValueError for a bad option or a frame without the
+    target or without usable features.
     Like `alerts()`, the plan examines every column, and on every row (alerts may sample the
     rows of a very wide table): a column it did not look at would silently become a feature.
     """
@@ -252,8 +262,10 @@ def plan_features(
             formats[name] = kinds[AlertKind.DATETIME.value].evidence["format"]
         roles[role].append(name)
     kept = [c for c in frame.columns if any(c in columns for columns in roles.values())]
-    leaks = detect_leakage(typed, target, problem_type, kept, date_formats=formats, seed=seed)
-    found.extend(leaks)
+    suspects = detect_leakage(typed, target, problem_type, kept, date_formats=formats,
+                              seed=seed)
+    found.extend(suspects)
+    leaks = [alert for alert in suspects if is_stopping_leak(alert)]
     if leaks and policy is LeakPolicy.STOP:
         raise LeakError(target, leaks)
     if leaks and policy is LeakPolicy.DROP:
