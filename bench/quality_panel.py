@@ -4,9 +4,10 @@
 
 For every table of `tests.training.panel.PANEL`, in process and as `mlops up --local` runs the
 jobs: Preprocess (default options), Train (the default estimator and hyperparameters, or the
-ones given), Evaluate on the test split. The references are fitted on the SAME train rows with
-the SAME fitted feature transformer (Preprocess's, refitted inside each pipeline as Train
-refits it) and scored on the SAME test rows with the same metric code:
+ones given), Evaluate on the test split. The references are fitted on the SAME rows the shipped
+model saw (train + validation: Train refits on both when nothing is tuned) with the SAME feature
+transformer (Preprocess's, refitted inside each pipeline as Train refits it) and scored on the
+SAME test rows with the same metric code:
 
 - classification: ``LogisticRegression(class_weight="balanced", max_iter=5000)`` and
   ``HistGradientBoostingClassifier(class_weight="balanced")``;
@@ -42,6 +43,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import joblib  # noqa: E402
+import pandas as pd  # noqa: E402
 import sklearn  # noqa: E402
 from sklearn.ensemble import (  # noqa: E402
     HistGradientBoostingClassifier,
@@ -57,6 +59,7 @@ from training.contract import (  # noqa: E402
     GATE_SECTION,
     PREPROCESSOR_FILE,
     SCHEMA_FILE,
+    SPLITS,
     TRAINING_METRICS_FILE,
     ProblemType,
 )
@@ -108,7 +111,8 @@ def run_table(table: PanelTable, root: Path, train_flags: list[str]) -> dict[str
     gate = document[GATE_SECTION]
     metric = DEFAULT_GATE_METRIC[table.problem_type].name
     assert gate["metric"] == metric
-    train_rows = read_csv_folder(processed / "train")
+    train_rows = pd.concat([read_csv_folder(processed / split)
+                            for split in SPLITS[:2]], ignore_index=True)  # train, validation
     transform_schema = load_schema(processed / "transform" / SCHEMA_FILE)
     scores: dict[str, float] = {"default": float(gate["model"])}
     for column, estimator in references(table.problem_type).items():

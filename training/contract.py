@@ -436,8 +436,15 @@ every row of one entity shares a split; unset, the split is a hash of the featur
 GATE_METRIC_FLAG = "gate-metric"
 """Evaluate and train flag: the metric the gate compares, so the gaps Evaluate writes are the
 gate's and the decision threshold train.py tunes maximises it."""
+TUNED_FLAG = "tuned"
+"""Train flag, set ("true") by the tuning step on its training jobs: the validation split chose
+the hyperparameters, so train.py ships the fit on the train split; without it the final model
+is refit on train + validation."""
+SAGEMAKER_TUNING_HYPERPARAMETER = "_tuning_objective_metric"
+"""The hyperparameter SageMaker reserves for a tuning job's objective; a training job that
+receives it is treated as tuned too."""
 RESERVED_HYPERPARAMETERS: tuple[str, ...] = (
-    TARGET_FLAG, PROBLEM_TYPE_FLAG, ESTIMATOR_FLAG, SEED_FLAG, GATE_METRIC_FLAG,
+    TARGET_FLAG, PROBLEM_TYPE_FLAG, ESTIMATOR_FLAG, SEED_FLAG, GATE_METRIC_FLAG, TUNED_FLAG,
     "sagemaker_program", "sagemaker_submit_directory")
 TUNABLE_HYPERPARAMETERS: tuple[str, ...] = (
     *(hp.name for hp in HYPERPARAMETERS if hp.type in (int, float) or hp.choices),

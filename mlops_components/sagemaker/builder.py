@@ -258,6 +258,7 @@ class BuildContext:
             contract.ESTIMATOR_FLAG: self.spec.estimator,
             contract.SEED_FLAG: self.spec.seed,
             contract.GATE_METRIC_FLAG: self.gate.name,
+            **({contract.TUNED_FLAG: "true"} if self.spec.tuning is not None else {}),
             "sagemaker_program": BOOTSTRAP_SCRIPT,
             "sagemaker_submit_directory": submit_directory,
         })

@@ -207,7 +207,7 @@ def _validate_hyperparameters(problems: Problems, hyperparameters: Any) -> None:
         where = f"hyperparameters[{name!r}]"
         if name in contract.RESERVED_HYPERPARAMETERS:
             problems.add(where, "is set by the builder (use the spec field for target, "
-                         "problem_type, estimator, seed or gate_metric)", value)
+                         "problem_type, estimator, seed, gate_metric or tuning)", value)
         elif name not in contract.HYPERPARAMETER_TYPES:
             problems.add(where, "is not a train.py hyperparameter (allowed: "
                          + ", ".join(contract.HYPERPARAMETER_TYPES) + ")", value)

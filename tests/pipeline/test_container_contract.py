@@ -167,6 +167,7 @@ def test_hyperparameters_and_estimator_come_from_the_spec(build):
             for name in ("max-depth", "n-estimators", "estimator", "seed")} \
         == {"max-depth": "5", "n-estimators": "100", "estimator": "random_forest", "seed": "7"}
     assert "learning-rate" not in train["HyperParameters"]  # a forest has none
+    assert "tuned" not in train["HyperParameters"]  # untuned: train.py refits on validation too
 
 
 @pytest.mark.parametrize("estimator, problem_type, expected", [
@@ -238,11 +239,12 @@ def test_tuning_searches_the_ranges_for_the_gate_metric(definitions):
                                                    "hist_gradient_boosting"]}],
     }
     job = tune["TrainingJobDefinition"]
-    # the tuner picks the estimator: train.py gives each one its own n-estimators
+    # the tuner picks the estimator: train.py gives each one its own n-estimators; `tuned`
+    # keeps each job's train-only fit (validation chose the hyperparameters)
     assert job["StaticHyperParameters"] == {
         "target": "target", "problem-type": "classification", "target-transform": "none",
         "seed": "42", "class-weight": "balanced",
-        "decision-threshold": "auto", "gate-metric": "balanced_accuracy",
+        "decision-threshold": "auto", "gate-metric": "balanced_accuracy", "tuned": "true",
         "sagemaker_program": "training/bootstrap.py",
         "sagemaker_submit_directory": "/opt/ml/input/data/code/sourcedir.tar.gz"}
     assert job["AlgorithmSpecification"]["MetricDefinitions"] == \

@@ -127,6 +127,8 @@ def test_regression_leaks_are_found_and_real_features_pass() -> None:
     found = alerts(frame, REGRESSION_TARGET, R)
     leaks = by_kind(found, AlertKind.TARGET_LEAKAGE)
     assert set(leaks) == {"monthly_cost"} and leaks["monthly_cost"].evidence["metric"] == "r2"
+    # Noise of 3% of its spread: not exact, so a warning (a stop needs an exact match).
+    assert leaks["monthly_cost"].severity == "warning"
     assert not by_kind(alerts(diabetes(), REGRESSION_TARGET, R), AlertKind.TARGET_LEAKAGE)
 
 
@@ -243,3 +245,46 @@ def test_constant_messages_name_plain_values_not_numpy_reprs() -> None:
     mostly = pd.Series([0.0] * 300 + [1.0])
     assert "'pixel' is 0.0 in 99.7% of rows" in by_kind(column_alerts("pixel", mostly),
                                                       AlertKind.NEAR_CONSTANT)["pixel"].message
+
+
+def houses(price: str = "noiseless", rows: int = 400, seed: int = 0) -> pd.DataFrame:
+    """Area, rooms and age of houses; `price` is 3 × area + 10 × rooms (noiseless: area alone
+    explains 99.4% of it), a copy of area, or 2 × area + 1."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"area": rng.uniform(50, 250, rows).round(1),
+                          "rooms": rng.integers(1, 6, rows),
+                          "age": rng.uniform(0, 50, rows).round(0)})
+    prices = {"noiseless": 3 * frame["area"] + 10 * frame["rooms"], "copy": frame["area"],
+              "affine": 2 * frame["area"] + 1}
+    return frame.assign(price=prices[price])
+
+
+def test_a_noiseless_regression_feature_is_a_warning_not_a_leak() -> None:
+    leaks = by_kind(alerts(houses(), "price", R), AlertKind.TARGET_LEAKAGE)
+    assert set(leaks) == {"area"}
+    alert = leaks["area"]
+    assert alert.severity == "warning" and alert.evidence["exact"] is False
+    assert 0.98 <= alert.evidence["score"] < alerts_module.LEAK_EXACT_R2
+    assert "'area'" in alert.message and "almost perfectly" in alert.message
+    assert "not a copy of the target" in alert.message
+    assert not alerts_module.is_stopping_leak(alert)
+
+
+@pytest.mark.parametrize("price", ["copy", "affine"])
+def test_an_exact_regression_copy_is_a_critical_leak(price: str) -> None:
+    leaks = by_kind(alerts(as_csv_text(houses(price)), "price", R), AlertKind.TARGET_LEAKAGE)
+    assert set(leaks) == {"area"}
+    alert = leaks["area"]
+    assert alert.severity == "critical" and alert.evidence["exact"] is True
+    assert alert.evidence["line_r2"] >= alerts_module.LEAK_EXACT_R2
+    assert "exactly" in alert.message and alerts_module.is_stopping_leak(alert)
+
+
+def test_classification_leaks_are_critical_without_being_exact() -> None:
+    frame = cancer()
+    labels = frame[TARGET].to_numpy()
+    flipped = np.random.default_rng(0).random(len(frame)) < 0.02  # 12 of 569 rows
+    frame["leak"] = np.where(flipped, 1 - labels, labels)
+    alert = by_kind(alerts(frame, TARGET, C), AlertKind.TARGET_LEAKAGE)["leak"]
+    assert 0.98 <= alert.evidence["score"] < 0.99 and alert.severity == "critical"
+    assert alerts_module.is_stopping_leak(alert) and "exact" not in alert.evidence

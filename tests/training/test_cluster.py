@@ -248,7 +248,7 @@ def test_train_and_evaluate_read_every_hosts_split_files(two_hosts, tmp_path, mo
         train.main(["--estimator", "linear"])
     model = joblib.load(tmp_path / "model" / "model.joblib")
     scaler = model.named_steps["features"].named_transformers_["numeric"].named_steps["scale"]
-    assert scaler.n_samples_seen_ == rows("train")
+    assert scaler.n_samples_seen_ == rows("train") + rows("validation")  # refit on both
 
     scored: list[int] = []
     real_evaluate = evaluate.evaluate

@@ -262,9 +262,10 @@ def test_the_fraud_like_table_passes_the_default_gate(fraud_split, fraud_default
 
 def test_turning_both_off_restores_the_old_model_which_fails_the_gate(fraud_split, no_plots):
     """`--class-weight none --decision-threshold none` ship what training shipped before: the
-    plain pipeline fitted unweighted. With the estimator of then (gradient boosting, depth 3)
-    it fails the default gate on this table; histogram boosting's unlimited depth now passes
-    it even unweighted, so the old estimator is named here."""
+    plain pipeline fitted unweighted (now on train + validation rows, as every untuned model).
+    With the estimator of then (gradient boosting, depth 3) it fails the default gate on this
+    table; histogram boosting's unlimited depth now passes it even unweighted, so the old
+    estimator is named here."""
     old_estimator = Estimator.GRADIENT_BOOSTING.value
     run = _train(fraud_split, "off", "--estimator", old_estimator,
                  "--class-weight", "none", "--decision-threshold", "none")
@@ -275,7 +276,8 @@ def test_turning_both_off_restores_the_old_model_which_fails_the_gate(fraud_spli
     old = train.fit_model(
         train.build_model(joblib.load(processed / "transform" / PREPROCESSOR_FILE),
                           train.build_estimator(old_estimator, schema.problem_type)),
-        read_csv_folder(processed / "train"), schema)
+        pd.concat([read_csv_folder(processed / "train"),
+                   read_csv_folder(processed / "validation")], ignore_index=True), schema)
     test = read_csv_folder(processed / "test")
     features = coerce_features(test, schema.features)
     np.testing.assert_array_equal(shipped.predict_proba(features), old.predict_proba(features))

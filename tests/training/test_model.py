@@ -11,7 +11,12 @@ import pytest
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.metrics import accuracy_score, mean_squared_error
 
-from training.contract import DEFAULT_GATE_METRIC, METRIC_DEFINITIONS, METRIC_NAMES
+from training.contract import (
+    DEFAULT_ESTIMATOR,
+    DEFAULT_GATE_METRIC,
+    METRIC_DEFINITIONS,
+    METRIC_NAMES,
+)
 from training.data import preprocess
 from training.data.schema import coerce_features, coerce_target, load_schema, read_csv_folder
 from training.evaluate import resampling
@@ -95,13 +100,23 @@ def test_train_prints_every_tuner_metric_once(run_name, request):
         assert len(re.findall(definition["Regex"], run.train_stdout)) == 1, definition["Name"]
 
 
-def test_printed_validation_accuracy_is_the_models_accuracy(classification_run):
-    model = joblib.load(classification_run.model_dir / "model.joblib")
+def test_printed_validation_accuracy_is_the_train_only_fits_accuracy(classification_run):
+    """The shipped model is refit on train + validation; the validation scores are those of
+    the same model fit on the train rows only."""
+    processed = classification_run.processed
+    schema = load_schema(processed / "transform" / "schema.json")
+    estimator = train.build_estimator(DEFAULT_ESTIMATOR, schema.problem_type,
+                                      {"n-estimators": 100, "learning-rate": 0.1})
+    train_only, _ = train.train_model(
+        train.build_model(joblib.load(processed / "transform" / "preprocessor.joblib"),
+                          estimator),
+        read_csv_folder(processed / "train"), read_csv_folder(processed / "validation"), schema)
     X_val, y_val = labelled(classification_run, "validation")
     printed = re.search(r"validation:accuracy=([0-9\.]+);", classification_run.train_stdout)
     assert float(printed.group(1)) == pytest.approx(
-        accuracy_score(y_val, model.predict(X_val)), abs=1e-6
+        accuracy_score(y_val, train_only.predict(X_val)), abs=1e-6
     )
+    assert "is refit on train + validation" in classification_run.train_stdout
 
 
 @pytest.mark.parametrize("run_name", ["classification_run", "regression_run"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import site
 import subprocess
@@ -9,6 +11,9 @@ import sys
 import tarfile
 from pathlib import Path
 
+import joblib
+import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import make_friedman1
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestRegressor
@@ -230,3 +235,77 @@ def test_the_model_archive_carries_the_serving_code(classification_run, tmp_path
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == classification_run.target
+
+
+# --- the final fit: train + validation unless tuned -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def churn_splits(tmp_path_factory):
+    """The imbalanced churn table (no leak) preprocessed, with a `plan` column whose level
+    "validation-only" is written into one validation row after the split."""
+    from tests.training.dirty_data import churn_table
+    from training.data import preprocess
+
+    root = tmp_path_factory.mktemp("refit")
+    frame = churn_table().drop(columns=["leak"])
+    frame["plan"] = np.random.default_rng(0).choice(["basic", "plus", "pro"], len(frame))
+    (root / "data").mkdir()
+    frame.to_csv(root / "data" / "data.csv", index=False)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        preprocess.main(["--data-dir", str(root / "data"), "--output-dir", str(root / "out"),
+                         "--target", "churned", "--problem-type", "classification"])
+    validation_file = root / "out" / "validation" / "validation.csv"
+    validation = pd.read_csv(validation_file)
+    validation.loc[0, "plan"] = "validation-only"
+    validation.to_csv(validation_file, index=False)
+    return root / "out"
+
+
+def run_train(splits: Path, model_dir: Path, *extra: str) -> tuple[dict, str]:
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
+        metrics = train.main(["--train", str(splits / "train"),
+                              "--validation", str(splits / "validation"),
+                              "--transform", str(splits / "transform"),
+                              "--model-dir", str(model_dir), "--estimator", "linear", *extra])
+    return metrics, printed.getvalue()
+
+
+def encoder_levels(model) -> list[str]:
+    pipeline = getattr(model, "estimator", model)  # under a FixedThresholdClassifier or not
+    return list(pipeline.named_steps["features"].get_feature_names_out())
+
+
+def test_without_tuning_the_model_is_refit_on_train_and_validation(churn_splits, tmp_path):
+    from training.data.schema import load_schema, read_csv_folder
+    from training.train.imbalance import decision_threshold
+    from training.train.scoring import score_model
+
+    metrics, printed = run_train(churn_splits, tmp_path / "model")
+    shipped = joblib.load(tmp_path / "model" / "model.joblib")
+    assert "plan_validation-only" in encoder_levels(shipped)  # a level only validation holds
+    train_rows = read_csv_folder(churn_splits / "train")
+    validation = read_csv_folder(churn_splits / "validation")
+    # The threshold and the validation scores are the train-only fit's.
+    schema = load_schema(churn_splits / "transform" / "schema.json")
+    estimator = train.build_estimator("linear", "classification")
+    train_only, balance = train.train_model(
+        train.build_model(joblib.load(churn_splits / "transform" / "preprocessor.joblib"),
+                          estimator), train_rows, validation, schema)
+    assert balance.decision_threshold is not None
+    assert decision_threshold(shipped) == balance.decision_threshold
+    assert metrics == score_model(train_only, validation, schema)
+    assert "plan_validation-only" not in encoder_levels(train_only)
+    assert f"refit on train + validation ({len(train_rows) + len(validation)} rows)" in printed
+
+
+@pytest.mark.parametrize("flag", [["--tuned", "true"],
+                                  ["--_tuning_objective_metric", "validation:f1"]])
+def test_a_tuned_job_ships_the_train_only_fit(churn_splits, tmp_path, flag):
+    metrics, printed = run_train(churn_splits, tmp_path / "model", *flag)
+    shipped = joblib.load(tmp_path / "model" / "model.joblib")
+    assert "plan_validation-only" not in encoder_levels(shipped)
+    assert "tuned: the validation split chose the hyperparameters" in printed
+    refit_metrics, _ = run_train(churn_splits, tmp_path / "refit")
+    assert metrics == refit_metrics  # the validation scores are the train-only fit's either way

@@ -150,6 +150,32 @@ def test_leak_policies_drop_or_keep_the_column(tmp_path, policy):
     assert (schema.dropped.get("leak") == "target_leakage") is (policy == "drop")
 
 
+def test_a_noiseless_regression_runs_through_preprocess_with_a_warning(tmp_path, capsys):
+    from tests.training.test_alerts import houses
+
+    out = tmp_path / "out"
+    for policy in ("stop", "drop"):
+        preprocess.preprocess(houses(), "price", "regression", out / policy,
+                              leak_policy=policy)
+        schema = load_schema(out / policy / "transform" / "schema.json")
+        assert "area" in schema.feature_names and "area" not in schema.dropped
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "'area'" in line]
+    assert len(warnings) == 2 and all(line.startswith("warning:") for line in warnings)
+    assert "almost perfectly" in warnings[0] and "not a copy of the target" in warnings[0]
+
+
+@pytest.mark.parametrize("price", ["copy", "affine"])
+def test_an_exact_regression_copy_still_stops_preprocess(tmp_path, price):
+    from tests.training.test_alerts import houses
+
+    with pytest.raises(LeakError, match=r"'area' \(r2 1\.000000\).*exactly"):
+        preprocess.preprocess(houses(price), "price", "regression", tmp_path / "out")
+    preprocess.preprocess(houses(price), "price", "regression", tmp_path / "dropped",
+                          leak_policy="drop")
+    schema = load_schema(tmp_path / "dropped" / "transform" / "schema.json")
+    assert schema.dropped.get("area") == "target_leakage"
+
+
 def test_ids_and_constants_are_dropped_and_listed_dates_become_calendar_features(tmp_path):
     data = write(churn_table().drop(columns=["leak"]), tmp_path / "data")
     counts = run_preprocess(data, tmp_path / "out")

@@ -78,8 +78,10 @@ __all__ = [
     "detect_skewed",
     "detect_target_outliers",
     "imbalance_handling",
-    "robust_z_scores",
+    "is_stopping_leak",
     "leakage_score",
+    "line_r2",
+    "robust_z_scores",
     "parse_datetimes",
     "typed_frame",
     "write_alerts",
@@ -124,7 +126,13 @@ ROBUST_Z_SCALE = 0.6745
 an ordinary one on normal data."""
 LEAK_SCORE = 0.98
 """One-feature cross-validated balanced accuracy (classification) or R² (regression) at or
-above which a feature is a leak."""
+above which a feature is a leak (classification) or a suspected one (regression: see
+LEAK_EXACT_R2)."""
+LEAK_EXACT_R2 = 1.0 - 1e-6
+"""Held-out R² at or above which a regression target is an exact function of one column: the
+prediction's error is at most 0.1 % of the target's standard deviation. Only such a column
+stops the run; a legitimate noiseless relation (price = 3 × area + 10 × rooms: area alone
+scores R² 0.99) is a warning."""
 LEAK_FORGIVE_FROM = 20
 """Classes with at least this many rows have one misclassified row forgiven (see
 `_forgiving_balanced_accuracy`); smaller ones none, so tiny data does not look leaky."""
@@ -758,6 +766,65 @@ def _out_of_fold(x: pd.Series, text: bool, numeric: np.ndarray | None, setup: _L
     return predicted
 
 
+def line_r2(values: pd.Series, setup: _LeakSetup) -> float:
+    """Out-of-fold R² of a straight line through one numeric column (least squares on each
+    fold's train rows where the column is present, scored on the other rows where it is): 1.0
+    for a copy of the target, a unit change or an offset (target = 2 × column + 1), which a
+    depth-limited tree only approximates. NaN for text or too few present rows."""
+    x_values = values.iloc[setup.rows].reset_index(drop=True)
+    if _is_text(x_values):
+        return float("nan")
+    x = x_values.to_numpy(dtype="float64")
+    present = ~np.isnan(x)
+    predicted = np.full(len(setup.y), np.nan)
+    for train, test in setup.folds:
+        fit = train[present[train]]
+        if len(fit) < 2:
+            continue
+        centred = x[fit] - x[fit].mean()
+        spread = float((centred ** 2).sum())
+        slope = float((centred * (setup.y[fit] - setup.y[fit].mean())).sum()) / spread \
+            if spread else 0.0
+        predicted[test] = setup.y[fit].mean() + slope * (x[test] - x[fit].mean())
+    scored = ~np.isnan(predicted)
+    if scored.sum() < LEAK_FOLDS * 2:
+        return float("nan")
+    return _r2(setup.y[scored], predicted[scored])
+
+
+def _leak_alert(name: str, target: str, problem_type: ProblemType, score: float,
+                line: float, setup: _LeakSetup, mutual_information: Mapping[str, float]
+                ) -> Alert:
+    """Classification: a leak (critical). Regression: a leak when the column determines the
+    target exactly (the tree's or the line's held-out R² ≥ LEAK_EXACT_R2), else a warning."""
+    folds = f"{LEAK_FOLDS}-fold"
+    if problem_type is ProblemType.CLASSIFICATION:
+        return _alert(
+            AlertKind.TARGET_LEAKAGE, name, AlertSeverity.CRITICAL,
+            f"column '{name}' alone predicts target '{target}' (balanced_accuracy {score:.3f} ≥ "
+            f"{LEAK_SCORE:g}, {folds}): it likely leaks the answer",
+            metric="balanced_accuracy", score=score, threshold=LEAK_SCORE,
+            rows=len(setup.rows), **mutual_information)
+    best = max(score, line) if not np.isnan(line) else score
+    exact = best >= LEAK_EXACT_R2
+    evidence = dict(metric="r2", score=best, threshold=LEAK_SCORE, exact=exact,
+                    exact_threshold=LEAK_EXACT_R2, tree_r2=score,
+                    line_r2=None if np.isnan(line) else line, rows=len(setup.rows),
+                    **mutual_information)
+    if exact:
+        how = "a straight line through it" if line >= LEAK_EXACT_R2 else "a tree on it"
+        return _alert(
+            AlertKind.TARGET_LEAKAGE, name, AlertSeverity.CRITICAL,
+            f"column '{name}' determines target '{target}' exactly (r2 {best:.6f} on held-out "
+            f"rows, {folds}, {how}): it is the answer, copied or rescaled", **evidence)
+    return _alert(
+        AlertKind.TARGET_LEAKAGE, name, AlertSeverity.WARNING,
+        f"column '{name}' predicts target '{target}' almost perfectly (r2 {best:.4f} ≥ "
+        f"{LEAK_SCORE:g}, {folds}) but not exactly: it stays a feature; check it is not a copy "
+        f"of the target (computed from it, or recorded after it) and remove it from the data "
+        f"if it is", **evidence)
+
+
 def _mutual_information(values: pd.Series, setup: _LeakSetup, problem_type: ProblemType,
                         seed: int) -> dict[str, float]:
     x = values.iloc[setup.rows].reset_index(drop=True)
@@ -792,16 +859,21 @@ def detect_leakage(
 
     A tree (depth 3; 6 for regression, see LEAK_TREE_DEPTH) on the one column, 3-fold
     cross-validated on at most LEAK_SAMPLE_ROWS sampled rows, scores balanced accuracy (one
-    error forgiven per class of ≥ LEAK_FORGIVE_FROM rows) or R²; ≥ LEAK_SCORE is a leak.
-    Text is target-mean encoded inside each fold. Mutual information with the target is
-    reported as supporting evidence.
+    error forgiven per class of ≥ LEAK_FORGIVE_FROM rows) or R²; ≥ LEAK_SCORE is a leak for
+    classification (critical). For regression a score that high is also what a legitimate
+    noiseless relation gives, so only an exact one is a leak (critical): the tree's held-out
+    R², or a straight line's (`line_r2`: copies, unit changes, offsets), ≥ LEAK_EXACT_R2; the
+    others are warnings (`evidence["exact"]` False), which `plan_features` neither stops on nor
+    drops. An exact non-linear function (target = column²) is only warned about: on held-out
+    rows it is not told apart from a strong real feature. Text is target-mean encoded inside
+    each fold. Mutual information with the target is reported as supporting evidence.
     """
     problem_type = ProblemType(problem_type)
     setup = _leak_setup(frame[target], problem_type, seed)
     if setup is None:
         return []
     date_formats = date_formats or {}
-    metric = "balanced_accuracy" if problem_type is ProblemType.CLASSIFICATION else "r2"
+    regression = problem_type is ProblemType.REGRESSION
     found = []
     for name in columns if columns is not None else [c for c in frame.columns if c != target]:
         values = _leak_input(frame[name], date_formats.get(name)) if name in date_formats \
@@ -809,15 +881,19 @@ def detect_leakage(
         if values.iloc[setup.rows].isna().all():
             continue
         score = leakage_score(values, setup, problem_type, seed)
-        if score < LEAK_SCORE:
+        line = line_r2(values, setup) if regression else float("nan")
+        if score < LEAK_SCORE and not line >= LEAK_EXACT_R2:
             continue
-        found.append(_alert(
-            AlertKind.TARGET_LEAKAGE, name, AlertSeverity.CRITICAL,
-            f"column '{name}' alone predicts target '{target}' ({metric} {score:.3f} ≥ "
-            f"{LEAK_SCORE:g}, {LEAK_FOLDS}-fold): it likely leaks the answer",
-            metric=metric, score=score, threshold=LEAK_SCORE, rows=len(setup.rows),
-            **_mutual_information(values, setup, problem_type, seed)))
+        found.append(_leak_alert(name, target, problem_type, score, line, setup,
+                                 _mutual_information(values, setup, problem_type, seed)))
     return found
+
+
+def is_stopping_leak(alert: Alert) -> bool:
+    """A `target_leakage` alert the leak policy acts on (stop or drop): every critical one (a
+    classification leak, an exact regression one); a warning only informs."""
+    return (alert.kind == AlertKind.TARGET_LEAKAGE.value
+            and alert.severity == AlertSeverity.CRITICAL.value)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,10 +3,17 @@
 `plan_features` reads the same alerts the EDA report shows (`training.data.alerts.column_alerts`
 and `detect_leakage`) and turns them into a `FeaturePlan`: ID-like and constant columns are
 dropped, a leaking column stops the run (or is dropped, or kept, by `leak_policy`), dates
-become calendar features, text becomes one-hot (few levels) or target-encoded (many).
+become calendar features, text becomes one-hot (few levels) or target-encoded (many). A
+regression column that predicts the target almost but not exactly perfectly is a warning
+alert only (`training.data.alerts.detect_leakage`): it stays a feature under every policy.
 `build_transformer` makes the scikit-learn ColumnTransformer for a plan. It takes RAW rows,
 text or typed (numbers as "3.5" or 3.5, dates as "2024-03-01"), so the fitted transformer
-transforms a serving request exactly as it transformed the training rows.
+transforms a serving request exactly as it transformed the training rows. A number or date
+column with missing values in the rows it is fitted on gets a missing-value indicator
+(``missingindicator_<column>``) next to its imputed value: when missingness carries signal
+(a value left empty more often for one class), imputation alone hides it from a linear model.
+A column that never missed in training gets none (a clean table keeps its width); a serving
+request missing it is imputed, as before.
 
 Everything in the transformer is picklable by reference to this module (joblib), so the
 serving container needs only the ``training`` package it already receives.
@@ -41,6 +48,7 @@ from training.data.alerts import (
     column_alerts,
     days_since_epoch,
     detect_leakage,
+    is_stopping_leak,
     parse_datetimes,
     typed_frame,
 )
@@ -63,6 +71,9 @@ DEFAULT_DATETIME_PARTS: tuple[str, ...] = ("year", "month", "dayofweek", "dayofy
 DEFAULT_MAX_ONEHOT_LEVELS = 20
 MISSING_CATEGORY = "(missing)"
 """The category an empty cell of a categorical column becomes (seen in training and serving)."""
+MISSING_INDICATOR_PREFIX = "missingindicator_"
+"""The name of a column's missing-value indicator feature, before the column's name (the name
+scikit-learn's SimpleImputer(add_indicator=True) gives numbers; dates use the same)."""
 
 
 def _part(accessor: str) -> Callable[[pd.Series], pd.Series]:
@@ -108,12 +119,17 @@ class LeakError(SchemaError):
 
     def __init__(self, target: str, leaks: Sequence[Alert]) -> None:
         self.columns = [alert.column for alert in leaks]
+        exact = any(a.evidence.get("exact") for a in leaks)
+        digits = 6 if exact else 3
         scores = ", ".join(
-            f"'{a.column}' ({a.evidence['metric']} {a.evidence['score']:.3f})" for a in leaks
+            f"'{a.column}' ({a.evidence['metric']} {a.evidence['score']:.{digits}f})"
+            for a in leaks
         )
+        threshold = (f"exactly: held-out r2 ≥ {leaks[0].evidence['exact_threshold']:g}" if exact
+                     else f"threshold {leaks[0].evidence['threshold']:g}")
         super().__init__(
-            f"column(s) {scores} alone predict target '{target}' (threshold "
-            f"{leaks[0].evidence['threshold']:g}): they likely leak the answer; remove them from "
+            f"column(s) {scores} alone predict target '{target}' ({threshold}): they likely "
+            f"leak the answer; remove them from "
             f"the data, or set --{LEAK_POLICY_FLAG} drop to train without them or "
             f"--{LEAK_POLICY_FLAG} proceed to keep them"
         )
@@ -214,8 +230,10 @@ def plan_features(
 ) -> FeaturePlan:
     """The feature plan for `frame` (raw text or typed columns; the target included).
 
-    Raises LeakError (leak_policy "stop") naming every column that alone predicts the target,
-    and ValueError for a bad option or a frame without the target or without usable features.
+    Raises LeakError (leak_policy "stop") naming every column that alone predicts the target
+    (for regression: exactly; an almost perfect one is a warning alert in `alerts`, kept as a
+    feature whatever the policy), and ValueError for a bad option or a frame without the
+    target or without usable features.
     Like `alerts()`, the plan examines every column, and on every row (alerts may sample the
     rows of a very wide table): a column it did not look at would silently become a feature.
     """
@@ -244,8 +262,10 @@ def plan_features(
             formats[name] = kinds[AlertKind.DATETIME.value].evidence["format"]
         roles[role].append(name)
     kept = [c for c in frame.columns if any(c in columns for columns in roles.values())]
-    leaks = detect_leakage(typed, target, problem_type, kept, date_formats=formats, seed=seed)
-    found.extend(leaks)
+    suspects = detect_leakage(typed, target, problem_type, kept, date_formats=formats,
+                              seed=seed)
+    found.extend(suspects)
+    leaks = [alert for alert in suspects if is_stopping_leak(alert)]
     if leaks and policy is LeakPolicy.STOP:
         raise LeakError(target, leaks)
     if leaks and policy is LeakPolicy.DROP:
@@ -304,13 +324,18 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
 
     Unparseable or missing dates give NaN (imputed downstream). Text is parsed with the
     column's format from `formats` (as the plan detected it), falling back to ISO 8601.
+    With `indicate_missing`, each date column that had a missing or unparseable value in the
+    rows it was fitted on also gives one 0/1 column (``missingindicator_<column>``): one per
+    date, where an imputer's indicator would repeat it for every calendar part.
     Mixins come first, as scikit-learn requires for the MRO of its estimators.
     """
 
     def __init__(self, parts: Sequence[str] = DEFAULT_DATETIME_PARTS,
-                 formats: Mapping[str, str | None] | None = None) -> None:
+                 formats: Mapping[str, str | None] | None = None,
+                 indicate_missing: bool = False) -> None:
         self.parts = parts
         self.formats = formats
+        self.indicate_missing = indicate_missing
 
     def _frame(self, X: Any) -> pd.DataFrame:
         if isinstance(X, pd.DataFrame):
@@ -330,7 +355,15 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
         frame = self._frame(X)
         self.feature_names_in_ = np.asarray([str(c) for c in frame.columns], dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
+        self.indicated_ = np.asarray(
+            [name for position, name in enumerate(self.feature_names_in_)
+             if self.indicate_missing and self._dates(frame, position, name).isna().any()],
+            dtype=object)
         return self
+
+    def _dates(self, frame: pd.DataFrame, position: int, name: str) -> pd.Series:
+        return parse_datetimes(frame.iloc[:, position].reset_index(drop=True),
+                               dict(self.formats or {}).get(name))
 
     def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "feature_names_in_")
@@ -338,20 +371,25 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
         if frame.shape[1] != self.n_features_in_:
             raise ValueError(f"DatetimeFeatures expects {self.n_features_in_} column(s) "
                              f"{list(self.feature_names_in_)}; got {frame.shape[1]}")
-        formats = dict(self.formats or {})
-        columns = []
+        columns, indicators = [], []
+        indicated = set(getattr(self, "indicated_", ()))  # absent in a model pickled before
         for position, name in enumerate(self.feature_names_in_):
-            dates = parse_datetimes(frame.iloc[:, position].reset_index(drop=True),
-                                    formats.get(name))
+            dates = self._dates(frame, position, name)
             for part in self.parts:
                 columns.append(pd.Series(CALENDAR_PARTS[part](dates)).to_numpy(
                     dtype="float64", na_value=np.nan))
+            if name in indicated:
+                indicators.append(dates.isna().to_numpy(dtype="float64"))
+        columns.extend(indicators)
         return np.column_stack(columns) if columns else np.empty((len(frame), 0))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "feature_names_in_")
+        indicated = getattr(self, "indicated_", ())
         return np.asarray([f"{name}_{part}" for name in self.feature_names_in_
-                           for part in self.parts], dtype=object)
+                           for part in self.parts]
+                          + [f"{MISSING_INDICATOR_PREFIX}{name}" for name in indicated],
+                          dtype=object)
 
 
 def _encoder_folds(plan: FeaturePlan) -> KFold:
@@ -364,17 +402,24 @@ def _encoder_folds(plan: FeaturePlan) -> KFold:
 def build_transformer(plan: FeaturePlan) -> ColumnTransformer:
     """The ColumnTransformer of a plan: numbers median-imputed and scaled; dates as calendar
     parts (imputed, scaled); few-level text one-hot (unknown levels ignored); many-level text
-    target-encoded (cross-fitted: fit it with the target, `fit(X, y)`)."""
+    target-encoded (cross-fitted: fit it with the target, `fit(X, y)`).
+
+    Numbers and dates with missing values in the fitted rows also get a missing-value
+    indicator (``missingindicator_<column>``, scaled with the rest); a column without any gets
+    none, and a serving row missing it is imputed (the indicator ignores columns it was not
+    fitted on: scikit-learn's ``error_on_new=False``). Text needs none: an empty cell is its
+    own category (MISSING_CATEGORY)."""
     transformers: list[tuple[str, Any, list[str]]] = []
     if plan.numeric:
         transformers.append(("numeric", Pipeline([
             ("number", FunctionTransformer(to_float, feature_names_out="one-to-one")),
-            ("impute", SimpleImputer(strategy="median")),
+            ("impute", SimpleImputer(strategy="median", add_indicator=True)),
             ("scale", StandardScaler()),
         ]), list(plan.numeric)))
     if plan.datetime:
         transformers.append(("datetime", Pipeline([
-            ("calendar", DatetimeFeatures(plan.datetime_parts, dict(plan.datetime_formats))),
+            ("calendar", DatetimeFeatures(plan.datetime_parts, dict(plan.datetime_formats),
+                                          indicate_missing=True)),
             ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
             ("scale", StandardScaler()),
         ]), list(plan.datetime)))

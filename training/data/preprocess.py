@@ -15,8 +15,9 @@ messages. The features follow the data (`training.data.features.plan_features`, 
 row; the transformer is fitted on the train split): ID-like and constant columns are dropped
 (``--keep-id``, ``--keep-constant`` keep them), dates become calendar features, many-level
 text is target-encoded, and a column that alone predicts the target stops the run
-(``--leak-policy drop`` or ``proceed`` instead). The fitted transformer is part of the model,
-so serving applies the same features to raw requests.
+(``--leak-policy drop`` or ``proceed`` instead); for regression only an exact match stops it,
+an almost perfect one is kept with a warning line on stderr. The fitted transformer is part
+of the model, so serving applies the same features to raw requests.
 
 A row's split is a hash of its feature values, or of its ``--split-key`` column
 (`training.data.splits`): a retrain on more rows keeps every old row in its old split, and
@@ -64,6 +65,7 @@ from training.contract import (
     TRANSFORM_OUTPUT,
     ProblemType,
 )
+from training.data.alerts import AlertKind, is_stopping_leak
 from training.data.checks import checked_schema
 from training.data.features import (
     DropReason,
@@ -234,6 +236,9 @@ def preprocess(
         joblib.dump(preprocessor, transform_dir / PREPROCESSOR_FILE)
         write_json(transform_dir / SCHEMA_FILE, schema.to_dict())
         write_json(transform_dir / FEATURE_PLAN_FILE, plan.to_dict())
+    for alert in plan.alerts:
+        if alert.kind == AlertKind.TARGET_LEAKAGE.value and not is_stopping_leak(alert):
+            print(f"warning: {alert.message}", file=sys.stderr)
     return {
         "rows_in": len(data),
         "rows_dropped_missing_target": int(data[target].isna().sum()),

@@ -26,6 +26,7 @@ DECISION_LABELS = {
     "dropped_constant": "dropped as constant",
     "calendar_features": "used as calendar features",
     "leaking_stop_the_run": "leak the target: the run stops (--leak-policy)",
+    "suspected_leak_kept": "predict the target almost exactly: kept, check they are not copies",
 }
 STYLE = (
     "body{font-family:sans-serif;margin:2em;color:#222;max-width:1400px}"
@@ -138,7 +139,9 @@ def roles_section(decisions: Mapping[str, list[str]], id_examples: Mapping[str, 
                      f"{html.escape(examples)}</td></tr>")
     for key, role in (("dropped_constant", "constant: dropped"),
                       ("calendar_features", "date: calendar features (see over time)"),
-                      ("leaking_stop_the_run", "leaks the target: the run stops")):
+                      ("leaking_stop_the_run", "leaks the target: the run stops"),
+                      ("suspected_leak_kept", "predicts the target almost exactly: kept "
+                                              "(check it is not a copy)")):
         for name in decisions.get(key, []):
             stats = column_stats.get(name, {})
             items.append(f"<tr><td>{html.escape(name)}</td><td>{role}</td>"

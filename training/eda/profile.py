@@ -62,6 +62,7 @@ from training.data.alerts import (
     AlertKind,
     AlertSeverity,
     alerts,
+    is_stopping_leak,
     parse_datetimes,
     write_alerts,
 )
@@ -174,14 +175,19 @@ def _target_figure(target: pd.Series, schema: DatasetSchema) -> Any:
 
 def feature_decisions(found: Sequence[Alert]) -> dict[str, list[str]]:
     """What Preprocess does by default with the alerted columns (`plan_features` acts on the
-    same alerts): dropped IDs and constants, dates as calendar features, leaks stop the run."""
+    same alerts): dropped IDs and constants, dates as calendar features, leaks stop the run,
+    and a regression column that predicts the target almost (not exactly) perfectly is kept
+    with a warning."""
     def columns(kind: AlertKind) -> list[str]:
         return [a.column for a in found if a.kind == kind.value and a.column is not None]
 
+    leaks = columns(AlertKind.TARGET_LEAKAGE)
+    stopping = {a.column for a in found if is_stopping_leak(a)}
     return {"dropped_id_like": columns(AlertKind.ID_LIKE),
             "dropped_constant": columns(AlertKind.CONSTANT),
             "calendar_features": columns(AlertKind.DATETIME),
-            "leaking_stop_the_run": columns(AlertKind.TARGET_LEAKAGE)}
+            "leaking_stop_the_run": [name for name in leaks if name in stopping],
+            "suspected_leak_kept": [name for name in leaks if name not in stopping]}
 
 
 

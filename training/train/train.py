@@ -12,6 +12,16 @@ into the model folder, with a copy of the `training` package's .py files under
 The train and validation channels are read whole: every CSV file under them, so the split
 files of every preprocess host (`train-algo-1.csv`, `train-algo-2.csv`, ...) are used. The
 transformer from the transform channel is refitted inside the model on all those train rows.
+
+The model is first fit on the train split: the validation split then scores it (the
+`validation:` lines and metrics.json are that fit's) and, for imbalanced binary
+classification, chooses its decision threshold. Unless the job was launched by a tuning job
+(``--tuned true``, which the tuning step sets, or SageMaker's ``_tuning_objective_metric``),
+where the validation split chose the hyperparameters and the train-only fit ships, the shipped
+model is then refit the same way on train + validation rows, with that threshold: more rows
+for the same hyperparameters, and every class and category level either split holds.
+HistGradientBoosting's early stopping (on by default above 10,000 rows) then holds out its own
+10% of those rows, as it did of the train rows.
 """
 
 from __future__ import annotations
@@ -29,7 +39,8 @@ if __package__ in (None, ""):  # run as a file by the container: make `training`
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import joblib
-from sklearn.base import BaseEstimator
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import (
     GradientBoostingClassifier,
     GradientBoostingRegressor,
@@ -61,6 +72,7 @@ from training.contract import (
     PACKAGE,
     PREPROCESSOR_FILE,
     PROBLEM_TYPE_FLAG,
+    SAGEMAKER_TUNING_HYPERPARAMETER,
     SCHEMA_FILE,
     SEED_FLAG,
     TARGET_FLAG,
@@ -68,6 +80,7 @@ from training.contract import (
     TRAINING_CHANNELS,
     TRAINING_METRICS_FILE,
     TRAINING_MODEL_DIR,
+    TUNED_FLAG,
     VALIDATION_SPLIT,
     ClassWeight,
     DecisionThreshold,
@@ -94,6 +107,7 @@ from training.train.imbalance import (
     class_counts,
     neutral_threshold,
     tune_threshold,
+    with_threshold,
 )
 from training.train.scoring import score_model
 from training.train.target import with_target_transform
@@ -128,6 +142,14 @@ def _optional_int(value: str) -> int | None:
     if not number.is_integer():
         raise ValueError(f"not an integer: {value}")
     return int(number)
+
+
+def _bool(value: str) -> bool:
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no", ""):
+        return False
+    raise ValueError(f"not true or false: {value}")
 
 
 def _int(value: str) -> int:
@@ -220,6 +242,28 @@ def train_model(model: Pipeline, train: Any, validation: Any, schema: DatasetSch
                                   else ClassWeight.NONE.value, chosen, note)
 
 
+def refit_on_all_rows(model: Pipeline, train: Any, validation: Any, schema: DatasetSchema,
+                      balance: ImbalancePlan) -> Any:
+    """`model` (unfitted, or fitted: it is cloned) fit on the train and validation rows
+    together, with the class weighting and decision threshold `balance` records from the
+    train-only fit (`train_model`): the threshold the validation split chose applies to the
+    model fit on more rows (unless a class only the validation rows hold makes it multiclass:
+    then its own labels, as `tune_threshold` leaves any multiclass model)."""
+    rows = pd.concat([train, validation], ignore_index=True)
+    fitted = fit_model(clone(model), rows, schema, balance.class_weight)
+    if balance.decision_threshold is None or len(fitted.classes_) != 2:
+        return fitted
+    return with_threshold(fitted, balance.decision_threshold)
+
+
+def is_tuned(args: argparse.Namespace, unknown: Sequence[str]) -> bool:
+    """Whether a tuning job launched this training job: ``--tuned true`` (the tuning step's),
+    or SageMaker's reserved tuning hyperparameter among the leftovers."""
+    marker = f"--{SAGEMAKER_TUNING_HYPERPARAMETER}"
+    return bool(args.tuned) or any(arg == marker or arg.startswith(f"{marker}=")
+                                   for arg in unknown)
+
+
 def with_trained_classes(schema: DatasetSchema, model: Any) -> DatasetSchema:
     """The schema with every class the model was trained on among its class labels.
 
@@ -285,6 +329,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
                  + ("the estimator's" if per_estimator else str(hyperparameter.default)) + ")",
         )
     parser.add_argument(*_flags(SEED_FLAG), type=_hyperparameter(_int), default=DEFAULT_SEED)
+    parser.add_argument(*_flags(TUNED_FLAG), type=_hyperparameter(_bool), default=False,
+                        help="launched by a tuning job: ship the fit on the train split "
+                             "(default false: refit on train + validation)")
     parser.add_argument(*_flags(GATE_METRIC_FLAG), type=text, default=None,
                         help="the metric a tuned decision threshold maximises (default: the "
                              "problem type's gate metric)")
@@ -365,20 +412,29 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
                                 given_hyperparameters(args), args.seed)
     estimator = with_target_transform(estimator, args.target_transform, schema.problem_type,
                                       args.seed)
-    validation = read_csv_folder(args.validation)
+    train_rows, validation = read_csv_folder(args.train), read_csv_folder(args.validation)
+    untrained = build_model(joblib.load(args.transform / PREPROCESSOR_FILE), estimator)
     model, balance = train_model(
-        build_model(joblib.load(args.transform / PREPROCESSOR_FILE), estimator),
-        read_csv_folder(args.train), validation, schema, args.class_weight,
+        clone(untrained), train_rows, validation, schema, args.class_weight,
         args.decision_threshold, args.gate_metric,
     )
     if balance.imbalanced or balance.decision_threshold is not None:
         print(f"class balance: {'imbalanced' if balance.imbalanced else 'balanced'}; "
               f"class weights {balance.class_weight}; decision threshold "
               f"{balance.decision_threshold} ({balance.threshold_note})")
-    schema = with_trained_classes(schema, model)
-    metrics = score_model(model, validation, schema)
+    metrics = score_model(model, validation, with_trained_classes(schema, model))
+    tuned = is_tuned(args, unknown)
+    final_fit = {"splits": ["train"] if tuned else ["train", VALIDATION_SPLIT],
+                 "rows": len(train_rows) + (0 if tuned else len(validation)),
+                 "validation_scores_from": "the fit on the train split"}
+    print(f"validation scores of the fit on the {len(train_rows)} train rows; the shipped model "
+          + ("is that fit (tuned: the validation split chose the hyperparameters)" if tuned
+             else f"is refit on train + validation ({final_fit['rows']} rows)"))
     for name, value in metrics.items():
         print(format_metric_line(VALIDATION_SPLIT, name, value))
+    if not tuned:
+        model = refit_on_all_rows(untrained, train_rows, validation, schema, balance)
+    schema = with_trained_classes(schema, model)
     args.model_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, args.model_dir / MODEL_FILE)
     write_json(args.model_dir / SCHEMA_FILE, schema.to_dict())
@@ -388,7 +444,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
             args.output_data_dir / TRAINING_METRICS_FILE,
             {"hyperparameters": hyperparameter_values(args, schema.problem_type),
              VALIDATION_SPLIT: metrics,
-             "class_balance": balance.to_dict()},
+             "class_balance": balance.to_dict(),
+             "final_fit": final_fit},
         )
     return metrics
 
