@@ -2,8 +2,10 @@
 
 Modelled on SageMaker Data Wrangler's Data Quality and Insights report and ydata-profiling's
 alerts: ID-like, constant, date, high-cardinality, missing, skewed, duplicate rows, class
-imbalance, integer codes, outlying regression targets, and target leakage (a feature that
-alone predicts the target).
+imbalance, integer codes, outlying regression targets, ID-named columns whose values repeat
+(entities whose rows straddle train and test), and target leakage (a feature that alone
+predicts the target: decided on the training split when `alerts` is given it, as Preprocess
+decides, with a warning for a column that predicts the target only when every row is read).
 
 One detector per idea, each a pure function returning an `Alert` or None; `column_alerts`
 applies them to one column in precedence order (a date is not also an ID, an ID is not also
@@ -181,6 +183,7 @@ class AlertKind(str, Enum):  # noqa: UP042 - the image's code style; StrEnum is 
     ROWS_SAMPLED = "rows_sampled"
     REPEATED_ID = "repeated_id"
     SPLIT = "split"
+    LEAKAGE_OUTSIDE_TRAINING = "leakage_outside_training"
 
     def __str__(self) -> str:
         return self.value
@@ -864,6 +867,22 @@ def detect_leakage(
 # All of it
 
 
+def _leaks_outside_training(leaks: Sequence[Alert], training_rows: int) -> list[Alert]:
+    """`leakage_outside_training`: a column the leak rule flags on every labelled row but not
+    on the training split, where Preprocess decides. Preprocess keeps it (its decision reads no
+    test label), so this is a warning for a person to look at: on a small training split a
+    single noisy row can hide a real leak, and a column that matches only the newer rows may be
+    one filled in after the outcome was known."""
+    return [_alert(AlertKind.LEAKAGE_OUTSIDE_TRAINING, alert.column, AlertSeverity.WARNING,
+                   f"column '{alert.column}' alone predicts the target on all labelled rows "
+                   f"({alert.evidence['metric']} {alert.evidence['score']:.3f}) but not on the "
+                   f"{training_rows} training rows Preprocess decides on, so Preprocess keeps "
+                   "it: check whether it leaks the answer (on a small training split one noisy "
+                   "row can hide a leak); remove it from the data if it does",
+                   **{**alert.evidence, "training_rows": training_rows})
+            for alert in leaks]
+
+
 def alert_rows(rows: int, columns: int) -> int:
     """Rows the column detectors examine in a table of `rows` × `columns` features."""
     return min(rows, max(MIN_ALERT_ROWS, ALERT_CELLS // max(columns, 1)))
@@ -927,8 +946,15 @@ def alerts(
                     if AlertKind.DATETIME.value in k}
     checked = typed if leak_rows is None else typed[
         leak_rows.reindex(typed.index, fill_value=False).to_numpy(dtype=bool)]
-    found.extend(detect_leakage(checked, target, problem_type, candidates,
-                                date_formats=date_formats, seed=seed))
+    leaks = detect_leakage(checked, target, problem_type, candidates,
+                           date_formats=date_formats, seed=seed)
+    found.extend(leaks)
+    if leak_rows is not None:
+        flagged = {alert.column for alert in leaks}
+        unflagged = [name for name in candidates if name not in flagged]
+        found.extend(_leaks_outside_training(
+            detect_leakage(typed, target, problem_type, unflagged, date_formats=date_formats,
+                           seed=seed), int(len(checked))))
     return by_severity(found)
 
 

@@ -290,26 +290,27 @@ def render_report(data: pd.DataFrame, features: pd.DataFrame, target_values: pd.
 
 def training_split(data: pd.DataFrame, schema: DatasetSchema, seed: int = DEFAULT_SEED,
                    split_key: str | None = None, split_time: str | None = None,
-                   cluster: Cluster = SINGLE_HOST) -> tuple[pd.Series | None, Alert]:
-    """The rows Preprocess will train on (a mask on `data`) and an alert saying how the test
-    rows will be chosen (`training.data.preprocess.split_rule`, on the same labelled rows with
-    the same column roles), so the report's leakage check reads what Preprocess's reads. A
-    rule Preprocess would refuse is a critical alert here and the mask None (every row)."""
+                   cluster: Cluster = SINGLE_HOST,
+                   ) -> tuple[pd.Series | None, dict[str, Any] | None, Alert | str]:
+    """The rows Preprocess will train on (a mask on `data`), its split rule (`SplitRule.
+    to_dict`) and a note saying how the test rows will be chosen (`training.data.preprocess.
+    split_rule`, on the same labelled rows with the same column roles), so the report's
+    leakage check reads what Preprocess's reads. A rule Preprocess would refuse is a critical
+    alert instead of the note, and the mask and rule None (the check reads every row)."""
     cleaned = clean(data, schema)
     try:
         columns = plan_columns(cleaned, schema.target, schema.problem_type, seed=seed)
         rule, note = split_rule(schema, columns, seed=seed, split_key=split_key,
                                 split_time=split_time, data=cleaned, cluster=cluster)
     except ValueError as error:  # SchemaError included
-        return None, Alert(AlertKind.SPLIT.value, None, AlertSeverity.CRITICAL.value,
-                           f"Preprocess cannot split this table: {error}")
+        return None, None, Alert(AlertKind.SPLIT.value, None, AlertSeverity.CRITICAL.value,
+                                 f"Preprocess cannot split this table: {error}")
     labelled = data.index[data[schema.target].notna()]
     names = assign_splits(cleaned, rule).set_axis(labelled)
     rows = (names == SPLITS[0]).reindex(data.index, fill_value=False)
     words = rule.describe() + (f" ({note})" if note else "")
-    return rows, Alert(AlertKind.SPLIT.value, None, AlertSeverity.INFO.value,
-                       f"Preprocess will make a {words}; the leakage check reads its "
-                       f"{int(rows.sum())} training rows", {"split": rule.to_dict()})
+    return rows, rule.to_dict(), (f"Preprocess will make a {words}; the leakage check reads "
+                                  f"its {int(rows.sum())} training rows")
 
 
 def profile_dataframe(
@@ -337,12 +338,13 @@ def profile_dataframe(
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     schema = checked_schema(data, target, problem_type)
-    training_rows, split_alert = training_split(data, schema, seed, split_key, split_time,
-                                                cluster)
+    training_rows, split, split_note = training_split(data, schema, seed, split_key,
+                                                      split_time, cluster)
     found = alerts(data, target, schema.problem_type, class_weight=class_weight,
                    decision_threshold=decision_threshold, seed=seed, leak_rows=training_rows,
                    split_key=split_key)
-    found = by_severity([*found, split_alert])
+    if isinstance(split_note, Alert):
+        found = by_severity([*found, split_note])
     features = coerce_features(data, schema.features)
     labelled = data[target].notna()
     target_values = coerce_target(data.loc[labelled, target], schema)
@@ -359,6 +361,8 @@ def profile_dataframe(
         stats = numeric_stats(values) if numeric else categorical_stats(values)
         column_stats[name] = {"type": "numeric" if numeric else "categorical", **stats}
     notes = list(notes)
+    if isinstance(split_note, str):
+        notes.append(split_note)
     missing_target = int(data[target].isna().sum())
     if missing_target:
         notes.append(f"{missing_target} of {len(data)} rows have no value for target "
@@ -369,6 +373,7 @@ def profile_dataframe(
     summary: dict[str, Any] = {
         "rows": len(data),
         "rows_missing_target": missing_target,
+        "split": split,
         "alerts": {severity.value: sum(a.severity == severity.value for a in found)
                    for severity in AlertSeverity},
         "feature_decisions": feature_decisions(found),
