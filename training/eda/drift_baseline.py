@@ -57,8 +57,10 @@ def drift_statistics(data: pd.DataFrame, features: pd.DataFrame, schema: Dataset
 
 
 def baseline_of_frame(data: pd.DataFrame, target: str,
-                      problem_type: ProblemType | str) -> dict[str, Any]:
-    """statistics.json of a raw table (target included), as Profile writes it."""
+                      problem_type: ProblemType | str,
+                      split_key: str | None = None) -> dict[str, Any]:
+    """statistics.json of a raw table (target included), as Profile writes it (given
+    Preprocess's split key, which is not a feature and so not monitored)."""
     schema = checked_schema(data, target, problem_type)
     features = coerce_features(data, schema.features)
-    return drift_statistics(data, features, schema, monitoring_plan(data, schema))
+    return drift_statistics(data, features, schema, monitoring_plan(data, schema, split_key))
