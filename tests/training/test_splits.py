@@ -346,3 +346,14 @@ def test_leakage_is_decided_on_the_training_split_without_the_test_rows(tmp_path
     plan = json.loads((tmp_path / "out/transform/feature_plan.json").read_text())
     assert "cancel_reason_logged" in plan["onehot"]
     assert "cancel_reason_logged" not in plan["dropped"]
+
+
+def test_profile_reports_the_split_preprocess_would_refuse_as_a_critical_alert(tmp_path):
+    from training.eda.profile import profile_dataframe
+
+    table = dated_rows(300).assign(signup_date=lambda f: f["order_date"][::-1].to_numpy())
+    summary = profile_dataframe(table, "amount", "regression", tmp_path)
+    found = json.loads((tmp_path / "alerts.json").read_text())["alerts"]
+    (split,) = [a for a in found if a["kind"] == "split"]
+    assert split["severity"] == "critical" and "several date columns" in split["message"]
+    assert summary["split"] is None

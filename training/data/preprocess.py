@@ -164,18 +164,19 @@ def _time_split_column(plan: FeaturePlan, split_time: str | None) -> str | None:
 def split_rule(
     schema: DatasetSchema,
     plan: FeaturePlan,
+    data: pd.DataFrame,
     validation_fraction: float = 0.15,
     test_fraction: float = 0.15,
     seed: int = DEFAULT_SEED,
     split_key: str | None = None,
     split_time: str | None = None,
-    data: pd.DataFrame | None = None,
     cluster: Cluster = SINGLE_HOST,
 ) -> tuple[SplitRule, str | None]:
     """The split rule, and a note when an automatic time split was not made (else None).
 
     A declared split key: a hash of it (the group split). Else a date column (declared, or the
-    one the plan found, unless `split_time` is "none"): a time split of `data`'s labelled rows.
+    one the plan found, unless `split_time` is "none"): a time split of `data` (the cleaned,
+    labelled rows).
     Else a hash of every feature but the ID-like ones the plan drops (copies that differ only by
     a row number share a split). SchemaError for a bad key or time column, both declared, a
     declared date column with undated rows, or a declared time split on a cluster (each host
@@ -195,7 +196,7 @@ def split_rule(
         return SplitRule(salt=str(seed), validation_share=validation_fraction,
                          test_share=test_fraction, columns=(split_key,), key=split_key), None
     time_column = _time_split_column(plan, split_time)
-    if time_column is not None and data is not None:
+    if time_column is not None:
         declared = split_time is not None
         if cluster.is_multi_host:
             if declared:
@@ -290,8 +291,8 @@ def plan_and_split_rule(
     only entities train never saw, so it could be scored only on entities unknown to it."""
     columns = plan_columns(cleaned, schema.target, schema.problem_type, keep_id=keep_id,
                            keep_constant=keep_constant, seed=seed)
-    rule, note = split_rule(schema, columns, validation_fraction, test_fraction, seed,
-                            split_key, split_time, cleaned, cluster)
+    rule, note = split_rule(schema, columns, cleaned, validation_fraction, test_fraction, seed,
+                            split_key, split_time, cluster)
     training_rows = assign_splits(cleaned, rule) == SPLITS[0]
     plan = plan_features(cleaned, schema.target, schema.problem_type, keep_id=keep_id,
                          keep_constant=keep_constant, leak_policy=leak_policy, seed=seed,

@@ -300,8 +300,8 @@ def training_split(data: pd.DataFrame, schema: DatasetSchema, seed: int = DEFAUL
     cleaned = clean(data, schema)
     try:
         columns = plan_columns(cleaned, schema.target, schema.problem_type, seed=seed)
-        rule, note = split_rule(schema, columns, seed=seed, split_key=split_key,
-                                split_time=split_time, data=cleaned, cluster=cluster)
+        rule, note = split_rule(schema, columns, cleaned, seed=seed, split_key=split_key,
+                                split_time=split_time, cluster=cluster)
     except ValueError as error:  # SchemaError included
         return None, None, Alert(AlertKind.SPLIT.value, None, AlertSeverity.CRITICAL.value,
                                  f"Preprocess cannot split this table: {error}")
