@@ -179,7 +179,12 @@ SETTINGS: tuple[Setting, ...] = (
             _one_of(list(LEAK_POLICIES))),
     Setting("splitKey", "string", "",
             "A column (a customer or patient ID) whose value decides each row's split, so all "
-            "rows of one entity share a split; empty: a hash of the feature values."),
+            "rows of one entity share a split (the group split); empty: a time split on the "
+            "data's date column, else a hash of the feature values."),
+    Setting("splitTime", "string", "",
+            "The date column whose order decides the splits (oldest rows train, newest test); "
+            "'none': a hash split even on dated data; empty: the data's date column if it has "
+            "exactly one."),
     Setting("registerUnchangedData", "boolean", DEFAULT_REGISTER_UNCHANGED_DATA,
             "Register a retrain whose training data is byte for byte the champion's (it can "
             "only tie with it); false holds it back and says so."),
@@ -304,6 +309,7 @@ class StackConfig:
     metric_threshold: str
     leak_policy: str
     split_key: str
+    split_time: str
     register_unchanged_data: bool
     class_weight: str
     decision_threshold: str

@@ -432,7 +432,13 @@ LEAK_POLICY_FLAG = "leak-policy"
 """Preprocess flag: what to do with a column that leaks the target (stop, drop, proceed)."""
 SPLIT_KEY_FLAG = "split-key"
 """Preprocess flag: a column (a customer or patient ID) whose value decides a row's split, so
-every row of one entity shares a split; unset, the split is a hash of the feature values."""
+every row of one entity shares a split (the group split); unset, a date column's time split or
+a hash of the feature values."""
+SPLIT_TIME_FLAG = "split-time"
+"""Preprocess flag: the date column whose order decides the splits (oldest rows train, newest
+test), or "none" for the hash split; unset, the data's one date column if it has exactly one."""
+NO_SPLIT_TIME = "none"
+"""``--split-time none``: a hash split even when the data has a date column."""
 GATE_METRIC_FLAG = "gate-metric"
 """Evaluate and train flag: the metric the gate compares, so the gaps Evaluate writes are the
 gate's and the decision threshold train.py tunes maximises it."""

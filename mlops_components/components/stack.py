@@ -98,6 +98,7 @@ class MlopsStackArgs:
                 if config.metric_threshold else None,
                 leak_policy=config.leak_policy,
                 split_key=config.split_key or None,
+                split_time=config.split_time or None,
                 register_unchanged_data=config.register_unchanged_data,
                 approval_status=ApprovalStatus(config.approval_status),
                 estimator=config.estimator,

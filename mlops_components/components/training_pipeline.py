@@ -129,7 +129,13 @@ class TrainingPipelineArgs:
 
     split_key: str | None = None
     """A column (a customer or patient ID) whose value decides each row's split, so all rows of
-    one entity share a split. Default: None (a hash of each row's feature values)."""
+    one entity share a split (the group split). Default: None (a time split on the data's date
+    column, else a hash of each row's feature values)."""
+
+    split_time: str | None = None
+    """The date column whose order decides the splits (oldest rows train, newest test), or
+    "none" for a hash split on dated data. Default: None (the data's date column, if it has
+    exactly one)."""
 
     register_unchanged_data: bool = DEFAULT_REGISTER_UNCHANGED_DATA
     """Register a retrain whose training data is exactly the champion's (the default holds it
@@ -441,7 +447,7 @@ def pipeline_spec(name: str, args: TrainingPipelineArgs, **resolved: Any) -> Pip
         subnets=tuple(args.subnet_ids), security_group_ids=tuple(args.security_group_ids),
         enable_network_isolation=args.enable_network_isolation,
         baseline_margin=args.baseline_margin, champion_margin=args.champion_margin,
-        leak_policy=args.leak_policy, split_key=args.split_key,
+        leak_policy=args.leak_policy, split_key=args.split_key, split_time=args.split_time,
         register_unchanged_data=args.register_unchanged_data,
         **resolved)
 

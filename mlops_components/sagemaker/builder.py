@@ -237,6 +237,16 @@ class BuildContext:
                                                 PROCESSING_WHEELHOUSE_DIR))
         return inputs
 
+    def split_arguments(self, with_seed: bool = False) -> list[str]:
+        """Preprocess's split flags, each only when set (Profile also gets the seed, which
+        Preprocess is always given: the hash split's salt)."""
+        arguments = [f"--{contract.SEED_FLAG}", str(self.spec.seed)] if with_seed else []
+        for flag, value in ((contract.SPLIT_KEY_FLAG, self.spec.split_key),
+                            (contract.SPLIT_TIME_FLAG, self.spec.split_time)):
+            if value:
+                arguments += [f"--{flag}", value]
+        return arguments
+
     def training_settings(self) -> dict[str, Any]:
         """train.py's contract hyperparameters: the estimator's defaults with the spec's
         overrides. When the tuner picks the estimator, only the shared defaults: train.py
@@ -349,6 +359,9 @@ def profile_step(ctx: BuildContext) -> Any:
                    "--baseline-dir", f"{PROCESSING_OUTPUT_DIR}/{BASELINE_OUTPUT}",
                    "--target", ctx.spec.target_column,
                    "--problem-type", ctx.problem_type.value,
+                   # Preprocess's split settings: the report says how the test rows will be
+                   # chosen and checks leakage on the same training rows
+                   *ctx.split_arguments(with_seed=True),
                    # training's imbalance settings, which the imbalance alert names
                    *[argument for name in (contract.CLASS_WEIGHT_FLAG,
                                            contract.DECISION_THRESHOLD_FLAG)
@@ -371,8 +384,7 @@ def preprocess_step(ctx: BuildContext, profile: Any) -> Any:
                    "--problem-type", ctx.problem_type.value,
                    "--seed", str(ctx.spec.seed),
                    f"--{contract.LEAK_POLICY_FLAG}", ctx.spec.leak_policy,
-                   *([f"--{contract.SPLIT_KEY_FLAG}", ctx.spec.split_key]
-                     if ctx.spec.split_key else [])])
+                   *ctx.split_arguments()])
     return ProcessingStep(name=StepName.PREPROCESS.value, step_args=step_args,
                           depends_on=[profile],
                           description="Clean, split and fit the feature transforms.")

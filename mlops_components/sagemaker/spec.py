@@ -231,8 +231,12 @@ class PipelineSpec:
     leak_policy: str = DEFAULT_LEAK_POLICY
     """Preprocess ``--leak-policy``: stop, drop or proceed on a leaking column. Default: stop."""
     split_key: str | None = None
-    """Preprocess ``--split-key``: the column whose value decides a row's split. Default: None
-    (a hash of each row's feature values)."""
+    """Preprocess ``--split-key``: the column whose value decides a row's split (the group
+    split). Default: None (a time split on the data's date column, else a hash of each row's
+    feature values)."""
+    split_time: str | None = None
+    """Preprocess ``--split-time``: the date column whose order decides the splits, or "none"
+    for a hash split. Default: None (the data's date column, if it has exactly one)."""
     register_unchanged_data: bool = DEFAULT_REGISTER_UNCHANGED_DATA
     """Default of ``RegisterUnchangedData``: register a model trained on exactly the champion's
     training data. Default: False."""

@@ -105,6 +105,12 @@ def validate_pipeline_spec(spec: PipelineSpec, owner: str | None = None) -> None
                    f"must be one of {', '.join(LEAK_POLICIES)}", spec.leak_policy)
     problems.check(spec.split_key != spec.target_column, "split_key",
                    "must be an ID column, not the target", spec.split_key)
+    problems.check(spec.split_time != spec.target_column, "split_time",
+                   "must be a date column, not the target", spec.split_time)
+    no_time = contract.NO_SPLIT_TIME
+    problems.check(not spec.split_key or spec.split_time in (None, "", no_time), "split_time",
+                   f"must be empty or '{no_time}' when split_key is set (a group split and a "
+                   "time split are two rules)", spec.split_time)
 
     for name in ("processing_instance_type", "training_instance_type",
                  "evaluation_instance_type"):

@@ -288,3 +288,53 @@ def test_classification_leaks_are_critical_without_being_exact() -> None:
     alert = by_kind(alerts(frame, TARGET, C), AlertKind.TARGET_LEAKAGE)["leak"]
     assert 0.98 <= alert.evidence["score"] < 0.99 and alert.severity == "critical"
     assert alerts_module.is_stopping_leak(alert) and "exact" not in alert.evidence
+
+
+def five_rows_per_customer(customers: int = 110, seed: int = 0) -> pd.DataFrame:
+    """Breast cancer's rows grouped 5 to a customer (`customer_id`, 20 % distinct): each
+    customer's rows share a customer effect on the label, as repeat customers do."""
+    rng = np.random.default_rng(seed)
+    frame = cancer().iloc[: customers * 5].reset_index(drop=True)
+    customer = np.repeat(np.arange(customers), 5)
+    effect = rng.normal(scale=1.5, size=customers)[customer]
+    score = (frame["mean radius"] - frame["mean radius"].mean()) / frame["mean radius"].std()
+    frame[TARGET] = (-score + effect + rng.normal(size=len(frame)) > 0).astype(int)
+    frame.insert(0, "customer_id", [f"C{c:05d}" for c in rng.permutation(customers)[customer]])
+    return frame
+
+
+def test_an_id_named_column_whose_values_repeat_names_the_group_split() -> None:
+    # GIVEN a customer ID repeated 5 times a customer (20 % distinct: not an ID by the ID rule)
+    found = alerts(five_rows_per_customer(), TARGET, C)
+    (repeated,) = [a for a in found if a.kind == AlertKind.REPEATED_ID.value]
+    # THEN one warning says what goes wrong, the setting that fixes it, and the feature question
+    assert repeated.column == "customer_id" and repeated.severity == "warning"
+    assert "rows of one entity straddle train and test" in repeated.message
+    assert "splitKey" in repeated.message and "--split-key customer_id" in repeated.message
+    assert "stays a feature" in repeated.message
+    assert repeated.evidence["distinct"] == 110 and repeated.evidence["rows_per_value"] == 5.0
+    assert not [a for a in found if a.kind == AlertKind.ID_LIKE.value]
+
+
+def test_no_repeated_id_alert_for_the_declared_split_key_or_for_unique_ids() -> None:
+    table = five_rows_per_customer()
+    assert not [a for a in alerts(table, TARGET, C, split_key="customer_id")
+                if a.kind == AlertKind.REPEATED_ID.value]
+    unique = add_dirt(cancer())  # customer_id unique per row: ID-like, dropped, not repeated
+    assert not [a for a in alerts(unique, TARGET, C) if a.kind == AlertKind.REPEATED_ID.value]
+
+
+def test_profile_names_the_split_and_leaves_the_declared_key_alone(tmp_path: Path) -> None:
+    from training.eda.profile import profile_dataframe
+
+    table = five_rows_per_customer()
+    summaries = {name: profile_dataframe(table, TARGET, C, tmp_path / name, split_key=key)
+                 for name, key in (("hashed", None), ("grouped", "customer_id"))}
+    kinds = {name: [a["kind"] for a in json.loads((tmp_path / name / "alerts.json")
+                                                  .read_text())["alerts"]]
+             for name in summaries}
+    assert "repeated_id" in kinds["hashed"] and "repeated_id" not in kinds["grouped"]
+    grouped = summaries["grouped"]
+    assert grouped["split"]["kind"] == "key" and grouped["split"]["key"] == "customer_id"
+    assert any("group split: a hash of split key 'customer_id'" in note
+               for note in grouped["notes"])

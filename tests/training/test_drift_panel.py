@@ -44,8 +44,8 @@ def halves(frame: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFra
 
 
 def baseline_of(training: pd.DataFrame, table: PanelTable) -> Baseline:
-    return baseline_of_document(baseline_of_frame(training, table.target, table.problem_type),
-                                table.name)
+    return baseline_of_document(baseline_of_frame(training, table.target, table.problem_type,
+                                                  table.split_key), table.name)
 
 
 @cache

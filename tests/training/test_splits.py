@@ -210,3 +210,150 @@ def test_the_rule_in_schema_json_recomputes_every_rows_split(tmp_path):
     assert rule["shares"] == {"train": pytest.approx(0.7), "validation": 0.15, "test": 0.15}
     for name, frame in splits.items():
         assert (assign_splits(frame, SplitRule.from_dict(rule)) == name).all(), name
+
+
+# --- the time split -------------------------------------------------------------------------------
+
+
+def dated_rows(rows: int, seed: int = 0, start: str = "2022-01-01") -> pd.DataFrame:
+    """`numeric_rows` with one order date per row (a day each, from `start`), shuffled so the
+    file order says nothing about time, and a regression target that drifts upward with time."""
+    rng = np.random.default_rng(seed)
+    frame = numeric_rows(rows, seed)
+    days = np.arange(rows)
+    frame.insert(0, "order_date", (pd.Timestamp(start) + pd.to_timedelta(days, unit="D"))
+                 .strftime("%Y-%m-%d"))
+    frame["amount"] = (frame["a"] + 3.0 * days / rows + rng.normal(scale=0.3, size=rows)).round(4)
+    return frame.drop(columns="label").iloc[rng.permutation(rows)].reset_index(drop=True)
+
+
+def dates_of(frame: pd.DataFrame) -> pd.Series:
+    return pd.to_datetime(frame["order_date"])
+
+
+def test_a_dated_table_gets_a_time_split_whose_test_rows_are_the_newest(tmp_path):
+    # GIVEN 1,000 dated rows in shuffled order, the target drifting upward with time
+    splits = run(dated_rows(1000), tmp_path, "amount", problem_type="regression")
+    # THEN train holds the oldest rows, test the newest, validation those between
+    assert dates_of(splits["train"]).max() < dates_of(splits["validation"]).min()
+    assert dates_of(splits["validation"]).max() < dates_of(splits["test"]).min()
+    assert [len(splits[name]) for name in SPLITS] == [700, 150, 150]
+    # AND schema.json says so: the column and the cut dates recompute every row's split
+    rule = json.loads((tmp_path / "out/transform/schema.json").read_text())["split"]
+    assert rule["kind"] == "time" and rule["columns"] == ["order_date"]
+    assert rule["time"]["column"] == "order_date"
+    assert rule["time"]["test_from"].startswith(str(dates_of(splits["test"]).min().date()))
+    assert rule["time"]["validation_from"].startswith(
+        str(dates_of(splits["validation"]).min().date()))
+    for name, frame in splits.items():
+        assert (assign_splits(frame, SplitRule.from_dict(rule)) == name).all(), name
+
+
+def test_split_time_none_gives_the_hash_split_on_a_dated_table(tmp_path):
+    splits = run(dated_rows(1000), tmp_path, "amount", "--split-time", "none",
+                 problem_type="regression")
+    rule = json.loads((tmp_path / "out/transform/schema.json").read_text())["split"]
+    assert rule["kind"] == "hash" and "order_date" in rule["columns"]
+    # the test rows come from the whole period, not its end
+    assert dates_of(splits["test"]).min() < dates_of(splits["train"]).median()
+
+
+def test_a_retrain_on_newer_rows_keeps_the_champions_training_rows_out_of_the_test_split(
+        tmp_path):
+    # GIVEN the champion trained on the oldest 2,000 rows; 1,000 newer rows are appended
+    table = dated_rows(3000).assign(row_id=lambda f: [f"r{i:05d}" for i in range(len(f))])
+    older = table[dates_of(table) < dates_of(table).sort_values().iloc[2000]]
+    champion = run(older, tmp_path / "champion", "amount", problem_type="regression")
+    challenger = run(table, tmp_path / "challenger", "amount", problem_type="regression")
+    trained_on = set(champion["train"]["row_id"])
+    # THEN every row the champion trained on is still train, none is in the new test split,
+    assert trained_on <= set(challenger["train"]["row_id"])
+    assert not trained_on & set(challenger["test"]["row_id"])
+    # AND the new test rows are newer than anything the champion trained on or tuned on
+    seen = pd.concat([champion["train"], champion["validation"]])
+    assert dates_of(challenger["test"]).min() > dates_of(seen).max()
+
+
+def test_several_date_columns_without_a_declared_one_stop_the_run_naming_them(tmp_path):
+    table = dated_rows(300).assign(signup_date=lambda f: f["order_date"][::-1].to_numpy())
+    with pytest.raises(SchemaError, match=r"several date columns \('order_date', "
+                                          r"'signup_date'\): declare .*--split-time COLUMN"):
+        run(table, tmp_path / "auto", "amount", problem_type="regression")
+    splits = run(table, tmp_path / "declared", "amount", "--split-time", "signup_date",
+                 problem_type="regression")
+    assert pd.to_datetime(splits["train"]["signup_date"]).max() < \
+        pd.to_datetime(splits["test"]["signup_date"]).min()
+
+
+def test_undated_rows_refuse_a_declared_time_split_and_turn_a_detected_one_into_a_hash_split(
+        tmp_path, capsys):
+    table = dated_rows(400)
+    table.loc[::40, "order_date"] = None
+    with pytest.raises(SchemaError, match=r"time split on 'order_date': 10 of 400 row\(s\) "
+                                          r"have no date in column 'order_date'"):
+        run(table, tmp_path / "declared", "amount", "--split-time", "order_date",
+            problem_type="regression")
+    run(table, tmp_path / "detected", "amount", problem_type="regression")
+    rule = json.loads((tmp_path / "detected/out/transform/schema.json").read_text())["split"]
+    assert rule["kind"] == "hash"
+    assert "date column 'order_date' not used for a time split: 10 of 400" in \
+        capsys.readouterr().out
+
+
+def test_a_declared_split_key_is_the_group_split_and_not_a_feature(tmp_path):
+    table = numeric_rows(1000).assign(customer_id=[f"c{i % 200:04d}" for i in range(1000)])
+    run(table, tmp_path, "label", "--split-key", "customer_id")
+    schema = json.loads((tmp_path / "out/transform/schema.json").read_text())
+    assert schema["split"]["kind"] == "key"
+    assert schema["dropped"] == {"customer_id": "split_key"}
+
+
+# --- leakage decided on the training split -------------------------------------------------
+
+
+def late_leak(rows: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """A dated churn table whose `cancel_reason_logged` records the outcome: reliably for the
+    recent rows, with errors on a few early churners (logged by hand before a system did it).
+    Churn grows over time: 4 % of the oldest 70 % of rows, 45 % of the newest 30 %."""
+    rng = np.random.default_rng(seed)
+    days = np.arange(rows)
+    recent = days >= int(0.7 * rows)
+    churned = (rng.random(rows) < np.where(recent, 0.45, 0.04)).astype(int)
+    logged = churned.copy()
+    early_churners = np.flatnonzero(~recent & (churned == 1))
+    logged[early_churners[:: max(1, len(early_churners) // 5)][:5]] = 0
+    frame = pd.DataFrame({
+        "order_date": (pd.Timestamp("2022-01-01") + pd.to_timedelta(days, unit="D"))
+        .strftime("%Y-%m-%d"),
+        "spend": rng.normal(size=rows).round(3) + churned * 0.3,
+        "cancel_reason_logged": np.where(logged == 1, "yes", "no"),
+        "churned": churned,
+    })
+    return frame.iloc[rng.permutation(rows)].reset_index(drop=True)
+
+
+def test_leakage_is_decided_on_the_training_split_without_the_test_rows(tmp_path):
+    from training.data.alerts import detect_leakage, typed_frame
+
+    table = late_leak()
+    # GIVEN the column is a leak by the detector's rule when every row is read
+    assert [a.column for a in detect_leakage(typed_frame(table), "churned", "classification",
+                                             ["cancel_reason_logged"])] \
+        == ["cancel_reason_logged"]
+    # WHEN Preprocess decides on the training split (the oldest 700 rows)
+    run(table, tmp_path, "churned")
+    # THEN the column is not flagged: the decision did not read a test label
+    plan = json.loads((tmp_path / "out/transform/feature_plan.json").read_text())
+    assert "cancel_reason_logged" in plan["onehot"]
+    assert "cancel_reason_logged" not in plan["dropped"]
+
+
+def test_profile_reports_the_split_preprocess_would_refuse_as_a_critical_alert(tmp_path):
+    from training.eda.profile import profile_dataframe
+
+    table = dated_rows(300).assign(signup_date=lambda f: f["order_date"][::-1].to_numpy())
+    summary = profile_dataframe(table, "amount", "regression", tmp_path)
+    found = json.loads((tmp_path / "alerts.json").read_text())["alerts"]
+    (split,) = [a for a in found if a["kind"] == "split"]
+    assert split["severity"] == "critical" and "several date columns" in split["message"]
+    assert summary["split"] is None

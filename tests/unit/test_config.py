@@ -160,6 +160,33 @@ def test_split_key_is_a_config_key_that_reaches_preprocess_only_when_set():
         assert given == expected
 
 
+def test_split_time_is_a_config_key_that_reaches_profile_and_preprocess_only_when_set():
+    from mlops_components.plan import plan_stack
+    from mlops_components.sagemaker.spec import StepName
+
+    assert parse_config({}).split_time == ""
+    for overrides, expected in (({}, None), ({"splitTime": "order_date"}, "order_date"),
+                                ({"splitTime": "none"}, "none")):
+        plan = plan_stack(REPO_ROOT, "dev", overrides)
+        (pipeline,) = [r for r in plan.of_type("aws:sagemaker/pipeline:Pipeline",
+                                               "mlops:index:TrainingPipeline")]
+        steps = json.loads(pipeline.inputs["pipelineDefinition"])["Steps"]
+        for name in (StepName.PROFILE.value, StepName.PREPROCESS.value):
+            (step,) = [step for step in steps if step["Name"] == name]
+            arguments = step["Arguments"]["AppSpecification"]["ContainerArguments"]
+            given = arguments[arguments.index("--split-time") + 1] \
+                if "--split-time" in arguments else None
+            assert given == expected, name
+
+
+def test_split_key_and_split_time_together_are_refused():
+    from mlops_components.plan import plan_stack
+
+    with pytest.raises(ValidationError, match=r"split_time must be empty or 'none' when "
+                                              r"split_key is set .*\(got 'order_date'\)"):
+        plan_stack(REPO_ROOT, "dev", {"splitKey": "customer_id", "splitTime": "order_date"})
+
+
 def test_target_transform_is_a_config_key_that_reaches_train():
     from mlops_components.plan import plan_stack
     from mlops_components.sagemaker.spec import StepName

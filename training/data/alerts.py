@@ -2,8 +2,10 @@
 
 Modelled on SageMaker Data Wrangler's Data Quality and Insights report and ydata-profiling's
 alerts: ID-like, constant, date, high-cardinality, missing, skewed, duplicate rows, class
-imbalance, integer codes, outlying regression targets, and target leakage (a feature that
-alone predicts the target).
+imbalance, integer codes, outlying regression targets, ID-named columns whose values repeat
+(entities whose rows straddle train and test), and target leakage (a feature that alone
+predicts the target: decided on the training split when `alerts` is given it, as Preprocess
+decides, with a warning for a column that predicts the target only when every row is read).
 
 One detector per idea, each a pure function returning an `Alert` or None; `column_alerts`
 applies them to one column in precedence order (a date is not also an ID, an ID is not also
@@ -65,6 +67,7 @@ __all__ = [
     "alert_rows",
     "alerts",
     "alerts_to_json",
+    "by_severity",
     "column_alerts",
     "detect_class_imbalance",
     "detect_constant",
@@ -75,6 +78,7 @@ __all__ = [
     "detect_leakage",
     "detect_missing",
     "detect_numeric_categorical",
+    "detect_repeated_id",
     "detect_skewed",
     "detect_target_outliers",
     "imbalance_handling",
@@ -103,6 +107,11 @@ ID_NAME_UNIQUE_SHARE = 0.9
 """A column named like an ID is one when at least this share of its values is distinct."""
 MIN_ROWS_FOR_UNIQUENESS = 20
 """Below this many values, 'every value is distinct' proves nothing."""
+REPEATED_ID_MIN_VALUES = 10
+REPEATED_ID_MIN_SHARE = 0.01
+"""A column named like an ID whose values repeat names entities (`detect_repeated_id`) when it
+has at least REPEATED_ID_MIN_VALUES values and at most 1/REPEATED_ID_MIN_SHARE rows per value on
+average; fewer values, or more rows each (a store of thousands of rows), make it a category."""
 MISSING_SHARE = 0.2
 MISSING_WARNING_SHARE = 0.5
 MISSING_CRITICAL_SHARE = 0.95
@@ -180,6 +189,9 @@ class AlertKind(str, Enum):  # noqa: UP042 - the image's code style; StrEnum is 
     NUMERIC_CATEGORICAL = "numeric_categorical"
     TARGET_LEAKAGE = "target_leakage"
     ROWS_SAMPLED = "rows_sampled"
+    REPEATED_ID = "repeated_id"
+    SPLIT = "split"
+    LEAKAGE_OUTSIDE_TRAINING = "leakage_outside_training"
 
     def __str__(self) -> str:
         return self.value
@@ -409,6 +421,37 @@ def detect_id_like(name: str, values: pd.Series) -> Alert | None:
                   f"column '{name}' looks like an identifier ({reason}): it cannot generalise "
                   "to new rows (dropped from the features)",
                   reason=reason, distinct=distinct, unique_share=unique_share)
+
+
+def detect_repeated_id(name: str, values: pd.Series) -> Alert | None:
+    """`repeated_id`: a column named like an identifier (not ID-like: below 90% distinct) whose
+    values repeat, a few rows each: it names entities (customers, patients), and a split that
+    is not by entity puts rows of one entity in train and test. Non-integer numbers are
+    measurements, never IDs. The caller leaves out the declared split key, whose split is
+    by entity already."""
+    present = values.dropna()
+    if not _id_name(name) or len(present) < MIN_ROWS_FOR_UNIQUENESS:
+        return None
+    if not _is_text(values) and not _is_integer_valued(present):
+        return None
+    distinct = int(present.nunique())
+    unique_share = distinct / len(present)
+    if (distinct < REPEATED_ID_MIN_VALUES or unique_share >= ID_NAME_UNIQUE_SHARE
+            or unique_share < REPEATED_ID_MIN_SHARE):
+        return None
+    rows_per_value = len(present) / distinct
+    return _alert(AlertKind.REPEATED_ID, name, AlertSeverity.WARNING,
+                  f"column '{name}' is named like an identifier and its values repeat "
+                  f"({distinct} values, {rows_per_value:.1f} rows each on average, "
+                  f"{unique_share:.0%} distinct): if it names an entity (a customer, a patient), "
+                  "rows of one entity straddle train and test, so the test score rewards "
+                  "recognising entities seen in training instead of predicting new ones. Set "
+                  f"the stack's splitKey to '{name}' (Preprocess --split-key {name}) for a group "
+                  "split: every row of an entity in one split, the column left out of the "
+                  "features, the test score on entities the model never saw. Otherwise it stays "
+                  "a feature, which helps on entities seen in training and not on new ones",
+                  distinct=distinct, unique_share=unique_share, rows_per_value=rows_per_value,
+                  option={"setting": "splitKey", "flag": "split-key", "value": name})
 
 
 def detect_high_cardinality(name: str, values: pd.Series) -> Alert | None:
@@ -900,6 +943,22 @@ def is_stopping_leak(alert: Alert) -> bool:
 # All of it
 
 
+def _leaks_outside_training(leaks: Sequence[Alert], training_rows: int) -> list[Alert]:
+    """`leakage_outside_training`: a column the leak rule flags on every labelled row but not
+    on the training split, where Preprocess decides. Preprocess keeps it (its decision reads no
+    test label), so this is a warning for a person to look at: on a small training split a
+    single noisy row can hide a real leak, and a column that matches only the newer rows may be
+    one filled in after the outcome was known."""
+    return [_alert(AlertKind.LEAKAGE_OUTSIDE_TRAINING, alert.column, AlertSeverity.WARNING,
+                   f"column '{alert.column}' alone predicts the target on all labelled rows "
+                   f"({alert.evidence['metric']} {alert.evidence['score']:.3f}) but not on the "
+                   f"{training_rows} training rows Preprocess decides on, so Preprocess keeps "
+                   "it: check whether it leaks the answer (on a small training split one noisy "
+                   "row can hide a leak); remove it from the data if it does",
+                   **{**alert.evidence, "training_rows": training_rows})
+            for alert in leaks]
+
+
 def alert_rows(rows: int, columns: int) -> int:
     """Rows the column detectors examine in a table of `rows` × `columns` features."""
     return min(rows, max(MIN_ALERT_ROWS, ALERT_CELLS // max(columns, 1)))
@@ -910,9 +969,14 @@ def alerts(
     seed: int = DEFAULT_SEED,
     class_weight: str = DEFAULT_HYPERPARAMETERS[CLASS_WEIGHT_FLAG],
     decision_threshold: str | float = DEFAULT_HYPERPARAMETERS[DECISION_THRESHOLD_FLAG],
+    leak_rows: pd.Series | None = None,
+    split_key: str | None = None,
 ) -> list[Alert]:
     """Every alert for a table, most severe first (then table-wide, then column order);
-    `class_weight` and `decision_threshold` are training's, which the imbalance alert names."""
+    `class_weight` and `decision_threshold` are training's, which the imbalance alert names.
+    `leak_rows` (a boolean mask on `frame`) limits the leakage check to those rows: the
+    training split, as Preprocess decides it; `split_key` is the declared split key, which the
+    repeated-ID alert leaves alone."""
     problem_type = ProblemType(problem_type)
     if target not in frame.columns:
         raise ValueError(f"target column '{target}' not found (columns: {list(frame.columns)})")
@@ -947,9 +1011,29 @@ def alerts(
     for column in per_column.values():
         found.extend(column)
     skip = {AlertKind.ID_LIKE.value, AlertKind.CONSTANT.value}
-    candidates = [n for n in examined if not skip.intersection(kinds[n])]
+    not_entities = {*skip, AlertKind.DATETIME.value}
+    for name in examined:
+        if name != split_key and not not_entities.intersection(kinds[name]):
+            repeated = detect_repeated_id(name, typed[name])
+            if repeated is not None:
+                found.append(repeated)
+    candidates = [n for n in examined if not skip.intersection(kinds[n]) and n != split_key]
     date_formats = {n: k[AlertKind.DATETIME.value].evidence["format"] for n, k in kinds.items()
                     if AlertKind.DATETIME.value in k}
-    found.extend(detect_leakage(typed, target, problem_type, candidates,
-                                date_formats=date_formats, seed=seed))
+    checked = typed if leak_rows is None else typed[
+        leak_rows.reindex(typed.index, fill_value=False).to_numpy(dtype=bool)]
+    leaks = detect_leakage(checked, target, problem_type, candidates,
+                           date_formats=date_formats, seed=seed)
+    found.extend(leaks)
+    if leak_rows is not None:
+        flagged = {alert.column for alert in leaks}
+        unflagged = [name for name in candidates if name not in flagged]
+        found.extend(_leaks_outside_training(
+            detect_leakage(typed, target, problem_type, unflagged, date_formats=date_formats,
+                           seed=seed), int(len(checked))))
+    return by_severity(found)
+
+
+def by_severity(found: Iterable[Alert]) -> list[Alert]:
+    """Alerts most severe first, otherwise in the order given."""
     return sorted(found, key=lambda alert: _SEVERITY_RANK[alert.severity])

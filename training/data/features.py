@@ -22,7 +22,7 @@ serving container needs only the ``training`` package it already receives.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -64,6 +64,7 @@ __all__ = [
     "LeakError",
     "LeakPolicy",
     "build_transformer",
+    "plan_columns",
     "plan_features",
 ]
 
@@ -108,6 +109,9 @@ class DropReason(str, Enum):  # noqa: UP042
     ID_LIKE = "id_like"
     CONSTANT = "constant"
     TARGET_LEAKAGE = "target_leakage"
+    SPLIT_KEY = "split_key"
+    """The declared split key: the test split holds only entities train never saw, so as a
+    feature it could only be scored on entities unknown to it."""
 
     def __str__(self) -> str:
         return self.value
@@ -216,7 +220,7 @@ def _role(values: pd.Series, kinds: Mapping[str, Alert], max_onehot_levels: int)
     return _categorical_role(values, max_onehot_levels)
 
 
-def plan_features(
+def plan_columns(
     frame: pd.DataFrame,
     target: str,
     problem_type: ProblemType | str,
@@ -225,20 +229,14 @@ def plan_features(
     keep_constant: bool = False,
     datetime_parts: Sequence[str] = DEFAULT_DATETIME_PARTS,
     max_onehot_levels: int = DEFAULT_MAX_ONEHOT_LEVELS,
-    leak_policy: LeakPolicy | str = LeakPolicy.STOP,
     seed: int = DEFAULT_SEED,
 ) -> FeaturePlan:
-    """The feature plan for `frame` (raw text or typed columns; the target included).
-
-    Raises LeakError (leak_policy "stop") naming every column that alone predicts the target
-    (for regression: exactly; an almost perfect one is a warning alert in `alerts`, kept as a
-    feature whatever the policy), and ValueError for a bad option or a frame without the
-    target or without usable features.
-    Like `alerts()`, the plan examines every column, and on every row (alerts may sample the
-    rows of a very wide table): a column it did not look at would silently become a feature.
-    """
+    """The feature plan before the leakage check: each column's role from its alerts, on every
+    row. None of it reads the target, so it may see the test rows: the split rule needs the
+    ID-like columns (not hashed) and the date columns (a time split) before any split exists.
+    `plan_features` then decides leakage on the rows it is given."""
     problem_type = ProblemType(problem_type)
-    policy = _validate_options(datetime_parts, max_onehot_levels, leak_policy)
+    _validate_options(datetime_parts, max_onehot_levels, LeakPolicy.STOP)
     if target not in frame.columns:
         raise ValueError(f"target column '{target}' not found (columns: {list(frame.columns)})")
     typed = typed_frame(frame)
@@ -261,23 +259,6 @@ def plan_features(
         if role == "datetime":
             formats[name] = kinds[AlertKind.DATETIME.value].evidence["format"]
         roles[role].append(name)
-    kept = [c for c in frame.columns if any(c in columns for columns in roles.values())]
-    suspects = detect_leakage(typed, target, problem_type, kept, date_formats=formats,
-                              seed=seed)
-    found.extend(suspects)
-    leaks = [alert for alert in suspects if is_stopping_leak(alert)]
-    if leaks and policy is LeakPolicy.STOP:
-        raise LeakError(target, leaks)
-    if leaks and policy is LeakPolicy.DROP:
-        for alert in leaks:
-            dropped[alert.column] = DropReason.TARGET_LEAKAGE.value
-            for columns in roles.values():
-                if alert.column in columns:
-                    columns.remove(alert.column)
-                    formats.pop(alert.column, None)
-    if not any(roles.values()):
-        reasons = ", ".join(f"'{c}' ({r})" for c, r in dropped.items()) or "none"
-        raise ValueError(f"no feature columns left for target '{target}' (dropped: {reasons})")
     return FeaturePlan(
         target=target,
         problem_type=problem_type.value,
@@ -290,6 +271,84 @@ def plan_features(
         datetime_formats=formats,
         datetime_parts=tuple(datetime_parts),
         seed=seed,
+        alerts=tuple(found),
+    )
+
+
+def plan_features(
+    frame: pd.DataFrame,
+    target: str,
+    problem_type: ProblemType | str,
+    *,
+    keep_id: bool = False,
+    keep_constant: bool = False,
+    datetime_parts: Sequence[str] = DEFAULT_DATETIME_PARTS,
+    max_onehot_levels: int = DEFAULT_MAX_ONEHOT_LEVELS,
+    leak_policy: LeakPolicy | str = LeakPolicy.STOP,
+    seed: int = DEFAULT_SEED,
+    leak_rows: pd.Series | None = None,
+    columns: FeaturePlan | None = None,
+    drop: Mapping[str, str] | None = None,
+) -> FeaturePlan:
+    """The feature plan for `frame` (raw text or typed columns; the target included).
+
+    Raises LeakError (leak_policy "stop") naming every column that alone predicts the target
+    (for regression: exactly; an almost perfect one is a warning alert in `alerts`, kept as a
+    feature whatever the policy), and ValueError for a bad option or a frame without the
+    target or without usable features.
+    Like `alerts()`, the plan examines every column, and on every row (alerts may sample the
+    rows of a very wide table): a column it did not look at would silently become a feature.
+    The leakage check reads only the rows `leak_rows` (a boolean mask on `frame`) marks: the
+    training split in Preprocess, so no test label decides which features the model gets.
+    `columns` is `plan_columns`'s result when the caller already has it; `drop` names further
+    columns to leave out (column → reason, e.g. the split key).
+    """
+    problem_type = ProblemType(problem_type)
+    policy = _validate_options(datetime_parts, max_onehot_levels, leak_policy)
+    if columns is None:
+        columns = plan_columns(frame, target, problem_type, keep_id=keep_id,
+                               keep_constant=keep_constant, datetime_parts=datetime_parts,
+                               max_onehot_levels=max_onehot_levels, seed=seed)
+    typed = typed_frame(frame)
+    roles: dict[str, list[str]] = {"numeric": list(columns.numeric),
+                                   "datetime": list(columns.datetime),
+                                   "onehot": list(columns.onehot),
+                                   "target_encoded": list(columns.target_encoded)}
+    dropped: dict[str, str] = dict(columns.dropped)
+    formats: dict[str, str | None] = dict(columns.datetime_formats)
+    found: list[Alert] = list(columns.alerts)
+    for name, reason in (drop or {}).items():
+        for names in roles.values():
+            if name in names:
+                names.remove(name)
+                formats.pop(name, None)
+                dropped[name] = reason
+    kept = [c for c in frame.columns if any(c in names for names in roles.values())]
+    checked = typed if leak_rows is None else typed[leak_rows.to_numpy(dtype=bool)]
+    suspects = detect_leakage(checked, target, problem_type, kept, date_formats=formats,
+                              seed=seed)
+    found.extend(suspects)
+    leaks = [alert for alert in suspects if is_stopping_leak(alert)]
+    if leaks and policy is LeakPolicy.STOP:
+        raise LeakError(target, leaks)
+    if leaks and policy is LeakPolicy.DROP:
+        for alert in leaks:
+            dropped[alert.column] = DropReason.TARGET_LEAKAGE.value
+            for names in roles.values():
+                if alert.column in names:
+                    names.remove(alert.column)
+                    formats.pop(alert.column, None)
+    if not any(roles.values()):
+        reasons = ", ".join(f"'{c}' ({r})" for c, r in dropped.items()) or "none"
+        raise ValueError(f"no feature columns left for target '{target}' (dropped: {reasons})")
+    return replace(
+        columns,
+        numeric=tuple(roles["numeric"]),
+        datetime=tuple(roles["datetime"]),
+        onehot=tuple(roles["onehot"]),
+        target_encoded=tuple(roles["target_encoded"]),
+        dropped=dropped,
+        datetime_formats=formats,
         alerts=tuple(found),
     )
 

@@ -18,18 +18,21 @@ from training.baseline import baseline_statistics
 from training.contract import ProblemType
 from training.data.alerts import days_since_epoch, parse_datetimes
 from training.data.checks import checked_schema
-from training.data.features import FeaturePlan, LeakPolicy, plan_features
+from training.data.features import DropReason, FeaturePlan, LeakPolicy, plan_features
 from training.data.schema import DatasetSchema, coerce_features
 
 
-def monitoring_plan(data: pd.DataFrame, schema: DatasetSchema) -> FeaturePlan | None:
+def monitoring_plan(data: pd.DataFrame, schema: DatasetSchema,
+                    split_key: str | None = None) -> FeaturePlan | None:
     """Preprocess's default feature plan of `data` (a leak is Preprocess's to stop, not the
-    baseline's: it is planned with leak policy "proceed"); None when no plan can be made
-    (no usable feature: Preprocess stops with the reason, the baseline monitors every column
-    as its schema type)."""
+    baseline's: it is planned with leak policy "proceed"; the split key, which Preprocess
+    leaves out of the features, is skipped); None when no plan can be made (no usable
+    feature: Preprocess stops with the reason, the baseline monitors every column as its
+    schema type)."""
     try:
         return plan_features(data, schema.target, schema.problem_type,
-                             leak_policy=LeakPolicy.PROCEED)
+                             leak_policy=LeakPolicy.PROCEED,
+                             drop={split_key: DropReason.SPLIT_KEY.value} if split_key else None)
     except ValueError:
         return None
 
@@ -54,8 +57,10 @@ def drift_statistics(data: pd.DataFrame, features: pd.DataFrame, schema: Dataset
 
 
 def baseline_of_frame(data: pd.DataFrame, target: str,
-                      problem_type: ProblemType | str) -> dict[str, Any]:
-    """statistics.json of a raw table (target included), as Profile writes it."""
+                      problem_type: ProblemType | str,
+                      split_key: str | None = None) -> dict[str, Any]:
+    """statistics.json of a raw table (target included), as Profile writes it (given
+    Preprocess's split key, which is not a feature and so not monitored)."""
     schema = checked_schema(data, target, problem_type)
     features = coerce_features(data, schema.features)
-    return drift_statistics(data, features, schema, monitoring_plan(data, schema))
+    return drift_statistics(data, features, schema, monitoring_plan(data, schema, split_key))

@@ -49,11 +49,16 @@ from training.contract import (
     CLASS_WEIGHT_FLAG,
     DECISION_THRESHOLD_FLAG,
     DEFAULT_HYPERPARAMETERS,
+    DEFAULT_SEED,
     HYPERPARAMETER_PROBLEMS,
     PROCESSING_DATA_DIR,
     PROCESSING_OUTPUT_DIR,
     REPORT_FILE,
     REPORT_OUTPUT,
+    SEED_FLAG,
+    SPLIT_KEY_FLAG,
+    SPLIT_TIME_FLAG,
+    SPLITS,
     SUMMARY_FILE,
     ProblemType,
 )
@@ -62,11 +67,14 @@ from training.data.alerts import (
     AlertKind,
     AlertSeverity,
     alerts,
+    by_severity,
     is_stopping_leak,
     parse_datetimes,
     write_alerts,
 )
 from training.data.checks import checked_schema
+from training.data.features import plan_columns
+from training.data.preprocess import clean, split_rule
 from training.data.problems import exit_on_data_error
 from training.data.schema import (
     DatasetSchema,
@@ -75,6 +83,7 @@ from training.data.schema import (
     has_csv_files,
     read_csv_folder,
 )
+from training.data.splits import assign_splits
 from training.eda.drift_baseline import drift_statistics, monitoring_plan
 from training.eda.page import (
     alerts_section,
@@ -90,6 +99,7 @@ from training.eda.target_views import feature_views, over_time, target_outcome
 from training.jsonio import write_json
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
 TOP_CATEGORIES = 10
 """Categories listed per column in the report and summary.json."""
 
@@ -284,6 +294,31 @@ def render_report(data: pd.DataFrame, features: pd.DataFrame, target_values: pd.
     return render_page(head, notes + table_notes, f'<h2 id="table">The table</h2>{table}')
 
 
+def training_split(data: pd.DataFrame, schema: DatasetSchema, seed: int = DEFAULT_SEED,
+                   split_key: str | None = None, split_time: str | None = None,
+                   cluster: Cluster = SINGLE_HOST,
+                   ) -> tuple[pd.Series | None, dict[str, Any] | None, Alert | str]:
+    """The rows Preprocess will train on (a mask on `data`), its split rule (`SplitRule.
+    to_dict`) and a note saying how the test rows will be chosen (`training.data.preprocess.
+    split_rule`, on the same labelled rows with the same column roles), so the report's
+    leakage check reads what Preprocess's reads. A rule Preprocess would refuse is a critical
+    alert instead of the note, and the mask and rule None (the check reads every row)."""
+    cleaned = clean(data, schema)
+    try:
+        columns = plan_columns(cleaned, schema.target, schema.problem_type, seed=seed)
+        rule, note = split_rule(schema, columns, cleaned, seed=seed, split_key=split_key,
+                                split_time=split_time, cluster=cluster)
+    except ValueError as error:  # SchemaError included
+        return None, None, Alert(AlertKind.SPLIT.value, None, AlertSeverity.CRITICAL.value,
+                                 f"Preprocess cannot split this table: {error}")
+    labelled = data.index[data[schema.target].notna()]
+    names = assign_splits(cleaned, rule).set_axis(labelled)
+    rows = (names == SPLITS[0]).reindex(data.index, fill_value=False)
+    words = rule.describe() + (f" ({note})" if note else "")
+    return rows, rule.to_dict(), (f"Preprocess will make a {words}; the leakage check reads "
+                                  f"its {int(rows.sum())} training rows")
+
+
 def profile_dataframe(
     data: pd.DataFrame,
     target: str,
@@ -293,18 +328,29 @@ def profile_dataframe(
     notes: Sequence[str] = (),
     class_weight: str = DEFAULT_HYPERPARAMETERS[CLASS_WEIGHT_FLAG],
     decision_threshold: str | float = DEFAULT_HYPERPARAMETERS[DECISION_THRESHOLD_FLAG],
+    seed: int = DEFAULT_SEED,
+    split_key: str | None = None,
+    split_time: str | None = None,
+    cluster: Cluster = SINGLE_HOST,
 ) -> dict[str, Any]:
     """Profile `data`: write the report (and the baseline if `baseline_dir`); return the summary.
 
     `notes` head the report (e.g. that the data is one host's shard); `class_weight` and
-    `decision_threshold` are training's settings, which the imbalance alert names. Raises
+    `decision_threshold` are training's settings, which the imbalance alert names; `seed`,
+    `split_key` and `split_time` are Preprocess's, so the report says how the test rows will be
+    chosen and checks leakage on the same training rows (`training_split`). Raises
     SchemaError on the same data problems as preprocess (missing target, mixed types).
     """
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     schema = checked_schema(data, target, problem_type)
+    training_rows, split, split_note = training_split(data, schema, seed, split_key,
+                                                      split_time, cluster)
     found = alerts(data, target, schema.problem_type, class_weight=class_weight,
-                   decision_threshold=decision_threshold)
+                   decision_threshold=decision_threshold, seed=seed, leak_rows=training_rows,
+                   split_key=split_key)
+    if isinstance(split_note, Alert):
+        found = by_severity([*found, split_note])
     features = coerce_features(data, schema.features)
     labelled = data[target].notna()
     target_values = coerce_target(data.loc[labelled, target], schema)
@@ -321,6 +367,8 @@ def profile_dataframe(
         stats = numeric_stats(values) if numeric else categorical_stats(values)
         column_stats[name] = {"type": "numeric" if numeric else "categorical", **stats}
     notes = list(notes)
+    if isinstance(split_note, str):
+        notes.append(split_note)
     missing_target = int(data[target].isna().sum())
     if missing_target:
         notes.append(f"{missing_target} of {len(data)} rows have no value for target "
@@ -331,6 +379,7 @@ def profile_dataframe(
     summary: dict[str, Any] = {
         "rows": len(data),
         "rows_missing_target": missing_target,
+        "split": split,
         "alerts": {severity.value: sum(a.severity == severity.value for a in found)
                    for severity in AlertSeverity},
         "feature_decisions": feature_decisions(found),
@@ -351,7 +400,8 @@ def profile_dataframe(
         # The baseline describes what the served model is sent, as the feature plan reads
         # it: not the ID-like and constant columns Preprocess drops (a request has one value
         # per model feature, in order), dates as dates (`training.eda.drift_baseline`).
-        statistics = drift_statistics(data, features, schema, monitoring_plan(data, schema))
+        statistics = drift_statistics(data, features, schema,
+                                      monitoring_plan(data, schema, split_key))
         write_json(baseline_dir / BASELINE_STATISTICS_FILE, statistics)
         write_json(baseline_dir / BASELINE_CONSTRAINTS_FILE, baseline_constraints(statistics))
     return summary
@@ -387,6 +437,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--target", required=True)
     parser.add_argument("--problem-type", required=True, choices=[p.value for p in ProblemType])
+    parser.add_argument(f"--{SEED_FLAG}", type=int, default=DEFAULT_SEED,
+                        help="Preprocess's seed (the hash split's salt)")
+    parser.add_argument(f"--{SPLIT_KEY_FLAG}", dest="split_key", default=None,
+                        help="Preprocess's split key (group split), if declared")
+    parser.add_argument(f"--{SPLIT_TIME_FLAG}", dest="split_time", default=None,
+                        help="Preprocess's time split column (or 'none'), if declared")
     for name in (CLASS_WEIGHT_FLAG, DECISION_THRESHOLD_FLAG):
         parser.add_argument(f"--{name}", type=_training_setting(name),
                             default=DEFAULT_HYPERPARAMETERS[name],
@@ -424,6 +480,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         shard_notes(cluster),
         args.class_weight,
         args.decision_threshold,
+        seed=args.seed,
+        split_key=args.split_key,
+        split_time=args.split_time,
+        cluster=cluster,
     )
     print(f"profiled {summary['rows']} rows x {summary['columns']} columns into {report_dir}")
     return summary
