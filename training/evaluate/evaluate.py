@@ -177,21 +177,29 @@ def champion_outcome(champion: tuple[Any, DatasetSchema], schema: DatasetSchema,
     return y_pred, probabilities, None if classes is None else list(classes)
 
 
-def unseen_by_champion(champion_schema: DatasetSchema, test: pd.DataFrame) -> np.ndarray:
-    """Which test rows the champion never learnt from: those the split rule its package
-    records (schema.json's ``split``) puts in its test split. Its train and validation rows
-    are left out: it was fitted on them (train + validation when nothing was tuned) or chose
-    its decision threshold on them. With the same split settings every challenger test row is
-    a champion test row; a changed salt, share or key, or a time split's moving cuts, is what
-    this catches. ValueError when the package records no rule or the rows lack its columns."""
+def unseen_by_champion(champion_schema: DatasetSchema,
+                       test: pd.DataFrame) -> tuple[np.ndarray, str | None]:
+    """Which test rows the champion never learnt from, and a note when that cannot be told.
+
+    The rows the split rule its package records (schema.json's ``split``) puts in its test
+    split; its train and validation rows are left out: it was fitted on them (train +
+    validation when nothing was tuned) or chose its decision threshold on them. With the same
+    split settings every challenger test row is a champion test row; a changed salt, share or
+    key, or a time split's moving cuts, is what this catches. A package that records no rule
+    (made before rules were recorded) or a rule reading columns the rows lack: every row, and
+    a note saying the champion may have learnt from some of them (its score can only be
+    flattered, so the comparison errs towards keeping the champion)."""
+    everything = np.ones(len(test), dtype=bool)
     if not champion_schema.split:
-        raise ValueError("its package records no split rule, so the rows it learnt from "
-                         "cannot be told apart")
+        return everything, ("the champion's package records no split rule: it was compared on "
+                            "every test row, some of which it may have learnt from")
     rule = SplitRule.from_dict(champion_schema.split)
     missing = [column for column in rule.columns if column not in test.columns]
     if missing:
-        raise ValueError(f"its split rule reads column(s) {missing} the test rows lack")
-    return (assign_splits(test, rule) == SPLITS[-1]).to_numpy()
+        return everything, (f"the champion's split rule reads column(s) {missing} the test "
+                            "rows lack: it was compared on every test row, some of which it "
+                            "may have learnt from")
+    return (assign_splits(test, rule) == SPLITS[-1]).to_numpy(), None
 
 
 def _gap(metric: str, model: float, reference: float) -> float:
@@ -610,7 +618,10 @@ def evaluate(
     compared = None
     if champion is not None:
         try:
-            unseen = unseen_by_champion(champion[1], test)
+            unseen, unseen_note = unseen_by_champion(champion[1], test)
+            if unseen_note:
+                notes.append(unseen_note)
+                print(f"warning: {unseen_note}", file=sys.stderr)
             if not unseen.any():
                 raise ValueError("it learnt from every test row (its split rule puts them all "
                                  "in its train or validation split)")
