@@ -41,8 +41,9 @@ validation cut (the usual retrain: newer data) only moves the cuts forward, so e
 champion trained on (older than its validation cut) is still train, and the new test split
 holds rows at or after the new test cut: newer than anything the champion trained on. Old test
 and validation rows may move to train (the challenger learns from them), and the champion's
-validation rows (never fitted, but used to choose its decision threshold) may land in the new
-test split when the appended rows are few. Rows appended with OLD dates (a backfill) can move a
+validation rows (fitted on when nothing was tuned, and used to choose its decision threshold)
+may land in the new test split when the appended rows are few: Evaluate leaves them out of the
+champion comparison (`training.evaluate.evaluate.unseen_by_champion`). Rows appended with OLD dates (a backfill) can move a
 cut backwards and put some of the champion's training rows in the new validation or test split;
 the rule in schema.json (column and cut dates) shows when that happened. A time split needs
 every row's date: rows without one cannot be placed in time (see `time_rule`).
