@@ -583,6 +583,14 @@ CHAMPION_GAP_HIGH = "champion_gap_high"
 is no champion): what the gate compares with ChampionMargin. Above the margin, the challenger
 is not worse than the champion beyond what the test rows can tell (see
 DEFAULT_CHAMPION_MARGIN)."""
+CHAMPION_ROWS = "champion_rows"
+"""How many test rows challenger and champion were compared on: the rows the champion never
+learnt from, by the split rule its package records (its train and validation rows, which it
+was fitted or chose its threshold on, are left out)."""
+CHAMPION_SEEN_ROWS = "champion_seen_rows"
+"""How many test rows were left out of the comparison because the champion learnt from them
+(0 when the split rules agree, as they do on a retrain with the same settings; 0 too for a
+champion whose package records no rule, which is compared on every row and says so)."""
 CHAMPION_COMPARISON = "champion_comparison"
 """The paired comparison in words, e.g. "... difference +0.004, 95 % interval [-0.012,
 +0.020] ...: not distinguishable"."""

@@ -24,6 +24,8 @@ from training.contract import (
     CHAMPION_GAP,
     CHAMPION_GAP_HIGH,
     CHAMPION_PRESENT,
+    CHAMPION_ROWS,
+    CHAMPION_SEEN_ROWS,
     DATA_DIGEST,
     DATA_UNCHANGED,
     EVALUATION_FILE,
@@ -263,6 +265,10 @@ def _gate_in_words(run: LocalRun) -> list[str]:
     if gate.get(CHAMPION_PRESENT):
         words.append(_against_champion(gate, float(parameters.get(
             PipelineParameter.CHAMPION_MARGIN.value, math.nan))))
+        if gate.get(CHAMPION_SEEN_ROWS):
+            words.append(f"compared on the {gate[CHAMPION_ROWS]} test rows the champion never "
+                         f"learnt from ({gate[CHAMPION_SEEN_ROWS]} left out: its split rule puts "
+                         "them in its train or validation split)")
         if gate.get(CHAMPION_COMPARISON):
             words.append(gate[CHAMPION_COMPARISON])
     else:

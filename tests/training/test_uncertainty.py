@@ -20,6 +20,8 @@ from training.contract import (
     CHAMPION_GAP,
     CHAMPION_GAP_HIGH,
     CHAMPION_GAP_INTERVAL,
+    CHAMPION_ROWS,
+    CHAMPION_SEEN_ROWS,
     EVALUATION_SECTION,
     METRIC_NAMES,
     MODEL_INTERVAL,
@@ -27,6 +29,7 @@ from training.contract import (
 )
 from training.data.schema import coerce_target, read_csv_folder
 from training.evaluate import evaluate, resampling
+from training.train.imbalance import predict_labels
 from training.train.model_files import load_model
 from training.train.scoring import compute_metrics
 
@@ -200,3 +203,43 @@ def test_evaluate_writes_the_spread_and_compares_with_the_champion_on_the_same_r
     assert itself[CHAMPION_GAP_INTERVAL] == [0.0, 0.0]
     assert itself[CHAMPION_COMPARISON].endswith("not distinguishable")
     assert itself[MODEL_INTERVAL] == gate[MODEL_INTERVAL]  # seeded: the same resamples
+
+
+def test_the_champion_is_compared_only_on_rows_it_never_learnt_from(classification_run,
+                                                                    tmp_path, monkeypatch):
+    """A champion whose package records another split (another salt) learnt from some of
+    today's test rows: they are left out of the comparison, counted and said; with the same
+    rule every test row is compared; without a rule there is no fair comparison."""
+    from dataclasses import replace
+
+    from training.data.splits import SplitRule, assign_splits
+
+    monkeypatch.setattr(plots, "available", lambda: False)
+    model, schema = load_model(classification_run.model_dir)
+    test = read_csv_folder(classification_run.processed / "test")
+    other_rule = {**schema.split, "salt": "another salt"}
+    unseen = (assign_splits(test, SplitRule.from_dict(other_rule)) == "test").to_numpy()
+    assert 0 < unseen.sum() < len(test)
+
+    def evaluated(champion_schema):
+        with contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            return evaluate.evaluate(model, schema, test, tmp_path, (model, champion_schema))
+
+    gate = evaluated(replace(schema, split=other_rule))["gate"]
+    assert (gate[CHAMPION_ROWS], gate[CHAMPION_SEEN_ROWS]) == (unseen.sum(), (~unseen).sum())
+    y = coerce_target(test[schema.target], schema).to_numpy()
+    labels, proba = predict_labels(model, test[unseen])
+    expected = compute_metrics(schema.problem_type, y[unseen], labels, proba,
+                               list(model.classes_))[gate["metric"]]
+    assert gate["champion"] == pytest.approx(expected)
+    assert gate[CHAMPION_GAP] == 0.0  # the same model on the same rows
+    assert f"compared on {unseen.sum()} of {len(test)} test rows" in \
+        (tmp_path / "evaluation.html").read_text()
+
+    same = evaluated(schema)["gate"]
+    assert (same[CHAMPION_ROWS], same[CHAMPION_SEEN_ROWS]) == (len(test), 0)
+    unknown = evaluated(replace(schema, split=None))["gate"]  # a package from before rules
+    assert (unknown[CHAMPION_ROWS], unknown[CHAMPION_SEEN_ROWS]) == (len(test), 0)
+    assert "records no split rule: it was compared on every test row" in \
+        (tmp_path / "evaluation.html").read_text()

@@ -14,6 +14,8 @@ from training.contract import (
     CHAMPION_GAP,
     CHAMPION_GAP_HIGH,
     CHAMPION_PRESENT,
+    CHAMPION_ROWS,
+    CHAMPION_SEEN_ROWS,
     EVALUATION_FILE,
     EVALUATION_OUTPUT,
 )
@@ -55,3 +57,18 @@ def test_the_champion_sentence_decides_as_the_gate_does(monkeypatch, gap, high, 
         PipelineParameter.BASELINE_MARGIN.value: 0.05,
         PipelineParameter.CHAMPION_MARGIN.value: 0.0}))
     assert render._gate_in_words(run)[-1] == expected
+
+
+def test_rows_left_out_of_the_champion_comparison_are_said(monkeypatch):
+    gate = {"metric": "balanced_accuracy", "model": 0.94, "baseline": 0.5, BASELINE_GAP: 0.44,
+            CHAMPION_PRESENT: 1, "champion": 0.947, CHAMPION_GAP: 0.0, CHAMPION_GAP_HIGH: 0.0,
+            CHAMPION_ROWS: 61, CHAMPION_SEEN_ROWS: 24}
+    files = {(EVALUATION_OUTPUT, EVALUATION_FILE): {"gate": gate}}
+    monkeypatch.setattr(render, "_step_file", lambda run, output, name: files.get((output, name)))
+    run = SimpleNamespace(execution=SimpleNamespace(parameters={
+        PipelineParameter.METRIC_THRESHOLD.value: 0.8,
+        PipelineParameter.BASELINE_MARGIN.value: 0.05,
+        PipelineParameter.CHAMPION_MARGIN.value: 0.0}))
+    assert render._gate_in_words(run)[-1] == (
+        "compared on the 61 test rows the champion never learnt from (24 left out: its split "
+        "rule puts them in its train or validation split)")

@@ -37,14 +37,15 @@ Three rules, one per kind of table (`SplitKind`):
 
 What a time split keeps stable across retrains, and what it does not: the cuts are quantiles of
 the date order, so they are recomputed on every run. Appending rows no older than the old
-validation cut (the usual retrain: newer data) only moves the cuts forward, so every row the
-champion trained on (older than its validation cut) is still train, and the new test split
-holds rows at or after the new test cut: newer than anything the champion trained on. Old test
-and validation rows may move to train (the challenger learns from them), and the champion's
-validation rows (never fitted, but used to choose its decision threshold) may land in the new
-test split when the appended rows are few. Rows appended with OLD dates (a backfill) can move a
-cut backwards and put some of the champion's training rows in the new validation or test split;
-the rule in schema.json (column and cut dates) shows when that happened. A time split needs
+validation cut (the usual retrain: newer data) only moves the cuts forward, so every row of the
+champion's train split is still train, and the new test split holds rows at or after the new
+test cut. Old test and validation rows may move to train (the challenger learns from them), and
+the champion's validation rows (fitted on when nothing was tuned, and used to choose its
+decision threshold) may land in the new test split when the appended rows are few: Evaluate
+leaves them out of the champion comparison (`training.evaluate.evaluate.unseen_by_champion`).
+Rows appended with OLD dates (a backfill) can move a cut backwards and put some of the
+champion's training rows in the new validation or test split; the rule in schema.json (column
+and cut dates) shows when that happened, and Evaluate leaves those out too. A time split needs
 every row's date: rows without one cannot be placed in time (see `time_rule`).
 """
 

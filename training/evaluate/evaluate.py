@@ -65,7 +65,9 @@ from training.contract import (
     CHAMPION_GAP_HIGH,
     CHAMPION_GAP_INTERVAL,
     CHAMPION_PRESENT,
+    CHAMPION_ROWS,
     CHAMPION_SECTION,
+    CHAMPION_SEEN_ROWS,
     DATA_DIGEST,
     DATA_UNCHANGED,
     DEFAULT_SEED,
@@ -84,6 +86,7 @@ from training.contract import (
     PROCESSING_MODEL_DIR,
     PROCESSING_OUTPUT_DIR,
     PROCESSING_TEST_DIR,
+    SPLITS,
     TEST_ROWS,
     TEST_SPLIT_NOTE,
     TEST_SPLIT_SUFFICIENT,
@@ -94,6 +97,7 @@ from training.contract import (
 )
 from training.data.problems import SchemaError
 from training.data.schema import DatasetSchema, coerce_features, coerce_target, read_csv_folder
+from training.data.splits import SplitRule, assign_splits
 from training.evaluate import resampling
 from training.jsonio import write_json
 from training.lineage import recorded_digest, same_data
@@ -173,6 +177,31 @@ def champion_outcome(champion: tuple[Any, DatasetSchema], schema: DatasetSchema,
     return y_pred, probabilities, None if classes is None else list(classes)
 
 
+def unseen_by_champion(champion_schema: DatasetSchema,
+                       test: pd.DataFrame) -> tuple[np.ndarray, str | None]:
+    """Which test rows the champion never learnt from, and a note when that cannot be told.
+
+    The rows the split rule its package records (schema.json's ``split``) puts in its test
+    split; its train and validation rows are left out: it was fitted on them (train +
+    validation when nothing was tuned) or chose its decision threshold on them. With the same
+    split settings every challenger test row is a champion test row; a changed salt, share or
+    key, or a time split's moving cuts, is what this catches. A package that records no rule
+    (made before rules were recorded) or a rule reading columns the rows lack: every row, and
+    a note saying the champion may have learnt from some of them (its score can only be
+    flattered, so the comparison errs towards keeping the champion)."""
+    everything = np.ones(len(test), dtype=bool)
+    if not champion_schema.split:
+        return everything, ("the champion's package records no split rule: it was compared on "
+                            "every test row, some of which it may have learnt from")
+    rule = SplitRule.from_dict(champion_schema.split)
+    missing = [column for column in rule.columns if column not in test.columns]
+    if missing:
+        return everything, (f"the champion's split rule reads column(s) {missing} the test "
+                            "rows lack: it was compared on every test row, some of which it "
+                            "may have learnt from")
+    return (assign_splits(test, rule) == SPLITS[-1]).to_numpy(), None
+
+
 def _gap(metric: str, model: float, reference: float) -> float:
     if not (math.isfinite(model) and math.isfinite(reference)):
         return UNSCORED_GAP
@@ -210,11 +239,15 @@ def gate_values(metric: str, model: dict[str, float], baseline: dict[str, float]
                 test_split: dict[str, Any],
                 training_data: dict[str, Any] | None = None,
                 champion_training_data: dict[str, Any] | None = None,
-                resampled: dict[str, dict[str, np.ndarray]] | None = None) -> dict[str, Any]:
+                resampled: dict[str, dict[str, np.ndarray]] | None = None,
+                compared: dict[str, Any] | None = None) -> dict[str, Any]:
     """The `gate` section: values and gaps of the gate metric, the test split's size check,
     the training data's fingerprint against the champion's, and (with the bootstrap values
     of "model" and "champion" in `resampled`) the model's interval and the paired
-    comparison with the champion."""
+    comparison with the champion. `compared`, when the champion is scored on part of the
+    test rows (`unseen_by_champion`): the model's metrics on those rows ("challenger"; its
+    resamples are `resampled["challenger"]`), and how many rows were compared and left out."""
+    challenger = model if compared is None else compared["challenger"]
     values: dict[str, Any] = {
         "metric": metric,
         "higher_is_better": HIGHER_IS_BETTER[metric],
@@ -222,22 +255,27 @@ def gate_values(metric: str, model: dict[str, float], baseline: dict[str, float]
         "baseline": baseline[metric],
         BASELINE_GAP: _gap(metric, model[metric], baseline[metric]),
         CHAMPION_PRESENT: 0 if champion is None else 1,
-        CHAMPION_GAP: 0.0 if champion is None else _gap(metric, model[metric], champion[metric]),
+        CHAMPION_GAP: 0.0 if champion is None else _gap(metric, challenger[metric],
+                                                         champion[metric]),
     }
     values[CHAMPION_GAP_HIGH] = values[CHAMPION_GAP]
     if champion is not None:
         values["champion"] = champion[metric]
+        if compared is not None:
+            values[CHAMPION_ROWS] = compared["rows"]
+            values[CHAMPION_SEEN_ROWS] = compared["seen_rows"]
     if resampled is not None:
         values[MODEL_INTERVAL] = resampling.interval(resampled["model"][metric])
         if champion is not None:
-            gaps = resampling.paired_gaps(metric, resampled["model"][metric],
-                                          resampled["champion"][metric])
+            gaps = resampling.paired_gaps(
+                metric, resampled.get("challenger", resampled["model"])[metric],
+                resampled["champion"][metric])
             values[CHAMPION_GAP_INTERVAL] = resampling.interval(gaps)
             high = values[CHAMPION_GAP_INTERVAL][1]
             if math.isfinite(high):  # never below the point gap: noise only forgives
                 values[CHAMPION_GAP_HIGH] = max(high, values[CHAMPION_GAP])
             values[CHAMPION_COMPARISON] = resampling.comparison_in_words(
-                metric, model[metric], champion[metric], values[CHAMPION_GAP],
+                metric, challenger[metric], champion[metric], values[CHAMPION_GAP],
                 values[CHAMPION_GAP_INTERVAL])
     if champion_note:
         values["champion_note"] = champion_note
@@ -575,15 +613,35 @@ def evaluate(
         notes.append(test_split[TEST_SPLIT_NOTE])
         print(f"warning: {test_split[TEST_SPLIT_NOTE]}", file=sys.stderr)
     outcomes: dict[str, Outcome] = {"model": (y_pred, probabilities, classes)}
+    paired: dict[str, Outcome] = {}
+    unseen = np.ones(len(test), dtype=bool)
+    compared = None
     if champion is not None:
         try:
-            outcomes["champion"] = champion_outcome(champion, schema, test)
-            champion_metrics = compute_metrics(problem_type, y_true, *outcomes["champion"])
+            unseen, unseen_note = unseen_by_champion(champion[1], test)
+            if unseen_note:
+                notes.append(unseen_note)
+                print(f"warning: {unseen_note}", file=sys.stderr)
+            if not unseen.any():
+                raise ValueError("it learnt from every test row (its split rule puts them all "
+                                 "in its train or validation split)")
+            rows = test[unseen]
+            paired = {"challenger": (np.asarray(y_pred)[unseen], None if probabilities is None
+                                     else np.asarray(probabilities)[unseen], classes),
+                      "champion": champion_outcome(champion, schema, rows)}
+            champion_metrics = compute_metrics(problem_type, y_true[unseen], *paired["champion"])
+            compared = {"challenger": compute_metrics(problem_type, y_true[unseen],
+                                                      *paired["challenger"]),
+                        "rows": int(unseen.sum()), "seen_rows": int((~unseen).sum())}
         except (SchemaError, ValueError, KeyError) as error:
-            outcomes.pop("champion", None)
-            champion_note = f"the champion could not score the test split: {error}"
+            paired, champion_metrics, compared = {}, None, None
+            champion_note = f"the champion could not be scored fairly on the test split: {error}"
             notes.append(champion_note + "; the gate compared with the baseline only")
             print(f"warning: {champion_note}", file=sys.stderr)
+        if compared is not None and compared["seen_rows"]:
+            notes.append(f"the champion was compared on {compared['rows']} of {len(test)} test "
+                         f"rows: {compared['seen_rows']} its split rule puts in its train or "
+                         "validation split were left out of the comparison")
     details: dict[str, Any] = {}
     extra: list[str] = []
     if problem_type is ProblemType.CLASSIFICATION:
@@ -613,14 +671,20 @@ def evaluate(
                          f"{len(classes)} classes")
     details["permutation_importance"] = permutation_importance(model, test, schema,
                                                                  gate.name)
+    if paired and unseen.all():  # one bootstrap: the same resampled rows for both
+        outcomes["champion"] = paired.pop("champion")
+        paired = {}
     resampled = resampling.bootstrap(problem_type, y_true, outcomes, METRIC_NAMES[problem_type])
+    if paired:
+        resampled.update(resampling.bootstrap(problem_type, y_true[unseen], paired,
+                                              METRIC_NAMES[problem_type]))
     document: dict[str, Any] = {
         section: metric_section(problem_type, metrics, extra, resampled["model"]),
         BASELINE_SECTION: {section: metric_section(problem_type, baseline, extra)},
         GATE_SECTION: gate_values(gate.name, metrics, baseline, champion_metrics,
                                   champion_note, test_split, schema.training_data,
                                   champion[1].training_data if champion_metrics else None,
-                                  resampled),
+                                  resampled, compared),
         "details": details,
     }
     if champion_metrics is not None:
