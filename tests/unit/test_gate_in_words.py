@@ -25,17 +25,23 @@ COMPARISON = ("balanced_accuracy: challenger 0.951 vs champion 0.947: difference
               "not distinguishable")
 
 
-def test_the_summary_states_the_paired_comparison_in_words(monkeypatch):
-    gate = {"metric": "balanced_accuracy", "model": 0.951, "baseline": 0.5, BASELINE_GAP: 0.451,
-            CHAMPION_PRESENT: 1, "champion": 0.947, CHAMPION_GAP: 0.004,
-            CHAMPION_COMPARISON: COMPARISON}
+def gate_in_words(monkeypatch, gate: dict) -> list[str]:
+    """The summary's gate sentences for an evaluation.json holding `gate`, at the default
+    threshold 0.8 and margins 0.05 (baseline) and 0 (champion)."""
     files = {(EVALUATION_OUTPUT, EVALUATION_FILE): {"gate": gate}}
     monkeypatch.setattr(render, "_step_file", lambda run, output, name: files.get((output, name)))
     run = SimpleNamespace(execution=SimpleNamespace(parameters={
         PipelineParameter.METRIC_THRESHOLD.value: 0.8,
         PipelineParameter.BASELINE_MARGIN.value: 0.05,
         PipelineParameter.CHAMPION_MARGIN.value: 0.0}))
-    words = render._gate_in_words(run)
+    return render._gate_in_words(run)
+
+
+def test_the_summary_states_the_paired_comparison_in_words(monkeypatch):
+    gate = {"metric": "balanced_accuracy", "model": 0.951, "baseline": 0.5, BASELINE_GAP: 0.451,
+            CHAMPION_PRESENT: 1, "champion": 0.947, CHAMPION_GAP: 0.004,
+            CHAMPION_COMPARISON: COMPARISON}
+    words = gate_in_words(monkeypatch, gate)
     assert words[-2].startswith("beats the champion (0.9470)")
     assert words[-1] == COMPARISON
 
@@ -50,25 +56,13 @@ def test_the_summary_states_the_paired_comparison_in_words(monkeypatch):
 def test_the_champion_sentence_decides_as_the_gate_does(monkeypatch, gap, high, expected):
     gate = {"metric": "balanced_accuracy", "model": 0.94, "baseline": 0.5, BASELINE_GAP: 0.44,
             CHAMPION_PRESENT: 1, "champion": 0.947, CHAMPION_GAP: gap, CHAMPION_GAP_HIGH: high}
-    files = {(EVALUATION_OUTPUT, EVALUATION_FILE): {"gate": gate}}
-    monkeypatch.setattr(render, "_step_file", lambda run, output, name: files.get((output, name)))
-    run = SimpleNamespace(execution=SimpleNamespace(parameters={
-        PipelineParameter.METRIC_THRESHOLD.value: 0.8,
-        PipelineParameter.BASELINE_MARGIN.value: 0.05,
-        PipelineParameter.CHAMPION_MARGIN.value: 0.0}))
-    assert render._gate_in_words(run)[-1] == expected
+    assert gate_in_words(monkeypatch, gate)[-1] == expected
 
 
 def test_rows_left_out_of_the_champion_comparison_are_said(monkeypatch):
     gate = {"metric": "balanced_accuracy", "model": 0.94, "baseline": 0.5, BASELINE_GAP: 0.44,
             CHAMPION_PRESENT: 1, "champion": 0.947, CHAMPION_GAP: 0.0, CHAMPION_GAP_HIGH: 0.0,
             CHAMPION_ROWS: 61, CHAMPION_SEEN_ROWS: 24}
-    files = {(EVALUATION_OUTPUT, EVALUATION_FILE): {"gate": gate}}
-    monkeypatch.setattr(render, "_step_file", lambda run, output, name: files.get((output, name)))
-    run = SimpleNamespace(execution=SimpleNamespace(parameters={
-        PipelineParameter.METRIC_THRESHOLD.value: 0.8,
-        PipelineParameter.BASELINE_MARGIN.value: 0.05,
-        PipelineParameter.CHAMPION_MARGIN.value: 0.0}))
-    assert render._gate_in_words(run)[-1] == (
+    assert gate_in_words(monkeypatch, gate)[-1] == (
         "compared on the 61 test rows the champion never learnt from (24 left out: its split "
         "rule puts them in its train or validation split)")
