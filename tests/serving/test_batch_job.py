@@ -160,7 +160,9 @@ def test_main_exit_codes(classifier, tmp_path, capsys):
     common = ["--model-dir", str(classifier.model_dir), "--input-dir", str(source),
               "--output-dir", str(tmp_path / "out")]
     assert batch.main(common) == 0
-    assert batch.main([*common, "--max-refused-share", "0"]) == 1
+    assert batch.main([*common, "--max-refused-share", "0"]) == 0  # the pipeline fails it
+    report = json.loads((tmp_path / "out" / f"{BATCH_REPORT_PREFIX}-algo-1.json").read_text())
+    assert report["passed"] is False and report["refused"] == 3
     assert batch.main([*common[:2], "--input-dir", str(tmp_path / "nope"),
                        "--output-dir", str(tmp_path / "o")]) == 2
     assert "no such file" in capsys.readouterr().err
