@@ -23,6 +23,7 @@ from mlops_components.sagemaker.spec import (
     DEFAULT_MAX_RUNTIME_SECONDS,
     DEFAULT_VOLUME_SIZE_GB,
     MAX_RUNTIME_SECONDS_LIMIT,
+    PipelineParameter,
 )
 from mlops_components.validation import (
     INSTANCE_TYPE_RE,
@@ -44,8 +45,9 @@ from training.contract import (
 class BatchParameter(StrEnum):
     """Parameters of the batch pipeline; a run (or the trigger) may override them."""
 
-    INPUT_DATA_URI = "InputDataUri"
-    """s3:// prefix of the CSV files to score (the new-data trigger passes the new files')."""
+    INPUT_DATA_URI = PipelineParameter.INPUT_DATA_URI.value
+    """s3:// prefix of the CSV files to score: named as the training pipeline's, since the
+    trigger's gate passes a new object's prefix to that parameter of either pipeline."""
     BATCH_INSTANCE_TYPE = "BatchInstanceType"
     BATCH_INSTANCE_COUNT = "BatchInstanceCount"
     MAX_REFUSED_SHARE = "MaxRefusedShare"

@@ -141,3 +141,34 @@ def test_a_failed_execution_event_publishes_runs_failed(stubs):
 def test_the_environment_names_every_setting():
     with pytest.raises(ValueError, match="PIPELINE_NAME"):
         batch_run.Config.from_env({"METRIC_NAMESPACE": "x"})
+
+
+#: IAM actions of the S3 requests the function sends (ListObjectsV2 is authorised as ListBucket).
+IAM_ACTIONS = {"s3:ListObjectsV2": "s3:ListBucket"}
+#: Actions the function's role needs that no line of its code calls: Lambda writes its logs.
+RUNTIME_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+
+
+def test_the_function_role_allows_exactly_the_actions_its_code_calls(stubs):
+    """Every path (resolve, publish, a failed run), compared both ways with the policy
+    BatchInference plans."""
+    from tests.unit.test_batch_inference import ROLE_POLICY, run
+
+    clients, stub = stubs
+    calls: set[str] = set()
+    for client in (clients.sagemaker, clients.s3, clients.cloudwatch):
+        prefix = client.meta.service_model.service_id.lower().replace(" ", "")
+        client.meta.events.register_first(  # before the Stubber answers
+            "before-call.*.*", lambda model, prefix=prefix, **_: calls.add(
+                IAM_ACTIONS.get(f"{prefix}:{model.name}", f"{prefix}:{model.name}")))
+    test_resolve_finds_the_latest_approved_completed_package_and_the_input(stubs)
+    test_publish_sums_the_hosts_reports_and_publishes_the_counts(stubs, 2, "true")
+    test_a_failed_execution_event_publishes_runs_failed(stubs)
+
+    plan = run()
+    (policy,) = [json.loads(r.inputs["policy"])["Statement"] for r in plan.of_type(ROLE_POLICY)
+                 if r.name == "churn-batch-run-policy"]
+    planned = {action for statement in policy for action in statement["Action"]}
+    assert planned - RUNTIME_ACTIONS == calls, (
+        f"missing from the policy: {sorted(calls - planned)}; "
+        f"allowed but never called: {sorted(planned - RUNTIME_ACTIONS - calls)}")
