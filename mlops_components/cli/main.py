@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NoReturn
 from rich.console import Console
 
 from mlops_components.cli.arguments import add_registry_arguments, add_stack_arguments
+from mlops_components.cli.batch import add_batch_parser
 from mlops_components.cli.drift import add_drift_parser
 from mlops_components.cli.errors import (
     DEBUG_VARIABLE,
@@ -222,6 +223,7 @@ def _parser() -> argparse.ArgumentParser:
     add_serve_parser(commands)
     add_status_parser(commands)
     add_drift_parser(commands)
+    add_batch_parser(commands)
     return parser
 
 
