@@ -34,7 +34,7 @@ PROJECT_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
 AWS_VERBS = ("registry", "approve", "reject", "status")
 #: Commands that act on what the stack's latest local run left (so they follow it).
-LOCAL_FOLLOWERS = (*AWS_VERBS, "serve", "drift")
+LOCAL_FOLLOWERS = (*AWS_VERBS, "serve", "drift", "batch")
 #: Commands that run until Ctrl-C: started, given time to come up, then interrupted.
 SERVES_UNTIL_CTRL_C = ("serve",)
 
@@ -109,6 +109,10 @@ def _data_files(folder: Path) -> None:
                                                         index=False)
     diabetes = load_diabetes(as_frame=True).frame
     diabetes.rename(columns={"target": "price"}).to_csv(folder / "house.csv", index=False)
+    # rows to score with the dev stack's model (the embedded breast cancer data), an ID kept
+    features = load_breast_cancer(as_frame=True).frame.drop(columns="target").iloc[:50]
+    features.insert(0, "patient_id", range(len(features)))
+    features.to_csv(folder / "new.csv", index=False)
 
 
 def _free_port() -> int:

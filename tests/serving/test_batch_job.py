@@ -166,3 +166,14 @@ def test_main_exit_codes(classifier, tmp_path, capsys):
     assert batch.main([*common[:2], "--input-dir", str(tmp_path / "nope"),
                        "--output-dir", str(tmp_path / "o")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_chunk_of_only_bad_values_scores_nothing_and_refuses_each(regressor, tmp_path):
+    frame = regressor.features.head(4).astype(object)
+    frame["bmi"] = "heavy"
+    source = tmp_path / "in.csv"
+    frame.to_csv(source, index=False)
+    model = inference.model_fn(str(regressor.model_dir))
+    report = batch.score_folder(model, source, tmp_path / "out")
+    assert (report.scored, report.refused) == (0, 4)
+    assert [example.line for example in report.examples] == [2, 3, 4, 5]

@@ -217,6 +217,8 @@ def _score_or_isolate(table: np.ndarray, model: ServedModel, lines: Sequence[int
                       ) -> tuple[list[list[Any] | None], dict[int, str]]:
     """Replies for every row the handler accepts; a chunk it refuses is halved until the
     refused rows are found (the handler decides, whatever the pre-check missed)."""
+    if not len(table):
+        return [], {}
     try:
         return list(score_table(table, model)), {}
     except BadRequest as error:
@@ -242,13 +244,17 @@ def score_chunk(rows: list[list[str]], lines: Sequence[int], width: int,
     full = np.empty((len(kept), width), dtype=object)
     full[:] = [rows[index] for index in kept] if refused else rows
     table = full[:, list(positions)]
-    by_value = refused_by_values(table, model)
+    try:  # a clean chunk (the common case) is typed once, by the handler
+        replies, late, by_value = list(score_table(table, model)), {}, {}
+    except BadRequest:
+        by_value = refused_by_values(table, model)
+        replies, late = [], {}
     for index, reason in by_value.items():
         refused[kept[index]] = reason
     good = [row for row in range(len(kept)) if row not in by_value]
-    if by_value:
-        table = table[good]
-    replies, late = _score_or_isolate(table, model, [lines[kept[row]] for row in good])
+    if by_value or not replies:
+        replies, late = _score_or_isolate(table[good], model,
+                                          [lines[kept[row]] for row in good])
     for index, reason in late.items():
         refused[kept[good[index]]] = reason
     scored = [(rows[kept[row]], reply) for row, reply in zip(good, replies, strict=True)
