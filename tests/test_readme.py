@@ -109,10 +109,6 @@ def _data_files(folder: Path) -> None:
                                                         index=False)
     diabetes = load_diabetes(as_frame=True).frame
     diabetes.rename(columns={"target": "price"}).to_csv(folder / "house.csv", index=False)
-    # rows to score with the dev stack's model (the embedded breast cancer data), an ID kept
-    features = load_breast_cancer(as_frame=True).frame.drop(columns="target").iloc[:50]
-    features.insert(0, "patient_id", range(len(features)))
-    features.to_csv(folder / "new.csv", index=False)
 
 
 def _free_port() -> int:

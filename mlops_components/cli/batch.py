@@ -98,7 +98,9 @@ def batch_command(args: argparse.Namespace) -> int:
     except (ProjectError, ValidationError, BatchRunError, JobEnvironmentError) as problem:
         return error(str(problem))
     if not batch.ready:
-        return error(f"{batch.reason or 'nothing was scored'}; nothing was scored")
+        hint = (f" (approve a package first: {where(args, args.group).quoted('approve')})"
+                if "no approved model" in batch.reason else "")
+        return error(f"{batch.reason or 'nothing was scored'}{hint}")
     if batch.output_dir is None:
         error(f"batch run {batch.execution.execution_id} failed: "
               f"{batch.execution.failure_reason}")

@@ -113,8 +113,7 @@ def resolve(inputs: Mapping[str, Any], clients: Clients) -> dict[str, str]:
     result = {"Ready": "false", "ModelDataUrl": model,
               "ModelPackageArn": (package or {}).get("ModelPackageArn", "")}
     if not model:
-        result["Reason"] = (f"no approved model in group {group}: nothing scored "
-                            "(approve a package first)")
+        result["Reason"] = f"no approved model in group {group}: nothing scored"
     elif not has_objects(clients.s3, input_uri):
         result["Reason"] = f"no input under {input_uri}: nothing to score"
     else:
