@@ -203,8 +203,12 @@ class BatchInference(pulumi.ComponentResource):
         self.input_uri = bucket.apply(lambda b: f"s3://{b}/{PREFIXES['batch_input']}")
         self.output_uri = bucket.apply(lambda b: f"s3://{b}/{PREFIXES['batch_output']}")
 
+        # Failed async invocations of the function (failed-run events) and failed deliveries
+        # of the failure rule both end here.
+        dlq = aws.sqs.Queue(f"{name}-failures-dlq", message_retention_seconds=14 * 86400,
+                            sqs_managed_sse_enabled=True, tags=tags, opts=child_opts(self))
         function = self._function(name, model, bucket, group, partition, region, identity,
-                                  args.kms_key_arn, tags)
+                                  args.kms_key_arn, dlq, tags)
         role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=assume_role_policy("sagemaker.amazonaws.com",
@@ -256,7 +260,7 @@ class BatchInference(pulumi.ComponentResource):
                 opts=child_opts(self))
             self.rule_names = trigger.rule_names
 
-        self._failure_rule(name, model, pipeline, function, args, tags)
+        self._failure_rule(name, model, pipeline, function, dlq, args, tags)
         self.alarm_names = self._alarms(name, model, args, tags)
         self.pipeline_name = pipeline.pipeline_name
         self.pipeline_arn = pipeline.arn
@@ -273,7 +277,8 @@ class BatchInference(pulumi.ComponentResource):
 
     def _function(self, name: str, model: str, bucket: pulumi.Output[str],
                   group: pulumi.Output[str], partition: Any, region: Any, identity: Any,
-                  kms: pulumi.Input[str] | None, tags: dict[str, str]) -> aws.lambda_.Function:
+                  kms: pulumi.Input[str] | None, dlq: aws.sqs.Queue,
+                  tags: dict[str, str]) -> aws.lambda_.Function:
         """The batch Lambda: resolve the model, publish the counts and failed runs."""
         function_name = f"{name}-run"
         role = aws.iam.Role(
@@ -288,7 +293,7 @@ class BatchInference(pulumi.ComponentResource):
         policy = aws.iam.RolePolicy(
             f"{name}-run-policy", role=role.id,
             policy=pulumi.Output.all(bucket, group, partition, region, identity.account_id,
-                                     log_group.arn, kms).apply(
+                                     log_group.arn, dlq.arn, kms).apply(
                 lambda values: function_policy(*values)),
             opts=child_opts(self))
         return aws.lambda_.Function(
@@ -297,6 +302,7 @@ class BatchInference(pulumi.ComponentResource):
             code=pulumi.AssetArchive({FUNCTION_SOURCE.name: pulumi.StringAsset(
                 FUNCTION_SOURCE.read_text())}),
             timeout=60, memory_size=128,
+            dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=dlq.arn),
             environment=aws.lambda_.FunctionEnvironmentArgs(variables={
                 "METRIC_NAMESPACE": BATCH_METRIC_NAMESPACE,
                 "PIPELINE_DIMENSION": PIPELINE_DIMENSION,
@@ -308,8 +314,8 @@ class BatchInference(pulumi.ComponentResource):
             tags=tags, opts=child_opts(self, depends_on=[policy, log_group]))
 
     def _failure_rule(self, name: str, model: str, pipeline: aws.sagemaker.Pipeline,
-                      function: aws.lambda_.Function, args: BatchInferenceArgs,
-                      tags: dict[str, str]) -> None:
+                      function: aws.lambda_.Function, dlq: aws.sqs.Queue,
+                      args: BatchInferenceArgs, tags: dict[str, str]) -> None:
         """A failed execution: the Lambda publishes RunsFailed (the alarm's metric) and the
         alarm actions are told at once."""
         rule = aws.cloudwatch.EventRule(
@@ -320,8 +326,6 @@ class BatchInference(pulumi.ComponentResource):
         permission = aws.lambda_.Permission(
             f"{name}-failures-invoke", action="lambda:InvokeFunction", function=function.name,
             principal="events.amazonaws.com", source_arn=rule.arn, opts=child_opts(self))
-        dlq = aws.sqs.Queue(f"{name}-failures-dlq", message_retention_seconds=14 * 86400,
-                            sqs_managed_sse_enabled=True, tags=tags, opts=child_opts(self))
         aws.sqs.QueuePolicy(
             f"{name}-failures-dlq-policy", queue_url=dlq.url,
             policy=policy_document([statement(
@@ -392,10 +396,11 @@ def batch_role_policy(bucket: str, code: str, wheelhouse: str | None, role_arn: 
 
 
 def function_policy(bucket: str, group: str, partition: str, region: str, account: str,
-                    log_group_arn: str, kms: str | None) -> str:
+                    log_group_arn: str, dlq_arn: str, kms: str | None) -> str:
     """What functions/batch_run.py calls: ListModelPackages (no resource-level permission),
     DescribeModelPackage in the group, ListObjectsV2 on batch/input/ and batch/output/,
-    GetObject of the reports, PutMetricData in the batch namespace only."""
+    GetObject of the reports, PutMetricData in the batch namespace only; and what Lambda does
+    with the function's role: its logs, its dead letters."""
     statements = [
         statement("Allow", ["sagemaker:ListModelPackages"], ["*"], sid="FindApprovedPackages"),
         statement("Allow", ["sagemaker:DescribeModelPackage"],
@@ -412,6 +417,7 @@ def function_policy(bucket: str, group: str, partition: str, region: str, accoun
                   condition={"StringEquals": {"cloudwatch:namespace": BATCH_METRIC_NAMESPACE}}),
         statement("Allow", ["logs:CreateLogStream", "logs:PutLogEvents"],
                   [f"{log_group_arn}:*"], sid="WriteOwnLogs"),
+        statement("Allow", ["sqs:SendMessage"], [dlq_arn], sid="DeadLetters"),
     ]
     if kms:
         statements.append(statement("Allow", ["kms:Decrypt"], [kms], sid="ReadEncryptedReports"))

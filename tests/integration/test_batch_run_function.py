@@ -145,8 +145,9 @@ def test_the_environment_names_every_setting():
 
 #: IAM actions of the S3 requests the function sends (ListObjectsV2 is authorised as ListBucket).
 IAM_ACTIONS = {"s3:ListObjectsV2": "s3:ListBucket"}
-#: Actions the function's role needs that no line of its code calls: Lambda writes its logs.
-RUNTIME_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+#: Actions the function's role needs that no line of its code calls: Lambda writes its logs
+#: and dead-letters failed asynchronous invocations with the function's role.
+RUNTIME_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"}
 
 
 def test_the_function_role_allows_exactly_the_actions_its_code_calls(stubs):

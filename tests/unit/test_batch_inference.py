@@ -128,3 +128,15 @@ def test_without_triggers_only_the_pipeline_runs_on_demand():
 def test_bad_arguments_fail_at_construction(overrides, message):
     with pytest.raises(ValidationError, match=message):
         run(**overrides)
+
+
+def test_the_policy_pack_passes_a_stack_with_batch_inference():
+    """Both example stacks with batch on (they leave it off): no violation, the batch
+    Lambda's dead-letter queue included."""
+    from mlops_components.policy.offline import evaluate_policies
+    from mlops_components.plan import plan_stack
+    from tests.conftest import REPO_ROOT
+    from tests.unit.test_name_limits import BATCH_ON
+
+    for stack in ("dev", "prod"):
+        assert evaluate_policies(plan_stack(REPO_ROOT, stack, overrides=BATCH_ON)) == []
