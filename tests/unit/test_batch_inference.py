@@ -133,8 +133,8 @@ def test_bad_arguments_fail_at_construction(overrides, message):
 def test_the_policy_pack_passes_a_stack_with_batch_inference():
     """Both example stacks with batch on (they leave it off): no violation, the batch
     Lambda's dead-letter queue included."""
-    from mlops_components.policy.offline import evaluate_policies
     from mlops_components.plan import plan_stack
+    from mlops_components.policy.offline import evaluate_policies
     from tests.conftest import REPO_ROOT
     from tests.unit.test_name_limits import BATCH_ON
 
