@@ -134,6 +134,13 @@ def _render(console: Console, batch) -> None:  # noqa: ANN001 - a LocalBatch
                       f"{example['reason']}", highlight=False, soft_wrap=True)
     if report["refused"] > SHOWN_REFUSED:
         console.print(f"  ... {report['refused'] - SHOWN_REFUSED} more", highlight=False)
+    drift = batch.drift_report()
+    if drift is not None:
+        drifted = [f["name"] for f in drift.get("features", []) if f.get("drifted")]
+        verdict = (f"DRIFT in {len(drifted)} feature(s): {', '.join(map(str, drifted))}"
+                   if drifted else "no drift")
+        console.print(f"drift of this batch against the model's baseline: {verdict} "
+                      f"(report: {batch.output_dir}/drift/)", highlight=False, soft_wrap=True)
     for path in batch.scored_files():
         console.print(f"scored: {path}", highlight=False, soft_wrap=True)
     for path in batch.refused_files():

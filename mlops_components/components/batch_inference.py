@@ -14,9 +14,14 @@ created under ``batch/input/`` through the gate (a new-data event settles, so a 
 upload is one run on its prefix; a cooldown turns a storm of uploads into one run), with
 EventBridge retries and a dead-letter queue.
 
+Drift: when rows were scored, the monitor's drift job checks the batch (its scored rows,
+written as capture records) as one window against the approved package's baseline; the
+Lambda publishes the job's metrics (``MLOps/Drift``, Endpoint = the batch pipeline, Model).
+
 Alarms: ``<model>/batch/run-failed`` (a failed execution: an EventBridge rule sends it to the
-batch Lambda, which publishes ``RunsFailed``; the rule also notifies ``alarm_actions``) and
-``<model>/batch/rows-refused`` (a run refused rows).
+batch Lambda, which publishes ``RunsFailed``; the rule also notifies ``alarm_actions``),
+``<model>/batch/rows-refused`` (a run refused rows) and ``<model>/batch/drift-detected`` (the
+last batch drifted; MlopsStack lets it start a retraining like the monitor's drift alarm).
 
 The pipeline's role reads only ``batch/input/``, the models under ``models/`` and the code;
 it writes only ``batch/output/``. The Lambda may list the group's packages, list
@@ -72,6 +77,10 @@ from mlops_components.validation import (
 )
 from training.contract import (
     BATCH_METRIC_NAMESPACE,
+    DRIFT_DETECTED_METRIC,
+    DRIFT_METRIC_NAMESPACE,
+    ENDPOINT_DIMENSION,
+    MODEL_DIMENSION,
     BATCH_REPORT_PREFIX,
     DEFAULT_BATCH_CHUNK_ROWS,
     DEFAULT_BATCH_OUTPUT_FORMAT,
@@ -184,7 +193,9 @@ class BatchInference(pulumi.ComponentResource):
     function_name: pulumi.Output[str]
     """The batch Lambda (resolves the model, publishes the counts)."""
     alarm_names: pulumi.Output[list[str]]
-    """The run-failed and rows-refused alarms."""
+    """The run-failed, rows-refused and drift-detected alarms."""
+    drift_alarm_names: pulumi.Output[list[str]]
+    """The alarm that means a batch's input drifted (what retraining may listen to)."""
     rule_names: pulumi.Output[dict[str, str]]
     """The trigger rules by source (``schedule``, ``new-data``) that exist."""
 
@@ -221,6 +232,7 @@ class BatchInference(pulumi.ComponentResource):
             return cached_batch_definition(BatchSpec(
                 pipeline_name=name, role_arn=role_arn, bucket=bucket_name, region=region_name,
                 code_uri=code, model_package_group_name=group_name, function_arn=function_arn,
+                model_name=model,
                 instance_type=args.instance_type, instance_count=args.instance_count,
                 output_format=args.output_format, max_refused_share=args.max_refused_share,
                 chunk_rows=args.chunk_rows, max_runtime_seconds=args.max_runtime_seconds,
@@ -261,7 +273,7 @@ class BatchInference(pulumi.ComponentResource):
             self.rule_names = trigger.rule_names
 
         self._failure_rule(name, model, pipeline, function, dlq, args, tags)
-        self.alarm_names = self._alarms(name, model, args, tags)
+        self.drift_alarm_names, self.alarm_names = self._alarms(name, model, args, tags)
         self.pipeline_name = pipeline.pipeline_name
         self.pipeline_arn = pipeline.arn
         self.function_name = function.name
@@ -272,6 +284,7 @@ class BatchInference(pulumi.ComponentResource):
             "output_uri": self.output_uri,
             "function_name": self.function_name,
             "alarm_names": self.alarm_names,
+            "drift_alarm_names": self.drift_alarm_names,
             "rule_names": self.rule_names,
         })
 
@@ -309,7 +322,8 @@ class BatchInference(pulumi.ComponentResource):
                 "REPORT_PREFIX": BATCH_REPORT_PREFIX,
                 "ROWS_SCORED_METRIC": ROWS_SCORED_METRIC,
                 "ROWS_REFUSED_METRIC": ROWS_REFUSED_METRIC,
-                "PIPELINE_NAME": name}),
+                "PIPELINE_NAME": name,
+                "DRIFT_NAMESPACE": DRIFT_METRIC_NAMESPACE}),
             description=f"Batch inference of {model}: the approved model at each run's start",
             tags=tags, opts=child_opts(self, depends_on=[policy, log_group]))
 
@@ -344,7 +358,7 @@ class BatchInference(pulumi.ComponentResource):
                                        arn=action, opts=child_opts(self))
 
     def _alarms(self, name: str, model: str, args: BatchInferenceArgs,
-                tags: dict[str, str]) -> pulumi.Output[list[str]]:
+                tags: dict[str, str]) -> tuple[pulumi.Output, pulumi.Output]:
         def alarm(resource: str, what: str, metric: str, description: str) -> Any:
             return aws.cloudwatch.MetricAlarm(
                 f"{name}-{resource}", name=batch_alarm_name(model, what),
@@ -365,7 +379,21 @@ class BatchInference(pulumi.ComponentResource):
                   "a batch run refused rows (missing columns, text in numeric columns): see "
                   "refused_rows-<host>.csv and batch_report-<host>.json under batch/output/"),
         ]
-        return pulumi.Output.all(*[alarm.name for alarm in alarms])
+        drift = aws.cloudwatch.MetricAlarm(
+            f"{name}-drift-alarm", name=batch_alarm_name(model, "drift-detected"),
+            alarm_description=f"{model}: the last batch's input drifted from the model's "
+                              "baseline (see drift_report.html under batch/output/<execution>/"
+                              "drift)",
+            namespace=DRIFT_METRIC_NAMESPACE, metric_name=DRIFT_DETECTED_METRIC,
+            dimensions={ENDPOINT_DIMENSION: name, MODEL_DIMENSION: model},
+            statistic="Maximum", period=ALARM_PERIOD_SECONDS, evaluation_periods=1,
+            datapoints_to_alarm=1, comparison_operator="GreaterThanOrEqualToThreshold",
+            threshold=1,
+            # As the monitor's drift alarms: between batches the last verdict stands.
+            treat_missing_data="ignore", alarm_actions=list(args.alarm_actions), tags=tags,
+            opts=child_opts(self))
+        return (pulumi.Output.all(drift.name),
+                pulumi.Output.all(*[alarm.name for alarm in [*alarms, drift]]))
 
 
 def batch_role_policy(bucket: str, code: str, wheelhouse: str | None, role_arn: str,
@@ -399,7 +427,8 @@ def function_policy(bucket: str, group: str, partition: str, region: str, accoun
                     log_group_arn: str, dlq_arn: str, kms: str | None) -> str:
     """What functions/batch_run.py calls: ListModelPackages (no resource-level permission),
     DescribeModelPackage in the group, ListObjectsV2 on batch/input/ and batch/output/,
-    GetObject of the reports, PutMetricData in the batch namespace only; and what Lambda does
+    GetObject of the reports and drift metrics, PutMetricData in the batch and drift namespaces
+    only; and what Lambda does
     with the function's role: its logs, its dead letters."""
     statements = [
         statement("Allow", ["sagemaker:ListModelPackages"], ["*"], sid="FindApprovedPackages"),
@@ -413,8 +442,9 @@ def function_policy(bucket: str, group: str, partition: str, region: str, accoun
         statement("Allow", ["s3:GetObject"],
                   [f"arn:{partition}:s3:::{bucket}/{PREFIXES['batch_output']}*"],
                   sid="ReadBatchReports"),
-        statement("Allow", ["cloudwatch:PutMetricData"], ["*"], sid="PublishBatchCounts",
-                  condition={"StringEquals": {"cloudwatch:namespace": BATCH_METRIC_NAMESPACE}}),
+        statement("Allow", ["cloudwatch:PutMetricData"], ["*"], sid="PublishBatchMetrics",
+                  condition={"StringEquals": {"cloudwatch:namespace": [
+                      BATCH_METRIC_NAMESPACE, DRIFT_METRIC_NAMESPACE]}}),
         statement("Allow", ["logs:CreateLogStream", "logs:PutLogEvents"],
                   [f"{log_group_arn}:*"], sid="WriteOwnLogs"),
         statement("Allow", ["sqs:SendMessage"], [dlq_arn], sid="DeadLetters"),

@@ -70,7 +70,8 @@ class MlopsStackArgs:
     """Retrain when objects are created under the bucket's raw/ prefix. Default: True."""
 
     retrain_on_drift: bool = True
-    """Retrain when the monitor's drift alarm fires (needs monitor). Default: True."""
+    """Retrain when the monitor's (or the batch inference's) drift alarm fires. Default:
+    True."""
 
     batch: BatchInferenceArgs | None = None
     """Batch inference with the latest approved model (bucket, group, code and model are
@@ -247,28 +248,6 @@ class MlopsStack(pulumi.ComponentResource):
                                                            self.pipeline.pipeline_arn],
                                     tags={**args.tags, **args.monitor.tags}),
                 opts=child_opts(self))
-        self.retrain = None
-        retrain = args.retrain
-        if retrain is not None:
-            on_drift = args.retrain_on_drift and self.monitor is not None
-            sources_left = (retrain.schedule_expression is not None or args.retrain_on_new_data
-                            or on_drift)
-            if sources_left:
-                self.retrain = RetrainTrigger(
-                    f"{name}-retrain",
-                    dataclasses.replace(
-                        retrain,
-                        pipeline_name=self.pipeline.pipeline_name,
-                        pipeline_arn=self.pipeline.pipeline_arn,
-                        bucket_name=self.data.bucket_name if args.retrain_on_new_data
-                        else None,
-                        drift_alarm_names=self.monitor.drift_alarm_names if on_drift else (),
-                        model_package_group_name=self.registry.model_package_group_name,
-                        champion_parameter=retrain.champion_parameter or CHAMPION_PARAMETER,
-                        model_name=retrain.model_name or name,
-                        tags={**args.tags, **retrain.tags}),
-                    opts=child_opts(self))
-
         self.batch = None
         if args.batch is not None:
             self.batch = BatchInference(
@@ -282,6 +261,32 @@ class MlopsStack(pulumi.ComponentResource):
                     model_name=args.batch.model_name or name,
                     tags={**args.tags, **args.batch.tags}),
                 opts=child_opts(self))
+
+        self.retrain = None
+        retrain = args.retrain
+        if retrain is not None:
+            drift_alarms = ([self.monitor.drift_alarm_names] if self.monitor else []) + (
+                [self.batch.drift_alarm_names] if self.batch else [])
+            on_drift = args.retrain_on_drift and bool(drift_alarms)
+            sources_left = (retrain.schedule_expression is not None or args.retrain_on_new_data
+                            or on_drift)
+            if sources_left:
+                self.retrain = RetrainTrigger(
+                    f"{name}-retrain",
+                    dataclasses.replace(
+                        retrain,
+                        pipeline_name=self.pipeline.pipeline_name,
+                        pipeline_arn=self.pipeline.pipeline_arn,
+                        bucket_name=self.data.bucket_name if args.retrain_on_new_data
+                        else None,
+                        drift_alarm_names=pulumi.Output.all(*drift_alarms).apply(
+                            lambda lists: [name for names in lists for name in names])
+                        if on_drift else (),
+                        model_package_group_name=self.registry.model_package_group_name,
+                        champion_parameter=retrain.champion_parameter or CHAMPION_PARAMETER,
+                        model_name=retrain.model_name or name,
+                        tags={**args.tags, **retrain.tags}),
+                    opts=child_opts(self))
 
         self.bucket_name = self.data.bucket_name
         self.bucket_arn = self.data.arn

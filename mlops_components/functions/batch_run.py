@@ -1,16 +1,19 @@
 """Lambda: what the batch inference pipeline asks of AWS (its scoring job has no network).
 
-Three actions:
+Three pipeline steps' actions, and one event:
 
 - ``resolve`` (the pipeline's first step, a LambdaStep, so at the run's start and never at
-  ``pulumi up``): the group's latest Approved package and its ``ModelDataUrl``, and whether
-  the input prefix holds any object (SageMaker refuses a job whose input prefix is empty).
-  Returns ``Ready`` "true" only with both; otherwise "false" and a ``Reason`` the execution
-  shows (its condition step then runs nothing and the execution succeeds);
+  ``pulumi up``): the group's latest Approved package, its ``ModelDataUrl`` and its drift
+  baseline prefix (``BaselineUri``), and whether the input prefix holds any object (SageMaker
+  refuses a job whose input prefix is empty). Returns ``Ready`` "true" only with all of them;
+  otherwise "false" and a ``Reason`` the execution shows (its condition step then runs
+  nothing and the execution succeeds);
 - ``publish`` (after scoring): adds up the scoring job's ``batch_report-<host>.json`` files
   under the run's output prefix, publishes ``RowsScored`` and ``RowsRefused``, and says
   whether the refused share is within the run's limit (``Passed``; the pipeline fails the
   run otherwise, after everything scored was written);
+- ``drift`` (after the drift job checked the batch): publishes the metric data the job wrote
+  (it runs without network) in ``$DRIFT_NAMESPACE``;
 - an EventBridge event of a failed batch execution: publishes ``RunsFailed`` 1 (the alarm on
   a failed run watches it).
 
@@ -34,7 +37,8 @@ logger.setLevel(logging.INFO)
 
 APPROVED = "Approved"
 COMPLETED = "Completed"
-RESOLVE, PUBLISH = "resolve", "publish"
+RESOLVE, PUBLISH, DRIFT = "resolve", "publish", "drift"
+DRIFT_DETECTED_METRIC = "DriftDetected"
 RUNS_FAILED_METRIC = "RunsFailed"
 FAILED_STATUS = "Failed"
 
@@ -58,12 +62,14 @@ class Config:
     rows_scored_metric: str
     rows_refused_metric: str
     pipeline_name: str
+    drift_namespace: str
     """The batch pipeline (ARNs lower-case its name; the metrics' dimension keeps it)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
         names = ("METRIC_NAMESPACE", "PIPELINE_DIMENSION", "REPORT_PREFIX",
-                 "ROWS_SCORED_METRIC", "ROWS_REFUSED_METRIC", "PIPELINE_NAME")
+                 "ROWS_SCORED_METRIC", "ROWS_REFUSED_METRIC", "PIPELINE_NAME",
+                 "DRIFT_NAMESPACE")
         missing = [name for name in names if not env.get(name)]
         if missing:
             raise ValueError(f"missing environment variable(s): {', '.join(missing)}")
@@ -110,10 +116,16 @@ def resolve(inputs: Mapping[str, Any], clients: Clients) -> dict[str, str]:
     package = latest_approved_package(clients.sagemaker, group)
     containers = ((package or {}).get("InferenceSpecification") or {}).get("Containers") or []
     model = containers[0].get("ModelDataUrl", "") if containers else ""
+    statistics = (((package or {}).get("DriftCheckBaselines") or {}).get(
+        "ModelDataQuality") or {}).get("Statistics", {}).get("S3Uri", "")
     result = {"Ready": "false", "ModelDataUrl": model,
-              "ModelPackageArn": (package or {}).get("ModelPackageArn", "")}
+              "ModelPackageArn": (package or {}).get("ModelPackageArn", ""),
+              "BaselineUri": statistics.rsplit("/", 1)[0] + "/" if statistics else ""}
     if not model:
         result["Reason"] = f"no approved model in group {group}: nothing scored"
+    elif not statistics:
+        result["Reason"] = (f"{result['ModelPackageArn']} has no drift baseline "
+                            "(DriftCheckBaselines.ModelDataQuality.Statistics): nothing scored")
     elif not has_objects(clients.s3, input_uri):
         result["Reason"] = f"no input under {input_uri}: nothing to score"
     else:
@@ -169,12 +181,27 @@ def publish(inputs: Mapping[str, Any], clients: Clients, config: Config) -> dict
             "Passed": "true" if passed else "false", "Summary": summary}
 
 
+def publish_drift(inputs: Mapping[str, Any], clients: Clients, config: Config
+                  ) -> dict[str, Any]:
+    """Publish the metric data the drift job wrote for the batch (its job has no network)."""
+    bucket, key = _s3_path(str(inputs["metrics_uri"]))
+    data = json.loads(clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    for start in range(0, len(data), 1000):  # PutMetricData's limit per call
+        clients.cloudwatch.put_metric_data(Namespace=config.drift_namespace,
+                                           MetricData=data[start:start + 1000])
+    drifted = any(datum.get("MetricName") == DRIFT_DETECTED_METRIC and datum.get("Value")
+                  for datum in data)
+    return {"DriftDetected": "true" if drifted else "false"}
+
+
 def handle(event: Mapping[str, Any], clients: Clients, config: Config) -> dict[str, Any]:
     """One pipeline step's request, or a pipeline status event."""
     if event.get("action") == RESOLVE:
         return resolve(event, clients)
     if event.get("action") == PUBLISH:
         return publish(event, clients, config)
+    if event.get("action") == DRIFT:
+        return publish_drift(event, clients, config)
     detail = event.get("detail") or {}
     if event.get("source") == "aws.sagemaker" and \
             detail.get("currentPipelineExecutionStatus") == FAILED_STATUS:

@@ -54,7 +54,14 @@ from mlops_components.sagemaker.batch_spec import (
     BatchStep,
 )
 from mlops_components.sagemaker.definition import iter_steps
-from training.contract import BATCH_OUTPUT, BATCH_REPORT_PREFIX, REFUSED_ROWS_PREFIX
+from training.contract import (
+    BATCH_CAPTURE_FOLDER,
+    BATCH_OUTPUT,
+    BATCH_REPORT_PREFIX,
+    DRIFT_OUTPUT,
+    DRIFT_REPORT_FILE,
+    REFUSED_ROWS_PREFIX,
+)
 
 BATCH_TYPE = "mlops:index:BatchInference"
 FUNCTION = "aws:lambda/function:Function"
@@ -94,7 +101,14 @@ class LocalBatch:
         if not self.output_dir:
             return []
         return sorted(p for p in self.output_dir.rglob("*") if p.is_file()
-                      and not p.name.startswith((REFUSED_ROWS_PREFIX, BATCH_REPORT_PREFIX)))
+                      and not p.name.startswith((REFUSED_ROWS_PREFIX, BATCH_REPORT_PREFIX))
+                      and p.relative_to(self.output_dir).parts[0] not in (
+                          BATCH_CAPTURE_FOLDER, DRIFT_OUTPUT))
+
+    def drift_report(self) -> dict[str, Any] | None:
+        """The drift job's report on this batch (None when it did not run)."""
+        path = self.output_dir / DRIFT_OUTPUT / DRIFT_REPORT_FILE if self.output_dir else None
+        return json.loads(path.read_text()) if path is not None and path.is_file() else None
 
 
 # --------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The batch inference pipeline's definition (BatchInference), built offline with the SDK.
 
 ``ResolveModel`` (LambdaStep) -> ``HasModelAndInput`` (ConditionStep on its ``Ready``) ->
-``Score`` (ProcessingStep) -> ``PublishCounts`` (LambdaStep) -> ``RefusedWithinLimit``
+``Score`` (ProcessingStep) -> ``PublishCounts`` (LambdaStep) -> ``AnyScored`` (ConditionStep:
+``DriftCheck``, ProcessingStep, -> ``PublishDrift``, LambdaStep) and ``RefusedWithinLimit``
 (ConditionStep; else ``TooManyRefused``, a FailStep). See :mod:`batch_spec`.
 
 Why a processing step with the handler rather than a Transform step: Batch Transform sends
@@ -26,6 +27,9 @@ from typing import Any
 
 from mlops_components.sagemaker import offline_sdk
 from mlops_components.sagemaker.batch_spec import (
+    BASELINE_OUTPUT_NAME,
+    DRIFT_ACTION,
+    DRIFT_DETECTED_OUTPUT,
     MODEL_DATA_OUTPUT,
     PACKAGE_OUTPUT,
     PASSED_OUTPUT,
@@ -45,8 +49,14 @@ from mlops_components.sagemaker.batch_spec import (
 )
 from mlops_components.sagemaker.builder import BuildContext
 from training.contract import (
+    BATCH_CAPTURE_FOLDER,
+    BATCH_DRIFT_METRICS_FILE,
     BATCH_OUTPUT,
     BOOTSTRAP_SCRIPT,
+    DRIFT_OUTPUT,
+    PROCESSING_BASELINE_DIR,
+    PROCESSING_CAPTURE_DIR,
+    PROCESSING_DRIFT_DIR,
     CODE_CHANNEL,
     PROCESSING_BATCH_INPUT_DIR,
     PROCESSING_BATCH_OUTPUT_DIR,
@@ -79,14 +89,28 @@ def batch_arguments(spec: BatchSpec, max_refused_share: Any = None) -> list[Any]
             "--output-format", spec.output_format,
             "--chunk-rows", str(spec.chunk_rows),
             "--max-refused-share", max_refused_share if max_refused_share is not None
-            else repr(float(spec.max_refused_share))]
+            else repr(float(spec.max_refused_share)),
+            "--capture-dir", f"{PROCESSING_BATCH_OUTPUT_DIR}/{BATCH_CAPTURE_FOLDER}"]
+
+
+def batch_drift_arguments(spec: BatchSpec) -> list[str]:
+    """The monitor's drift job on a batch: every capture file of the batch (no hour window),
+    no network (its metrics go to a file the Lambda publishes), the batch pipeline as the
+    Endpoint dimension."""
+    return ["--capture-dir", PROCESSING_CAPTURE_DIR,
+            "--baseline-dir", PROCESSING_BASELINE_DIR,
+            "--output-dir", PROCESSING_DRIFT_DIR,
+            "--endpoint", spec.pipeline_name,
+            "--model", spec.model_name or spec.model_package_group_name,
+            "--window-hours", "0", "--no-publish",
+            "--metrics-file", f"{PROCESSING_DRIFT_DIR}/{BATCH_DRIFT_METRICS_FILE}"]
 
 
 def _pipeline(spec: BatchSpec, session: Any, image_uri: str) -> Any:
     from sagemaker.core.lambda_helper import Lambda
     from sagemaker.core.network import NetworkConfig
     from sagemaker.core.processing import Processor
-    from sagemaker.core.workflow.conditions import ConditionEquals
+    from sagemaker.core.workflow.conditions import ConditionEquals, ConditionGreaterThan
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join
     from sagemaker.core.workflow.parameters import ParameterInteger, ParameterString
@@ -118,41 +142,45 @@ def _pipeline(spec: BatchSpec, session: Any, image_uri: str) -> Any:
                 "model_package_group": spec.model_package_group_name,
                 "input_uri": input_uri},
         outputs=[LambdaOutput(output_name=name, output_type=text)
-                 for name in (READY_OUTPUT, MODEL_DATA_OUTPUT, PACKAGE_OUTPUT, REASON_OUTPUT)])
+                 for name in (READY_OUTPUT, MODEL_DATA_OUTPUT, PACKAGE_OUTPUT, REASON_OUTPUT,
+                              BASELINE_OUTPUT_NAME)])
 
-    processor = Processor(
-        role=spec.role_arn,
-        image_uri=image_uri,
-        instance_count=instance_count,
-        instance_type=instance_type,
-        entrypoint=["python3", f"{PROCESSING_CODE_DIR}/{BOOTSTRAP_SCRIPT}", Job.BATCH.value],
-        volume_size_in_gb=spec.volume_size_gb,
-        volume_kms_key=spec.kms_key_id,
-        output_kms_key=spec.kms_key_id,
-        max_runtime_in_seconds=spec.max_runtime_seconds,
-        base_job_name=Job.BATCH.value,
-        sagemaker_session=session,
-        network_config=NetworkConfig(
-            enable_network_isolation=True,
-            security_group_ids=list(spec.security_group_ids) or None,
-            subnets=list(spec.subnets) or None),
-    )
+    def processor(job: Job, count: Any) -> Any:
+        return Processor(
+            role=spec.role_arn,
+            image_uri=image_uri,
+            instance_count=count,
+            instance_type=instance_type,
+            entrypoint=["python3", f"{PROCESSING_CODE_DIR}/{BOOTSTRAP_SCRIPT}", job.value],
+            volume_size_in_gb=spec.volume_size_gb,
+            volume_kms_key=spec.kms_key_id,
+            output_kms_key=spec.kms_key_id,
+            max_runtime_in_seconds=spec.max_runtime_seconds,
+            base_job_name=job.value,
+            sagemaker_session=session,
+            network_config=NetworkConfig(
+                enable_network_isolation=True,
+                security_group_ids=list(spec.security_group_ids) or None,
+                subnets=list(spec.subnets) or None),
+        )
+
+    code_inputs = [BuildContext.processing_input(CODE_CHANNEL, spec.code_uri.rstrip("/"),
+                                                 PROCESSING_CODE_DIR)]
+    if spec.wheelhouse_uri:
+        code_inputs.append(BuildContext.processing_input(
+            WHEELHOUSE_CHANNEL, spec.wheelhouse_uri, PROCESSING_WHEELHOUSE_DIR))
     inputs = [
-        BuildContext.processing_input(CODE_CHANNEL, spec.code_uri.rstrip("/"),
-                                      PROCESSING_CODE_DIR),
+        *code_inputs,
         BuildContext.processing_input("model", resolve.properties.Outputs[MODEL_DATA_OUTPUT],
                                       PROCESSING_MODEL_DIR),
         BuildContext.processing_input("batch", input_uri, PROCESSING_BATCH_INPUT_DIR,
                                       sharded=True),
     ]
-    if spec.wheelhouse_uri:
-        inputs.append(BuildContext.processing_input(WHEELHOUSE_CHANNEL, spec.wheelhouse_uri,
-                                                    PROCESSING_WHEELHOUSE_DIR))
     output_uri = Join(on="/", values=[batch_output_uri(spec.bucket).rstrip("/"),
                                       ExecutionVariables.PIPELINE_EXECUTION_ID])
     score = ProcessingStep(
         name=BatchStep.SCORE.value,
-        step_args=processor.run(
+        step_args=processor(Job.BATCH, instance_count).run(
             inputs=inputs,
             outputs=[BuildContext.processing_output(BATCH_OUTPUT, PROCESSING_BATCH_OUTPUT_DIR,
                                                     output_uri)],
@@ -179,11 +207,42 @@ def _pipeline(spec: BatchSpec, session: Any, image_uri: str) -> Any:
                                     right="true")],
         if_steps=[], else_steps=[too_many],
         description="Fail the run when the share of refused rows passes MaxRefusedShare.")
+    drift_uri = Join(on="/", values=[batch_output_uri(spec.bucket).rstrip("/"),
+                                     ExecutionVariables.PIPELINE_EXECUTION_ID, DRIFT_OUTPUT])
+    drift = ProcessingStep(
+        name=BatchStep.DRIFT_CHECK.value,
+        step_args=processor(Job.DRIFT, 1).run(
+            inputs=[*code_inputs,
+                    BuildContext.processing_input(
+                        "capture", Join(on="/", values=[
+                            BuildContext.output_uri(score, BATCH_OUTPUT),
+                            BATCH_CAPTURE_FOLDER]), PROCESSING_CAPTURE_DIR),
+                    BuildContext.processing_input(
+                        "baseline", resolve.properties.Outputs[BASELINE_OUTPUT_NAME],
+                        PROCESSING_BASELINE_DIR)],
+            outputs=[BuildContext.processing_output(DRIFT_OUTPUT, PROCESSING_DRIFT_DIR,
+                                                    drift_uri)],
+            arguments=batch_drift_arguments(spec)),
+        description="The monitor's drift job on this batch (a window of its own) against the "
+                    "approved package's baseline.")
+    publish_drift = LambdaStep(
+        name=BatchStep.PUBLISH_DRIFT.value, lambda_func=function,
+        description="Publish the drift job's metrics for this batch to CloudWatch.",
+        inputs={"action": DRIFT_ACTION,
+                "metrics_uri": Join(on="/", values=[
+                    BuildContext.output_uri(drift, DRIFT_OUTPUT), BATCH_DRIFT_METRICS_FILE])},
+        outputs=[LambdaOutput(output_name=DRIFT_DETECTED_OUTPUT, output_type=text)])
+    any_scored = ConditionStep(
+        name=BatchStep.ANY_SCORED.value,
+        conditions=[ConditionGreaterThan(left=publish.properties.Outputs[ROWS_SCORED_OUTPUT],
+                                         right=0)],
+        if_steps=[drift, publish_drift], else_steps=[],
+        description="Check the scored rows for drift (no scored row: nothing to check).")
     ready = ConditionStep(
         name=BatchStep.HAS_MODEL_AND_INPUT.value,
         conditions=[ConditionEquals(left=resolve.properties.Outputs[READY_OUTPUT],
                                     right="true")],
-        if_steps=[score, publish, within_limit], else_steps=[],
+        if_steps=[score, publish, any_scored, within_limit], else_steps=[],
         description="Score only with an approved model and some input; else the run ends "
                     "here, successfully, with ResolveModel's Reason.")
     return Pipeline(name=spec.pipeline_name,

@@ -6,7 +6,11 @@ nothing runs and the execution succeeds, the Lambda's reason in its outputs) -> 
 processing job running ``training/bootstrap.py batch``: the endpoint's own handler over the
 input files, sharded by S3 key across instances, network isolated) -> ``PublishCounts`` (the
 Lambda again: rows scored and refused as CloudWatch metrics) -> ``RefusedWithinLimit`` (else
-``TooManyRefused``, a Fail step: the run fails after its output was written).
+``TooManyRefused``, a Fail step: the run fails after its output was written); and, when rows
+were scored (``AnyScored``), ``DriftCheck`` (the monitor's drift job, network isolated, on the
+batch as its window: the scored rows as capture records, against the package's baseline) ->
+``PublishDrift`` (the Lambda publishes the drift job's metrics, the batch pipeline as their
+Endpoint dimension).
 :class:`BatchSpec` is everything its definition depends on, as plain resolved values.
 """
 
@@ -62,6 +66,9 @@ class BatchStep(StrEnum):
     PUBLISH_COUNTS = "PublishCounts"
     REFUSED_WITHIN_LIMIT = "RefusedWithinLimit"
     TOO_MANY_REFUSED = "TooManyRefused"
+    ANY_SCORED = "AnyScored"
+    DRIFT_CHECK = "DriftCheck"
+    PUBLISH_DRIFT = "PublishDrift"
 
 
 #: The Lambda's outputs the pipeline reads (functions/batch_run.py returns them).
@@ -73,9 +80,13 @@ ROWS_SCORED_OUTPUT = "RowsScored"
 ROWS_REFUSED_OUTPUT = "RowsRefused"
 PASSED_OUTPUT = "Passed"
 SUMMARY_OUTPUT = "Summary"
+BASELINE_OUTPUT_NAME = "BaselineUri"
+"""The approved package's drift baseline prefix (its statistics.json), ResolveModel's output."""
+DRIFT_DETECTED_OUTPUT = "DriftDetected"
 #: The Lambda's actions (its inputs' ``action``).
 RESOLVE_ACTION = "resolve"
 PUBLISH_ACTION = "publish"
+DRIFT_ACTION = "drift"
 
 DEFAULT_BATCH_INSTANCE_TYPE = "ml.m5.large"
 
@@ -114,6 +125,8 @@ class BatchSpec:
     """Group whose latest Approved package scores each run."""
     function_arn: str
     """The batch Lambda (functions/batch_run.py): resolves the model, publishes the counts."""
+    model_name: str | None = None
+    """The Model dimension of the batch's drift metrics. Default: the group's name."""
     instance_type: str = DEFAULT_BATCH_INSTANCE_TYPE
     """Default of ``BatchInstanceType``. Default: ml.m5.large."""
     instance_count: int = 1
@@ -176,6 +189,9 @@ def validate_batch_spec(spec: BatchSpec, owner: str | None = None) -> None:
                             max_refused_share=spec.max_refused_share,
                             chunk_rows=spec.chunk_rows,
                             max_runtime_seconds=spec.max_runtime_seconds)
+    if spec.model_name is not None:
+        problems.matches("model_name", spec.model_name, SAGEMAKER_NAME_RE,
+                         "1-63 letters, digits and hyphens, starting with a letter or digit")
     for name in ("pipeline_name", "model_package_group_name"):
         problems.matches(name, getattr(spec, name), SAGEMAKER_NAME_RE,
                          "1-63 letters, digits and hyphens, starting with a letter or digit")

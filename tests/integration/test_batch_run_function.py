@@ -30,11 +30,12 @@ from training.contract import (
 GROUP = "diagnosis"
 ARN = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/diagnosis/3"
 MODEL = "s3://bucket/models/diagnosis-training/exec/model/model.tar.gz"
+BASELINE = "s3://bucket/models/diagnosis-training/exec/baseline/"
 CONFIG = batch_run.Config(namespace=BATCH_METRIC_NAMESPACE, dimension=PIPELINE_DIMENSION,
                           report_prefix=BATCH_REPORT_PREFIX,
                           rows_scored_metric=ROWS_SCORED_METRIC,
                           rows_refused_metric=ROWS_REFUSED_METRIC,
-                          pipeline_name="diagnosis-batch")
+                          pipeline_name="diagnosis-batch", drift_namespace="MLOps/Drift")
 
 
 @pytest.fixture
@@ -60,6 +61,8 @@ def _described() -> dict:
             "CreationTime": datetime(2026, 1, 1, tzinfo=UTC), "ModelPackageStatus": "Completed",
             "ModelApprovalStatus": "Approved",
             "ModelPackageStatusDetails": {"ValidationStatuses": []},
+            "DriftCheckBaselines": {"ModelDataQuality": {"Statistics": {
+                "ContentType": "application/json", "S3Uri": BASELINE + "statistics.json"}}},
             "InferenceSpecification": {"Containers": [{"Image": "image", "ModelDataUrl": MODEL}],
                                        "SupportedContentTypes": ["text/csv"],
                                        "SupportedResponseMIMETypes": ["text/csv"]}}
@@ -76,6 +79,7 @@ def test_resolve_finds_the_latest_approved_completed_package_and_the_input(stubs
     result = batch_run.handle({"action": "resolve", "model_package_group": GROUP,
                                "input_uri": "s3://bucket/batch/input/"}, clients, CONFIG)
     assert result[READY_OUTPUT] == "true" and result[MODEL_DATA_OUTPUT] == MODEL
+    assert result["BaselineUri"] == BASELINE
 
 
 def test_resolve_with_no_approved_package_says_so(stubs):
@@ -86,6 +90,18 @@ def test_resolve_with_no_approved_package_says_so(stubs):
     assert result[READY_OUTPUT] == "false"
     assert "no approved model in group diagnosis" in result[REASON_OUTPUT]
     assert result[MODEL_DATA_OUTPUT] == ""  # every declared output is present
+
+
+def test_resolve_with_a_package_without_a_drift_baseline_says_so(stubs):
+    clients, stub = stubs
+    stub["sagemaker"].add_response("list_model_packages",
+                                   {"ModelPackageSummaryList": [_summary(ARN)]})
+    package = _described()
+    del package["DriftCheckBaselines"]
+    stub["sagemaker"].add_response("describe_model_package", package)
+    result = batch_run.handle({"action": "resolve", "model_package_group": GROUP,
+                               "input_uri": "s3://bucket/batch/input/"}, clients, CONFIG)
+    assert result[READY_OUTPUT] == "false" and "no drift baseline" in result[REASON_OUTPUT]
 
 
 def test_resolve_with_an_empty_input_prefix_says_so(stubs):
@@ -100,7 +116,7 @@ def test_resolve_with_an_empty_input_prefix_says_so(stubs):
     assert result[READY_OUTPUT] == "false" and "no input under" in result[REASON_OUTPUT]
 
 
-def _body(document: dict) -> StreamingBody:
+def _body(document: dict | list) -> StreamingBody:
     raw = json.dumps(document).encode()
     return StreamingBody(io.BytesIO(raw), len(raw))
 
@@ -126,6 +142,21 @@ def test_publish_sums_the_hosts_reports_and_publishes_the_counts(stubs, refused,
     result = batch_run.handle({"action": "publish", "output_uri": "s3://bucket/batch/output/exec"},
                               clients, CONFIG)
     assert result["RowsRefused"] == refused and result[PASSED_OUTPUT] == passed
+
+
+def test_drift_publishes_the_drift_jobs_metric_data(stubs):
+    clients, stub = stubs
+    data = [{"MetricName": "DriftDetected", "Value": 1.0, "Unit": "None",
+             "Dimensions": [{"Name": "Endpoint", "Value": "diagnosis-batch"},
+                            {"Name": "Model", "Value": "diagnosis"}]}]
+    stub["s3"].add_response("get_object", {"Body": _body(data)},
+                            {"Bucket": "bucket", "Key": "batch/output/exec/drift/metrics.json"})
+    stub["cloudwatch"].add_response("put_metric_data", {},
+                                    {"Namespace": "MLOps/Drift", "MetricData": data})
+    result = batch_run.handle({"action": "drift",
+                               "metrics_uri": "s3://bucket/batch/output/exec/drift/metrics.json"},
+                              clients, CONFIG)
+    assert result == {"DriftDetected": "true"}
 
 
 def test_a_failed_execution_event_publishes_runs_failed(stubs):
@@ -165,6 +196,7 @@ def test_the_function_role_allows_exactly_the_actions_its_code_calls(stubs):
     test_resolve_finds_the_latest_approved_completed_package_and_the_input(stubs)
     test_publish_sums_the_hosts_reports_and_publishes_the_counts(stubs, 2, "true")
     test_a_failed_execution_event_publishes_runs_failed(stubs)
+    test_drift_publishes_the_drift_jobs_metric_data(stubs)
 
     plan = run()
     (policy,) = [json.loads(r.inputs["policy"])["Statement"] for r in plan.of_type(ROLE_POLICY)

@@ -77,6 +77,8 @@ def test_batch_scores_good_rows_as_the_endpoint_and_names_the_bad_lines(
     # THEN the run succeeds, names each bad line, and writes the joined output
     assert result.code == 0, result.text
     assert "scored 566 of 569 rows" in result.text and "3 refused" in result.text
+    # the batch was also checked for drift by the monitor's drift job: the same table, none
+    assert "drift of this batch against the model's baseline: no drift" in result.text
     for line, why in dirt.items():
         assert f"new.csv line {line}:" in result.text and why in result.text
     with (tmp_path / "out" / "new.csv.scored.csv").open() as handle:

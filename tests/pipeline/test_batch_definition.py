@@ -92,9 +92,35 @@ def test_the_steps_resolve_then_score_only_when_ready(definitions):
     assert resolve["Type"] == "Lambda" and resolve["FunctionArn"] == FUNCTION_ARN
     assert ready["Arguments"]["ElseSteps"] == []  # nothing to do: the run succeeds
     assert [step["Name"] for step in ready["Arguments"]["IfSteps"]] == [
-        BatchStep.SCORE, BatchStep.PUBLISH_COUNTS, BatchStep.REFUSED_WITHIN_LIMIT]
+        BatchStep.SCORE, BatchStep.PUBLISH_COUNTS, BatchStep.ANY_SCORED,
+        BatchStep.REFUSED_WITHIN_LIMIT]
     steps = steps_by_name(definition)
     assert steps[BatchStep.TOO_MANY_REFUSED]["Type"] == "Fail"
+    assert [step["Name"] for step in steps[BatchStep.ANY_SCORED]["Arguments"]["IfSteps"]] == [
+        BatchStep.DRIFT_CHECK, BatchStep.PUBLISH_DRIFT]
+
+
+def test_the_drift_check_is_the_monitors_drift_job_on_the_batch(definitions):
+    from training.contract import PROCESSING_BASELINE_DIR, PROCESSING_CAPTURE_DIR
+    from training.monitor import drift
+
+    step = steps_by_name(definitions["default"])[BatchStep.DRIFT_CHECK]["Arguments"]
+    app = step["AppSpecification"]
+    assert app["ContainerEntrypoint"][-1] == Job.DRIFT.value
+    assert step["NetworkConfig"]["EnableNetworkIsolation"] is True
+    args = drift.parse_args(app["ContainerArguments"])
+    assert (args.window_hours, args.publish, args.endpoint, args.model) == (
+        0, False, "diagnosis-batch", "diagnosis")
+    inputs = {item["InputName"]: item["S3Input"] for item in step["ProcessingInputs"]}
+    assert inputs["capture"]["LocalPath"] == PROCESSING_CAPTURE_DIR
+    assert inputs["baseline"]["S3Uri"] == {
+        "Get": f"Steps.{BatchStep.RESOLVE_MODEL}.OutputParameters['BaselineUri']"}
+    assert inputs["baseline"]["LocalPath"] == PROCESSING_BASELINE_DIR
+    score = steps_by_name(definitions["default"])[BatchStep.SCORE]["Arguments"]
+    capture_dir = batch.parse_args(
+        ["0.05" if isinstance(a, dict) else a
+         for a in score["AppSpecification"]["ContainerArguments"]]).capture_dir
+    assert str(capture_dir).startswith(PROCESSING_BATCH_OUTPUT_DIR)
 
 
 def test_the_score_job_is_isolated_sharded_and_reads_the_resolved_model(definitions):
@@ -136,10 +162,11 @@ def test_the_lambda_steps_ask_for_what_the_function_answers(definitions):
     assert steps[BatchStep.RESOLVE_MODEL]["Arguments"]["action"] == batch_run.RESOLVE
     assert steps[BatchStep.PUBLISH_COUNTS]["Arguments"]["action"] == batch_run.PUBLISH
     assert all(step["Type"] != "Lambda" or set(step["Arguments"]) <= {
-        "action", "model_package_group", "input_uri", "output_uri"}
+        "action", "model_package_group", "input_uri", "output_uri", "metrics_uri"}
         for step in iter_steps(definitions["default"]))
+    assert steps[BatchStep.PUBLISH_DRIFT]["Arguments"]["action"] == batch_run.DRIFT
     assert declared[BatchStep.RESOLVE_MODEL] == {"Ready", "ModelDataUrl", "ModelPackageArn",
-                                                 "Reason"}
+                                                 "Reason", "BaselineUri"}
     assert declared[BatchStep.PUBLISH_COUNTS] == {"RowsScored", "RowsRefused", "Passed",
                                                   "Summary"}
 

@@ -177,3 +177,26 @@ def test_a_chunk_of_only_bad_values_scores_nothing_and_refuses_each(regressor, t
     report = batch.score_folder(model, source, tmp_path / "out")
     assert (report.scored, report.refused) == (0, 4)
     assert [example.line for example in report.examples] == [2, 3, 4, 5]
+
+
+@pytest.mark.parametrize(("shift", "drifted"), [(1.0, False), (2.5, True)])
+def test_the_drift_job_reads_a_batch_as_a_window(classifier, tmp_path, shift, drifted):
+    """The scored rows, written as capture records, are a window of the drift job."""
+    from training.eda.drift_baseline import baseline_of_frame
+    from training.monitor.drift import run_drift
+
+    baseline = tmp_path / "baseline"
+    baseline.mkdir()
+    (baseline / "statistics.json").write_text(json.dumps(baseline_of_frame(
+        classifier.frame, "diagnosis_benign", "classification")))
+    rows = classifier.features.copy()
+    rows["mean radius"] = rows["mean radius"] * shift
+    rows.insert(0, "row_id", range(len(rows)))
+    rows.to_csv(tmp_path / "in.csv", index=False)
+    model = inference.model_fn(str(classifier.model_dir))
+    report = batch.score_folder(model, tmp_path / "in.csv", tmp_path / "out",
+                                capture_dir=tmp_path / "out" / "capture")
+    drift = run_drift(tmp_path / "out" / "capture", baseline, window_hours=0)
+    assert drift["records_read"] == -(-report.scored // 1000)
+    assert drift["malformed"]["total"] == 0 and drift["violations"] == []
+    assert ("mean radius" in {f["name"] for f in drift["features"] if f["drifted"]}) is drifted

@@ -78,8 +78,8 @@ def test_the_pipeline_role_reads_only_input_models_and_code_and_writes_only_outp
 
 def test_the_function_publishes_only_in_the_batch_namespace(plan):
     function = statements(plan, "churn-batch-run-policy")
-    assert function["PublishBatchCounts"]["Condition"] == {
-        "StringEquals": {"cloudwatch:namespace": BATCH_METRIC_NAMESPACE}}
+    assert function["PublishBatchMetrics"]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": [BATCH_METRIC_NAMESPACE, "MLOps/Drift"]}}
     assert function["ReadBatchReports"]["Resource"] == [f"arn:aws:s3:::{BUCKET}/batch/output/*"]
     assert function["ListBatchInputAndOutput"]["Condition"]["StringLike"]["s3:prefix"] == [
         "batch/input/*", "batch/output/*"]
@@ -102,7 +102,10 @@ def test_triggers_reuse_the_retrain_gate_with_retries_and_a_dead_letter_queue(pl
 
 def test_alarms_on_a_failed_run_and_on_refused_rows(plan):
     alarms = {a.inputs["name"]: a.inputs for a in plan.of_type(ALARM)}
-    assert set(alarms) == {"churn/batch/run-failed", "churn/batch/rows-refused"}
+    assert set(alarms) == {"churn/batch/run-failed", "churn/batch/rows-refused",
+                           "churn/batch/drift-detected"}
+    drift = alarms["churn/batch/drift-detected"]
+    assert drift["dimensions"] == {"Endpoint": "churn-batch", "Model": "churn"}
     refused = alarms["churn/batch/rows-refused"]
     assert (refused["namespace"], refused["metricName"]) == (BATCH_METRIC_NAMESPACE,
                                                              ROWS_REFUSED_METRIC)
@@ -140,3 +143,15 @@ def test_the_policy_pack_passes_a_stack_with_batch_inference():
 
     for stack in ("dev", "prod"):
         assert evaluate_policies(plan_stack(REPO_ROOT, stack, overrides=BATCH_ON)) == []
+
+
+def test_the_stack_retrains_on_a_drifted_batch_too():
+    from mlops_components.plan import plan_stack
+    from tests.conftest import REPO_ROOT
+    from tests.unit.test_name_limits import BATCH_ON
+
+    plan = plan_stack(REPO_ROOT, "dev", overrides=BATCH_ON)
+    (rule,) = [r for r in plan.of_type(RULE) if r.name == "diagnosis-dev-retrain-drift"]
+    alarms = json.loads(rule.inputs["eventPattern"])["detail"]["alarmName"]
+    assert "diagnosis-dev/batch/drift-detected" in alarms
+    assert any(alarm.endswith("/drift-detected") and "/batch/" not in alarm for alarm in alarms)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import sys
 import tempfile
@@ -36,8 +37,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from training import capture
 from training.cluster import load_cluster
 from training.contract import (
+    BATCH_CAPTURE_ROWS,
     BATCH_OUTPUT_FORMATS,
     BATCH_REPORT_PREFIX,
     DEFAULT_BATCH_CHUNK_ROWS,
@@ -231,6 +234,23 @@ def _score_or_isolate(table: np.ndarray, model: ServedModel, lines: Sequence[int
                             **{index + half: why for index, why in second_refused.items()}}
 
 
+def capture_records(header: Sequence[str], table_rows: Sequence[Sequence[str]],
+                    replies: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Scored rows as the endpoint's capture holds requests: CSV bodies of at most
+    BATCH_CAPTURE_ROWS rows with the features' header, each with its reply, so the drift job
+    reads a batch as it reads a window of traffic."""
+    records = []
+    for start in range(0, len(table_rows), BATCH_CAPTURE_ROWS):
+        request, reply = io.StringIO(), io.StringIO()
+        csv.writer(request, lineterminator="\n").writerows(
+            [header, *table_rows[start:start + BATCH_CAPTURE_ROWS]])
+        csv.writer(reply, lineterminator="\n").writerows(
+            replies[start:start + BATCH_CAPTURE_ROWS])
+        records.append(capture.capture_record(request.getvalue(), "text/csv",
+                                              reply.getvalue(), "text/csv"))
+    return records
+
+
 def score_chunk(rows: list[list[str]], lines: Sequence[int], width: int,
                 positions: Sequence[int], model: ServedModel
                 ) -> tuple[list[tuple[list[str], list[Any]]], dict[int, str]]:
@@ -301,8 +321,10 @@ def scored_name(relative: str, output_format: str) -> str:
 
 
 def score_file(model: ServedModel, source: Path, relative: str, output_dir: Path,
-               refused_writer: Any, report: BatchReport, chunk_rows: int) -> FileCounts:
-    """Score one CSV file into ``output_dir``; refused rows go to ``refused_writer``."""
+               refused_writer: Any, report: BatchReport, chunk_rows: int,
+               capture_dir: Path | None = None) -> FileCounts:
+    """Score one CSV file into ``output_dir``; refused rows go to ``refused_writer``; with
+    ``capture_dir``, the scored rows also as capture records there."""
     counts = FileCounts(relative, scored_name(relative, report.output_format))
     destination = output_dir / counts.output
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -339,15 +361,22 @@ def score_file(model: ServedModel, source: Path, relative: str, output_dir: Path
                 refuse(numbers[index], refused[index])
             writer.write(scored)
             counts.scored += len(scored)
+            if capture_dir is not None and scored:
+                capture.append_records(capture_dir, capture_records(
+                    model.schema.feature_names, [[row[p] for p in positions]
+                                                 for row, _ in scored],
+                    [reply for _, reply in scored]))
     return counts
 
 
 def score_folder(model: ServedModel, input_dir: Path, output_dir: Path, *, host: str = "algo-1",
                  chunk_rows: int = DEFAULT_BATCH_CHUNK_ROWS,
                  output_format: str = DEFAULT_BATCH_OUTPUT_FORMAT,
-                 max_refused_share: float = DEFAULT_MAX_REFUSED_SHARE) -> BatchReport:
+                 max_refused_share: float = DEFAULT_MAX_REFUSED_SHARE,
+                 capture_dir: Path | None = None) -> BatchReport:
     """Score every CSV file under ``input_dir`` (or the one file it names) into ``output_dir``;
-    write the refused rows and the report; return the report."""
+    write the refused rows and the report (and, with ``capture_dir``, the scored rows as
+    capture records: the batch as a drift window); return the report."""
     started = time.perf_counter()
     report = BatchReport(host=host, max_refused_share=max_refused_share,
                          output_format=output_format)
@@ -361,7 +390,7 @@ def score_folder(model: ServedModel, input_dir: Path, output_dir: Path, *, host:
             relative = source.name if source == input_dir else \
                 source.relative_to(input_dir).as_posix()
             counts = score_file(model, source, relative, output_dir, refused_writer, report,
-                                chunk_rows)
+                                chunk_rows, capture_dir)
             report.files.append(counts)
             report.rows += counts.rows
             report.scored += counts.scored
@@ -393,6 +422,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--output-format", choices=BATCH_OUTPUT_FORMATS,
                         default=DEFAULT_BATCH_OUTPUT_FORMAT)
     parser.add_argument("--max-refused-share", type=float, default=DEFAULT_MAX_REFUSED_SHARE)
+    parser.add_argument("--capture-dir", type=Path, default=None,
+                        help="also write the scored rows as capture records here (the drift "
+                             "job's window of this batch)")
     return parser.parse_args(argv)
 
 
@@ -414,7 +446,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = score_folder(model, input_dir, Path(args.output_dir),
                                   host=load_cluster().current_host,
                                   chunk_rows=args.chunk_rows, output_format=args.output_format,
-                                  max_refused_share=args.max_refused_share)
+                                  max_refused_share=args.max_refused_share,
+                                  capture_dir=args.capture_dir)
     except (BatchInputError, FileNotFoundError) as error:
         print(f"batch: {error}", file=sys.stderr)
         return 2
