@@ -236,10 +236,27 @@ def run_batch(project_dir: Path, stack: str, data: Path, workdir: Path,
     if group and group != config.model_name:
         overrides["modelName"] = group
     try:
-        layout = writable_workdir(Path(workdir))
+        writable_workdir(Path(workdir))
     except WorkdirError as problem:
         raise BatchRunError(f"--workdir {problem}") from problem
     plan = plan_stack(project_dir, stack, overrides)
+    shown = f"{data} ({len(files)} CSV file{'s' if len(files) > 1 else ''})"
+    return execute_batch(plan, Path(workdir), data, files, job_environment,
+                         group=group or config.model_name, shown=shown,
+                         max_refused_share=max_refused_share, on_step=on_step)
+
+
+def has_batch(plan: Plan) -> bool:
+    """Whether the plan holds a batch inference pipeline."""
+    return bool(plan.of_type(PIPELINE, BATCH_TYPE))
+
+
+def execute_batch(plan: Plan, workdir: Path, data: Path, files: Sequence[Path],
+                  job_environment: JobEnvironment, group: str, shown: str = "",
+                  max_refused_share: float | None = None,
+                  on_step: StepCallback | None = None) -> LocalBatch:
+    """Run the plan's batch pipeline on ``files`` (under ``data``) in ``workdir``."""
+    layout = writable_workdir(workdir)
     definition = batch_definition(plan)
     materialise_uploads(plan, layout.s3)
     functions = local_functions(definition, batch_function_config(plan), layout.registry,
@@ -266,8 +283,7 @@ def run_batch(project_dir: Path, stack: str, data: Path, workdir: Path,
         raise
     record_execution(layout.jobs, execution_id, execution.status, execution.failure_reason)
     resolved = _outputs(execution, BatchStep.RESOLVE_MODEL)
-    shown = f"{data} ({len(files)} CSV file{'s' if len(files) > 1 else ''})"
-    batch = LocalBatch(execution=execution, group=group or config.model_name, data=shown,
+    batch = LocalBatch(execution=execution, group=group, data=shown or str(data),
                        reason=str(resolved.get(REASON_OUTPUT, "")),
                        ready=resolved.get(READY_OUTPUT) == "true")
     if any(step.name == BatchStep.SCORE.value and step.status == "Succeeded"

@@ -114,3 +114,25 @@ def test_batch_fails_past_the_refused_limit_and_still_writes_what_it_scored(
     assert "Too many refused rows" in result.text
     assert (tmp_path / "out" / "new.csv.scored.csv").is_file()
     assert (tmp_path / "out" / "refused_rows-algo-1.csv").read_text().count("\n") == 4
+
+
+def test_the_loop_scores_one_batch_when_the_stack_has_batch_inference(tmp_path):
+    """A stack with batchOnNewData: after serving, the loop sends the held-out split through
+    the planned batch pipeline with the served package, and checks it for drift."""
+    from mlops_components.local.job_env import dev_environment
+    from mlops_components.local.loop import close_the_loop
+    from mlops_components.local.run import run_local
+    from tests.local.conftest import copy_project
+
+    project = copy_project(tmp_path)
+    stack_file = project / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text() + "  mlops:batchOnNewData: true\n")
+    run = run_local(project, "dev", workdir=tmp_path / "work", job_environment=dev_environment())
+    assert run.execution.status == "Succeeded", run.execution.failure_reason
+    (package,) = run.registry.packages()
+    lines: list[tuple[str, str]] = []
+    result = close_the_loop(run, package, retrain=lambda: None,
+                            say=lambda stage, message: lines.append((stage, message)))
+    (batch_line,) = [message for stage, message in result.lines if stage == "batch"]
+    assert "scored with version 1 by the batch pipeline (0 refused)" in batch_line
+    assert "its drift: none" in batch_line
