@@ -323,7 +323,8 @@ class BatchInference(pulumi.ComponentResource):
                 "ROWS_SCORED_METRIC": ROWS_SCORED_METRIC,
                 "ROWS_REFUSED_METRIC": ROWS_REFUSED_METRIC,
                 "PIPELINE_NAME": name,
-                "DRIFT_NAMESPACE": DRIFT_METRIC_NAMESPACE}),
+                "DRIFT_NAMESPACE": DRIFT_METRIC_NAMESPACE,
+                "DRIFT_DETECTED_METRIC": DRIFT_DETECTED_METRIC}),
             description=f"Batch inference of {model}: the approved model at each run's start",
             tags=tags, opts=child_opts(self, depends_on=[policy, log_group]))
 

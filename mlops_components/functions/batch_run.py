@@ -4,7 +4,7 @@ Three pipeline steps' actions, and one event:
 
 - ``resolve`` (the pipeline's first step, a LambdaStep, so at the run's start and never at
   ``pulumi up``): the group's latest Approved package, its ``ModelDataUrl`` and its drift
-  baseline prefix (``BaselineUri``), and whether the input prefix holds any object (SageMaker
+  baseline prefix (``BaselinePrefix``), and whether the input prefix holds any object (SageMaker
   refuses a job whose input prefix is empty). Returns ``Ready`` "true" only with all of them;
   otherwise "false" and a ``Reason`` the execution shows (its condition step then runs
   nothing and the execution succeeds);
@@ -38,7 +38,6 @@ logger.setLevel(logging.INFO)
 APPROVED = "Approved"
 COMPLETED = "Completed"
 RESOLVE, PUBLISH, DRIFT = "resolve", "publish", "drift"
-DRIFT_DETECTED_METRIC = "DriftDetected"
 RUNS_FAILED_METRIC = "RunsFailed"
 FAILED_STATUS = "Failed"
 
@@ -63,13 +62,14 @@ class Config:
     rows_refused_metric: str
     pipeline_name: str
     drift_namespace: str
+    drift_detected_metric: str
     """The batch pipeline (ARNs lower-case its name; the metrics' dimension keeps it)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
         names = ("METRIC_NAMESPACE", "PIPELINE_DIMENSION", "REPORT_PREFIX",
                  "ROWS_SCORED_METRIC", "ROWS_REFUSED_METRIC", "PIPELINE_NAME",
-                 "DRIFT_NAMESPACE")
+                 "DRIFT_NAMESPACE", "DRIFT_DETECTED_METRIC")
         missing = [name for name in names if not env.get(name)]
         if missing:
             raise ValueError(f"missing environment variable(s): {', '.join(missing)}")
@@ -120,7 +120,7 @@ def resolve(inputs: Mapping[str, Any], clients: Clients) -> dict[str, str]:
         "ModelDataQuality") or {}).get("Statistics", {}).get("S3Uri", "")
     result = {"Ready": "false", "ModelDataUrl": model,
               "ModelPackageArn": (package or {}).get("ModelPackageArn", ""),
-              "BaselineUri": statistics.rsplit("/", 1)[0] + "/" if statistics else ""}
+              "BaselinePrefix": statistics.rsplit("/", 1)[0] + "/" if statistics else ""}
     if not model:
         result["Reason"] = f"no approved model in group {group}: nothing scored"
     elif not statistics:
@@ -189,9 +189,9 @@ def publish_drift(inputs: Mapping[str, Any], clients: Clients, config: Config
     for start in range(0, len(data), 1000):  # PutMetricData's limit per call
         clients.cloudwatch.put_metric_data(Namespace=config.drift_namespace,
                                            MetricData=data[start:start + 1000])
-    drifted = any(datum.get("MetricName") == DRIFT_DETECTED_METRIC and datum.get("Value")
-                  for datum in data)
-    return {"DriftDetected": "true" if drifted else "false"}
+    drifted = any(datum.get("MetricName") == config.drift_detected_metric
+                  and datum.get("Value") for datum in data)
+    return {"Drifted": "true" if drifted else "false"}
 
 
 def handle(event: Mapping[str, Any], clients: Clients, config: Config) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from mlops_components.bucket_layout import PREFIXES
+from mlops_components.sagemaker.monitor_spec import DRIFT_CHECK_STEP
 from mlops_components.sagemaker.spec import (
     DEFAULT_MAX_RUNTIME_SECONDS,
     DEFAULT_VOLUME_SIZE_GB,
@@ -67,7 +68,8 @@ class BatchStep(StrEnum):
     REFUSED_WITHIN_LIMIT = "RefusedWithinLimit"
     TOO_MANY_REFUSED = "TooManyRefused"
     ANY_SCORED = "AnyScored"
-    DRIFT_CHECK = "DriftCheck"
+    DRIFT_CHECK = DRIFT_CHECK_STEP
+    """The monitor's drift job, on the batch."""
     PUBLISH_DRIFT = "PublishDrift"
 
 
@@ -80,9 +82,9 @@ ROWS_SCORED_OUTPUT = "RowsScored"
 ROWS_REFUSED_OUTPUT = "RowsRefused"
 PASSED_OUTPUT = "Passed"
 SUMMARY_OUTPUT = "Summary"
-BASELINE_OUTPUT_NAME = "BaselineUri"
+BASELINE_OUTPUT_NAME = "BaselinePrefix"
 """The approved package's drift baseline prefix (its statistics.json), ResolveModel's output."""
-DRIFT_DETECTED_OUTPUT = "DriftDetected"
+DRIFT_DETECTED_OUTPUT = "Drifted"
 #: The Lambda's actions (its inputs' ``action``).
 RESOLVE_ACTION = "resolve"
 PUBLISH_ACTION = "publish"

@@ -35,7 +35,8 @@ CONFIG = batch_run.Config(namespace=BATCH_METRIC_NAMESPACE, dimension=PIPELINE_D
                           report_prefix=BATCH_REPORT_PREFIX,
                           rows_scored_metric=ROWS_SCORED_METRIC,
                           rows_refused_metric=ROWS_REFUSED_METRIC,
-                          pipeline_name="diagnosis-batch", drift_namespace="MLOps/Drift")
+                          pipeline_name="diagnosis-batch", drift_namespace="MLOps/Drift",
+                          drift_detected_metric="DriftDetected")
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def test_resolve_finds_the_latest_approved_completed_package_and_the_input(stubs
     result = batch_run.handle({"action": "resolve", "model_package_group": GROUP,
                                "input_uri": "s3://bucket/batch/input/"}, clients, CONFIG)
     assert result[READY_OUTPUT] == "true" and result[MODEL_DATA_OUTPUT] == MODEL
-    assert result["BaselineUri"] == BASELINE
+    assert result["BaselinePrefix"] == BASELINE
 
 
 def test_resolve_with_no_approved_package_says_so(stubs):
@@ -156,7 +157,7 @@ def test_drift_publishes_the_drift_jobs_metric_data(stubs):
     result = batch_run.handle({"action": "drift",
                                "metrics_uri": "s3://bucket/batch/output/exec/drift/metrics.json"},
                               clients, CONFIG)
-    assert result == {"DriftDetected": "true"}
+    assert result == {"Drifted": "true"}
 
 
 def test_a_failed_execution_event_publishes_runs_failed(stubs):

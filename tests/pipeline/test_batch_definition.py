@@ -114,7 +114,7 @@ def test_the_drift_check_is_the_monitors_drift_job_on_the_batch(definitions):
     inputs = {item["InputName"]: item["S3Input"] for item in step["ProcessingInputs"]}
     assert inputs["capture"]["LocalPath"] == PROCESSING_CAPTURE_DIR
     assert inputs["baseline"]["S3Uri"] == {
-        "Get": f"Steps.{BatchStep.RESOLVE_MODEL}.OutputParameters['BaselineUri']"}
+        "Get": f"Steps.{BatchStep.RESOLVE_MODEL}.OutputParameters['BaselinePrefix']"}
     assert inputs["baseline"]["LocalPath"] == PROCESSING_BASELINE_DIR
     score = steps_by_name(definitions["default"])[BatchStep.SCORE]["Arguments"]
     capture_dir = batch.parse_args(
@@ -166,7 +166,7 @@ def test_the_lambda_steps_ask_for_what_the_function_answers(definitions):
         for step in iter_steps(definitions["default"]))
     assert steps[BatchStep.PUBLISH_DRIFT]["Arguments"]["action"] == batch_run.DRIFT
     assert declared[BatchStep.RESOLVE_MODEL] == {"Ready", "ModelDataUrl", "ModelPackageArn",
-                                                 "Reason", "BaselineUri"}
+                                                 "Reason", "BaselinePrefix"}
     assert declared[BatchStep.PUBLISH_COUNTS] == {"RowsScored", "RowsRefused", "Passed",
                                                   "Summary"}
 
