@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from mlops_components.bucket_layout import PREFIXES
-from mlops_components.sagemaker.monitor_spec import DRIFT_CHECK_STEP
+from mlops_components.sagemaker.monitor_spec import DRIFT_CHECK_STEP, validate_job_settings
 from mlops_components.sagemaker.spec import (
     DEFAULT_MAX_RUNTIME_SECONDS,
     DEFAULT_VOLUME_SIZE_GB,
@@ -32,10 +32,7 @@ from mlops_components.sagemaker.spec import (
 )
 from mlops_components.validation import (
     INSTANCE_TYPE_RE,
-    KMS_KEY_ARN_RE,
     SAGEMAKER_NAME_RE,
-    SECURITY_GROUP_RE,
-    SUBNET_RE,
     Problems,
     instance_count_problem,
 )
@@ -92,11 +89,8 @@ DRIFT_ACTION = "drift"
 
 DEFAULT_BATCH_INSTANCE_TYPE = "ml.m5.large"
 
-_ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _LAMBDA_ARN_RE = re.compile(
     r"^arn:aws[a-z-]*:lambda:[a-z]{2}(-[a-z]+)+-\d:\d{12}:function:[A-Za-z0-9_-]{1,64}$")
-_S3_URI_RE = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?$")
-_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
 def batch_input_uri(bucket: str) -> str:
@@ -197,23 +191,7 @@ def validate_batch_spec(spec: BatchSpec, owner: str | None = None) -> None:
     for name in ("pipeline_name", "model_package_group_name"):
         problems.matches(name, getattr(spec, name), SAGEMAKER_NAME_RE,
                          "1-63 letters, digits and hyphens, starting with a letter or digit")
-    problems.matches("role_arn", spec.role_arn, _ROLE_ARN_RE, "an IAM role ARN")
     problems.matches("function_arn", spec.function_arn, _LAMBDA_ARN_RE,
                      "a Lambda function ARN (arn:aws:lambda:<region>:<account>:function:<name>)")
-    problems.matches("region", spec.region, _REGION_RE, "an AWS region such as us-east-1")
-    problems.matches("code_uri", spec.code_uri, _S3_URI_RE, "an s3:// URI")
-    if spec.wheelhouse_uri is not None:
-        problems.matches("wheelhouse_uri", spec.wheelhouse_uri, _S3_URI_RE, "an s3:// URI")
-    if spec.kms_key_id is not None:
-        problems.matches("kms_key_id", spec.kms_key_id, KMS_KEY_ARN_RE, "a KMS key or alias ARN")
-    problems.check(_is_int(spec.volume_size_gb) and 1 <= spec.volume_size_gb <= 16384,
-                   "volume_size_gb", "must be an integer between 1 and 16384",
-                   spec.volume_size_gb)
-    for index, subnet in enumerate(spec.subnets):
-        problems.matches(f"subnets[{index}]", subnet, SUBNET_RE, "a subnet ID (subnet-...)")
-    for index, group in enumerate(spec.security_group_ids):
-        problems.matches(f"security_group_ids[{index}]", group, SECURITY_GROUP_RE,
-                         "a security group ID (sg-...)")
-    problems.check(bool(spec.subnets) == bool(spec.security_group_ids), "subnets",
-                   "and security_group_ids must be given together", list(spec.subnets))
+    validate_job_settings(problems, spec)
     problems.raise_if_any()
