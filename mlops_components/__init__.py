@@ -1,5 +1,6 @@
 """mlops-components: Pulumi component resources for the MLOps lifecycle on AWS SageMaker."""
 
+from mlops_components.components.batch_inference import BatchInference, BatchInferenceArgs
 from mlops_components.components.data_bucket import DataBucket, DataBucketArgs
 from mlops_components.components.model_endpoint import (
     AutoscalingArgs,
@@ -21,6 +22,8 @@ from mlops_components.validation import ValidationError
 __all__ = [
     "ApprovalStatus",
     "AutoscalingArgs",
+    "BatchInference",
+    "BatchInferenceArgs",
     "CaptureMethod",
     "DataBucket",
     "DataBucketArgs",

@@ -13,6 +13,8 @@ PREFIXES: dict[str, str] = {
     "models": "models/",
     "reports": "reports/",
     "capture": "capture/",
+    "batch_input": "batch/input/",
+    "batch_output": "batch/output/",
 }
 
 DEPLOYED_BASELINE_FOLDER = "deployed-baseline"
@@ -27,6 +29,9 @@ def deployed_baseline_uri(bucket: str, model: str) -> str:
 
 DEFAULT_CAPTURE_RETENTION_DAYS = 30
 DEFAULT_REPORT_RETENTION_DAYS = 365
+DEFAULT_BATCH_INPUT_RETENTION_DAYS = 7
+"""Batches to score are kept a week: a scheduled run scores what batch/input/ holds."""
+DEFAULT_BATCH_OUTPUT_RETENTION_DAYS = 90
 DEFAULT_NONCURRENT_VERSION_RETENTION_DAYS = 30
 MIN_RETENTION_DAYS = 1
 MAX_RETENTION_DAYS = 3650

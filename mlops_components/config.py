@@ -28,6 +28,7 @@ from mlops_components.enums import (
     MonitorEngine,
     ProblemType,
 )
+from mlops_components.sagemaker.batch_spec import DEFAULT_BATCH_INSTANCE_TYPE
 from mlops_components.sagemaker.endpoint import (
     CANARY_PERCENT_RANGE,
     DEFAULT_AUTOSCALING_MAX_CAPACITY,
@@ -72,11 +73,14 @@ from mlops_components.validation import (
 )
 from training.contract import (
     ALL_METRICS,
+    BATCH_OUTPUT_FORMATS,
     CLASS_WEIGHT_FLAG,
     DECISION_THRESHOLD_FLAG,
+    DEFAULT_BATCH_OUTPUT_FORMAT,
     DEFAULT_DRIFT_WINDOW_HOURS,
     DEFAULT_ESTIMATOR,
     DEFAULT_HYPERPARAMETERS,
+    DEFAULT_MAX_REFUSED_SHARE,
     DEFAULT_REGISTER_UNCHANGED_DATA,
     ESTIMATORS,
     MAX_DRIFT_WINDOW_HOURS,
@@ -252,6 +256,27 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("retrainCooldownSeconds", "integer", DEFAULT_COOLDOWN_SECONDS,
             "Minimum seconds between retrainings started by new data or drift; 0: no gate.",
             _between(0, MAX_COOLDOWN_SECONDS)),
+    Setting("batchSchedule", "string", "",
+            "Score the bucket's batch/input/ on a schedule (rate or cron expression) with "
+            "the latest approved model; empty: no scheduled batch inference.",
+            lambda value: None if value == "" else _schedule(value)),
+    Setting("batchOnNewData", "boolean", False,
+            "Score objects created under batch/input/ (settled, at most one run per "
+            "cooldown)."),
+    Setting("batchInstanceType", "string", DEFAULT_BATCH_INSTANCE_TYPE,
+            "Instance type of the batch scoring job.",
+            _matches(INSTANCE_TYPE_RE, "an ML instance type such as 'ml.m5.large'")),
+    Setting("batchInstanceCount", "integer", 1,
+            "Instances of the batch scoring job (input files are sharded by S3 key).",
+            instance_count_problem),
+    Setting("batchOutputFormat", "string", DEFAULT_BATCH_OUTPUT_FORMAT,
+            "How scored rows are written: csv (input columns + prediction columns) or jsonl.",
+            _one_of(list(BATCH_OUTPUT_FORMATS))),
+    Setting("batchMaxRefusedShare", "string", str(DEFAULT_MAX_REFUSED_SHARE),
+            "Share of refused rows (0-1) above which a batch run fails; its good rows are "
+            "still scored.",
+            lambda value: None if (_number(value) is not None and 0 <= _number(value) <= 1)
+            else "must be a number between 0 and 1"),
     Setting("endpointKind", "string", DEFAULT_ENDPOINT_KIND.value,
             "How the endpoint serves approved models: serverless (pay per request) or "
             "instances.", _one_of([kind.value for kind in EndpointKind])),
@@ -333,6 +358,12 @@ class StackConfig:
     retrain_on_new_data: bool
     retrain_on_drift: bool
     retrain_cooldown_seconds: int
+    batch_schedule: str
+    batch_on_new_data: bool
+    batch_instance_type: str
+    batch_instance_count: int
+    batch_output_format: str
+    batch_max_refused_share: str
     endpoint_kind: EndpointKind
     endpoint_instance_type: str
     endpoint_instance_count: int

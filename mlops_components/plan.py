@@ -102,6 +102,8 @@ def _arn(type_token: str, physical_name: str, region: str, account: str) -> str:
         return f"arn:aws:s3:::{physical_name}"
     if service in _GLOBAL_SERVICES:
         return f"arn:aws:{service}::{account}:{kind}/{physical_name}"
+    if service == "lambda" and kind == "function":  # Lambda's ARNs use ':' before the name
+        return f"arn:aws:lambda:{region}:{account}:function:{physical_name}"
     return f"arn:aws:{service}:{region}:{account}:{kind}/{physical_name}"
 
 

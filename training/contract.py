@@ -191,6 +191,8 @@ class Job(str, Enum):  # noqa: UP042
     EVALUATE = "evaluate"
     DRIFT = "drift"
     """The monitoring job (not a pipeline step of training): captured traffic vs baseline."""
+    BATCH = "batch"
+    """The batch inference job: files scored with the endpoint's own handler."""
 
     @property
     def stage(self) -> Stage:
@@ -217,6 +219,7 @@ _JOB_STAGES = {
     Job.TRAIN: Stage.TRAIN,
     Job.EVALUATE: Stage.EVALUATE,
     Job.DRIFT: Stage.MONITOR,
+    Job.BATCH: Stage.SERVE,
 }
 
 SERVING_MODULE = f"{PACKAGE}.{Stage.SERVE.value}.inference"
@@ -766,3 +769,42 @@ MAX_DRIFT_WINDOW_HOURS = 168
 DRIFT_THRESHOLD_FLAGS: tuple[str, ...] = (
     "psi-threshold", "ks-threshold", "js-threshold", "missing-threshold")
 """drift.py flags a monitor may set (each > 0; unset: the job's conservative defaults)."""
+
+
+# --------------------------------------------------------------------------------------
+# Batch inference: what the batch job writes and the BatchInference component reads
+# --------------------------------------------------------------------------------------
+
+BATCH_OUTPUT = "scored"
+"""The batch job's processing output: the scored files, the refused rows and the report."""
+PROCESSING_BATCH_INPUT_DIR = f"{PROCESSING_ROOT}/input/batch"
+PROCESSING_BATCH_OUTPUT_DIR = f"{PROCESSING_OUTPUT_DIR}/{BATCH_OUTPUT}"
+BATCH_REPORT_PREFIX = "batch_report"
+"""Each host of the batch job writes ``batch_report-<host>.json`` (counts, refused examples)."""
+REFUSED_ROWS_PREFIX = "refused_rows"
+"""Each host writes ``refused_rows-<host>.csv``: file, line, reason of every refused row."""
+SCORED_SUFFIX = ".scored"
+"""A scored file is its input's relative path + this + the output format's extension."""
+PREDICTION_COLUMN = "prediction"
+"""The column the batch job appends with the model's prediction."""
+PROBABILITY_COLUMN_PREFIX = "probability_"
+"""Classifiers: one column per class, ``probability_<class>``, in the model's class order."""
+BATCH_OUTPUT_FORMATS: tuple[str, ...] = ("csv", "jsonl")
+"""How scored rows are written: CSV (input columns + prediction columns) or JSON Lines."""
+DEFAULT_BATCH_OUTPUT_FORMAT = "csv"
+DEFAULT_MAX_REFUSED_SHARE = 0.05
+"""The share of refused rows above which a batch run fails (its good rows are still scored)."""
+DEFAULT_BATCH_CHUNK_ROWS = 20000
+"""Rows scored per handler call: memory is bounded by a chunk (and the request size limit)."""
+BATCH_METRIC_NAMESPACE = "MLOps/Batch"
+"""CloudWatch namespace of batch runs' counts (the publishing function may write nowhere else)."""
+ROWS_SCORED_METRIC = "RowsScored"
+ROWS_REFUSED_METRIC = "RowsRefused"
+"""Rows the model refused in a run (missing columns, wrong types); the batch alarm watches it."""
+PIPELINE_DIMENSION = "Pipeline"
+BATCH_CAPTURE_FOLDER = "capture"
+"""Under a batch run's output: what it scored, as capture records (the drift job's window)."""
+BATCH_DRIFT_METRICS_FILE = "metrics.json"
+"""The drift job's metric data for a batch (it has no network; the pipeline publishes them)."""
+BATCH_CAPTURE_ROWS = 1000
+"""Rows per capture record the batch job writes (a request of that size, as a client sends)."""

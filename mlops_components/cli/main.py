@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NoReturn
 from rich.console import Console
 
 from mlops_components.cli.arguments import add_registry_arguments, add_stack_arguments
+from mlops_components.cli.batch import add_batch_parser
 from mlops_components.cli.cost import add_cost_parser
 from mlops_components.cli.diagram import add_diagram_parser
 from mlops_components.cli.drift import add_drift_parser
@@ -226,6 +227,7 @@ def _parser() -> argparse.ArgumentParser:
     add_drift_parser(commands)
     add_cost_parser(commands)
     add_diagram_parser(commands)
+    add_batch_parser(commands)
     return parser
 
 

@@ -9,6 +9,8 @@ import pulumi
 import pulumi_aws as aws
 
 from mlops_components.bucket_layout import (
+    DEFAULT_BATCH_INPUT_RETENTION_DAYS,
+    DEFAULT_BATCH_OUTPUT_RETENTION_DAYS,
     DEFAULT_CAPTURE_RETENTION_DAYS,
     DEFAULT_NONCURRENT_VERSION_RETENTION_DAYS,
     DEFAULT_REPORT_RETENTION_DAYS,
@@ -35,6 +37,13 @@ class DataBucketArgs:
     """Days to keep monitoring reports under reports/ (the pipeline keeps a model's EDA report
     and evaluation under models/, with the model). Default: 365 days."""
 
+    batch_input_retention_days: int = DEFAULT_BATCH_INPUT_RETENTION_DAYS
+    """Days to keep batches to score under batch/input/ (a scheduled batch run scores what
+    is there). Default: 7 days."""
+
+    batch_output_retention_days: int = DEFAULT_BATCH_OUTPUT_RETENTION_DAYS
+    """Days to keep scored batches under batch/output/. Default: 90 days."""
+
     noncurrent_version_retention_days: int = DEFAULT_NONCURRENT_VERSION_RETENTION_DAYS
     """Days to keep overwritten or deleted object versions. Default: 30 days."""
 
@@ -56,7 +65,8 @@ class DataBucket(pulumi.ComponentResource):
     arn: pulumi.Output[str]
     """The bucket's ARN."""
     prefixes: dict[str, str]
-    """Well-known key prefixes: raw, processed, code, models, reports, capture."""
+    """Well-known key prefixes: raw, processed, code, models, reports, capture, batch_input,
+    batch_output."""
 
     def __init__(self, name: str, args: DataBucketArgs | None = None,
                  opts: pulumi.ResourceOptions | None = None):
@@ -120,6 +130,9 @@ def _lifecycle_rules(args: DataBucketArgs) -> list[dict]:
     return [
         expire("expire-capture", PREFIXES["capture"], args.capture_retention_days),
         expire("expire-reports", PREFIXES["reports"], args.report_retention_days),
+        expire("expire-batch-input", PREFIXES["batch_input"], args.batch_input_retention_days),
+        expire("expire-batch-output", PREFIXES["batch_output"],
+               args.batch_output_retention_days),
         # Versioning keeps every overwritten or deleted object; on every prefix, old versions
         # expire, and so does a delete marker once no version is left behind it (else each
         # deleted key leaves a marker that S3 lists and bills requests for, forever), and
@@ -135,6 +148,7 @@ def _lifecycle_rules(args: DataBucketArgs) -> list[dict]:
 def _validate(name: str, args: DataBucketArgs) -> None:
     problems = Problems(f"DataBucket '{name}'")
     for field_name in ("capture_retention_days", "report_retention_days",
+                       "batch_input_retention_days", "batch_output_retention_days",
                        "noncurrent_version_retention_days"):
         problems.between(field_name, getattr(args, field_name), MIN_RETENTION_DAYS,
                          MAX_RETENTION_DAYS)

@@ -125,6 +125,10 @@ class RetrainTriggerArgs:
     max_event_age_seconds: int = DEFAULT_MAX_EVENT_AGE_SECONDS
     """How long EventBridge keeps retrying an event (60-86400). Default: 3600."""
 
+    purpose: str = "Retrain"
+    """What the started pipeline does, as the rules' descriptions start (BatchInference's
+    trigger says "Score a batch"). Default: "Retrain"."""
+
     model_name: str | None = None
     """Model this trigger retrains, used in tags. Default: none."""
 
@@ -155,9 +159,10 @@ class RetrainTrigger(pulumi.ComponentResource):
 
         rules: dict[RetrainSource, aws.cloudwatch.EventRule] = {}
         descriptions = {
-            RetrainSource.SCHEDULE: f"Retrain on schedule {args.schedule_expression}",
-            RetrainSource.NEW_DATA: f"Retrain on new objects under {args.raw_prefix}",
-            RetrainSource.DRIFT: "Retrain when a drift alarm of this model enters ALARM",
+            RetrainSource.SCHEDULE: f"{args.purpose} on schedule {args.schedule_expression}",
+            RetrainSource.NEW_DATA: f"{args.purpose} on new objects under {args.raw_prefix}",
+            RetrainSource.DRIFT: f"{args.purpose} when a drift alarm of this model enters "
+                                 "ALARM",
         }
         for source in sources:
             if source is RetrainSource.SCHEDULE:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from mlops_components.components.batch_inference import BatchInference, BatchInferenceArgs
 from mlops_components.components.data_bucket import DataBucket, DataBucketArgs
 from mlops_components.components.model_endpoint import (
     AutoscalingArgs,
@@ -69,7 +70,13 @@ class MlopsStackArgs:
     """Retrain when objects are created under the bucket's raw/ prefix. Default: True."""
 
     retrain_on_drift: bool = True
-    """Retrain when the monitor's drift alarm fires (needs monitor). Default: True."""
+    """Retrain when the monitor's (or the batch inference's) drift alarm fires. Default:
+    True."""
+
+    batch: BatchInferenceArgs | None = None
+    """Batch inference with the latest approved model (bucket, group, code and model are
+    filled in by the stack; give it a schedule_expression and/or on_new_data); None: none.
+    Default: None."""
 
     tags: Mapping[str, str] = field(default_factory=dict)
     """Extra tags for every resource. Default: none."""
@@ -143,6 +150,17 @@ class MlopsStackArgs:
             ),
             retrain_on_new_data=config.retrain_on_new_data,
             retrain_on_drift=config.retrain_on_drift,
+            batch=BatchInferenceArgs(
+                schedule_expression=config.batch_schedule or None,
+                on_new_data=config.batch_on_new_data,
+                instance_type=config.batch_instance_type,
+                instance_count=config.batch_instance_count,
+                output_format=config.batch_output_format,
+                max_refused_share=float(config.batch_max_refused_share),
+                kms_key_arn=kms_key_arn,
+                subnet_ids=list(config.subnet_ids),
+                security_group_ids=list(config.security_group_ids),
+            ) if config.batch_schedule or config.batch_on_new_data else None,
             tags=config.tags,
         )
 
@@ -171,6 +189,8 @@ class MlopsStack(pulumi.ComponentResource):
     """The retraining rules by source (empty without retraining)."""
     endpoint_name: pulumi.Output[str]
     """Name of the SageMaker endpoint (it exists once a model has been approved)."""
+    batch_pipeline_name: pulumi.Output[str | None]
+    """Name of the batch inference pipeline (None without batch inference)."""
 
     def __init__(self, name: str, args: MlopsStackArgs | None = None,
                  opts: pulumi.ResourceOptions | None = None):
@@ -229,10 +249,26 @@ class MlopsStack(pulumi.ComponentResource):
                                                            self.pipeline.pipeline_arn],
                                     tags={**args.tags, **args.monitor.tags}),
                 opts=child_opts(self))
+        self.batch = None
+        if args.batch is not None:
+            self.batch = BatchInference(
+                f"{name}-batch",
+                dataclasses.replace(
+                    args.batch, bucket_name=args.batch.bucket_name or self.data.bucket_name,
+                    model_package_group_name=args.batch.model_package_group_name
+                    or self.registry.model_package_group_name,
+                    code_uri=args.batch.code_uri or self.pipeline.code_uri,
+                    wheelhouse_uri=args.batch.wheelhouse_uri or self.pipeline.wheelhouse_uri,
+                    model_name=args.batch.model_name or name,
+                    tags={**args.tags, **args.batch.tags}),
+                opts=child_opts(self))
+
         self.retrain = None
         retrain = args.retrain
         if retrain is not None:
-            on_drift = args.retrain_on_drift and self.monitor is not None
+            drift_alarms = ([self.monitor.drift_alarm_names] if self.monitor else []) + (
+                [self.batch.drift_alarm_names] if self.batch else [])
+            on_drift = args.retrain_on_drift and bool(drift_alarms)
             sources_left = (retrain.schedule_expression is not None or args.retrain_on_new_data
                             or on_drift)
             if sources_left:
@@ -244,7 +280,9 @@ class MlopsStack(pulumi.ComponentResource):
                         pipeline_arn=self.pipeline.pipeline_arn,
                         bucket_name=self.data.bucket_name if args.retrain_on_new_data
                         else None,
-                        drift_alarm_names=self.monitor.drift_alarm_names if on_drift else (),
+                        drift_alarm_names=pulumi.Output.all(*drift_alarms).apply(
+                            lambda lists: [name for names in lists for name in names])
+                        if on_drift else (),
                         model_package_group_name=self.registry.model_package_group_name,
                         champion_parameter=retrain.champion_parameter or CHAMPION_PARAMETER,
                         model_name=retrain.model_name or name,
@@ -263,6 +301,8 @@ class MlopsStack(pulumi.ComponentResource):
         self.retrain_rule_names = self.retrain.rule_names if self.retrain else \
             pulumi.Output.from_input({})
         self.endpoint_name = self.endpoint.endpoint_name
+        self.batch_pipeline_name = self.batch.pipeline_name if self.batch else \
+            pulumi.Output.from_input(None)
         self.register_outputs({
             "bucket_name": self.bucket_name,
             "bucket_arn": self.bucket_arn,
@@ -274,6 +314,7 @@ class MlopsStack(pulumi.ComponentResource):
             "alarm_names": self.alarm_names,
             "retrain_rule_names": self.retrain_rule_names,
             "endpoint_name": self.endpoint_name,
+            "batch_pipeline_name": self.batch_pipeline_name,
         })
 
 

@@ -17,7 +17,7 @@ DEFAULT_STACK = "dev"
 #: The project directory a command reads when ``--project-dir`` is not given.
 DEFAULT_PROJECT_DIR = Path(".")
 #: Verbs that act on the local registry only with ``--local`` (serve is always local).
-_LOCAL_FLAG_VERBS = ("up", "approve", "reject", "status", "registry list", "drift")
+_LOCAL_FLAG_VERBS = ("up", "approve", "reject", "status", "registry list", "drift", "batch")
 
 
 @dataclass(frozen=True)

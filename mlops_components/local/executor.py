@@ -3,8 +3,10 @@
 S3 locations map to folders under ``<workdir>/s3``; each job runs its container command as a
 subprocess under the container contract (``/opt/ml/...`` mapped to a per-job folder, ``SM_*``
 variables, hyperparameters as flags); property references, ``JsonGet`` and conditions are
-resolved from the definition itself; registration lands in a :class:`LocalRegistry`.
-Nothing here knows which steps our builder emits: it runs what the definition says.
+resolved from the definition itself; registration lands in a :class:`LocalRegistry`; a Lambda
+step calls the local stand-in the caller gives for its ``FunctionArn`` (the function's own
+code over local clients). Nothing here knows which steps our builder emits: it runs what the
+definition says.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ class ExecutionResult:
 
 
 StepCallback = Callable[[str, str, str], None]  # (step name, step type, status or message)
+LocalFunction = Callable[[dict[str, Any]], Mapping[str, Any]]
+"""A Lambda step's stand-in: its resolved Arguments in, the function's result out."""
 
 
 class LocalPipelineExecutor:
@@ -67,7 +71,8 @@ class LocalPipelineExecutor:
 
     def __init__(self, definition: str | Mapping[str, Any], workdir: Path,
                  on_step: StepCallback | None = None, python: str = sys.executable,
-                 job_variables: Mapping[str, str] | None = None):
+                 job_variables: Mapping[str, str] | None = None,
+                 functions: Mapping[str, LocalFunction] | None = None):
         self.definition = json.loads(definition) if isinstance(definition, str) else definition
         self.workdir = LocalWorkdir(Path(workdir))
         self.s3 = self.workdir.s3
@@ -75,6 +80,7 @@ class LocalPipelineExecutor:
         self.on_step = on_step or (lambda name, kind, status: None)
         self.python = python
         self.job_variables = dict(job_variables or {})
+        self.functions = dict(functions or {})
 
     def parameter_defaults(self) -> dict[str, Any]:
         return {p["Name"]: p.get("DefaultValue") for p in self.definition.get("Parameters", [])}
@@ -234,6 +240,21 @@ class LocalPipelineExecutor:
         package = self.registry.register(args)
         self._properties[step["Name"]] = {**args, "ModelPackageArn": package["ModelPackageArn"]}
         return f"{package['ModelPackageArn']} ({package['ModelApprovalStatus']})"
+
+    def _step_lambda(self, step: dict[str, Any], _: ExecutionResult) -> str:
+        """Invoke the function's local stand-in; as in SageMaker, the step fails when the
+        result lacks an output the step declares."""
+        function = self.functions.get(step["FunctionArn"])
+        if function is None:
+            raise StepFailed(f"no local stand-in for Lambda function {step['FunctionArn']}")
+        result = function(self._resolver.resolve(step.get("Arguments", {})))
+        declared = [item["OutputName"] for item in step.get("OutputParameters", [])]
+        missing = [name for name in declared if name not in result]
+        if missing:
+            raise StepFailed(f"the function's result lacks output(s) {', '.join(missing)}")
+        self._properties[step["Name"]] = {"OutputParameters": {
+            name: result[name] for name in declared}}
+        return ", ".join(f"{name}={result[name]}" for name in declared)
 
     def _step_fail(self, step: dict[str, Any], _: ExecutionResult) -> str:
         message = self._resolver.resolve(step["Arguments"].get("ErrorMessage", ""))

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_components.functions import deployer, retrain_gate
+from mlops_components.local.batch import execute_batch, has_batch
 from mlops_components.local.events import matches
 from mlops_components.local.executions import (
     ExecutionStatus,
@@ -390,6 +391,10 @@ def close_the_loop(run: LocalRun, package: Mapping[str, Any],
         + (f"; {unread}" if unread else "")
         + f"; report: {report_dir / DRIFT_HTML_FILE}")
 
+    # 3b. with batch inference in the stack: one batch (the held-out rows) through its pipeline
+    if has_batch(run.plan):
+        tell("batch", _score_one_batch(run, test, package, on_step))
+
     # 4. the drift alarms on those metrics
     metrics = read_metrics(metrics_file)
     alarms = run.plan.of_type(ALARM, MONITOR_TYPE)
@@ -422,6 +427,25 @@ def close_the_loop(run: LocalRun, package: Mapping[str, Any],
     # 7. retrain: the new run's gate compares the challenger with the champion
     result.retrain = retrain()
     return result
+
+
+def _score_one_batch(run: LocalRun, files: Sequence[Path], package: Mapping[str, Any],
+                     on_step: StepCallback | None) -> str:
+    """The test split's files scored by the stack's batch pipeline, as a batch landing under
+    batch/input/ would be: the counts, the batch's own drift verdict, where the output is."""
+    folder = Path(files[0]).parent
+    batch = execute_batch(run.plan, run.workdir, folder, files, run.job_environment,
+                          group=str(package["ModelPackageGroupName"]),
+                          shown=f"the held-out split ({len(files)} file(s))", on_step=on_step)
+    if not batch.ready or batch.output_dir is None:
+        return (f"batch run {batch.execution.execution_id}: "
+                f"{batch.reason or batch.execution.failure_reason}")
+    report, drift = batch.report, batch.drift_report() or {}
+    drifted = [str(f["name"]) for f in drift.get("features", []) if f.get("drifted")]
+    return (f"{report['scored']} of {report['rows']} rows of {batch.data} scored with version "
+            f"{package['ModelPackageVersion']} by the batch pipeline ({report['refused']} "
+            f"refused); its drift: {', '.join(drifted) or 'none'}; output: "
+            f"{batch.output_dir}")
 
 
 def _scored(feature: Mapping[str, Any]) -> str:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+from mlops_components.sagemaker.batch_spec import BatchSpec, validate_batch_spec
 from mlops_components.sagemaker.monitor_spec import MonitorSpec, validate_monitor_spec
 from mlops_components.sagemaker.spec import PipelineSpec
 from mlops_components.sagemaker.validate import validate_pipeline_spec
@@ -64,7 +65,7 @@ def _builder_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def definition_key(spec: PipelineSpec | MonitorSpec) -> str:
+def definition_key(spec: PipelineSpec | MonitorSpec | BatchSpec) -> str:
     """The digest of everything the definition of ``spec`` depends on."""
     fields = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
     kind = "" if isinstance(spec, PipelineSpec) else f"{type(spec).__name__}\n"
@@ -121,6 +122,18 @@ def cached_monitor_definition(spec: MonitorSpec, owner: str | None = None) -> st
         from mlops_components.sagemaker.monitor_builder import build_monitor_definition
 
         return build_monitor_definition(spec, owner)
+
+    return _cached(definition_key(spec), build)
+
+
+def cached_batch_definition(spec: BatchSpec, owner: str | None = None) -> str:
+    """The batch inference pipeline's definition of ``spec``: cached like the training one."""
+    validate_batch_spec(spec, owner)
+
+    def build() -> str:
+        from mlops_components.sagemaker.batch_builder import build_batch_definition
+
+        return build_batch_definition(spec, owner)
 
     return _cached(definition_key(spec), build)
 

@@ -114,10 +114,18 @@ def validate_monitor_spec(spec: MonitorSpec, owner: str | None = None) -> None:
     for name in ("pipeline_name", "endpoint_name", "model_name"):
         problems.matches(name, getattr(spec, name), SAGEMAKER_NAME_RE,
                          "1-63 letters, digits and hyphens, starting with a letter or digit")
+    for name in ("capture_uri", "baseline_uri"):
+        problems.matches(name, getattr(spec, name), _S3_URI_RE, "an s3:// URI")
+    validate_job_settings(problems, spec)
+    problems.raise_if_any()
+
+
+def validate_job_settings(problems: Problems, spec: Any) -> None:
+    """The rules of a one-job pipeline's resolved settings (the monitor's and the batch
+    inference's specs share these fields): role, region, code, wheels, key, disk, VPC."""
     problems.matches("role_arn", spec.role_arn, _ROLE_ARN_RE, "an IAM role ARN")
     problems.matches("region", spec.region, _REGION_RE, "an AWS region such as us-east-1")
-    for name in ("code_uri", "capture_uri", "baseline_uri"):
-        problems.matches(name, getattr(spec, name), _S3_URI_RE, "an s3:// URI")
+    problems.matches("code_uri", spec.code_uri, _S3_URI_RE, "an s3:// URI")
     if spec.wheelhouse_uri is not None:
         problems.matches("wheelhouse_uri", spec.wheelhouse_uri, _S3_URI_RE, "an s3:// URI")
     if spec.kms_key_id is not None:
@@ -132,7 +140,6 @@ def validate_monitor_spec(spec: MonitorSpec, owner: str | None = None) -> None:
                          "a security group ID (sg-...)")
     problems.check(bool(spec.subnets) == bool(spec.security_group_ids), "subnets",
                    "and security_group_ids must be given together", list(spec.subnets))
-    problems.raise_if_any()
 
 
 def validate_monitor_settings(problems: Problems, *, window_hours: Any, thresholds: Any,

@@ -292,6 +292,11 @@ def _property_problem(step: Mapping[str, Any], tokens: list[Any]) -> str | None:
         if len(tokens) != 2 or tokens[1] not in declared:
             return f"declares property files {sorted(declared)}"
         return None
+    if step["Type"] == "Lambda":  # its properties are the outputs it declares
+        declared = {item["OutputName"] for item in step.get("OutputParameters", [])}
+        if len(tokens) != 2 or tokens[0] != "OutputParameters" or tokens[1] not in declared:
+            return f"declares OutputParameters {sorted(declared)}"
+        return None
     operations = STEP_PROPERTY_OPERATIONS.get(step["Type"])
     if operations is None:
         return f"a {step['Type']} step has no properties"
@@ -482,7 +487,7 @@ def schema_problems(definition: Mapping[str, Any],
     step_types = {"Processing": "ProcessingStep", "Training": "TrainingStep",
                   "Tuning": "TuningStep", "RegisterModel": "RegisterModelStep",
                   "Condition": "ConditionStep", "Fail": "FailStep", "Model": "CreateModelStep",
-                  "Transform": "TransformStep"}
+                  "Transform": "TransformStep", "Lambda": "LambdaStep"}
     for step in iter_steps(document):
         sub_schema = {"$ref": f"#/definitions/{step_types[step['Type']]}",
                       "definitions": schema["definitions"]}

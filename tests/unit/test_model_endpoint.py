@@ -186,7 +186,7 @@ def test_every_rule_targets_the_deployer_with_retries_a_dlq_and_its_own_permissi
         return sorted(arn.rsplit("/", 1)[1].rsplit("-", 1)[0] for arn in arns)
 
     for target in plan.of_type(TARGET):
-        assert target.inputs["arn"].endswith(f"/{function.inputs['name']}")
+        assert target.inputs["arn"].endswith(f":function:{function.inputs['name']}")
         assert target.inputs["retryPolicy"]["maximumRetryAttempts"] > 0
         assert queue in target.inputs["deadLetterConfig"]["arn"]
     permissions = plan.of_type(PERMISSION)

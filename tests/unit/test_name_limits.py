@@ -144,9 +144,15 @@ def too_long(plan: Plan) -> list[str]:
     return problems
 
 
-@pytest.fixture(scope="module", params=["dev", "prod"])
+#: Batch inference is off in both example stacks: the dev stack with it on (both triggers).
+BATCH_ON = {"batchSchedule": "rate(1 day)", "batchOnNewData": True}
+
+
+@pytest.fixture(scope="module", params=["dev", "prod", "dev+batch"])
 def longest_plan(request) -> Plan:
-    return plan_stack(REPO_ROOT, request.param, overrides={"modelName": LONGEST_MODEL_NAME})
+    stack, _, batch = request.param.partition("+")
+    return plan_stack(REPO_ROOT, stack, overrides={"modelName": LONGEST_MODEL_NAME,
+                                                   **(BATCH_ON if batch else {})})
 
 
 def test_the_longest_model_name_is_the_configs_limit():

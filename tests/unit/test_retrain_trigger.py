@@ -24,7 +24,7 @@ TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 FUNCTION = "aws:lambda/function:Function"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 #: ARNs as the recording mocks compute them (they are not inputs of the resources).
-GATE_ARN = "arn:aws:lambda:us-east-1:123456789012:function/churn-retrain-gate"
+GATE_ARN = "arn:aws:lambda:us-east-1:123456789012:function:churn-retrain-gate"
 DLQ_ARN_PREFIX = "arn:aws:sqs:us-east-1:123456789012:queue/churn-retrain-dlq-"
 
 

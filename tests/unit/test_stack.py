@@ -39,7 +39,7 @@ def test_the_stack_compares_every_retrain_with_the_champion(example_plan):
                if f.name.endswith("-retrain-gate")]
     targets = [t.inputs for t in example_plan.of_type("aws:cloudwatch/eventTarget:EventTarget")
                if "-retrain-" in t.name]
-    assert targets and all(t["arn"].endswith(f":function/{gate.inputs['name']}")
+    assert targets and all(t["arn"].endswith(f":function:{gate.inputs['name']}")
                            for t in targets)
     assert gate.inputs["environment"]["variables"]["CHAMPION_PARAMETER"] == "ChampionModelUri"
 

@@ -180,6 +180,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--window-end", type=_time, default=None, help="default: now (UTC)")
     parser.add_argument("--publish", action=argparse.BooleanOptionalAction, default=True,
                         help="publish CloudWatch metrics (needs --endpoint and --model)")
+    parser.add_argument("--metrics-file", type=Path, default=None,
+                        help="with --no-publish: write the metric data (PutMetricData items, "
+                             "no timestamp) as JSON to this file instead, for a job without "
+                             "network whose pipeline publishes them (batch inference)")
     psi_flag, ks_flag, js_flag, missing_flag = DRIFT_THRESHOLD_FLAGS
     floor = ("the smallest {} that alarms, however many rows (at fewer rows the threshold is "
              "higher: what chance alone reaches; see DriftThresholds)")
@@ -229,6 +233,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"drift: {report['verdict']}; window {report['window']['description']}; "
           f"{report['malformed']['description']}; "
           f"schema violations={len(report['violations'])}")
+    if args.metrics_file is not None:
+        if not (args.endpoint and args.model):
+            print("drift: --metrics-file needs --endpoint and --model", file=sys.stderr)
+            return 2
+        data = cloudwatch_metric_data(report, args.endpoint, args.model)
+        args.metrics_file.parent.mkdir(parents=True, exist_ok=True)
+        args.metrics_file.write_text(json.dumps(
+            [{key: value for key, value in datum.items() if key != "Timestamp"}
+             for datum in data], indent=1))
     if args.publish and os.environ.get(LOCAL_METRICS_FILE_ENV):
         path = Path(os.environ[LOCAL_METRICS_FILE_ENV])
         write_local_metrics(path, cloudwatch_metric_data(report, args.endpoint, args.model))

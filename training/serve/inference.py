@@ -314,12 +314,19 @@ def predict_fn(input_data: Payload | Failure, model: ServedModel) -> Prediction 
 
 
 def _predict(payload: Payload, features: pd.DataFrame, model: ServedModel) -> Prediction:
+    predictions, probabilities, classes = predict_features(features, model)
+    return Prediction(payload, predictions, probabilities, classes, model.capture)
+
+
+def predict_features(features: pd.DataFrame, model: ServedModel
+                     ) -> tuple[np.ndarray, np.ndarray | None, list[Any] | None]:
+    """The model's predictions for typed features, with the class probabilities and the
+    classes (in the probabilities' order) of a classifier: what every reply is made of."""
     pipeline = model.pipeline
     if model.schema.problem_type is ProblemType.CLASSIFICATION:
         labels, probabilities = predict_labels(pipeline, features)
-        return Prediction(payload, labels, probabilities, np.asarray(pipeline.classes_).tolist(),
-                          model.capture)
-    return Prediction(payload, np.asarray(pipeline.predict(features)), capture=model.capture)
+        return labels, probabilities, np.asarray(pipeline.classes_).tolist()
+    return np.asarray(pipeline.predict(features)), None, None
 
 
 def request_features(payload: Payload, model: ServedModel) -> pd.DataFrame:
@@ -328,10 +335,16 @@ def request_features(payload: Payload, model: ServedModel) -> pd.DataFrame:
     Numeric columns are converted in one vectorised step; only when that fails are the cells
     walked to name the first bad one. Raises BadRequest naming the column and row.
     """
-    names = model.schema.feature_names
     table = feature_table(payload.parsed, model.request_columns)
+    return table_features(table, model, text_only=payload.parsed.media_type == CSV)
+
+
+def table_features(table: np.ndarray, model: ServedModel, text_only: bool) -> pd.DataFrame:
+    """Typed features of a table of values as sent, one column per feature in schema order
+    (`text_only`: every cell is CSV text). Raises BadRequest naming the column and row."""
+    names = model.schema.feature_names
     block = _numeric_block(table[:, model.numeric_positions], model.numeric_columns,
-                           text_only=payload.parsed.media_type == CSV)
+                           text_only=text_only)
     frame = pd.DataFrame(block, columns=model.numeric_columns, copy=False)
     for index, flag in enumerate(model.numeric):
         if not flag:
@@ -442,14 +455,17 @@ def _json_body(prediction: Prediction) -> bytes:
 def _csv_body(prediction: Prediction) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    predictions = _plain(prediction.predictions)
-    if prediction.probabilities is None:
-        writer.writerows([value] for value in predictions)
-    else:
-        probabilities = prediction.probabilities.tolist()
-        writer.writerows([value, *row] for value, row in zip(predictions, probabilities,
-                                                             strict=True))
+    writer.writerows(reply_rows(prediction.predictions, prediction.probabilities))
     return buffer.getvalue().encode("utf-8")
+
+
+def reply_rows(predictions: np.ndarray, probabilities: np.ndarray | None) -> list[list[Any]]:
+    """One list per row, as a CSV reply holds it: the prediction, then the probabilities in
+    ``classes`` order (classifiers)."""
+    values = _plain(predictions)
+    if probabilities is None:
+        return [[value] for value in values]
+    return [[value, *row] for value, row in zip(values, probabilities.tolist(), strict=True)]
 
 
 # ---------------------------------------------------------------------------------------------
