@@ -38,6 +38,10 @@ TAG_PACKAGE_ARN = "mlops:model-package-arn"
 TAG_PACKAGE_VERSION = "mlops:model-package-version"
 TAG_DEPLOYING = "mlops:deploying-endpoint-config"
 """Endpoint tag: the config of the last deployment the deployer started (live, or not yet)."""
+TAG_PENDING = "mlops:pending-package-arn"
+"""Endpoint tag: the newest approved package whose event came while the endpoint was busy. The
+state change that ends the busy spell deploys it even if the registry's list does not show it
+yet (its list lags behind its events)."""
 TAG_FAILED = "mlops:deployment-failed"
 """Endpoint config tag: this config failed or was rolled back; it is never deployed again."""
 TAG_MANAGED_BY = "mlops:managed-by-deployer"

@@ -26,6 +26,7 @@ from .calls import (
     describe_endpoint,
     exists_already,
     not_found,
+    resource_tags,
     scalable_resource_id,
 )
 from .cleanup import check_packages, delete_endpoint_and_configs, delete_packages
@@ -52,6 +53,7 @@ from .config import (
     TAG_MANAGED_BY,
     TAG_PACKAGE_ARN,
     TAG_PACKAGE_VERSION,
+    TAG_PENDING,
     Config,
 )
 from .sagemaker_requests import (
@@ -193,6 +195,19 @@ def approved_packages(sm: Any, config: Config, approval: Approval | None = None
         yield approval
 
 
+def _pending(sm: Any, endpoint: Mapping[str, Any], config: Config) -> Approval | None:
+    """The approval remembered on the endpoint (TAG_PENDING) while it was busy, or None.
+
+    Two approvals deferred at the same moment may both read the tag before either writes it,
+    so the older can be written last; the newer one's package is then deployed by the list
+    once the registry shows it, as before the tag existed."""
+    arn = resource_tags(sm, endpoint["EndpointArn"]).get(TAG_PENDING, "")
+    version = arn.rsplit("/", 1)[-1]
+    if not version.isdigit():
+        return None
+    return Approval(arn, int(version), config.model_package_group, APPROVED, COMPLETED)
+
+
 def _still_approved(sm: Any, approval: Approval) -> bool:
     try:
         package = sm.describe_model_package(ModelPackageName=approval.package_arn)
@@ -217,13 +232,19 @@ def reconcile(config: Config, sm: Any = None, approval: Approval | None = None, 
     sm = sm or client("sagemaker")
     endpoint = describe_endpoint(sm, config.endpoint_name)
     status = endpoint["EndpointStatus"] if endpoint else ""
+    pending = _pending(sm, endpoint, config) if endpoint else None
     if status in BUSY_STATUSES:
+        if approval is not None and (pending is None or pending.version < approval.version):
+            sm.add_tags(ResourceArn=endpoint["EndpointArn"],
+                        Tags=tag_list({TAG_PENDING: approval.package_arn}))
         logger.info("endpoint %s is %s: its next state change reconciles",
                     config.endpoint_name, status)
         return Outcome("deferred", f"endpoint is {status}; the state change that ends it "
                        "deploys the newest approved package", config.endpoint_name)
     if status == "Deleting":
         raise DeploymentError(f"endpoint {config.endpoint_name} is Deleting; retry when gone")
+    if pending is not None and (approval is None or pending.version > approval.version):
+        approval = pending  # deferred while busy: deploy it even if the list lags
     if endpoint is not None and status == "Failed":
         _replace_failed(sm, endpoint, config, cloudwatch, clock, poll_seconds)
         endpoint = None
