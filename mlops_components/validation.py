@@ -251,3 +251,8 @@ def _cron_values(field: str, low: int, high: int,
 
 def _cron_value(text: str, names: Mapping[str, int] | None) -> int:
     return (names or {}).get(text) or int(text)
+
+
+def is_int(value: Any) -> bool:
+    """An int that is not a bool (True is an int to Python, never a count to us)."""
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -35,6 +35,7 @@ from mlops_components.validation import (
     SAGEMAKER_NAME_RE,
     Problems,
     instance_count_problem,
+    is_int,
 )
 from training.contract import (
     BATCH_OUTPUT_FORMATS,
@@ -147,10 +148,6 @@ class BatchSpec:
     """VPC security groups (with subnets). Default: no VPC."""
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def validate_batch_settings(problems: Problems, *, instance_type: Any, instance_count: Any,
                             output_format: Any, max_refused_share: Any, chunk_rows: Any,
                             max_runtime_seconds: Any) -> None:
@@ -167,9 +164,9 @@ def validate_batch_settings(problems: Problems, *, instance_type: Any, instance_
         and 0 <= max_refused_share <= 1
     problems.check(share_ok, "max_refused_share", "must be a number between 0 and 1",
                    max_refused_share)
-    problems.check(_is_int(chunk_rows) and 1 <= chunk_rows <= 1_000_000, "chunk_rows",
+    problems.check(is_int(chunk_rows) and 1 <= chunk_rows <= 1_000_000, "chunk_rows",
                    "must be an integer between 1 and 1000000", chunk_rows)
-    problems.check(_is_int(max_runtime_seconds)
+    problems.check(is_int(max_runtime_seconds)
                    and 1 <= max_runtime_seconds <= MAX_RUNTIME_SECONDS_LIMIT,
                    "max_runtime_seconds",
                    f"must be an integer between 1 and {MAX_RUNTIME_SECONDS_LIMIT}",

@@ -27,6 +27,7 @@ from mlops_components.validation import (
     SECURITY_GROUP_RE,
     SUBNET_RE,
     Problems,
+    is_int,
 )
 from training.contract import (
     DEFAULT_DRIFT_WINDOW_HOURS,
@@ -101,10 +102,6 @@ class MonitorSpec:
     """VPC security groups (with subnets). Default: no VPC."""
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def validate_monitor_spec(spec: MonitorSpec, owner: str | None = None) -> None:
     """Check every field of ``spec``; raise one ``ValidationError`` listing every problem."""
     problems = Problems(owner or f"MonitorSpec {spec.pipeline_name!r}")
@@ -130,7 +127,7 @@ def validate_job_settings(problems: Problems, spec: Any) -> None:
         problems.matches("wheelhouse_uri", spec.wheelhouse_uri, _S3_URI_RE, "an s3:// URI")
     if spec.kms_key_id is not None:
         problems.matches("kms_key_id", spec.kms_key_id, KMS_KEY_ARN_RE, "a KMS key or alias ARN")
-    problems.check(_is_int(spec.volume_size_gb) and 1 <= spec.volume_size_gb <= 16384,
+    problems.check(is_int(spec.volume_size_gb) and 1 <= spec.volume_size_gb <= 16384,
                    "volume_size_gb", "must be an integer between 1 and 16384",
                    spec.volume_size_gb)
     for index, subnet in enumerate(spec.subnets):
@@ -145,7 +142,7 @@ def validate_job_settings(problems: Problems, spec: Any) -> None:
 def validate_monitor_settings(problems: Problems, *, window_hours: Any, thresholds: Any,
                               instance_type: Any, max_runtime_seconds: Any) -> None:
     """The rules of the settings a user picks (the component checks them at construction)."""
-    problems.check(_is_int(window_hours)
+    problems.check(is_int(window_hours)
                    and MIN_DRIFT_WINDOW_HOURS <= window_hours <= MAX_DRIFT_WINDOW_HOURS,
                    "window_hours", f"must be an integer between {MIN_DRIFT_WINDOW_HOURS} and "
                    f"{MAX_DRIFT_WINDOW_HOURS}", window_hours)
@@ -162,7 +159,7 @@ def validate_monitor_settings(problems: Problems, *, window_hours: Any, threshol
             problems.check(ok, f"thresholds[{flag!r}]", "must be a number > 0", value)
     problems.matches("instance_type", instance_type, INSTANCE_TYPE_RE,
                      "an ML instance type such as 'ml.m5.large'")
-    problems.check(_is_int(max_runtime_seconds)
+    problems.check(is_int(max_runtime_seconds)
                    and 1 <= max_runtime_seconds <= MAX_RUNTIME_SECONDS_LIMIT,
                    "max_runtime_seconds",
                    f"must be an integer between 1 and {MAX_RUNTIME_SECONDS_LIMIT}",

@@ -32,6 +32,7 @@ from mlops_components.validation import (
     SUBNET_RE,
     Problems,
     instance_count_problem,
+    is_int,
     threshold_problem,
 )
 from training import contract
@@ -49,12 +50,8 @@ _MAX_SUBNETS = 16
 _MAX_SECURITY_GROUPS = 5
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _is_number(value: Any) -> bool:
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+    return (is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
 def validate_pipeline_spec(spec: PipelineSpec, owner: str | None = None) -> None:
@@ -134,9 +131,9 @@ def validate_pipeline_spec(spec: PipelineSpec, owner: str | None = None) -> None
     problems.check(spec.estimator in contract.ESTIMATORS, "estimator",
                    "must be one of " + ", ".join(map(repr, contract.ESTIMATORS)),
                    spec.estimator)
-    problems.check(_is_int(spec.seed) and 0 <= spec.seed < 2**32, "seed",
+    problems.check(is_int(spec.seed) and 0 <= spec.seed < 2**32, "seed",
                    "must be an integer between 0 and 4294967295", spec.seed)
-    problems.check(_is_int(spec.max_runtime_seconds)
+    problems.check(is_int(spec.max_runtime_seconds)
                    and 1 <= spec.max_runtime_seconds <= MAX_RUNTIME_SECONDS_LIMIT,
                    "max_runtime_seconds", f"must be an integer between 1 and "
                    f"{MAX_RUNTIME_SECONDS_LIMIT}", spec.max_runtime_seconds)
@@ -222,7 +219,7 @@ def _validate_hyperparameters(problems: Problems, hyperparameters: Any) -> None:
             if problem:
                 problems.add(where, problem, value)
         elif contract.HYPERPARAMETER_TYPES[name] is int:
-            problems.check(_is_int(value) and value >= 1, where, "must be an integer >= 1",
+            problems.check(is_int(value) and value >= 1, where, "must be an integer >= 1",
                            value)
         else:
             problems.check(_is_number(value) and value > 0, where, "must be a number > 0",
@@ -250,15 +247,15 @@ def _validate_tuning(problems: Problems, tuning: Any, problem_type: Any) -> None
     if not isinstance(tuning, TuningSpec):
         problems.add("tuning", "must be a TuningSpec", tuning)
         return
-    problems.check(_is_int(tuning.max_jobs) and 1 <= tuning.max_jobs <= _MAX_TUNING_JOBS,
+    problems.check(is_int(tuning.max_jobs) and 1 <= tuning.max_jobs <= _MAX_TUNING_JOBS,
                    "tuning.max_jobs", f"must be an integer between 1 and {_MAX_TUNING_JOBS}",
                    tuning.max_jobs)
-    parallel_ok = (_is_int(tuning.max_parallel_jobs)
+    parallel_ok = (is_int(tuning.max_parallel_jobs)
                    and 1 <= tuning.max_parallel_jobs <= _MAX_PARALLEL_TUNING_JOBS)
     problems.check(parallel_ok, "tuning.max_parallel_jobs",
                    f"must be an integer between 1 and {_MAX_PARALLEL_TUNING_JOBS}",
                    tuning.max_parallel_jobs)
-    if parallel_ok and _is_int(tuning.max_jobs):
+    if parallel_ok and is_int(tuning.max_jobs):
         problems.check(tuning.max_parallel_jobs <= tuning.max_jobs, "tuning.max_parallel_jobs",
                        f"must be <= tuning.max_jobs ({tuning.max_jobs})",
                        tuning.max_parallel_jobs)
@@ -304,7 +301,7 @@ def _validate_range(problems: Problems, where: str, name: Any, parameter_range: 
                      parameter_range)
         return
     low, high = parameter_range.min_value, parameter_range.max_value
-    number = _is_int if expected is IntegerRange else _is_number
+    number = is_int if expected is IntegerRange else _is_number
     if not (number(low) and number(high)):
         problems.add(where, "min_value and max_value must be "
                      + ("integers" if expected is IntegerRange else "finite numbers"),
