@@ -78,8 +78,7 @@ def _argument_problem(args: argparse.Namespace) -> str | None:
 def batch_command(args: argparse.Namespace) -> int:
     from mlops_components.cli.render import StepProgress
     from mlops_components.local.batch import BatchRunError, run_batch
-    from mlops_components.local.job_env import JobEnvironmentError, dev_environment
-    from mlops_components.local.run import image_job_environment
+    from mlops_components.local.job_env import JobEnvironmentError
     from mlops_components.local.workdir import default_workdir
 
     problem = _argument_problem(args)
@@ -90,8 +89,7 @@ def batch_command(args: argparse.Namespace) -> int:
         project = load_project(args.project_dir)
         workdir = Path(args.workdir or default_workdir(project.directory, args.stack))
         with StepProgress(console) as progress:
-            environment = dev_environment() if args.dev_env else image_job_environment(
-                progress=lambda message: progress.update("job environment", "", message))
+            environment = progress.job_environment(args.dev_env)
             batch = run_batch(project.directory, args.stack, args.data, workdir, environment,
                               group=args.group, max_refused_share=args.max_refused_share,
                               on_step=progress.update)

@@ -78,9 +78,8 @@ def drift_command(args: argparse.Namespace) -> int:
     from mlops_components.cli.render import StepProgress
     from mlops_components.config import parse_config
     from mlops_components.local.drift_check import DriftCheckError, DriftJobFailed, check_file
-    from mlops_components.local.job_env import JobEnvironmentError, dev_environment
+    from mlops_components.local.job_env import JobEnvironmentError
     from mlops_components.local.loop import LoopStopped
-    from mlops_components.local.run import image_job_environment
     from mlops_components.local.workdir import default_workdir
 
     problem = _argument_problem(args)
@@ -94,8 +93,7 @@ def drift_command(args: argparse.Namespace) -> int:
         group = args.group or model_name
         workdir = Path(args.workdir or default_workdir(project.directory, args.stack))
         with StepProgress(console) as progress:
-            environment = dev_environment() if args.dev_env else image_job_environment(
-                progress=lambda message: progress.update("job environment", "", message))
+            environment = progress.job_environment(args.dev_env)
             check = check_file(project.directory, args.stack, workdir, group, args.data,
                                where(args, args.group), environment, model_name=model_name,
                                on_step=progress.update)

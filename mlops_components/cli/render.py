@@ -76,6 +76,17 @@ class StepProgress:
         else:
             self._status.update(f"[bold]{name}[/bold] ({kind}): {status}")
 
+    def job_environment(self, dev_env: bool) -> Any:
+        """The jobs' interpreter: the development one (``--dev-env``), or the image's, built
+        once and cached, with its progress on the spinner."""
+        from mlops_components.local.job_env import dev_environment
+        from mlops_components.local.run import image_job_environment
+
+        if dev_env:
+            return dev_environment()
+        return image_job_environment(
+            progress=lambda message: self.update("job environment", "", message))
+
 
 def render_summary(console: Console, run: LocalRun) -> None:
     """Metrics, the gate decision, the registered package and where the reports are."""

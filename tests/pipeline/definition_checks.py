@@ -558,3 +558,16 @@ def forbid_network() -> Iterator[NetworkLog]:
     finally:
         for owner, name, original in saved:
             setattr(owner, name, original)
+
+
+def build_offline(build: Any, base: Any, variants: Mapping[str, Mapping[str, Any]]
+                  ) -> dict[str, dict[str, Any]]:
+    """variant -> the parsed definition `build` makes of `base` with that variant's overrides
+    (a dataclass spec), every one built with the network forbidden and none attempted."""
+    import dataclasses
+
+    with forbid_network() as log:
+        built = {name: build(dataclasses.replace(base, **overrides))
+                 for name, overrides in variants.items()}
+    assert log.attempts == []
+    return {name: json.loads(text) for name, text in built.items()}

@@ -4,7 +4,6 @@ training one: the service model's shapes, AWS's schema, references, and the job'
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 import pytest
@@ -20,8 +19,8 @@ from mlops_components.sagemaker.monitor_spec import (
 from mlops_components.validation import ValidationError
 from tests.pipeline.conftest import ACCOUNT, BUCKET, CODE_URI
 from tests.pipeline.definition_checks import (
+    build_offline,
     check_step_arguments,
-    forbid_network,
     reference_problems,
     schema_problems,
 )
@@ -60,11 +59,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 @pytest.fixture(scope="module")
 def definitions() -> dict[str, dict[str, Any]]:
-    with forbid_network() as log:
-        built = {name: build_monitor_definition(dataclasses.replace(BASE, **overrides))
-                 for name, overrides in VARIANTS.items()}
-    assert log.attempts == []
-    return {name: json.loads(text) for name, text in built.items()}
+    return build_offline(build_monitor_definition, BASE, VARIANTS)
 
 
 def drift_step(definition: dict[str, Any]) -> dict[str, Any]:
