@@ -47,6 +47,7 @@ from mlops_components.components.iam import (
     policy_document,
     statement,
 )
+from mlops_components.components.inputs import cross_language
 from mlops_components.components.model_monitor import (
     _common_statements,
     _pull,
@@ -179,6 +180,7 @@ class BatchInferenceArgs:
     """Extra tags for every resource. Default: none."""
 
 
+@cross_language(BatchInferenceArgs)
 class BatchInference(pulumi.ComponentResource):
     """A batch scoring pipeline on the latest approved model, its triggers and alarms."""
 

@@ -68,6 +68,7 @@ import pulumi_aws as aws
 
 from mlops_components.bucket_layout import PREFIXES, deployed_baseline_uri
 from mlops_components.components.iam import assume_role_policy, document, statement
+from mlops_components.components.inputs import cross_language
 from mlops_components.components.model_registry import approval_event_pattern
 from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.functions import deployer
@@ -269,6 +270,7 @@ def endpoint_in_service_pattern(endpoint_name: str) -> dict:
     }
 
 
+@cross_language(ModelEndpointArgs)
 class ModelEndpoint(pulumi.ComponentResource):
     """Deploys approved packages of one group to one endpoint; removes it on destroy."""
 
