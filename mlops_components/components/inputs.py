@@ -31,7 +31,7 @@ import sys
 import types
 import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, NotRequired, TypeVar
 
 import pulumi
 from pulumi.provider.experimental.util import camel_case
@@ -47,13 +47,23 @@ _RESOLVED = "__mlops_annotations_resolved__"
 
 def resolve_annotations(cls: type) -> None:
     """Replace ``cls``'s string annotations by the objects they name (in ``cls``'s module),
-    and do the same for every dataclass they refer to."""
+    and do the same for every dataclass they refer to.
+
+    A dataclass field with a default is annotated ``NotRequired[...]`` at run time (the
+    source keeps the plain type): the analyzer takes only that, or ``| None``, for an
+    optional input, and a field with a default needs no value from any language.
+    """
     if cls.__dict__.get(_RESOLVED):
         return
     module = vars(sys.modules[cls.__module__])
     annotations = cls.__dict__.get("__annotations__", {})
     resolved = {name: eval(hint, module) if isinstance(hint, str) else hint  # noqa: S307
                 for name, hint in annotations.items()}
+    if dataclasses.is_dataclass(cls):
+        for field in dataclasses.fields(cls):
+            if field.name in resolved and (field.default is not dataclasses.MISSING or
+                                           field.default_factory is not dataclasses.MISSING):
+                resolved[field.name] = NotRequired[resolved[field.name]]
     cls.__annotations__ = resolved
     setattr(cls, _RESOLVED, True)
     for hint in resolved.values():
@@ -111,6 +121,8 @@ def _convert(hint: Any, value: Any, path: str, problems: Problems) -> Any:
     if value is None or not is_known(value) or hint is Any:
         return value
     origin = typing.get_origin(hint)
+    if origin is NotRequired:
+        return _convert(typing.get_args(hint)[0], value, path, problems)
     if origin in (typing.Union, types.UnionType):
         members = [arg for arg in typing.get_args(hint) if arg is not type(None)
                    and typing.get_origin(arg) is not Awaitable

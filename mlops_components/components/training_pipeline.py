@@ -53,6 +53,7 @@ from training.contract import (
     DEFAULT_GATE_METRIC_NAME,
     DEFAULT_GATE_THRESHOLD,
     DEFAULT_REGISTER_UNCHANGED_DATA,
+    HYPERPARAMETER_PROBLEMS,
     HYPERPARAMETER_TYPES,
     LEARNING_RATE_FLAG,
     MAX_DEPTH_FLAG,
@@ -493,6 +494,21 @@ def _input_data_statements(input_uri: str | None, bucket_name: str, partition: s
                       condition={"StringLike": {"s3:prefix": [f"{prefix}*"]}})]
 
 
+def typed_hyperparameters(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
+    """``hyperparameters`` with each string of a numeric train.py hyperparameter read as its
+    number ("6" -> 6 for max-depth), as the spec validates them; other values as given."""
+    typed = dict(hyperparameters)
+    for name, value in hyperparameters.items():
+        kind = HYPERPARAMETER_TYPES.get(name)
+        if isinstance(value, str) and kind in (int, float) \
+                and name not in HYPERPARAMETER_PROBLEMS:
+            try:
+                typed[name] = kind(value)
+            except ValueError:
+                pass  # the spec's validation names it
+    return typed
+
+
 def pipeline_spec(name: str, args: TrainingPipelineArgs, **resolved: Any) -> PipelineSpec:
     """The definition's spec from the component's arguments and its resolved Outputs."""
     problem_type = ProblemType(args.problem_type)
@@ -510,7 +526,7 @@ def pipeline_spec(name: str, args: TrainingPipelineArgs, **resolved: Any) -> Pip
         processing_instance_count=args.processing_instance_count,
         training_instance_type=args.training_instance_type,
         evaluation_instance_type=args.processing_instance_type,
-        estimator=args.estimator, hyperparameters=dict(args.hyperparameters),
+        estimator=args.estimator, hyperparameters=typed_hyperparameters(args.hyperparameters),
         tuning=args.tuning.to_spec(args.estimator) if isinstance(args.tuning, TuningArgs)
         else args.tuning, use_spot=args.use_spot_training,
         subnets=tuple(args.subnet_ids), security_group_ids=tuple(args.security_group_ids),
