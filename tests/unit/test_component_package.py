@@ -12,7 +12,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import os
 import re
+import subprocess
+import sys
 import types
 import typing
 from collections.abc import Awaitable, Mapping, Sequence
@@ -228,6 +231,27 @@ def test_the_provider_folder_is_a_source_based_python_plugin():
                     if line and not line.startswith("#")]
     assert requirements == [".."]  # the repository: its pyproject installs the SDK
     assert (PROVIDER / ".." / "pyproject.toml").is_file()
+
+
+def test_the_plugin_serves_that_schema_over_grpc(schema):
+    """`pulumi package add` starts the plugin (python <folder>, the engine's address as its
+    argument), reads the port it prints and asks for the schema over gRPC: the same here."""
+    import grpc
+    from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    plugin = subprocess.Popen([sys.executable, str(PROVIDER), "127.0.0.1:9"], cwd=PROVIDER,
+                              env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        port = int(plugin.stdout.readline() or b"0")
+        assert port, plugin.stderr.read().decode()[-2000:]
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            served = provider_pb2_grpc.ResourceProviderStub(channel).GetSchema(
+                provider_pb2.GetSchemaRequest(version=0), timeout=60)
+    finally:
+        plugin.terminate()
+        plugin.wait(timeout=30)
+    assert json.loads(served.schema) == schema
 
 
 # -- the construct path -------------------------------------------------------------------
