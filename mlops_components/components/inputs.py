@@ -19,7 +19,12 @@ inputs then reach the component as a dict keyed by Python field names, nested Ar
 
 Only plain types cross languages: strings, numbers, bools, enums, lists, string-keyed maps
 and nested Args dataclasses (``pulumi.Input`` of these too). Fields are annotated with such
-types only; a test analyzes every component as the host does.
+types only; a test analyzes every component as the host does. Two things the host (pulumi
+3.272, ``ComponentProvider.map_input_properties``) does that the conversion allows for: every
+number arrives as a float (its conversion of integers is overwritten), so an integral float
+becomes the int a field asks for; and each item of a list of enums arrives as an empty dict,
+so no field is a list of enums (``RetrainTriggerArgs.cooldown_sources`` lists the values as
+strings, validated by the component).
 """
 
 from __future__ import annotations

@@ -139,8 +139,8 @@ def _property_type(prop: dict[str, Any]) -> tuple[str, Any]:
     return prop["type"], None
 
 
-def _check_fields(owner: str, cls: type, properties: dict[str, Any],
-                  required: list[str]) -> list[str]:
+def _check_fields(owner: str, cls: type, properties: dict[str, Any], required: list[str],
+                  schema_types: dict[str, Any]) -> list[str]:
     resolve_annotations(cls)
     problems = []
     fields = {field.name: field for field in dataclasses.fields(cls)}
@@ -150,6 +150,10 @@ def _check_fields(owner: str, cls: type, properties: dict[str, Any],
         prop = properties[camel_case(name)]
         if not (prop.get("description") or "").strip():
             problems.append(f"{owner}.{name}: no description")
+        items = prop.get("items") or prop.get("additionalProperties") or {}
+        if "enum" in schema_types.get(items.get("$ref", "").removeprefix("#/types/"), {}):
+            problems.append(f"{owner}.{name}: a list or map of enums (the host maps each "
+                            "item to {}): use strings")
         if _property_type(prop) != _schema_type(hints[name]):
             problems.append(f"{owner}.{name}: {_property_type(prop)} for {hints[name]!r}")
         has_default = (field.default is not dataclasses.MISSING
@@ -166,7 +170,7 @@ def test_every_args_field_is_an_input_with_its_type_and_description(schema):
         resource = schema["resources"][f"mlops:index:{component.__name__}"]
         args_type = component.__init__.__annotations__["args"]
         problems += _check_fields(component.__name__, args_type, resource["inputProperties"],
-                                  resource.get("requiredInputs", []))
+                                  resource.get("requiredInputs", []), schema["types"])
         pending = [args_type]
         while pending:  # every nested Args and enum reachable from the inputs
             cls = pending.pop()
@@ -188,7 +192,7 @@ def test_every_args_field_is_an_input_with_its_type_and_description(schema):
                                  if not (member.get("description") or "").strip()]
                 else:
                     problems += _check_fields(inner, nested, definition["properties"],
-                                              definition.get("required", []))
+                                              definition.get("required", []), schema["types"])
                     pending.append(nested)
     assert problems == []
     assert {"TrainingPipelineArgs", "TuningArgs", "HyperparameterRangeArgs", "AutoscalingArgs",
@@ -364,6 +368,28 @@ def test_a_bad_yaml_input_is_one_line_naming_the_field(inputs, line):
     with pytest.raises(ValidationError) as raised:
         construct("MlopsStack", "churn", inputs)
     assert raised.value.problems == [line]
+
+
+def test_an_enum_value_that_does_not_exist_is_refused_by_the_host_naming_the_field():
+    """Enums are mapped by the host itself (before the component runs)."""
+    from pulumi.errors import InputPropertyError
+
+    with pytest.raises(InputPropertyError) as raised:
+        construct("MlopsStack", "churn", {"endpoint": {"kind": "gpu"}})
+    assert raised.value.property_path == "endpoint.kind"
+    assert "gpu" in raised.value.reason and "EndpointKind" in raised.value.reason
+
+
+def test_nothing_is_created_when_an_input_is_bad():
+    from mlops_components.plan import mocked_runtime
+
+    provider = component_provider()
+    with mocked_runtime("mlops", "test") as monitor:
+        with pytest.raises(Exception, match=r"pipeline\.metricThreshold must be a number"):
+            provider.construct("churn", "mlops:index:MlopsStack",
+                               {"pipeline": {"metricThreshold": "high"}},
+                               pulumi.ResourceOptions())
+    assert monitor.recorded == []
 
 
 # -- the README's YAML program ------------------------------------------------------------
