@@ -490,3 +490,52 @@ def test_mlops_schema_prints_the_schema_the_host_serves(tmp_path, capsys, schema
     assert json.loads(written.read_text()) == schema
     assert main(["schema", "-o", str(tmp_path)]) == 2
     assert f"--output {tmp_path}: is a folder" in capsys.readouterr().err
+
+
+# -- the Args reshaped to cross languages -------------------------------------------------
+
+
+def test_tuning_args_become_the_spec_the_python_api_built_before():
+    from mlops_components.components.training_pipeline import DEFAULT_TUNING_RANGES
+    from mlops_components.sagemaker.spec import (
+        CategoricalRange,
+        ContinuousRange,
+        IntegerRange,
+        ScalingType,
+        TuningSpec,
+    )
+
+    assert TuningArgs(max_jobs=4, max_parallel_jobs=2).to_spec("random_forest") == TuningSpec(
+        max_jobs=4, max_parallel_jobs=2, ranges=DEFAULT_TUNING_RANGES["random_forest"])
+    spec = TuningArgs(max_jobs=4, max_parallel_jobs=2, objective_metric="f1", ranges={
+        "max-depth": HyperparameterRangeArgs(min_value=2.0, max_value=8.0),
+        "learning-rate": HyperparameterRangeArgs(min_value=0.01, max_value=0.3,
+                                                 scaling=ScalingType.LOGARITHMIC),
+        "estimator": HyperparameterRangeArgs(values=["random_forest", "linear"]),
+    }).to_spec("hist_gradient_boosting")
+    assert spec.ranges == {"max-depth": IntegerRange(2, 8),
+                           "learning-rate": ContinuousRange(0.01, 0.3, ScalingType.LOGARITHMIC),
+                           "estimator": CategoricalRange(("random_forest", "linear"))}
+    assert spec.objective_metric == "f1"
+
+
+def test_a_bad_tuning_range_is_named_by_the_pipelines_validation(run_pulumi):
+    from mlops_components.components.training_pipeline import TrainingPipeline
+
+    args = TrainingPipelineArgs(
+        bucket_name="data-bucket", model_package_group_name="churn",
+        tuning=TuningArgs(max_jobs=2, max_parallel_jobs=1, ranges={
+            "n-estimators": HyperparameterRangeArgs(min_value=2.5, max_value=9)}))
+    with pytest.raises(ValidationError) as raised:
+        run_pulumi(lambda: TrainingPipeline("churn-training", args))
+    assert [line.split(" (got")[0] for line in raised.value.problems] == [
+        "TrainingPipeline 'churn-training': tuning.ranges['n-estimators'] min_value and "
+        "max_value must be integers"]
+
+
+def test_numeric_hyperparameters_given_as_strings_are_read_as_numbers():
+    from mlops_components.components.training_pipeline import typed_hyperparameters
+
+    assert typed_hyperparameters({"max-depth": "6", "learning-rate": "0.1",
+                                  "class-weight": "none", "n-estimators": "many"}) == {
+        "max-depth": 6, "learning-rate": 0.1, "class-weight": "none", "n-estimators": "many"}
