@@ -155,3 +155,17 @@ def test_the_stack_retrains_on_a_drifted_batch_too():
     alarms = json.loads(rule.inputs["eventPattern"])["detail"]["alarmName"]
     assert "diagnosis-dev/batch/drift-detected" in alarms
     assert any(alarm.endswith("/drift-detected") and "/batch/" not in alarm for alarm in alarms)
+
+
+def test_failed_runs_notify_the_alarm_actions_with_retries_and_dead_letters():
+    """The notification targets deliver like every other target (the pack's rule)."""
+    from mlops_components.policy.offline import evaluate_policies
+
+    topic = "arn:aws:sns:us-east-1:123456789012:ml-alerts"
+    plan = run(alarm_actions=[topic])
+    (notify,) = [t for t in plan.of_type(TARGET) if t.name == "churn-batch-failures-notify-0"]
+    assert notify.inputs["arn"] == topic
+    assert notify.inputs["retryPolicy"]["maximumRetryAttempts"] == 3
+    assert "churn-batch-failures-dlq" in notify.inputs["deadLetterConfig"]["arn"]
+    assert [violation.line() for violation in evaluate_policies(plan)
+            if violation.policy == "eventbridge-target-retry-and-dlq"] == []
