@@ -259,6 +259,7 @@ class RetrainTrigger(pulumi.ComponentResource):
         ]
         environment: dict[str, pulumi.Input[str]] = {
             "PIPELINE_NAME": args.pipeline_name,
+            "PURPOSE": args.purpose,
             "COOLDOWN_SECONDS": str(args.cooldown_seconds),
             "COOLDOWN_SOURCES": ",".join(sorted(cooled)),
             "SETTLE_SECONDS": str(settle),
@@ -297,8 +298,8 @@ class RetrainTrigger(pulumi.ComponentResource):
             timeout=60, memory_size=128,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
             dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=dlq.arn),
-            description=f"Starts {args.model_name or 'the'} retraining at most once per "
-                        f"{args.cooldown_seconds} s",
+            description=f"{args.purpose}: starts {args.model_name or 'the'} pipeline at most "
+                        f"once per {args.cooldown_seconds} s",
             tags=tags, opts=child_opts(self, depends_on=[policy, log_group]))
         if cooled or settle:
             aws.iam.RolePolicy(

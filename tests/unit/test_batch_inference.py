@@ -94,6 +94,7 @@ def test_triggers_reuse_the_retrain_gate_with_retries_and_a_dead_letter_queue(pl
     (gate,) = [g.inputs["environment"]["variables"] for g in gates]
     assert gate["COOLDOWN_SOURCES"] == "new-data" and int(gate["SETTLE_SECONDS"]) > 0
     assert gate["INPUT_DATA_PARAMETER"] == "InputDataUri"
+    assert gate["PURPOSE"] == "Score a batch"  # its executions say so, not "Retrain"
     for target in plan.of_type(TARGET):
         if target.name.startswith("churn-batch-trig-"):
             assert target.inputs["retryPolicy"]["maximumRetryAttempts"] == 3
