@@ -14,9 +14,9 @@ project_templates.go and pkg/cmd/pulumi/project/newcmd/new.go, config.go):
   ``pulumi:template`` tag (the template's name or URL);
 - the template's config prompts, read from the template's own (untransformed) Pulumi.yaml, are
   answered (a ``--config`` value, else the prompt's default as written: a placeholder there is
-  not replaced; an empty answer is not saved), a key without a namespace belongs to the project, and the
-  answers are merged as strings into the stack file of the one stack `pulumi new` creates,
-  whose existing keys are namespaced by the project on the way.
+  not replaced; an empty answer is not saved), a key without a namespace belongs to the
+  project, and the answers are merged as strings into the stack file of the one stack
+  `pulumi new` creates, whose existing keys are namespaced by the project on the way.
 """
 
 from __future__ import annotations
