@@ -52,6 +52,7 @@ from mlops_components.components.iam import (
     document,
     statement,
 )
+from mlops_components.components.inputs import cross_language
 from mlops_components.components.model_monitor import (
     _common_statements,
     _pull,
@@ -183,6 +184,7 @@ class BatchInferenceArgs:
     """Extra tags for every resource. Default: none."""
 
 
+@cross_language(BatchInferenceArgs)
 class BatchInference(pulumi.ComponentResource):
     """A batch scoring pipeline on the latest approved model, its triggers and alarms."""
 

@@ -73,6 +73,7 @@ from mlops_components.components.event_delivery import (
     delivery,
 )
 from mlops_components.components.iam import assume_role_policy, document, statement
+from mlops_components.components.inputs import cross_language
 from mlops_components.components.model_registry import approval_event_pattern
 from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.functions import deployer
@@ -273,6 +274,7 @@ def endpoint_in_service_pattern(endpoint_name: str) -> dict:
     }
 
 
+@cross_language(ModelEndpointArgs)
 class ModelEndpoint(pulumi.ComponentResource):
     """Deploys approved packages of one group to one endpoint; removes it on destroy."""
 

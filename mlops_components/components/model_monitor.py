@@ -58,6 +58,7 @@ from mlops_components.components.iam import (
     job_key_and_network_statements,
     statement,
 )
+from mlops_components.components.inputs import cross_language
 from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.components.training_pipeline import image_repositories
 from mlops_components.enums import MonitorEngine
@@ -233,6 +234,7 @@ class ModelMonitorArgs:
     """Extra tags for every resource. Default: none."""
 
 
+@cross_language(ModelMonitorArgs)
 class ModelMonitor(pulumi.ComponentResource):
     """Scheduled drift checks of one endpoint's traffic against its model's baseline."""
 

@@ -42,6 +42,7 @@ from mlops_components.components.event_delivery import (
     delivery,
 )
 from mlops_components.components.iam import assume_role_policy, policy_document, statement
+from mlops_components.components.inputs import cross_language
 from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.enums import RetrainSource
 from mlops_components.sagemaker.spec import PipelineParameter
@@ -108,8 +109,9 @@ class RetrainTriggerArgs:
     """Minimum time between executions started by gated sources; 0 sends them straight to
     the pipeline. Default: 3600."""
 
-    cooldown_sources: Sequence[RetrainSource] = (RetrainSource.NEW_DATA, RetrainSource.DRIFT)
-    """Sources that go through the cooldown gate. Default: new-data and drift."""
+    cooldown_sources: Sequence[str] = (RetrainSource.NEW_DATA, RetrainSource.DRIFT)
+    """Sources that go through the cooldown gate: "schedule", "new-data" or "drift" (the
+    RetrainSource values). Default: new-data and drift."""
 
     settle_seconds: int = DEFAULT_SETTLE_SECONDS
     """How long new data settles before the gate trains on its prefix (0-3600), so the first
@@ -139,6 +141,7 @@ class RetrainTriggerArgs:
     """Extra tags for every resource. Default: none."""
 
 
+@cross_language(RetrainTriggerArgs)
 class RetrainTrigger(pulumi.ComponentResource):
     """EventBridge rules from schedule, new data and drift to the training pipeline."""
 
