@@ -148,7 +148,7 @@ def too_long(plan: Plan) -> list[str]:
 BATCH_ON = {"batchSchedule": "rate(1 day)", "batchOnNewData": True}
 
 
-@pytest.fixture(scope="module", params=["dev", "prod", "dev+batch"])
+@pytest.fixture(scope="module", params=["dev", "staging", "prod", "dev+batch"])
 def longest_plan(request) -> Plan:
     stack, _, batch = request.param.partition("+")
     return plan_stack(REPO_ROOT, stack, overrides={"modelName": LONGEST_MODEL_NAME,
