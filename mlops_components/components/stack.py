@@ -206,9 +206,16 @@ class MlopsStack(pulumi.ComponentResource):
         super().__init__("mlops:index:MlopsStack", name, None, opts)
         bucket_args = dataclasses.replace(args.bucket,
                                           model_name=args.bucket.model_name or name,
+                                          reader_account_ids=list(
+                                              args.bucket.reader_account_ids
+                                              or args.reader_account_ids),
                                           tags={**args.tags, **args.bucket.tags})
 
         self.data = DataBucket(f"{name}-data", bucket_args, opts=child_opts(self))
+        if bucket_args.reader_account_ids and bucket_args.kms_key_arn is None:
+            # the bucket made its own key (reader accounts cannot decrypt aws/s3): every job,
+            # the endpoint and the monitor write and read with it, as with a configured key
+            args = _with_key(args, self.data.kms_key_arn)
         self.registry = ModelRegistry(
             f"{name}-registry",
             ModelRegistryArgs(model_package_group_name=name,
@@ -316,6 +323,17 @@ class MlopsStack(pulumi.ComponentResource):
             "endpoint_name": self.endpoint_name,
             "batch_pipeline_name": self.batch_pipeline_name,
         })
+
+
+def _with_key(args: MlopsStackArgs, key_arn: pulumi.Output[str]) -> MlopsStackArgs:
+    """``args`` with ``key_arn`` for every component that has no key of its own."""
+    def keyed(component_args):  # noqa: ANN001, ANN202 (any of the components' args)
+        if component_args is None or component_args.kms_key_arn is not None:
+            return component_args
+        return dataclasses.replace(component_args, kms_key_arn=key_arn)
+
+    return dataclasses.replace(args, pipeline=keyed(args.pipeline), endpoint=keyed(args.endpoint),
+                               monitor=keyed(args.monitor), batch=keyed(args.batch))
 
 
 def _packages_on_destroy(args: MlopsStackArgs) -> PackagesOnDestroy:
