@@ -11,7 +11,7 @@ import pulumi_aws as aws
 
 from mlops_components.components.iam import assume_role_policy, document, policy_document, statement
 from mlops_components.components.tags import child_opts, tags_for
-from mlops_components.validation import SAGEMAKER_NAME_RE, Problems
+from mlops_components.validation import MODEL_PACKAGE_GROUP_ARN_RE, SAGEMAKER_NAME_RE, Problems
 
 #: Read-only actions granted to reader accounts: find and describe packages. Deploying one in
 #: another account also needs read access to its artifacts in the bucket (and KMS key).
@@ -35,13 +35,26 @@ def default_bus_arn(partition: str, region: str, account: str) -> str:
     return f"arn:{partition}:events:{region}:{account}:event-bus/default"
 
 
-def approval_event_pattern(model_package_group_name: str) -> dict:
+def group_arn_parts(group: str) -> tuple[str, str, str, str] | None:
+    """(partition, region, account, name) of a model package group ARN; None for a name."""
+    match = MODEL_PACKAGE_GROUP_ARN_RE.match(group)
+    if not match:
+        return None
+    _, partition, _, region, account, resource = group.split(":", 5)
+    return partition, region, account, resource.split("/", 1)[1]
+
+
+def approval_event_pattern(model_package_group_name: str, account: str | None = None) -> dict:
     """EventBridge pattern for "a package of this group is Approved and Completed".
 
     ``ModelPackageStatus: Completed``: a package still being created (or whose creation
-    failed) must not deploy, even if it is already marked Approved.
+    failed) must not deploy, even if it is already marked Approved. With ``account`` (a
+    deployment account watching the registry's group), only events that account emitted
+    match: forwarded events keep their source account, and a group of the same name in the
+    deployment account itself must not deploy.
     """
-    return {
+    pattern = {} if account is None else {"account": [account]}
+    return pattern | {
         "source": ["aws.sagemaker"],
         "detail-type": ["SageMaker Model Package State Change"],
         "detail": {
