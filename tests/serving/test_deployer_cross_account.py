@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import uuid
 
+import boto3
 import pytest
 
 from mlops_components.functions import deployer
 from tests.serving.test_deployer import (
     REGION,
+    WithUpdates,
     in_service,
     registered_package,
     settings,
-    sm,  # noqa: F401 (the fixture: moto's SageMaker with UpdateEndpoint)
     tags_of,
 )
 
@@ -41,6 +42,14 @@ def forwarded(arn: str, group: str, account: str = REGISTRY_ACCOUNT) -> dict:
 
 def group_arn(group: str) -> str:
     return f"arn:aws:sagemaker:{REGION}:{REGISTRY_ACCOUNT}:model-package-group/{group}"
+
+
+@pytest.fixture
+def sm(moto_endpoint, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    return WithUpdates(boto3.client("sagemaker", region_name=REGION,
+                                    endpoint_url=moto_endpoint), moto_endpoint)
 
 
 @pytest.fixture
