@@ -215,7 +215,6 @@ def _aws_stages(args: argparse.Namespace, configs: dict[str, dict[str, str]],
                 statuses: dict[str, ApprovalStatus]) -> tuple[_Stage, _Stage, str, str]:
     import boto3
 
-    from mlops_components.cli.registry import missing_sagemaker_group
     from mlops_components.sagemaker.packages import RegistryError, SageMakerRegistry
 
     if not args.to_bucket:
@@ -250,7 +249,9 @@ def _aws_stages(args: argparse.Namespace, configs: dict[str, dict[str, str]],
                               "its own (modelName in Pulumi.<stage>.yaml)")
     for stage in (source, target):
         if not stage.registry.has_group(stage.group):
-            raise RegistryError(missing_sagemaker_group(stage.group, stage.where))
+            raise RegistryError(f"no model package group {stage.group!r} (stage "
+                                f"{stage.name}'s modelName) in {stage.where}: has `pulumi up "
+                                f"--stack {stage.name}` created it?")
     identity = target_session.client("sts", endpoint_url=args.endpoint_url)
     return source, target, args.to_bucket, identity.get_caller_identity()["Arn"]
 

@@ -176,3 +176,31 @@ def test_a_missing_artifact_is_refused_before_anything_is_registered(stages):
     assert result.code == 2 and "evaluation.json is missing" in result.text
     assert not list((staging / "registry").glob("*/*.json"))
     assert json.loads((dev / "registry" / dev_group / "1.json").read_text()) == package
+
+
+def test_a_model_trained_by_a_real_local_run_is_promoted_with_its_metrics(
+        project_dir, default_run, tmp_path):
+    """`mlops up --local` (dev, auto-approved) then promote: the staging package's documents
+    are read from staging's own copies (the dev workdir is deleted first)."""
+    import shutil
+
+    source_workdir = tmp_path / "dev"
+    shutil.copytree(default_run.workdir, source_workdir)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    [approved] = [p for p in default_run.registry.packages()
+                  if p["ModelApprovalStatus"] == "Approved"][:1]
+    result = run_cli("promote", "--local", "--project-dir", project_dir, "--from", "dev",
+                     "--to", "staging", "--version", approved["ModelPackageVersion"],
+                     "--from-workdir", source_workdir, "--to-workdir", staging)
+    assert result.code == 0, result.text
+    shutil.rmtree(source_workdir)
+    listing = run_cli("registry", "list", "--local", "--project-dir", project_dir, "--stack",
+                      "staging", "--workdir", staging)
+    assert listing.code == 0, listing.text
+    assert "PendingManualApproval" in listing.text and "balanced_accuracy=" in listing.text
+    [promoted] = LocalRegistry(staging / "registry").packages()
+    model = promoted["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    assert LocalWorkdir(staging).s3.path(model).stat().st_size == LocalWorkdir(
+        default_run.workdir).s3.path(approved["InferenceSpecification"]["Containers"][0][
+            "ModelDataUrl"]).stat().st_size
