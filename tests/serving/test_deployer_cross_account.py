@@ -104,3 +104,71 @@ def test_a_group_arn_that_is_not_one_is_refused():
     with pytest.raises(deployer.ConfigError, match="MODEL_PACKAGE_GROUP must be a group name "
                                                    "or a model package group ARN"):
         settings(MODEL_PACKAGE_GROUP="arn:aws:sagemaker:us-east-1:1:model-package/x/1")
+
+
+def test_the_planned_deployer_policy_allows_what_a_forwarded_deployment_reads(
+        moto_endpoint, monkeypatch):
+    """The component's own mapping (validate -> deployer config -> Lambda environment) for a
+    deployment account; every registry-side read the deployer makes (the package, the
+    baseline objects in the registry's bucket) and the write of the deployed baseline are
+    allowed by the planned role policy, resource by resource."""
+    import fnmatch
+    import json
+    from urllib.parse import unquote
+
+    from mlops_components.components.model_endpoint import (
+        ModelEndpointArgs,
+        _deployer_config,
+        _deployer_policy,
+        _validate,
+        endpoint_alarm_names,
+    )
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    sm = WithUpdates(boto3.client("sagemaker", region_name=REGION,
+                                  endpoint_url=moto_endpoint), moto_endpoint)
+    registry_bucket, own_bucket = f"registry-{uuid.uuid4().hex[:8]}", \
+        f"deploy-{uuid.uuid4().hex[:8]}"
+    arn, group, s3 = registered_package(sm, moto_endpoint, registry_bucket)
+    s3.create_bucket(Bucket=own_bucket)
+    key = f"arn:aws:kms:{REGION}:{REGISTRY_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    args = ModelEndpointArgs(bucket_name=own_bucket, model_package_group_name=group_arn(group),
+                             registry_bucket_name=registry_bucket, registry_kms_key_arn=key,
+                             endpoint_name=f"ep-{uuid.uuid4().hex[:8]}")
+    settings_ = _validate("churn", args)
+    role = f"arn:aws:iam::{DEPLOYMENT_ACCOUNT}:role/model"
+    config = deployer.Config.from_env(_deployer_config(
+        settings_, endpoint_alarm_names(settings_.endpoint_name), {}, role, own_bucket,
+        group_arn(group), None).to_env())
+    assert config.registry_account == REGISTRY_ACCOUNT
+    resources: list[tuple[str, str]] = []
+
+    def record(params, model, **_):
+        if model.name == "DescribeModelPackage":
+            resources.append(("sagemaker:DescribeModelPackage", params["ModelPackageName"]))
+        elif model.name == "CopyObject":
+            source = params["CopySource"]  # botocore may have made it "bucket/key" already
+            source = source if isinstance(source, str) else \
+                f"{source['Bucket']}/{source['Key']}"
+            resources.append(("s3:GetObject", f"arn:aws:s3:::{unquote(source)}"))
+            resources.append(("s3:PutObject",
+                              f"arn:aws:s3:::{params['Bucket']}/{params['Key']}"))
+
+    for client in (sm.client, s3):
+        client.meta.events.register("before-parameter-build", record)
+    deployer.deploy(forwarded(arn, group), config, sm, s3=s3)
+    deployer.handle(in_service(config.endpoint_name), config, sm, s3=s3)
+    policy = json.loads(_deployer_policy(
+        settings_, group_arn(group), role, f"arn:aws:sqs:{REGION}:{DEPLOYMENT_ACCOUNT}:dlq",
+        f"arn:aws:logs:{REGION}:{DEPLOYMENT_ACCOUNT}:log-group:/aws/lambda/d", "aws", REGION,
+        DEPLOYMENT_ACCOUNT, None, own_bucket))
+    assert {action for action, _ in resources} == {
+        "sagemaker:DescribeModelPackage", "s3:GetObject", "s3:PutObject"}
+    for action, resource in resources:
+        assert any(action in s["Action"] and any(fnmatch.fnmatchcase(resource, pattern)
+                                                 for pattern in s["Resource"])
+                   for s in policy["Statement"]), f"{action} on {resource} is not allowed"
+    registry_reads = [s for s in policy["Statement"] if s["Sid"].startswith("ReadRegistry")]
+    assert [s["Resource"] for s in registry_reads] == [
+        [f"arn:aws:s3:::{registry_bucket}/models/*"], [key]]
