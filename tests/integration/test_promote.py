@@ -250,6 +250,14 @@ def test_the_metadata_check_agrees_with_botocores_pattern(value):
     assert regex.fullmatch(shape.metadata["pattern"], metadata_safe(value))
 
 
+def test_the_promotion_keys_match_botocores_key_pattern():
+    shape = SAGEMAKER.shape_for("CustomerMetadataMap").key
+    for key in (PROMOTED_FROM_METADATA, PROMOTED_BY_METADATA, PROMOTED_AT_METADATA,
+                PROMOTION_REASON_METADATA):
+        assert len(key) <= shape.metadata["max"]
+        assert regex.fullmatch(shape.metadata["pattern"], key), key
+
+
 def test_a_role_session_name_with_a_comma_is_recorded_with_an_underscore():
     assert metadata_safe("arn:aws:sts::1:assumed-role/R/a,b") == \
         "arn:aws:sts::1:assumed-role/R/a_b"
