@@ -262,3 +262,26 @@ def test_a_role_session_name_with_a_comma_is_recorded_with_an_underscore():
     assert metadata_safe("arn:aws:sts::1:assumed-role/R/a,b") == \
         "arn:aws:sts::1:assumed-role/R/a_b"
     assert json.dumps(metadata_safe("x" * 300)).count("x") == 256
+
+
+def test_staging_deploys_a_promoted_package_only_once_staging_approves_it(rule_to_queue):
+    """The staging stack's own approval rule (as planned): a promoted package arrives pending
+    and deploys nothing; staging's approval deploys it; dev's approvals never reach it."""
+    from mlops_components.plan import plan_stack
+
+    plan = plan_stack(REPO_ROOT, "staging")
+    [rule] = [r for r in plan.of_type("aws:cloudwatch/eventRule:EventRule")
+              if r.name.endswith("-approval-rule")]
+    pattern = json.loads(rule.inputs["eventPattern"])
+
+    def state_change(group: str, status: str) -> dict:
+        arn = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{group}/1"
+        return {"Source": "aws.sagemaker", "DetailType": "SageMaker Model Package State Change",
+                "Resources": [arn], "Detail": json.dumps({
+                    "ModelPackageGroupName": group, "ModelPackageArn": arn,
+                    "ModelPackageVersion": 1, "ModelApprovalStatus": status,
+                    "ModelPackageStatus": "Completed"})}
+
+    assert not rule_to_queue(pattern, state_change(_group("staging"), "PendingManualApproval"))
+    assert rule_to_queue(pattern, state_change(_group("staging"), "Approved"))
+    assert not rule_to_queue(pattern, state_change(_group("dev"), "Approved"))
