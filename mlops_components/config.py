@@ -58,11 +58,13 @@ from mlops_components.sagemaker.spec import (
 from mlops_components.tag_keys import OWNER_TAG
 from mlops_components.validation import (
     ACCOUNT_ID_RE,
+    BUCKET_NAME_RE,
     DEFAULT_COOLDOWN_SECONDS,
     INSTANCE_TYPE_RE,
     KMS_KEY_ONLY_ARN_RE,
     MAX_COOLDOWN_SECONDS,
     MAX_MODEL_NAME_LENGTH,
+    MODEL_PACKAGE_GROUP_ARN_RE,
     SAGEMAKER_NAME_RE,
     SECURITY_GROUP_RE,
     SUBNET_RE,
@@ -157,8 +159,27 @@ SETTINGS: tuple[Setting, ...] = (
             lambda value: None if not value or KMS_KEY_ONLY_ARN_RE.match(value)
             else "must be empty or a KMS key ARN (not an alias)"),
     Setting("readerAccountIds", "array", [],
-            "AWS account IDs allowed to read approved model packages.",
+            "Deployment accounts allowed to read approved model packages and their artifacts "
+            "(models/ in the bucket, through a key the stack creates unless kmsKeyArn is "
+            "set); each approval is forwarded to their default event bus.",
             _each(_matches(ACCOUNT_ID_RE, "a 12-digit AWS account ID"))),
+    Setting("registryModelPackageGroupArn", "string", "",
+            "Deployment account: the registry account's model package group (its stack's "
+            "model_package_group_arn output); the endpoint deploys that group's approvals, "
+            "forwarded from that account. Empty: the stack's own group.",
+            lambda value: None if not value or MODEL_PACKAGE_GROUP_ARN_RE.match(value)
+            else "must be empty or a model package group ARN (arn:aws:sagemaker:<region>:"
+                 "<account>:model-package-group/<name>)"),
+    Setting("registryBucketName", "string", "",
+            "Deployment account: the registry stack's bucket (bucket_name output), whose "
+            "models/ the deployer and the served models read.",
+            lambda value: None if not value or BUCKET_NAME_RE.match(value)
+            else "must be empty or an S3 bucket name"),
+    Setting("registryKmsKeyArn", "string", "",
+            "Deployment account: the key of the registry stack's bucket (bucket_kms_key_arn "
+            "output), which the deployer and the served models decrypt the artifacts with.",
+            lambda value: None if not value or KMS_KEY_ONLY_ARN_RE.match(value)
+            else "must be empty or a KMS key ARN (not an alias)"),
     Setting("captureRetentionDays", "integer", DEFAULT_CAPTURE_RETENTION_DAYS,
             "Days to keep endpoint data capture.",
             _between(MIN_RETENTION_DAYS, MAX_RETENTION_DAYS)),
@@ -313,6 +334,8 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
+#: The settings that make a stack a deployment account's: all of them, or none.
+REGISTRY_KEYS = ("registryModelPackageGroupArn", "registryBucketName", "registryKmsKeyArn")
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,), "integer": (int,), "boolean": (bool,), "array": (list,)}
 
@@ -327,6 +350,9 @@ class StackConfig:
     owner: str
     kms_key_arn: str
     reader_account_ids: list[str]
+    registry_model_package_group_arn: str
+    registry_bucket_name: str
+    registry_kms_key_arn: str
     capture_retention_days: int
     report_retention_days: int
     force_destroy: bool
@@ -437,6 +463,12 @@ def parse_config(raw: Mapping[str, Any], project: str = DEFAULT_PROJECT) -> Stac
             f"{prefix}endpointKind {EndpointKind.SERVERLESS.value!r} (Model Monitor does not "
             f"support serverless endpoints; 'model-monitor' needs endpointKind "
             f"{EndpointKind.INSTANCES.value!r}) (got {values['monitor_engine']!r})")
+    registry = {key: values[_BY_KEY[key].attribute] for key in REGISTRY_KEYS}
+    if any(registry.values()) and not all(registry.values()):
+        missing = ", ".join(f"{prefix}{key}" for key, value in registry.items() if not value)
+        problems.append(f"config {missing}: must be set too (a deployment account's stack "
+                        f"names the registry's group, bucket and key together: "
+                        f"{', '.join(REGISTRY_KEYS)})")
     if problems:
         raise ValidationError(problems)
     values["problem_type"] = ProblemType(values["problem_type"])

@@ -52,6 +52,7 @@ FREE_TYPES: dict[str, str] = {
     "aws:cloudwatch/eventRule:EventRule": "rules, schedules and AWS service events are free "
                                           "on the default bus",
     "aws:cloudwatch/eventTarget:EventTarget": "delivery to a target is part of the free event",
+    "aws:cloudwatch/eventPermission:EventPermission": "a statement of the bus's policy: free",
     "aws:iam/role:Role": "IAM is free",
     "aws:iam/rolePolicy:RolePolicy": "IAM is free",
     "aws:lambda/permission:Permission": "a resource policy statement: free",

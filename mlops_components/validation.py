@@ -32,6 +32,11 @@ REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")
 SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 SECURITY_GROUP_RE = re.compile(r"^sg-[0-9a-f]{8,17}$")
+MODEL_PACKAGE_GROUP_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package-group/"
+    r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+#: An S3 bucket name (S3's naming rules: 3-63 lowercase letters, digits, dots, hyphens).
+BUCKET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 KMS_KEY_ONLY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 #: Retraining cooldown: an hour by default (one incident, one retrain), a week at most.
 DEFAULT_COOLDOWN_SECONDS = 3600

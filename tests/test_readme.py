@@ -30,11 +30,12 @@ from sklearn.datasets import load_breast_cancer, load_diabetes
 
 from tests.conftest import REPO_ROOT
 
-PROJECT_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py")
+PROJECT_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml",
+                 "__main__.py")
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
 AWS_VERBS = ("registry", "approve", "reject", "status")
 #: Commands that act on what the stack's latest local run left (so they follow it).
-LOCAL_FOLLOWERS = (*AWS_VERBS, "serve", "drift", "batch")
+LOCAL_FOLLOWERS = (*AWS_VERBS, "serve", "drift", "batch", "promote")
 #: Commands that run until Ctrl-C: started, given time to come up, then interrupted.
 SERVES_UNTIL_CTRL_C = ("serve",)
 
@@ -59,7 +60,9 @@ class Command:
 
     @property
     def stack(self) -> str:
-        return self.argv[self.argv.index("--stack") + 1] if "--stack" in self.argv else "dev"
+        """The stack it reads (promote: the one it promotes from)."""
+        flag = "--from" if self.argv[0] == "promote" else "--stack"
+        return self.argv[self.argv.index(flag) + 1] if flag in self.argv else "dev"
 
     @property
     def needs_aws(self) -> bool:
@@ -91,6 +94,9 @@ def _sequences(commands: list[Command]) -> list[list[Command]]:
         if command.argv[0] in LOCAL_FOLLOWERS and not command.needs_aws \
                 and command.stack in latest_run:
             latest_run[command.stack].append(command)
+            if command.argv[0] == "promote":  # the target's verbs follow the promotion
+                target = command.argv[command.argv.index("--to") + 1]
+                latest_run[target] = latest_run[command.stack]
             continue
         sequences.append([command])
         if command.argv[0] == "up":

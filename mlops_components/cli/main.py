@@ -30,6 +30,7 @@ from mlops_components.cli.errors import (
     interrupted,
     warning,
 )
+from mlops_components.cli.promote import add_promote_parser
 from mlops_components.cli.registry import registry_list, set_status
 from mlops_components.cli.render import render_automation, render_outputs, render_tree
 from mlops_components.cli.schema import add_schema_parser
@@ -229,6 +230,7 @@ def _parser() -> argparse.ArgumentParser:
     add_cost_parser(commands)
     add_diagram_parser(commands)
     add_batch_parser(commands)
+    add_promote_parser(commands)
     add_schema_parser(commands)
     return parser
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -18,10 +19,18 @@ from mlops_components.bucket_layout import (
     MIN_RETENTION_DAYS,
     PREFIXES,
 )
-from mlops_components.components.iam import policy_document, statement
+from mlops_components.components.iam import document, policy_document, statement
 from mlops_components.components.inputs import cross_language
 from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.validation import KMS_KEY_ARN_RE, Problems
+
+#: What reader accounts may do with the bucket's objects under models/ (and only there).
+READER_OBJECT_ACTIONS = ("s3:GetObject",)
+#: What reader accounts may do with the bucket's key, through S3 only.
+READER_KEY_ACTIONS = ("kms:Decrypt", "kms:DescribeKey")
+READER_STATEMENT_SID = "ReaderAccountsReadModels"
+#: Days a deleted key waits before it is gone (AWS allows 7-30; the longest undo).
+KEY_DELETION_WINDOW_DAYS = 30
 
 
 @dataclass
@@ -51,6 +60,14 @@ class DataBucketArgs:
     force_destroy: bool = False
     """Let `pulumi destroy` delete a bucket that still holds objects. Default: False."""
 
+    reader_account_ids: Sequence[str] = field(default_factory=list)
+    """Other AWS accounts (deployment accounts) allowed to read the model artifacts: the bucket
+    policy grants them s3:GetObject under models/ (and nothing else), and, without
+    ``kms_key_arn``, the bucket gets its own customer-managed key whose policy lets exactly
+    them decrypt through S3 (objects under the AWS-managed aws/s3 key cannot be decrypted
+    from another account; with ``kms_key_arn`` your key's policy must grant them). Default:
+    none."""
+
     model_name: str | None = None
     """Model this bucket serves, used in tags. Default: none."""
 
@@ -69,6 +86,9 @@ class DataBucket(pulumi.ComponentResource):
     prefixes: dict[str, str]
     """Well-known key prefixes: raw, processed, code, models, reports, capture, batch_input,
     batch_output."""
+    kms_key_arn: pulumi.Output[str | None]
+    """The key the bucket encrypts with: ``kms_key_arn``, the key it created for reader
+    accounts, or None (the AWS-managed aws/s3 key)."""
 
     def __init__(self, name: str, args: DataBucketArgs | None = None,
                  opts: pulumi.ResourceOptions | None = None):
@@ -79,6 +99,21 @@ class DataBucket(pulumi.ComponentResource):
 
         bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=args.force_destroy, tags=tags,
                                opts=child_opts(self))
+        kms_key_arn = pulumi.Output.from_input(args.kms_key_arn)
+        if args.reader_account_ids and args.kms_key_arn is None:
+            invoke = pulumi.InvokeOutputOptions(parent=self)
+            key = aws.kms.Key(
+                f"{name}-key",
+                description=f"Artifacts of bucket {name}, readable by the deployment accounts",
+                enable_key_rotation=True, deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
+                policy=pulumi.Output.all(
+                    aws.get_partition_output(opts=invoke).partition,
+                    aws.get_caller_identity_output(opts=invoke).account_id,
+                    aws.get_region_output(opts=invoke).region).apply(
+                    lambda v: json.dumps(artifacts_key_policy(
+                        *v, reader_account_ids=args.reader_account_ids), sort_keys=True)),
+                tags=tags, opts=child_opts(self))
+            kms_key_arn = key.arn
         aws.s3.BucketVersioning(
             f"{name}-versioning", bucket=bucket.id,
             versioning_configuration={"status": "Enabled"}, opts=child_opts(self))
@@ -87,7 +122,7 @@ class DataBucket(pulumi.ComponentResource):
             rules=[{
                 "apply_server_side_encryption_by_default": {
                     "sse_algorithm": "aws:kms",
-                    "kms_master_key_id": args.kms_key_arn,
+                    "kms_master_key_id": kms_key_arn,
                 },
                 "bucket_key_enabled": True,
             }], opts=child_opts(self))
@@ -103,7 +138,9 @@ class DataBucket(pulumi.ComponentResource):
             policy=policy_document([statement(
                 "Deny", ["s3:*"], [bucket.arn, bucket.arn.apply(lambda arn: f"{arn}/*")],
                 sid="DenyInsecureTransport", principal="*",
-                condition={"Bool": {"aws:SecureTransport": "false"}})]),
+                condition={"Bool": {"aws:SecureTransport": "false"}}),
+                *([reader_statement(bucket.arn, args.reader_account_ids)]
+                  if args.reader_account_ids else [])]),
             # S3 rejects bucket policies while the public access block is being written.
             opts=child_opts(self, depends_on=[public_access_block]))
         aws.s3.BucketLifecycleConfiguration(
@@ -115,13 +152,46 @@ class DataBucket(pulumi.ComponentResource):
         self.bucket_name = bucket.bucket
         self.arn = bucket.arn
         self.prefixes = dict(PREFIXES)
+        self.kms_key_arn = kms_key_arn
         self.register_outputs({"bucket_name": self.bucket_name, "arn": self.arn,
-                               "prefixes": self.prefixes})
+                               "prefixes": self.prefixes, "kms_key_arn": self.kms_key_arn})
 
     def uri(self, prefix: str, *parts: str) -> pulumi.Output[str]:
         """``s3://<bucket>/<prefix>/<parts...>`` for one of the well-known prefixes."""
         key = PREFIXES[prefix] + "/".join(part.strip("/") for part in parts)
         return self.bucket_name.apply(lambda bucket: f"s3://{bucket}/{key}")
+
+
+def account_principals(partition: str, account_ids: Sequence[str]) -> dict:
+    """``{"AWS": [root ARN of each account]}``: the accounts, sorted (their own IAM policies
+    then decide which of their principals may use the grant)."""
+    return {"AWS": [f"arn:{partition}:iam::{account}:root" for account in sorted(account_ids)]}
+
+
+def reader_statement(bucket_arn: pulumi.Input[str], account_ids: Sequence[str]) -> dict:
+    """The bucket policy's grant to reader accounts: s3:GetObject under models/ only."""
+    arn = pulumi.Output.from_input(bucket_arn)
+    return statement(
+        "Allow", list(READER_OBJECT_ACTIONS),
+        [arn.apply(lambda value: f"{value}/{PREFIXES['models']}*")],
+        sid=READER_STATEMENT_SID,
+        principal=arn.apply(lambda value: account_principals(value.split(":")[1],
+                                                             account_ids)))
+
+
+def artifacts_key_policy(partition: str, account: str, region: str,
+                         reader_account_ids: Sequence[str]) -> dict:
+    """The created key's policy: this account administers it and its IAM policies grant its
+    use (the key's default statement); the reader accounts may decrypt (and describe) it only
+    through S3 in this region, i.e. read objects of the bucket, nothing else."""
+    return document([
+        statement("Allow", ["kms:*"], ["*"], sid="ThisAccountAdministersTheKey",
+                  principal={"AWS": f"arn:{partition}:iam::{account}:root"}),
+        statement("Allow", list(READER_KEY_ACTIONS), ["*"], sid="ReaderAccountsDecryptViaS3",
+                  principal=account_principals(partition, reader_account_ids),
+                  condition={"StringEquals": {
+                      "kms:ViaService": f"s3.{region}.amazonaws.com"}}),
+    ])
 
 
 def _lifecycle_rules(args: DataBucketArgs) -> list[dict]:
@@ -155,4 +225,5 @@ def _validate(name: str, args: DataBucketArgs) -> None:
         problems.between(field_name, getattr(args, field_name), MIN_RETENTION_DAYS,
                          MAX_RETENTION_DAYS)
     problems.matches("kms_key_arn", args.kms_key_arn, KMS_KEY_ARN_RE, "a KMS key or alias ARN")
+    problems.account_ids("reader_account_ids", args.reader_account_ids)
     problems.raise_if_any()

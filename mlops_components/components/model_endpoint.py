@@ -74,7 +74,7 @@ from mlops_components.components.event_delivery import (
 )
 from mlops_components.components.iam import assume_role_policy, document, statement
 from mlops_components.components.inputs import cross_language
-from mlops_components.components.model_registry import approval_event_pattern
+from mlops_components.components.model_registry import approval_event_pattern, group_arn_parts
 from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.functions import deployer
 from mlops_components.sagemaker.endpoint import (
@@ -103,8 +103,10 @@ from mlops_components.sagemaker.endpoint import (
     PackagesOnDestroy,
 )
 from mlops_components.validation import (
+    BUCKET_NAME_RE,
     INSTANCE_TYPE_RE,
     KMS_KEY_ONLY_ARN_RE,
+    MODEL_PACKAGE_GROUP_ARN_RE,
     SAGEMAKER_NAME_RE,
     SECURITY_GROUP_RE,
     SUBNET_RE,
@@ -126,6 +128,8 @@ gone (deployer.CLEANUP_WAIT_SECONDS); events return in seconds."""
 DEPLOYER_MEMORY_MB = 256
 LOG_RETENTION_DAYS = 30
 FUNCTION_NAME_LIMIT = 64
+#: EventBridge PutPermission's StatementId: at most 64 characters.
+EVENT_STATEMENT_ID_LIMIT = 64
 #: Lambda's asynchronous retries of a failed deployment, then the dead-letter queue.
 ASYNC_RETRY_ATTEMPTS = 2
 ASYNC_MAX_EVENT_AGE_SECONDS = 6 * 3600
@@ -163,8 +167,18 @@ class ModelEndpointArgs:
     MlopsStack sets it."""
 
     model_package_group_name: pulumi.Input[str] | None = None
-    """The model package group whose approved packages deploy. Required alone; MlopsStack
-    sets it."""
+    """The model package group whose approved packages deploy: a name (this account's), or
+    the ARN of a registry account's group that shares its packages with this one (its
+    approvals arrive forwarded from that account; give registry_bucket_name and
+    registry_kms_key_arn too). Required alone; MlopsStack sets it."""
+
+    registry_bucket_name: str | None = None
+    """With a registry account's group: that account's bucket, whose models/ the deployer
+    and the served models read (its bucket policy grants this account). Default: none."""
+
+    registry_kms_key_arn: str | None = None
+    """With a registry account's group: the key of its bucket (its key policy lets this
+    account decrypt through S3). Default: none."""
 
     endpoint_name: str | None = None
     """Name of the SageMaker endpoint. Default: the component's name."""
@@ -369,11 +383,20 @@ class ModelEndpoint(pulumi.ComponentResource):
             opts=child_opts(self, depends_on=[function, deployer_role, deployer_policy,
                                               model_role, model_policy, endpoint_logs]))
 
+        # -- a registry account's approvals reach this account's default bus ---------------
+        registry = group_arn_parts(args.model_package_group_name) \
+            if isinstance(args.model_package_group_name, str) else None
+        if registry is not None:
+            aws.cloudwatch.EventPermission(
+                f"{name}-registry-permission", principal=registry[2],
+                statement_id=registry_statement_id(endpoint), action="events:PutEvents",
+                event_bus_name="default", opts=child_opts(self))
+
         # -- events: approvals, and the endpoint's InService / Failed (reconcile) -----------
         # "inservice", not "in-service": "<model>-endpoint-inservice-rule-<7>" must fit
         # EventBridge's 64 characters at the longest model name (32).
         rules = {"approval": group.apply(
-            lambda g: json.dumps(approval_event_pattern(g), sort_keys=True)),
+            lambda g: json.dumps(_approval_pattern(g), sort_keys=True)),
             "inservice": pulumi.Output.from_input(
                 json.dumps(endpoint_in_service_pattern(endpoint), sort_keys=True))}
         created_rules = []
@@ -485,6 +508,32 @@ class _Settings:
         return self.args.model_name or self.endpoint_name
 
 
+def _validate_registry(problems: Problems, args: ModelEndpointArgs,
+                       packages: PackagesOnDestroy | None) -> None:
+    """A registry account's group comes with its bucket (and key), and its packages are not
+    this stack's to delete."""
+    group = args.model_package_group_name
+    remote = isinstance(group, str) and group.startswith("arn:")
+    if remote:
+        problems.matches("model_package_group_name", group, MODEL_PACKAGE_GROUP_ARN_RE,
+                         "a group name or a model package group ARN (arn:aws:sagemaker:"
+                         "<region>:<account>:model-package-group/<name>)")
+        problems.check(args.registry_bucket_name is not None, "registry_bucket_name",
+                       "is required with a registry account's group (its bucket holds the "
+                       "artifacts)", None)
+        problems.check(packages in (None, PackagesOnDestroy.KEEP), "packages_on_destroy",
+                       "must be 'keep' with a registry account's group (its packages are not "
+                       "this stack's)", packages)
+    elif args.registry_bucket_name is not None or args.registry_kms_key_arn is not None:
+        problems.check(False, "registry_bucket_name",
+                       "is only for a registry account's group (model_package_group_name as "
+                       "a group ARN)", args.registry_bucket_name)
+    problems.matches("registry_bucket_name", args.registry_bucket_name, BUCKET_NAME_RE,
+                     "an S3 bucket name")
+    problems.matches("registry_kms_key_arn", args.registry_kms_key_arn, KMS_KEY_ONLY_ARN_RE,
+                     "a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), not an alias")
+
+
 def _validate(name: str, args: ModelEndpointArgs) -> _Settings:
     """Every rule at once; AWS refuses these combinations only after minutes of deployment."""
     problems = Problems(f"ModelEndpoint '{name}'")
@@ -526,6 +575,7 @@ def _validate(name: str, args: ModelEndpointArgs) -> _Settings:
                    args.error_alarm_count)
     problems.matches("kms_key_arn", args.kms_key_arn, KMS_KEY_ONLY_ARN_RE,
                      "a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), not an alias")
+    _validate_registry(problems, args, packages)
     for index, subnet in enumerate(args.subnet_ids):
         problems.matches(f"subnet_ids[{index}]", subnet, SUBNET_RE, "a subnet ID (subnet-...)")
     for index, group in enumerate(args.security_group_ids):
@@ -615,6 +665,7 @@ def _deployer_config(settings: _Settings, alarm_names: Mapping[str, str],
         baseline_s3_uri=deployed_baseline_uri(bucket, settings.model_name),
         capture_method=settings.capture_method.value,
         kms_key_arn=kms_key_arn or "",
+        registry_bucket=args.registry_bucket_name or "",
         enable_network_isolation=settings.network_isolation,
         deployment_strategy=settings.strategy.value,
         canary_percent=args.canary_percent,
@@ -641,6 +692,42 @@ def _name_pattern(endpoint: str) -> str:
     return f"{lower}-v*" if len(lower) <= _NAME_PREFIX_LIMIT else f"{lower[:_NAME_PREFIX_LIMIT]}*"
 
 
+def registry_statement_id(endpoint: str) -> str:
+    """The default bus's statement that lets the registry account put events (one per
+    endpoint; EventBridge allows 64 characters)."""
+    return f"{endpoint[:EVENT_STATEMENT_ID_LIMIT - len('-registry')]}-registry"
+
+
+def _approval_pattern(group: str) -> dict:
+    """The approval pattern of this account's group, or of a registry account's (its events
+    only)."""
+    parts = group_arn_parts(group)
+    return approval_event_pattern(group) if parts is None else \
+        approval_event_pattern(parts[3], account=parts[2])
+
+
+def _package_arns(group: str, partition: str, region: str, account: str) -> str:
+    """ARN pattern of the group's packages (a registry account's group: in its account)."""
+    parts = group_arn_parts(group)
+    if parts is not None:
+        partition, region, account, group = parts
+    return f"arn:{partition}:sagemaker:{region}:{account}:model-package/{group.lower()}/*"
+
+
+def _registry_statements(settings: _Settings, partition: str, sid: str) -> list[dict]:
+    """Read the registry account's artifacts (models/ of its bucket, through its key)."""
+    args = settings.args
+    if not args.registry_bucket_name:
+        return []
+    statements = [statement("Allow", ["s3:GetObject"], [_object_arn(
+        partition, f"s3://{args.registry_bucket_name}/{PREFIXES['models']}")],
+        sid=f"{sid}Artifacts")]
+    if args.registry_kms_key_arn:
+        statements.append(statement("Allow", ["kms:Decrypt", "kms:DescribeKey"],
+                                    [args.registry_kms_key_arn], sid=f"{sid}Key"))
+    return statements
+
+
 def _deployer_policy(settings: _Settings, group: str, model_role_arn: str, dlq_arn: str,
                      log_group_arn: str, partition: str, region: str, account: str,
                      kms_key_arn: str | None, bucket: str) -> str:
@@ -664,7 +751,8 @@ def _deployer_policy(settings: _Settings, group: str, model_role_arn: str, dlq_a
         statement("Allow", ["sagemaker:ListModels", "sagemaker:ListEndpointConfigs"], ["*"],
                   sid="FindOwnResourcesToDelete"),
         statement("Allow", ["sagemaker:DescribeModelPackage"],
-                  [f"{sagemaker}:model-package/{group.lower()}/*"], sid="ReadApprovedPackages"),
+                  [_package_arns(group, partition, region, account)],
+                  sid="ReadApprovedPackages"),
         statement("Allow", ["iam:PassRole"], [model_role_arn], sid="PassModelRole",
                   condition={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
         statement("Allow", ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -689,6 +777,7 @@ def _deployer_policy(settings: _Settings, group: str, model_role_arn: str, dlq_a
                   [scalable_targets], sid="ReleaseScaling"),
         statement("Allow", ["application-autoscaling:DescribeScalableTargets"], ["*"],
                   sid="FindScalableTargets"),
+        *_registry_statements(settings, partition, "ReadRegistryBaselines"),
     ]
     if settings.packages_on_destroy is PackagesOnDestroy.DELETE:
         statements.append(statement(
@@ -749,6 +838,7 @@ def _model_policy(settings: _Settings, bucket: str, partition: str, region: str,
                    f"Endpoints/{settings.endpoint_name}:*"], sid="WriteEndpointLogs"),
         statement("Allow", ["cloudwatch:PutMetricData"], ["*"], sid="PublishEndpointMetrics",
                   condition={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}),
+        *_registry_statements(settings, partition, "ReadRegistry"),
     ]
     if settings.capture:
         # DataCaptureConfig writes with this role; so does the handler (serverless)

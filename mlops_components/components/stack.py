@@ -54,7 +54,8 @@ class MlopsStackArgs:
     endpoint: ModelEndpointArgs = field(default_factory=ModelEndpointArgs)
     """Settings of the endpoint approved models deploy to (bucket, group and name are filled
     in by the stack; the group is the stack's, so packages_on_destroy keep becomes delete with
-    bucket.force_destroy, else refuse). Default: ModelEndpointArgs() (serverless, capture on)."""
+    bucket.force_destroy, else refuse; a registry account's group given here is kept as it
+    is). Default: ModelEndpointArgs() (serverless, capture on)."""
 
     reader_account_ids: Sequence[str] = field(default_factory=list)
     """Other AWS accounts allowed to read approved model packages. Default: none."""
@@ -133,6 +134,10 @@ class MlopsStackArgs:
                                             max_capacity=config.autoscaling_max_capacity)
                 if config.autoscaling_max_capacity > 0 else None,
                 kms_key_arn=kms_key_arn,
+                # a deployment account: the registry account's group, bucket and key
+                model_package_group_name=config.registry_model_package_group_arn or None,
+                registry_bucket_name=config.registry_bucket_name or None,
+                registry_kms_key_arn=config.registry_kms_key_arn or None,
             ),
             reader_account_ids=list(config.reader_account_ids),
             monitor=ModelMonitorArgs(
@@ -174,6 +179,8 @@ class MlopsStack(pulumi.ComponentResource):
     """Name of the data bucket."""
     bucket_arn: pulumi.Output[str]
     """ARN of the data bucket."""
+    bucket_kms_key_arn: pulumi.Output[str | None]
+    """The bucket's key (configured, or created for reader accounts); None: aws/s3."""
     model_package_group_name: pulumi.Output[str]
     """Name of the model package group."""
     model_package_group_arn: pulumi.Output[str]
@@ -207,9 +214,16 @@ class MlopsStack(pulumi.ComponentResource):
         super().__init__("mlops:index:MlopsStack", name, None, opts)
         bucket_args = dataclasses.replace(args.bucket,
                                           model_name=args.bucket.model_name or name,
+                                          reader_account_ids=list(
+                                              args.bucket.reader_account_ids
+                                              or args.reader_account_ids),
                                           tags={**args.tags, **args.bucket.tags})
 
         self.data = DataBucket(f"{name}-data", bucket_args, opts=child_opts(self))
+        if bucket_args.reader_account_ids and bucket_args.kms_key_arn is None:
+            # the bucket made its own key (reader accounts cannot decrypt aws/s3): every job,
+            # the endpoint and the monitor write and read with it, as with a configured key
+            args = _with_key(args, self.data.kms_key_arn)
         self.registry = ModelRegistry(
             f"{name}-registry",
             ModelRegistryArgs(model_package_group_name=name,
@@ -225,7 +239,8 @@ class MlopsStack(pulumi.ComponentResource):
         self.endpoint = ModelEndpoint(
             f"{name}-endpoint",
             dataclasses.replace(args.endpoint, bucket_name=self.data.bucket_name,
-                                model_package_group_name=self.registry.model_package_group_name,
+                                model_package_group_name=args.endpoint.model_package_group_name
+                                or self.registry.model_package_group_name,
                                 endpoint_name=args.endpoint.endpoint_name or endpoint_name(name),
                                 model_name=args.endpoint.model_name or name,
                                 packages_on_destroy=_packages_on_destroy(args),
@@ -292,6 +307,7 @@ class MlopsStack(pulumi.ComponentResource):
 
         self.bucket_name = self.data.bucket_name
         self.bucket_arn = self.data.arn
+        self.bucket_kms_key_arn = self.data.kms_key_arn
         self.model_package_group_name = self.registry.model_package_group_name
         self.model_package_group_arn = self.registry.arn
         self.approval_event_pattern = self.registry.approval_event_pattern
@@ -307,6 +323,7 @@ class MlopsStack(pulumi.ComponentResource):
         self.register_outputs({
             "bucket_name": self.bucket_name,
             "bucket_arn": self.bucket_arn,
+            "bucket_kms_key_arn": self.bucket_kms_key_arn,
             "model_package_group_name": self.model_package_group_name,
             "model_package_group_arn": self.model_package_group_arn,
             "approval_event_pattern": self.approval_event_pattern,
@@ -319,9 +336,22 @@ class MlopsStack(pulumi.ComponentResource):
         })
 
 
+def _with_key(args: MlopsStackArgs, key_arn: pulumi.Output[str]) -> MlopsStackArgs:
+    """``args`` with ``key_arn`` for every component that has no key of its own."""
+    def keyed(component_args):  # noqa: ANN001, ANN202 (any of the components' args)
+        if component_args is None or component_args.kms_key_arn is not None:
+            return component_args
+        return dataclasses.replace(component_args, kms_key_arn=key_arn)
+
+    return dataclasses.replace(args, pipeline=keyed(args.pipeline), endpoint=keyed(args.endpoint),
+                               monitor=keyed(args.monitor), batch=keyed(args.batch))
+
+
 def _packages_on_destroy(args: MlopsStackArgs) -> PackagesOnDestroy:
     """The stack owns its group, which AWS refuses to delete while it holds packages: the
     destroy hook deletes them (forceDestroy, dev) or refuses the destroy up front (prod)."""
-    if args.endpoint.packages_on_destroy != PackagesOnDestroy.KEEP:
+    if args.endpoint.packages_on_destroy != PackagesOnDestroy.KEEP or \
+            args.endpoint.model_package_group_name is not None:
+        # a group the caller chose (a registry account's) is not the stack's to empty
         return args.endpoint.packages_on_destroy
     return PackagesOnDestroy.DELETE if args.bucket.force_destroy else PackagesOnDestroy.REFUSE

@@ -41,22 +41,39 @@ class LocalRegistry:
 
     def register(self, request: dict[str, Any]) -> dict[str, Any]:
         """Store a CreateModelPackage request as the next version of its group."""
+        with locked(self.root):
+            return self._register(request)
+
+    def _register(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Store ``request`` as the next version of its group (the caller holds the lock)."""
         group = request["ModelPackageGroupName"]
         status = ApprovalStatus(request.get("ModelApprovalStatus",
                                             ApprovalStatus.PENDING_MANUAL_APPROVAL.value))
-        with locked(self.root):
-            # Unreadable version files still hold their number: a new package never takes it.
-            version = 1 + max(self._version_files(group, warn=False), default=0)
-            package = {
-                **request,
-                "ModelPackageVersion": version,
-                "ModelPackageArn": f"arn:aws:sagemaker:local:{LOCAL_ACCOUNT}:model-package/"
-                                   f"{group.lower()}/{version}",
-                "ModelApprovalStatus": status.value,
-                "CreationTime": _now(),
-            }
-            self._write(package)
+        # Unreadable version files still hold their number: a new package never takes it.
+        version = 1 + max(self._version_files(group, warn=False), default=0)
+        package = {
+            **request,
+            "ModelPackageVersion": version,
+            "ModelPackageArn": f"arn:aws:sagemaker:local:{LOCAL_ACCOUNT}:model-package/"
+                               f"{group.lower()}/{version}",
+            "ModelApprovalStatus": status.value,
+            "CreationTime": _now(),
+        }
+        self._write(package)
         return package
+
+    def register_unique(self, request: dict[str, Any],
+                        metadata_key: str) -> tuple[dict[str, Any], bool]:
+        """Register ``request`` unless a package of its group already carries the same
+        ``metadata_key`` value; return (the package, whether it was created). Checked under
+        the lock, so two promotions of one package create one."""
+        group = request["ModelPackageGroupName"]
+        value = request["CustomerMetadataProperties"][metadata_key]
+        with locked(self.root):
+            for package in self.packages(group):
+                if (package.get("CustomerMetadataProperties") or {}).get(metadata_key) == value:
+                    return package, False
+            return self._register(request), True
 
     def groups(self) -> list[str]:
         """Names of the groups that have a folder here."""

@@ -114,6 +114,13 @@ class SageMakerRegistry:
         return {**package, "ModelApprovalStatus": ApprovalStatus(status).value,
                 "ApprovalDescription": description}
 
+    def register(self, request: dict[str, Any]) -> dict[str, Any]:
+        """CreateModelPackage, then the package as DescribeModelPackage gives it."""
+        arn = self.sagemaker.create_model_package(**request)["ModelPackageArn"]
+        package = self.sagemaker.describe_model_package(ModelPackageName=arn)
+        package["CreationTime"] = str(package.get("CreationTime", ""))
+        return package
+
     def read_text(self, uri: str) -> str | None:
         match = re.match(r"^s3://([^/]+)/(.+)$", uri)
         if not match:

@@ -60,6 +60,13 @@ TARGET_COLUMN_METADATA = "mlops:target-column"
 #: CustomerMetadataProperties key of a registered package's training data fingerprint
 #: (``training.lineage.recorded_digest``); the registry verbs show it.
 TRAINING_DATA_METADATA = "mlops:training-data"
+#: CustomerMetadataProperties keys a promoted package carries (`mlops promote`): the ARN
+#: of the package it was copied from (in the previous stage's group), who promoted it (an
+#: STS caller ARN, or the OS user locally), when (ISO-8601 UTC) and why (the comment).
+PROMOTED_FROM_METADATA = "mlops:promoted-from"
+PROMOTED_BY_METADATA = "mlops:promoted-by"
+PROMOTED_AT_METADATA = "mlops:promoted-at"
+PROMOTION_REASON_METADATA = "mlops:promotion-reason"
 
 #: Folder (under the pipeline's models/ prefix) holding the NO_CHAMPION marker the
 #: TrainingPipeline uploads: ChampionModelUri's default until a model is approved.

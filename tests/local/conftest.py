@@ -21,7 +21,8 @@ from mlops_components.components.code_package import CodePackage, package_traini
 from mlops_components.local.registry import LocalRegistry
 from tests.conftest import REPO_ROOT
 
-PROJECT_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py")
+PROJECT_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml",
+                 "__main__.py")
 DEV_GROUP = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())["config"][
     "mlops:modelName"]
 """The dev stack's model package group."""

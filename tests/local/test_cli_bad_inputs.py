@@ -163,7 +163,7 @@ CASES: list[Case] = [
      r"^--target: must be a non-empty column name"),
     # the project and stack files
     ("stack-unknown", lambda b: _up(b, "--stack", "qa"),
-     r"stack 'qa': no Pulumi.qa.yaml in .* \(stacks: dev, prod\)"),
+     r"stack 'qa': no Pulumi.qa.yaml in .* \(stacks: dev, prod, staging\)"),
     ("project-dir-missing", lambda b: [*UP, "--project-dir", str(b.tmp / "nowhere")],
      r"project directory .*nowhere: no such folder"),
     ("project-dir-is-a-file", lambda b: [*UP, "--project-dir", str(b.write("f.txt", "x"))],

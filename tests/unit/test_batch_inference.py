@@ -142,7 +142,7 @@ def test_the_policy_pack_passes_a_stack_with_batch_inference():
     from tests.conftest import REPO_ROOT
     from tests.unit.test_name_limits import BATCH_ON
 
-    for stack in ("dev", "prod"):
+    for stack in ("dev", "staging", "prod"):
         assert evaluate_policies(plan_stack(REPO_ROOT, stack, overrides=BATCH_ON)) == []
 
 

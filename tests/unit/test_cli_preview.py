@@ -13,12 +13,13 @@ from tests.conftest import REPO_ROOT
 @pytest.fixture
 def project(tmp_path):
     """A copy of the example project, so a test can break its stack files."""
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py"):
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml",
+                 "__main__.py"):
         shutil.copy(REPO_ROOT / name, tmp_path / name)
     return tmp_path
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_preview_writes_the_resolved_plan(project, stack, capsys):
     plan_file = project / "plan.json"
     code = main(["preview", "--project-dir", str(project), "--stack", stack,

@@ -322,8 +322,10 @@ def test_mlops_stack_from_yaml_inputs_creates_what_the_python_args_create():
         reader_account_ids=["111122223333"], tags={"team": "churn"})))
     assert resources(plan) == resources(expected)
     # the inputs did arrive: they shape what is created
-    definition = json.loads(plan.of_type("aws:sagemaker/pipeline:Pipeline")[0]
-                            .inputs["pipelineDefinition"])
+    # the training pipeline's (the stack has the monitor's too, registered in either order)
+    (training,) = [p for p in plan.of_type("aws:sagemaker/pipeline:Pipeline")
+                   if p.name == "churn-training-pipeline"]
+    definition = json.loads(training.inputs["pipelineDefinition"])
     tuning = [step for step in definition["Steps"] if step["Type"] == "Tuning"]
     assert tuning and tuning[0]["Arguments"]["HyperParameterTuningJobConfig"][
         "ResourceLimits"] == {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2}
@@ -361,7 +363,7 @@ def test_model_registry_alone_from_yaml_inputs():
     ({"retrainOnDrift": "yes"},
      "MlopsStack 'churn': retrainOnDrift must be true or false (got 'yes')"),
     ({"readerAccountIds": ["12"]},
-     "ModelRegistry 'churn-registry': reader_account_ids[0] must be a 12-digit AWS account ID "
+     "DataBucket 'churn-data': reader_account_ids[0] must be a 12-digit AWS account ID "
      "(got '12')"),
 ])
 def test_a_bad_yaml_input_is_one_line_naming_the_field(inputs, line):

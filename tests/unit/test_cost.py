@@ -159,7 +159,7 @@ def _snapshot_plan(stack: str) -> Plan:
                          inputs=r["inputs"], custom=True) for r in document["resources"]])
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_every_resource_type_of_the_plan_is_priced_or_free(stack):
     missing = unpriced_types(_snapshot_plan(stack))
     assert not missing, (f"{stack}: no price and not listed as free in cost.FREE_TYPES: "

@@ -63,6 +63,29 @@ def test_encryption_uses_a_customer_key_when_given(run_pulumi):
     assert rule["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"] == key
 
 
+@pytest.mark.parametrize("given_key", [None, "arn:aws:kms:us-east-1:123456789012:key/mine"])
+def test_reader_accounts_read_models_and_get_a_key_unless_one_is_given(run_pulumi, given_key):
+    """Readers: s3:GetObject under models/ only; aws/s3 cannot be shared across accounts, so
+    without a given key the bucket makes its own (the given key's policy is the owner's)."""
+    readers = ["444455556666", "111122223333"]
+    plan = run_pulumi(make(DataBucketArgs(reader_account_ids=readers, kms_key_arn=given_key)))
+    [_, grant] = _policy(plan)["Statement"]
+    bucket = plan.outputs["bucket_name"]
+    assert grant == {"Sid": "ReaderAccountsReadModels", "Effect": "Allow",
+                     "Action": ["s3:GetObject"],
+                     "Principal": {"AWS": ["arn:aws:iam::111122223333:root",
+                                           "arn:aws:iam::444455556666:root"]},
+                     "Resource": [f"arn:aws:s3:::{bucket}/models/*"]}
+    keys = plan.of_type("aws:kms/key:Key")
+    used = only(plan, SSE).inputs["rules"][0]["applyServerSideEncryptionByDefault"][
+        "kmsMasterKeyId"]
+    if given_key:
+        assert keys == [] and used == given_key
+    else:
+        [key] = keys
+        assert used.startswith("arn:aws:kms:") and key.name == "data-key"
+
+
 def _policy(plan):
     return json.loads(only(plan, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
 
@@ -156,7 +179,7 @@ def test_outputs_name_arn_and_prefix_uris(run_pulumi):
 
 def test_every_problem_is_reported_at_once_and_nothing_is_created(run_pulumi):
     args = DataBucketArgs(capture_retention_days=0, report_retention_days=5000,
-                          kms_key_arn="alias/mine")
+                          kms_key_arn="alias/mine", reader_account_ids=["12345"])
     from mlops_components.plan import mocked_runtime
 
     with mocked_runtime("mlops", "test") as monitor:
@@ -168,4 +191,6 @@ def test_every_problem_is_reported_at_once_and_nothing_is_created(run_pulumi):
         "DataBucket 'data': capture_retention_days must be between 1 and 3650 (got 0)",
         "DataBucket 'data': report_retention_days must be between 1 and 3650 (got 5000)",
         "DataBucket 'data': kms_key_arn must be a KMS key or alias ARN (got 'alias/mine')",
+        "DataBucket 'data': reader_account_ids[0] must be a 12-digit AWS account ID "
+        "(got '12345')",
     ]

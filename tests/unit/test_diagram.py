@@ -21,7 +21,7 @@ needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
 
 @pytest.fixture(scope="module")
 def plans() -> dict[str, Plan]:
-    return {stack: plan_stack(REPO_ROOT, stack) for stack in ("dev", "prod")}
+    return {stack: plan_stack(REPO_ROOT, stack) for stack in ("dev", "staging", "prod")}
 
 
 def _svg_parts(path: Path) -> tuple[dict[str, str], set[str], set[tuple[str, str]]]:
@@ -48,7 +48,7 @@ def _components(plan: Plan) -> list[str]:
 
 
 @needs_dot
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_the_svg_holds_every_component_resource_and_flow_of_the_plan(plans, tmp_path, stack):
     plan = plans[stack]
     out = diagram.render(plan, tmp_path / "stack.svg")

@@ -48,6 +48,7 @@ SAGEMAKER_TYPES = ("aws:sagemaker/endpoint:Endpoint",
                    "aws:sagemaker/model:Model")
 
 SERVERLESS = ModelEndpointArgs(bucket_name=BUCKET, model_package_group_name=GROUP)
+REGISTRY_GROUP = "arn:aws:sagemaker:us-east-1:111122223333:model-package-group/churn"
 INSTANCES = ModelEndpointArgs(
     bucket_name=BUCKET, model_package_group_name=GROUP, kind=EndpointKind.INSTANCES,
     instance_type="ml.c5.xlarge", instance_count=2, capture_sampling_percent=20,
@@ -400,6 +401,25 @@ RULES = [
     ("error_alarm_count", dict(error_alarm_count=-1), dict(error_alarm_count=5)),
     ("kind", dict(kind="gpu"), dict(kind="serverless")),
     ("endpoint_name", dict(endpoint_name="bad_name!"), dict(endpoint_name="good-name")),
+    # a deployment account: the registry account's group comes with its bucket and key
+    ("model_package_group_name", dict(model_package_group_name=REGISTRY_GROUP.replace(
+        "model-package-group", "model-package"), registry_bucket_name="registry-bucket"),
+     dict(model_package_group_name=REGISTRY_GROUP, registry_bucket_name="registry-bucket")),
+    ("registry_bucket_name", dict(model_package_group_name=REGISTRY_GROUP),
+     dict(model_package_group_name=REGISTRY_GROUP, registry_bucket_name="registry-bucket")),
+    ("registry_bucket_name", dict(registry_bucket_name="registry-bucket"), dict()),
+    ("registry_bucket_name", dict(model_package_group_name=REGISTRY_GROUP,
+                                  registry_bucket_name="Bad_Bucket"),
+     dict(model_package_group_name=REGISTRY_GROUP, registry_bucket_name="registry-bucket")),
+    ("registry_kms_key_arn", dict(model_package_group_name=REGISTRY_GROUP,
+                                  registry_bucket_name="registry-bucket",
+                                  registry_kms_key_arn="alias/registry"),
+     dict(model_package_group_name=REGISTRY_GROUP, registry_bucket_name="registry-bucket",
+          registry_kms_key_arn=KMS)),
+    ("packages_on_destroy", dict(model_package_group_name=REGISTRY_GROUP,
+                                 registry_bucket_name="registry-bucket",
+                                 packages_on_destroy=PackagesOnDestroy.DELETE),
+     dict(model_package_group_name=REGISTRY_GROUP, registry_bucket_name="registry-bucket")),
 ]
 INSTANCE_RULES = [
     ("instance_count", dict(instance_count=0), dict(instance_count=1)),

@@ -79,6 +79,8 @@ NAME_LIMITS: dict[str, NameLimit] = {
     "aws:sagemaker/monitoringSchedule:MonitoringSchedule": NameLimit(
         "name", "sagemaker", "CreateMonitoringSchedule", "MonitoringScheduleName"),
     "aws:cloudwatch/eventRule:EventRule": NameLimit("name", "events", "PutRule", "Name"),
+    "aws:cloudwatch/eventPermission:EventPermission": NameLimit(
+        "statementId", "events", "PutPermission", "StatementId"),
     "aws:cloudwatch/logGroup:LogGroup": NameLimit("name", "logs", "CreateLogGroup",
                                                   "logGroupName"),
     "aws:lambda/permission:Permission": NameLimit("statementId", "lambda", "AddPermission",
@@ -146,13 +148,27 @@ def too_long(plan: Plan) -> list[str]:
 
 #: Batch inference is off in both example stacks: the dev stack with it on (both triggers).
 BATCH_ON = {"batchSchedule": "rate(1 day)", "batchOnNewData": True}
+#: The cross-account resources: a registry stack sharing with two deployment accounts (its
+#: key, the forwarding rule, role and queue), and a deployment account's stack (the default
+#: bus's permission for the registry account).
+VARIANTS = {
+    "batch": BATCH_ON,
+    "readers": {"readerAccountIds": '["111122223333", "444455556666"]'},
+    "registry": {
+        "registryModelPackageGroupArn": "arn:aws:sagemaker:us-east-1:111122223333:"
+                                        f"model-package-group/{LONGEST_MODEL_NAME}",
+        "registryBucketName": "registry-bucket",
+        "registryKmsKeyArn": "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-"
+                             "56ef-1234567890ab"},
+}
 
 
-@pytest.fixture(scope="module", params=["dev", "prod", "dev+batch"])
+@pytest.fixture(scope="module", params=["dev", "staging", "prod", "dev+batch", "prod+readers",
+                                        "prod+registry"])
 def longest_plan(request) -> Plan:
-    stack, _, batch = request.param.partition("+")
+    stack, _, variant = request.param.partition("+")
     return plan_stack(REPO_ROOT, stack, overrides={"modelName": LONGEST_MODEL_NAME,
-                                                   **(BATCH_ON if batch else {})})
+                                                   **VARIANTS.get(variant, {})})
 
 
 def test_the_longest_model_name_is_the_configs_limit():

@@ -17,7 +17,7 @@ from tests.conftest import REPO_ROOT
 from tests.plan_snapshot import normalise, snapshot_path
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_plan_equals_its_snapshot(stack):
     plan = normalise(json.loads(json.dumps(plan_stack(REPO_ROOT, stack).to_json())))
     path = snapshot_path(stack)

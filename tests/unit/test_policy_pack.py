@@ -156,7 +156,7 @@ def test_the_analyzer_ties_a_bucket_to_its_separate_resources(analyzer):
     assert all(d.urn == bucket_urn for d in diagnostics if d.policyName.startswith("s3-"))
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_the_example_stacks_pass_every_rule(stack):
     project = load_project(REPO_ROOT)
     config = parse_config(project.stack_config(stack), project=project.name)

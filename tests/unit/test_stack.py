@@ -18,7 +18,7 @@ def plan_for(stack):
     return run_program(REPO_ROOT, project.name, stack, project.stack_config(stack))
 
 
-@pytest.fixture(scope="module", params=["dev", "prod"])
+@pytest.fixture(scope="module", params=["dev", "staging", "prod"])
 def example_plan(request):
     return plan_for(request.param)
 
@@ -338,5 +338,5 @@ def test_the_stacks_destroy_deletes_the_groups_packages_in_dev_and_refuses_in_pr
         example_plan):
     (function,) = [f for f in example_plan.of_type("aws:lambda/function:Function")
                    if f.name.endswith("-deployer")]
-    expected = {"dev": "delete", "prod": "refuse"}[example_plan.stack]
+    expected = {"dev": "delete", "staging": "refuse", "prod": "refuse"}[example_plan.stack]
     assert function.inputs["environment"]["variables"]["PACKAGES_ON_DESTROY"] == expected

@@ -28,10 +28,12 @@ def baseline_uris(package: Mapping[str, Any]) -> list[str]:
             if isinstance(quality.get(part), Mapping) and quality[part].get("S3Uri")]
 
 
-def copy_baseline(package: Mapping[str, Any], destination: str, s3: Any) -> list[str]:
+def copy_baseline(package: Mapping[str, Any], destination: str, s3: Any,
+                  also_from: tuple[str, ...] = ()) -> list[str]:
     """Copy the package's drift baseline files under ``destination`` (same file names).
 
-    Only copies within the destination's bucket (the deployer's role may read nothing
+    Only copies from the destination's bucket or the buckets ``also_from`` names (the
+    registry account's, for a deployment account: the deployer's role may read nothing
     else); a package without drift baselines copies nothing and says so in the log.
     """
     sources = baseline_uris(package)
@@ -43,11 +45,13 @@ def copy_baseline(package: Mapping[str, Any], destination: str, s3: Any) -> list
     copied = []
     for source in sources:
         source_bucket, key = split_s3_uri(source)
-        if source_bucket != bucket:
-            raise DeploymentError(f"{arn}: drift baseline {source} is outside bucket {bucket}; "
-                                  "the deployer copies baselines within its bucket only")
+        if source_bucket != bucket and source_bucket not in also_from:
+            readable = ", ".join((bucket, *also_from))
+            raise DeploymentError(f"{arn}: drift baseline {source} is outside bucket "
+                                  f"{readable}; the deployer copies baselines from there only")
         target = f"{prefix.rstrip('/')}/{key.rsplit('/', 1)[-1]}"
-        s3.copy_object(Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": key})
+        s3.copy_object(Bucket=bucket, Key=target,
+                       CopySource={"Bucket": source_bucket, "Key": key})
         copied.append(f"s3://{bucket}/{target}")
     logger.info("copied the drift baseline of %s to %s", arn, destination)
     return copied

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -109,6 +110,9 @@ class Config:
     """s3:// prefix the deployed package's drift baselines are copied to (the monitor's
     BaselineUri); empty: not copied."""
     kms_key_arn: str = ""
+    registry_bucket: str = ""
+    """A deployment account: the registry account's bucket, which packages' drift baselines
+    may also be copied from; empty: the baselines' bucket is the endpoint's own."""
     enable_network_isolation: bool = True
     deployment_strategy: str = "all_at_once"
     canary_percent: int = 10
@@ -179,6 +183,7 @@ class Config:
             capture_sampling_percent=integer("CAPTURE_SAMPLING_PERCENT", 100, 0, 100),
             baseline_s3_uri=env.get("BASELINE_S3_URI", ""),
             kms_key_arn=env.get("KMS_KEY_ARN", ""),
+            registry_bucket=env.get("REGISTRY_BUCKET", ""),
             enable_network_isolation=_flag(env.get("ENABLE_NETWORK_ISOLATION"), True),
             deployment_strategy=strategy,
             canary_percent=integer("CANARY_PERCENT", 10, *(
@@ -218,6 +223,10 @@ class Config:
         if config.autoscaling and kind == "serverless":
             problems.append("AUTOSCALING_TARGET_INVOCATIONS needs instance endpoints; "
                             "serverless endpoints scale themselves")
+        group = config.model_package_group
+        if group.startswith("arn:") and not _GROUP_ARN_RE.match(group):
+            problems.append(f"MODEL_PACKAGE_GROUP must be a group name or a model package "
+                            f"group ARN (got {group!r})")
         if bool(config.subnet_ids) != bool(config.security_group_ids):
             problems.append("SUBNET_IDS and SECURITY_GROUP_IDS must be given together")
         if problems:
@@ -240,6 +249,7 @@ class Config:
             "CAPTURE_SAMPLING_PERCENT": str(self.capture_sampling_percent),
             "BASELINE_S3_URI": self.baseline_s3_uri,
             "KMS_KEY_ARN": self.kms_key_arn,
+            "REGISTRY_BUCKET": self.registry_bucket,
             "ENABLE_NETWORK_ISOLATION": str(self.enable_network_isolation).lower(),
             "DEPLOYMENT_STRATEGY": self.deployment_strategy,
             "CANARY_PERCENT": str(self.canary_percent),
@@ -257,6 +267,19 @@ class Config:
         return {key: value for key, value in env.items() if value != ""}
 
     @property
+    def group_name(self) -> str:
+        """The group's name (``model_package_group`` is a name, or the ARN of another
+        account's group)."""
+        return self.model_package_group.rsplit("/", 1)[-1]
+
+    @property
+    def registry_account(self) -> str:
+        """The account whose approval events deploy: the group ARN's, or "" for this
+        account's own group (given by name)."""
+        match = _GROUP_ARN_RE.match(self.model_package_group)
+        return match.group(1) if match else ""
+
+    @property
     def serverless(self) -> bool:
         return self.endpoint_kind == "serverless"
 
@@ -269,6 +292,11 @@ class Config:
     @property
     def autoscaling(self) -> bool:
         return self.autoscaling_target_invocations > 0
+
+
+#: Another account's model package group (a deployment account deploys the registry's).
+_GROUP_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:(\d{12}):"
+                           r"model-package-group/[a-zA-Z0-9-]+$")
 
 
 def _names(raw: str) -> tuple[str, ...]:

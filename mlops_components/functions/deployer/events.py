@@ -155,9 +155,13 @@ def deploy(event: Mapping[str, Any], config: Config, sm: Any = None,
     if isinstance(approval, str):
         return Outcome("skipped", approval, config.endpoint_name)
     arn = approval.package_arn
-    if approval.group != config.model_package_group:
+    if config.registry_account and event.get("account") != config.registry_account:
+        return Outcome("skipped", f"event from account {event.get('account')!r}, not the "
+                       f"registry account {config.registry_account!r}", config.endpoint_name,
+                       "", arn)
+    if approval.group != config.group_name:
         return Outcome("skipped", f"package group {approval.group!r} is not "
-                       f"{config.model_package_group!r}", config.endpoint_name, "", arn)
+                       f"{config.group_name!r}", config.endpoint_name, "", arn)
     if approval.status != APPROVED:
         return Outcome("skipped", f"approval status is {approval.status!r}, not {APPROVED!r}: "
                        "nothing is deployed", config.endpoint_name, "", arn)

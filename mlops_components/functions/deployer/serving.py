@@ -89,7 +89,8 @@ def settle(sm: Any, endpoint: Mapping[str, Any], config: Config, s3: Any = None,
             TAG_PACKAGE_VERSION) != version:
         if config.baseline_s3_uri:  # first the baseline, then the tags that say it is done
             copy_baseline(sm.describe_model_package(ModelPackageName=arn),
-                          config.baseline_s3_uri, s3 or client("s3"))
+                          config.baseline_s3_uri, s3 or client("s3"),
+                          also_from=(config.registry_bucket,) if config.registry_bucket else ())
         sm.add_tags(ResourceArn=endpoint["EndpointArn"],
                     Tags=tag_list({TAG_PACKAGE_ARN: arn, TAG_PACKAGE_VERSION: version}))
         logger.info("endpoint %s serves package %s (%s)", config.endpoint_name, arn, live)
