@@ -35,9 +35,13 @@ from mlops_components.bucket_layout import PREFIXES
 from mlops_components.enums import ApprovalStatus, ProblemType
 from mlops_components.sagemaker import offline_sdk
 from mlops_components.sagemaker.spec import (
+    CODE_URI_METADATA,
     CONTENT_TYPES,
     DEFAULT_VOLUME_SIZE_GB,
+    EDA_REPORT_METADATA,
     EVALUATION_REPORT,
+    GATE_METRIC_METADATA,
+    PROBLEM_TYPE_METADATA,
     RESPONSE_TYPES,
     TARGET_COLUMN_METADATA,
     TRAINING_DATA_METADATA,
@@ -547,11 +551,11 @@ def _customer_metadata(ctx: BuildContext, profile: Any, evaluate: Any) -> dict[s
         TRAINING_DATA_METADATA: JsonGet(step_name=evaluate.name, property_file=report,
                                         json_path=contract.gate_json_path(
                                             contract.DATA_DIGEST)),
-        "mlops:eda-report-uri": ctx.output_uri(profile, REPORT_OUTPUT),
-        "mlops:code-uri": ctx.code_uri,
-        "mlops:problem-type": ctx.problem_type.value,
+        EDA_REPORT_METADATA: ctx.output_uri(profile, REPORT_OUTPUT),
+        CODE_URI_METADATA: ctx.code_uri,
+        PROBLEM_TYPE_METADATA: ctx.problem_type.value,
         TARGET_COLUMN_METADATA: ctx.spec.target_column,
-        "mlops:gate-metric": ctx.gate.name,
+        GATE_METRIC_METADATA: ctx.gate.name,
     }
 
 

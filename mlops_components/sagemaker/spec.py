@@ -60,6 +60,20 @@ TARGET_COLUMN_METADATA = "mlops:target-column"
 #: CustomerMetadataProperties key of a registered package's training data fingerprint
 #: (``training.lineage.recorded_digest``); the registry verbs show it.
 TRAINING_DATA_METADATA = "mlops:training-data"
+#: CustomerMetadataProperties keys of the other facts a package records at registration: the
+#: EDA report (output prefix), the content-addressed code location, the problem type and the
+#: gate metric (``mlops lineage`` and the model card read them).
+EDA_REPORT_METADATA = "mlops:eda-report-uri"
+CODE_URI_METADATA = "mlops:code-uri"
+PROBLEM_TYPE_METADATA = "mlops:problem-type"
+GATE_METRIC_METADATA = "mlops:gate-metric"
+#: CustomerMetadataProperties keys of a promoted package (written by `mlops promote`): the
+#: source package's ARN, who promoted it, when (ISO-8601 UTC) and why. ``mlops lineage``
+#: shows them when present.
+PROMOTED_FROM_METADATA = "mlops:promoted-from"
+PROMOTED_BY_METADATA = "mlops:promoted-by"
+PROMOTED_AT_METADATA = "mlops:promoted-at"
+PROMOTION_REASON_METADATA = "mlops:promotion-reason"
 
 #: Folder (under the pipeline's models/ prefix) holding the NO_CHAMPION marker the
 #: TrainingPipeline uploads: ChampionModelUri's default until a model is approved.
