@@ -90,15 +90,21 @@ def versions_at(versions: Iterable[Mapping[str, Any]], started: datetime,
     """The objects under a prefix as they were at ``started``, from ListObjectVersions'
     ``Versions`` and ``DeleteMarkers`` (each with ``Key``, ``VersionId``, ``LastModified``;
     delete markers carry ``IsDeleteMarker``): per key, the newest entry not after
-    ``started``, unless that is a delete marker. ``[{"uri", "version_id", "bytes",
-    "last_modified"}]`` sorted by key."""
+    ``started``, unless that is a delete marker. S3 times have one-second resolution: of
+    entries in the same second, the one S3 marks ``IsLatest``, else a delete marker (a delete
+    in the same second as a put most often follows it), else the first listed (S3 lists each
+    key's versions newest first).
+    ``[{"uri", "version_id", "bytes", "last_modified"}]`` sorted by key."""
     bucket = prefix_uri.removeprefix("s3://").split("/", 1)[0]
+    def rank(entry: Mapping[str, Any]) -> tuple[Any, bool, bool]:
+        return (entry["LastModified"], bool(entry.get("IsLatest")),
+                bool(entry.get("IsDeleteMarker")))
+
     newest: dict[str, Mapping[str, Any]] = {}
     for entry in versions:
-        modified = entry["LastModified"]
-        if modified > started or entry["Key"].endswith("/"):
+        if entry["LastModified"] > started or entry["Key"].endswith("/"):
             continue
-        if entry["Key"] not in newest or modified >= newest[entry["Key"]]["LastModified"]:
+        if entry["Key"] not in newest or rank(entry) > rank(newest[entry["Key"]]):
             newest[entry["Key"]] = entry
     return [{"uri": f"s3://{bucket}/{key}", "version_id": entry.get("VersionId", "null"),
              "bytes": entry.get("Size"), "last_modified": str(entry["LastModified"])}
