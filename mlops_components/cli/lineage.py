@@ -6,11 +6,13 @@ baselines; approval: by whom, why, when; promotion from another stage when recor
 the endpoint serving it now, or none.
 
 With ``--local`` the facts come from the local registry and the execution's record
-(``jobs/<execution>/lineage.json``); otherwise from SageMaker and S3 (or an emulator with
+(``jobs/<execution>/lineage-record.json``); otherwise from SageMaker and S3 (or an emulator with
 ``--endpoint-url``): DescribeModelPackage, DescribePipelineExecution,
-ListPipelineExecutionSteps, ListPipelineParametersForExecution, the input prefix's object
-versions (ListObjectVersions: the version of each object current at the execution's start)
-and the endpoint's tags (the deployer names the package it deployed). ``--json`` prints the
+ListPipelineExecutionSteps, ListPipelineParametersForExecution, the lineage manifest the
+RecordLineage step wrote (``mlops:lineage-uri``: the input's objects and version IDs at the
+execution's start) or, for a package without one, the input prefix's object versions
+(ListObjectVersions: the version of each object current at the execution's start), and the
+endpoint's tags (the deployer names the package it deployed). ``--json`` prints the
 record instead.
 """
 
@@ -118,13 +120,14 @@ def sagemaker_lineage(sagemaker: Any, s3: Any, group: str, version: int | None,
     """The record of a package from a SageMaker and an S3 client (boto3's, or an emulator's)."""
     from mlops_components.functions.deployer.config import TAG_PACKAGE_ARN
     from mlops_components.sagemaker.lineage import (
+        RECORDED,
         RESOLVED,
         build_record,
         execution_reference,
         versions_at,
     )
     from mlops_components.sagemaker.packages import SageMakerRegistry, package_metrics
-    from mlops_components.sagemaker.spec import PipelineParameter
+    from mlops_components.sagemaker.spec import LINEAGE_METADATA, PipelineParameter
 
     registry = SageMakerRegistry(sagemaker, s3)
     if not registry.has_group(group):
@@ -157,6 +160,13 @@ def sagemaker_lineage(sagemaker: Any, s3: Any, group: str, version: int | None,
             if input_uri.startswith("s3://") and described.get("CreationTime"):
                 data["objects"] = versions_at(_object_versions(s3, input_uri),
                                               described["CreationTime"], input_uri)
+    manifest_uri = package.get("CustomerMetadataProperties", {}).get(LINEAGE_METADATA, "")
+    text = registry.read_text(manifest_uri) if manifest_uri else None
+    if text:  # what RecordLineage wrote at the execution's start wins over the history
+        manifest = json.loads(text)
+        data.update(input_uri=manifest.get("input_uri", data["input_uri"]),
+                    objects=manifest.get("objects", []), version_ids=RECORDED, recorded=True,
+                    manifest_uri=manifest_uri)
     endpoint: dict[str, Any] = {"name": endpoint_name, "serving": False}
     described_endpoint = _found(lambda: sagemaker.describe_endpoint(EndpointName=endpoint_name))
     if described_endpoint is None:
@@ -216,6 +226,8 @@ def chain_lines(record: dict[str, Any]) -> list[str]:
         lines.append("            no data objects found (none recorded, or no longer listed)")
     elif data.get("version_ids"):
         lines.append(f"            version IDs: {data['version_ids']}")
+    if data.get("manifest_uri"):
+        lines.append(f"            lineage manifest {data['manifest_uri']}")
     if data.get("fingerprint"):
         lines.append(f"            training data fingerprint {data['fingerprint']}")
     execution = record["execution"]

@@ -1,6 +1,6 @@
 """The local runtime's lineage record: what an execution read and what its steps did.
 
-``jobs/<execution>/lineage.json`` (next to ``execution.json``) is written twice by
+``jobs/<execution>/lineage-record.json`` (next to ``execution.json``) is written twice by
 `mlops up --local`: at the execution's start with the data objects under its InputDataUri,
 and at its end with its steps in the shape of ListPipelineExecutionSteps (job ARNs,
 condition outcomes, the registered package), so ``mlops lineage --local`` reads the same
@@ -16,24 +16,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mlops_components.enums import ApprovalStatus
+from mlops_components.functions import lineage_record
 from mlops_components.local.atomic import write_atomic
 from mlops_components.local.executions import EXECUTION_RECORD
 from mlops_components.local.executor import ExecutionResult, StepResult
 from mlops_components.local.registry import LOCAL_ACCOUNT
 from mlops_components.local.workdir import LocalS3, LocalWorkdir
+from mlops_components.sagemaker.definition import iter_steps
 from mlops_components.sagemaker.lineage import (
     CONTENT_VERSION,
     build_record,
     execution_reference,
 )
 from mlops_components.sagemaker.packages import package_metrics
+from mlops_components.sagemaker.spec import LINEAGE_METADATA, StepName
 from training.lineage import DIGEST_ALGORITHM, file_digest
 
-LINEAGE_RECORD = "lineage.json"
+LINEAGE_RECORD = "lineage-record.json"
 """The execution's lineage record, in its folder under ``jobs/``."""
 _ARN = f"arn:aws:sagemaker:local:{LOCAL_ACCOUNT}"
 
@@ -87,6 +91,13 @@ def local_lineage(workdir: LocalWorkdir, package: Mapping[str, Any],
                      "log_folder": str(workdir.jobs / execution_id)}
     data = {"input_uri": record.get("input_uri", ""), "objects": record.get("objects", []),
             "version_ids": record.get("version_ids", ""), "recorded": bool(record)}
+    manifest = _manifest(workdir.s3, package)
+    if manifest is not None:  # what RecordLineage wrote; the files they came from added
+        sources = {item["uri"]: item.get("source", "") for item in data["objects"]}
+        data.update(input_uri=manifest.get("input_uri", data["input_uri"]), recorded=True,
+                    manifest_uri=package["CustomerMetadataProperties"][LINEAGE_METADATA],
+                    objects=[{**item, "source": sources.get(item["uri"], "")}
+                             for item in manifest.get("objects", [])])
     group = package["ModelPackageGroupName"]
     latest = workdir.registry.latest_approved(group)
     serving = bool(latest) and latest["ModelPackageVersion"] == package["ModelPackageVersion"]
@@ -100,6 +111,42 @@ def local_lineage(workdir: LocalWorkdir, package: Mapping[str, Any],
                         execution=execution, steps=record.get("steps", []), data=data,
                         metrics=package_metrics(dict(package), workdir.s3.read_text),
                         endpoint=endpoint)
+
+
+class VersionedLocalS3:
+    """ListObjectVersions and PutObject over the local S3 folder, as ``lineage_record`` calls
+    them: every object is its only, latest version, its ID content-derived."""
+
+    def __init__(self, s3: LocalS3):
+        self.s3 = s3
+
+    def get_paginator(self, operation: str) -> Any:
+        if operation != "list_object_versions":
+            raise ValueError(f"the local S3 has no paginator for {operation}")
+        return self
+
+    def paginate(self, *, Bucket: str, Prefix: str = "", **_: Any  # noqa: N803
+                 ) -> list[dict[str, Any]]:
+        versions = [{"Key": f"{Prefix}{relative}",
+                     "VersionId": f"{DIGEST_ALGORITHM}:{file_digest(path)}",
+                     "IsLatest": True, "Size": path.stat().st_size,
+                     "LastModified": datetime.fromtimestamp(path.stat().st_mtime, UTC)}
+                    for relative, path in self.s3.objects(f"s3://{Bucket}/{Prefix}")]
+        return [{"Versions": versions}]
+
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: Any  # noqa: N803
+                   ) -> dict[str, Any]:
+        write_atomic(self.s3.path(f"s3://{Bucket}/{Key}"), Body.decode())
+        return {}
+
+
+def local_functions(definition: Mapping[str, Any], s3: LocalS3) -> dict[str, Any]:
+    """The training definition's RecordLineage step, run as its Lambda's own code over the
+    local S3 (``{FunctionArn: stand-in}`` for the executor)."""
+    clients = lineage_record.Clients(s3=VersionedLocalS3(s3))
+    return {step["FunctionArn"]: lambda inputs: lineage_record.record(inputs, clients)
+            for step in iter_steps(definition)
+            if step["Type"] == "Lambda" and step["Name"] == StepName.RECORD_LINEAGE.value}
 
 
 def _step(execution_id: str, step: StepResult) -> dict[str, Any]:
@@ -121,6 +168,17 @@ def _step(execution_id: str, step: StepResult) -> dict[str, Any]:
         metadata["RegisterModel"] = {"Arn": properties["ModelPackageArn"]}
     return {"StepName": step.name, "StepType": step.type, "StepStatus": step.status,
             "Detail": step.detail, "Metadata": metadata}
+
+
+def _manifest(s3: LocalS3, package: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The lineage manifest the package names (``mlops:lineage-uri``), if it can be read."""
+    uri = package.get("CustomerMetadataProperties", {}).get(LINEAGE_METADATA, "")
+    try:
+        text = s3.read_text(uri) if uri.startswith("s3://") else None
+        manifest = json.loads(text) if text else None
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
 
 
 def _write(jobs: Path, execution_id: str, record: dict[str, Any]) -> None:

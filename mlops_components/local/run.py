@@ -29,7 +29,7 @@ from mlops_components.local.executor import (
 )
 from mlops_components.local.job_env import JobEnvironment, ensure_job_environment
 from mlops_components.local.jobs import JOB_LOG
-from mlops_components.local.lineage import record_inputs, record_steps
+from mlops_components.local.lineage import local_functions, record_inputs, record_steps
 from mlops_components.local.registry import LocalRegistry
 from mlops_components.local.workdir import (
     LocalS3,
@@ -194,7 +194,8 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
             progress=lambda message: (on_step or (lambda *_: None))("job environment", "", message))
     executor = LocalPipelineExecutor(definition, workdir, on_step=on_step,
                                      python=str(job_environment.python),
-                                     job_variables=job_variables(job_environment))
+                                     job_variables=job_variables(job_environment),
+                                     functions=local_functions(definition, s3))
     defaults = executor.parameter_defaults()
     execution_id = allocate_execution(layout.jobs)
     try:

@@ -41,6 +41,7 @@ class PipelineParameter(StrEnum):
 class StepName(StrEnum):
     """Step names of the pipeline (``Train`` or ``Tune``, never both)."""
 
+    RECORD_LINEAGE = "RecordLineage"
     PROFILE = "Profile"
     PREPROCESS = "Preprocess"
     TRAIN = "Train"
@@ -74,6 +75,12 @@ PROMOTED_FROM_METADATA = "mlops:promoted-from"
 PROMOTED_BY_METADATA = "mlops:promoted-by"
 PROMOTED_AT_METADATA = "mlops:promoted-at"
 PROMOTION_REASON_METADATA = "mlops:promotion-reason"
+#: CustomerMetadataProperties key of the lineage manifest the RecordLineage step wrote (the
+#: execution's data objects with their S3 version IDs), and the manifest's file name under the
+#: execution's models prefix (``models/<pipeline>/<execution id>/lineage/lineage.json``).
+LINEAGE_METADATA = "mlops:lineage-uri"
+LINEAGE_FOLDER = "lineage"
+LINEAGE_MANIFEST = "lineage.json"
 
 #: Folder (under the pipeline's models/ prefix) holding the NO_CHAMPION marker the
 #: TrainingPipeline uploads: ChampionModelUri's default until a model is approved.
@@ -254,5 +261,9 @@ class PipelineSpec:
     register_unchanged_data: bool = DEFAULT_REGISTER_UNCHANGED_DATA
     """Default of ``RegisterUnchangedData``: register a model trained on exactly the champion's
     training data. Default: False."""
+    lineage_function_arn: str | None = None
+    """The Lambda (``functions/lineage_record.py``) of the ``RecordLineage`` step, which writes
+    the execution's data objects with their S3 version IDs at its start. Default: none (no
+    step; the lineage then resolves versions from the bucket's history when it is read)."""
 
 

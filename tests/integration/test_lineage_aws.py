@@ -160,3 +160,30 @@ def test_a_missing_group_or_version_in_sagemaker_is_one_line(moto_endpoint, aws_
     assert len(lines) == 2, lines
     assert f"group '{trained['group']}' has no version 7 (versions: 1)" in lines[0]
     assert "no model package group 'no-such-group'" in lines[1]
+
+
+def test_a_recorded_manifest_wins_over_the_bucket_history(aws_client, trained):
+    """A package the RecordLineage step ran for names its manifest: the versions read at the
+    execution's start, even after the history changed (here: every old version deleted)."""
+    from mlops_components.sagemaker.spec import LINEAGE_METADATA
+
+    sagemaker, s3 = aws_client("sagemaker"), aws_client("s3")
+    bucket = trained["bucket"]
+    manifest_uri = f"s3://{bucket}/models/x/{trained['arn'].rsplit('/', 1)[-1]}/lineage/" \
+                   "lineage.json"
+    s3.put_object(Bucket=bucket, Key=manifest_uri.split("/", 3)[3], Body=json.dumps({
+        "input_uri": f"s3://{bucket}/raw/", "objects": [
+            {"uri": f"s3://{bucket}/raw/data.csv", "version_id": "v-recorded", "bytes": 12}]}))
+    described = sagemaker.describe_model_package(ModelPackageName=trained["package_arn"])
+    sagemaker.update_model_package(
+        ModelPackageArn=trained["package_arn"], ModelApprovalStatus="Approved",
+        CustomerMetadataProperties={**described["CustomerMetadataProperties"],
+                                    LINEAGE_METADATA: manifest_uri})
+    client = StepsFromStubber(sagemaker, trained["steps"])
+    client.expect_steps(trained["arn"])
+
+    record = sagemaker_lineage(client, s3, trained["group"], 1, "churn-endpoint", "moto")
+
+    assert record["data"]["objects"][0]["version_id"] == "v-recorded"
+    assert record["data"]["manifest_uri"] == manifest_uri
+    assert "recorded" in record["data"]["version_ids"]

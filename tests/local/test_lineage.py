@@ -13,6 +13,7 @@ import shutil
 import pytest
 
 from mlops_components.local.lineage import LINEAGE_RECORD
+from mlops_components.sagemaker.spec import LINEAGE_METADATA
 from tests.local.conftest import run_cli
 from training.lineage import file_digest
 
@@ -50,6 +51,7 @@ def test_lineage_chains_the_real_data_file_execution_jobs_metrics_and_approval(
     assert str(diabetes_csv.resolve()) in text
     assert f"diabetes.csv version sha256:{file_digest(diabetes_csv)}" in text
     assert "content-derived" in text
+    assert "lineage manifest s3://" in text
     # execution and its jobs
     assert "pipeline/" in text and f"/execution/{execution_id}" in text
     for step, kind in (("Profile", "ProcessingJob"), ("Preprocess", "ProcessingJob"),
@@ -89,6 +91,11 @@ def test_lineage_json_is_the_record(approved_copy, project_dir, diabetes_csv):
     assert record["package"]["code_hash"] in record["package"]["code_uri"]
     assert record["promotion"] is None
     assert record["endpoint"]["serving"] is True
+    # the RecordLineage step's manifest, named by the package, is where the objects came from
+    manifest_uri = package["CustomerMetadataProperties"][LINEAGE_METADATA]
+    assert record["data"]["manifest_uri"] == manifest_uri
+    manifest = json.loads((workdir / "s3" / manifest_uri.removeprefix("s3://")).read_text())
+    assert [item["version_id"] for item in manifest["objects"]] == [data_object["version_id"]]
 
 
 def test_the_execution_record_holds_its_steps(regression_run, diabetes_csv):
@@ -99,8 +106,8 @@ def test_the_execution_record_holds_its_steps(regression_run, diabetes_csv):
     record = json.loads((regression_run.workdir / "jobs" / execution_id /
                          LINEAGE_RECORD).read_text())
 
-    assert [step["StepName"] for step in record["steps"]][:4] == [
-        "Profile", "Preprocess", "Train", "Evaluate"]
+    assert [step["StepName"] for step in record["steps"]][:5] == [
+        "RecordLineage", "Profile", "Preprocess", "Train", "Evaluate"]
     register = [step for step in record["steps"] if step["StepType"] == "RegisterModel"]
     assert register[0]["Metadata"]["RegisterModel"]["Arn"] == package["ModelPackageArn"]
     assert record["parameters"]["InputDataUri"] == record["input_uri"]
