@@ -7,8 +7,10 @@ and the champion at ``ChampionModelUri``, on the test split) -> ``QualityGate`` 
 ``BaselineMargin`` and the champion, if any, by ``ChampionMargin``, on a test split large
 enough to decide) -> ``NewDataCheck`` (the training data differs from the champion's, or
 ``RegisterUnchangedData`` is true) -> ``Register`` (model package with metrics, drift
-baselines, the EDA report and the training data's fingerprint); a failed gate ends in
-``QualityGateFailed``, unchanged data in nothing (the execution succeeds, unregistered).
+baselines, the EDA report, the training data's fingerprint and lineage manifest); a failed
+gate ends in ``QualityGateFailed``, unchanged data in nothing (the execution succeeds,
+unregistered). ``RecordLineage`` (a Lambda, when the spec names one) runs at the start beside
+``Profile``: the input's S3 object versions, which the network-isolated jobs cannot see.
 
 Every job runs the scikit-learn container on the ``training/`` package uploaded under
 ``spec.code_uri``: processing jobs get that prefix as an input and run
