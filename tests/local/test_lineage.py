@@ -17,6 +17,8 @@ from mlops_components.sagemaker.spec import LINEAGE_METADATA
 from tests.local.conftest import run_cli
 from training.lineage import file_digest
 
+pytestmark = pytest.mark.slow  # reads the session's regression run (a whole local run)
+
 
 @pytest.fixture
 def approved_copy(regression_run, project_dir, tmp_path):
