@@ -15,8 +15,11 @@ class ApprovalStatus(StrEnum):
     """A model package's approval state (SageMaker's ModelApprovalStatus)."""
 
     PENDING_MANUAL_APPROVAL = "PendingManualApproval"
+    """Waiting for a human (or a policy) to approve or reject it."""
     APPROVED = "Approved"
+    """Approved: the endpoint deploys it."""
     REJECTED = "Rejected"
+    """Rejected: never deployed."""
 
 
 #: What a newly registered package may start as: a human approves, or it is auto-approved.
@@ -28,12 +31,17 @@ class MonitorEngine(StrEnum):
     """How drift is computed: our processing job, or SageMaker Model Monitor."""
 
     PROCESSING = "processing"
+    """A scheduled SageMaker processing job runs the drift code of training/ (any account)."""
     MODEL_MONITOR = "model-monitor"
+    """SageMaker Model Monitor (closed to new customers since 2026-07-30)."""
 
 
 class RetrainSource(StrEnum):
     """What may start a retraining."""
 
     SCHEDULE = "schedule"
+    """A schedule expression fires."""
     NEW_DATA = "new-data"
+    """Objects are created under the bucket's raw/ prefix."""
     DRIFT = "drift"
+    """A drift alarm enters ALARM."""

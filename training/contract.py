@@ -22,7 +22,9 @@ class ProblemType(str, Enum):  # noqa: UP042 - the image's code style; StrEnum i
     """The kind of supervised problem a pipeline solves."""
 
     CLASSIFICATION = "classification"
+    """Predict a class (binary or multiclass)."""
     REGRESSION = "regression"
+    """Predict a number."""
 
     def __str__(self) -> str:
         return self.value

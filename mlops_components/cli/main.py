@@ -33,6 +33,7 @@ from mlops_components.cli.errors import (
 from mlops_components.cli.lineage import add_lineage_parser
 from mlops_components.cli.registry import registry_list, set_status
 from mlops_components.cli.render import render_automation, render_outputs, render_tree
+from mlops_components.cli.schema import add_schema_parser
 from mlops_components.cli.sections import preview_sections
 from mlops_components.cli.serve import add_serve_parser
 from mlops_components.cli.status import add_status_parser
@@ -230,6 +231,7 @@ def _parser() -> argparse.ArgumentParser:
     add_cost_parser(commands)
     add_diagram_parser(commands)
     add_batch_parser(commands)
+    add_schema_parser(commands)
     return parser
 
 

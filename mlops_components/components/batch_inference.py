@@ -41,12 +41,18 @@ import pulumi_aws as aws
 
 from mlops_components import functions
 from mlops_components.bucket_layout import PREFIXES
+from mlops_components.components.event_delivery import (
+    DEFAULT_RETRY_ATTEMPTS,
+    allow_dead_letters,
+    dead_letter_queue,
+    delivery,
+)
 from mlops_components.components.iam import (
     assume_role_policy,
     document,
-    policy_document,
     statement,
 )
+from mlops_components.components.inputs import cross_language
 from mlops_components.components.model_monitor import (
     _common_statements,
     _pull,
@@ -98,7 +104,6 @@ RUNS_FAILED_METRIC = "RunsFailed"
 ALARM_PERIOD_SECONDS = 3600
 DEFAULT_BATCH_COOLDOWN_SECONDS = 900
 """New-data runs start at most this often: a storm of uploads is one run."""
-DEFAULT_RETRY_ATTEMPTS = 3
 
 
 def batch_alarm_name(model: str, what: str) -> str:
@@ -179,6 +184,7 @@ class BatchInferenceArgs:
     """Extra tags for every resource. Default: none."""
 
 
+@cross_language(BatchInferenceArgs)
 class BatchInference(pulumi.ComponentResource):
     """A batch scoring pipeline on the latest approved model, its triggers and alarms."""
 
@@ -216,8 +222,7 @@ class BatchInference(pulumi.ComponentResource):
 
         # Failed async invocations of the function (failed-run events) and failed deliveries
         # of the failure rule both end here.
-        dlq = aws.sqs.Queue(f"{name}-failures-dlq", message_retention_seconds=14 * 86400,
-                            sqs_managed_sse_enabled=True, tags=tags, opts=child_opts(self))
+        dlq = dead_letter_queue(f"{name}-failures-dlq", self, tags)
         function = self._function(name, model, bucket, group, partition, region, identity,
                                   args.kms_key_arn, dlq, tags)
         role = aws.iam.Role(
@@ -341,22 +346,15 @@ class BatchInference(pulumi.ComponentResource):
         permission = aws.lambda_.Permission(
             f"{name}-failures-invoke", action="lambda:InvokeFunction", function=function.name,
             principal="events.amazonaws.com", source_arn=rule.arn, opts=child_opts(self))
-        aws.sqs.QueuePolicy(
-            f"{name}-failures-dlq-policy", queue_url=dlq.url,
-            policy=policy_document([statement(
-                "Allow", ["sqs:SendMessage"], [dlq.arn], sid="EventBridgeDeadLetters",
-                principal={"Service": "events.amazonaws.com"},
-                condition={"ArnEquals": {"aws:SourceArn": rule.arn}})]),
-            opts=child_opts(self))
+        allow_dead_letters(f"{name}-failures-dlq-policy", self, dlq, [rule])
         aws.cloudwatch.EventTarget(
             f"{name}-failures-target", rule=rule.name, arn=function.arn,
-            retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
-                maximum_retry_attempts=args.retry_attempts, maximum_event_age_in_seconds=3600),
-            dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=dlq.arn),
+            **delivery(dlq, args.retry_attempts),
             opts=child_opts(self, depends_on=[permission]))
         for index, action in enumerate(args.alarm_actions):
             aws.cloudwatch.EventTarget(f"{name}-failures-notify-{index}", rule=rule.name,
-                                       arn=action, opts=child_opts(self))
+                                       arn=action, **delivery(dlq, args.retry_attempts),
+                                       opts=child_opts(self))
 
     def _alarms(self, name: str, model: str, args: BatchInferenceArgs,
                 tags: dict[str, str]) -> tuple[pulumi.Output, pulumi.Output]:

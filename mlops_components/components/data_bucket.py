@@ -19,6 +19,7 @@ from mlops_components.bucket_layout import (
     PREFIXES,
 )
 from mlops_components.components.iam import policy_document, statement
+from mlops_components.components.inputs import cross_language
 from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.validation import KMS_KEY_ARN_RE, Problems
 
@@ -57,6 +58,7 @@ class DataBucketArgs:
     """Extra tags for every resource. Default: none."""
 
 
+@cross_language(DataBucketArgs)
 class DataBucket(pulumi.ComponentResource):
     """A private, encrypted, versioned bucket with TLS-only access and EventBridge events on."""
 

@@ -67,7 +67,13 @@ import pulumi
 import pulumi_aws as aws
 
 from mlops_components.bucket_layout import PREFIXES, deployed_baseline_uri
+from mlops_components.components.event_delivery import (
+    allow_dead_letters,
+    dead_letter_queue,
+    delivery,
+)
 from mlops_components.components.iam import assume_role_policy, document, statement
+from mlops_components.components.inputs import cross_language
 from mlops_components.components.model_registry import approval_event_pattern
 from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.functions import deployer
@@ -126,7 +132,6 @@ ASYNC_MAX_EVENT_AGE_SECONDS = 6 * 3600
 #: EventBridge's retries of an event it cannot deliver to the function.
 TARGET_RETRY_ATTEMPTS = 24
 TARGET_MAX_EVENT_AGE_SECONDS = 24 * 3600
-DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 ALARM_PERIOD_SECONDS = 60
 ALARM_EVALUATION_PERIODS = 3
 SAGEMAKER_METRICS = "AWS/SageMaker"
@@ -278,6 +283,7 @@ def endpoint_in_service_pattern(endpoint_name: str) -> dict:
     }
 
 
+@cross_language(ModelEndpointArgs)
 class ModelEndpoint(pulumi.ComponentResource):
     """Deploys approved packages of one group to one endpoint; removes it on destroy."""
 
@@ -321,9 +327,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             opts=child_opts(self))
 
         # -- dead letters, logs, the function -------------------------------------------------
-        dlq = aws.sqs.Queue(
-            f"{name}-dlq", message_retention_seconds=DLQ_RETENTION_SECONDS,
-            sqs_managed_sse_enabled=True, tags=tags, opts=child_opts(self))
+        dlq = dead_letter_queue(f"{name}-dlq", self, tags)
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-deployer-logs", name=f"/aws/lambda/{function_name}",
             retention_in_days=LOG_RETENTION_DAYS, tags=tags,
@@ -393,22 +397,11 @@ class ModelEndpoint(pulumi.ComponentResource):
                 source_arn=rule.arn, opts=child_opts(self))
             aws.cloudwatch.EventTarget(
                 f"{name}-{role_name}-target", rule=rule.name, arn=function.arn,
-                retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
-                    maximum_event_age_in_seconds=TARGET_MAX_EVENT_AGE_SECONDS,
-                    maximum_retry_attempts=TARGET_RETRY_ATTEMPTS),
-                dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=dlq.arn),
+                **delivery(dlq, TARGET_RETRY_ATTEMPTS, TARGET_MAX_EVENT_AGE_SECONDS),
                 # destroy removes the targets first: no deployment can start after the cleanup
                 opts=child_opts(self, depends_on=[permission, cleanup]))
             created_rules.append(rule)
-        aws.sqs.QueuePolicy(
-            f"{name}-dlq-policy", queue_url=dlq.url,
-            policy=pulumi.Output.all(dlq.arn, *[rule.arn for rule in created_rules]).apply(
-                lambda v: json.dumps(document([statement(
-                    "Allow", ["sqs:SendMessage"], [v[0]], sid="DeadLettersFromTheRules",
-                    principal={"Service": "events.amazonaws.com"},
-                    condition={"ArnEquals": {"aws:SourceArn": sorted(v[1:])}})]),
-                    sort_keys=True)),
-            opts=child_opts(self))
+        allow_dead_letters(f"{name}-dlq-policy", self, dlq, created_rules)
 
         # -- alarms ---------------------------------------------------------------------------
         variant = {"EndpointName": endpoint, "VariantName": deployer.VARIANT_NAME}

@@ -46,12 +46,19 @@ import pulumi
 import pulumi_aws as aws
 
 from mlops_components.bucket_layout import PREFIXES, deployed_baseline_uri
+from mlops_components.components.event_delivery import (
+    DEFAULT_RETRY_ATTEMPTS,
+    allow_dead_letters,
+    dead_letter_queue,
+    delivery,
+)
 from mlops_components.components.iam import (
     assume_role_policy,
     document,
     job_key_and_network_statements,
     statement,
 )
+from mlops_components.components.inputs import cross_language
 from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.components.training_pipeline import image_repositories
 from mlops_components.enums import MonitorEngine
@@ -87,9 +94,6 @@ from training.contract import (
     SCHEMA_VIOLATIONS_METRIC,
 )
 
-DEFAULT_RETRY_ATTEMPTS = 3
-DEFAULT_MAX_EVENT_AGE_SECONDS = 3600
-DLQ_RETENTION_SECONDS = 14 * 86400
 ALARM_PERIOD_SECONDS = 3600
 """Drift alarms look at hourly periods; between runs no data arrives and the state is kept."""
 HEALTH_ALARM_PERIODS = 2
@@ -230,6 +234,7 @@ class ModelMonitorArgs:
     """Extra tags for every resource. Default: none."""
 
 
+@cross_language(ModelMonitorArgs)
 class ModelMonitor(pulumi.ComponentResource):
     """Scheduled drift checks of one endpoint's traffic against its model's baseline."""
 
@@ -342,24 +347,14 @@ class ModelMonitor(pulumi.ComponentResource):
                 "Allow", ["sagemaker:StartPipelineExecution"], [pipeline.arn],
                 sid="StartThisPipelineOnly")])),
             opts=child_opts(self))
-        dlq = aws.sqs.Queue(f"{name}-dlq", message_retention_seconds=DLQ_RETENTION_SECONDS,
-                            sqs_managed_sse_enabled=True, tags=self._tags, opts=child_opts(self))
-        aws.sqs.QueuePolicy(
-            f"{name}-dlq-policy", queue_url=dlq.url,
-            policy=pulumi.Output.json_dumps(document([statement(
-                "Allow", ["sqs:SendMessage"], [dlq.arn], sid="EventBridgeDeadLetters",
-                principal={"Service": "events.amazonaws.com"},
-                condition={"ArnEquals": {"aws:SourceArn": rule.arn}})])),
-            opts=child_opts(self))
+        dlq = dead_letter_queue(f"{name}-dlq", self, self._tags)
+        allow_dead_letters(f"{name}-dlq-policy", self, dlq, [rule])
         aws.cloudwatch.EventTarget(
             f"{name}-schedule-target", rule=rule.name, arn=pipeline.arn,
             role_arn=start_role.arn,
             sagemaker_pipeline_target=aws.cloudwatch.EventTargetSagemakerPipelineTargetArgs(
                 pipeline_parameter_lists=[]),
-            retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
-                maximum_retry_attempts=args.retry_attempts,
-                maximum_event_age_in_seconds=DEFAULT_MAX_EVENT_AGE_SECONDS),
-            dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=dlq.arn),
+            **delivery(dlq, args.retry_attempts),
             opts=child_opts(self, depends_on=[start_policy]))
         return pipeline.pipeline_name, rule.name, pipeline.arn
 
@@ -376,9 +371,13 @@ class ModelMonitor(pulumi.ComponentResource):
             event_pattern=pulumi.Output.all(*pipeline_arns).apply(
                 lambda arns: json.dumps(pipeline_failed_pattern(arns), sort_keys=True)),
             tags=self._tags, opts=child_opts(self))
-        for index, action in enumerate(args.alarm_actions):
-            aws.cloudwatch.EventTarget(f"{name}-failures-target-{index}", rule=rule.name,
-                                       arn=action, opts=child_opts(self))
+        if args.alarm_actions:
+            dlq = dead_letter_queue(f"{name}-failures-dlq", self, self._tags)
+            allow_dead_letters(f"{name}-failures-dlq-policy", self, dlq, [rule])
+            for index, action in enumerate(args.alarm_actions):
+                aws.cloudwatch.EventTarget(f"{name}-failures-target-{index}", rule=rule.name,
+                                           arn=action, **delivery(dlq, args.retry_attempts),
+                                           opts=child_opts(self))
         return rule.name
 
     # ---- model-monitor engine ---------------------------------------------------------

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from mlops_components.components.iam import policy_document, statement
+from mlops_components.components.inputs import cross_language
 from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.validation import SAGEMAKER_NAME_RE, Problems
 
@@ -56,6 +57,7 @@ class ModelRegistryArgs:
     """Extra tags for every resource. Default: none."""
 
 
+@cross_language(ModelRegistryArgs)
 class ModelRegistry(pulumi.ComponentResource):
     """A SageMaker model package group and the event that says a package was approved."""
 

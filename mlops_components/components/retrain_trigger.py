@@ -34,7 +34,15 @@ import pulumi_aws as aws
 
 from mlops_components import functions
 from mlops_components.bucket_layout import PREFIXES
+from mlops_components.components.event_delivery import (
+    DEFAULT_MAX_EVENT_AGE_SECONDS,
+    DEFAULT_RETRY_ATTEMPTS,
+    allow_dead_letters,
+    dead_letter_queue,
+    delivery,
+)
 from mlops_components.components.iam import assume_role_policy, policy_document, statement
+from mlops_components.components.inputs import cross_language
 from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.enums import RetrainSource
 from mlops_components.sagemaker.spec import PipelineParameter
@@ -48,10 +56,6 @@ from mlops_components.validation import (
 
 GATE_SOURCE = Path(functions.__file__).parent / "retrain_gate.py"
 GATE_RUNTIME = "python3.12"
-DEFAULT_RETRY_ATTEMPTS = 3
-DEFAULT_MAX_EVENT_AGE_SECONDS = 3600
-DLQ_RETENTION_SECONDS = 14 * 86400
-"""SQS's longest retention: a failed start waits two weeks for someone to look."""
 GATE_LOG_RETENTION_DAYS = 30
 DEFAULT_SETTLE_SECONDS = 300
 """New data waits this long before training: a multi-file upload is one execution."""
@@ -105,8 +109,9 @@ class RetrainTriggerArgs:
     """Minimum time between executions started by gated sources; 0 sends them straight to
     the pipeline. Default: 3600."""
 
-    cooldown_sources: Sequence[RetrainSource] = (RetrainSource.NEW_DATA, RetrainSource.DRIFT)
-    """Sources that go through the cooldown gate. Default: new-data and drift."""
+    cooldown_sources: Sequence[str] = (RetrainSource.NEW_DATA, RetrainSource.DRIFT)
+    """Sources that go through the cooldown gate: "schedule", "new-data" or "drift" (the
+    RetrainSource values). Default: new-data and drift."""
 
     settle_seconds: int = DEFAULT_SETTLE_SECONDS
     """How long new data settles before the gate trains on its prefix (0-3600), so the first
@@ -136,6 +141,7 @@ class RetrainTriggerArgs:
     """Extra tags for every resource. Default: none."""
 
 
+@cross_language(RetrainTriggerArgs)
 class RetrainTrigger(pulumi.ComponentResource):
     """EventBridge rules from schedule, new data and drift to the training pipeline."""
 
@@ -179,20 +185,9 @@ class RetrainTrigger(pulumi.ComponentResource):
                 f"{name}-{source.value}", description=descriptions[source], tags=tags,
                 opts=child_opts(self), **rule_inputs)
 
-        dlq = aws.sqs.Queue(f"{name}-dlq", message_retention_seconds=DLQ_RETENTION_SECONDS,
-                            sqs_managed_sse_enabled=True, tags=tags, opts=child_opts(self))
-        aws.sqs.QueuePolicy(
-            f"{name}-dlq-policy", queue_url=dlq.url,
-            policy=policy_document([statement(
-                "Allow", ["sqs:SendMessage"], [dlq.arn], sid="EventBridgeDeadLetters",
-                principal={"Service": "events.amazonaws.com"},
-                condition={"ArnEquals": {"aws:SourceArn": [rule.arn
-                                                           for rule in rules.values()]}})]),
-            opts=child_opts(self))
-        retry = aws.cloudwatch.EventTargetRetryPolicyArgs(
-            maximum_retry_attempts=args.retry_attempts,
-            maximum_event_age_in_seconds=args.max_event_age_seconds)
-        dead_letter = aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=dlq.arn)
+        dlq = dead_letter_queue(f"{name}-dlq", self, tags)
+        allow_dead_letters(f"{name}-dlq-policy", self, dlq, list(rules.values()))
+        deliver = delivery(dlq, args.retry_attempts, args.max_event_age_seconds)
 
         direct = [source for source in sources if source not in gated]
         if direct:
@@ -214,7 +209,7 @@ class RetrainTrigger(pulumi.ComponentResource):
                     arn=pipeline_arn, role_arn=start_role.arn,
                     sagemaker_pipeline_target=aws.cloudwatch.EventTargetSagemakerPipelineTargetArgs(
                         pipeline_parameter_lists=[]),
-                    retry_policy=retry, dead_letter_config=dead_letter,
+                    **deliver,
                     opts=child_opts(self, depends_on=[start_policy]))
 
         self.gate_function_name = pulumi.Output.from_input(None)
@@ -227,7 +222,7 @@ class RetrainTrigger(pulumi.ComponentResource):
                     source_arn=rules[source].arn, opts=child_opts(self))
                 aws.cloudwatch.EventTarget(
                     f"{name}-{source.value}-target", rule=rules[source].name, arn=gate.arn,
-                    retry_policy=retry, dead_letter_config=dead_letter,
+                    **deliver,
                     opts=child_opts(self, depends_on=[permission]))
             self.gate_function_name = gate.name
 
@@ -267,6 +262,7 @@ class RetrainTrigger(pulumi.ComponentResource):
         ]
         environment: dict[str, pulumi.Input[str]] = {
             "PIPELINE_NAME": args.pipeline_name,
+            "PURPOSE": args.purpose,
             "COOLDOWN_SECONDS": str(args.cooldown_seconds),
             "COOLDOWN_SOURCES": ",".join(sorted(cooled)),
             "SETTLE_SECONDS": str(settle),
@@ -305,8 +301,8 @@ class RetrainTrigger(pulumi.ComponentResource):
             timeout=60, memory_size=128,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
             dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=dlq.arn),
-            description=f"Starts {args.model_name or 'the'} retraining at most once per "
-                        f"{args.cooldown_seconds} s",
+            description=f"{args.purpose}: starts {args.model_name or 'the'} pipeline at most "
+                        f"once per {args.cooldown_seconds} s",
             tags=tags, opts=child_opts(self, depends_on=[policy, log_group]))
         if cooled or settle:
             aws.iam.RolePolicy(

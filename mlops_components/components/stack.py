@@ -10,6 +10,7 @@ import pulumi
 
 from mlops_components.components.batch_inference import BatchInference, BatchInferenceArgs
 from mlops_components.components.data_bucket import DataBucket, DataBucketArgs
+from mlops_components.components.inputs import cross_language
 from mlops_components.components.model_endpoint import (
     AutoscalingArgs,
     ModelEndpoint,
@@ -24,14 +25,14 @@ from mlops_components.components.model_registry import ModelRegistry, ModelRegis
 from mlops_components.components.retrain_trigger import RetrainTrigger, RetrainTriggerArgs
 from mlops_components.components.tags import child_opts
 from mlops_components.components.training_pipeline import (
-    DEFAULT_TUNING_RANGES,
     TrainingPipeline,
     TrainingPipelineArgs,
+    TuningArgs,
 )
 from mlops_components.config import StackConfig
 from mlops_components.enums import ApprovalStatus, MonitorEngine
 from mlops_components.sagemaker.endpoint import PackagesOnDestroy, endpoint_name
-from mlops_components.sagemaker.spec import PipelineParameter, TuningSpec
+from mlops_components.sagemaker.spec import PipelineParameter
 from mlops_components.validation import MAX_MODEL_NAME_LENGTH, SAGEMAKER_NAME_RE, Problems
 
 #: The training pipeline parameter for the deployed model, when the pipeline declares one
@@ -86,9 +87,8 @@ class MlopsStackArgs:
         """The stack arguments a Pulumi stack's config describes."""
         tuning = None
         if config.tuning_max_jobs > 0:
-            tuning = TuningSpec(max_jobs=config.tuning_max_jobs,
-                                   max_parallel_jobs=config.tuning_max_parallel_jobs,
-                                   ranges=DEFAULT_TUNING_RANGES[config.estimator])
+            tuning = TuningArgs(max_jobs=config.tuning_max_jobs,
+                                max_parallel_jobs=config.tuning_max_parallel_jobs)
         kms_key_arn = config.kms_key_arn or None
         return cls(
             bucket=DataBucketArgs(
@@ -167,6 +167,7 @@ class MlopsStackArgs:
         )
 
 
+@cross_language(MlopsStackArgs)
 class MlopsStack(pulumi.ComponentResource):
     """Data bucket, model registry, training pipeline, endpoint, drift monitoring and
     retraining for one model."""

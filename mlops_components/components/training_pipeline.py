@@ -24,6 +24,7 @@ from mlops_components.components.iam import (
     job_key_and_network_statements,
     statement,
 )
+from mlops_components.components.inputs import cross_language
 from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.enums import ApprovalStatus, ProblemType
 from mlops_components.functions import lineage_record
@@ -32,12 +33,14 @@ from mlops_components.sagemaker.spec import (
     DEFAULT_LEAK_POLICY,
     DEFAULT_PROCESSING_INSTANCE_TYPE,
     DEFAULT_TRAINING_INSTANCE_TYPE,
+    CategoricalRange,
     ContinuousRange,
     HyperparameterRange,
     IntegerRange,
     PipelineSpec,
     ScalingType,
     TuningSpec,
+    TuningStrategy,
     no_champion_key,
 )
 from mlops_components.sagemaker.validate import validate_pipeline_spec
@@ -51,6 +54,8 @@ from training.contract import (
     DEFAULT_GATE_METRIC_NAME,
     DEFAULT_GATE_THRESHOLD,
     DEFAULT_REGISTER_UNCHANGED_DATA,
+    HYPERPARAMETER_PROBLEMS,
+    HYPERPARAMETER_TYPES,
     LEARNING_RATE_FLAG,
     MAX_DEPTH_FLAG,
     N_ESTIMATORS_FLAG,
@@ -94,6 +99,67 @@ _PLACEHOLDERS = {"bucket": "placeholder-bucket", "region": "us-east-1",
                  "kms_key_id": None,
                  "lineage_function_arn": "arn:aws:lambda:us-east-1:123456789012:function:"
                                          "placeholder"}
+
+
+@dataclass
+class HyperparameterRangeArgs:
+    """The values a tuning job searches for one hyperparameter: `values` (a categorical range),
+    else `min_value` to `max_value` (an integer range for an integer hyperparameter such as
+    n-estimators, else a continuous one)."""
+
+    min_value: float | None = None
+    """Lowest value searched (integer hyperparameters: a whole number). Required without
+    values."""
+
+    max_value: float | None = None
+    """Highest value searched (integer hyperparameters: a whole number). Required without
+    values."""
+
+    values: Sequence[str] = ()
+    """The choices of a categorical range, as strings. Default: none (a numeric range)."""
+
+    scaling: ScalingType = ScalingType.AUTO
+    """How a numeric range is sampled. Default: Auto."""
+
+    def to_range(self, hyperparameter: str) -> HyperparameterRange:
+        """The pipeline spec's range for ``hyperparameter`` (validated with the spec)."""
+        if self.values:
+            return CategoricalRange(tuple(self.values))
+        if HYPERPARAMETER_TYPES.get(hyperparameter) is int:
+            return IntegerRange(*(int(bound) if isinstance(bound, float) and bound.is_integer()
+                                  else bound for bound in (self.min_value, self.max_value)),
+                                scaling=self.scaling)
+        return ContinuousRange(self.min_value, self.max_value, self.scaling)
+
+
+@dataclass
+class TuningArgs:
+    """Hyperparameter tuning instead of a single training job."""
+
+    max_jobs: int
+    """Training jobs the tuner runs in total (1-500)."""
+
+    max_parallel_jobs: int
+    """Training jobs it runs at once (<= max_jobs)."""
+
+    ranges: Mapping[str, HyperparameterRangeArgs] = field(default_factory=dict)
+    """train.py hyperparameter -> what to search, e.g. {"max-depth": {min_value: 2,
+    max_value: 8}}. Default: the estimator's usual ranges (DEFAULT_TUNING_RANGES)."""
+
+    objective_metric: str | None = None
+    """Metric to optimise, e.g. f1 or validation:f1. Default: the gate metric."""
+
+    strategy: TuningStrategy = TuningStrategy.BAYESIAN
+    """Search strategy. Default: Bayesian."""
+
+    def to_spec(self, estimator: str) -> TuningSpec:
+        """The pipeline spec's tuning for a pipeline that trains ``estimator``."""
+        ranges = ({name: value.to_range(name) if isinstance(value, HyperparameterRangeArgs)
+                   else value for name, value in self.ranges.items()}
+                  or DEFAULT_TUNING_RANGES.get(estimator, {}))
+        return TuningSpec(max_jobs=self.max_jobs, max_parallel_jobs=self.max_parallel_jobs,
+                          ranges=ranges, objective_metric=self.objective_metric,
+                          strategy=self.strategy)
 
 
 @dataclass
@@ -155,12 +221,13 @@ class TrainingPipelineArgs:
     estimator: str = DEFAULT_ESTIMATOR
     """Estimator train.py fits. Default: hist_gradient_boosting."""
 
-    hyperparameters: Mapping[str, str | int | float] = field(default_factory=dict)
-    """Extra hyperparameters for train.py. Default: none."""
+    hyperparameters: Mapping[str, str] = field(default_factory=dict)
+    """Extra hyperparameters for train.py, as strings (SageMaker passes every hyperparameter
+    to the job as a string; a Python number is written with str()). Default: none."""
 
-    tuning: TuningSpec | None = None
-    """Tune hyperparameters instead of training once (DEFAULT_TUNING_RANGES[estimator] are
-    each estimator's usual ranges). Default: no tuning."""
+    tuning: TuningArgs | None = None
+    """Tune hyperparameters instead of training once (without ranges: the estimator's usual
+    ranges, DEFAULT_TUNING_RANGES[estimator]). Default: no tuning."""
 
     processing_instance_type: str = DEFAULT_PROCESSING_INSTANCE_TYPE
     """Instance type of the profile, preprocess and evaluate jobs. Default: ml.m5.xlarge."""
@@ -187,8 +254,9 @@ class TrainingPipelineArgs:
     enable_network_isolation: bool = True
     """Run training containers without network access. Default: True."""
 
-    code_dir: Path = TRAINING_DIR
-    """The training code to upload. Default: the `training` package shipped with the SDK."""
+    code_dir: str = str(TRAINING_DIR)
+    """Local folder of the training code to upload (a path; a Python caller may give a
+    pathlib.Path). Default: the `training` package shipped with the SDK."""
 
     model_name: str | None = None
     """Model this pipeline trains, used in tags. Default: the group name when it is plain."""
@@ -197,6 +265,7 @@ class TrainingPipelineArgs:
     """Extra tags for every resource. Default: none."""
 
 
+@cross_language(TrainingPipelineArgs)
 class TrainingPipeline(pulumi.ComponentResource):
     """A SageMaker pipeline with its own least-privilege role and content-addressed code."""
 
@@ -229,7 +298,7 @@ class TrainingPipeline(pulumi.ComponentResource):
         identity = aws.get_caller_identity_output(opts=invoke_opts)
         partition = aws.get_partition_output(opts=invoke_opts).partition
 
-        package = package_training_code(args.code_dir)
+        package = package_training_code(Path(args.code_dir))
         code_key_prefix = f"{PREFIXES['code']}{pipeline_name}/{package.digest}"
         # A code change replaces these objects (new keys); the old versions stay, because
         # registered packages and running executions still point at them. The package travels
@@ -513,6 +582,21 @@ def _input_data_statements(input_uri: str | None, bucket_name: str, partition: s
                       condition={"StringLike": {"s3:prefix": [f"{prefix}*"]}})]
 
 
+def typed_hyperparameters(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
+    """``hyperparameters`` with each string of a numeric train.py hyperparameter read as its
+    number ("6" -> 6 for max-depth), as the spec validates them; other values as given."""
+    typed = dict(hyperparameters)
+    for name, value in hyperparameters.items():
+        kind = HYPERPARAMETER_TYPES.get(name)
+        if isinstance(value, str) and kind in (int, float) \
+                and name not in HYPERPARAMETER_PROBLEMS:
+            try:
+                typed[name] = kind(value)
+            except ValueError:
+                pass  # the spec's validation names it
+    return typed
+
+
 def pipeline_spec(name: str, args: TrainingPipelineArgs, **resolved: Any) -> PipelineSpec:
     """The definition's spec from the component's arguments and its resolved Outputs."""
     problem_type = ProblemType(args.problem_type)
@@ -530,8 +614,9 @@ def pipeline_spec(name: str, args: TrainingPipelineArgs, **resolved: Any) -> Pip
         processing_instance_count=args.processing_instance_count,
         training_instance_type=args.training_instance_type,
         evaluation_instance_type=args.processing_instance_type,
-        estimator=args.estimator, hyperparameters=dict(args.hyperparameters),
-        tuning=args.tuning, use_spot=args.use_spot_training,
+        estimator=args.estimator, hyperparameters=typed_hyperparameters(args.hyperparameters),
+        tuning=args.tuning.to_spec(args.estimator) if isinstance(args.tuning, TuningArgs)
+        else args.tuning, use_spot=args.use_spot_training,
         subnets=tuple(args.subnet_ids), security_group_ids=tuple(args.security_group_ids),
         enable_network_isolation=args.enable_network_isolation,
         baseline_margin=args.baseline_margin, champion_margin=args.champion_margin,

@@ -74,6 +74,8 @@ class Config:
 
     pipeline_name: str
     cooldown_seconds: int
+    purpose: str = "Retrain"
+    """What the started execution does; its description starts with it."""
     model_package_group: str = ""
     input_data_parameter: str = ""
     champion_parameter: str = ""
@@ -119,6 +121,7 @@ class Config:
         if problems:
             raise ConfigError("; ".join(problems))
         return cls(pipeline_name=pipeline, cooldown_seconds=numbers["COOLDOWN_SECONDS"],
+                   purpose=env.get("PURPOSE") or "Retrain",
                    model_package_group=env.get("MODEL_PACKAGE_GROUP", ""),
                    input_data_parameter=env.get("INPUT_DATA_PARAMETER", ""),
                    champion_parameter=env.get("CHAMPION_PARAMETER", ""),
@@ -472,7 +475,7 @@ def handle(event: Mapping[str, Any], clients: Clients, config: Config,
     response = clients.sagemaker.start_pipeline_execution(
         PipelineName=config.pipeline_name,
         PipelineExecutionDisplayName=f"{trigger.source}-{now:%Y%m%dT%H%M%S}",
-        PipelineExecutionDescription=f"Retraining: {trigger.reason}"[:3072],
+        PipelineExecutionDescription=f"{config.purpose}: {trigger.reason}"[:3072],
         PipelineParameters=parameters,
         ClientRequestToken=request_token(config, claim_id),
     )

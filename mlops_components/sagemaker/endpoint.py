@@ -13,15 +13,20 @@ class EndpointKind(StrEnum):
     """How the endpoint runs: serverless (pay per request) or on instances."""
 
     SERVERLESS = "serverless"
+    """A serverless endpoint: pay per request, no data capture config (the handler captures)."""
     INSTANCES = "instances"
+    """Instances that run all the time: data capture, autoscaling, canary or linear shifts."""
 
 
 class DeploymentStrategy(StrEnum):
     """How a new model takes traffic on an instance endpoint (blue/green either way)."""
 
     ALL_AT_ONCE = "all_at_once"
+    """All traffic moves to the new model at once, rolled back on alarms."""
     CANARY = "canary"
+    """canary_percent of the traffic first, then the rest."""
     LINEAR = "linear"
+    """canary_percent steps until all traffic has moved."""
 
 
 class CaptureMethod(StrEnum):

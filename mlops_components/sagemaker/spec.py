@@ -124,16 +124,22 @@ class ScalingType(StrEnum):
     """How a tuner samples a numeric range (SageMaker's ScalingType)."""
 
     AUTO = "Auto"
+    """SageMaker chooses."""
     LINEAR = "Linear"
+    """Uniformly over the range."""
     LOGARITHMIC = "Logarithmic"
+    """Uniformly over the logarithm of the range (positive ranges)."""
     REVERSE_LOGARITHMIC = "ReverseLogarithmic"
+    """Denser near the upper bound (continuous ranges within [0, 1))."""
 
 
 class TuningStrategy(StrEnum):
     """Search strategy of the tuning job."""
 
     BAYESIAN = "Bayesian"
+    """Each job is chosen from the results so far."""
     RANDOM = "Random"
+    """Jobs are drawn at random."""
 
 
 @dataclass(frozen=True)

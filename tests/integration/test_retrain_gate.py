@@ -455,3 +455,18 @@ def test_the_gate_role_allows_exactly_the_actions_its_code_calls(aws_client, sm,
     assert planned - RUNTIME_ACTIONS == calls, (
         f"missing from the policy: {sorted(calls - planned)}; "
         f"allowed but never called: {sorted(planned - RUNTIME_ACTIONS - calls)}")
+
+
+@pytest.mark.parametrize("purpose", [None, "Score a batch"])
+def test_the_execution_says_what_it_is_for(sm, clients, gate, pipeline, purpose):
+    """A retraining says Retrain, a batch run started by the same gate says so."""
+    config = gate(**({"purpose": purpose} if purpose else {}))
+    assert handle(object_created("raw/2026-11/part-0.csv"), clients, config)["started"]
+    (started,) = executions(sm, pipeline)
+    described = sm.describe_pipeline_execution(
+        PipelineExecutionArn=started["PipelineExecutionArn"])
+    assert described["PipelineExecutionDescription"] == \
+        f"{purpose or 'Retrain'}: new object s3://{BUCKET}/raw/2026-11/part-0.csv"
+    assert Config.from_env({"PIPELINE_NAME": "p", "COOLDOWN_SECONDS": "0",
+                            **({"PURPOSE": purpose} if purpose else {})}).purpose == \
+        (purpose or "Retrain")

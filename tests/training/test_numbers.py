@@ -38,3 +38,25 @@ def test_the_models_number_transform_reads_text_the_same_way():
     texts = decimal_texts(2_000, seed=1)
     frame = pd.DataFrame({"a": texts, "b": texts[::-1]}, dtype=object)
     assert to_float(frame)[:, 0].tolist() == [float(text) for text in texts]
+
+
+def test_a_typed_frame_converts_as_each_column_would_on_its_own():
+    """The model's transform takes a frame of numbers in one conversion; it must give what
+    converting column by column gives, nullable and boolean dtypes included."""
+    frame = pd.DataFrame({
+        "float": [1.5, np.nan, -0.0029449126784123676],
+        "int": pd.Series([1, 2, 3], dtype="int64"),
+        "uint": pd.Series([1, 2, 2**40], dtype="uint64"),
+        "nullable": pd.Series([1, None, 3], dtype="Int64"),
+        "bool": [True, False, True],
+        "nullable_bool": pd.Series([True, None, False], dtype="boolean"),
+        "float32": pd.Series([0.1, 0.2, np.nan], dtype="float32"),
+    })
+    by_column = np.column_stack([to_floats(frame[name]).to_numpy(dtype="float64",
+                                                                  na_value=np.nan)
+                                 for name in frame.columns])
+    together = to_float(frame)
+    assert together.dtype == np.float64
+    np.testing.assert_array_equal(together, by_column)
+    mixed = frame.assign(text=["1", "x", "2.5"])  # one text column: the general path
+    np.testing.assert_array_equal(to_float(mixed)[:, -1], [1.0, np.nan, 2.5])

@@ -309,3 +309,25 @@ def test_a_tuned_job_ships_the_train_only_fit(churn_splits, tmp_path, flag):
     assert "tuned: the validation split chose the hyperparameters" in printed
     refit_metrics, _ = run_train(churn_splits, tmp_path / "refit")
     assert metrics == refit_metrics  # the validation scores are the train-only fit's either way
+
+
+def test_a_small_table_fits_on_one_thread_and_a_large_one_on_the_librarys_choice():
+    from threadpoolctl import threadpool_info
+
+    from training.data.schema import DatasetSchema, Feature, FeatureType, ProblemType
+
+    class ThreadsSeen(LogisticRegression):
+        """Records the thread counts of the OpenMP and BLAS pools in force while it fits."""
+
+        def fit(self, X, y, sample_weight=None):
+            self.threads_ = {pool["num_threads"] for pool in threadpool_info()}
+            return super().fit(X, y, sample_weight=sample_weight)
+
+    rows = pd.DataFrame({"a": [str(value) for value in range(40)], "target": ["0", "1"] * 20})
+    schema = DatasetSchema(target="target", problem_type=ProblemType.CLASSIFICATION,
+                           features=(Feature("a", FeatureType.NUMERIC),),
+                           columns=("target", "a"), class_labels=(0, 1))
+    fitted = train.fit_model(ThreadsSeen(), rows, schema)
+    assert fitted.threads_ == {1}
+    assert train.fit_threads(train.ONE_THREAD_CELLS, 1) == 1
+    assert train.fit_threads(train.ONE_THREAD_CELLS + 1, 1) is None

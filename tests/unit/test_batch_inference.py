@@ -94,6 +94,7 @@ def test_triggers_reuse_the_retrain_gate_with_retries_and_a_dead_letter_queue(pl
     (gate,) = [g.inputs["environment"]["variables"] for g in gates]
     assert gate["COOLDOWN_SOURCES"] == "new-data" and int(gate["SETTLE_SECONDS"]) > 0
     assert gate["INPUT_DATA_PARAMETER"] == "InputDataUri"
+    assert gate["PURPOSE"] == "Score a batch"  # its executions say so, not "Retrain"
     for target in plan.of_type(TARGET):
         if target.name.startswith("churn-batch-trig-"):
             assert target.inputs["retryPolicy"]["maximumRetryAttempts"] == 3
@@ -155,3 +156,17 @@ def test_the_stack_retrains_on_a_drifted_batch_too():
     alarms = json.loads(rule.inputs["eventPattern"])["detail"]["alarmName"]
     assert "diagnosis-dev/batch/drift-detected" in alarms
     assert any(alarm.endswith("/drift-detected") and "/batch/" not in alarm for alarm in alarms)
+
+
+def test_failed_runs_notify_the_alarm_actions_with_retries_and_dead_letters():
+    """The notification targets deliver like every other target (the pack's rule)."""
+    from mlops_components.policy.offline import evaluate_policies
+
+    topic = "arn:aws:sns:us-east-1:123456789012:ml-alerts"
+    plan = run(alarm_actions=[topic])
+    (notify,) = [t for t in plan.of_type(TARGET) if t.name == "churn-batch-failures-notify-0"]
+    assert notify.inputs["arn"] == topic
+    assert notify.inputs["retryPolicy"]["maximumRetryAttempts"] == 3
+    assert "churn-batch-failures-dlq" in notify.inputs["deadLetterConfig"]["arn"]
+    assert [violation.line() for violation in evaluate_policies(plan)
+            if violation.policy == "eventbridge-target-retry-and-dlq"] == []

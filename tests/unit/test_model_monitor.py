@@ -145,6 +145,31 @@ def test_failed_monitoring_and_watched_pipeline_executions_reach_the_alarm_actio
     targets = [t for t in plan.of_type(TARGET) if t.name.startswith("churn-monitor-failures")]
     assert [t.inputs["arn"] for t in targets] == [topic]
     assert all(a.inputs["alarmActions"] == [topic] for a in plan.of_type(ALARM))
+    # delivered like every other target: retries, then a queue only this rule writes to
+    (dlq,) = [q for q in plan.of_type("aws:sqs/queue:Queue")
+              if q.name == "churn-monitor-failures-dlq"]
+    (queue_policy,) = [p for p in plan.of_type("aws:sqs/queuePolicy:QueuePolicy")
+                       if p.name == "churn-monitor-failures-dlq-policy"]
+    (grant,) = json.loads(queue_policy.inputs["policy"])["Statement"]
+    assert grant["Resource"] == [targets[0].inputs["deadLetterConfig"]["arn"]]
+    assert "churn-monitor-failures-dlq" in grant["Resource"][0]
+    (source,) = grant["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert ":event-rule/churn-monitor-failures-" in source
+    assert targets[0].inputs["retryPolicy"]["maximumRetryAttempts"] == 3
+
+
+def test_without_alarm_actions_the_failure_rule_has_no_targets_and_no_queue():
+    plan = run()
+    assert not [t for t in plan.of_type(TARGET) if "failures" in t.name]
+    assert not [q for q in plan.of_type("aws:sqs/queue:Queue") if "failures" in q.name]
+
+
+def test_a_monitor_with_alarm_actions_passes_the_packs_delivery_rule():
+    from mlops_components.policy.offline import evaluate_policies
+
+    plan = run(alarm_actions=["arn:aws:sns:us-east-1:123456789012:ml-alerts"])
+    assert [violation.line() for violation in evaluate_policies(plan)
+            if violation.policy == "eventbridge-target-retry-and-dlq"] == []
 
 
 def test_schema_alarm_can_be_turned_off():

@@ -107,9 +107,10 @@ def test_the_gate_is_configured(default_plan):
     assert gate["code"]["archive"]["retrain_gate.py"]["asset"]["text"] == \
         GATE_SOURCE.read_text()
     variables = gate["environment"]["variables"]
-    assert {k: variables[k] for k in ("PIPELINE_NAME", "COOLDOWN_SECONDS", "COOLDOWN_SOURCES",
-                                      "SETTLE_SECONDS", "INPUT_DATA_PARAMETER")} == {
-        "PIPELINE_NAME": "churn-training", "COOLDOWN_SECONDS": "3600",
+    assert {k: variables[k] for k in ("PIPELINE_NAME", "PURPOSE", "COOLDOWN_SECONDS",
+                                      "COOLDOWN_SOURCES", "SETTLE_SECONDS",
+                                      "INPUT_DATA_PARAMETER")} == {
+        "PIPELINE_NAME": "churn-training", "PURPOSE": "Retrain", "COOLDOWN_SECONDS": "3600",
         "COOLDOWN_SOURCES": "drift,new-data", "SETTLE_SECONDS": "300",
         "INPUT_DATA_PARAMETER": "InputDataUri"}
     permissions = by_name(default_plan, "aws:lambda/permission:Permission")

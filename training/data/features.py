@@ -357,9 +357,17 @@ def plan_features(
 # The transformer
 
 
+_NUMBER_KINDS = frozenset("biuf")
+"""numpy dtype kinds that to_floats converts as they are: bool, signed, unsigned, float."""
+
+
 def to_float(values: Any) -> np.ndarray:
     """Numbers from text or numbers; anything unparseable becomes NaN (then imputed)."""
     frame = pd.DataFrame(values)
+    if all(dtype.kind in _NUMBER_KINDS for dtype in frame.dtypes):
+        # Already numbers (a typed frame: Evaluate, the importance shuffles): one conversion
+        # instead of a column-by-column apply, which costs ~0.5 ms a column on every predict.
+        return frame.to_numpy(dtype="float64", na_value=np.nan)
     return frame.apply(to_floats).to_numpy(dtype="float64", na_value=np.nan)
 
 
