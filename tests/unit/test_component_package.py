@@ -322,8 +322,9 @@ def test_mlops_stack_from_yaml_inputs_creates_what_the_python_args_create():
         reader_account_ids=["111122223333"], tags={"team": "churn"})))
     assert resources(plan) == resources(expected)
     # the inputs did arrive: they shape what is created
-    definition = json.loads(plan.of_type("aws:sagemaker/pipeline:Pipeline")[0]
-                            .inputs["pipelineDefinition"])
+    (training,) = [pipeline for pipeline in plan.of_type("aws:sagemaker/pipeline:Pipeline")
+                   if pipeline.name.endswith("-training-pipeline")]  # not the monitor's
+    definition = json.loads(training.inputs["pipelineDefinition"])
     tuning = [step for step in definition["Steps"] if step["Type"] == "Tuning"]
     assert tuning and tuning[0]["Arguments"]["HyperParameterTuningJobConfig"][
         "ResourceLimits"] == {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2}
