@@ -28,6 +28,7 @@ from mlops_components.enums import (
     MonitorEngine,
     ProblemType,
 )
+from mlops_components.functions.deployer.config import MODEL_CARD_TEXT_LIMIT
 from mlops_components.sagemaker.batch_spec import DEFAULT_BATCH_INSTANCE_TYPE
 from mlops_components.sagemaker.endpoint import (
     CANARY_PERCENT_RANGE,
@@ -331,6 +332,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("autoscalingMaxCapacity", "integer", DEFAULT_AUTOSCALING_MAX_CAPACITY,
             "Most instances when autoscaling an instance endpoint; 0 turns autoscaling off.",
             _between(0, MAX_INSTANCE_COUNT)),
+    Setting("modelCard", "boolean", False,
+            "Write a SageMaker Model Card for each approved package, from its record (the "
+            "deployer)."),
+    Setting("modelCardIntendedUses", "string", "",
+            "Intended uses written into each model card; empty: a placeholder asking for them.",
+            lambda value: None if len(value) <= MODEL_CARD_TEXT_LIMIT
+            else f"must be at most {MODEL_CARD_TEXT_LIMIT} characters (got {len(value)})"),
 )
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -400,6 +408,8 @@ class StackConfig:
     canary_percent: int
     autoscaling_min_capacity: int
     autoscaling_max_capacity: int
+    model_card: bool
+    model_card_intended_uses: str
 
     @property
     def tags(self) -> dict[str, str]:

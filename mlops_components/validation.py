@@ -29,6 +29,9 @@ ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 #: SageMaker resource names (model package group, pipeline): alphanumerics and hyphens.
 SAGEMAKER_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+#: A Lambda function ARN (the pipelines' Lambda steps name their function by it).
+LAMBDA_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:lambda:[a-z]{2}(-[a-z]+)+-\d:\d{12}:function:[A-Za-z0-9_-]{1,64}$")
 INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")
 SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 SECURITY_GROUP_RE = re.compile(r"^sg-[0-9a-f]{8,17}$")

@@ -35,7 +35,7 @@ PROJECT_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.staging.yaml", "Pulum
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
 AWS_VERBS = ("registry", "approve", "reject", "status")
 #: Commands that act on what the stack's latest local run left (so they follow it).
-LOCAL_FOLLOWERS = (*AWS_VERBS, "serve", "drift", "batch", "promote")
+LOCAL_FOLLOWERS = (*AWS_VERBS, "serve", "drift", "batch", "promote", "lineage")
 #: Commands that run until Ctrl-C: started, given time to come up, then interrupted.
 SERVES_UNTIL_CTRL_C = ("serve",)
 

@@ -30,6 +30,7 @@ from mlops_components.cli.errors import (
     interrupted,
     warning,
 )
+from mlops_components.cli.lineage import add_lineage_parser
 from mlops_components.cli.promote import add_promote_parser
 from mlops_components.cli.registry import registry_list, set_status
 from mlops_components.cli.render import render_automation, render_outputs, render_tree
@@ -226,6 +227,7 @@ def _parser() -> argparse.ArgumentParser:
         command.set_defaults(handler=set_status, status=status)
     add_serve_parser(commands)
     add_status_parser(commands)
+    add_lineage_parser(commands)
     add_drift_parser(commands)
     add_cost_parser(commands)
     add_diagram_parser(commands)

@@ -35,6 +35,11 @@ def add_status_parser(commands: argparse._SubParsersAction) -> None:
     status = commands.add_parser(
         "status", help="model versions, approvals, the live package, the endpoint and alarms")
     add_registry_arguments(status)
+    status.add_argument("--version", type=int,
+                        help="show this package's record: data, execution, jobs, metrics, "
+                             "reports, approval, endpoint")
+    status.add_argument("--json", action="store_true",
+                        help="with --version: print the record as JSON")
     status.set_defaults(handler=status_command)
 
 
@@ -43,6 +48,8 @@ def status_command(args: argparse.Namespace) -> int:
 
     from mlops_components.config import parse_config
 
+    if args.version is not None:
+        return _package_record(args)
     try:
         project = load_project(args.project_dir)
         stack_config = project.stack_config(args.stack)
@@ -150,3 +157,19 @@ def _render(console: Console, report: dict[str, Any]) -> None:
     for name, state in report["alarms"]:
         colour = {"OK": "green", "ALARM": "red"}.get(state, "yellow")
         console.print(f"alarm {name}: [{colour}]{state}[/{colour}]", highlight=False)
+
+
+def _package_record(args: argparse.Namespace) -> int:
+    """`mlops status --version N`: one package's record (what `mlops lineage` chains)."""
+    import json
+
+    from mlops_components.cli.lineage import gather, render_record
+
+    record, problem = gather(args)
+    if record is None:
+        return error(problem)
+    if args.json:
+        print(json.dumps(record, indent=2, default=str))
+    else:
+        render_record(Console(), record)
+    return 0

@@ -248,6 +248,15 @@ class ModelEndpointArgs:
     the destroy while there are any. Default: keep (MlopsStack: delete with forceDestroy,
     else refuse)."""
 
+    model_card: bool = False
+    """Write a SageMaker Model Card (``<group>-v<version>``, status Draft) for each approved
+    package, from its record: overview, intended uses, training details, evaluation metrics
+    and the approval. Default: off."""
+
+    model_card_intended_uses: str = ""
+    """The model cards' intended uses (at most 2048 characters). Default: a placeholder that
+    asks for them."""
+
     model_name: str | None = None
     """Model this endpoint serves: its tags, and where the deployer copies the deployed
     package's drift baseline (``models/<model>/deployed-baseline/``, ModelMonitor's default
@@ -619,6 +628,11 @@ def _validate(name: str, args: ModelEndpointArgs) -> _Settings:
                         and args.capture_sampling_percent), "capture_method",
                    "'handler' needs network access to S3: set enable_network_isolation=False "
                    "or use 'data_capture'", getattr(method, "value", method))
+    problems.check(isinstance(args.model_card_intended_uses, str)
+                   and len(args.model_card_intended_uses) <= deployer.MODEL_CARD_TEXT_LIMIT,
+                   "model_card_intended_uses",
+                   f"must be at most {deployer.MODEL_CARD_TEXT_LIMIT} characters long (the "
+                   "model card schema's limit)", len(str(args.model_card_intended_uses)))
     problems.raise_if_any()
     return _Settings(endpoint_name=endpoint, kind=EndpointKind(kind),
                      capture_method=resolved_method, network_isolation=isolated,
@@ -677,6 +691,8 @@ def _deployer_config(settings: _Settings, alarm_names: Mapping[str, str],
         autoscaling_target_invocations=scaling.target_invocations_per_instance if scaling
         else 0,
         packages_on_destroy=settings.packages_on_destroy.value,
+        model_card=bool(args.model_card),
+        model_card_intended_uses=args.model_card_intended_uses if args.model_card else "",
         tags=dict(tags),
     )
 
@@ -779,6 +795,13 @@ def _deployer_policy(settings: _Settings, group: str, model_role_arn: str, dlq_a
                   sid="FindScalableTargets"),
         *_registry_statements(settings, partition, "ReadRegistryBaselines"),
     ]
+    if settings.args.model_card:
+        # the group's cards only: <group>-v<N> (a long group: its start, a hash, -v<N>)
+        statements.append(statement(
+            "Allow", ["sagemaker:CreateModelCard", "sagemaker:UpdateModelCard",
+                      "sagemaker:DescribeModelCard"],
+            [f"{sagemaker}:model-card/{deployer.card_name_pattern(group).lower()}"],
+            sid="WriteModelCards"))
     if settings.packages_on_destroy is PackagesOnDestroy.DELETE:
         statements.append(statement(
             "Allow", ["sagemaker:DeleteModelPackage"],

@@ -127,6 +127,8 @@ class MlopsStackArgs:
                 instance_count=config.endpoint_instance_count,
                 serverless_memory_mb=config.serverless_memory_mb,
                 serverless_max_concurrency=config.serverless_max_concurrency,
+                model_card=config.model_card,
+                model_card_intended_uses=config.model_card_intended_uses,
                 capture_sampling_percent=config.capture_sampling_percent,
                 deployment_strategy=config.deployment_strategy,
                 canary_percent=config.canary_percent,

@@ -27,6 +27,7 @@ from mlops_components.components.iam import (
 from mlops_components.components.inputs import cross_language
 from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.enums import ApprovalStatus, ProblemType
+from mlops_components.functions import lineage_record
 from mlops_components.sagemaker.cache import cached_pipeline_definition
 from mlops_components.sagemaker.spec import (
     DEFAULT_LEAK_POLICY,
@@ -81,6 +82,11 @@ DEFAULT_TUNING_RANGES: dict[str, dict[str, HyperparameterRange]] = {
     Estimator.LINEAR.value: {
         ALPHA_FLAG: ContinuousRange(0.001, 100.0, ScalingType.LOGARITHMIC)},
 }
+#: The RecordLineage step's function code (boto3 + standard library: one file), its runtime
+#: and the retention of its log group.
+LINEAGE_FUNCTION_SOURCE = Path(lineage_record.__file__)
+LINEAGE_RUNTIME = "python3.12"
+LINEAGE_LOG_RETENTION_DAYS = 30
 #: Prefixes the pipeline's jobs read from (and list: S3Prefix inputs are listed), and the ones
 #: they write to. reports/ is not among them: the EDA report is kept with the model.
 READ_PREFIXES = ("raw", "code", "processed", "models")
@@ -90,7 +96,9 @@ _PLACEHOLDERS = {"bucket": "placeholder-bucket", "region": "us-east-1",
                  "role_arn": "arn:aws:iam::123456789012:role/placeholder",
                  "model_package_group_name": "placeholder",
                  "code_uri": "s3://placeholder-bucket/code/placeholder",
-                 "kms_key_id": None}
+                 "kms_key_id": None,
+                 "lineage_function_arn": "arn:aws:lambda:us-east-1:123456789012:function:"
+                                         "placeholder"}
 
 
 @dataclass
@@ -336,19 +344,22 @@ class TrainingPipeline(pulumi.ComponentResource):
                                                   source_account=identity.account_id),
             description=f"Execution role of the SageMaker pipeline {pipeline_name}",
             tags=tags, opts=child_opts(self))
+        lineage = self._lineage_function(name, bucket, args.input_data_uri, partition,
+                                         region, identity, args.kms_key_arn, tags)
 
         def build(values: list[Any]) -> str:
             (bucket_name, role_arn, region_name, group_name, code_uri, input_uri, kms,
-             wheelhouse_location) = values
+             wheelhouse_location, lineage_arn) = values
             return cached_pipeline_definition(pipeline_spec(
                 name, args, bucket=bucket_name, role_arn=role_arn, region=region_name,
                 model_package_group_name=group_name, code_uri=code_uri,
-                input_data_uri=input_uri, kms_key_id=kms, wheelhouse_uri=wheelhouse_location),
+                input_data_uri=input_uri, kms_key_id=kms, wheelhouse_uri=wheelhouse_location,
+                lineage_function_arn=lineage_arn),
                 owner=f"TrainingPipeline '{name}'")
 
         self.definition = pulumi.Output.all(
             bucket, role.arn, region, group, self.code_uri, args.input_data_uri,
-            args.kms_key_arn, wheelhouse_uri).apply(build)
+            args.kms_key_arn, wheelhouse_uri, lineage.arn).apply(build)
         self.wheelhouse_uri = wheelhouse_uri
 
         role_policy = aws.iam.RolePolicy(
@@ -357,7 +368,7 @@ class TrainingPipeline(pulumi.ComponentResource):
                 bucket=bucket, group=group, role_arn=role.arn, input_data_uri=args.input_data_uri,
                 definition=self.definition, partition=partition, region=region,
                 account=identity.account_id, kms_key_arn=args.kms_key_arn,
-                in_vpc=bool(args.subnet_ids)),
+                in_vpc=bool(args.subnet_ids), lineage_function_arn=lineage.arn),
             opts=child_opts(self))
 
         pipeline = aws.sagemaker.Pipeline(
@@ -384,6 +395,78 @@ class TrainingPipeline(pulumi.ComponentResource):
             "wheelhouse_uri": self.wheelhouse_uri,
             "definition": self.definition,
         })
+
+
+    def _lineage_function(self, name: str, bucket: pulumi.Output[str],
+                          input_data_uri: pulumi.Input[str] | None, partition: Any,
+                          region: Any, identity: Any, kms: pulumi.Input[str] | None,
+                          tags: dict[str, str]) -> aws.lambda_.Function:
+        """The RecordLineage step's Lambda (``functions/lineage_record.py``): it lists the
+        input's object versions and writes the manifest under the pipeline's models prefix.
+        SageMaker invokes it synchronously; the queue takes what an asynchronous invocation
+        could not do (every Lambda of the stack has one)."""
+        function_name = lineage_function_name(name)
+        dlq = aws.sqs.Queue(f"{name}-lineage-dlq", message_retention_seconds=14 * 86400,
+                            sqs_managed_sse_enabled=True, tags=tags, opts=child_opts(self))
+        role = aws.iam.Role(
+            f"{name}-lineage-role",
+            assume_role_policy=assume_role_policy("lambda.amazonaws.com",
+                                                  source_account=identity.account_id),
+            description=f"Lineage of {name}: the input's S3 versions at each execution",
+            tags=tags, opts=child_opts(self))
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-lineage-logs", name=f"/aws/lambda/{function_name}",
+            retention_in_days=LINEAGE_LOG_RETENTION_DAYS, tags=tags, opts=child_opts(self))
+        policy = aws.iam.RolePolicy(
+            f"{name}-lineage-policy", role=role.id,
+            policy=pulumi.Output.all(bucket, input_data_uri, partition, log_group.arn, dlq.arn,
+                                     kms).apply(
+                lambda values: lineage_function_policy(name, *values)),
+            opts=child_opts(self))
+        return aws.lambda_.Function(
+            f"{name}-lineage", name=function_name, runtime=LINEAGE_RUNTIME,
+            handler=f"{LINEAGE_FUNCTION_SOURCE.stem}.handler", role=role.arn,
+            code=pulumi.AssetArchive({LINEAGE_FUNCTION_SOURCE.name: pulumi.StringAsset(
+                LINEAGE_FUNCTION_SOURCE.read_text())}),
+            timeout=60, memory_size=128,
+            dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=dlq.arn),
+            description=f"Lineage of {name}: the input's S3 object versions at each execution",
+            tags=tags, opts=child_opts(self, depends_on=[policy, log_group]))
+
+
+def lineage_function_name(pipeline_name: str) -> str:
+    """``<pipeline>-lineage`` (pipeline names fit: model names are at most 32 characters)."""
+    return f"{pipeline_name}-lineage"
+
+
+def lineage_function_policy(pipeline_name: str, bucket: str, input_uri: str | None,
+                            partition: str, log_group_arn: str, dlq_arn: str,
+                            kms: str | None) -> str:
+    """What ``functions/lineage_record.py`` calls: ListObjectVersions under the input prefixes
+    the pipeline reads (raw/ and a custom InputDataUri), PutObject of the manifest under the
+    pipeline's models prefix; and what Lambda does with its role: logs, dead letters."""
+    reads = [(bucket, PREFIXES["raw"])]
+    if input_uri:
+        input_bucket, _, prefix = input_uri.removeprefix("s3://").partition("/")
+        if (input_bucket, prefix) != reads[0]:
+            reads.append((input_bucket, prefix))
+    statements = [
+        statement("Allow", ["s3:ListBucketVersions"], [f"arn:{partition}:s3:::{read_bucket}"],
+                  sid=f"ListInputVersions{index}" if index else "ListInputVersions",
+                  condition={"StringLike": {"s3:prefix": [f"{prefix}*"]}})
+        for index, (read_bucket, prefix) in enumerate(reads)]
+    statements += [
+        statement("Allow", ["s3:PutObject"],
+                  [f"arn:{partition}:s3:::{bucket}/{PREFIXES['models']}{pipeline_name}/*"],
+                  sid="WriteLineageManifest"),
+        statement("Allow", ["logs:CreateLogStream", "logs:PutLogEvents"],
+                  [f"{log_group_arn}:*"], sid="WriteOwnLogs"),
+        statement("Allow", ["sqs:SendMessage"], [dlq_arn], sid="DeadLetters"),
+    ]
+    if kms:
+        statements.append(statement("Allow", ["kms:GenerateDataKey"], [kms],
+                                    sid="EncryptManifest"))
+    return json.dumps(document(statements), sort_keys=True)
 
 
 def _object_suffix(path: str) -> str:
@@ -415,11 +498,14 @@ def _execution_policy(*, bucket: pulumi.Output[str], input_data_uri: pulumi.Inpu
                       group: pulumi.Output[str], role_arn: pulumi.Output[str],
                       definition: pulumi.Output[str], partition: pulumi.Output[str],
                       region: pulumi.Output[str], account: pulumi.Output[str],
-                      kms_key_arn: pulumi.Input[str] | None, in_vpc: bool) -> pulumi.Output[str]:
-    """Exactly what the pipeline's jobs need: its prefixes, its jobs, its group, its images."""
+                      kms_key_arn: pulumi.Input[str] | None, in_vpc: bool,
+                      lineage_function_arn: pulumi.Input[str]) -> pulumi.Output[str]:
+    """Exactly what the pipeline's jobs need: its prefixes, its jobs, its group, its images,
+    its lineage Lambda."""
 
     def build(values: list[Any]) -> str:
-        bucket_name, group_name, role, input_uri, definition_json, part, reg, acct, kms = values
+        (bucket_name, group_name, role, input_uri, definition_json, part, reg, acct, kms,
+         lineage_arn) = values
         bucket_arn = f"arn:{part}:s3:::{bucket_name}"
         sagemaker_arn = f"arn:{part}:sagemaker:{reg}:{acct}"
         group_lower = group_name.lower()
@@ -472,12 +558,14 @@ def _execution_policy(*, bucket: pulumi.Output[str], input_data_uri: pulumi.Inpu
                                 "ecr:BatchCheckLayerAvailability"],
                       [f"arn:{part}:ecr:{reg}:{repo.split('/')[0]}:repository/{repo.split('/')[1]}"
                        for repo in image_repositories(definition_json)], sid="PullJobImages"),
+            statement("Allow", ["lambda:InvokeFunction"], [lineage_arn],
+                      sid="RunLineageStep"),
         ]
         statements += job_key_and_network_statements(kms, in_vpc)
         return json.dumps(document(statements), sort_keys=True)
 
     return pulumi.Output.all(bucket, group, role_arn, input_data_uri, definition, partition,
-                             region, account, kms_key_arn).apply(build)
+                             region, account, kms_key_arn, lineage_function_arn).apply(build)
 
 
 def _input_data_statements(input_uri: str | None, bucket_name: str, partition: str) -> list:

@@ -9,6 +9,7 @@ and files it cannot read are skipped with a :class:`RegistryWarning` naming them
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
 import warnings
@@ -98,8 +99,9 @@ class LocalRegistry:
 
     def set_status(self, group: str, version: int | None, status: ApprovalStatus,
                    description: str = "") -> dict[str, Any]:
-        """Approve or reject a package (UpdateModelPackage), recording who said why; a
-        description SageMaker would refuse is refused here too."""
+        """Approve or reject a package (UpdateModelPackage), recording who (the OS user, as
+        LastModifiedBy) said why and when; a description SageMaker would refuse is refused
+        here too."""
         problem = approval_description_problem(description)
         if problem:
             raise RegistryError(f"approval description {problem}")
@@ -108,6 +110,8 @@ class LocalRegistry:
             package["ModelApprovalStatus"] = ApprovalStatus(status).value
             package["ApprovalDescription"] = description
             package["LastModifiedTime"] = _now()
+            # DescribeModelPackage's LastModifiedBy (a UserContext); here the OS user.
+            package["LastModifiedBy"] = {"UserProfileName": local_user()}
             self._write(package)
         return package
 
@@ -149,6 +153,14 @@ def _read_package(path: Path) -> dict[str, Any] | None:
         _warn(f"registry: ignored {path}: not a model package document")
         return None
     return package
+
+
+def local_user() -> str:
+    """Who runs this command: the OS user (``unknown`` when the system cannot say)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (some containers)
+        return "unknown"
 
 
 def _warn(message: str) -> None:

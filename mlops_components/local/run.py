@@ -29,6 +29,7 @@ from mlops_components.local.executor import (
 )
 from mlops_components.local.job_env import JobEnvironment, ensure_job_environment
 from mlops_components.local.jobs import JOB_LOG
+from mlops_components.local.lineage import local_functions, record_inputs, record_steps
 from mlops_components.local.registry import LocalRegistry
 from mlops_components.local.workdir import (
     LocalS3,
@@ -57,6 +58,8 @@ PIPELINE = "aws:sagemaker/pipeline:Pipeline"
 BUCKET_OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
 INPUT_PARAMETER = PipelineParameter.INPUT_DATA_URI.value
 CHAMPION_PARAMETER = PipelineParameter.CHAMPION_MODEL_URI.value
+#: The file the embedded default dataset is written to under the execution's input prefix.
+DEFAULT_DATA_FILE = "data.csv"
 #: Real datasets that ship inside scikit-learn: the embedded default, per problem type.
 DEFAULT_DATASETS = {
     ProblemType.CLASSIFICATION: ("breast_cancer", "load_breast_cancer"),
@@ -191,7 +194,8 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
             progress=lambda message: (on_step or (lambda *_: None))("job environment", "", message))
     executor = LocalPipelineExecutor(definition, workdir, on_step=on_step,
                                      python=str(job_environment.python),
-                                     job_variables=job_variables(job_environment))
+                                     job_variables=job_variables(job_environment),
+                                     functions=local_functions(definition, s3))
     defaults = executor.parameter_defaults()
     execution_id = allocate_execution(layout.jobs)
     try:
@@ -204,16 +208,23 @@ def run_local(project_dir: Path, stack: str, workdir: Path | None = None,
                 (input_dir / relative).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(file, input_dir / relative)
             dataset = f"{data} ({len(files)} CSV file{'s' if len(files) > 1 else ''})"
+            sources = {(file.relative_to(data) if data.is_dir() else Path(file.name))
+                       .as_posix(): str(file.resolve()) for file in files}
         else:
             config_problem = container_argument(definition, "--problem-type")
             config_target = container_argument(definition, "--target")
             dataset = default_dataset_csv(ProblemType(config_problem), config_target,
-                                          input_dir / "data.csv")
+                                          input_dir / DEFAULT_DATA_FILE)
+            sources = {DEFAULT_DATA_FILE: dataset}
         champion = champion_model_uri(definition, executor.registry)
         if champion and CHAMPION_PARAMETER in defaults:
             parameters = {CHAMPION_PARAMETER: champion, **(parameters or {})}
-        execution = executor.run({INPUT_PARAMETER: input_uri, **(parameters or {})},
-                                 execution_id=execution_id)
+        run_parameters = {INPUT_PARAMETER: input_uri, **(parameters or {})}
+        # The data as the execution starts: what its lineage names (the jobs read the same).
+        record_inputs(layout.jobs, execution_id, input_uri, s3, sources,
+                      {**defaults, **run_parameters})
+        execution = executor.run(run_parameters, execution_id=execution_id)
+        record_steps(layout.jobs, execution)
     except KeyboardInterrupt as interrupt:
         steps = interrupt.result.steps if isinstance(interrupt, ExecutionInterrupted) else []
         reason = str(interrupt) if steps else "interrupted"

@@ -17,7 +17,6 @@ Endpoint dimension).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -32,6 +31,7 @@ from mlops_components.sagemaker.spec import (
 )
 from mlops_components.validation import (
     INSTANCE_TYPE_RE,
+    LAMBDA_ARN_RE,
     SAGEMAKER_NAME_RE,
     Problems,
     instance_count_problem,
@@ -90,8 +90,6 @@ DRIFT_ACTION = "drift"
 
 DEFAULT_BATCH_INSTANCE_TYPE = "ml.m5.large"
 
-_LAMBDA_ARN_RE = re.compile(
-    r"^arn:aws[a-z-]*:lambda:[a-z]{2}(-[a-z]+)+-\d:\d{12}:function:[A-Za-z0-9_-]{1,64}$")
 
 
 def batch_input_uri(bucket: str) -> str:
@@ -188,7 +186,7 @@ def validate_batch_spec(spec: BatchSpec, owner: str | None = None) -> None:
     for name in ("pipeline_name", "model_package_group_name"):
         problems.matches(name, getattr(spec, name), SAGEMAKER_NAME_RE,
                          "1-63 letters, digits and hyphens, starting with a letter or digit")
-    problems.matches("function_arn", spec.function_arn, _LAMBDA_ARN_RE,
+    problems.matches("function_arn", spec.function_arn, LAMBDA_ARN_RE,
                      "a Lambda function ARN (arn:aws:lambda:<region>:<account>:function:<name>)")
     validate_job_settings(problems, spec)
     problems.raise_if_any()

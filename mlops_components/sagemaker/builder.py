@@ -7,8 +7,10 @@ and the champion at ``ChampionModelUri``, on the test split) -> ``QualityGate`` 
 ``BaselineMargin`` and the champion, if any, by ``ChampionMargin``, on a test split large
 enough to decide) -> ``NewDataCheck`` (the training data differs from the champion's, or
 ``RegisterUnchangedData`` is true) -> ``Register`` (model package with metrics, drift
-baselines, the EDA report and the training data's fingerprint); a failed gate ends in
-``QualityGateFailed``, unchanged data in nothing (the execution succeeds, unregistered).
+baselines, the EDA report, the training data's fingerprint and lineage manifest); a failed
+gate ends in ``QualityGateFailed``, unchanged data in nothing (the execution succeeds,
+unregistered). ``RecordLineage`` (a Lambda, when the spec names one) runs at the start beside
+``Profile``: the input's S3 object versions, which the network-isolated jobs cannot see.
 
 Every job runs the scikit-learn container on the ``training/`` package uploaded under
 ``spec.code_uri``: processing jobs get that prefix as an input and run
@@ -35,9 +37,16 @@ from mlops_components.bucket_layout import PREFIXES
 from mlops_components.enums import ApprovalStatus, ProblemType
 from mlops_components.sagemaker import offline_sdk
 from mlops_components.sagemaker.spec import (
+    CODE_URI_METADATA,
     CONTENT_TYPES,
     DEFAULT_VOLUME_SIZE_GB,
+    EDA_REPORT_METADATA,
     EVALUATION_REPORT,
+    GATE_METRIC_METADATA,
+    LINEAGE_FOLDER,
+    LINEAGE_MANIFEST,
+    LINEAGE_METADATA,
+    PROBLEM_TYPE_METADATA,
     RESPONSE_TYPES,
     TARGET_COLUMN_METADATA,
     TRAINING_DATA_METADATA,
@@ -489,7 +498,8 @@ def evaluate_step(ctx: BuildContext, model_data: Any, preprocess: Any) -> tuple[
     return step, report
 
 
-def register_step(ctx: BuildContext, model_data: Any, profile: Any, evaluate: Any) -> Any:
+def register_step(ctx: BuildContext, model_data: Any, profile: Any, evaluate: Any,
+                  lineage: Any | None = None) -> Any:
     from sagemaker.core.drift_check_baselines import DriftCheckBaselines
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.core.workflow.functions import Join
@@ -526,7 +536,7 @@ def register_step(ctx: BuildContext, model_data: Any, profile: Any, evaluate: An
         model_metrics=model_metrics,
         drift_check_baselines=DriftCheckBaselines(
             model_data_statistics=statistics, model_data_constraints=constraints),
-        customer_metadata_properties=_customer_metadata(ctx, profile, evaluate),
+        customer_metadata_properties=_customer_metadata(ctx, profile, evaluate, lineage),
         domain="MACHINE_LEARNING",
         task=ctx.problem_type.value.upper(),
     )
@@ -537,21 +547,54 @@ def register_step(ctx: BuildContext, model_data: Any, profile: Any, evaluate: An
                     "and EDA report.")
 
 
-def _customer_metadata(ctx: BuildContext, profile: Any, evaluate: Any) -> dict[str, Any]:
+def lineage_step(ctx: BuildContext) -> Any | None:
+    """``RecordLineage``: at the execution's start, the Lambda lists the object versions under
+    InputDataUri and writes the lineage manifest (jobs run network-isolated and cannot see
+    version IDs). None when the spec names no function."""
+    if not ctx.spec.lineage_function_arn:
+        return None
+    from sagemaker.core.lambda_helper import Lambda
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.mlops.workflow import LambdaOutput, LambdaStep
+    from sagemaker.mlops.workflow.lambda_step import LambdaOutputTypeEnum
+
+    from mlops_components.functions import lineage_record
+
+    return LambdaStep(
+        name=StepName.RECORD_LINEAGE.value,
+        lambda_func=Lambda(function_arn=ctx.spec.lineage_function_arn, session=ctx.session),
+        description="Record the input data's objects and S3 version IDs at the start.",
+        inputs={lineage_record.INPUT_URI_INPUT:
+                ctx.parameters[PipelineParameter.INPUT_DATA_URI],
+                lineage_record.MANIFEST_OUTPUT: ctx.s3("models", LINEAGE_FOLDER,
+                                                       LINEAGE_MANIFEST),
+                lineage_record.EXECUTION_INPUT: ExecutionVariables.PIPELINE_EXECUTION_ARN},
+        outputs=[LambdaOutput(output_name=name, output_type=LambdaOutputTypeEnum.String)
+                 for name in (lineage_record.MANIFEST_OUTPUT, lineage_record.OBJECTS_OUTPUT)])
+
+
+def _customer_metadata(ctx: BuildContext, profile: Any, evaluate: Any,
+                       lineage: Any | None) -> dict[str, Any]:
     """Traceability facts; the EDA report and the training data's fingerprint have no
-    ModelMetrics slot, so they live here (the fingerprint as Evaluate recorded it)."""
+    ModelMetrics slot, so they live here (the fingerprint as Evaluate recorded it), with the
+    lineage manifest RecordLineage wrote."""
     from sagemaker.core.workflow.functions import JsonGet
 
+    from mlops_components.functions import lineage_record
+
     report = next(iter(evaluate.property_files))
+    recorded = ({LINEAGE_METADATA: lineage.properties.Outputs[lineage_record.MANIFEST_OUTPUT]}
+                if lineage is not None else {})
     return {
+        **recorded,
         TRAINING_DATA_METADATA: JsonGet(step_name=evaluate.name, property_file=report,
                                         json_path=contract.gate_json_path(
                                             contract.DATA_DIGEST)),
-        "mlops:eda-report-uri": ctx.output_uri(profile, REPORT_OUTPUT),
-        "mlops:code-uri": ctx.code_uri,
-        "mlops:problem-type": ctx.problem_type.value,
+        EDA_REPORT_METADATA: ctx.output_uri(profile, REPORT_OUTPUT),
+        CODE_URI_METADATA: ctx.code_uri,
+        PROBLEM_TYPE_METADATA: ctx.problem_type.value,
         TARGET_COLUMN_METADATA: ctx.spec.target_column,
-        "mlops:gate-metric": ctx.gate.name,
+        GATE_METRIC_METADATA: ctx.gate.name,
     }
 
 
@@ -673,6 +716,7 @@ def pipeline_definition(ctx: BuildContext) -> str:
     """The whole pipeline: each step built by its function, in execution order."""
     from sagemaker.mlops.workflow import Pipeline
 
+    lineage = lineage_step(ctx)
     profile = profile_step(ctx)
     preprocess = preprocess_step(ctx, profile)
     if ctx.spec.tuning is None:
@@ -680,12 +724,13 @@ def pipeline_definition(ctx: BuildContext) -> str:
     else:
         model_step, model_data = tune_step(ctx, preprocess, ctx.spec.tuning)
     evaluate, report = evaluate_step(ctx, model_data, preprocess)
-    register = register_step(ctx, model_data, profile, evaluate)
+    register = register_step(ctx, model_data, profile, evaluate, lineage)
     gate = gate_step(ctx, evaluate, report, register)
     pipeline = Pipeline(
         name=ctx.spec.pipeline_name,
         parameters=list(ctx.parameters.values()),
-        steps=[profile, preprocess, model_step, evaluate, gate],
+        steps=[*([lineage] if lineage is not None else []), profile, preprocess, model_step,
+               evaluate, gate],
         sagemaker_session=ctx.session,
         pipeline_experiment_config=None,
     )

@@ -41,6 +41,7 @@ class PipelineParameter(StrEnum):
 class StepName(StrEnum):
     """Step names of the pipeline (``Train`` or ``Tune``, never both)."""
 
+    RECORD_LINEAGE = "RecordLineage"
     PROFILE = "Profile"
     PREPROCESS = "Preprocess"
     TRAIN = "Train"
@@ -60,13 +61,26 @@ TARGET_COLUMN_METADATA = "mlops:target-column"
 #: CustomerMetadataProperties key of a registered package's training data fingerprint
 #: (``training.lineage.recorded_digest``); the registry verbs show it.
 TRAINING_DATA_METADATA = "mlops:training-data"
-#: CustomerMetadataProperties keys a promoted package carries (`mlops promote`): the ARN
-#: of the package it was copied from (in the previous stage's group), who promoted it (an
-#: STS caller ARN, or the OS user locally), when (ISO-8601 UTC) and why (the comment).
+#: CustomerMetadataProperties keys of the other facts a package records at registration: the
+#: EDA report (output prefix), the content-addressed code location, the problem type and the
+#: gate metric (``mlops lineage`` and the model card read them).
+EDA_REPORT_METADATA = "mlops:eda-report-uri"
+CODE_URI_METADATA = "mlops:code-uri"
+PROBLEM_TYPE_METADATA = "mlops:problem-type"
+GATE_METRIC_METADATA = "mlops:gate-metric"
+#: CustomerMetadataProperties keys of a promoted package (written by `mlops promote`): the
+#: source package's ARN, who promoted it, when (ISO-8601 UTC) and why. ``mlops lineage``
+#: shows them when present.
 PROMOTED_FROM_METADATA = "mlops:promoted-from"
 PROMOTED_BY_METADATA = "mlops:promoted-by"
 PROMOTED_AT_METADATA = "mlops:promoted-at"
 PROMOTION_REASON_METADATA = "mlops:promotion-reason"
+#: CustomerMetadataProperties key of the lineage manifest the RecordLineage step wrote (the
+#: execution's data objects with their S3 version IDs), and the manifest's file name under the
+#: execution's models prefix (``models/<pipeline>/<execution id>/lineage/lineage.json``).
+LINEAGE_METADATA = "mlops:lineage-uri"
+LINEAGE_FOLDER = "lineage"
+LINEAGE_MANIFEST = "lineage.json"
 
 #: Folder (under the pipeline's models/ prefix) holding the NO_CHAMPION marker the
 #: TrainingPipeline uploads: ChampionModelUri's default until a model is approved.
@@ -253,5 +267,9 @@ class PipelineSpec:
     register_unchanged_data: bool = DEFAULT_REGISTER_UNCHANGED_DATA
     """Default of ``RegisterUnchangedData``: register a model trained on exactly the champion's
     training data. Default: False."""
+    lineage_function_arn: str | None = None
+    """The Lambda (``functions/lineage_record.py``) of the ``RecordLineage`` step, which writes
+    the execution's data objects with their S3 version IDs at its start. Default: none (no
+    step; the lineage then resolves versions from the bucket's history when it is read)."""
 
 

@@ -26,6 +26,7 @@ from mlops_components.sagemaker.spec import (
 from mlops_components.validation import (
     INSTANCE_TYPE_RE,
     KMS_KEY_ARN_RE,
+    LAMBDA_ARN_RE,
     REGION_RE,
     SAGEMAKER_NAME_RE,
     SECURITY_GROUP_RE,
@@ -74,6 +75,9 @@ def validate_pipeline_spec(spec: PipelineSpec, owner: str | None = None) -> None
     if spec.wheelhouse_uri is not None:
         problems.matches("wheelhouse_uri", spec.wheelhouse_uri, _S3_URI_RE,
                          "an s3://<bucket>/<key> URI of a wheelhouse archive")
+    if spec.lineage_function_arn is not None:
+        problems.matches("lineage_function_arn", spec.lineage_function_arn, LAMBDA_ARN_RE,
+                         "a Lambda function ARN")
     problems.matches("model_package_group_name", spec.model_package_group_name,
                      SAGEMAKER_NAME_RE, "1-63 letters, digits and hyphens")
     problems.check(isinstance(spec.target_column, str) and spec.target_column.strip() != "",

@@ -198,3 +198,16 @@ def test_files_the_registry_does_not_own_are_skipped_with_a_warning(registry):
     assert any("2.json: unreadable" in m for m in messages), messages
     # The cut-off file still holds its number: the next package does not overwrite it.
     assert registry.register(request())["ModelPackageVersion"] == 3
+
+
+def test_a_decision_records_who_made_it_why_and_when(registry, monkeypatch):
+    monkeypatch.setattr("getpass.getuser", lambda: "alice")
+    registry.register(request())
+
+    decided = registry.set_status("churn", 1, ApprovalStatus.REJECTED, "leaks the label")
+
+    stored = LocalRegistry(registry.root).get("churn", 1)
+    assert stored == decided
+    assert stored["LastModifiedBy"] == {"UserProfileName": "alice"}
+    assert stored["ApprovalDescription"] == "leaks the label"
+    assert stored["LastModifiedTime"]

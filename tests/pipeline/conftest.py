@@ -40,6 +40,7 @@ BASE_SPEC = PipelineSpec(
     problem_type=ProblemType.CLASSIFICATION,
     input_data_uri=f"s3://{BUCKET}/raw/",
     metric_threshold=0.8,
+    lineage_function_arn=f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:diagnosis-lineage",
 )
 
 TUNING = TuningSpec(

@@ -178,7 +178,8 @@ def test_graph_check_catches_a_cycle(definitions):
 
 def test_schema_check_is_live(definitions):
     broken = copy.deepcopy(definitions["classification"])
-    broken["Steps"][0]["Arguments"]["ProcessingResources"]["ClusterConfig"]["Extra"] = 1
+    processing = next(step for step in broken["Steps"] if step["Type"] == "Processing")
+    processing["Arguments"]["ProcessingResources"]["ClusterConfig"]["Extra"] = 1
     broken["Unknown"] = True
     problems = "\n".join(schema_problems(broken))
     assert "'Extra' was unexpected" in problems

@@ -38,7 +38,8 @@ MODEL = "churn"
 WORKFLOWS = Path(".github") / "workflows"
 LOCAL_ACTIONS = Path(".github") / "actions"
 #: Model identity: set by each project, so not compared with the repo's example stacks.
-IDENTITY_KEYS = {"modelName", "owner", "targetColumn", "problemType"}
+IDENTITY_KEYS = {"modelName", "owner", "targetColumn", "problemType",
+                 "modelCardIntendedUses"}  # what this model is for: each project writes its own
 
 
 @pytest.fixture(scope="module")

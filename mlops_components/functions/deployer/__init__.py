@@ -27,6 +27,9 @@ Two more things happen on the same events (one role, one place that knows the en
   every model and endpoint config the deployer made (:func:`delete_endpoint_and_configs`),
   waiting until the endpoint is gone, and keeps, deletes or refuses on the group's packages.
 
+With ``MODEL_CARD`` on, an approval event also creates or updates the approved package's
+SageMaker Model Card (:mod:`.model_card`), after the endpoint's part.
+
 One Lambda package, loaded as ``deployer`` (handler ``deployer.handler``):
 
     config              the settings (the Lambda's environment) and the names it shares
@@ -60,6 +63,7 @@ from .config import (
     KINDS,
     LIFECYCLE_KEY,
     METRICS_NAMESPACE,
+    MODEL_CARD_TEXT_LIMIT,
     PACKAGES_ON_DESTROY,
     STRATEGIES,
     VARIANT_NAME,
@@ -67,6 +71,7 @@ from .config import (
     ConfigError,
 )
 from .events import Clock, Outcome, deploy, handle, handler
+from .model_card import card_content, card_name, card_name_pattern, write_model_card
 from .sagemaker_requests import (
     config_hash,
     deployment_config,
@@ -80,9 +85,10 @@ logging.getLogger(__name__).setLevel(logging.INFO)
 __all__ = [
     "CAPTURE_METHODS", "CLEANUP_MARKER", "CLEANUP_WAIT_SECONDS", "ENDPOINT_EVENT_DETAIL_TYPE",
     "ENDPOINT_EVENT_STATUSES", "EVENT_SOURCE", "FAILED_DEPLOYMENTS_METRIC", "KINDS",
-    "LIFECYCLE_KEY", "METRICS_NAMESPACE", "PACKAGES_ON_DESTROY", "STRATEGIES", "VARIANT_NAME",
-    "Clock", "Config", "ConfigError", "DeploymentError", "DestroyRefused", "Outcome",
-    "baseline_uris", "config_hash", "deploy", "delete_endpoint_and_configs",
-    "deployment_config", "endpoint_config_request", "handle", "handler", "model_request",
-    "resource_name", "scalable_resource_id",
+    "LIFECYCLE_KEY", "METRICS_NAMESPACE", "MODEL_CARD_TEXT_LIMIT", "PACKAGES_ON_DESTROY",
+    "STRATEGIES", "VARIANT_NAME", "Clock", "Config", "ConfigError", "DeploymentError",
+    "DestroyRefused", "Outcome", "baseline_uris", "card_content", "card_name", "card_name_pattern",
+    "config_hash", "deploy", "delete_endpoint_and_configs", "deployment_config",
+    "endpoint_config_request", "handle", "handler", "model_request", "resource_name",
+    "scalable_resource_id", "write_model_card",
 ]

@@ -71,6 +71,8 @@ METRICS_NAMESPACE = "mlops/Deployer"
 FAILED_DEPLOYMENTS_METRIC = "FailedDeployments"
 """1 per deployment that failed or rolled back (dimension EndpointName); an alarm watches it."""
 NAME_LIMIT = 63
+MODEL_CARD_TEXT_LIMIT = 2048
+"""The model card schema's maxLength of ``intended_uses.intended_uses``."""
 POLL_SECONDS = 15.0
 PACKAGES_ON_DESTROY = ("keep", "delete", "refuse")
 """What the destroy hook does with the group's model packages: keep them (the group is not this
@@ -127,6 +129,10 @@ class Config:
     allow_rollback_to_older: bool = False
     packages_on_destroy: str = "keep"
     """keep, delete or refuse: the group's model packages at ``pulumi destroy``."""
+    model_card: bool = False
+    """Write a SageMaker Model Card for each approved package (:mod:`.model_card`)."""
+    model_card_intended_uses: str = ""
+    """The card's intended uses; empty: a placeholder that asks for them."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -198,6 +204,8 @@ class Config:
             wait_seconds=integer("WAIT_SECONDS", 0, 0, 840),
             allow_rollback_to_older=_flag(env.get("ALLOW_ROLLBACK_TO_OLDER"), False),
             packages_on_destroy=packages,
+            model_card=_flag(env.get("MODEL_CARD"), False),
+            model_card_intended_uses=env.get("MODEL_CARD_INTENDED_USES", ""),
             tags={str(k): str(v) for k, v in tags.items()},
         )
         if config.capture_method not in ("", *CAPTURE_METHODS):
@@ -229,6 +237,9 @@ class Config:
                             f"group ARN (got {group!r})")
         if bool(config.subnet_ids) != bool(config.security_group_ids):
             problems.append("SUBNET_IDS and SECURITY_GROUP_IDS must be given together")
+        if len(config.model_card_intended_uses) > MODEL_CARD_TEXT_LIMIT:
+            problems.append(f"MODEL_CARD_INTENDED_USES must be at most {MODEL_CARD_TEXT_LIMIT} "
+                            f"characters (got {len(config.model_card_intended_uses)})")
         if problems:
             raise ConfigError("deployer configuration: " + "; ".join(problems))
         return config
@@ -262,6 +273,8 @@ class Config:
             "WAIT_SECONDS": str(self.wait_seconds),
             "ALLOW_ROLLBACK_TO_OLDER": str(self.allow_rollback_to_older).lower(),
             "PACKAGES_ON_DESTROY": self.packages_on_destroy,
+            "MODEL_CARD": "true" if self.model_card else "",
+            "MODEL_CARD_INTENDED_USES": self.model_card_intended_uses,
             "TAGS": json.dumps(dict(self.tags), sort_keys=True),
         }
         return {key: value for key, value in env.items() if value != ""}

@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -56,6 +56,7 @@ from .config import (
     TAG_PENDING,
     Config,
 )
+from .model_card import write_model_card
 from .sagemaker_requests import (
     config_hash,
     deployment_config,
@@ -168,8 +169,12 @@ def deploy(event: Mapping[str, Any], config: Config, sm: Any = None,
     if approval.package_status != COMPLETED:
         return Outcome("skipped", f"package status is {approval.package_status!r}, not "
                        f"{COMPLETED!r}: nothing is deployed", config.endpoint_name, "", arn)
-    return reconcile(config, sm, approval, poll_seconds=poll_seconds, autoscaling=autoscaling,
-                     s3=s3, cloudwatch=cloudwatch, clock=clock)
+    outcome = reconcile(config, sm, approval, poll_seconds=poll_seconds,
+                        autoscaling=autoscaling, s3=s3, cloudwatch=cloudwatch, clock=clock)
+    if config.model_card:  # after the endpoint: a card problem never holds a deployment back
+        card = write_model_card(sm or client("sagemaker"), s3 or client("s3"), arn, config)
+        outcome = replace(outcome, reason=f"{outcome.reason}; model card {card}")
+    return outcome
 
 
 def approved_packages(sm: Any, config: Config, approval: Approval | None = None

@@ -31,7 +31,8 @@ def config_hash(config: Config, package_arn: str) -> str:
                              "deployment_strategy",
                              "canary_percent", "alarm_names", "tags",
                              "autoscaling_min_capacity", "autoscaling_max_capacity",
-                             "autoscaling_target_invocations")}
+                             "autoscaling_target_invocations", "model_card",
+                             "model_card_intended_uses")}
     settings["package"] = package_arn
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
 
