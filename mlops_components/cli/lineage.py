@@ -261,15 +261,17 @@ def chain_lines(record: dict[str, Any]) -> list[str]:
     for job in record["jobs"]:
         lines.append(f"  -> {job['step']:<10} {job['kind']} {job['job']} ({job['status']})")
     evaluation = record["evaluation"]
-    gate = evaluation.get("gate_metric") or "?"
     value = evaluation.get("gate_value")
-    value = f"{value:.4f}" if isinstance(value, (int, float)) else "?"
+    gate = (f"gate metric {evaluation['gate_metric']} = {value:.4f}"
+            if evaluation.get("gate_metric") and isinstance(value, (int, float)) else
+            f"gate metric {evaluation['gate_metric']} (not in the evaluation report)"
+            if evaluation.get("gate_metric") else "no gate metric recorded")
     outcome = {"True": "passed", "False": "failed"}.get(
         evaluation.get("quality_gate"),
         "outcome not recorded (" + ("the gate did not run" if record["jobs"] else
                                     "the execution's steps are not known here") + ")")
     lines.append(f"  -> evaluation  {format_metrics(evaluation['metrics']) or 'no metrics'}; "
-                 f"gate metric {gate} = {value}, quality gate "
+                 f"{gate}, quality gate "
                  f"{outcome}" + (f"; report {evaluation['report_uri']}"
                                  if evaluation.get("report_uri") else ""))
     for earlier in record.get("earlier_packages", []):
