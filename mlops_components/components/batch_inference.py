@@ -53,6 +53,12 @@ from mlops_components.components.iam import (
     statement,
 )
 from mlops_components.components.inputs import cross_language
+from mlops_components.components.lambdas import (
+    RUNTIME,
+    function_logs,
+    function_role,
+    single_file_code,
+)
 from mlops_components.components.model_monitor import (
     _common_statements,
     _pull,
@@ -97,8 +103,6 @@ from training.contract import (
 )
 
 FUNCTION_SOURCE = Path(functions.__file__).parent / "batch_run.py"
-FUNCTION_RUNTIME = "python3.12"
-FUNCTION_LOG_RETENTION_DAYS = 30
 RUNS_FAILED_METRIC = "RunsFailed"
 """Published by the batch Lambda for each failed execution (functions.batch_run)."""
 ALARM_PERIOD_SECONDS = 3600
@@ -299,15 +303,10 @@ class BatchInference(pulumi.ComponentResource):
                   tags: dict[str, str]) -> aws.lambda_.Function:
         """The batch Lambda: resolve the model, publish the counts and failed runs."""
         function_name = f"{name}-run"
-        role = aws.iam.Role(
-            f"{name}-run-role",
-            assume_role_policy=assume_role_policy("lambda.amazonaws.com",
-                                                  source_account=identity.account_id),
-            description=f"Batch inference of {model}: resolve the model, publish counts",
-            tags=tags, opts=child_opts(self))
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-run-logs", name=f"/aws/lambda/{function_name}",
-            retention_in_days=FUNCTION_LOG_RETENTION_DAYS, tags=tags, opts=child_opts(self))
+        role = function_role(f"{name}-run-role",
+                             f"Batch inference of {model}: resolve the model, publish counts",
+                             identity.account_id, self, tags)
+        log_group = function_logs(f"{name}-run-logs", function_name, self, tags)
         policy = aws.iam.RolePolicy(
             f"{name}-run-policy", role=role.id,
             policy=pulumi.Output.all(bucket, group, partition, region, identity.account_id,
@@ -315,10 +314,9 @@ class BatchInference(pulumi.ComponentResource):
                 lambda values: function_policy(*values)),
             opts=child_opts(self))
         return aws.lambda_.Function(
-            f"{name}-run", name=function_name, runtime=FUNCTION_RUNTIME,
+            f"{name}-run", name=function_name, runtime=RUNTIME,
             handler=f"{FUNCTION_SOURCE.stem}.handler", role=role.arn,
-            code=pulumi.AssetArchive({FUNCTION_SOURCE.name: pulumi.StringAsset(
-                FUNCTION_SOURCE.read_text())}),
+            code=single_file_code(FUNCTION_SOURCE),
             timeout=60, memory_size=128,
             dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=dlq.arn),
             environment=aws.lambda_.FunctionEnvironmentArgs(variables={

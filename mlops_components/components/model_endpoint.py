@@ -74,6 +74,7 @@ from mlops_components.components.event_delivery import (
 )
 from mlops_components.components.iam import assume_role_policy, document, statement
 from mlops_components.components.inputs import cross_language
+from mlops_components.components.lambdas import RUNTIME, function_logs, function_role
 from mlops_components.components.model_registry import approval_event_pattern, group_arn_parts
 from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.functions import deployer
@@ -120,13 +121,11 @@ __all__ = ["AutoscalingArgs", "CaptureMethod", "DeploymentStrategy", "EndpointKi
 
 DEPLOYER_PACKAGE = Path(deployer.__file__).resolve().parent
 """The deployer's package; the Lambda loads it as the top-level package of that name."""
-DEPLOYER_RUNTIME = "python3.12"
 DEPLOYER_HANDLER = f"{DEPLOYER_PACKAGE.name}.handler"
 DEPLOYER_TIMEOUT_SECONDS = 900
 """Lambda's maximum: the destroy hook waits up to this (less a margin) for the endpoint to be
 gone (deployer.CLEANUP_WAIT_SECONDS); events return in seconds."""
 DEPLOYER_MEMORY_MB = 256
-LOG_RETENTION_DAYS = 30
 FUNCTION_NAME_LIMIT = 64
 #: EventBridge PutPermission's StatementId: at most 64 characters.
 EVENT_STATEMENT_ID_LIMIT = 64
@@ -342,19 +341,14 @@ class ModelEndpoint(pulumi.ComponentResource):
 
         # -- dead letters, logs, the function -------------------------------------------------
         dlq = dead_letter_queue(f"{name}-dlq", self, tags)
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-deployer-logs", name=f"/aws/lambda/{function_name}",
-            retention_in_days=LOG_RETENTION_DAYS, tags=tags,
-            opts=child_opts(self))
+        log_group = function_logs(f"{name}-deployer-logs", function_name, self, tags)
         # SageMaker would create it on the first deployment, with no retention
         endpoint_logs = aws.cloudwatch.LogGroup(
             f"{name}-endpoint-logs", name=f"/aws/sagemaker/Endpoints/{endpoint}",
             retention_in_days=args.log_retention_days, tags=tags, opts=child_opts(self))
-        deployer_role = aws.iam.Role(
-            f"{name}-deployer-role",
-            assume_role_policy=assume_role_policy("lambda.amazonaws.com", source_account=account),
-            description=f"Deploys approved models to endpoint {endpoint}",
-            tags=tags, opts=child_opts(self))
+        deployer_role = function_role(f"{name}-deployer-role",
+                                      f"Deploys approved models to endpoint {endpoint}",
+                                      account, self, tags)
         deployer_policy = aws.iam.RolePolicy(
             f"{name}-deployer-role-policy", role=deployer_role.id,
             policy=pulumi.Output.all(group, model_role.arn, dlq.arn, log_group.arn, partition,
@@ -367,7 +361,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             f"{name}-deployer",
             name=function_name,
             description=f"Deploys approved packages of its group to endpoint {endpoint}",
-            runtime=DEPLOYER_RUNTIME, handler=DEPLOYER_HANDLER, role=deployer_role.arn,
+            runtime=RUNTIME, handler=DEPLOYER_HANDLER, role=deployer_role.arn,
             code=pulumi.AssetArchive(deployer_code_assets()),
             timeout=DEPLOYER_TIMEOUT_SECONDS, memory_size=DEPLOYER_MEMORY_MB,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),

@@ -43,6 +43,12 @@ from mlops_components.components.event_delivery import (
 )
 from mlops_components.components.iam import assume_role_policy, policy_document, statement
 from mlops_components.components.inputs import cross_language
+from mlops_components.components.lambdas import (
+    RUNTIME,
+    function_logs,
+    function_role,
+    single_file_code,
+)
 from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.enums import RetrainSource
 from mlops_components.sagemaker.spec import PipelineParameter
@@ -55,8 +61,6 @@ from mlops_components.validation import (
 )
 
 GATE_SOURCE = Path(functions.__file__).parent / "retrain_gate.py"
-GATE_RUNTIME = "python3.12"
-GATE_LOG_RETENTION_DAYS = 30
 DEFAULT_SETTLE_SECONDS = 300
 """New data waits this long before training: a multi-file upload is one execution."""
 MAX_SETTLE_SECONDS = 3600
@@ -240,15 +244,10 @@ class RetrainTrigger(pulumi.ComponentResource):
               gated: set[RetrainSource]) -> aws.lambda_.Function:
         """The gate: a Lambda that may list and start this pipeline's executions, keep its
         last start in a table and schedule re-checks of itself."""
-        role = aws.iam.Role(
-            f"{name}-gate-role",
-            assume_role_policy=assume_role_policy("lambda.amazonaws.com",
-                                                  source_account=identity.account_id),
-            description="Retraining cooldown gate", tags=tags, opts=child_opts(self))
+        role = function_role(f"{name}-gate-role", "Retraining cooldown gate",
+                             identity.account_id, self, tags)
         function_name = f"{name}-gate"
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-gate-logs", name=f"/aws/lambda/{function_name}",
-            retention_in_days=GATE_LOG_RETENTION_DAYS, tags=tags, opts=child_opts(self))
+        log_group = function_logs(f"{name}-gate-logs", function_name, self, tags)
         cooled = {source.value for source in gated
                   if args.cooldown_seconds > 0 and source in set(args.cooldown_sources)}
         settle = args.settle_seconds if RetrainSource.NEW_DATA in gated else 0
@@ -293,10 +292,9 @@ class RetrainTrigger(pulumi.ComponentResource):
         policy = aws.iam.RolePolicy(f"{name}-gate-policy", role=role.id,
                                     policy=policy_document(statements), opts=child_opts(self))
         gate = aws.lambda_.Function(
-            f"{name}-gate", name=function_name, runtime=GATE_RUNTIME,
+            f"{name}-gate", name=function_name, runtime=RUNTIME,
             handler=f"{GATE_SOURCE.stem}.handler", role=role.arn,
-            code=pulumi.AssetArchive({GATE_SOURCE.name: pulumi.StringAsset(
-                GATE_SOURCE.read_text())}),
+            code=single_file_code(GATE_SOURCE),
             # No reserved concurrency: the state table's conditional write serialises starts.
             timeout=60, memory_size=128,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),

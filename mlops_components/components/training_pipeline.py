@@ -18,6 +18,7 @@ from mlops_components.components.code_package import (
     package_training_code,
     training_wheelhouse,
 )
+from mlops_components.components.event_delivery import dead_letter_queue
 from mlops_components.components.iam import (
     assume_role_policy,
     document,
@@ -25,6 +26,12 @@ from mlops_components.components.iam import (
     statement,
 )
 from mlops_components.components.inputs import cross_language
+from mlops_components.components.lambdas import (
+    RUNTIME,
+    function_logs,
+    function_role,
+    single_file_code,
+)
 from mlops_components.components.tags import child_opts, tags_for
 from mlops_components.enums import ApprovalStatus, ProblemType
 from mlops_components.functions import lineage_record
@@ -85,8 +92,6 @@ DEFAULT_TUNING_RANGES: dict[str, dict[str, HyperparameterRange]] = {
 #: The RecordLineage step's function code (boto3 + standard library: one file), its runtime
 #: and the retention of its log group.
 LINEAGE_FUNCTION_SOURCE = Path(lineage_record.__file__)
-LINEAGE_RUNTIME = "python3.12"
-LINEAGE_LOG_RETENTION_DAYS = 30
 #: Prefixes the pipeline's jobs read from (and list: S3Prefix inputs are listed), and the ones
 #: they write to. reports/ is not among them: the EDA report is kept with the model.
 READ_PREFIXES = ("raw", "code", "processed", "models")
@@ -406,17 +411,11 @@ class TrainingPipeline(pulumi.ComponentResource):
         SageMaker invokes it synchronously; the queue takes what an asynchronous invocation
         could not do (every Lambda of the stack has one)."""
         function_name = lineage_function_name(name)
-        dlq = aws.sqs.Queue(f"{name}-lineage-dlq", message_retention_seconds=14 * 86400,
-                            sqs_managed_sse_enabled=True, tags=tags, opts=child_opts(self))
-        role = aws.iam.Role(
-            f"{name}-lineage-role",
-            assume_role_policy=assume_role_policy("lambda.amazonaws.com",
-                                                  source_account=identity.account_id),
-            description=f"Lineage of {name}: the input's S3 versions at each execution",
-            tags=tags, opts=child_opts(self))
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-lineage-logs", name=f"/aws/lambda/{function_name}",
-            retention_in_days=LINEAGE_LOG_RETENTION_DAYS, tags=tags, opts=child_opts(self))
+        dlq = dead_letter_queue(f"{name}-lineage-dlq", self, tags)
+        role = function_role(f"{name}-lineage-role",
+                             f"Lineage of {name}: the input's S3 versions at each execution",
+                             identity.account_id, self, tags)
+        log_group = function_logs(f"{name}-lineage-logs", function_name, self, tags)
         policy = aws.iam.RolePolicy(
             f"{name}-lineage-policy", role=role.id,
             policy=pulumi.Output.all(bucket, input_data_uri, partition, log_group.arn, dlq.arn,
@@ -424,10 +423,9 @@ class TrainingPipeline(pulumi.ComponentResource):
                 lambda values: lineage_function_policy(name, *values)),
             opts=child_opts(self))
         return aws.lambda_.Function(
-            f"{name}-lineage", name=function_name, runtime=LINEAGE_RUNTIME,
+            f"{name}-lineage", name=function_name, runtime=RUNTIME,
             handler=f"{LINEAGE_FUNCTION_SOURCE.stem}.handler", role=role.arn,
-            code=pulumi.AssetArchive({LINEAGE_FUNCTION_SOURCE.name: pulumi.StringAsset(
-                LINEAGE_FUNCTION_SOURCE.read_text())}),
+            code=single_file_code(LINEAGE_FUNCTION_SOURCE),
             timeout=60, memory_size=128,
             dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=dlq.arn),
             description=f"Lineage of {name}: the input's S3 object versions at each execution",

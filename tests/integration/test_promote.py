@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import urllib.request
 import uuid
-from typing import Any
 
 import boto3
 import botocore.session
@@ -35,7 +34,8 @@ from mlops_components.sagemaker.spec import (
     TRAINING_DATA_METADATA,
 )
 from tests.conftest import REPO_ROOT
-from tests.integration.conftest import _free_port
+from tests.integration.conftest import moto_server
+from tests.service_constraints import service_problems
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
 SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
@@ -44,34 +44,6 @@ SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
 def _group(stage: str) -> str:
     return yaml.safe_load((REPO_ROOT / f"Pulumi.{stage}.yaml").read_text())["config"][
         "mlops:modelName"]
-
-
-def service_problems(value: Any, shape: Any, path: str) -> list[str]:
-    """What botocore does not check and the service does: max lengths, enums, patterns."""
-    problems = []
-    metadata = shape.metadata
-    if shape.type_name == "string" and isinstance(value, str):
-        if "max" in metadata and len(value) > metadata["max"]:
-            problems.append(f"{path}: longer than {metadata['max']}")
-        if metadata.get("enum") and value not in metadata["enum"]:
-            problems.append(f"{path}: not one of {metadata['enum']}")
-        if "pattern" in metadata and not regex.fullmatch(metadata["pattern"], value):
-            problems.append(f"{path}: {value!r} does not match {metadata['pattern']}")
-    elif shape.type_name == "structure" and isinstance(value, dict):
-        for name, member in value.items():
-            problems += service_problems(member, shape.members[name], f"{path}.{name}")
-    elif shape.type_name == "list" and isinstance(value, list):
-        if "max" in metadata and len(value) > metadata["max"]:
-            problems.append(f"{path}: more than {metadata['max']} items")
-        for index, item in enumerate(value):
-            problems += service_problems(item, shape.member, f"{path}[{index}]")
-    elif shape.type_name == "map" and isinstance(value, dict):
-        if "max" in metadata and len(value) > metadata["max"]:
-            problems.append(f"{path}: more than {metadata['max']} entries")
-        for key, item in value.items():
-            problems += service_problems(key, shape.key, f"{path} key")
-            problems += service_problems(item, shape.value, f"{path}[{key}]")
-    return problems
 
 
 @pytest.fixture
@@ -100,15 +72,8 @@ def sent(monkeypatch) -> list[tuple[str, dict]]:
 def moto_endpoint():
     """This module's own moto server: the stages' groups have fixed names (the stacks'), so
     each test resets it, which must not touch the state of other modules' tests."""
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

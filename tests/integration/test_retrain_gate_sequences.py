@@ -49,6 +49,7 @@ from mlops_components.functions.retrain_gate import (
     Config,
     handle,
 )
+from tests.service_constraints import service_problems
 
 EPOCH = datetime(2026, 11, 27, tzinfo=UTC)
 ACCOUNT = "123456789012"
@@ -81,41 +82,11 @@ def _input_shape(service: str, operation: str) -> Any:
     return model.operation_model(operation).input_shape
 
 
-def _service_constraints(value: Any, shape: Any, path: str) -> list[str]:
-    """Max lengths, patterns and enums: the service refuses them, botocore does not check."""
-    problems = []
-    metadata = shape.metadata
-    if shape.type_name == "string" and isinstance(value, str):
-        if "max" in metadata and len(value) > metadata["max"]:
-            problems.append(f"{path}: longer than {metadata['max']}")
-        if metadata.get("enum") and value not in metadata["enum"]:
-            problems.append(f"{path}: not one of {metadata['enum']}")
-        pattern = metadata.get("pattern")
-        if pattern:
-            try:
-                if not re.fullmatch(pattern, value, re.DOTALL):
-                    problems.append(f"{path}: does not match {pattern}")
-            except re.error:
-                pass
-    elif shape.type_name == "structure" and isinstance(value, dict):
-        for name, member in value.items():
-            problems += _service_constraints(member, shape.members[name], f"{path}.{name}")
-    elif shape.type_name == "list" and isinstance(value, list):
-        if "max" in metadata and len(value) > metadata["max"]:
-            problems.append(f"{path}: more than {metadata['max']} items")
-        for index, item in enumerate(value):
-            problems += _service_constraints(item, shape.member, f"{path}[{index}]")
-    elif shape.type_name == "map" and isinstance(value, dict):
-        for key, item in value.items():
-            problems += _service_constraints(item, shape.value, f"{path}[{key}]")
-    return problems
-
-
 def validated(service: str, operation: str, params: dict[str, Any]) -> None:
     """Raise as botocore would (ParamValidationError), then as the service would."""
     shape = _input_shape(service, operation)
     validate_parameters(params, shape)
-    problems = _service_constraints(params, shape, operation)
+    problems = service_problems(params, shape, operation)
     assert not problems, f"the service refuses {operation}: {problems}"
 
 
