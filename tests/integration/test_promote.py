@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import urllib.request
 import uuid
+from typing import Any
 
 import boto3
 import botocore.session
