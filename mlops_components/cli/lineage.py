@@ -37,6 +37,7 @@ from mlops_components.cli.registry import (
 from mlops_components.cli.render import format_metrics
 from mlops_components.project import ProjectError, load_project
 from mlops_components.sagemaker.endpoint import endpoint_name as stack_endpoint_name
+from mlops_components.sagemaker.lineage import PROMOTED_WITHOUT_LINEAGE
 from mlops_components.sagemaker.packages import RegistryError
 from mlops_components.validation import ValidationError
 
@@ -119,26 +120,63 @@ def sagemaker_lineage(sagemaker: Any, s3: Any, group: str, version: int | None,
                       endpoint_name: str, where_label: str) -> dict[str, Any]:
     """The record of a package from a SageMaker and an S3 client (boto3's, or an emulator's)."""
     from mlops_components.functions.deployer.config import TAG_PACKAGE_ARN
-    from mlops_components.sagemaker.lineage import (
-        RECORDED,
-        RESOLVED,
-        build_record,
-        execution_reference,
-        versions_at,
-    )
+    from mlops_components.sagemaker.lineage import build_record
     from mlops_components.sagemaker.packages import SageMakerRegistry, package_metrics
-    from mlops_components.sagemaker.spec import LINEAGE_METADATA, PipelineParameter
 
     registry = SageMakerRegistry(sagemaker, s3)
     if not registry.has_group(group):
         raise RegistryError(missing_sagemaker_group(group, where_label))
     package = registry.get(group, version)
+    facts = sagemaker_facts(sagemaker, s3, registry, package)
+    endpoint: dict[str, Any] = {"name": endpoint_name, "serving": False}
+    described_endpoint = _found(lambda: sagemaker.describe_endpoint(EndpointName=endpoint_name))
+    if described_endpoint is None:
+        endpoint["line"] = f"{endpoint_name}: not created yet (no package deployed)"
+    else:
+        tags = {tag["Key"]: tag["Value"] for tag in sagemaker.list_tags(
+            ResourceArn=described_endpoint["EndpointArn"]).get("Tags", [])}
+        live = tags.get(TAG_PACKAGE_ARN, "")
+        endpoint["serving"] = live == package["ModelPackageArn"]
+        endpoint["line"] = (f"{endpoint_name} ({described_endpoint['EndpointStatus']}) serves it"
+                            if endpoint["serving"] else
+                            f"{endpoint_name} ({described_endpoint['EndpointStatus']}) serves "
+                            f"another package: {live or 'unknown'}")
+    return build_record(package, where=where_label, execution=facts["execution"],
+                        steps=facts["steps"], data=facts["data"],
+                        metrics=package_metrics(package, registry.read_text),
+                        endpoint=endpoint, earlier=facts["earlier"])
+
+
+def sagemaker_facts(sagemaker: Any, s3: Any, registry: Any,
+                    package: dict[str, Any]) -> dict[str, Any]:
+    """What SageMaker and S3 say of a package's lineage: ``execution``, ``steps``, ``data``,
+    ``earlier`` and ``manifest`` (the one ``mlops:lineage-uri`` names, as read). A promoted
+    package's carried manifest answers them all from the package's own bucket: nothing is
+    asked of the source stage (another account, perhaps)."""
+    from mlops_components.sagemaker.lineage import (
+        RECORDED,
+        RESOLVED,
+        carried,
+        carried_facts,
+        execution_reference,
+        promoted_execution,
+        versions_at,
+    )
+    from mlops_components.sagemaker.spec import LINEAGE_METADATA, PipelineParameter
+
+    manifest_uri = package.get("CustomerMetadataProperties", {}).get(LINEAGE_METADATA, "")
+    text = registry.read_text(manifest_uri) if manifest_uri else None
+    manifest = json.loads(text) if text else None
+    if carried(manifest):
+        return carried_facts(manifest, manifest_uri) | {"manifest": manifest}
     reference = execution_reference(package)
     execution: dict[str, Any] = {}
     steps: list[dict[str, Any]] = []
     data: dict[str, Any] = {"input_uri": "", "objects": [], "version_ids": RESOLVED,
                             "recorded": False}
-    if reference is not None:
+    if reference is not None and reference.get("promoted"):
+        execution = promoted_execution(reference)
+    elif reference is not None:
         arn = reference["arn"]
         execution = {"arn": arn, "id": reference["execution_id"],
                      "pipeline": reference["pipeline"]}
@@ -160,29 +198,12 @@ def sagemaker_lineage(sagemaker: Any, s3: Any, group: str, version: int | None,
             if input_uri.startswith("s3://") and described.get("CreationTime"):
                 data["objects"] = versions_at(_object_versions(s3, input_uri),
                                               described["CreationTime"], input_uri)
-    manifest_uri = package.get("CustomerMetadataProperties", {}).get(LINEAGE_METADATA, "")
-    text = registry.read_text(manifest_uri) if manifest_uri else None
-    if text:  # what RecordLineage wrote at the execution's start wins over the history
-        manifest = json.loads(text)
+    if isinstance(manifest, dict):  # what RecordLineage wrote at the start wins
         data.update(input_uri=manifest.get("input_uri", data["input_uri"]),
                     objects=manifest.get("objects", []), version_ids=RECORDED, recorded=True,
                     manifest_uri=manifest_uri)
-    endpoint: dict[str, Any] = {"name": endpoint_name, "serving": False}
-    described_endpoint = _found(lambda: sagemaker.describe_endpoint(EndpointName=endpoint_name))
-    if described_endpoint is None:
-        endpoint["line"] = f"{endpoint_name}: not created yet (no package deployed)"
-    else:
-        tags = {tag["Key"]: tag["Value"] for tag in sagemaker.list_tags(
-            ResourceArn=described_endpoint["EndpointArn"]).get("Tags", [])}
-        live = tags.get(TAG_PACKAGE_ARN, "")
-        endpoint["serving"] = live == package["ModelPackageArn"]
-        endpoint["line"] = (f"{endpoint_name} ({described_endpoint['EndpointStatus']}) serves it"
-                            if endpoint["serving"] else
-                            f"{endpoint_name} ({described_endpoint['EndpointStatus']}) serves "
-                            f"another package: {live or 'unknown'}")
-    return build_record(package, where=where_label, execution=execution, steps=steps,
-                        data=data, metrics=package_metrics(package, registry.read_text),
-                        endpoint=endpoint)
+    return {"execution": execution, "steps": steps, "data": data, "earlier": [],
+            "manifest": manifest}
 
 
 def _object_versions(s3: Any, prefix_uri: str) -> list[dict[str, Any]]:
@@ -223,29 +244,41 @@ def chain_lines(record: dict[str, Any]) -> list[str]:
         size = f", {item['bytes']} bytes" if item.get("bytes") is not None else ""
         lines.append(f"            {item['uri']} version {item['version_id']}{size}{source}")
     if not data.get("objects"):
-        lines.append("            no data objects found (none recorded, or no longer listed)")
+        lines.append("            no data objects found (" + (
+            "known only in the source stage: promoted without its lineage"
+            if record["execution"].get("note") == PROMOTED_WITHOUT_LINEAGE else
+            "none recorded, or no longer listed") + ")")
     elif data.get("version_ids"):
         lines.append(f"            version IDs: {data['version_ids']}")
     if data.get("manifest_uri"):
         lines.append(f"            lineage manifest {data['manifest_uri']}")
+    if data.get("carried"):
+        lines.append("            (carried by its promotion" + (
+            f": a copy of {data['copied_from']})" if data.get("copied_from") else ")"))
     if data.get("fingerprint"):
         lines.append(f"            training data fingerprint {data['fingerprint']}")
-    execution = record["execution"]
-    lines.append("  -> execution   " + (
-        f"{execution['arn']} ({execution.get('status', '?')}"
-        + (f", started {execution['started']}" if execution.get("started") else "") + ")"
-        if execution else "unknown (the package names no pipeline execution)"))
+    lines.append("  -> execution   " + execution_text(record["execution"]))
     for job in record["jobs"]:
         lines.append(f"  -> {job['step']:<10} {job['kind']} {job['job']} ({job['status']})")
     evaluation = record["evaluation"]
-    gate = evaluation.get("gate_metric") or "?"
     value = evaluation.get("gate_value")
-    value = f"{value:.4f}" if isinstance(value, (int, float)) else "?"
-    outcome = {"True": "passed", "False": "failed"}.get(evaluation.get("quality_gate"), "?")
+    gate = (f"gate metric {evaluation['gate_metric']} = {value:.4f}"
+            if evaluation.get("gate_metric") and isinstance(value, (int, float)) else
+            f"gate metric {evaluation['gate_metric']} (not in the evaluation report)"
+            if evaluation.get("gate_metric") else "no gate metric recorded")
+    outcome = {"True": "passed", "False": "failed"}.get(
+        evaluation.get("quality_gate"),
+        "outcome not recorded (" + ("the gate did not run" if record["jobs"] else
+                                    "the execution's steps are not known here") + ")")
     lines.append(f"  -> evaluation  {format_metrics(evaluation['metrics']) or 'no metrics'}; "
-                 f"gate metric {gate} = {value}, quality gate "
+                 f"{gate}, quality gate "
                  f"{outcome}" + (f"; report {evaluation['report_uri']}"
                                  if evaluation.get("report_uri") else ""))
+    for earlier in record.get("earlier_packages", []):
+        lines.append(f"  -> package     {earlier['arn']} (registered {earlier['created']})")
+        lines.append("                " + approval_line(earlier.get("approval") or {}))
+        if earlier.get("promotion"):
+            lines.append("                " + promotion_line(earlier["promotion"]))
     package = record["package"]
     lines.append(f"  -> package     {package['arn']} (registered {package['created']})")
     if package.get("code_uri"):
@@ -258,11 +291,31 @@ def chain_lines(record: dict[str, Any]) -> list[str]:
     lines.append("                " + approval_line(record["approval"]))
     promotion = record.get("promotion")
     if promotion:
-        lines.append(f"                promoted from {promotion['from']} by "
-                     f"{promotion.get('by') or '?'} at {promotion.get('at') or '?'}: "
-                     f"{promotion.get('reason') or '(no reason given)'}")
+        lines.append("                " + promotion_line(promotion))
     lines.append(f"  -> endpoint    {record['endpoint'].get('line', '')}")
     return lines
+
+
+def execution_text(execution: dict[str, Any]) -> str:
+    """The execution as one line: its ARN and status, or what is known and why no more."""
+    if not execution:
+        return "unknown (the package names no pipeline execution)"
+    name = execution.get("arn") or (f"execution {execution.get('id', '')} of pipeline "
+                                    f"{execution.get('pipeline', '')}")
+    facts = [execution.get("status") or "status not recorded"]
+    if execution.get("started"):
+        facts.append(f"started {execution['started']}")
+    if execution.get("note"):
+        facts = [execution["note"]] if not execution.get("status") else [
+            *facts, execution["note"]]
+    return f"{name} ({', '.join(facts)})"
+
+
+def promotion_line(promotion: dict[str, Any]) -> str:
+    by = promotion.get("by") or "an unrecorded identity"
+    at = promotion.get("at") or "an unrecorded time"
+    return (f"promoted from {promotion['from']} by {by} at {at}: "
+            f"{promotion.get('reason') or '(no reason given)'}")
 
 
 def approval_line(approval: dict[str, Any]) -> str:
@@ -295,8 +348,7 @@ def record_lines(record: dict[str, Any]) -> list[str]:
         ("training data", data.get("fingerprint") or "-"),
         ("data objects", f"{len(data.get('objects', []))} under "
                          f"{data.get('input_uri') or 'an unknown prefix'}"),
-        ("execution", f"{execution['arn']} ({execution.get('status', '?')})"
-                      if execution else "-"),
+        ("execution", execution_text(execution) if execution else "-"),
         ("jobs", ", ".join(f"{job['step']} {job['job']}" for job in record["jobs"]) or "-"),
         ("model data", package.get("model_data") or "-"),
         ("code", f"{package.get('code_uri') or '-'} (hash {package.get('code_hash') or '?'})"),
@@ -304,6 +356,7 @@ def record_lines(record: dict[str, Any]) -> list[str]:
         ("evaluation", evaluation.get("report_uri") or "-"),
         *((f"baseline {name}", uri) for name, uri in package.get("baselines", {}).items()),
         ("promoted from", (record.get("promotion") or {}).get("from", "-")),
+        *(("earlier package", entry["arn"]) for entry in record.get("earlier_packages", [])),
         ("endpoint", record["endpoint"].get("line", "")),
     ]
     return [f"{name + ':':<22}{value}" for name, value in rows]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -103,6 +104,8 @@ class _Stage:
     where: str
     s3: Any = None
     """boto3 S3 client (AWS), or :class:`~mlops_components.local.workdir.LocalS3`."""
+    workdir: Any = None
+    """With --local: the stage's :class:`~mlops_components.local.workdir.LocalWorkdir`."""
 
 
 def promote_command(args: argparse.Namespace) -> int:
@@ -127,6 +130,7 @@ def promote_command(args: argparse.Namespace) -> int:
         if earlier is None:
             request = promotion_request(promotion)
             _copy_artifacts(args.local, source, target, copies(promotion))
+            _carry_lineage(args.local, source, target, promotion)
             promoted, created = _register(args.local, target, request,
                                           package["ModelPackageArn"])
         else:
@@ -196,10 +200,10 @@ def _local_stages(args: argparse.Namespace, project: Any, groups: dict[str, str]
     bucket = args.to_bucket or _planned_bucket(project.directory, args.target)
     source = _Stage(args.source, groups[args.source], statuses[args.source],
                     source_layout.registry, f"local registry {source_layout.registry.root}",
-                    source_layout.s3)
+                    source_layout.s3, source_layout)
     target = _Stage(args.target, groups[args.target], statuses[args.target],
                     target_layout.registry, f"local registry {target_layout.registry.root}",
-                    target_layout.s3)
+                    target_layout.s3, target_layout)
     return source, target, bucket, getpass.getuser()
 
 
@@ -288,6 +292,65 @@ def _copy_artifacts(local: bool, source: _Stage, target: _Stage,
         for found in keys:
             body = source.s3.get_object(Bucket=bucket, Key=found)["Body"]
             target.s3.upload_fileobj(body, target_bucket, target_key + found[len(key):])
+
+
+def _carry_lineage(local: bool, source: _Stage, target: _Stage,
+                   promotion: Promotion) -> None:
+    """Write the source package's lineage into the target bucket (where the promoted package's
+    ``mlops:lineage-uri`` points): its manifest, the execution and steps the source stage
+    knows of, and the chain of packages so far. Read with the source's access, so the target
+    stage (another account, perhaps) needs none to show it."""
+    from mlops_components.sagemaker.lineage import carried_manifest
+    from mlops_components.sagemaker.promotion import lineage_copy_uri
+    from mlops_components.sagemaker.spec import LINEAGE_METADATA
+
+    package = promotion.source
+    if local:
+        from mlops_components.local.lineage import lineage_facts
+
+        facts = lineage_facts(source.workdir, package)
+    else:
+        facts = _sagemaker_facts(source, package)
+    manifest = facts["manifest"] if isinstance(facts["manifest"], dict) else None
+    copied = carried_manifest(
+        package, manifest,
+        manifest_uri=(package.get("CustomerMetadataProperties") or {}).get(
+            LINEAGE_METADATA, ""),
+        execution=facts["execution"], steps=facts["steps"], data=facts["data"])
+    body = json.dumps(copied, indent=2, sort_keys=True, default=str) + "\n"
+    uri = lineage_copy_uri(promotion)
+    if local:
+        from mlops_components.local.atomic import write_atomic
+
+        write_atomic(target.s3.path(uri), body)
+        return
+    bucket, key = split_uri(uri)
+    target.s3.put_object(Bucket=bucket, Key=key, Body=body.encode(),
+                         ContentType="application/json")
+
+
+def _sagemaker_facts(source: _Stage, package: dict[str, Any]) -> dict[str, Any]:
+    """The source's lineage facts; an execution the promoter may not read (access denied)
+    is carried as what the package says of it, and why no more."""
+    from botocore.exceptions import ClientError
+
+    from mlops_components.cli.lineage import sagemaker_facts
+    from mlops_components.sagemaker.lineage import RECORDED, execution_reference
+    from mlops_components.sagemaker.spec import LINEAGE_METADATA
+
+    try:
+        return sagemaker_facts(source.registry.sagemaker, source.s3, source.registry, package)
+    except ClientError as problem:
+        reference = execution_reference(package) or {}
+        uri = (package.get("CustomerMetadataProperties") or {}).get(LINEAGE_METADATA, "")
+        text = source.registry.read_text(uri) if uri else None
+        return {"execution": {"arn": reference.get("arn", ""),
+                              "id": reference.get("execution_id", ""),
+                              "pipeline": reference.get("pipeline", ""),
+                              "note": "could not be read when it was promoted: "
+                                      f"{aws_problem(problem)}"} if reference else {},
+                "steps": [], "data": {"version_ids": RECORDED if text else ""}, "earlier": [],
+                "manifest": json.loads(text) if text else None}
 
 
 def _object_keys(s3: Any, bucket: str, key: str) -> list[str]:

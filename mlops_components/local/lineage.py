@@ -6,6 +6,10 @@ and at its end with its steps in the shape of ListPipelineExecutionSteps (job AR
 condition outcomes, the registered package), so ``mlops lineage --local`` reads the same
 facts it reads from SageMaker.
 
+A promoted package's record is the lineage `mlops promote` carried into the target's bucket
+(:func:`~mlops_components.sagemaker.lineage.carried_manifest`): the target workdir has no
+``jobs/`` of the source's execution, and needs none.
+
 The local S3 emulation (a folder) keeps no object versions, so each object's version ID is
 content-derived: ``sha256:<hex>`` of its bytes (:data:`~mlops_components.sagemaker.lineage.
 CONTENT_VERSION` says so in the record). The same bytes give the same version, as the
@@ -31,7 +35,10 @@ from mlops_components.sagemaker.definition import iter_steps
 from mlops_components.sagemaker.lineage import (
     CONTENT_VERSION,
     build_record,
+    carried,
+    carried_facts,
     execution_reference,
+    promoted_execution,
 )
 from mlops_components.sagemaker.packages import package_metrics
 from mlops_components.sagemaker.spec import LINEAGE_METADATA, StepName
@@ -74,14 +81,21 @@ def read_record(jobs: Path, execution_id: str) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def local_lineage(workdir: LocalWorkdir, package: Mapping[str, Any],
-                  serve_hint: str) -> dict[str, Any]:
-    """The lineage record of a package of the local registry (``serve_hint``: the command
-    that serves it, named when it is the version `mlops serve` serves)."""
+def lineage_facts(workdir: LocalWorkdir, package: Mapping[str, Any]) -> dict[str, Any]:
+    """What the workdir knows of a package's lineage: ``execution``, ``steps``, ``data``,
+    ``earlier`` (the packages a promoted one descends from) and ``manifest`` (the one
+    ``mlops:lineage-uri`` names, as read). A promoted package's carried manifest answers
+    all of them (its execution ran in the source stage's workdir)."""
+    manifest = _manifest(workdir.s3, package)
+    manifest_uri = package.get("CustomerMetadataProperties", {}).get(LINEAGE_METADATA, "")
+    if carried(manifest):
+        return carried_facts(manifest, manifest_uri) | {"manifest": manifest}
     reference = execution_reference(package)
     execution: dict[str, Any] = {}
     record: dict[str, Any] = {}
-    if reference is not None:
+    if reference is not None and reference.get("promoted"):
+        execution = promoted_execution(reference)
+    elif reference is not None:
         execution_id = reference["execution_id"]
         record = read_record(workdir.jobs, execution_id) or {}
         status = _read_json(workdir.jobs / execution_id / EXECUTION_RECORD)
@@ -91,13 +105,22 @@ def local_lineage(workdir: LocalWorkdir, package: Mapping[str, Any],
                      "log_folder": str(workdir.jobs / execution_id)}
     data = {"input_uri": record.get("input_uri", ""), "objects": record.get("objects", []),
             "version_ids": record.get("version_ids", ""), "recorded": bool(record)}
-    manifest = _manifest(workdir.s3, package)
     if manifest is not None:  # what RecordLineage wrote; the files they came from added
         sources = {item["uri"]: item.get("source", "") for item in data["objects"]}
         data.update(input_uri=manifest.get("input_uri", data["input_uri"]), recorded=True,
-                    manifest_uri=package["CustomerMetadataProperties"][LINEAGE_METADATA],
+                    manifest_uri=manifest_uri,
                     objects=[{**item, "source": sources.get(item["uri"], "")}
                              for item in manifest.get("objects", [])])
+        data["version_ids"] = data["version_ids"] or CONTENT_VERSION
+    return {"execution": execution, "steps": record.get("steps", []), "data": data,
+            "earlier": [], "manifest": manifest}
+
+
+def local_lineage(workdir: LocalWorkdir, package: Mapping[str, Any],
+                  serve_hint: str) -> dict[str, Any]:
+    """The lineage record of a package of the local registry (``serve_hint``: the command
+    that serves it, named when it is the version `mlops serve` serves)."""
+    facts = lineage_facts(workdir, package)
     group = package["ModelPackageGroupName"]
     latest = workdir.registry.latest_approved(group)
     serving = bool(latest) and latest["ModelPackageVersion"] == package["ModelPackageVersion"]
@@ -108,9 +131,10 @@ def local_lineage(workdir: LocalWorkdir, package: Mapping[str, Any],
                          "local: not served (" + ("a later approved version is"
                                                    if approved else "not approved") + ")")}
     return build_record(package, where=f"local ({workdir.registry.root})",
-                        execution=execution, steps=record.get("steps", []), data=data,
+                        execution=facts["execution"], steps=facts["steps"],
+                        data=facts["data"],
                         metrics=package_metrics(dict(package), workdir.s3.read_text),
-                        endpoint=endpoint)
+                        endpoint=endpoint, earlier=facts["earlier"])
 
 
 class VersionedLocalS3:

@@ -14,6 +14,13 @@ record that ``mlops lineage`` and ``mlops status --version`` print (and ``--json
   promotion from another stage;
 - the endpoint that serves it now, or that none does.
 
+A promoted package carries its own lineage (the target stage may be another account, unable
+to read the source's registry, pipeline or bucket): `mlops promote` writes the source's
+lineage manifest, extended with the execution, its steps and the chain of earlier packages
+(:func:`carried_manifest`), into the target's bucket, and the promoted package's
+``mlops:lineage-uri`` names that copy. A reader that finds a carried manifest reads the
+execution and its steps from it, not from SageMaker (:func:`carried`).
+
 Pure functions over DescribeModelPackage-shaped dicts: no boto3 and no files here.
 """
 
@@ -26,6 +33,7 @@ from typing import Any
 
 from mlops_components.bucket_layout import PREFIXES
 from mlops_components.enums import ApprovalStatus
+from mlops_components.sagemaker.promotion import PROMOTED_FOLDER
 from mlops_components.sagemaker.spec import (
     CODE_URI_METADATA,
     EDA_REPORT_METADATA,
@@ -44,6 +52,24 @@ _EXECUTION_ARN_RE = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:([^:]+):(\d{12}):pipeline/([^/]+)/execution/([^/]+)$")
 _PACKAGE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sagemaker:([^:]+):(\d{12}):model-package/")
 _CODE_HASH_RE = re.compile(r"([0-9a-f]{16,64})")
+#: A promoted package's artifacts: ``models/promoted/<source group>/<source version>/`` then
+#: the source's own key (itself promoted, when the source was).
+_PROMOTED_RE = re.compile(
+    rf"^{re.escape(PREFIXES['models'])}{re.escape(PROMOTED_FOLDER)}/[^/]+/\d+/")
+
+#: Keys `mlops promote` adds to the lineage manifest it copies into the target's bucket.
+CARRIED_EXECUTION = "execution"
+"""The source execution: ``{"arn", "id", "pipeline", "status", "started"}`` (``"note"``
+says why a part is unknown)."""
+CARRIED_STEPS = "steps"
+"""Its steps, as ListPipelineExecutionSteps answered them."""
+CARRIED_PACKAGES = "packages"
+"""The packages earlier in the chain, oldest first: ``{"arn", "group", "version",
+"created", "approval", "promotion"}`` (each as :func:`approval` and :func:`promotion`)."""
+CARRIED_VERSION_IDS = "version_ids"
+"""How the data objects' versions were found (:data:`RECORDED`, :data:`RESOLVED`, ...)."""
+CARRIED_FROM = "copied_from"
+"""The manifest this copy was made from (in the source stage's bucket)."""
 
 #: How the data objects' versions were found (the record says which).
 RECORDED = "recorded at the execution's start"
@@ -67,6 +93,11 @@ def execution_reference(package: Mapping[str, Any]) -> dict[str, str] | None:
     location, ``s3://<bucket>/models/<pipeline>/<execution id>/...`` (the builder puts every
     output of an execution under its ID), with the ARN built in the package's region and
     account (pipeline names are lower-cased in ARNs). None when neither says.
+
+    A promoted package's model lives under ``models/promoted/<group>/<version>/`` in the
+    target's bucket, then the source's own key: the pipeline and execution are the source's,
+    in the source's account, so the ARN is left empty (``"promoted": "yes"``) rather than
+    guessed from the promoted package's account.
     """
     generated_by = str(package.get("MetadataProperties", {}).get("GeneratedBy", ""))
     match = _EXECUTION_ARN_RE.match(generated_by)
@@ -74,10 +105,17 @@ def execution_reference(package: Mapping[str, Any]) -> dict[str, str] | None:
         return {"pipeline": match.group(3), "execution_id": match.group(4),
                 "arn": generated_by}
     url = model_data_url(package)
-    match = re.match(rf"^s3://[^/]+/{re.escape(PREFIXES['models'])}([^/]+)/([^/]+)/", url)
+    key = url.removeprefix("s3://").partition("/")[2] if url.startswith("s3://") else ""
+    promoted = False
+    while _PROMOTED_RE.match(key):
+        key, promoted = _PROMOTED_RE.sub("", key, count=1), True
+    match = re.match(rf"^{re.escape(PREFIXES['models'])}([^/]+)/([^/]+)/", key)
     if not match:
         return None
     pipeline, execution_id = match.groups()
+    if promoted:
+        return {"pipeline": pipeline, "execution_id": execution_id, "arn": "",
+                "promoted": "yes"}
     arn_match = _PACKAGE_ARN_RE.match(str(package.get("ModelPackageArn", "")))
     region, account = arn_match.groups() if arn_match else ("local", "000000000000")
     return {"pipeline": pipeline, "execution_id": execution_id,
@@ -140,6 +178,76 @@ def promotion(package: Mapping[str, Any]) -> dict[str, str] | None:
             "reason": metadata.get(PROMOTION_REASON_METADATA, "")}
 
 
+def package_entry(package: Mapping[str, Any]) -> dict[str, Any]:
+    """One package of a promotion chain, as a carried manifest keeps it."""
+    return {"arn": package.get("ModelPackageArn", ""),
+            "group": package.get("ModelPackageGroupName", ""),
+            "version": package.get("ModelPackageVersion"),
+            "created": str(package.get("CreationTime", "")),
+            "approval": approval(package), "promotion": promotion(package)}
+
+
+def carried(manifest: Mapping[str, Any] | None) -> bool:
+    """Whether ``manifest`` is a copy `mlops promote` made (it carries the execution)."""
+    return isinstance(manifest, Mapping) and isinstance(manifest.get(CARRIED_PACKAGES), list)
+
+
+def carried_manifest(source: Mapping[str, Any], manifest: Mapping[str, Any] | None, *,
+                     manifest_uri: str, execution: Mapping[str, Any],
+                     steps: list[Mapping[str, Any]], data: Mapping[str, Any]
+                     ) -> dict[str, Any]:
+    """The lineage manifest a promotion of ``source`` writes into the target's bucket.
+
+    ``manifest`` is the source's own (what RecordLineage wrote, or the copy an earlier
+    promotion wrote: then its execution, steps and earlier packages are kept as they are);
+    ``execution``, ``steps`` and ``data`` are what the source stage knows of an execution
+    that ran there (``data``: ``input_uri``, ``objects``, ``version_ids``). Every key of the
+    source's manifest is kept; the source package is appended to the chain.
+    """
+    copied = dict(manifest or {})
+    if not carried(manifest):
+        copied.update({
+            "input_uri": copied.get("input_uri") or data.get("input_uri", ""),
+            "objects": [dict(item) for item in (data.get("objects") or
+                                                copied.get("objects") or [])],
+            CARRIED_VERSION_IDS: data.get("version_ids", ""),
+            CARRIED_EXECUTION: dict(execution), CARRIED_STEPS: [dict(s) for s in steps],
+            CARRIED_PACKAGES: []})
+    copied[CARRIED_PACKAGES] = [*copied[CARRIED_PACKAGES], package_entry(source)]
+    copied[CARRIED_FROM] = manifest_uri
+    return copied
+
+
+def carried_facts(manifest: Mapping[str, Any], manifest_uri: str) -> dict[str, Any]:
+    """``execution``, ``steps``, ``data`` and ``earlier`` (packages) from a carried manifest
+    (``manifest_uri``: where this copy is)."""
+    execution = dict(manifest.get(CARRIED_EXECUTION) or {})
+    if execution and not execution.get("status"):
+        execution.setdefault("note", "its status was not known when it was promoted")
+    return {"execution": execution,
+            "steps": [dict(step) for step in manifest.get(CARRIED_STEPS) or []],
+            "data": {"input_uri": manifest.get("input_uri", ""),
+                     "objects": [dict(item) for item in manifest.get("objects") or []],
+                     "version_ids": manifest.get(CARRIED_VERSION_IDS, ""), "recorded": True,
+                     "manifest_uri": manifest_uri, "carried": True,
+                     "copied_from": manifest.get(CARRIED_FROM, "")},
+            "earlier": [dict(entry) for entry in manifest.get(CARRIED_PACKAGES) or []]}
+
+
+#: Why a package promoted without its lineage shows only part of it.
+PROMOTED_WITHOUT_LINEAGE = (
+    "ran in the source stage; this package was promoted without its lineage, so the "
+    "execution's ARN, status, jobs and data are known only there: run `mlops lineage` "
+    "against the package it was promoted from")
+
+
+def promoted_execution(reference: Mapping[str, str]) -> dict[str, Any]:
+    """The execution of a package promoted without its lineage (by an older `mlops promote`):
+    its pipeline and ID are in the model's location, the rest only in the source stage."""
+    return {"arn": "", "id": reference["execution_id"], "pipeline": reference["pipeline"],
+            "note": PROMOTED_WITHOUT_LINEAGE}
+
+
 def job_steps(steps: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
     """The steps that ran a job: ``{"step", "status", "kind", "job"}`` (job = its ARN)."""
     found = []
@@ -167,8 +275,10 @@ def build_record(package: Mapping[str, Any], *, where: str,
                  steps: list[Mapping[str, Any]],
                  data: Mapping[str, Any],
                  metrics: Mapping[str, float],
-                 endpoint: Mapping[str, Any]) -> dict[str, Any]:
-    """The lineage record of ``package`` (JSON-ready; ``mlops lineage --json`` prints it)."""
+                 endpoint: Mapping[str, Any],
+                 earlier: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The lineage record of ``package`` (JSON-ready; ``mlops lineage --json`` prints it);
+    ``earlier``: the packages a promoted one descends from, oldest first."""
     metadata = package.get("CustomerMetadataProperties", {})
     model_metrics = package.get("ModelMetrics", {})
     baselines = package.get("DriftCheckBaselines", {}).get("ModelDataQuality", {})
@@ -203,5 +313,6 @@ def build_record(package: Mapping[str, Any], *, where: str,
         },
         "approval": approval(package),
         "promotion": promotion(package),
+        "earlier_packages": [dict(entry) for entry in earlier],
         "endpoint": dict(endpoint),
     }

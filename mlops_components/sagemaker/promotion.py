@@ -11,7 +11,10 @@ model metrics and drift baselines name is copied into the target stage's bucket 
 the target stage's deployer, endpoint and monitor read only their own bucket (their roles
 allow nothing else), and destroying the source stage (dev's bucket is force-destroyed)
 leaves the promoted model intact. CustomerMetadataProperties keep pointing where they did
-(the EDA report, the code): they are provenance, not inputs.
+(the EDA report, the code): they are provenance, not inputs; but for ``mlops:lineage-uri``,
+which names the lineage the promotion writes beside the artifacts
+(:func:`lineage_copy_uri`; :mod:`~mlops_components.sagemaker.lineage` says what it holds),
+so the target stage reads the package's whole lineage from its own bucket.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 from mlops_components.bucket_layout import PREFIXES
 from mlops_components.enums import ApprovalStatus
 from mlops_components.sagemaker.spec import (
+    LINEAGE_METADATA,
     PROMOTED_AT_METADATA,
     PROMOTED_BY_METADATA,
     PROMOTED_FROM_METADATA,
@@ -205,6 +209,18 @@ def copies(promotion: Promotion) -> dict[str, str]:
             for uri in artifact_uris(promotion.source)}
 
 
+#: The lineage a promotion writes, under the promoted package's artifacts folder.
+LINEAGE_COPY = "lineage.json"
+
+
+def lineage_copy_uri(promotion: Promotion) -> str:
+    """Where the promotion writes the package's lineage in the target bucket (the promoted
+    package's ``mlops:lineage-uri``)."""
+    key = promoted_key(promotion.source["ModelPackageGroupName"],
+                       promotion.source["ModelPackageVersion"], LINEAGE_COPY)
+    return f"s3://{promotion.target_bucket}/{key}"
+
+
 def promotion_request(promotion: Promotion) -> dict[str, Any]:
     """The CreateModelPackage request: the source's specification, metrics, baselines and
     metadata, its artifacts named by their copies, the promotion facts and the target
@@ -229,6 +245,7 @@ def promotion_request(promotion: Promotion) -> dict[str, Any]:
         PROMOTED_FROM_METADATA: source["ModelPackageArn"],
         PROMOTED_BY_METADATA: metadata_safe(promotion.promoted_by),
         PROMOTED_AT_METADATA: promotion.promoted_at,
+        LINEAGE_METADATA: lineage_copy_uri(promotion),
     })
     if promotion.reason:
         problem = reason_problem(promotion.reason)

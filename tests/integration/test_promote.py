@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import urllib.request
 import uuid
+from typing import Any
 
 import boto3
 import botocore.session
@@ -250,3 +251,124 @@ def test_staging_deploys_a_promoted_package_only_once_staging_approves_it(rule_t
     assert not rule_to_queue(pattern, state_change(_group("staging"), "PendingManualApproval"))
     assert rule_to_queue(pattern, state_change(_group("staging"), "Approved"))
     assert not rule_to_queue(pattern, state_change(_group("dev"), "Approved"))
+
+
+class _StepsAnswered:
+    """A command's SageMaker client, except ListPipelineExecutionSteps (moto lacks it):
+    answered by a botocore Stubber, which checks the request against the service model."""
+
+    def __init__(self, client: Any, steps: list[dict], arn: str):
+        from botocore.stub import Stubber
+
+        self._client = client
+        self.stubbed = botocore.session.get_session().create_client(
+            "sagemaker", region_name="us-east-1", aws_access_key_id="x",
+            aws_secret_access_key="x")
+        stubber = Stubber(self.stubbed)
+        stubber.add_response("list_pipeline_execution_steps",
+                             {"PipelineExecutionSteps": steps}, {"PipelineExecutionArn": arn})
+        stubber.activate()
+
+    def get_paginator(self, name: str) -> Any:
+        client = self.stubbed if name == "list_pipeline_execution_steps" else self._client
+        return client.get_paginator(name)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_promotion_carries_the_lineage_so_the_target_reads_it_with_its_own_clients(
+        moto_endpoint, aws_client, stages, sent, monkeypatch, capsys):
+    """dev's package names its execution (by its model's location) and its RecordLineage
+    manifest; promote copies the manifest, with the execution, its steps and the dev package,
+    into staging's bucket; staging's lineage reads it there, asking nothing of dev (its
+    bucket emptied, no execution call made)."""
+    from mlops_components.cli.lineage import chain_lines, sagemaker_lineage
+    from mlops_components.sagemaker.spec import LINEAGE_METADATA
+
+    sagemaker, s3 = aws_client("sagemaker"), aws_client("s3")
+    dev_bucket, staging_bucket = stages["dev_bucket"], stages["staging_bucket"]
+    pipeline = "diagnosis-dev-training"
+    sagemaker.create_pipeline(
+        PipelineName=pipeline, RoleArn="arn:aws:iam::123456789012:role/pipeline",
+        PipelineDefinition=json.dumps({"Version": "2020-12-01", "Parameters": [
+            {"Name": "InputDataUri", "Type": "String"}], "Steps": []}))
+    execution_arn = sagemaker.start_pipeline_execution(
+        PipelineName=pipeline, PipelineParameters=[
+            {"Name": "InputDataUri", "Value": f"s3://{dev_bucket}/raw/"}])["PipelineExecutionArn"]
+    run = f"models/{pipeline}/{execution_arn.rsplit('/', 1)[-1]}"
+    objects = [{"uri": f"s3://{dev_bucket}/raw/data.csv", "version_id": "3HL4kqtJlcpXroDTDmJ",
+                "bytes": 12}]
+    for key, body in (("model/model.tar.gz", b"model"), ("lineage/lineage.json", json.dumps({
+            "execution_arn": execution_arn, "input_uri": f"s3://{dev_bucket}/raw/",
+            "objects": objects}).encode()), ("evaluation/evaluation.json", json.dumps(
+                {"classification_metrics": {"balanced_accuracy": {"value": 0.91}}}).encode())):
+        s3.put_object(Bucket=dev_bucket, Key=f"{run}/{key}", Body=body)
+    source_arn = sagemaker.create_model_package(
+        ModelPackageGroupName=_group("dev"), ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": IMAGE, "ModelDataUrl": f"s3://{dev_bucket}/{run}/model/"
+                                                            "model.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+        ModelMetrics={"ModelQuality": {"Statistics": {
+            "ContentType": "application/json",
+            "S3Uri": f"s3://{dev_bucket}/{run}/evaluation/evaluation.json"}}},
+        CustomerMetadataProperties={
+            TRAINING_DATA_METADATA: "sha256:abc", "mlops:gate-metric": "balanced_accuracy",
+            LINEAGE_METADATA: f"s3://{dev_bucket}/{run}/lineage/lineage.json"},
+    )["ModelPackageArn"]
+    steps = [
+        {"StepName": "Train", "StepStatus": "Succeeded", "Metadata": {"TrainingJob": {
+            "Arn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/pipelines-x-train"}}},
+        {"StepName": "QualityGate", "StepStatus": "Succeeded",
+         "Metadata": {"Condition": {"Outcome": "True"}}}]
+    make_client = boto3.session.Session.client  # `sent`'s: every request checked
+
+    def client(self, service, *args, **kwargs):
+        made = make_client(self, service, *args, **kwargs)
+        return _StepsAnswered(made, steps, execution_arn) if service == "sagemaker" else made
+
+    monkeypatch.setattr(boto3.session.Session, "client", client)
+
+    assert promote(moto_endpoint, "--version", "3", "--to-bucket", staging_bucket,
+                   "--comment", "passed dev checks") == 0, capsys.readouterr().err
+
+    [promoted] = staging_packages(aws_client)
+    copy_uri = promoted["CustomerMetadataProperties"][LINEAGE_METADATA]
+    assert copy_uri == f"s3://{staging_bucket}/models/promoted/{_group('dev')}/3/lineage.json"
+    assert promoted["CustomerMetadataProperties"][PROMOTED_FROM_METADATA] == source_arn
+    copied = json.loads(s3.get_object(Bucket=staging_bucket, Key=copy_uri.split("/", 3)[3])[
+        "Body"].read())
+    assert copied["objects"] == objects and copied["execution_arn"] == execution_arn
+    assert copied["execution"]["arn"] == execution_arn
+    assert [step["StepName"] for step in copied["steps"]] == ["Train", "QualityGate"]
+    assert [package["arn"] for package in copied["packages"]] == [source_arn]
+    assert ("PutObject", {"Bucket": staging_bucket, "Key": copy_uri.split("/", 3)[3]}) in [
+        (name, {key: params.get(key) for key in ("Bucket", "Key")}) for name, params in sent]
+    # The dev side is gone for the reader: its objects deleted, and its calls recorded.
+    for item in s3.list_objects_v2(Bucket=dev_bucket).get("Contents", []):
+        s3.delete_object(Bucket=dev_bucket, Key=item["Key"])
+    target_sagemaker = aws_client("sagemaker")
+    target_s3 = aws_client("s3")
+    calls: list[tuple[str, dict]] = []
+    for made in (target_sagemaker, target_s3):
+        made.meta.events.register("before-parameter-build",
+                                  lambda params, model, **_: calls.append((model.name, params)))
+
+    record = sagemaker_lineage(target_sagemaker, target_s3, _group("staging"), 1,
+                               "diagnosis-staging-endpoint", "moto")
+
+    assert not [name for name, _ in calls if "PipelineExecution" in name]
+    assert {params["Bucket"] for name, params in calls if "Bucket" in params} == {
+        staging_bucket}
+    assert record["execution"]["arn"] == execution_arn
+    assert record["data"]["objects"] == objects
+    assert record["evaluation"]["quality_gate"] == "True"
+    assert record["evaluation"]["metrics"] == {"balanced_accuracy": 0.91}
+    assert [job["step"] for job in record["jobs"]] == ["Train"]
+    assert [entry["arn"] for entry in record["earlier_packages"]] == [source_arn]
+    assert record["promotion"]["from"] == source_arn
+    text = "\n".join(chain_lines(record))
+    assert "raw/data.csv version 3HL4kqtJlcpXroDTDmJ" in text
+    assert "quality gate passed" in text and "passed dev checks" in text
+    assert "pipeline/promoted" not in text

@@ -204,3 +204,81 @@ def test_a_model_trained_by_a_real_local_run_is_promoted_with_its_metrics(
     assert LocalWorkdir(staging).s3.path(model).stat().st_size == LocalWorkdir(
         default_run.workdir).s3.path(approved["InferenceSpecification"]["Containers"][0][
             "ModelDataUrl"]).stat().st_size
+
+
+def test_a_promoted_package_shows_its_whole_lineage_in_each_stage(project_dir, default_run,
+                                                                  tmp_path):
+    """dev -> staging -> prod, each approved with a comment: staging's and prod's lineage name
+    the data file dev trained on with its version, dev's execution and jobs, the metrics and
+    the gate's outcome, every promotion and every approval, read from the stage's own
+    workdir alone (dev's and staging's workdirs are deleted before each stage is read)."""
+    import shutil
+
+    from mlops_components.sagemaker.spec import LINEAGE_METADATA
+    from training.lineage import file_digest
+
+    dev = tmp_path / "dev"
+    shutil.copytree(default_run.workdir, dev)
+    [approved] = [p for p in default_run.registry.packages()
+                  if p["ModelApprovalStatus"] == "Approved"][:1]
+    source_manifest_uri = approved["CustomerMetadataProperties"][LINEAGE_METADATA]
+    manifest = json.loads(LocalWorkdir(dev).s3.read_text(source_manifest_uri))
+    [data_object] = manifest["objects"]
+    data_version = f"sha256:{file_digest(LocalWorkdir(dev).s3.path(data_object['uri']))}"
+    pipeline, execution_id = approved["InferenceSpecification"]["Containers"][0][
+        "ModelDataUrl"].split("/")[4:6]
+    workdirs = {"dev": dev, "staging": tmp_path / "staging", "prod": tmp_path / "prod"}
+    comments = {"staging": ("passed dev checks", "staging soak ok"),
+                "prod": ("staging soak ok", "go live")}
+    arns = {"dev": approved["ModelPackageArn"]}
+    stages = ["dev", "staging", "prod"]
+    for previous, stage in zip(stages, stages[1:], strict=False):
+        workdirs[stage].mkdir()
+        version = 1 if previous != "dev" else approved["ModelPackageVersion"]
+        promoted = run_cli("promote", "--local", "--project-dir", project_dir, "--from",
+                           previous, "--to", stage, "--version", version, "--from-workdir",
+                           workdirs[previous], "--to-workdir", workdirs[stage], "--comment",
+                           comments[stage][0])
+        assert promoted.code == 0, promoted.text
+        shutil.rmtree(workdirs[previous])  # the stage reads its own workdir alone
+        approve = run_cli("approve", "--local", "--project-dir", project_dir, "--stack", stage,
+                          "--workdir", workdirs[stage], "--version", 1, "--comment",
+                          comments[stage][1])
+        assert approve.code == 0, approve.text
+        [package] = LocalRegistry(workdirs[stage] / "registry").packages()
+        arns[stage] = package["ModelPackageArn"]
+        # The package names the lineage copy in its own bucket; the provenance, the source.
+        metadata = package["CustomerMetadataProperties"]
+        copy_uri = metadata[LINEAGE_METADATA]
+        assert copy_uri.startswith("s3://diagnosis-") and "/models/promoted/" in copy_uri
+        assert LocalWorkdir(workdirs[stage]).s3.path(copy_uri).is_file()
+        assert metadata[PROMOTED_FROM_METADATA] == arns[previous]
+
+        result = run_cli("lineage", "--local", "--project-dir", project_dir, "--stack", stage,
+                         "--workdir", workdirs[stage], "--version", 1)
+
+        assert result.code == 0, result.text
+        text = result.text
+        assert f"{data_object['uri']} version {data_version}" in text
+        assert "input prefix unknown" not in text and "no data objects" not in text
+        assert (f"arn:aws:sagemaker:local:000000000000:pipeline/{pipeline.lower()}/execution/"
+                f"{execution_id} (Succeeded") in text
+        assert "pipeline/promoted/" not in text
+        for step, kind in (("Profile", "ProcessingJob"), ("Preprocess", "ProcessingJob"),
+                           ("Train", "TrainingJob"), ("Evaluate", "ProcessingJob")):
+            assert f"{step} {kind} arn:aws:sagemaker:local:000000000000:" in text
+            assert f"/{execution_id}-{step}".lower() in text
+        assert "balanced_accuracy=" in text and "quality gate passed" in text
+        assert " ?" not in text
+        # Every package in order, every promotion (who, why, from which), every approval.
+        chain = [f"-> package {arns[s]}" for s in stages[:stages.index(stage) + 1]]
+        assert [text.index(line) for line in chain] == sorted(text.index(line)
+                                                              for line in chain)
+        for earlier in stages[1:stages.index(stage) + 1]:
+            promotion, approval = comments[earlier]
+            source = stages[stages.index(earlier) - 1]
+            assert (f"promoted from {arns[source]} by {getpass.getuser()} at ") in text
+            assert f": {promotion}" in text
+            assert f"Approved by {getpass.getuser()} at " in text and approval in text
+        assert text.index("-> evaluation") < text.index(chain[0])
+        assert f"{stage}" in text.split("-> endpoint")[1] and "serves it" in text
