@@ -186,9 +186,10 @@ def _local_stages(args: argparse.Namespace, project: Any, groups: dict[str, str]
         raise ArgumentProblem(f"{flag} {source_dir}: no such folder "
                               f"({where(_at(args, args.source)).quoted('up')} creates it)")
     target_dir = Path(args.to_workdir or default_workdir(project.directory, args.target))
-    if args.to_workdir and not target_dir.is_dir():
-        raise ArgumentProblem(f"--to-workdir {target_dir}: no such folder (leave it out to "
-                              f"use, and create, .mlops/{args.target})")
+    if args.to_workdir and not target_dir.is_dir() and not target_dir.parent.is_dir():
+        raise ArgumentProblem(f"--to-workdir {target_dir}: its folder {target_dir.parent} "
+                              "does not exist (the workdir itself is created, as `mlops up` "
+                              "creates its --workdir)")
     source_layout = LocalWorkdir(source_dir)
     if groups[args.source] not in source_layout.registry.groups():
         raise RegistryError(f"no packages in group {groups[args.source]} under "

@@ -186,8 +186,7 @@ def test_a_model_trained_by_a_real_local_run_is_promoted_with_its_metrics(
 
     source_workdir = tmp_path / "dev"
     shutil.copytree(default_run.workdir, source_workdir)
-    staging = tmp_path / "staging"
-    staging.mkdir()
+    staging = tmp_path / "staging"  # created by promote, as up creates its --workdir
     [approved] = [p for p in default_run.registry.packages()
                   if p["ModelApprovalStatus"] == "Approved"][:1]
     result = run_cli("promote", "--local", "--project-dir", project_dir, "--from", "dev",
