@@ -300,3 +300,31 @@ def test_the_lambdas_metadata_keys_are_the_sdks():
         "promoted_from": spec.PROMOTED_FROM_METADATA, "promoted_by": spec.PROMOTED_BY_METADATA,
         "promoted_at": spec.PROMOTED_AT_METADATA,
         "promotion_reason": spec.PROMOTION_REASON_METADATA}
+
+
+def test_a_card_the_role_may_not_write_leaves_the_deployment_done_and_says_why(world):
+    """A refused card (a permission, a quota) must not fail the invocation: Lambda would
+    retry and dead-letter an approval whose endpoint was deployed."""
+    _, config = settings_and_config(world, model_card=True)
+
+    class Refusing:
+        def __init__(self, client):
+            self.client = client
+
+        def __getattr__(self, attribute):
+            return getattr(self.client, attribute)
+
+        def create_model_card(self, **request):
+            raise ClientError({"Error": {"Code": "AccessDeniedException",
+                                         "Message": "not authorized to CreateModelCard"}},
+                              "CreateModelCard")
+
+    world_refusing = {**world, "sm": Refusing(world["sm"])}
+    outcome = handle(world_refusing, config, approval(world["arn"], world["group"]))
+
+    assert outcome.action == "created", outcome  # the endpoint's part happened
+    assert outcome.reason.endswith(
+        "; model card not written (AccessDeniedException: not authorized to CreateModelCard)")
+    name = model_card.card_name(world["group"], 1)
+    with pytest.raises(ClientError):
+        world["sm"].describe_model_card(ModelCardName=name)

@@ -172,7 +172,14 @@ def deploy(event: Mapping[str, Any], config: Config, sm: Any = None,
     outcome = reconcile(config, sm, approval, poll_seconds=poll_seconds,
                         autoscaling=autoscaling, s3=s3, cloudwatch=cloudwatch, clock=clock)
     if config.model_card:  # after the endpoint: a card problem never holds a deployment back
-        card = write_model_card(sm or client("sagemaker"), s3 or client("s3"), arn, config)
+        try:
+            card = write_model_card(sm or client("sagemaker"), s3 or client("s3"), arn, config)
+        except ClientError as error:
+            # Failing the invocation would retry and dead-letter an approval whose deployment
+            # succeeded; the card is documentation, written again by the next approval event.
+            code = error.response.get("Error", {}).get("Code", "?")
+            logger.error("model card of %s not written: %s", arn, error)
+            card = f"not written ({code}: {error.response.get('Error', {}).get('Message', '')})"
         outcome = replace(outcome, reason=f"{outcome.reason}; model card {card}")
     return outcome
 
