@@ -13,6 +13,7 @@ import shutil
 import pytest
 
 from mlops_components.local.lineage import LINEAGE_RECORD
+from mlops_components.local.registry import LocalRegistry
 from mlops_components.sagemaker.spec import LINEAGE_METADATA
 from tests.local.conftest import run_cli
 from training.lineage import file_digest
@@ -32,6 +33,15 @@ def approved_copy(regression_run, project_dir, tmp_path):
                       "r2 good enough for the pilot")
     assert approve.code == 0, approve.text
     return workdir, group, version, package
+
+
+def latest_approved(workdir, group) -> int:
+    """The version the local endpoint serves: the group's latest Approved one. Other session
+    runs may have registered later versions in the regression run's workdir before it was
+    copied (the unchanged-data runs reuse it), so the tests ask instead of assuming."""
+    return max(package["ModelPackageVersion"]
+               for package in LocalRegistry(workdir / "registry").packages(group)
+               if package["ModelApprovalStatus"] == "Approved")
 
 
 def lineage(project_dir, workdir, group, *extra):
@@ -67,7 +77,10 @@ def test_lineage_chains_the_real_data_file_execution_jobs_metrics_and_approval(
     assert f"r2={r2:.4f}" in text
     assert f"Approved by {getpass.getuser()} at " in text
     assert "r2 good enough for the pilot" in text
-    assert "serves it" in text
+    if latest_approved(workdir, group) == version:
+        assert "serves it" in text
+    else:
+        assert "not served (a later approved version is)" in text
     # in chain order: data -> execution -> jobs -> evaluation -> package -> endpoint
     order = [text.index(word) for word in ("diabetes.csv version", "-> execution",
                                            "-> Train", "-> evaluation", "-> package",
@@ -92,7 +105,7 @@ def test_lineage_json_is_the_record(approved_copy, project_dir, diabetes_csv):
     assert record["evaluation"]["gate_metric"] == "r2"
     assert record["package"]["code_hash"] in record["package"]["code_uri"]
     assert record["promotion"] is None
-    assert record["endpoint"]["serving"] is True
+    assert record["endpoint"]["serving"] is (latest_approved(workdir, group) == version)
     # the RecordLineage step's manifest, named by the package, is where the objects came from
     manifest_uri = package["CustomerMetadataProperties"][LINEAGE_METADATA]
     assert record["data"]["manifest_uri"] == manifest_uri
