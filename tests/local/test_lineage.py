@@ -36,12 +36,10 @@ def approved_copy(regression_run, project_dir, tmp_path):
 
 
 def latest_approved(workdir, group) -> int:
-    """The version the local endpoint serves: the group's latest Approved one. Other session
-    runs may have registered later versions in the regression run's workdir before it was
-    copied (the unchanged-data runs reuse it), so the tests ask instead of assuming."""
-    return max(package["ModelPackageVersion"]
-               for package in LocalRegistry(workdir / "registry").packages(group)
-               if package["ModelApprovalStatus"] == "Approved")
+    """The version the local endpoint serves. Other session runs may have registered later
+    versions in the regression run's workdir before it was copied (the unchanged-data runs
+    reuse it), so the tests ask instead of assuming."""
+    return LocalRegistry(workdir / "registry").latest_approved(group)["ModelPackageVersion"]
 
 
 def lineage(project_dir, workdir, group, *extra):
